@@ -1,0 +1,47 @@
+// A dataset in memory: shapes with their class (or category) and, for part
+// segmentation, a part label per point. One loader serves every layout.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pointnet {
+
+enum class Task { Classification, Segmentation };
+
+struct Shape {
+  std::string path;               // source file, for messages
+  std::vector<float> points;      // (n, 3) xyz as read from disk, not normalised
+  std::vector<int32_t> parts;     // (n) 0-based part label (see Dataset::part_offset); empty for cls data
+  int label = 0;                  // index into Dataset::class_names
+  int num_points() const { return static_cast<int>(points.size() / 3); }
+};
+
+struct Dataset {
+  std::string root;                      // the folder it was read from
+  std::string layout;                    // "modelnet" or "shapenet_part"
+  std::vector<std::string> class_names;  // classes (ModelNet) or categories (ShapeNet part)
+  std::vector<Shape> shapes;
+  int up_axis = 2;                       // 1 = y up (ShapeNet), 2 = z up (ModelNet)
+
+  // Part segmentation only. With a class choice, parts are that category's own
+  // 0..k-1; over all categories, part p of category c is part_offset[c] + p.
+  int num_parts = 0;
+  std::vector<int> part_offset;          // per category
+  std::vector<int> part_count;           // per category
+};
+
+struct LoadOptions {
+  std::string split = "train";    // "train", "test", "val" or "trainval" (ShapeNet part)
+  std::string class_choice;       // ShapeNet part: keep one category (name as in synsetoffset2category.txt)
+  bool with_parts = false;        // read .seg labels (segmentation)
+  int mesh_points = 2048;         // points sampled from each .off mesh surface
+  uint64_t seed = 0;              // seeds the mesh surface sampling
+};
+
+// Detects the layout of `dir` (ModelNet-style <class>/{train,test}/<file>, or
+// ShapeNet part v0 with synsetoffset2category.txt) and reads the split.
+// Throws pointnet::Error naming the file and what was wrong.
+Dataset load_dataset(const std::string& dir, const LoadOptions& options);
+
+}  // namespace pointnet

@@ -1,0 +1,23 @@
+// NumPy .npy files (format 1.0-3.0): read float arrays, write float32 arrays.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pointnet {
+
+struct NpyArray {
+  std::vector<int64_t> shape;
+  std::vector<float> values;   // C order, converted to float32
+};
+
+// Reads `path`; accepts '<f4', '<f8', '<f2' and their big-endian forms, C and
+// Fortran order (returned in C order). Throws pointnet::Error naming the file
+// and the byte offset of the problem.
+NpyArray read_npy(const std::string& path);
+NpyArray parse_npy(const std::string& bytes, const std::string& name_for_errors);
+
+// Writes a '<f4' C-order array, atomically.
+void write_npy(const std::string& path, const std::vector<int64_t>& shape, const float* values);
+
+}  // namespace pointnet
