@@ -1,0 +1,107 @@
+// Batch normalisation over the rows of (M, C): PyTorch's BatchNorm1d, both for
+// conv features (rows = points of all clouds) and fc features (rows = clouds).
+#include <cmath>
+#include <vector>
+
+#include "core/errors.h"
+#include "cpu/column_sums.h"
+#include "cpu/instantiate.h"
+#include "cpu/kernels.h"
+
+namespace pointnet::cpu {
+
+template <typename T>
+void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x,
+                             const T* gamma, const T* beta, int M, int C, double eps,
+                             double momentum) {
+  // PyTorch refuses this too: the unbiased variance of one value is undefined.
+  if (M < 2) fail("batch normalisation in training needs at least 2 values per channel, got ", M,
+                  " (use a batch size of 2 or more)");
+  auto at = [&](int m, int c) { return static_cast<double>(x[static_cast<size_t>(m) * C + c]); };
+  // Two passes (mean, then squared deviations) for accuracy in float.
+  std::vector<double> mu(C), var(C);
+  column_sums(mu.data(), M, C, at);
+  for (int c = 0; c < C; ++c) mu[c] /= M;
+  column_sums(var.data(), M, C, [&](int m, int c) {
+    double d = at(m, c) - mu[c];
+    return d * d;
+  });
+  std::vector<T> scale(C), shift(C);
+  for (int c = 0; c < C; ++c) {
+    const double biased = var[c] / M;
+    const double is = 1.0 / std::sqrt(biased + eps);
+    mean[c] = static_cast<T>(mu[c]);
+    invstd[c] = static_cast<T>(is);
+    scale[c] = static_cast<T>(gamma[c] * is);
+    shift[c] = static_cast<T>(beta[c] - mu[c] * gamma[c] * is);
+    const double unbiased = var[c] / (M - 1);
+    running_mean[c] = static_cast<T>((1.0 - momentum) * running_mean[c] + momentum * mu[c]);
+    running_var[c] = static_cast<T>((1.0 - momentum) * running_var[c] + momentum * unbiased);
+  }
+#pragma omp parallel for schedule(static)
+  for (int m = 0; m < M; ++m) {
+    const T* xr = x + static_cast<size_t>(m) * C;
+    T* yr = y + static_cast<size_t>(m) * C;
+    for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+  }
+}
+
+template <typename T>
+void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
+                            const T* running_var, int M, int C, double eps) {
+  std::vector<T> scale(C), shift(C);
+  for (int c = 0; c < C; ++c) {
+    const double is = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
+    scale[c] = static_cast<T>(gamma[c] * is);
+    shift[c] = static_cast<T>(beta[c] - running_mean[c] * gamma[c] * is);
+  }
+#pragma omp parallel for schedule(static)
+  for (int m = 0; m < M; ++m) {
+    const T* xr = x + static_cast<size_t>(m) * C;
+    T* yr = y + static_cast<size_t>(m) * C;
+    for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+  }
+}
+
+template <typename T>
+void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
+                        const T* mean, const T* invstd, int M, int C) {
+  auto xhat = [&](int m, int c) {
+    return (static_cast<double>(x[static_cast<size_t>(m) * C + c]) - mean[c]) * invstd[c];
+  };
+  auto grad = [&](int m, int c) { return static_cast<double>(dy[static_cast<size_t>(m) * C + c]); };
+  std::vector<double> sum_dy(C), sum_dy_xhat(C);
+  column_sums(sum_dy.data(), M, C, grad);
+  column_sums(sum_dy_xhat.data(), M, C, [&](int m, int c) { return grad(m, c) * xhat(m, c); });
+  for (int c = 0; c < C; ++c) {
+    if (dgamma) dgamma[c] = static_cast<T>(sum_dy_xhat[c]);
+    if (dbeta) dbeta[c] = static_cast<T>(sum_dy[c]);
+  }
+  if (!dx) return;
+  // dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat))
+  std::vector<T> k(C), mean_dy(C), mean_dy_xhat(C);
+  for (int c = 0; c < C; ++c) {
+    k[c] = static_cast<T>(gamma[c] * static_cast<double>(invstd[c]));
+    mean_dy[c] = static_cast<T>(sum_dy[c] / M);
+    mean_dy_xhat[c] = static_cast<T>(sum_dy_xhat[c] / M);
+  }
+#pragma omp parallel for schedule(static)
+  for (int m = 0; m < M; ++m) {
+    const size_t row = static_cast<size_t>(m) * C;
+    for (int c = 0; c < C; ++c) {
+      const T xh = (x[row + c] - mean[c]) * invstd[c];
+      dx[row + c] = k[c] * (dy[row + c] - mean_dy[c] - xh * mean_dy_xhat[c]);
+    }
+  }
+}
+
+#define PN_BATCHNORM(T)                                                                            \
+  template void batchnorm_forward_train<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, int,  \
+                                           int, double, double);                                   \
+  template void batchnorm_forward_eval<T>(T*, const T*, const T*, const T*, const T*, const T*,    \
+                                          int, int, double);                               \
+  template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,          \
+                                      const T*, int, int);
+PN_INSTANTIATE_FLOAT_AND_DOUBLE(PN_BATCHNORM)
+
+}  // namespace pointnet::cpu

@@ -1,0 +1,53 @@
+// CPU kernels, one family per file (linear.cpp, batchnorm.cpp, ...). Each is a
+// template instantiated for float (training, inference) and double (gradient
+// checks). Semantics, shapes and = / += conventions are those of the op
+// contract in model/backend.h; this header only lists them.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace pointnet::cpu {
+
+// linear.cpp (OpenBLAS GEMM)
+template <typename T> void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout);
+template <typename T> void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin, int Cout);
+// reference.cpp: plain loops, the ground truth the BLAS path is tested against
+template <typename T> void linear_forward_reference(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout);
+
+// batchnorm.cpp
+template <typename T> void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x, const T* gamma, const T* beta, int M, int C, double eps, double momentum);
+template <typename T> void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean, const T* running_var, int M, int C, double eps);
+template <typename T> void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma, const T* mean, const T* invstd, int M, int C);
+
+// pointwise.cpp
+template <typename T> void relu_forward(T* y, const T* x, size_t count);
+template <typename T> void relu_backward(T* dx, const T* dy, const T* y, size_t count);
+template <typename T> void multiply(T* y, const T* x, const T* mask, size_t count);
+template <typename T> void add_accumulate(T* y, const T* x, size_t count);
+
+// pooling.cpp
+template <typename T> void max_over_points_forward(T* y, int32_t* argmax, const T* x, int B, int N, int C);
+template <typename T> void max_over_points_backward(T* dx, const T* dy, const int32_t* argmax, int B, int N, int C);
+template <typename T> void concat_global_forward(T* y, const T* global, const T* pointfeat, int B, int N, int G, int P);
+template <typename T> void concat_global_backward(T* dglobal, T* dpointfeat, const T* dy, int B, int N, int G, int P);
+
+// transform.cpp
+template <typename T> void transform_forward(T* y, const T* x, const T* t, int B, int N, int K);
+template <typename T> void transform_backward(T* dx, T* dt, const T* dy, const T* x, const T* t, int B, int N, int K);
+template <typename T> void add_identity(T* t, int B, int K);
+template <typename T> double transform_regularizer(const T* t, int B, int K);
+template <typename T> void transform_regularizer_backward_accumulate(T* dt, const T* t, int B, int K, T weight);
+
+// loss.cpp
+template <typename T> void log_softmax_forward(T* y, const T* x, int M, int K);
+template <typename T> double nll_loss(int64_t* correct, const T* logp, const int32_t* target, int M, int K);
+template <typename T> void log_softmax_nll_backward(T* dx, const T* logp, const int32_t* target, int M, int K, T scale);
+template <typename T> void argmax_rows(int32_t* argmax, const T* x, int M, int K);
+
+// adam.cpp
+template <typename T> void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1, double beta2, double eps, int64_t step);
+
+// gemm.cpp: row-major C(M, N) = alpha * op(A) op(B) + beta * C through OpenBLAS.
+template <typename T> void gemm(bool transpose_a, bool transpose_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta, T* C, int ldc);
+
+}  // namespace pointnet::cpu

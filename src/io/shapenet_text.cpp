@@ -1,0 +1,73 @@
+#include "io/shapenet_text.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "core/atomic_file.h"
+#include "core/errors.h"
+
+namespace pointnet {
+namespace {
+
+// Calls fn(tokens, line_number) for every non-blank line.
+template <typename Fn>
+void for_each_line(const std::string& text, Fn fn) {
+  std::vector<std::string> tokens;
+  size_t pos = 0;
+  int line = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    ++line;
+    tokens.clear();
+    size_t i = pos;
+    while (i < end) {
+      while (i < end && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+      size_t start = i;
+      while (i < end && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+      if (i > start) tokens.push_back(text.substr(start, i - start));
+    }
+    pos = end + 1;
+    if (!tokens.empty()) fn(tokens, line);
+  }
+}
+
+}  // namespace
+
+std::vector<float> parse_pts(const std::string& text, const std::string& name) {
+  std::vector<float> out;
+  for_each_line(text, [&](const std::vector<std::string>& tok, int line) {
+    if (tok.size() != 3) fail(name, ": line ", line, ": expected 'x y z', found ", tok.size(), " values");
+    for (const std::string& t : tok) {
+      char* end = nullptr;
+      float v = std::strtof(t.c_str(), &end);
+      if (*end != '\0') fail(name, ": line ", line, ": expected a number, found '", t, "'");
+      if (!std::isfinite(v)) fail(name, ": line ", line, ": expected a finite coordinate, found '", t, "'");
+      out.push_back(v);
+    }
+  });
+  return out;
+}
+
+std::vector<int32_t> parse_seg(const std::string& text, const std::string& name) {
+  std::vector<int32_t> out;
+  for_each_line(text, [&](const std::vector<std::string>& tok, int line) {
+    if (tok.size() != 1) fail(name, ": line ", line, ": expected one part label, found ", tok.size(), " values");
+    errno = 0;
+    char* end = nullptr;
+    long long v = std::strtoll(tok[0].c_str(), &end, 10);
+    if (*end != '\0' || errno == ERANGE || v > std::numeric_limits<int32_t>::max())
+      fail(name, ": line ", line, ": expected an integer part label, found '", tok[0], "'");
+    if (v < 1) fail(name, ": line ", line, ": expected a part label >= 1 (labels are 1-based), found ", v);
+    out.push_back(static_cast<int32_t>(v - 1));
+  });
+  return out;
+}
+
+std::vector<float> read_pts(const std::string& path) { return parse_pts(read_file(path), path); }
+std::vector<int32_t> read_seg(const std::string& path) { return parse_seg(read_file(path), path); }
+
+}  // namespace pointnet

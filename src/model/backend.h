@@ -1,0 +1,103 @@
+// The op contract: every kernel the model needs, as one abstract interface.
+// The CPU backend (src/cpu) implements it today; a CUDA backend implements the
+// same interface later, so the model definition (src/model) is written once.
+//
+// Conventions (DESIGN.md house rules):
+// - Pointers live in the backend's memory. Shapes are given beside each one.
+// - Forward: outputs first, then inputs, then sizes. Backward: gradients of the
+//   inputs first (d<x>), then the output gradient, then saved tensors, then sizes.
+// - Every kernel OVERWRITES its outputs and gradients (=), except the ones
+//   whose name ends in _accumulate (+=). A null gradient pointer means "not needed".
+// - Rows are points (or clouds): activations are (M, C) row-major, M = B*N.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace pointnet {
+
+template <typename T>
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // Memory.
+  virtual T* allocate(size_t count) = 0;
+  virtual void release(T* pointer) = 0;
+  virtual int32_t* allocate_index(size_t count) = 0;
+  virtual void release_index(int32_t* pointer) = 0;
+  virtual void upload(T* device, const T* host, size_t count) = 0;
+  virtual void download(T* host, const T* device, size_t count) = 0;
+  virtual void upload_index(int32_t* device, const int32_t* host, size_t count) = 0;
+  virtual void download_index(int32_t* host, const int32_t* device, size_t count) = 0;
+  virtual void fill(T* x, T value, size_t count) = 0;
+  virtual void copy(T* y, const T* x, size_t count) = 0;
+  // y += x
+  virtual void add_accumulate(T* y, const T* x, size_t count) = 0;
+  // y = x * mask (dropout forward and backward; mask holds 0 or 1/(1-p))
+  virtual void multiply(T* y, const T* x, const T* mask, size_t count) = 0;
+
+  // 1x1 convolution / fully connected layer: y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + b(Cout).
+  virtual void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout) = 0;
+  // dx(M, Cin) = dy w; dw(Cout, Cin) = dy^T x; db(Cout) = sum over rows of dy.
+  virtual void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M,
+                               int Cin, int Cout) = 0;
+
+  // Batch normalisation over the M rows of x(M, C), training mode: normalises
+  // with the batch mean and biased variance, saves mean(C) and invstd(C) for
+  // the backward, and updates running stats with momentum and UNBIASED variance.
+  virtual void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var,
+                                       const T* x, const T* gamma, const T* beta, int M, int C,
+                                       double eps, double momentum) = 0;
+  virtual void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta,
+                                      const T* running_mean, const T* running_var, int M, int C,
+                                      double eps) = 0;
+  virtual void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
+                                  const T* gamma, const T* mean, const T* invstd, int M, int C) = 0;
+
+  // y = max(x, 0); in place allowed. dx = dy where y > 0 else 0; in place allowed.
+  virtual void relu_forward(T* y, const T* x, size_t count) = 0;
+  virtual void relu_backward(T* dx, const T* dy, const T* y, size_t count) = 0;
+
+  // y(B, C) = max over n of x(B, N, C); argmax(B, C) remembers the winning n.
+  virtual void max_over_points_forward(T* y, int32_t* argmax, const T* x, int B, int N, int C) = 0;
+  // dx(B, N, C) = dy(B, C) scattered to the argmax rows, zero elsewhere.
+  virtual void max_over_points_backward(T* dx, const T* dy, const int32_t* argmax, int B, int N,
+                                        int C) = 0;
+
+  // Per-cloud transform: y[b](N, K) = x[b](N, K) t[b](K, K) (pointnet.pytorch's bmm).
+  virtual void transform_forward(T* y, const T* x, const T* t, int B, int N, int K) = 0;
+  virtual void transform_backward(T* dx, T* dt, const T* dy, const T* x, const T* t, int B, int N,
+                                  int K) = 0;
+  // t(B, K*K) += identity (the T-Net's "+ iden").
+  virtual void add_identity(T* t, int B, int K) = 0;
+
+  // Segmentation head input: y(B, N, G+P) = [global(B, G) repeated over N, pointfeat(B, N, P)].
+  virtual void concat_global_forward(T* y, const T* global, const T* pointfeat, int B, int N, int G,
+                                     int P) = 0;
+  virtual void concat_global_backward(T* dglobal, T* dpointfeat, const T* dy, int B, int N, int G,
+                                      int P) = 0;
+
+  // y(M, K) = log_softmax over each row of x.
+  virtual void log_softmax_forward(T* y, const T* x, int M, int K) = 0;
+  // Returns mean over rows of -logp[row, target[row]] and the count of rows
+  // whose argmax equals the target (for accuracy).
+  virtual double nll_loss(int64_t* correct, const T* logp, const int32_t* target, int M, int K) = 0;
+  // Gradient of scale * sum_rows nll(log_softmax(x)): dx = scale * (exp(logp) - onehot(target)).
+  virtual void log_softmax_nll_backward(T* dx, const T* logp, const int32_t* target, int M, int K,
+                                        T scale) = 0;
+  // argmax(M) of each row of x(M, K).
+  virtual void argmax_rows(int32_t* argmax, const T* x, int M, int K) = 0;
+
+  // Feature-transform regulariser: mean over b of ||t[b] t[b]^T - I||_F (not squared).
+  virtual double transform_regularizer(const T* t, int B, int K) = 0;
+  // dt(B, K, K) += weight * d(regulariser)/dt.
+  virtual void transform_regularizer_backward_accumulate(T* dt, const T* t, int B, int K,
+                                                         T weight) = 0;
+
+  // Adam (PyTorch's formula, no weight decay) over one flat parameter array.
+  virtual void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1,
+                         double beta2, double eps, int64_t step) = 0;
+};
+
+}  // namespace pointnet

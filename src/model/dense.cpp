@@ -1,0 +1,85 @@
+#include "model/dense.h"
+
+#include "core/errors.h"
+
+namespace pointnet {
+
+template <typename T>
+void dense_declare(Dense<T>& layer, const DenseSpec& spec, ParamStore<T>& store) {
+  layer.spec = spec;
+  std::vector<int64_t> wshape = {spec.out, spec.in};
+  if (spec.conv) wshape.push_back(1);
+  layer.weight = store.add(spec.linear_name + ".weight", wshape, true, spec.in);
+  layer.bias = store.add(spec.linear_name + ".bias", {spec.out}, true, spec.in);
+  if (!spec.bn_name.empty()) {
+    layer.bn_weight = store.add(spec.bn_name + ".weight", {spec.out}, true);
+    layer.bn_bias = store.add(spec.bn_name + ".bias", {spec.out}, true);
+    layer.bn_mean = store.add(spec.bn_name + ".running_mean", {spec.out}, false);
+    layer.bn_var = store.add(spec.bn_name + ".running_var", {spec.out}, false);
+  }
+}
+
+template <typename T>
+void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int M,
+                   bool training, double bn_momentum) {
+  const DenseSpec& s = layer.spec;
+  const size_t count = static_cast<size_t>(M) * s.out;
+  layer.z.bind(&be);
+  layer.y.bind(&be);
+  layer.input = x;
+  layer.rows = M;
+  layer.trained = training;
+  T* z = layer.z.reserve(count);
+  be.linear_forward(z, x, store.value(layer.weight), store.value(layer.bias), M, s.in, s.out);
+  if (s.dropout && training) {
+    PN_CHECK(layer.dropout_mask != nullptr);
+    be.multiply(z, z, layer.dropout_mask, count);
+  }
+  if (s.bn_name.empty() && !s.relu) return;  // output is z
+  T* y = layer.y.reserve(count);
+  if (s.bn_name.empty()) {
+    be.relu_forward(y, z, count);
+    return;
+  }
+  if (training) {
+    layer.mean.bind(&be);
+    layer.invstd.bind(&be);
+    be.batchnorm_forward_train(y, layer.mean.reserve(s.out), layer.invstd.reserve(s.out),
+                               store.value(layer.bn_mean), store.value(layer.bn_var), z,
+                               store.value(layer.bn_weight), store.value(layer.bn_bias), M, s.out,
+                               kBatchNormEps, bn_momentum);
+  } else {
+    be.batchnorm_forward_eval(y, z, store.value(layer.bn_weight), store.value(layer.bn_bias),
+                              store.value(layer.bn_mean), store.value(layer.bn_var), M, s.out,
+                              kBatchNormEps);
+  }
+  if (s.relu) be.relu_forward(y, y, count);
+}
+
+template <typename T>
+void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy) {
+  const DenseSpec& s = layer.spec;
+  PN_CHECK(layer.trained);  // backward needs batch statistics from a training forward
+  const int M = layer.rows;
+  const size_t count = static_cast<size_t>(M) * s.out;
+  if (s.relu) be.relu_backward(dy, dy, layer.y.data(), count);
+  if (!s.bn_name.empty()) {
+    // In place: the kernel reads dy[i] and z[i] before writing dx[i].
+    be.batchnorm_backward(dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy,
+                          layer.z.data(), store.value(layer.bn_weight), layer.mean.data(),
+                          layer.invstd.data(), M, s.out);
+  }
+  if (s.dropout) be.multiply(dy, dy, layer.dropout_mask, count);
+  be.linear_backward(dx, store.grad(layer.weight), store.grad(layer.bias), dy, layer.input,
+                     store.value(layer.weight), M, s.in, s.out);
+}
+
+#define PN_DENSE(T)                                                                         \
+  template void dense_declare<T>(Dense<T>&, const DenseSpec&, ParamStore<T>&);              \
+  template void dense_forward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
+                                 bool, double);                                             \
+  template void dense_backward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*, T*);
+PN_DENSE(float)
+PN_DENSE(double)
+
+}  // namespace pointnet

@@ -1,0 +1,55 @@
+// The building block of PointNet: Linear (a 1x1 Conv1d over points, or a fully
+// connected layer over clouds), then optional dropout, optional BatchNorm and
+// optional ReLU. Every conv and fc of the network is one of these.
+#pragma once
+#include <string>
+
+#include "model/buffer.h"
+#include "model/params.h"
+
+namespace pointnet {
+
+struct DenseSpec {
+  std::string linear_name;  // "feat.conv1" -> feat.conv1.weight / .bias
+  std::string bn_name;      // "feat.bn1", or empty for no BatchNorm
+  int in = 0, out = 0;
+  bool conv = false;        // Conv1d weights are (out, in, 1) in the state_dict, Linear (out, in)
+  bool relu = false;
+  bool dropout = false;     // a mask applied between the linear and the BatchNorm
+};
+
+template <typename T>
+struct Dense {
+  DenseSpec spec;
+  int weight = -1, bias = -1;                          // parameter indices
+  int bn_weight = -1, bn_bias = -1, bn_mean = -1, bn_var = -1;
+
+  // Saved by forward for backward. M = rows (points or clouds).
+  const T* input = nullptr;  // (M, in), owned by the previous layer
+  Buffer<T> z;               // (M, out) linear output (after dropout)
+  Buffer<T> y;               // (M, out) layer output (after BN and ReLU); aliases z without BN/ReLU
+  Buffer<T> mean, invstd;    // (out) batch statistics
+  const T* dropout_mask = nullptr;  // (M, out), owned by the model
+  int rows = 0;
+  bool trained = false;      // whether the last forward used batch statistics
+
+  const T* output() const { return (spec.bn_name.empty() && !spec.relu) ? z.data() : y.data(); }
+};
+
+// Declares the layer's parameters in `store` (call before store.allocate()).
+template <typename T>
+void dense_declare(Dense<T>& layer, const DenseSpec& spec, ParamStore<T>& store);
+
+// y = relu(bn(dropout(x w^T + b))). Stores what backward needs.
+template <typename T>
+void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int M,
+                   bool training, double bn_momentum);
+
+// dx(M, in) = gradient wrt the input (skipped when null); parameter gradients
+// are overwritten (=). `dy` (M, out) is used as scratch and clobbered.
+template <typename T>
+void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy);
+
+constexpr double kBatchNormEps = 1e-5;
+
+}  // namespace pointnet

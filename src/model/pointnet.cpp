@@ -1,0 +1,209 @@
+#include "model/pointnet.h"
+
+#include <cmath>
+
+#include "core/errors.h"
+
+namespace pointnet {
+
+namespace {
+constexpr int kGlobal = 1024;   // global feature width
+constexpr int kPointFeat = 64;  // per-point feature width kept for segmentation
+}  // namespace
+
+template <typename T>
+PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(config), be_(backend) {
+  if (config.num_classes < 2) fail("a model needs at least 2 classes, got ", config.num_classes);
+  if (config.input_channels != 3) fail("only xyz input (3 channels) is supported, got ", config.input_channels);
+  tnet_declare(stn_, "feat.stn", 3, store_);
+  dense_declare(conv1_, {"feat.conv1", "feat.bn1", 3, 64, true, true, false}, store_);
+  dense_declare(conv2_, {"feat.conv2", "feat.bn2", 64, 128, true, true, false}, store_);
+  dense_declare(conv3_, {"feat.conv3", "feat.bn3", 128, kGlobal, true, false, false}, store_);
+  if (config.feature_transform) tnet_declare(fstn_, "feat.fstn", 64, store_);
+  const int k = config.num_classes;
+  if (config.task == ModelTask::Classification) {
+    dense_declare(head1_, {"fc1", "bn1", kGlobal, 512, false, true, false}, store_);
+    dense_declare(head2_, {"fc2", "bn2", 512, 256, false, true, true}, store_);
+    dense_declare(head3_, {"fc3", "", 256, k, false, false, false}, store_);
+  } else {
+    dense_declare(head1_, {"conv1", "bn1", kGlobal + kPointFeat, 512, true, true, false}, store_);
+    dense_declare(head2_, {"conv2", "bn2", 512, 256, true, true, false}, store_);
+    dense_declare(head3_, {"conv3", "bn3", 256, 128, true, true, false}, store_);
+    dense_declare(head4_, {"conv4", "", 128, k, true, false, false}, store_);
+  }
+  store_.allocate(&be_);
+  for (Buffer<T>* b : {&transformed_points_, &transformed_features_, &global_, &concat_, &log_probs_,
+                       &dropout_mask_, &scratch_a_, &scratch_b_, &dglobal_, &dpointfeat_, &dconv1_,
+                       &dtmp_, &dtransform3_, &dtransform64_})
+    b->bind(&be_);
+  global_argmax_.bind(&be_);
+}
+
+template <typename T>
+void PointNet<T>::initialize(Rng& rng) {
+  std::vector<T> host;
+  for (size_t i = 0; i < store_.infos().size(); ++i) {
+    const ParamInfo& info = store_.infos()[i];
+    host.assign(info.count, T(0));
+    const std::string& n = info.name;
+    auto ends_with = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+    const bool is_bn = n.find(".bn") != std::string::npos || n.rfind("bn", 0) == 0;
+    if (is_bn && ends_with(".weight")) host.assign(info.count, T(1));
+    else if (ends_with(".running_var")) host.assign(info.count, T(1));
+    else if (!is_bn) {
+      // Conv1d/Linear: kaiming_uniform(a=sqrt(5)) gives U(-1/sqrt(fan_in), 1/sqrt(fan_in)); bias the same.
+      const float bound = 1.0f / std::sqrt(static_cast<float>(info.fan_in));
+      for (T& v : host) v = static_cast<T>(rng.uniform(-bound, bound));
+    }
+    be_.upload(store_.value(static_cast<int>(i)), host.data(), info.count);
+  }
+  batches_tracked_ = 0;
+}
+
+template <typename T>
+void PointNet<T>::set_dropout_mask(const std::vector<T>& mask) { fixed_dropout_mask_ = mask; }
+
+template <typename T>
+void PointNet<T>::draw_dropout_mask(Rng& rng) {
+  const size_t count = static_cast<size_t>(batch_) * 256;
+  std::vector<T> host(count);
+  if (!fixed_dropout_mask_.empty()) {
+    PN_CHECK(fixed_dropout_mask_.size() == count);
+    host = fixed_dropout_mask_;
+  } else {
+    const T keep = static_cast<T>(1.0 / (1.0 - kDropoutP));
+    for (T& v : host) v = rng.uniform() < kDropoutP ? T(0) : keep;
+  }
+  T* mask = dropout_mask_.reserve(count);
+  be_.upload(mask, host.data(), count);
+  head2_.dropout_mask = mask;
+}
+
+template <typename T>
+void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dropout_rng) {
+  if (B < 1 || N < 1) fail("forward needs at least one cloud and one point, got B=", B, " N=", N);
+  batch_ = B;
+  points_ = N;
+  trained_ = training;
+  input_points_ = points;
+  const int M = B * N;
+  if (training) ++batches_tracked_;
+
+  tnet_forward(stn_, be_, store_, points, B, N, training);
+  T* tp = transformed_points_.reserve(static_cast<size_t>(M) * 3);
+  be_.transform_forward(tp, points, stn_.transform(), B, N, 3);
+  dense_forward(conv1_, be_, store_, tp, M, training, kBatchNormMomentum);
+  pointfeat_ = conv1_.output();
+  if (config_.feature_transform) {
+    tnet_forward(fstn_, be_, store_, conv1_.output(), B, N, training);
+    T* tf = transformed_features_.reserve(static_cast<size_t>(M) * kPointFeat);
+    be_.transform_forward(tf, conv1_.output(), fstn_.transform(), B, N, kPointFeat);
+    pointfeat_ = tf;
+  }
+  dense_forward(conv2_, be_, store_, pointfeat_, M, training, kBatchNormMomentum);
+  dense_forward(conv3_, be_, store_, conv2_.output(), M, training, kBatchNormMomentum);
+  T* global = global_.reserve(static_cast<size_t>(B) * kGlobal);
+  be_.max_over_points_forward(global, global_argmax_.reserve(static_cast<size_t>(B) * kGlobal),
+                              conv3_.output(), B, N, kGlobal);
+
+  if (config_.task == ModelTask::Classification) {
+    if (training) {
+      Rng fallback(0);
+      draw_dropout_mask(dropout_rng ? *dropout_rng : fallback);
+    }
+    forward_head_cls(training);
+  } else {
+    forward_head_seg(training);
+  }
+}
+
+template <typename T>
+void PointNet<T>::forward_head_cls(bool training) {
+  const int B = batch_;
+  dense_forward(head1_, be_, store_, global_.data(), B, training, kBatchNormMomentum);
+  dense_forward(head2_, be_, store_, head1_.output(), B, training, kBatchNormMomentum);
+  dense_forward(head3_, be_, store_, head2_.output(), B, training, kBatchNormMomentum);
+  const int k = config_.num_classes;
+  be_.log_softmax_forward(log_probs_.reserve(static_cast<size_t>(B) * k), head3_.output(), B, k);
+}
+
+template <typename T>
+void PointNet<T>::forward_head_seg(bool training) {
+  const int B = batch_, N = points_, M = B * N;
+  T* concat = concat_.reserve(static_cast<size_t>(M) * (kGlobal + kPointFeat));
+  be_.concat_global_forward(concat, global_.data(), pointfeat_, B, N, kGlobal, kPointFeat);
+  dense_forward(head1_, be_, store_, concat, M, training, kBatchNormMomentum);
+  dense_forward(head2_, be_, store_, head1_.output(), M, training, kBatchNormMomentum);
+  dense_forward(head3_, be_, store_, head2_.output(), M, training, kBatchNormMomentum);
+  dense_forward(head4_, be_, store_, head3_.output(), M, training, kBatchNormMomentum);
+  const int k = config_.num_classes;
+  be_.log_softmax_forward(log_probs_.reserve(static_cast<size_t>(M) * k), head4_.output(), M, k);
+}
+
+template <typename T>
+LossValue PointNet<T>::loss(const int32_t* targets) {
+  LossValue loss;
+  loss.rows = output_rows();
+  loss.nll = be_.nll_loss(&loss.correct, log_probs_.data(), targets, output_rows(), config_.num_classes);
+  if (config_.feature_transform)
+    loss.regularizer = be_.transform_regularizer(fstn_.transform(), batch_, kPointFeat);
+  loss.total = loss.nll + kFeatureTransformWeight * loss.regularizer;
+  return loss;
+}
+
+template <typename T>
+void PointNet<T>::backward(const int32_t* targets) {
+  if (!trained_) fail("backward needs a training forward pass first");
+  const int B = batch_, N = points_, M = B * N, rows = output_rows(), k = config_.num_classes;
+  const size_t scratch = static_cast<size_t>(M) * (kGlobal + kPointFeat);
+  T* sa = scratch_a_.reserve(scratch);
+  T* sb = scratch_b_.reserve(scratch);
+  T* dglobal = dglobal_.reserve(static_cast<size_t>(B) * kGlobal);
+  T* dtmp = dtmp_.reserve(static_cast<size_t>(M) * kPointFeat);
+
+  // d(mean nll)/d(logits), then the head.
+  be_.log_softmax_nll_backward(sa, log_probs_.data(), targets, rows, k, static_cast<T>(1.0 / rows));
+  T* dpointfeat = nullptr;
+  if (config_.task == ModelTask::Classification) {
+    dense_backward(head3_, be_, store_, sb, sa);        // -> (B, 256)
+    dense_backward(head2_, be_, store_, sa, sb);        // -> (B, 512)
+    dense_backward(head1_, be_, store_, dglobal, sa);   // -> (B, 1024)
+  } else {
+    dense_backward(head4_, be_, store_, sb, sa);        // -> (M, 128)
+    dense_backward(head3_, be_, store_, sa, sb);        // -> (M, 256)
+    dense_backward(head2_, be_, store_, sb, sa);        // -> (M, 512)
+    dense_backward(head1_, be_, store_, sa, sb);        // -> (M, 1088)
+    dpointfeat = dpointfeat_.reserve(static_cast<size_t>(M) * kPointFeat);
+    be_.concat_global_backward(dglobal, dpointfeat, sa, B, N, kGlobal, kPointFeat);
+  }
+
+  // Feature extractor: max, conv3, conv2.
+  be_.max_over_points_backward(sa, dglobal, global_argmax_.data(), B, N, kGlobal);
+  dense_backward(conv3_, be_, store_, sb, sa);          // -> (M, 128)
+  dense_backward(conv2_, be_, store_, dtmp, sb);        // -> (M, 64)
+  if (dpointfeat) be_.add_accumulate(dpointfeat, dtmp, static_cast<size_t>(M) * kPointFeat);
+  else dpointfeat = dtmp;
+
+  // Feature transform: pointfeat = conv1 . T64, and T64 = fstn(conv1).
+  T* dconv1 = dpointfeat;
+  if (config_.feature_transform) {
+    dconv1 = dconv1_.reserve(static_cast<size_t>(M) * kPointFeat);
+    T* dt64 = dtransform64_.reserve(static_cast<size_t>(B) * kPointFeat * kPointFeat);
+    be_.transform_backward(dconv1, dt64, dpointfeat, conv1_.output(), fstn_.transform(), B, N, kPointFeat);
+    be_.transform_regularizer_backward_accumulate(dt64, fstn_.transform(), B, kPointFeat,
+                                                  static_cast<T>(kFeatureTransformWeight));
+    tnet_backward(fstn_, be_, store_, dtmp, dt64, sa, sb);
+    be_.add_accumulate(dconv1, dtmp, static_cast<size_t>(M) * kPointFeat);
+  }
+
+  // conv1, then the input transform: transformed = points . T3, T3 = stn(points).
+  dense_backward(conv1_, be_, store_, sa, dconv1);      // -> (M, 3)
+  T* dt3 = dtransform3_.reserve(static_cast<size_t>(B) * 9);
+  be_.transform_backward(nullptr, dt3, sa, input_points_, stn_.transform(), B, N, 3);
+  tnet_backward<T>(stn_, be_, store_, nullptr, dt3, sa, sb);
+}
+
+template class PointNet<float>;
+template class PointNet<double>;
+
+}  // namespace pointnet

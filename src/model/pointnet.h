@@ -1,0 +1,94 @@
+// PointNet exactly as pointnet.pytorch: PointNetCls (classifier) and
+// PointNetDenseCls (part segmenter), with or without the feature transform,
+// with explicit forward and backward passes over a Backend.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/rng.h"
+#include "model/config.h"
+#include "model/tnet.h"
+
+namespace pointnet {
+
+struct LossValue {
+  double nll = 0.0;            // mean negative log-likelihood
+  double regularizer = 0.0;    // mean ||T T^T - I||_F of the feature transform (0 without)
+  double total = 0.0;          // nll + 0.001 * regularizer
+  int64_t correct = 0;         // rows whose argmax is the target
+  int64_t rows = 0;            // clouds (cls) or points (seg)
+};
+
+template <typename T>
+class PointNet {
+ public:
+  PointNet(const ModelConfig& config, Backend<T>& backend);
+
+  const ModelConfig& config() const { return config_; }
+  ParamStore<T>& params() { return store_; }
+  const ParamStore<T>& params() const { return store_; }
+  Backend<T>& backend() { return be_; }
+  int64_t& batches_tracked() { return batches_tracked_; }  // BatchNorm's num_batches_tracked
+
+  // PyTorch's default initialisation (uniform +-1/sqrt(fan_in) for weights and
+  // biases, BN weight 1 / bias 0, running mean 0 / var 1), from `rng`.
+  void initialize(Rng& rng);
+
+  // points (B, N, 3) in backend memory. Training uses batch statistics,
+  // updates running statistics and applies dropout (mask from `dropout_rng`,
+  // or the one given to set_dropout_mask()).
+  void forward(const T* points, int B, int N, bool training, Rng* dropout_rng = nullptr);
+  // (B, K) for cls, (B, N, K) for seg; log-probabilities.
+  const T* log_probs() const { return log_probs_.data(); }
+  const T* input_transform() const { return stn_.transform(); }          // (B, 3, 3)
+  const T* feature_transform() const { return fstn_.transform(); }       // (B, 64, 64)
+  int batch() const { return batch_; }
+  int points() const { return points_; }
+  int output_rows() const { return config_.task == ModelTask::Classification ? batch_ : batch_ * points_; }
+
+  // targets: (B) class labels or (B*N) part labels, in backend memory.
+  LossValue loss(const int32_t* targets);
+  // Gradients of loss(targets) for every trainable parameter (=). Needs a
+  // training forward first.
+  void backward(const int32_t* targets);
+
+  // Tests: a fixed dropout mask (B, 256) of 0 or 1/(1-p) in host memory.
+  void set_dropout_mask(const std::vector<T>& mask);
+
+ private:
+  void forward_head_cls(bool training);
+  void forward_head_seg(bool training);
+  void backward_head_cls(T* dglobal);
+  void backward_head_seg(T* dglobal, T* dpointfeat);
+  void draw_dropout_mask(Rng& rng);
+
+  ModelConfig config_;
+  Backend<T>& be_;
+  ParamStore<T> store_;
+  int64_t batches_tracked_ = 0;
+
+  // Feature extractor (PointNetfeat).
+  TNet<T> stn_, fstn_;
+  Dense<T> conv1_, conv2_, conv3_;
+  Buffer<T> transformed_points_;   // (B, N, 3) points . T3
+  Buffer<T> transformed_features_; // (B, N, 64) conv1 . T64 (feature transform only)
+  Buffer<T> global_;               // (B, 1024) max over points of conv3
+  IndexBuffer<T> global_argmax_;   // (B, 1024)
+  const T* pointfeat_ = nullptr;   // (B, N, 64) the per-point features kept for segmentation
+
+  // Heads: fc1..fc3 (cls) or conv1..conv4 over [global, pointfeat] (seg).
+  Dense<T> head1_, head2_, head3_, head4_;
+  Buffer<T> concat_;               // (B, N, 1088) seg only
+  Buffer<T> log_probs_;            // (rows, K)
+  Buffer<T> dropout_mask_;         // (B, 256) cls only
+  std::vector<T> fixed_dropout_mask_;
+
+  // Backward scratch: two ping-pong buffers of B*N*1088 and dedicated gradients.
+  Buffer<T> scratch_a_, scratch_b_, dglobal_, dpointfeat_, dconv1_, dtmp_, dtransform3_, dtransform64_;
+  const T* input_points_ = nullptr;  // (B, N, 3) the last forward's input
+  int batch_ = 0, points_ = 0;
+  bool trained_ = false;
+};
+
+}  // namespace pointnet

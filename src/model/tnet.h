@@ -1,0 +1,39 @@
+// The T-Net (pointnet.pytorch's STN3d / STNkd): predicts a K x K transform per
+// cloud from the cloud itself. conv K->64->128->1024 (BN, ReLU), max over
+// points, fc 1024->512->256 (BN, ReLU), fc 256->K*K, plus identity.
+#pragma once
+#include <string>
+
+#include "model/config.h"
+#include "model/dense.h"
+
+namespace pointnet {
+
+template <typename T>
+struct TNet {
+  int k = 3;
+  Dense<T> conv1, conv2, conv3, fc1, fc2, fc3;
+  Buffer<T> pooled;        // (B, 1024) max over points of conv3
+  IndexBuffer<T> argmax;   // (B, 1024)
+  int batch = 0, points = 0;
+
+  // (B, K*K) = fc3 output plus identity, i.e. the transform; row-major K x K.
+  const T* transform() const { return fc3.z.data(); }
+};
+
+// prefix: "feat.stn" or "feat.fstn".
+template <typename T>
+void tnet_declare(TNet<T>& net, const std::string& prefix, int k, ParamStore<T>& store);
+
+// x (B, N, K) -> net.transform() (B, K*K).
+template <typename T>
+void tnet_forward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, const T* x, int B,
+                  int N, bool training);
+
+// dtransform (B, K*K): clobbered. dx (B, N, K): gradient wrt the input, written
+// (=) when not null. scratch_a/scratch_b: each at least B * N * 1024.
+template <typename T>
+void tnet_backward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dtransform,
+                   T* scratch_a, T* scratch_b);
+
+}  // namespace pointnet
