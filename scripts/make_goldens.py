@@ -31,10 +31,10 @@ SUBSET_SIZE = 64
 
 # (case, task, feature_transform, num_classes, batch, points, seed)
 CASES = [
-    ("cls", "cls", False, 5, 4, 128, 1001),
-    ("cls_ft", "cls", True, 5, 4, 128, 1002),
-    ("seg", "seg", False, 4, 2, 128, 1003),
-    ("seg_ft", "seg", True, 4, 2, 128, 1004),
+    ("cls", "cls", False, 5, 8, 128, 1001),
+    ("cls_ft", "cls", True, 5, 8, 128, 1002),
+    ("seg", "seg", False, 4, 8, 64, 1003),
+    ("seg_ft", "seg", True, 4, 8, 64, 1004),
 ]
 
 DROPOUT_P = 0.3
@@ -350,14 +350,15 @@ def write_safetensors(path, tensors, metadata):
 
 
 class FixedMask(nn.Module):
-    """Stands in for nn.Dropout: multiplies by a stored (B, C) mask of 0 or 1/(1-p)."""
+    """Stands in for nn.Dropout: multiplies by a stored (B, C) mask of 0 or 1/(1-p)
+    in training mode, and (as nn.Dropout) passes values through in eval mode."""
 
     def __init__(self, mask):
         super(FixedMask, self).__init__()
         self.register_buffer("mask", mask, persistent=False)
 
     def forward(self, x):
-        return x * self.mask
+        return x * self.mask if self.training else x
 
 
 def subset_indices(numel):

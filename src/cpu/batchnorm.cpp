@@ -79,18 +79,20 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, con
   }
   if (!dx) return;
   // dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat))
-  std::vector<T> k(C), mean_dy(C), mean_dy_xhat(C);
+  // Per element in double: dy - mean(dy) - xhat * mean(dy xhat) cancels heavily
+  // (its column sums are exactly zero), and float loses digits there.
+  std::vector<double> k(C), mean_dy(C), mean_dy_xhat(C);
   for (int c = 0; c < C; ++c) {
-    k[c] = static_cast<T>(gamma[c] * static_cast<double>(invstd[c]));
-    mean_dy[c] = static_cast<T>(sum_dy[c] / M);
-    mean_dy_xhat[c] = static_cast<T>(sum_dy_xhat[c] / M);
+    k[c] = gamma[c] * static_cast<double>(invstd[c]);
+    mean_dy[c] = sum_dy[c] / M;
+    mean_dy_xhat[c] = sum_dy_xhat[c] / M;
   }
 #pragma omp parallel for schedule(static)
   for (int m = 0; m < M; ++m) {
     const size_t row = static_cast<size_t>(m) * C;
     for (int c = 0; c < C; ++c) {
-      const T xh = (x[row + c] - mean[c]) * invstd[c];
-      dx[row + c] = k[c] * (dy[row + c] - mean_dy[c] - xh * mean_dy_xhat[c]);
+      const double xh = (static_cast<double>(x[row + c]) - mean[c]) * invstd[c];
+      dx[row + c] = static_cast<T>(k[c] * (dy[row + c] - mean_dy[c] - xh * mean_dy_xhat[c]));
     }
   }
 }

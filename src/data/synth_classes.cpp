@@ -117,7 +117,7 @@ Mesh bowl(Rng& rng) {
 
 // Flat plus sign.
 Mesh cross(Rng& rng) {
-  float t = rng.uniform(0.18f, 0.33f);
+  float t = rng.uniform(0.15f, 0.3f);
   float lx = rng.uniform(0.8f, 1.0f), ly = rng.uniform(0.8f, 1.0f);
   float h = rng.uniform(0.1f, 0.35f);
   std::vector<Vec2> outline{{t, -t},  {lx, -t},  {lx, t},  {t, t},    {t, ly},   {-t, ly},

@@ -163,7 +163,7 @@ Mesh mug(Rng& rng) {
   Mesh m;
   const float r = rng.uniform(0.45f, 0.65f), h = rng.uniform(0.9f, 1.3f), t = rng.uniform(0.03f, 0.06f);
   m.add_revolution({{0, 0}, {r, 0}, {r, h}, {r - t, h}, {r - t, t}, {0, t}}, 48, kBody);
-  const float rh = rng.uniform(0.04f, 0.07f);           // handle bar radius
+  const float rh = rng.uniform(0.05f, 0.09f);           // handle bar radius
   const float ah = h * rng.uniform(0.25f, 0.35f);       // half the handle's height
   const float reach = rng.uniform(0.2f, 0.35f);         // how far it stands out
   const float zc = h * rng.uniform(0.45f, 0.55f);
