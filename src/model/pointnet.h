@@ -28,8 +28,9 @@ class PointNet {
   const ModelConfig& config() const { return config_; }
   ParamStore<T>& params() { return store_; }
   const ParamStore<T>& params() const { return store_; }
-  Backend<T>& backend() { return be_; }
+  Backend<T>& backend() const { return be_; }
   int64_t& batches_tracked() { return batches_tracked_; }  // BatchNorm's num_batches_tracked
+  int64_t batches_tracked() const { return batches_tracked_; }
 
   // PyTorch's default initialisation (uniform +-1/sqrt(fan_in) for weights and
   // biases, BN weight 1 / bias 0, running mean 0 / var 1), from `rng`.

@@ -1,1 +1,38 @@
-int main(){return 0;}
+// Entry point: parse, dispatch, and turn every user error into one clear line
+// on stderr and exit status 1.
+#include <omp.h>
+
+#include <iostream>
+
+#include "commands.h"
+#include "core/errors.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"pointnet: PointNet classification and part segmentation, trained and run on the CPU"};
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
+  const std::vector<pointnet::cli::Command> commands = {
+      pointnet::cli::add_synth(app), pointnet::cli::add_train(app), pointnet::cli::add_eval(app),
+      pointnet::cli::add_predict(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (threads > 0) omp_set_num_threads(threads);
+  try {
+    for (const auto& command : commands)
+      if (command.app->parsed()) return command.run();
+  } catch (const pointnet::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "error: out of memory (try a smaller --batch-size or --points)\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 1;
+}

@@ -1,0 +1,41 @@
+#include "data/batch.h"
+
+#include <algorithm>
+
+#include "core/errors.h"
+#include "core/rng.h"
+
+namespace pointnet {
+
+namespace {
+uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c) { return splitmix64(splitmix64(splitmix64(a) ^ b) ^ c); }
+
+void assemble_batch(const Dataset& data, const std::vector<int>& shape_indices, const SampleOptions& options,
+                    uint64_t seed, bool parts, float* points, int32_t* labels) {
+  const int B = static_cast<int>(shape_indices.size()), N = options.num_points;
+#pragma omp parallel for schedule(dynamic)
+  for (int b = 0; b < B; ++b) {
+    const Shape& shape = data.shapes[shape_indices[b]];
+    float* out = points + static_cast<size_t>(b) * N * 3;
+    int32_t* part_out = parts ? labels + static_cast<size_t>(b) * N : nullptr;
+    if (!options.augment && shape.num_points() == N) {
+      std::copy(shape.points.begin(), shape.points.end(), out);
+      normalize_cloud(out, N);
+      if (part_out) std::copy(shape.parts.begin(), shape.parts.end(), part_out);
+    } else {
+      Rng rng(mix_seed(seed, static_cast<uint64_t>(shape_indices[b])));
+      sample_shape(shape, options, rng, out, part_out);
+    }
+    if (!parts) labels[b] = shape.label;
+  }
+}
+
+}  // namespace pointnet

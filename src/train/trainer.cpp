@@ -1,0 +1,276 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+
+#include "core/errors.h"
+#include "cpu/cpu_backend.h"
+#include "data/batch.h"
+#include "eval/evaluate.h"
+#include "train/adam.h"
+#include "train/checkpoint.h"
+#include "train/interrupt.h"
+#include "train/metrics_log.h"
+#include "train/progress.h"
+
+namespace pointnet {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string fmt(const char* format, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, value);
+  return buf;
+}
+
+bool is_shapenet_part(const std::string& dir) { return fs::exists(fs::path(dir) / "synsetoffset2category.txt"); }
+
+void validate(const TrainOptions& o) {
+  if (o.data_dir.empty()) fail("train: --data is required");
+  if (o.out_dir.empty()) fail("train: --out is required");
+  if (o.epochs < 1) fail("train: --epochs must be at least 1, got ", o.epochs);
+  if (o.batch_size < 2) fail("train: --batch-size must be at least 2 (BatchNorm needs two clouds), got ", o.batch_size);
+  if (o.points < 0 || o.points > 1000000) fail("train: --points must be in 1..1000000, got ", o.points);
+  if (!(o.lr > 0) || !std::isfinite(o.lr)) fail("train: --lr must be a positive number");
+  if (o.lr_step < 1) fail("train: --lr-step must be at least 1");
+}
+
+// The recipe values that must stay fixed across --resume for the run to be exact.
+nlohmann::json recipe_json(const TrainOptions& o, int points) {
+  return {{"seed", o.seed}, {"batch_size", o.batch_size}, {"points", points}, {"lr", o.lr},
+          {"lr_step", o.lr_step}, {"lr_gamma", o.lr_gamma}, {"augment", o.augment},
+          {"feature_transform", o.feature_transform}, {"class_choice", o.class_choice},
+          {"data", o.data_dir}};
+}
+
+struct EpochTotals {
+  double loss_sum = 0.0;   // sum over batches of the batch's mean loss
+  int batches = 0;
+  int64_t correct = 0, rows = 0;
+  double seconds = 0.0;
+  nlohmann::json to_json() const {
+    return {{"loss_sum", loss_sum}, {"batches", batches}, {"correct", correct}, {"rows", rows}, {"seconds", seconds}};
+  }
+  static EpochTotals from_json(const nlohmann::json& j) {
+    EpochTotals t;
+    t.loss_sum = j.at("loss_sum");
+    t.batches = j.at("batches");
+    t.correct = j.at("correct");
+    t.rows = j.at("rows");
+    t.seconds = j.at("seconds");
+    return t;
+  }
+};
+
+std::vector<int> epoch_order(int count, uint64_t seed, int epoch) {
+  std::vector<int> order(count);
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(mix_seed(seed, 0x5EED, static_cast<uint64_t>(epoch)));
+  for (int i = count - 1; i > 0; --i) std::swap(order[i], order[rng.below(static_cast<uint32_t>(i + 1))]);
+  return order;
+}
+
+}  // namespace
+
+TrainResult train(const TrainOptions& options) {
+  validate(options);
+  TrainOptions o = options;
+  const auto start = Clock::now();
+  const bool seg = o.task == Task::Segmentation;
+  const bool shapenet = is_shapenet_part(o.data_dir);
+  if (seg && !shapenet)
+    fail(o.data_dir, ": segmentation needs the ShapeNet part layout (synsetoffset2category.txt, ",
+         "<synset>/points/*.pts, <synset>/points_label/*.seg)");
+  fs::create_directories(o.out_dir);
+  const std::string checkpoint_path = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
+  const std::string log_path = (fs::path(o.out_dir) / "metrics.jsonl").string();
+
+  // Resuming: the checkpoint's recipe wins, so the continued run is the same run.
+  Checkpoint resumed;
+  if (o.resume) {
+    if (!fs::exists(checkpoint_path)) fail(checkpoint_path, ": no checkpoint to resume from");
+    resumed = load_checkpoint(checkpoint_path);
+    const nlohmann::json& r = resumed.info.trainer.at("recipe");
+    o.seed = r.at("seed");
+    o.batch_size = r.at("batch_size");
+    o.points = r.at("points");
+    o.lr = r.at("lr");
+    o.lr_step = r.at("lr_step");
+    o.lr_gamma = r.at("lr_gamma");
+    o.augment = r.at("augment");
+    o.feature_transform = r.at("feature_transform");
+    o.class_choice = r.at("class_choice");
+  } else if (fs::exists(checkpoint_path)) {
+    fail(checkpoint_path, ": a run already exists here; pass --resume to continue it or choose another --out");
+  }
+  if (o.points == 0) o.points = shapenet ? 2500 : 1024;
+
+  LoadOptions load;
+  load.split = shapenet ? "trainval" : "train";
+  load.class_choice = o.class_choice;
+  load.with_parts = seg;
+  load.mesh_points = o.mesh_points;
+  load.seed = o.seed;
+  Dataset train_data = load_dataset(o.data_dir, load);
+  load.split = "test";
+  Dataset test_data = load_dataset(o.data_dir, load);
+
+  CheckpointInfo info;
+  info.config.task = seg ? ModelTask::Segmentation : ModelTask::Classification;
+  info.config.num_classes = seg ? train_data.num_parts : static_cast<int>(train_data.class_names.size());
+  info.config.feature_transform = o.feature_transform;
+  info.class_names = train_data.class_names;
+  info.part_offset = train_data.part_offset;
+  info.part_count = train_data.part_count;
+  info.class_choice = o.class_choice;
+  info.up_axis = train_data.up_axis;
+  if (o.resume) {
+    if (resumed.info.class_names != info.class_names || resumed.info.config.num_classes != info.config.num_classes)
+      fail(checkpoint_path, ": the checkpoint was trained on other classes or parts than ", o.data_dir, " has");
+    info.part_offset = resumed.info.part_offset;
+    info.part_count = resumed.info.part_count;
+  }
+  align_to_model(test_data, info);
+  const int B = o.batch_size, N = o.points;
+  const int batches_per_epoch = static_cast<int>(train_data.shapes.size()) / B;
+  if (batches_per_epoch == 0)
+    fail(o.data_dir, ": the training split has ", train_data.shapes.size(), " shapes, fewer than one batch of ", B);
+
+  CpuBackend<float> be;
+  PointNet<float> model(info.config, be);
+  Adam<float> adam(be, model.params().trainable_count());
+  int first_epoch = 0, first_batch = 0;
+  EpochTotals totals;
+  if (o.resume) {
+    restore_model(resumed, model);
+    restore_optimizer(resumed, model, adam);
+    first_epoch = resumed.info.trainer.at("epoch_in_progress");
+    first_batch = resumed.info.trainer.at("batch");
+    totals = EpochTotals::from_json(resumed.info.trainer.at("totals"));
+    MetricsLog::truncate_after_epoch(log_path, first_epoch);
+    std::cerr << "resuming " << checkpoint_path << " at epoch " << first_epoch + 1 << ", batch " << first_batch
+              << "\n";
+  } else {
+    Rng init(mix_seed(o.seed, 0x1417));
+    model.initialize(init);
+  }
+  MetricsLog log(log_path, o.resume);
+
+  std::cerr << "train: " << train_data.shapes.size() << " shapes, test: " << test_data.shapes.size() << ", "
+            << info.class_names.size() << (seg ? " categories, " : " classes, ")
+            << (seg ? std::to_string(info.config.num_classes) + " parts, " : std::string())
+            << N << " points, batch " << B << (o.feature_transform ? ", feature transform" : "") << "\n";
+
+  std::vector<float> points(static_cast<size_t>(B) * N * 3);
+  std::vector<int32_t> labels(static_cast<size_t>(B) * (seg ? N : 1));
+  SampleOptions sampling;
+  sampling.num_points = N;
+  sampling.augment = o.augment;
+  sampling.up_axis = train_data.up_axis;
+  TrainResult result;
+  result.checkpoint = checkpoint_path;
+
+  auto save = [&](int epoch_in_progress, int batch, const EpochTotals& t) {
+    info.epoch = epoch_in_progress;
+    info.trainer = {{"recipe", recipe_json(o, N)}, {"epoch_in_progress", epoch_in_progress}, {"batch", batch},
+                    {"totals", t.to_json()}};
+    save_checkpoint(checkpoint_path, model, &adam, info);
+  };
+
+  for (int epoch = first_epoch; epoch < o.epochs; ++epoch) {
+    const double lr = o.lr * std::pow(o.lr_gamma, epoch / o.lr_step);
+    const std::vector<int> order = epoch_order(static_cast<int>(train_data.shapes.size()), o.seed, epoch);
+    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+                      static_cast<int64_t>(batches_per_epoch) * B);
+    if (o.plain_output) progress.force_plain(true);
+    const auto epoch_start = Clock::now();
+    const double seconds_before = totals.seconds;
+    for (int b = (epoch == first_epoch ? first_batch : 0); b < batches_per_epoch; ++b) {
+      std::vector<int> indices(order.begin() + static_cast<size_t>(b) * B, order.begin() + static_cast<size_t>(b + 1) * B);
+      assemble_batch(train_data, indices, sampling, mix_seed(o.seed, 0xA06, static_cast<uint64_t>(epoch)), seg,
+                     points.data(), labels.data());
+      Rng dropout(mix_seed(o.seed, 0xD50, static_cast<uint64_t>(epoch) * 1000003u + static_cast<uint64_t>(b)));
+      model.forward(points.data(), B, N, true, &dropout);
+      const LossValue loss = model.loss(labels.data());
+      if (!std::isfinite(loss.total))
+        fail("train: the loss became ", loss.total, " at epoch ", epoch + 1, ", batch ", b + 1,
+             "; try a lower --lr (the last good checkpoint is ", checkpoint_path, ")");
+      model.backward(labels.data());
+      adam.step(model.params().values(), model.params().grads(), lr);
+      totals.loss_sum += loss.total;
+      totals.batches += 1;
+      totals.correct += loss.correct;
+      totals.rows += loss.rows;
+      totals.seconds = seconds_before + seconds_since(epoch_start);
+      const double clouds_per_s = static_cast<double>(totals.batches) * B / std::max(totals.seconds, 1e-9);
+      progress.update(static_cast<int64_t>(b + 1) * B,
+                      "loss " + fmt("%.3f", totals.loss_sum / totals.batches) + " acc " +
+                          fmt("%.1f%%", 100.0 * totals.correct / std::max<int64_t>(totals.rows, 1)) + " " +
+                          fmt("%.0f clouds/s", clouds_per_s));
+      if (interrupt_requested()) {
+        save(epoch, b + 1, totals);
+        progress.finish("interrupted");
+        std::cerr << "saved " << checkpoint_path << " at epoch " << epoch + 1 << ", batch " << b + 1
+                  << "; continue with --resume\n";
+        result.interrupted = true;
+        result.epochs_done = epoch;
+        result.seconds = seconds_since(start);
+        return result;
+      }
+    }
+    const double train_loss = totals.loss_sum / std::max(totals.batches, 1);
+    const double train_acc = static_cast<double>(totals.correct) / std::max<int64_t>(totals.rows, 1);
+    progress.finish("loss " + fmt("%.3f", train_loss) + " acc " + fmt("%.1f%%", 100 * train_acc));
+
+    nlohmann::json record = {{"epoch", epoch + 1}, {"lr", lr}, {"train_loss", train_loss},
+                             {"train_accuracy", train_acc}, {"seconds", totals.seconds},
+                             {"clouds_per_s", totals.batches * B / std::max(totals.seconds, 1e-9)}};
+    const bool last = epoch + 1 == o.epochs;
+    if (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0)) {
+      const Evaluation ev = evaluate(model, test_data, info, N, B, o.seed, nullptr);
+      record["test_loss"] = ev.loss;
+      std::string summary;
+      if (!seg) {
+        record["test_accuracy"] = ev.classification.overall_accuracy;
+        record["test_mean_class_accuracy"] = ev.classification.mean_class_accuracy;
+        result.test_accuracy = ev.classification.overall_accuracy;
+        result.test_mean_class_accuracy = ev.classification.mean_class_accuracy;
+        summary = "test acc " + fmt("%.2f%%", 100 * ev.classification.overall_accuracy) + " (mean class " +
+                  fmt("%.2f%%", 100 * ev.classification.mean_class_accuracy) + ")";
+      } else {
+        record["test_instance_miou"] = ev.segmentation.instance_miou;
+        record["test_class_miou"] = ev.segmentation.class_miou;
+        result.test_instance_miou = ev.segmentation.instance_miou;
+        result.test_class_miou = ev.segmentation.class_miou;
+        summary = "test mIoU " + fmt("%.2f%%", 100 * ev.segmentation.instance_miou) + " (class " +
+                  fmt("%.2f%%", 100 * ev.segmentation.class_miou) + ")";
+      }
+      std::cerr << "epoch " << epoch + 1 << "/" << o.epochs << ": train loss " << fmt("%.4f", train_loss)
+                << ", train acc " << fmt("%.2f%%", 100 * train_acc) << ", " << summary << ", "
+                << fmt("%.1fs", totals.seconds) << "\n";
+    }
+    log.write(record);
+    totals = EpochTotals();
+    save(epoch + 1, 0, totals);
+    result.epochs_done = epoch + 1;
+    if (interrupt_requested()) {
+      result.interrupted = !last;
+      break;
+    }
+  }
+  result.seconds = seconds_since(start);
+  return result;
+}
+
+}  // namespace pointnet

@@ -1,0 +1,47 @@
+// The training loop: pointnet.pytorch's recipe (Adam 1e-3, StepLR 20 x 0.5,
+// batch 32, NLL + 0.001 * feature-transform regulariser, rotation about the up
+// axis + jitter), deterministic for a seed, resumable to the exact batch.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "data/dataset.h"
+
+namespace pointnet {
+
+struct TrainOptions {
+  Task task = Task::Classification;
+  std::string data_dir;
+  std::string out_dir;
+  int epochs = 250;            // pointnet.pytorch: 250 (cls), 25 (seg)
+  int batch_size = 32;
+  int points = 0;              // 0: 1024 for ModelNet-style data, 2500 for ShapeNet part
+  bool feature_transform = false;
+  std::string class_choice;    // seg: train on one category
+  uint64_t seed = 1;
+  bool resume = false;
+  double lr = 1e-3;
+  int lr_step = 20;            // StepLR step size (epochs)
+  double lr_gamma = 0.5;
+  bool augment = true;
+  int eval_every = 1;          // evaluate the test split every N epochs (0: only at the end)
+  int mesh_points = 2048;      // points sampled from .off meshes
+  bool plain_output = false;   // plain lines even on a terminal
+};
+
+struct TrainResult {
+  int epochs_done = 0;
+  bool interrupted = false;
+  double test_accuracy = 0.0;        // cls: overall accuracy of the final model on the test split
+  double test_mean_class_accuracy = 0.0;
+  double test_instance_miou = 0.0;   // seg
+  double test_class_miou = 0.0;
+  double seconds = 0.0;
+  std::string checkpoint;            // path of the last checkpoint written
+};
+
+// Trains, writing OUT/checkpoint.safetensors (every epoch and on interrupt)
+// and OUT/metrics.jsonl. Throws pointnet::Error for bad options or data.
+TrainResult train(const TrainOptions& options);
+
+}  // namespace pointnet

@@ -1,0 +1,50 @@
+// pointnet train
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "train/interrupt.h"
+#include "train/trainer.h"
+
+namespace pointnet::cli {
+
+Command add_train(CLI::App& app) {
+  CLI::App* sub = app.add_subcommand("train", "Train a classifier or part segmenter (pointnet.pytorch's recipe)");
+  auto task = std::make_shared<std::string>("cls");
+  auto o = std::make_shared<TrainOptions>();
+  auto epochs = std::make_shared<int>(0);
+  sub->add_option("--task", *task, "cls or seg")->check(CLI::IsMember({"cls", "seg"}));
+  sub->add_option("--data", o->data_dir, "dataset folder (ModelNet-style or ShapeNet part)")->required();
+  sub->add_option("--out", o->out_dir, "run folder: checkpoint.safetensors, metrics.jsonl")->required();
+  sub->add_option("--epochs", *epochs, "epochs (default 250 for cls, 25 for seg, as pointnet.pytorch)")
+      ->check(CLI::Range(1, 100000));
+  sub->add_option("--batch-size", o->batch_size, "clouds per batch")->check(CLI::Range(2, 65536));
+  sub->add_option("--points", o->points, "points per cloud (default 1024 ModelNet-style, 2500 ShapeNet part)")
+      ->check(CLI::Range(1, 1000000));
+  sub->add_flag("--feature-transform", o->feature_transform, "add the 64x64 feature transform (STNkd)");
+  sub->add_option("--class-choice", o->class_choice, "seg: train on this category only (e.g. Chair)");
+  sub->add_option("--seed", o->seed, "random seed (runs are deterministic for a seed)");
+  sub->add_flag("--resume", o->resume, "continue the run in --out where it stopped");
+  sub->add_option("--lr", o->lr, "Adam learning rate");
+  sub->add_option("--eval-every", o->eval_every, "evaluate the test split every N epochs (0: at the end only)")
+      ->check(CLI::Range(0, 100000));
+  sub->add_flag("--no-augment", [o](int64_t) { o->augment = false; }, "no rotation or jitter");
+  sub->add_flag("--plain", o->plain_output, "plain progress lines even on a terminal");
+  return {sub, [=] {
+    o->task = *task == "cls" ? Task::Classification : Task::Segmentation;
+    o->epochs = *epochs > 0 ? *epochs : (*task == "cls" ? 250 : 25);
+    install_interrupt_handler();
+    const TrainResult r = train(*o);
+    if (r.interrupted) return 130;
+    if (o->task == Task::Classification)
+      std::printf("final test accuracy %.2f%% (mean class accuracy %.2f%%) after %d epochs, %.1f s\n",
+                  100 * r.test_accuracy, 100 * r.test_mean_class_accuracy, r.epochs_done, r.seconds);
+    else
+      std::printf("final test instance mIoU %.2f%% (class mIoU %.2f%%) after %d epochs, %.1f s\n",
+                  100 * r.test_instance_miou, 100 * r.test_class_miou, r.epochs_done, r.seconds);
+    std::printf("checkpoint: %s\n", r.checkpoint.c_str());
+    return 0;
+  }};
+}
+
+}  // namespace pointnet::cli

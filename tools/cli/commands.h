@@ -1,0 +1,20 @@
+// The `pointnet` command: one function per subcommand, each registering its
+// flags on a CLI11 subcommand and returning the action to run.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace pointnet::cli {
+
+// A registered subcommand and what to run when it was the one given.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+Command add_synth(CLI::App& app);
+Command add_train(CLI::App& app);
+Command add_eval(CLI::App& app);
+Command add_predict(CLI::App& app);
+
+}  // namespace pointnet::cli
