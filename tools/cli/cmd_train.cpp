@@ -25,7 +25,10 @@ Command add_train(CLI::App& app) {
   sub->add_option("--class-choice", o->class_choice, "seg: train on this category only (e.g. Chair)");
   sub->add_option("--seed", o->seed, "random seed (runs are deterministic for a seed)");
   sub->add_flag("--resume", o->resume, "continue the run in --out where it stopped");
-  sub->add_option("--lr", o->lr, "Adam learning rate");
+  sub->add_option("--lr", o->lr, "Adam learning rate")->check(CLI::PositiveNumber);
+  sub->add_option("--lr-step", o->lr_step, "multiply the learning rate by --lr-gamma every N epochs")
+      ->check(CLI::Range(1, 100000));
+  sub->add_option("--lr-gamma", o->lr_gamma, "StepLR factor")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--eval-every", o->eval_every, "evaluate the test split every N epochs (0: at the end only)")
       ->check(CLI::Range(0, 100000));
   sub->add_flag("--no-augment", [o](int64_t) { o->augment = false; }, "no rotation or jitter");

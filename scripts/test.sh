@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything with the tests, runs them all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --with-tests
+cd build
+ctest --output-on-failure -j"$(nproc 2>/dev/null || echo 2)" --timeout 600

@@ -1,0 +1,190 @@
+// End-to-end helpers: run the real `pointnet` binary (fork + exec) with a
+// timeout guard, capture its stdout, stderr and exit status, in a fresh temp
+// folder per test.
+#pragma once
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#ifndef POINTNET_BINARY
+#error "POINTNET_BINARY must be defined (path to the built pointnet command)"
+#endif
+
+namespace pointnet::e2e {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+inline std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline void write_text(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+// A unique folder per test (pid + test name + counter), removed when the test ends.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> counter{0};
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "none";
+    for (char& c : name)
+      if (c == '/') c = '_';
+    path = fs::temp_directory_path() /
+           ("pointnet_e2e_" + std::to_string(::getpid()) + "_" + name + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path operator/(const std::string& rel) const { return path / rel; }
+};
+
+struct RunResult {
+  bool timed_out = false;
+  bool exited = false;   // ended by exit() (not by a signal)
+  int exit_code = -1;    // valid when exited
+  int term_signal = 0;   // valid when !exited
+  std::string out, err;
+  std::string describe() const {
+    std::ostringstream s;
+    if (timed_out) s << "TIMED OUT; ";
+    if (exited) s << "exit " << exit_code;
+    else s << "killed by signal " << term_signal;
+    s << "\n--- stdout ---\n" << out.substr(0, 4000) << "\n--- stderr ---\n" << err.substr(0, 4000);
+    return s.str();
+  }
+};
+
+// A started `pointnet` process whose stdout/stderr go to files.
+class Process {
+ public:
+  Process(const std::vector<std::string>& args, const fs::path& log_dir) {
+    static std::atomic<int> counter{0};
+    const int id = counter++;
+    out_path_ = log_dir / ("proc" + std::to_string(id) + ".stdout");
+    err_path_ = log_dir / ("proc" + std::to_string(id) + ".stderr");
+    std::vector<std::string> argv_s;
+    argv_s.push_back(POINTNET_BINARY);
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string out_s = out_path_.string(), err_s = err_path_.string();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int in = ::open("/dev/null", O_RDONLY);
+      int o = ::open(out_s.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int e = ::open(err_s.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (in < 0 || o < 0 || e < 0) ::_exit(126);
+      ::dup2(in, 0);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      ::setpgid(0, 0);  // its own process group: a stray SIGINT to ours never reaches it
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      int st;
+      ::waitpid(pid_, &st, 0);
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+  bool started() const { return pid_ > 0; }
+  void signal(int sig) { if (pid_ > 0 && !reaped_) ::kill(pid_, sig); }
+
+  // Reaps the process if it has ended; true if it has.
+  bool poll() {
+    if (reaped_) return true;
+    if (::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+    return reaped_;
+  }
+
+  // Waits up to `timeout`; on timeout kills the process (SIGKILL) and marks timed_out.
+  RunResult wait(std::chrono::milliseconds timeout) {
+    RunResult r;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!poll()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        r.timed_out = true;
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status_, 0);
+        break;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    reaped_ = true;
+    if (WIFEXITED(status_)) {
+      r.exited = true;
+      r.exit_code = WEXITSTATUS(status_);
+    } else if (WIFSIGNALED(status_)) {
+      r.term_signal = WTERMSIG(status_);
+    }
+    r.out = read_text(out_path_);
+    r.err = read_text(err_path_);
+    return r;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+  fs::path out_path_, err_path_;
+};
+
+// Runs `pointnet args...` to completion (or the timeout) and returns what it did.
+inline RunResult run_cli(const std::vector<std::string>& args, const fs::path& log_dir,
+                         std::chrono::milliseconds timeout = 60s) {
+  Process p(args, log_dir);
+  if (!p.started()) {
+    RunResult r;
+    r.err = "fork failed";
+    return r;
+  }
+  return p.wait(timeout);
+}
+
+inline bool files_equal(const fs::path& a, const fs::path& b) {
+  if (!fs::exists(a) || !fs::exists(b)) return false;
+  return read_text(a) == read_text(b);
+}
+
+inline std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace pointnet::e2e
