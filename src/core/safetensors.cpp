@@ -256,6 +256,10 @@ SafeTensors read_safetensors(const std::string& path) {
   if (size < 8) fail(path, ": byte 0: file is ", size, " bytes, too short for the 8-byte header length");
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  // A nonsense length with no JSON object after it: some other kind of file,
+  // and saying so beats quoting the length.
+  if ((n > kMaxHeaderBytes || n > size - 8) && size > 8 && bytes[8] != '{')
+    fail(path, ": not a safetensors file (expected an 8-byte header length, then a JSON header starting with '{' at byte 8)");
   if (n > kMaxHeaderBytes) fail(path, ": byte 0: header length ", n, " exceeds the 100 MB limit");
   if (n > size - 8) fail(path, ": byte 0: header length ", n, " runs past the end of the file (", size, " bytes)");
 

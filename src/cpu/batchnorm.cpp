@@ -10,6 +10,19 @@
 
 namespace pointnet::cpu {
 
+namespace {
+// y = x * scale + shift per channel: BatchNorm folded to one multiply-add.
+template <typename T>
+void apply_scale_shift(T* y, const T* x, const std::vector<T>& scale, const std::vector<T>& shift, int M, int C) {
+#pragma omp parallel for schedule(static)
+  for (int m = 0; m < M; ++m) {
+    const T* xr = x + static_cast<size_t>(m) * C;
+    T* yr = y + static_cast<size_t>(m) * C;
+    for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+  }
+}
+}  // namespace
+
 template <typename T>
 void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x,
                              const T* gamma, const T* beta, int M, int C, double eps,
@@ -38,12 +51,7 @@ void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* runni
     running_mean[c] = static_cast<T>((1.0 - momentum) * running_mean[c] + momentum * mu[c]);
     running_var[c] = static_cast<T>((1.0 - momentum) * running_var[c] + momentum * unbiased);
   }
-#pragma omp parallel for schedule(static)
-  for (int m = 0; m < M; ++m) {
-    const T* xr = x + static_cast<size_t>(m) * C;
-    T* yr = y + static_cast<size_t>(m) * C;
-    for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
-  }
+  apply_scale_shift(y, x, scale, shift, M, C);
 }
 
 template <typename T>
@@ -55,12 +63,7 @@ void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, con
     scale[c] = static_cast<T>(gamma[c] * is);
     shift[c] = static_cast<T>(beta[c] - running_mean[c] * gamma[c] * is);
   }
-#pragma omp parallel for schedule(static)
-  for (int m = 0; m < M; ++m) {
-    const T* xr = x + static_cast<size_t>(m) * C;
-    T* yr = y + static_cast<size_t>(m) * C;
-    for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
-  }
+  apply_scale_shift(y, x, scale, shift, M, C);
 }
 
 template <typename T>

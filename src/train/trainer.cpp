@@ -264,8 +264,11 @@ TrainResult train(const TrainOptions& options) {
     totals = EpochTotals();
     save(epoch + 1, 0, totals);
     result.epochs_done = epoch + 1;
-    if (interrupt_requested()) {
-      result.interrupted = !last;
+    if (interrupt_requested() && !last) {
+      // Interrupted during the evaluation or save after the epoch's last batch:
+      // the checkpoint just written is the place to resume from.
+      std::cerr << "saved " << checkpoint_path << " after epoch " << epoch + 1 << "; continue with --resume\n";
+      result.interrupted = true;
       break;
     }
   }

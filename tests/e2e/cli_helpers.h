@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -79,6 +80,15 @@ struct RunResult {
   }
 };
 
+// The --threads every run gets: $POINTNET_E2E_THREADS, default 1 ("0": the
+// command's own default, all cores). One thread because on a busy 2-core box
+// (a build beside the tests) OpenMP's spinning threads make a 0.7 s training
+// take 10+ s; checkpoints are the same bytes for any thread count.
+inline std::string e2e_threads() {
+  const char* env = std::getenv("POINTNET_E2E_THREADS");
+  return env && *env ? env : "1";
+}
+
 // A started `pointnet` process whose stdout/stderr go to files.
 class Process {
  public:
@@ -89,6 +99,8 @@ class Process {
     err_path_ = log_dir / ("proc" + std::to_string(id) + ".stderr");
     std::vector<std::string> argv_s;
     argv_s.push_back(POINTNET_BINARY);
+    const std::string threads = e2e_threads();
+    if (threads != "0") argv_s.insert(argv_s.end(), {"--threads", threads});
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());

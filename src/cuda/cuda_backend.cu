@@ -1,0 +1,244 @@
+// The CUDA backend's core: device discovery, the stream and cuBLAS handle,
+// memory and transfers, grow-only scratch, and the GEMM wrapper with the
+// precision modes (fp32, tf32, fp16 and bf16 operands with fp32 accumulation).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "cuda/cuda_common.cuh"
+
+namespace pointnet {
+
+namespace {
+constexpr size_t kBlasWorkspaceBytes = size_t(32) << 20;  // cuBLAS's recommendation for Hopper
+
+__global__ void probe_kernel(int* out) {
+  if (out) *out = 1;
+}
+}  // namespace
+
+// ---------------------------------------------------------------- discovery
+
+bool cuda_device_available(std::string* why) {
+  int count = 0;
+  cudaError_t error = cudaGetDeviceCount(&count);
+  if (error != cudaSuccess) {
+    if (why) *why = std::string("no usable CUDA driver or device (cudaGetDeviceCount: ") +
+                    cudaGetErrorString(error) + ")";
+    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    return false;
+  }
+  if (count == 0) {
+    if (why) *why = "the CUDA driver reports no device";
+    return false;
+  }
+  cudaDeviceProp prop{};
+  error = cudaGetDeviceProperties(&prop, 0);
+  if (error != cudaSuccess) {
+    if (why) *why = std::string("cudaGetDeviceProperties: ") + cudaGetErrorString(error);
+    cudaGetLastError();
+    return false;
+  }
+  // Can this build's kernels run there (compiled for the device's architecture)?
+  cudaFuncAttributes attributes{};
+  error = cudaFuncGetAttributes(&attributes, probe_kernel);
+  if (error != cudaSuccess) {
+    if (why) *why = std::string(prop.name) + " (sm_" + std::to_string(prop.major * 10 + prop.minor) +
+                    ") cannot run this build's kernels (" + cudaGetErrorString(error) +
+                    "); rebuild with -DCMAKE_CUDA_ARCHITECTURES=" +
+                    std::to_string(prop.major * 10 + prop.minor);
+    cudaGetLastError();
+    return false;
+  }
+  if (why) *why = std::string(prop.name) + " (sm_" + std::to_string(prop.major * 10 + prop.minor) + ")";
+  return true;
+}
+
+std::unique_ptr<Backend<float>> make_cuda_backend(Precision precision) {
+  std::string why;
+  if (!cuda_device_available(&why)) fail("the CUDA backend needs a CUDA GPU: ", why);
+  return std::make_unique<CudaBackend>(precision, 0);
+}
+
+// ---------------------------------------------------------------- state
+
+void* CudaBackend::State::device_malloc(size_t bytes) {
+  void* p = nullptr;
+  CUDA_CHECK(cudaMalloc(&p, bytes == 0 ? 256 : bytes));
+  ++allocations;
+  return p;
+}
+
+void CudaBackend::State::device_free(void* pointer) {
+  if (!pointer) return;
+  // Work queued on the stream may still read it.
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  CUDA_CHECK(cudaFree(pointer));
+}
+
+void* CudaBackend::State::scratch(Slot slot, size_t bytes) {
+  if (bytes > scratch_bytes[slot]) {
+    device_free(scratch_ptr[slot]);
+    scratch_ptr[slot] = nullptr;
+    scratch_bytes[slot] = 0;
+    // Round up so that slowly growing shapes do not reallocate every call.
+    const size_t rounded = (bytes + (size_t(1) << 16) - 1) / (size_t(1) << 16) * (size_t(1) << 16);
+    scratch_ptr[slot] = device_malloc(rounded);
+    scratch_bytes[slot] = rounded;
+  }
+  return scratch_ptr[slot];
+}
+
+CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<State>()) {
+  s_->device = device;
+  s_->precision = precision;
+  CUDA_CHECK(cudaSetDevice(device));
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  s_->device_name = std::string(prop.name) + " (sm_" + std::to_string(prop.major * 10 + prop.minor) + ")";
+  CUDA_CHECK(cudaStreamCreateWithFlags(&s_->stream, cudaStreamNonBlocking));
+  CUBLAS_CHECK(cublasCreate(&s_->blas));
+  // The stream first: cublasSetStream resets a user workspace.
+  CUBLAS_CHECK(cublasSetStream(s_->blas, s_->stream));
+  s_->blas_workspace = s_->device_malloc(kBlasWorkspaceBytes);
+  CUBLAS_CHECK(cublasSetWorkspace(s_->blas, s_->blas_workspace, kBlasWorkspaceBytes));
+  CUBLAS_CHECK(cublasSetPointerMode(s_->blas, CUBLAS_POINTER_MODE_HOST));
+}
+
+CudaBackend::~CudaBackend() {
+  // No throwing from a destructor: best effort.
+  if (!s_) return;
+  if (s_->stream) cudaStreamSynchronize(s_->stream);
+  if (s_->blas) cublasDestroy(s_->blas);
+  for (void* p : s_->scratch_ptr)
+    if (p) cudaFree(p);
+  if (s_->blas_workspace) cudaFree(s_->blas_workspace);
+  if (s_->stream) cudaStreamDestroy(s_->stream);
+}
+
+Precision CudaBackend::precision() const { return s_->precision; }
+void CudaBackend::set_precision(Precision precision) { s_->precision = precision; }
+void CudaBackend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(s_->stream)); }
+void* CudaBackend::stream() const { return s_->stream; }
+std::string CudaBackend::device_name() const { return s_->device_name; }
+size_t CudaBackend::device_allocations() const { return s_->allocations; }
+
+// ---------------------------------------------------------------- memory
+
+float* CudaBackend::allocate(size_t count) {
+  return static_cast<float*>(s_->device_malloc(count * sizeof(float)));
+}
+void CudaBackend::release(float* pointer) { s_->device_free(pointer); }
+int32_t* CudaBackend::allocate_index(size_t count) {
+  return static_cast<int32_t*>(s_->device_malloc(count * sizeof(int32_t)));
+}
+void CudaBackend::release_index(int32_t* pointer) { s_->device_free(pointer); }
+
+namespace {
+// Host -> device. From pageable memory cudaMemcpyAsync returns once the source
+// is staged (the caller may reuse it); from pinned memory it returns at once,
+// so wait for the copy there to give the same guarantee.
+void upload_bytes(CudaBackend::State& s, void* device, const void* host, size_t bytes) {
+  if (bytes == 0) return;
+  CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyDefault, s.stream));
+  cudaPointerAttributes attributes{};
+  CUDA_CHECK(cudaPointerGetAttributes(&attributes, host));
+  if (attributes.type == cudaMemoryTypeHost) CUDA_CHECK(cudaStreamSynchronize(s.stream));
+}
+
+void download_bytes(CudaBackend::State& s, void* host, const void* device, size_t bytes) {
+  if (bytes == 0) {
+    CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    return;
+  }
+  CUDA_CHECK(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDefault, s.stream));
+  CUDA_CHECK(cudaStreamSynchronize(s.stream));
+}
+}  // namespace
+
+void CudaBackend::upload(float* device, const float* host, size_t count) {
+  upload_bytes(*s_, device, host, count * sizeof(float));
+}
+void CudaBackend::download(float* host, const float* device, size_t count) {
+  download_bytes(*s_, host, device, count * sizeof(float));
+}
+void CudaBackend::upload_index(int32_t* device, const int32_t* host, size_t count) {
+  upload_bytes(*s_, device, host, count * sizeof(int32_t));
+}
+void CudaBackend::download_index(int32_t* host, const int32_t* device, size_t count) {
+  download_bytes(*s_, host, device, count * sizeof(int32_t));
+}
+
+void CudaBackend::copy(float* y, const float* x, size_t count) {
+  if (count == 0 || y == x) return;
+  CUDA_CHECK(cudaMemcpyAsync(y, x, count * sizeof(float), cudaMemcpyDeviceToDevice, s_->stream));
+}
+
+// ---------------------------------------------------------------- GEMM
+
+namespace cuda {
+
+namespace {
+__global__ void to_half_kernel(__half* y, const float* x, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    y[i] = __float2half_rn(x[i]);
+}
+__global__ void to_bf16_kernel(__nv_bfloat16* y, const float* x, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    y[i] = __float2bfloat16_rn(x[i]);
+}
+
+cudaDataType_t operand_type(Precision p) {
+  switch (p) {
+    case Precision::FP16: return CUDA_R_16F;
+    case Precision::BF16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+  }
+}
+}  // namespace
+
+const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count) {
+  if (s.precision == Precision::FP32 || s.precision == Precision::TF32) return x;
+  void* out = s.scratch(slot, count * 2);  // both half types are 2 bytes
+  if (count == 0) return out;
+  if (s.precision == Precision::FP16)
+    to_half_kernel<<<grid_for(count), kBlock, 0, s.stream>>>(static_cast<__half*>(out), x, count);
+  else
+    to_bf16_kernel<<<grid_for(count), kBlock, 0, s.stream>>>(static_cast<__nv_bfloat16*>(out), x, count);
+  CUDA_CHECK_LAUNCH();
+  return out;
+}
+
+void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A, int lda,
+          long long stride_a, const void* B, int ldb, long long stride_b, float beta, float* C,
+          int ldc, long long stride_c, int batch) {
+  if (M == 0 || N == 0 || batch == 0) return;
+  const float alpha = 1.0f;
+  // cuBLAS is column-major: the row-major C(M, N) is the column-major C^T(N, M)
+  // = op(B)^T op(A)^T, and a row-major matrix's memory is its transpose in
+  // column-major. So swap the operands and keep each one's transpose flag.
+  const cublasOperation_t op_a = transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cudaDataType_t type = operand_type(s.precision);
+  const cublasComputeType_t compute =
+      s.precision == Precision::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  if (K == 0) {
+    // cuBLAS with k = 0 scales C by beta; keep that meaning explicitly.
+    if (beta == 0.0f) {
+      for (int b = 0; b < batch; ++b)
+        CUDA_CHECK(cudaMemset2DAsync(C + b * stride_c, size_t(ldc) * sizeof(float), 0,
+                                     size_t(N) * sizeof(float), M, s.stream));
+      return;
+    }
+  }
+  if (batch == 1) {
+    CUBLAS_CHECK(cublasGemmEx(s.blas, op_b, op_a, N, M, K, &alpha, B, type, ldb, A, type, lda, &beta,
+                              C, CUDA_R_32F, ldc, compute, CUBLAS_GEMM_DEFAULT));
+  } else {
+    CUBLAS_CHECK(cublasGemmStridedBatchedEx(s.blas, op_b, op_a, N, M, K, &alpha, B, type, ldb,
+                                            stride_b, A, type, lda, stride_a, &beta, C, CUDA_R_32F,
+                                            ldc, stride_c, batch, compute, CUBLAS_GEMM_DEFAULT));
+  }
+}
+
+}  // namespace cuda
+}  // namespace pointnet

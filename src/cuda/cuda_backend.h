@@ -1,0 +1,165 @@
+// The CUDA implementation of the op contract (model/backend.h) for float, with
+// a precision mode for the GEMMs. Plain C++: no CUDA header is exposed, so any
+// .cpp may include this; the kernels live in src/cuda/*.cu (one per family).
+//
+// Precision (what the matrix products use; everything else is fp32 always:
+// BatchNorm statistics, softmax, loss, reductions, optimizer):
+//   FP32  plain fp32 cuBLAS (CUBLAS_COMPUTE_32F)
+//   TF32  fp32 tensors, TF32 tensor-core math (CUBLAS_COMPUTE_32F_FAST_TF32)
+//   FP16  operands converted to half on the fly into grow-only scratch,
+//         fp32 accumulation and fp32 output (cublasGemmEx)
+//   BF16  the same with bfloat16 operands
+//
+// Execution: every op is queued on one stream owned by the backend and returns
+// at once, except download, download_index, nll_loss and transform_regularizer,
+// which wait for the stream (they hand host values back). upload from pageable
+// host memory returns once the host buffer may be reused (the runtime stages
+// it); from pinned memory it waits for the copy. Errors from a kernel surface as
+// pointnet::Error at the next synchronising call.
+//
+// Memory: allocate() is one cudaMalloc; the backend's own scratch (GEMM operand
+// conversion, reduction partials, per-channel coefficients, the cuBLAS
+// workspace) only grows, so a repeated step of the same shape allocates nothing.
+//
+// Determinism: the same inputs give the same bits on every run on one GPU
+// model. Reductions (BatchNorm statistics and gradients, bias gradients, the
+// concat gradient, loss) use fixed-size row chunks and fixed-order tree sums in
+// double, never atomics; cuBLAS GEMMs are deterministic on one stream with a
+// fixed workspace. The bits differ from the CPU's (different summation order).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "model/backend.h"
+
+namespace pointnet {
+
+enum class Precision { FP32, TF32, FP16, BF16 };
+
+// "fp32", "tf32", "fp16", "bf16".
+inline const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::FP32: return "fp32";
+    case Precision::TF32: return "tf32";
+    case Precision::FP16: return "fp16";
+    case Precision::BF16: return "bf16";
+  }
+  return "?";
+}
+
+// Parses "fp32" | "tf32" | "fp16" | "bf16"; false for anything else.
+inline bool parse_precision(const std::string& text, Precision* out) {
+  for (Precision p : {Precision::FP32, Precision::TF32, Precision::FP16, Precision::BF16}) {
+    if (text == precision_name(p)) {
+      *out = p;
+      return true;
+    }
+  }
+  return false;
+}
+
+// True when this build has the CUDA backend and a usable GPU is present (a
+// driver, a device, and a device that can run this build's kernels). On false,
+// `why` (if given) says what is missing; on true it names the device. Never
+// throws; works in CPU-only builds (returns false).
+bool cuda_device_available(std::string* why = nullptr);
+
+// A CUDA backend on device 0. Throws pointnet::Error naming the reason when
+// there is no usable GPU or the build has no CUDA support.
+std::unique_ptr<Backend<float>> make_cuda_backend(Precision precision = Precision::FP32);
+
+class CudaBackend final : public Backend<float> {
+ public:
+  // Creates the stream, cuBLAS handle and workspace on `device`. Throws
+  // pointnet::Error when that fails.
+  explicit CudaBackend(Precision precision = Precision::FP32, int device = 0);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  Precision precision() const;
+  // GEMMs queued after this call use the new mode.
+  void set_precision(Precision precision);
+  // Waits for everything queued; throws pointnet::Error on a kernel error.
+  void synchronize();
+  // The cudaStream_t every op is queued on (opaque here; cast it in .cu code).
+  void* stream() const;
+  // e.g. "NVIDIA H100 80GB HBM3 (sm_90)".
+  std::string device_name() const;
+  // cudaMalloc calls made so far, contract allocations and scratch growth
+  // together: tests use it to check that a steady-state step allocates nothing.
+  size_t device_allocations() const;
+
+  const char* name() const override { return "cuda"; }
+
+  float* allocate(size_t count) override;
+  void release(float* pointer) override;
+  int32_t* allocate_index(size_t count) override;
+  void release_index(int32_t* pointer) override;
+  void upload(float* device, const float* host, size_t count) override;
+  void download(float* host, const float* device, size_t count) override;
+  void upload_index(int32_t* device, const int32_t* host, size_t count) override;
+  void download_index(int32_t* host, const int32_t* device, size_t count) override;
+  void fill(float* x, float value, size_t count) override;
+  void copy(float* y, const float* x, size_t count) override;
+  void add_accumulate(float* y, const float* x, size_t count) override;
+  void multiply(float* y, const float* x, const float* mask, size_t count) override;
+
+  void linear_forward(float* y, const float* x, const float* w, const float* b, int M, int Cin,
+                      int Cout) override;
+  void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                       const float* w, int M, int Cin, int Cout) override;
+
+  void batchnorm_forward_train(float* y, float* mean, float* invstd, float* running_mean,
+                               float* running_var, const float* x, const float* gamma,
+                               const float* beta, int M, int C, double eps,
+                               double momentum) override;
+  void batchnorm_forward_eval(float* y, const float* x, const float* gamma, const float* beta,
+                              const float* running_mean, const float* running_var, int M, int C,
+                              double eps) override;
+  void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                          const float* gamma, const float* mean, const float* invstd, int M,
+                          int C) override;
+
+  void relu_forward(float* y, const float* x, size_t count) override;
+  void relu_backward(float* dx, const float* dy, const float* y, size_t count) override;
+
+  void max_over_points_forward(float* y, int32_t* argmax, const float* x, int B, int N,
+                               int C) override;
+  void max_over_points_backward(float* dx, const float* dy, const int32_t* argmax, int B, int N,
+                                int C) override;
+
+  void transform_forward(float* y, const float* x, const float* t, int B, int N, int K) override;
+  void transform_backward(float* dx, float* dt, const float* dy, const float* x, const float* t,
+                          int B, int N, int K) override;
+  void add_identity(float* t, int B, int K) override;
+
+  void concat_global_forward(float* y, const float* global, const float* pointfeat, int B, int N,
+                             int G, int P) override;
+  void concat_global_backward(float* dglobal, float* dpointfeat, const float* dy, int B, int N,
+                              int G, int P) override;
+
+  void log_softmax_forward(float* y, const float* x, int M, int K) override;
+  double nll_loss(int64_t* correct, const float* logp, const int32_t* target, int M,
+                  int K) override;
+  void log_softmax_nll_backward(float* dx, const float* logp, const int32_t* target, int M, int K,
+                                float scale) override;
+  void argmax_rows(int32_t* argmax, const float* x, int M, int K) override;
+
+  double transform_regularizer(const float* t, int B, int K) override;
+  void transform_regularizer_backward_accumulate(float* dt, const float* t, int B, int K,
+                                                 float weight) override;
+
+  void adam_step(float* param, const float* grad, float* m, float* v, size_t count, double lr,
+                 double beta1, double beta2, double eps, int64_t step) override;
+
+  // Stream, cuBLAS handle, scratch: defined in cuda/cuda_common.cuh.
+  struct State;
+
+ private:
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace pointnet

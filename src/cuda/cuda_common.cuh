@@ -1,0 +1,86 @@
+// Shared by the CUDA kernel families (src/cuda/*.cu): the backend's state
+// (stream, cuBLAS handle, grow-only scratch), launch helpers, and the two
+// building blocks several families use: the GEMM wrapper (cuda_backend.cu) and
+// the deterministic column reduction (batchnorm.cu). Not a public header.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "cuda/check.h"
+#include "cuda/cuda_backend.h"
+
+namespace pointnet {
+
+struct CudaBackend::State {
+  // Grow-only scratch slots. A slot is reused by every op (all work is on one
+  // stream, so a later op's use is ordered after an earlier op's); growing one
+  // waits for the stream before freeing the old block.
+  enum Slot {
+    kGemmA,     // GEMM operand A converted to fp16/bf16
+    kGemmB,     // GEMM operand B converted to fp16/bf16
+    kPartials,  // (chunks, 2, C) double: per-chunk column sums
+    kSums,      // (2, C) double: column sums
+    kCoeffs,    // per-channel coefficients (BatchNorm scale/shift, backward terms)
+    kSmall,     // a few values handed back to the host (loss, norms)
+    kSlots
+  };
+
+  int device = 0;
+  Precision precision = Precision::FP32;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  void* blas_workspace = nullptr;
+  std::string device_name;
+  size_t allocations = 0;
+  void* scratch_ptr[kSlots] = {};
+  size_t scratch_bytes[kSlots] = {};
+
+  void* device_malloc(size_t bytes);          // cudaMalloc, counted
+  void device_free(void* pointer);            // waits for the stream, then cudaFree
+  void* scratch(Slot slot, size_t bytes);     // at least `bytes` in `slot`
+};
+
+namespace cuda {
+
+using State = CudaBackend::State;
+
+constexpr int kBlock = 256;  // threads per block for element-wise kernels
+
+// Blocks for a grid-stride loop over n elements.
+inline unsigned grid_for(size_t n, int block = kBlock) {
+  const size_t blocks = (n + block - 1) / block;
+  const size_t cap = size_t(1) << 16;  // the loop covers the rest
+  return static_cast<unsigned>(blocks == 0 ? 1 : (blocks < cap ? blocks : cap));
+}
+
+// The operand of a GEMM in the current precision: `x` itself for fp32/tf32,
+// or `count` values converted to fp16/bf16 into scratch `slot`.
+const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count);
+
+// Row-major C(M, N) = op(A) op(B) + beta C, batched with element strides
+// (batch 1: strides ignored). A and B come from gemm_operand (their element
+// type follows the precision); C is fp32. op(A) is (M, K), op(B) is (K, N).
+void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A,
+          int lda, long long stride_a, const void* B, int ldb, long long stride_b, float beta,
+          float* C, int ldc, long long stride_c, int batch = 1);
+
+// What column_sums adds up over the rows m of (M, C) matrices, per channel c:
+enum class ReduceTerm {
+  kSum,            // sums[c] = sum a(m, c)                                    (one row of sums)
+  kShiftedMoments, // sums[c] = sum (a - a(0, c)), sums[C + c] = sum (a - a(0, c))^2
+  kBatchNormGrad,  // sums[c] = sum a, sums[C + c] = sum a (b - mean[c]) invstd[c]
+};
+// Deterministic column sums in double: rows are cut into fixed chunks of
+// kReduceChunkRows (independent of the device), each chunk is summed by one
+// block in a fixed order with a fixed tree, and the chunks are then added in
+// order. Returns (1 or 2, C) doubles in scratch slot kSums.
+constexpr int kReduceChunkRows = 256;
+const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
+                          const float* mean, const float* invstd, int M, int C);
+
+}  // namespace cuda
+}  // namespace pointnet

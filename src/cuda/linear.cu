@@ -1,0 +1,67 @@
+// 1x1 convolution / fully connected layer: one GEMM over all rows, the bias
+// broadcast first and the GEMM accumulating onto it (beta = 1), as the CPU.
+// Operands follow the precision mode (gemm_operand); outputs are fp32.
+#include "cuda/cuda_common.cuh"
+
+namespace pointnet {
+
+namespace {
+// y(M, C) = b(C) on every row.
+__global__ void broadcast_rows_kernel(float* y, const float* b, size_t M, int C) {
+  const size_t n = M * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    y[i] = b[i % C];
+}
+
+__global__ void sums_to_float_kernel(float* out, const double* sums, int C) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c < C) out[c] = static_cast<float>(sums[c]);
+}
+}  // namespace
+
+using cuda::grid_for;
+using cuda::kBlock;
+using State = CudaBackend::State;
+
+void CudaBackend::linear_forward(float* y, const float* x, const float* w, const float* b, int M,
+                                 int Cin, int Cout) {
+  PN_CHECK(M >= 0 && Cin >= 0 && Cout >= 0);
+  if (M == 0 || Cout == 0) return;
+  if (b) {
+    broadcast_rows_kernel<<<grid_for(size_t(M) * Cout), kBlock, 0, s_->stream>>>(y, b, M, Cout);
+    CUDA_CHECK_LAUNCH();
+  }
+  const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(M) * Cin);
+  const void* wo = cuda::gemm_operand(*s_, State::kGemmB, w, size_t(Cout) * Cin);
+  // y(M, Cout) = x(M, Cin) w(Cout, Cin)^T (+ y)
+  cuda::gemm(*s_, false, true, M, Cout, Cin, xo, Cin, 0, wo, Cin, 0, b ? 1.0f : 0.0f, y, Cout, 0);
+}
+
+void CudaBackend::linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                                  const float* w, int M, int Cin, int Cout) {
+  PN_CHECK(M >= 0 && Cin >= 0 && Cout >= 0);
+  if (!dx && !dw && !db) return;
+  if (dx || dw) {
+    // dy is an operand of both products: convert it once.
+    const void* dyo = cuda::gemm_operand(*s_, State::kGemmA, dy, size_t(M) * Cout);
+    if (dx) {
+      // dx(M, Cin) = dy(M, Cout) w(Cout, Cin)
+      const void* wo = cuda::gemm_operand(*s_, State::kGemmB, w, size_t(Cout) * Cin);
+      cuda::gemm(*s_, false, false, M, Cin, Cout, dyo, Cout, 0, wo, Cin, 0, 0.0f, dx, Cin, 0);
+    }
+    if (dw) {
+      // dw(Cout, Cin) = dy(M, Cout)^T x(M, Cin); slot B is free again (stream order).
+      const void* xo = cuda::gemm_operand(*s_, State::kGemmB, x, size_t(M) * Cin);
+      cuda::gemm(*s_, true, false, Cout, Cin, M, dyo, Cout, 0, xo, Cin, 0, 0.0f, dw, Cin, 0);
+    }
+  }
+  if (db && Cout > 0) {
+    // db = column sums of dy, in double and in a fixed order (deterministic).
+    const double* sums = cuda::column_sums(*s_, cuda::ReduceTerm::kSum, dy, nullptr, nullptr,
+                                           nullptr, M, Cout);
+    sums_to_float_kernel<<<(Cout + kBlock - 1) / kBlock, kBlock, 0, s_->stream>>>(db, sums, Cout);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace pointnet
