@@ -5,6 +5,7 @@
 
 #include "core/errors.h"
 #include "data/batch.h"
+#include "model/device_batch.h"
 
 namespace pointnet {
 
@@ -56,6 +57,7 @@ Evaluation evaluate(PointNet<float>& model, const Dataset& data, const Checkpoin
   sampling.num_points = N;
   sampling.augment = false;
   sampling.up_axis = data.up_axis;
+  DeviceBatch<float> batch(model.backend());
   double loss_sum = 0.0;
   int64_t rows = 0;
   for (int start = 0; start < total; start += batch_size) {
@@ -63,11 +65,11 @@ Evaluation evaluate(PointNet<float>& model, const Dataset& data, const Checkpoin
     std::vector<int> indices(B);
     for (int b = 0; b < B; ++b) indices[b] = start + b;
     assemble_batch(data, indices, sampling, seed, seg, points.data(), labels.data());
-    model.forward(points.data(), B, N, false);
-    const LossValue loss = model.loss(labels.data());
+    model.forward(batch.points(points.data(), static_cast<size_t>(B) * N * 3), B, N, false);
+    const LossValue loss = model.loss(batch.labels(labels.data(), static_cast<size_t>(B) * (seg ? N : 1)));
     loss_sum += loss.nll * loss.rows;
     rows += loss.rows;
-    log_probs.assign(model.log_probs(), model.log_probs() + static_cast<size_t>(model.output_rows()) * K);
+    log_probs = to_host(model.backend(), model.log_probs(), static_cast<size_t>(model.output_rows()) * K);
     if (!seg) {
       for (int b = 0; b < B; ++b) {
         const float* row = log_probs.data() + static_cast<size_t>(b) * K;

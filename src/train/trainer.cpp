@@ -10,6 +10,7 @@
 #include "core/errors.h"
 #include "cpu/cpu_backend.h"
 #include "data/batch.h"
+#include "model/device_batch.h"
 #include "eval/evaluate.h"
 #include "train/adam.h"
 #include "train/checkpoint.h"
@@ -178,6 +179,7 @@ TrainResult train(const TrainOptions& options) {
   sampling.num_points = N;
   sampling.augment = o.augment;
   sampling.up_axis = train_data.up_axis;
+  DeviceBatch<float> batch(be);
   TrainResult result;
   result.checkpoint = checkpoint_path;
 
@@ -201,12 +203,13 @@ TrainResult train(const TrainOptions& options) {
       assemble_batch(train_data, indices, sampling, mix_seed(o.seed, 0xA06, static_cast<uint64_t>(epoch)), seg,
                      points.data(), labels.data());
       Rng dropout(mix_seed(o.seed, 0xD50, static_cast<uint64_t>(epoch) * 1000003u + static_cast<uint64_t>(b)));
-      model.forward(points.data(), B, N, true, &dropout);
-      const LossValue loss = model.loss(labels.data());
+      model.forward(batch.points(points.data(), points.size()), B, N, true, &dropout);
+      const int32_t* targets = batch.labels(labels.data(), labels.size());
+      const LossValue loss = model.loss(targets);
       if (!std::isfinite(loss.total))
         fail("train: the loss became ", loss.total, " at epoch ", epoch + 1, ", batch ", b + 1,
              "; try a lower --lr (the last good checkpoint is ", checkpoint_path, ")");
-      model.backward(labels.data());
+      model.backward(targets);
       adam.step(model.params().values(), model.params().grads(), lr);
       totals.loss_sum += loss.total;
       totals.batches += 1;

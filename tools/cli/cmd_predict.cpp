@@ -10,6 +10,7 @@
 #include "io/npy.h"
 #include "io/off.h"
 #include "io/shapenet_text.h"
+#include "model/device_batch.h"
 #include "model_loading.h"
 
 namespace pointnet::cli {
@@ -63,8 +64,11 @@ Command add_predict(CLI::App& app) {
       std::vector<float> xyz = read_cloud(path, *mesh_points);
       const int n = static_cast<int>(xyz.size() / 3);
       normalize_cloud(xyz.data(), n);
-      m.model->forward(xyz.data(), 1, n, false);
-      const float* lp = m.model->log_probs();
+      DeviceBatch<float> batch(m.model->backend());
+      m.model->forward(batch.points(xyz.data(), xyz.size()), 1, n, false);
+      const std::vector<float> log_probs =
+          to_host(m.model->backend(), m.model->log_probs(), static_cast<size_t>(m.model->output_rows()) * K);
+      const float* lp = log_probs.data();
       if (!seg) {
         int best = 0;
         for (int k = 1; k < K; ++k) if (lp[k] > lp[best]) best = k;
