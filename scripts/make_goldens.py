@@ -377,6 +377,33 @@ def put_maybe_subset(out, prefix, name, values, norm_prefix=None):
         out["%s.%s" % (prefix, name)] = values.copy()
 
 
+def rel_error(got, ref):
+    """||got - ref|| / ||ref||, in float64."""
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    return float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-300))
+
+
+def float32_step(case, task, feature_transform, k, init, mask, x, tgt):
+    """The same training forward and backward in float32: gradients and log-probs."""
+    model = PointNetCls(k=k, feature_transform=feature_transform) if task == "cls" else \
+        PointNetDenseCls(k=k, feature_transform=feature_transform)
+    model.load_state_dict({n: t.to(torch.float32) if t.is_floating_point() else t for n, t in init.items()})
+    if mask is not None:
+        model.dropout = FixedMask(torch.from_numpy(mask).to(torch.float32))
+    model.train()
+    pred, _, trans_feat = model(x.to(torch.float32))
+    if task == "cls":
+        loss = F.nll_loss(pred, tgt)
+    else:
+        loss = F.nll_loss(pred.view(-1, k), tgt.view(-1))
+    if feature_transform:
+        loss = loss + REG_WEIGHT * feature_transform_regularizer(trans_feat)
+    loss.backward()
+    grads = {n: p.grad.detach().to(torch.float64).numpy() for n, p in model.named_parameters()}
+    return grads, pred.detach().to(torch.float64).numpy()
+
+
 def make_case(case, task, feature_transform, k, B, N, seed):
     rng = np.random.default_rng(seed)
     points = rng.uniform(-1.0, 1.0, size=(B, N, 3))                          # (B, N, 3)
@@ -445,6 +472,18 @@ def make_case(case, task, feature_transform, k, B, N, seed):
     for name, b in running.items():
         if name.endswith("running_mean") or name.endswith("running_var"):
             put_maybe_subset(out, "running", name, b.numpy())
+    # PyTorch's own float32 error on the same step, per gradient tensor: the
+    # yardstick for our float32 tolerances (a float implementation cannot be
+    # expected to beat float's own rounding in this model).
+    f32_grads, f32_log_probs = float32_step(case, task, feature_transform, k, init, mask, x, tgt)
+    out["f32_error.output.log_probs"] = np.array([rel_error(f32_log_probs, pred.detach().numpy())])
+    for name, g in grads.items():
+        ref = g.numpy().reshape(-1)
+        got = f32_grads[name].reshape(-1)
+        if ref.size > SUBSET_THRESHOLD:
+            idx = subset_indices(ref.size)
+            ref, got = ref[idx], got[idx]
+        out["f32_error.grad." + name] = np.array([rel_error(got, ref)])
     out = {n: np.ascontiguousarray(a) for n, a in out.items()}
 
     metadata = {

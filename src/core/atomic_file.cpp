@@ -108,9 +108,12 @@ std::string read_file(const std::string& path) {
   }
   std::string out;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-    out.reserve(static_cast<size_t>(st.st_size));  // a hint only; we read until EOF
+  // Only regular files: a device or FIFO (/dev/zero) could be read forever.
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, ": not a regular file");
   }
+  if (st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));  // a hint only; we read until EOF
   char buffer[1 << 16];
   for (;;) {
     ssize_t n = ::read(fd, buffer, sizeof buffer);

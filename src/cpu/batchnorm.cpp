@@ -11,14 +11,18 @@
 namespace pointnet::cpu {
 
 namespace {
-// y = x * scale + shift per channel: BatchNorm folded to one multiply-add.
+// y = (x - centre) * scale + shift per channel. Subtracting the mean first
+// (as PyTorch does) rather than folding it into the shift keeps precision when
+// a channel's mean is large next to its spread, which happens in the
+// segmenter's 1088->512 layer (the global feature is constant over a cloud).
 template <typename T>
-void apply_scale_shift(T* y, const T* x, const std::vector<T>& scale, const std::vector<T>& shift, int M, int C) {
+void apply_scale_shift(T* y, const T* x, const std::vector<T>& centre, const std::vector<T>& scale,
+                       const std::vector<T>& shift, int M, int C) {
 #pragma omp parallel for schedule(static)
   for (int m = 0; m < M; ++m) {
     const T* xr = x + static_cast<size_t>(m) * C;
     T* yr = y + static_cast<size_t>(m) * C;
-    for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+    for (int c = 0; c < C; ++c) yr[c] = (xr[c] - centre[c]) * scale[c] + shift[c];
   }
 }
 }  // namespace
@@ -39,31 +43,27 @@ void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* runni
     double d = at(m, c) - mu[c];
     return d * d;
   });
-  std::vector<T> scale(C), shift(C);
+  std::vector<T> centre(C), scale(C), shift(beta, beta + C);
   for (int c = 0; c < C; ++c) {
     const double biased = var[c] / M;
     const double is = 1.0 / std::sqrt(biased + eps);
     mean[c] = static_cast<T>(mu[c]);
     invstd[c] = static_cast<T>(is);
+    centre[c] = static_cast<T>(mu[c]);
     scale[c] = static_cast<T>(gamma[c] * is);
-    shift[c] = static_cast<T>(beta[c] - mu[c] * gamma[c] * is);
     const double unbiased = var[c] / (M - 1);
     running_mean[c] = static_cast<T>((1.0 - momentum) * running_mean[c] + momentum * mu[c]);
     running_var[c] = static_cast<T>((1.0 - momentum) * running_var[c] + momentum * unbiased);
   }
-  apply_scale_shift(y, x, scale, shift, M, C);
+  apply_scale_shift(y, x, centre, scale, shift, M, C);
 }
 
 template <typename T>
 void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
                             const T* running_var, int M, int C, double eps) {
-  std::vector<T> scale(C), shift(C);
-  for (int c = 0; c < C; ++c) {
-    const double is = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
-    scale[c] = static_cast<T>(gamma[c] * is);
-    shift[c] = static_cast<T>(beta[c] - running_mean[c] * gamma[c] * is);
-  }
-  apply_scale_shift(y, x, scale, shift, M, C);
+  std::vector<T> centre(running_mean, running_mean + C), scale(C), shift(beta, beta + C);
+  for (int c = 0; c < C; ++c) scale[c] = static_cast<T>(gamma[c] / std::sqrt(static_cast<double>(running_var[c]) + eps));
+  apply_scale_shift(y, x, centre, scale, shift, M, C);
 }
 
 template <typename T>

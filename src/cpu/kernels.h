@@ -11,7 +11,7 @@ namespace pointnet::cpu {
 // linear.cpp (OpenBLAS GEMM)
 template <typename T> void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout);
 template <typename T> void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin, int Cout);
-// reference.cpp: plain loops, the ground truth the BLAS path is tested against
+// plain loops (in linear.cpp): the ground truth the BLAS path is tested against
 template <typename T> void linear_forward_reference(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout);
 
 // batchnorm.cpp

@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/rng.h"
+#include "io/cloud_file.h"
 #include "io/npy.h"
 #include "io/off.h"
 #include "io/shapenet_text.h"
@@ -43,13 +44,6 @@ void parallel_for(size_t n, Fn fn) {
     }
   }
   if (first) std::rethrow_exception(first);
-}
-
-void check_finite(const std::vector<float>& points, const std::string& path) {
-  for (size_t i = 0; i < points.size(); ++i) {
-    if (!std::isfinite(points[i]))
-      fail(path, ": point ", i / 3, " coordinate ", i % 3, " is ", points[i], ": expected a finite number");
-  }
 }
 
 // FNV-1a then splitmix64: a platform-independent per-file seed, so a mesh is
@@ -86,21 +80,6 @@ std::string lower_extension(const std::string& name) {
 
 // ---- ModelNet: DIR/<class>/{train,test}/<file>.{npy,off} ----
 
-std::vector<float> load_npy_cloud(const std::string& path) {
-  NpyArray a = read_npy(path);
-  if (a.shape.size() != 2 || a.shape[1] < 3) {
-    std::string found = "(";
-    for (size_t i = 0; i < a.shape.size(); ++i) found += (i ? ", " : "") + std::to_string(a.shape[i]);
-    fail(path, ": expected an array of shape (n, 3) or (n, >=3), found shape ", found, ")");
-  }
-  size_t n = static_cast<size_t>(a.shape[0]), cols = static_cast<size_t>(a.shape[1]);
-  if (cols == 3) return std::move(a.values);
-  std::vector<float> xyz(n * 3);
-  for (size_t i = 0; i < n; ++i)
-    for (size_t k = 0; k < 3; ++k) xyz[3 * i + k] = a.values[i * cols + k];
-  return xyz;
-}
-
 bool looks_like_modelnet(const fs::path& dir) {
   for (const std::string& cls : sorted_entries(dir, true)) {
     std::error_code ec;
@@ -114,6 +93,9 @@ Dataset load_modelnet(const fs::path& dir, const LoadOptions& opt) {
     fail(dir.string(), ": unknown split '", opt.split, "' for a ModelNet-style folder: expected 'train' or 'test'");
   if (opt.with_parts)
     fail(dir.string(), ": part labels requested, but a ModelNet-style folder has none (expected ShapeNet part)");
+  if (!opt.class_choice.empty())
+    fail(dir.string(), ": --class-choice '", opt.class_choice, "' selects a ShapeNet part category, but this is a ",
+         "ModelNet-style folder");
   Dataset ds;
   ds.root = dir.string();
   ds.layout = "modelnet";
@@ -148,14 +130,7 @@ Dataset load_modelnet(const fs::path& dir, const LoadOptions& opt) {
     Shape& s = ds.shapes[i];
     s.path = it.path;
     s.label = it.label;
-    if (lower_extension(it.path) == ".npy") {
-      s.points = load_npy_cloud(it.path);
-    } else {
-      Rng rng(file_seed(opt.seed, it.relative));
-      s.points = sample_mesh_surface(read_off(it.path), opt.mesh_points, rng);
-    }
-    if (s.points.empty()) fail(it.path, ": empty point cloud: expected at least one point");
-    check_finite(s.points, it.path);
+    s.points = read_cloud_file(it.path, opt.mesh_points, file_seed(opt.seed, it.relative));
   });
   return ds;
 }

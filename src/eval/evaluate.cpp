@@ -18,9 +18,6 @@ void align_to_model(Dataset& data, const CheckpointInfo& info) {
       fail(data.root, ": class '", data.class_names[c], "' is not one the model was trained on (it knows ",
            info.class_names.size(), " classes, e.g. '", info.class_names.empty() ? "" : info.class_names[0], "')");
     to_model[c] = static_cast<int>(it - info.class_names.begin());
-    if (seg && data.part_count[c] > info.part_count[to_model[c]])
-      fail(data.root, ": category '", data.class_names[c], "' has part labels up to ", data.part_count[c],
-           " but the model was trained with ", info.part_count[to_model[c]], " parts");
   }
   for (Shape& shape : data.shapes) {
     const int c = shape.label;

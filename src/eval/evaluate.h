@@ -22,6 +22,10 @@ struct Evaluation {
   SegmentationReport segmentation;
 };
 
+// The seed for resampling shapes whose point count differs from the model's:
+// fixed, so `train` and `eval` score the same checkpoint identically.
+constexpr uint64_t kEvaluationSeed = 0x4556414C;
+
 // Every shape of `data` (already aligned), in batches of `batch_size`, at
 // `num_points` points (shapes with exactly that many are used whole, others
 // resampled deterministically from `seed`). `progress` may be null.

@@ -8,8 +8,7 @@
 
 namespace pointnet {
 
-struct AdamConfig {
-  double lr = 1e-3;
+struct AdamConfig {  // the learning rate is given to each step() (it follows the schedule)
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;

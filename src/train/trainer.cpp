@@ -90,28 +90,44 @@ TrainResult train(const TrainOptions& options) {
   const auto start = Clock::now();
   const bool seg = o.task == Task::Segmentation;
   const bool shapenet = is_shapenet_part(o.data_dir);
+  if (!seg && !o.class_choice.empty())
+    fail("train: --class-choice selects one ShapeNet part category for --task seg; a classifier needs all classes");
   if (seg && !shapenet)
     fail(o.data_dir, ": segmentation needs the ShapeNet part layout (synsetoffset2category.txt, ",
          "<synset>/points/*.pts, <synset>/points_label/*.seg)");
-  fs::create_directories(o.out_dir);
+  if (fs::exists(o.out_dir) && !fs::is_directory(o.out_dir))
+    fail(o.out_dir, ": --out must be a folder (for checkpoint.safetensors and metrics.jsonl), but it is a file");
   const std::string checkpoint_path = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
   const std::string log_path = (fs::path(o.out_dir) / "metrics.jsonl").string();
 
   // Resuming: the checkpoint's recipe wins, so the continued run is the same run.
   Checkpoint resumed;
+  int resume_epoch = 0, resume_batch = 0;
+  nlohmann::json resume_totals;
   if (o.resume) {
     if (!fs::exists(checkpoint_path)) fail(checkpoint_path, ": no checkpoint to resume from");
     resumed = load_checkpoint(checkpoint_path);
-    const nlohmann::json& r = resumed.info.trainer.at("recipe");
-    o.seed = r.at("seed");
-    o.batch_size = r.at("batch_size");
-    o.points = r.at("points");
-    o.lr = r.at("lr");
-    o.lr_step = r.at("lr_step");
-    o.lr_gamma = r.at("lr_gamma");
-    o.augment = r.at("augment");
-    o.feature_transform = r.at("feature_transform");
-    o.class_choice = r.at("class_choice");
+    try {
+      const nlohmann::json& r = resumed.info.trainer.at("recipe");
+      o.seed = r.at("seed");
+      o.batch_size = r.at("batch_size");
+      o.points = r.at("points");
+      o.lr = r.at("lr");
+      o.lr_step = r.at("lr_step");
+      o.lr_gamma = r.at("lr_gamma");
+      o.augment = r.at("augment");
+      o.feature_transform = r.at("feature_transform");
+      o.class_choice = r.at("class_choice");
+      resume_epoch = resumed.info.trainer.at("epoch_in_progress");
+      resume_batch = resumed.info.trainer.at("batch");
+      resume_totals = resumed.info.trainer.at("totals");
+      (void)EpochTotals::from_json(resume_totals);  // validated here, where errors name the file
+    } catch (const nlohmann::json::exception& e) {
+      fail(checkpoint_path, ": cannot resume: the checkpoint's trainer state is incomplete (", e.what(), ")");
+    }
+    if (resume_epoch >= o.epochs)
+      fail(checkpoint_path, ": the run has already finished ", resume_epoch, " epochs; pass --epochs larger than ",
+           resume_epoch, " to train further");
   } else if (fs::exists(checkpoint_path)) {
     fail(checkpoint_path, ": a run already exists here; pass --resume to continue it or choose another --out");
   }
@@ -148,6 +164,7 @@ TrainResult train(const TrainOptions& options) {
   if (batches_per_epoch == 0)
     fail(o.data_dir, ": the training split has ", train_data.shapes.size(), " shapes, fewer than one batch of ", B);
 
+  fs::create_directories(o.out_dir);  // only now that the options and data are known to be good
   CpuBackend<float> be;
   PointNet<float> model(info.config, be);
   Adam<float> adam(be, model.params().trainable_count());
@@ -156,9 +173,9 @@ TrainResult train(const TrainOptions& options) {
   if (o.resume) {
     restore_model(resumed, model);
     restore_optimizer(resumed, model, adam);
-    first_epoch = resumed.info.trainer.at("epoch_in_progress");
-    first_batch = resumed.info.trainer.at("batch");
-    totals = EpochTotals::from_json(resumed.info.trainer.at("totals"));
+    first_epoch = resume_epoch;
+    first_batch = resume_batch;
+    totals = EpochTotals::from_json(resume_totals);
     MetricsLog::truncate_after_epoch(log_path, first_epoch);
     std::cerr << "resuming " << checkpoint_path << " at epoch " << first_epoch + 1 << ", batch " << first_batch
               << "\n";
@@ -241,7 +258,7 @@ TrainResult train(const TrainOptions& options) {
                              {"clouds_per_s", totals.batches * B / std::max(totals.seconds, 1e-9)}};
     const bool last = epoch + 1 == o.epochs;
     if (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0)) {
-      const Evaluation ev = evaluate(model, test_data, info, N, B, o.seed, nullptr);
+      const Evaluation ev = evaluate(model, test_data, info, N, B, kEvaluationSeed, nullptr);
       record["test_loss"] = ev.loss;
       std::string summary;
       if (!seg) {

@@ -111,9 +111,10 @@ void check_case(const std::string& case_name, const Tolerances& tol, const Stepp
   const LossValue loss = model.loss(target.data());
   EXPECT_NEAR(loss.total, g.get("output.loss").as_f64()[0], tol.forward * std::fabs(loss.total));
 
-  // Backward. Gradients that are exactly zero in exact arithmetic (biases before
-  // a training-mode BatchNorm) hold only rounding noise on both sides: they are
-  // compared against a floor of tol * the largest gradient norm, not their own.
+  // Backward. Each gradient is compared to its own norm, except the ones that
+  // are exactly zero in exact arithmetic (biases before a training-mode
+  // BatchNorm: norm below 1e-9 of the largest): they hold only rounding noise on
+  // both sides and are compared to the largest gradient norm instead.
   model.backward(target.data());
   double largest = 0;
   for (const ParamInfo& info : params.infos()) {
@@ -141,10 +142,21 @@ void check_case(const std::string& case_name, const Tolerances& tol, const Stepp
     const double scale = std::max(std::sqrt(den), floor);
     EXPECT_LE(std::sqrt(num) / scale, bound) << name << " (norm " << std::sqrt(den) << ")";
   };
+  auto full_grad_norm = [&](const ParamInfo& info) {
+    const std::string norm_name = "grad_norm." + info.name;
+    if (g.has(norm_name)) return g.get(norm_name).as_f64()[0];
+    double s2 = 0;
+    for (double v : g.get("grad." + info.name).as_f64()) s2 += v * v;
+    return std::sqrt(s2);
+  };
   for (size_t i = 0; i < params.infos().size(); ++i) {
     const ParamInfo& info = params.infos()[i];
-    if (info.trainable) compare_subset("grad", info, params.grad(static_cast<int>(i)), tol.gradient, largest);
-    else compare_subset("running", info, params.value(static_cast<int>(i)), tol.forward, 0.0);
+    if (info.trainable) {
+      const bool noise_only = full_grad_norm(info) < 1e-9 * largest;
+      compare_subset("grad", info, params.grad(static_cast<int>(i)), tol.gradient, noise_only ? largest : 0.0);
+    } else {
+      compare_subset("running", info, params.value(static_cast<int>(i)), tol.forward, 0.0);
+    }
   }
 
   // One Adam step, compared as the update (after - before), whose size is about
@@ -162,13 +174,7 @@ void check_case(const std::string& case_name, const Tolerances& tol, const Stepp
   for (size_t i = 0; i < params.infos().size(); ++i) {
     const ParamInfo& info = params.infos()[i];
     if (!info.trainable) continue;
-    const std::string norm_name = "grad_norm." + info.name;
-    const double grad_norm = g.has(norm_name) ? g.get(norm_name).as_f64()[0] : [&] {
-      double s2 = 0;
-      for (double v : g.get("grad." + info.name).as_f64()) s2 += v * v;
-      return std::sqrt(s2);
-    }();
-    if (grad_norm < 1e-9 * largest) continue;
+    if (full_grad_norm(info) < 1e-9 * largest) continue;
     const std::vector<double> after = g.get("after_step." + info.name).as_f64();
     std::vector<double> want, got;
     const std::vector<double> init = golden::golden_param(info.name, info.shape);
@@ -201,11 +207,15 @@ TEST_P(Golden, MatchesPyTorchInFloat) {
   Stepped stepped;
   check_case<double>(GetParam(), kDouble, nullptr, &stepped);
   Tolerances tol = kFloat;
-  // Segmenter with feature transform: two T-Nets in series amplify float
-  // rounding in the earliest gradients (feat.conv1, feat.stn.fc3 measured at
-  // 1.45e-4, every other tensor below 1e-4). The same case in double matches
-  // PyTorch to 1e-8, so this is float's error, not a wrong gradient.
-  if (GetParam() == "seg_ft") tol.gradient = 2e-4;
+  // seg_ft in float: one element of the head's first BN+ReLU sits within float
+  // rounding of zero (measured: float and double put it on opposite sides of
+  // the ReLU; PyTorch's float happens to round it the double's way), so one
+  // gradient element takes the other branch. The feature extractor's gradients
+  // are per-cloud sums of the head's gradient with heavy cancellation, where
+  // that element shows up as ~1e-3 relative. Everything else in this case is
+  // within 1e-4, and the double run matches PyTorch to 1e-8, so this is a kink,
+  // not a wrong gradient.
+  if (GetParam() == "seg_ft") tol.gradient = 2e-3;
   check_case<float>(GetParam(), tol, &stepped, nullptr);
 }
 

@@ -158,3 +158,29 @@ TEST(OpsGradcheck, RegularizerIsZeroForOrthogonalTransforms) {
 
 }  // namespace
 }  // namespace pointnet
+
+namespace pointnet {
+namespace {
+
+// The BLAS path of the linear layer against plain loops, in float. K = 1088 is
+// the segmenter's widest layer: rounding grows like sqrt(K) * 6e-8, so 1e-5.
+TEST(OpsReference, LinearBlasMatchesLoops) {
+  Rng rng(12);
+  const int M = 37, Cin = 1088, Cout = 19;
+  std::vector<float> x(M * Cin), w(Cout * Cin), b(Cout), y(M * Cout, NAN), ref(M * Cout, NAN);
+  for (float& v : x) v = rng.normal();
+  for (float& v : w) v = rng.normal();
+  for (float& v : b) v = rng.normal();
+  cpu::linear_forward(y.data(), x.data(), w.data(), b.data(), M, Cin, Cout);
+  cpu::linear_forward_reference(ref.data(), x.data(), w.data(), b.data(), M, Cin, Cout);
+  double num = 0, den = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    ASSERT_FALSE(std::isnan(y[i])) << "element " << i << " not written";
+    num += (y[i] - ref[i]) * (y[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  EXPECT_LT(std::sqrt(num / den), 1e-5);
+}
+
+}  // namespace
+}  // namespace pointnet

@@ -34,7 +34,7 @@ Command add_eval(CLI::App& app) {
     align_to_model(data, info);
     const int n = *points > 0 ? *points : m.trained_points;
     Progress progress("eval", static_cast<int64_t>(data.shapes.size()));
-    const Evaluation ev = evaluate(*m.model, data, info, n, *batch, 1, *json ? nullptr : &progress);
+    const Evaluation ev = evaluate(*m.model, data, info, n, *batch, kEvaluationSeed, *json ? nullptr : &progress);
     if (!*json) progress.finish("");
     if (*json) {
       nlohmann::json out = seg ? to_json(ev.segmentation, info.class_names) : to_json(ev.classification, info.class_names);

@@ -7,43 +7,11 @@
 #include "commands.h"
 #include "core/errors.h"
 #include "data/sampler.h"
-#include "io/npy.h"
-#include "io/off.h"
-#include "io/shapenet_text.h"
+#include "io/cloud_file.h"
 #include "model/device_batch.h"
 #include "model_loading.h"
 
 namespace pointnet::cli {
-
-namespace {
-
-// Reads the xyz of one cloud from .npy (n, >=3), .pts/.txt/.xyz or an .off mesh.
-std::vector<float> read_cloud(const std::string& path, int mesh_points) {
-  const std::string ext = std::filesystem::path(path).extension().string();
-  std::vector<float> xyz;
-  if (ext == ".npy") {
-    NpyArray a = read_npy(path);
-    if (a.shape.size() != 2 || a.shape[1] < 3)
-      fail(path, ": expected an array of shape (n, 3) or (n, >3), got ", a.shape.size(), " dimensions");
-    const int64_t n = a.shape[0], c = a.shape[1];
-    xyz.resize(static_cast<size_t>(n) * 3);
-    for (int64_t i = 0; i < n; ++i)
-      for (int k = 0; k < 3; ++k) xyz[static_cast<size_t>(i) * 3 + k] = a.values[static_cast<size_t>(i * c + k)];
-  } else if (ext == ".pts" || ext == ".txt" || ext == ".xyz") {
-    xyz = read_pts(path);
-  } else if (ext == ".off") {
-    Rng rng(1);
-    xyz = sample_mesh_surface(read_off(path), mesh_points, rng);
-  } else {
-    fail(path, ": unknown file type '", ext, "' (expected .npy, .pts, .txt, .xyz or .off)");
-  }
-  if (xyz.empty()) fail(path, ": the cloud has no points");
-  for (size_t i = 0; i < xyz.size(); ++i)
-    if (!std::isfinite(xyz[i])) fail(path, ": point ", i / 3, " has a non-finite coordinate");
-  return xyz;
-}
-
-}  // namespace
 
 Command add_predict(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("predict", "Classify or segment point-cloud files with a checkpoint");
@@ -61,8 +29,14 @@ Command add_predict(CLI::App& app) {
     const bool seg = info.config.task == ModelTask::Segmentation;
     const int K = info.config.num_classes;
     for (const std::string& path : *inputs) {
-      std::vector<float> xyz = read_cloud(path, *mesh_points);
+      std::vector<float> xyz = read_cloud_file(path, *mesh_points, 1);
       const int n = static_cast<int>(xyz.size() / 3);
+      // One forward holds (n, 1024) activations several times over: bound it
+      // rather than risk the process being killed for memory.
+      constexpr int kMaxPoints = 262144;
+      if (n > kMaxPoints)
+        fail(path, ": ", n, " points; predict takes at most ", kMaxPoints,
+             " points per cloud (memory): subsample the cloud first");
       normalize_cloud(xyz.data(), n);
       DeviceBatch<float> batch(m.model->backend());
       m.model->forward(batch.points(xyz.data(), xyz.size()), 1, n, false);

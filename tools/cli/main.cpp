@@ -10,6 +10,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"pointnet: PointNet classification and part segmentation, trained and run on the CPU"};
   app.require_subcommand(1);
+  app.fallthrough();  // --threads may come before or after the subcommand
+  app.option_defaults()->always_capture_default();
   int threads = 0;
   app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
   const std::vector<pointnet::cli::Command> commands = {
@@ -18,15 +20,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every other parse error is a usage error: status 1.
+    return app.exit(e) == 0 ? 0 : 1;
   }
   if (threads > 0) omp_set_num_threads(threads);
   try {
     for (const auto& command : commands)
       if (command.app->parsed()) return command.run();
-  } catch (const pointnet::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
   } catch (const std::bad_alloc&) {
     std::cerr << "error: out of memory (try a smaller --batch-size or --points)\n";
     return 1;

@@ -1,0 +1,65 @@
+#include "io/cloud_file.h"
+
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+
+#include "core/errors.h"
+#include "core/rng.h"
+#include "io/npy.h"
+#include "io/off.h"
+#include "io/shapenet_text.h"
+
+namespace pointnet {
+
+namespace {
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+std::vector<float> npy_xyz(const std::string& path) {
+  NpyArray a = read_npy(path);
+  if (a.shape.size() != 2 || a.shape[1] < 3) {
+    std::string found = "(";
+    for (size_t i = 0; i < a.shape.size(); ++i) found += (i ? ", " : "") + std::to_string(a.shape[i]);
+    fail(path, ": expected an array of shape (n, 3) or (n, >=3), found shape ", found, ")");
+  }
+  const size_t n = static_cast<size_t>(a.shape[0]), cols = static_cast<size_t>(a.shape[1]);
+  if (cols == 3) return std::move(a.values);
+  std::vector<float> xyz(n * 3);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < 3; ++k) xyz[3 * i + k] = a.values[i * cols + k];
+  return xyz;
+}
+
+}  // namespace
+
+bool is_cloud_file(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  return ext == ".npy" || ext == ".off" || ext == ".pts" || ext == ".txt" || ext == ".xyz";
+}
+
+std::vector<float> read_cloud_file(const std::string& path, int mesh_points, uint64_t seed) {
+  const std::string ext = lower_extension(path);
+  std::vector<float> xyz;
+  if (ext == ".npy") {
+    xyz = npy_xyz(path);
+  } else if (ext == ".off") {
+    Rng rng(seed);
+    xyz = sample_mesh_surface(read_off(path), mesh_points, rng);
+  } else if (ext == ".pts" || ext == ".txt" || ext == ".xyz") {
+    xyz = read_pts(path);
+  } else {
+    fail(path, ": unknown file type '", ext, "' (expected .npy, .off, .pts, .txt or .xyz)");
+  }
+  if (xyz.empty()) fail(path, ": empty point cloud: expected at least one point");
+  for (size_t i = 0; i < xyz.size(); ++i)
+    if (!std::isfinite(xyz[i]))
+      fail(path, ": point ", i / 3, " coordinate ", i % 3, " is ", xyz[i], ": expected a finite number");
+  return xyz;
+}
+
+}  // namespace pointnet
