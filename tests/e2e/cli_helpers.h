@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -100,7 +101,8 @@ class Process {
     std::vector<std::string> argv_s;
     argv_s.push_back(POINTNET_BINARY);
     const std::string threads = e2e_threads();
-    if (threads != "0") argv_s.insert(argv_s.end(), {"--threads", threads});
+    const bool has_threads = std::find(args.begin(), args.end(), "--threads") != args.end();
+    if (threads != "0" && !has_threads) argv_s.insert(argv_s.end(), {"--threads", threads});
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());

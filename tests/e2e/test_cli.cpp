@@ -262,6 +262,32 @@ TEST_F(Cli, SameSeedSameCheckpointBytes) {
       << "--seed 7 and --seed 8 wrote the same checkpoint";
 }
 
+// Reductions run in fixed blocks, so the thread count must not change a bit.
+TEST_F(Cli, ThreadCountDoesNotChangeResults) {
+  const std::string data = synth("cls", "data");
+  ASSERT_EQ(train(data, p("one"), {"--threads", "1"}).exit_code, 0);
+  ASSERT_EQ(train(data, p("two"), {"--threads", "2"}).exit_code, 0);
+  EXPECT_TRUE(files_equal(p("one/checkpoint.safetensors"), p("two/checkpoint.safetensors")))
+      << "--threads 1 and --threads 2 wrote different checkpoints";
+}
+
+// Training must learn, not just run: a short run on the synthetic classes
+// beats chance (1/12) by a wide margin. Measured: ~60% after 3 epochs; the
+// bound (25%, 3x chance) leaves room for any platform's rounding.
+TEST_F(Cli, TrainingLearns) {
+  ok({"synth", "--task", "cls", "--out", p("data"), "--train-per-class", "24", "--test-per-class", "6",
+      "--points", "128"});
+  RunResult r = train(p("data"), p("run"), {"--epochs", "3", "--points", "128", "--batch-size", "16"}, {});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  std::string last;
+  std::istringstream lines(read_text(p("run/metrics.jsonl")));
+  for (std::string line; std::getline(lines, line);) if (!line.empty()) last = line;
+  const json record = json::parse(last);
+  EXPECT_EQ(record["epoch"], 3);
+  EXPECT_GT(record["test_accuracy"].get<double>(), 0.25) << last;
+  EXPECT_LT(record["train_loss"].get<double>(), std::log(12.0)) << last;
+}
+
 // ---------------------------------------------------------------------------
 // 4. --resume continues exactly; an existing run dir without --resume is refused.
 TEST_F(Cli, ResumeIsExact) {
