@@ -272,18 +272,19 @@ TEST_F(Cli, ThreadCountDoesNotChangeResults) {
 }
 
 // Training must learn, not just run: a short run on the synthetic classes
-// beats chance (1/12) by a wide margin. Measured: ~60% after 3 epochs; the
-// bound (25%, 3x chance) leaves room for any platform's rounding.
+// beats chance (1/12) by a wide margin. Measured with --seed 1: 44% test
+// accuracy after 6 epochs (50% at 5); the bound (25%, 3x chance) leaves room
+// for another platform's rounding while still failing a model that learns nothing.
 TEST_F(Cli, TrainingLearns) {
   ok({"synth", "--task", "cls", "--out", p("data"), "--train-per-class", "24", "--test-per-class", "6",
       "--points", "128"});
-  RunResult r = train(p("data"), p("run"), {"--epochs", "3", "--points", "128", "--batch-size", "16"}, {});
+  RunResult r = train(p("data"), p("run"), {"--epochs", "6", "--points", "128", "--batch-size", "16"}, {});
   ASSERT_EQ(r.exit_code, 0) << r.describe();
   std::string last;
   std::istringstream lines(read_text(p("run/metrics.jsonl")));
   for (std::string line; std::getline(lines, line);) if (!line.empty()) last = line;
   const json record = json::parse(last);
-  EXPECT_EQ(record["epoch"], 3);
+  EXPECT_EQ(record["epoch"], 6);
   EXPECT_GT(record["test_accuracy"].get<double>(), 0.25) << last;
   EXPECT_LT(record["train_loss"].get<double>(), std::log(12.0)) << last;
 }
