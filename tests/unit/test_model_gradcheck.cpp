@@ -15,6 +15,9 @@ struct Case {
   const char* name;
 };
 
+// Test names and logs show the case's name, not its bytes.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 class ModelGradcheck : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ModelGradcheck, LossGradientMatchesFiniteDifferences) {
