@@ -6,6 +6,15 @@
 
 namespace pointnet {
 
+// splitmix64 (Steele et al.): turns any 64-bit number into a well-spread
+// seed. The one mixing function for deriving seeds (per file, shape, batch).
+inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 // PCG32 (O'Neill, pcg-random.org): small state, good statistics, can be saved
 // to a checkpoint as two integers.
 class Rng {

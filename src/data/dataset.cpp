@@ -51,11 +51,7 @@ void parallel_for(size_t n, Fn fn) {
 uint64_t file_seed(uint64_t seed, const std::string& relative_path) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : relative_path) h = (h ^ c) * 1099511628211ULL;
-  uint64_t z = seed ^ h;
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+  return splitmix64(seed ^ h);
 }
 
 std::vector<std::string> sorted_entries(const fs::path& dir, bool want_dirs) {

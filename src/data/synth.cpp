@@ -38,13 +38,6 @@ constexpr float kSegScaleLo = 0.85f, kSegScaleHi = 1.15f;
 
 enum TaskTag : uint64_t { kTagClassification = 1, kTagSegmentation = 2, kTagSplitShuffle = 3 };
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // A shape's own generator, a function of these numbers only.
 Rng shape_rng(uint64_t seed, uint64_t tag, uint64_t group, uint64_t sub, uint64_t index) {
   uint64_t h = splitmix64(seed);
