@@ -222,13 +222,13 @@ void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, con
   const cublasComputeType_t compute =
       s.precision == Precision::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   if (K == 0) {
-    // cuBLAS with k = 0 scales C by beta; keep that meaning explicitly.
-    if (beta == 0.0f) {
+    // An empty product: C = beta C. We only use beta 0 (overwrite) or 1 (keep).
+    PN_CHECK(beta == 0.0f || beta == 1.0f);
+    if (beta == 0.0f)
       for (int b = 0; b < batch; ++b)
         CUDA_CHECK(cudaMemset2DAsync(C + b * stride_c, size_t(ldc) * sizeof(float), 0,
                                      size_t(N) * sizeof(float), M, s.stream));
-      return;
-    }
+    return;
   }
   if (batch == 1) {
     CUBLAS_CHECK(cublasGemmEx(s.blas, op_b, op_a, N, M, K, &alpha, B, type, ldb, A, type, lda, &beta,

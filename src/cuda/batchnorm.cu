@@ -1,0 +1,224 @@
+// Batch normalisation over the rows of (M, C) (PyTorch's BatchNorm1d), and the
+// deterministic column reduction it is built on (also used for bias gradients).
+//
+// Determinism and accuracy: column sums are taken in double. Rows are cut into
+// chunks of kReduceChunkRows (a constant, not a function of the device); one
+// block of 32 channels x 8 row lanes sums a chunk, each lane walking its rows in
+// order, then a fixed tree over the 8 lanes; a second kernel adds the chunks in
+// order. No atomics: the same input gives the same bits on every run.
+// The forward statistics are one pass of shifted moments, sum(x - x0) and
+// sum((x - x0)^2) with x0 = the channel's first value, which in double is as
+// accurate as the CPU's two passes. The backward's per-element term
+// dy - mean(dy) - xhat mean(dy xhat) cancels heavily, so it is formed in double
+// as on the CPU.
+#include <cmath>
+
+#include "cuda/cuda_common.cuh"
+
+namespace pointnet {
+
+namespace cuda {
+namespace {
+constexpr int kTile = 32;   // channels per block (one warp wide: coalesced rows)
+constexpr int kLanes = 8;   // row lanes per block
+
+__global__ void column_partials_kernel(double* partials, ReduceTerm term, const float* a,
+                                       const float* b, const float* mean, const float* invstd,
+                                       int M, int C, int chunks) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int c = blockIdx.x * kTile + tx;
+  __shared__ double sh1[kLanes][kTile];
+  __shared__ double sh2[kLanes][kTile];
+  for (int chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
+    const int begin = chunk * kReduceChunkRows;
+    const int end = min(M, begin + kReduceChunkRows);
+    double s1 = 0.0, s2 = 0.0;
+    if (c < C) {
+      if (term == ReduceTerm::kSum) {
+        for (int m = begin + ty; m < end; m += kLanes) s1 += static_cast<double>(a[size_t(m) * C + c]);
+      } else if (term == ReduceTerm::kShiftedMoments) {
+        const double shift = a[c];
+        for (int m = begin + ty; m < end; m += kLanes) {
+          const double d = static_cast<double>(a[size_t(m) * C + c]) - shift;
+          s1 += d;
+          s2 += d * d;
+        }
+      } else {  // kBatchNormGrad: a = dy, b = x
+        const double mu = mean[c], is = invstd[c];
+        for (int m = begin + ty; m < end; m += kLanes) {
+          const size_t i = size_t(m) * C + c;
+          const double g = a[i];
+          s1 += g;
+          s2 += g * ((static_cast<double>(b[i]) - mu) * is);
+        }
+      }
+    }
+    sh1[ty][tx] = s1;
+    sh2[ty][tx] = s2;
+    __syncthreads();
+    for (int half = kLanes / 2; half > 0; half /= 2) {
+      if (ty < half) {
+        sh1[ty][tx] += sh1[ty + half][tx];
+        sh2[ty][tx] += sh2[ty + half][tx];
+      }
+      __syncthreads();
+    }
+    if (ty == 0 && c < C) {
+      partials[(size_t(chunk) * 2) * C + c] = sh1[0][tx];
+      partials[(size_t(chunk) * 2 + 1) * C + c] = sh2[0][tx];
+    }
+    __syncthreads();  // the shared arrays are reused by the next chunk
+  }
+}
+
+// sums[j * C + c] = sum over chunks, in order, of partials[chunk][j][c].
+__global__ void column_finish_kernel(double* sums, const double* partials, int C, int rows_of_sums,
+                                     int chunks) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= rows_of_sums * C) return;
+  const int j = i / C, c = i % C;
+  double s = 0.0;
+  for (int k = 0; k < chunks; ++k) s += partials[(size_t(k) * 2 + j) * C + c];
+  sums[i] = s;
+}
+}  // namespace
+
+const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
+                          const float* mean, const float* invstd, int M, int C) {
+  const int rows_of_sums = term == ReduceTerm::kSum ? 1 : 2;
+  double* sums = static_cast<double*>(s.scratch(State::kSums, size_t(2) * C * sizeof(double)));
+  const int chunks = (M + kReduceChunkRows - 1) / kReduceChunkRows;
+  double* partials = static_cast<double*>(
+      s.scratch(State::kPartials, size_t(chunks > 0 ? chunks : 1) * 2 * C * sizeof(double)));
+  if (chunks > 0) {
+    const dim3 block(kTile, kLanes);
+    const dim3 grid((C + kTile - 1) / kTile, chunks < 65535 ? chunks : 65535);
+    column_partials_kernel<<<grid, block, 0, s.stream>>>(partials, term, a, b, mean, invstd, M, C, chunks);
+    CUDA_CHECK_LAUNCH();
+  }
+  const int n = rows_of_sums * C;
+  column_finish_kernel<<<(n + kBlock - 1) / kBlock, kBlock, 0, s.stream>>>(sums, partials, C,
+                                                                           rows_of_sums, chunks);
+  CUDA_CHECK_LAUNCH();
+  return sums;
+}
+
+}  // namespace cuda
+
+namespace {
+using cuda::grid_for;
+using cuda::kBlock;
+using State = CudaBackend::State;
+
+// y = (x - centre[c]) * scale[c] + shift[c], as the CPU: subtracting the mean
+// first (as PyTorch) rather than folding it into the shift keeps precision when
+// a channel's mean is large next to its spread (the segmenter's 1088->512 layer).
+__global__ void normalize_kernel(float* y, const float* x, const float* centre, const float* scale,
+                                 const float* shift, size_t M, int C) {
+  const size_t n = M * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(i % C);
+    y[i] = (x[i] - centre[c]) * scale[c] + shift[c];
+  }
+}
+
+// mean, invstd (saved for the backward), scale = gamma invstd, running stats.
+__global__ void finish_train_kernel(float* mean, float* invstd, float* running_mean,
+                                    float* running_var, float* scale, const double* sums,
+                                    const float* x, const float* gamma, int M, int C, double eps,
+                                    double momentum) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const double s1 = sums[c], s2 = sums[C + c];
+  const double mu = static_cast<double>(x[c]) + s1 / M;
+  const double squares = fmax(s2 - s1 * s1 / M, 0.0);  // sum (x - mu)^2
+  const double is = 1.0 / sqrt(squares / M + eps);
+  mean[c] = static_cast<float>(mu);
+  invstd[c] = static_cast<float>(is);
+  scale[c] = static_cast<float>(gamma[c] * is);
+  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
+  running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * (squares / (M - 1)));
+}
+
+__global__ void finish_eval_kernel(float* scale, const float* gamma, const float* running_var, int C,
+                                   double eps) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  scale[c] = static_cast<float>(gamma[c] / sqrt(static_cast<double>(running_var[c]) + eps));
+}
+
+// coeffs (3, C): gamma * invstd, mean(dy), mean(dy xhat).
+__global__ void finish_backward_kernel(float* dgamma, float* dbeta, double* coeffs,
+                                       const double* sums, const float* gamma,
+                                       const float* invstd, int M, int C) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const double sum_dy = sums[c], sum_dy_xhat = sums[C + c];
+  if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
+  if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
+  coeffs[c] = gamma[c] * static_cast<double>(invstd[c]);
+  coeffs[C + c] = sum_dy / M;
+  coeffs[2 * C + c] = sum_dy_xhat / M;
+}
+
+// dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), in double. dx == dy allowed.
+__global__ void batchnorm_dx_kernel(float* dx, const float* dy, const float* x, const float* mean,
+                                    const float* invstd, const double* coeffs, size_t M, int C) {
+  const size_t n = M * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(i % C);
+    const double xh = (static_cast<double>(x[i]) - mean[c]) * invstd[c];
+    dx[i] = static_cast<float>(coeffs[c] * (dy[i] - coeffs[C + c] - xh * coeffs[2 * C + c]));
+  }
+}
+
+unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
+}  // namespace
+
+void CudaBackend::batchnorm_forward_train(float* y, float* mean, float* invstd, float* running_mean,
+                                          float* running_var, const float* x, const float* gamma,
+                                          const float* beta, int M, int C, double eps,
+                                          double momentum) {
+  // PyTorch refuses this too: the unbiased variance of one value is undefined.
+  if (M < 2) fail("batch normalisation in training needs at least 2 values per channel, got ", M,
+                  " (use a batch size of 2 or more)");
+  if (C <= 0) return;
+  const double* sums = cuda::column_sums(*s_, cuda::ReduceTerm::kShiftedMoments, x, nullptr,
+                                         nullptr, nullptr, M, C);
+  float* scale = static_cast<float*>(s_->scratch(State::kCoeffs, size_t(C) * sizeof(float)));
+  finish_train_kernel<<<channel_blocks(C), kBlock, 0, s_->stream>>>(
+      mean, invstd, running_mean, running_var, scale, sums, x, gamma, M, C, eps, momentum);
+  CUDA_CHECK_LAUNCH();
+  // After the statistics (stream order), so y == x works too.
+  normalize_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s_->stream>>>(y, x, mean, scale, beta, M, C);
+  CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::batchnorm_forward_eval(float* y, const float* x, const float* gamma,
+                                         const float* beta, const float* running_mean,
+                                         const float* running_var, int M, int C, double eps) {
+  if (M <= 0 || C <= 0) return;
+  float* scale = static_cast<float*>(s_->scratch(State::kCoeffs, size_t(C) * sizeof(float)));
+  finish_eval_kernel<<<channel_blocks(C), kBlock, 0, s_->stream>>>(scale, gamma, running_var, C, eps);
+  CUDA_CHECK_LAUNCH();
+  normalize_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s_->stream>>>(y, x, running_mean, scale, beta, M, C);
+  CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
+                                     const float* x, const float* gamma, const float* mean,
+                                     const float* invstd, int M, int C) {
+  if (C <= 0) return;
+  const double* sums = cuda::column_sums(*s_, cuda::ReduceTerm::kBatchNormGrad, dy, x, mean,
+                                         invstd, M, C);
+  double* coeffs = static_cast<double*>(s_->scratch(State::kCoeffs, size_t(3) * C * sizeof(double)));
+  finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s_->stream>>>(dgamma, dbeta, coeffs, sums,
+                                                                       gamma, invstd, M, C);
+  CUDA_CHECK_LAUNCH();
+  if (!dx || M <= 0) return;
+  batchnorm_dx_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s_->stream>>>(dx, dy, x, mean, invstd,
+                                                                          coeffs, M, C);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace pointnet
