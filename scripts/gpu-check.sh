@@ -64,6 +64,33 @@ if ! timeout 300 build-gpu/pointnet_tests --gtest_brief=1 --gtest_color=no; then
   status=1
 fi
 
+# Training on the GPU end to end (our trainer: batch assembly on the CPU, the
+# step on the GPU), beside PyTorch eager's training step on the same GPU and
+# shapes. Ours includes data sampling and the per-step loss read-back; the
+# peer's number is the step alone, so the comparison flatters the peer.
+echo "== training: pointnet train --device cuda (synthetic, 1024 points, batch 32, 3 epochs)"
+rm -rf build-gpu/synth build-gpu/runs
+build-gpu/pointnet synth --task cls --out build-gpu/synth --points 1024 >/dev/null || status=1
+for precision in fp32 tf32 bf16; do
+  if build-gpu/pointnet train --data build-gpu/synth --out build-gpu/runs/$precision --device cuda \
+       --precision "$precision" --epochs 3 --eval-every 3 --plain > build-gpu/train-$precision.log 2>&1; then
+    tail -n 1 build-gpu/runs/$precision/metrics.jsonl | python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read())
+print('ours   %-5s clouds/s %8.0f   epoch %.2f s   test accuracy %.2f%%' % ('$precision', r['clouds_per_s'], r['seconds'], 100 * r['test_accuracy']))"
+  else
+    echo "gpu-check: training with --precision $precision FAILED" >&2
+    tail -n 5 build-gpu/train-$precision.log >&2
+    status=1
+  fi
+done
+echo "== peer: PyTorch eager training step (bench/peers/torch_train_step.py, batch 32, 1024 points)"
+python3 bench/peers/torch_train_step.py --batch 32 --points 1024 | python3 -c "
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    print('torch  %-5s clouds/s %8.0f   step %.2f ms (median)' % (r['precision'], r['clouds_per_s'], r['step_ms_median']))" || status=1
+
 echo "== GPU"
 command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L
 if [ "$status" -eq 0 ]; then echo "gpu-check: OK"; else echo "gpu-check: FAILED"; fi

@@ -2,6 +2,7 @@
 
 #include "core/errors.h"
 #include "cpu/cpu_backend.h"
+#include "model/device_batch.h"
 
 namespace pointnet {
 
@@ -68,14 +69,21 @@ void save_checkpoint(const std::string& path, const PointNet<float>& model, cons
   file.metadata["format"] = kCheckpointFormat;
   file.metadata["version"] = std::to_string(kCheckpointVersion);
   file.metadata["pointnet"] = info_to_json(info).dump();
+  // Parameters and moments may live in device memory: copy them out first.
   const ParamStore<float>& store = model.params();
-  for (size_t i = 0; i < store.infos().size(); ++i) {
-    const ParamInfo& p = store.infos()[i];
-    const float* values = store.value(static_cast<int>(i));
-    file.tensors[p.name] = make_f32(p.shape, values);
+  Backend<float>& be = model.backend();
+  const std::vector<float> values = to_host(be, store.values(), store.trainable_count());
+  const std::vector<float> buffers = to_host(be, store.buffers(), store.buffer_count());
+  std::vector<float> m, v;
+  if (adam) {
+    m = to_host(be, adam->first_moment(), store.trainable_count());
+    v = to_host(be, adam->second_moment(), store.trainable_count());
+  }
+  for (const ParamInfo& p : store.infos()) {
+    file.tensors[p.name] = make_f32(p.shape, (p.trainable ? values : buffers).data() + p.offset);
     if (adam && p.trainable) {
-      file.tensors["optimizer.exp_avg." + p.name] = make_f32(p.shape, adam->first_moment() + p.offset);
-      file.tensors["optimizer.exp_avg_sq." + p.name] = make_f32(p.shape, adam->second_moment() + p.offset);
+      file.tensors["optimizer.exp_avg." + p.name] = make_f32(p.shape, m.data() + p.offset);
+      file.tensors["optimizer.exp_avg_sq." + p.name] = make_f32(p.shape, v.data() + p.offset);
     }
   }
   const int64_t tracked = model.batches_tracked();

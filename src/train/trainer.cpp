@@ -8,7 +8,7 @@
 #include <numeric>
 
 #include "core/errors.h"
-#include "cpu/cpu_backend.h"
+#include "model/make_backend.h"
 #include "data/batch.h"
 #include "model/device_batch.h"
 #include "eval/evaluate.h"
@@ -45,6 +45,10 @@ void validate(const TrainOptions& o) {
   if (o.points < 0 || o.points > 1000000) fail("train: --points must be in 1..1000000, got ", o.points);
   if (!(o.lr > 0) || !std::isfinite(o.lr)) fail("train: --lr must be a positive number");
   if (o.lr_step < 1) fail("train: --lr-step must be at least 1");
+  // fp16 gradients underflow without dynamic loss scaling, which is not built
+  // yet: refuse rather than train silently badly. bf16 has fp32's range.
+  if (o.precision == "fp16")
+    fail("train: --precision fp16 needs loss scaling, which is not implemented yet; use bf16 or tf32");
 }
 
 // The recipe values that must stay fixed across --resume for the run to be exact.
@@ -164,8 +168,9 @@ TrainResult train(const TrainOptions& options) {
   if (batches_per_epoch == 0)
     fail(o.data_dir, ": the training split has ", train_data.shapes.size(), " shapes, fewer than one batch of ", B);
 
+  std::unique_ptr<Backend<float>> backend = make_backend(o.device, o.precision);
+  Backend<float>& be = *backend;
   fs::create_directories(o.out_dir);  // only now that the options and data are known to be good
-  CpuBackend<float> be;
   PointNet<float> model(info.config, be);
   Adam<float> adam(be, model.params().trainable_count());
   int first_epoch = 0, first_batch = 0;
@@ -188,7 +193,8 @@ TrainResult train(const TrainOptions& options) {
   std::cerr << "train: " << train_data.shapes.size() << " shapes, test: " << test_data.shapes.size() << ", "
             << info.class_names.size() << (seg ? " categories, " : " classes, ")
             << (seg ? std::to_string(info.config.num_classes) + " parts, " : std::string())
-            << N << " points, batch " << B << (o.feature_transform ? ", feature transform" : "") << "\n";
+            << N << " points, batch " << B << (o.feature_transform ? ", feature transform" : "") << ", "
+            << be.name() << " " << o.precision << "\n";
 
   std::vector<float> points(static_cast<size_t>(B) * N * 3);
   std::vector<int32_t> labels(static_cast<size_t>(B) * (seg ? N : 1));
@@ -255,7 +261,8 @@ TrainResult train(const TrainOptions& options) {
 
     nlohmann::json record = {{"epoch", epoch + 1}, {"lr", lr}, {"train_loss", train_loss},
                              {"train_accuracy", train_acc}, {"seconds", totals.seconds},
-                             {"clouds_per_s", totals.batches * B / std::max(totals.seconds, 1e-9)}};
+                             {"clouds_per_s", totals.batches * B / std::max(totals.seconds, 1e-9)},
+                             {"device", o.device}, {"precision", o.precision}};
     const bool last = epoch + 1 == o.epochs;
     if (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0)) {
       const Evaluation ev = evaluate(model, test_data, info, N, B, kEvaluationSeed, nullptr);

@@ -27,6 +27,8 @@ struct TrainOptions {
   int eval_every = 1;          // evaluate the test split every N epochs (0: only at the end)
   int mesh_points = 2048;      // points sampled from .off meshes
   bool plain_output = false;   // plain lines even on a terminal
+  std::string device = "cpu";  // cpu or cuda
+  std::string precision = "fp32";  // fp32, tf32, bf16 (cuda); fp16 waits for loss scaling
 };
 
 struct TrainResult {

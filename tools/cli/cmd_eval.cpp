@@ -17,13 +17,16 @@ Command add_eval(CLI::App& app) {
   auto points = std::make_shared<int>(0);
   auto batch = std::make_shared<int>(32);
   sub->add_option("--model", *model_path, "checkpoint (.safetensors)")->required();
+  auto device = std::make_shared<std::string>("cpu");
+  auto precision = std::make_shared<std::string>("fp32");
+  add_device_options(sub, device.get(), precision.get());
   sub->add_option("--data", *data_dir, "dataset folder")->required();
   sub->add_option("--split", *split, "train, test (ShapeNet part also: val, trainval)");
   sub->add_option("--points", *points, "points per cloud (default: as trained)")->check(CLI::Range(1, 1000000));
   sub->add_option("--batch-size", *batch, "clouds per batch")->check(CLI::Range(1, 65536));
   sub->add_flag("--json", *json, "print one JSON object");
   return {sub, [=] {
-    LoadedModel m = load_model(*model_path);
+    LoadedModel m = load_model(*model_path, *device, *precision);
     const CheckpointInfo& info = m.checkpoint.info;
     const bool seg = info.config.task == ModelTask::Segmentation;
     LoadOptions load;

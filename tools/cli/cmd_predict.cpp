@@ -20,11 +20,14 @@ Command add_predict(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto mesh_points = std::make_shared<int>(2048);
   sub->add_option("--model", *model_path, "checkpoint (.safetensors)")->required();
+  auto device = std::make_shared<std::string>("cpu");
+  auto precision = std::make_shared<std::string>("fp32");
+  add_device_options(sub, device.get(), precision.get());
   sub->add_option("--input", *inputs, "files: .npy, .pts, .txt, .xyz, .off")->required();
   sub->add_option("--mesh-points", *mesh_points, "points sampled from an .off mesh")->check(CLI::Range(1, 1000000));
   sub->add_flag("--json", *json, "one JSON object per line (a public contract)");
   return {sub, [=] {
-    LoadedModel m = load_model(*model_path);
+    LoadedModel m = load_model(*model_path, *device, *precision);
     const CheckpointInfo& info = m.checkpoint.info;
     const bool seg = info.config.task == ModelTask::Segmentation;
     const int K = info.config.num_classes;

@@ -33,6 +33,9 @@ Command add_train(CLI::App& app) {
       ->check(CLI::Range(0, 100000));
   sub->add_flag("--no-augment", [o](int64_t) { o->augment = false; }, "no rotation or jitter");
   sub->add_flag("--plain", o->plain_output, "plain progress lines even on a terminal");
+  sub->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--precision", o->precision, "fp32, tf32 or bf16 (tf32/bf16 need --device cuda)")
+      ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}));
   return {sub, [=] {
     o->task = *task == "cls" ? Task::Classification : Task::Segmentation;
     o->epochs = *epochs > 0 ? *epochs : (*task == "cls" ? 250 : 25);
