@@ -77,7 +77,7 @@ class STN3d(nn.Module):
         x = F.relu(self.bn5(self.fc2(x)))
         x = self.fc3(x)
 
-        iden = torch.from_numpy(np.array([1, 0, 0, 0, 1, 0, 0, 0, 1])).to(x.dtype).view(1, 9).repeat(batchsize, 1)
+        iden = torch.from_numpy(np.array([1, 0, 0, 0, 1, 0, 0, 0, 1])).to(device=x.device, dtype=x.dtype).view(1, 9).repeat(batchsize, 1)
         x = x + iden
         x = x.view(-1, 3, 3)
         return x
@@ -114,7 +114,7 @@ class STNkd(nn.Module):
         x = F.relu(self.bn5(self.fc2(x)))
         x = self.fc3(x)
 
-        iden = torch.from_numpy(np.eye(self.k).flatten()).to(x.dtype).view(1, self.k * self.k).repeat(batchsize, 1)
+        iden = torch.from_numpy(np.eye(self.k).flatten()).to(device=x.device, dtype=x.dtype).view(1, self.k * self.k).repeat(batchsize, 1)
         x = x + iden
         x = x.view(-1, self.k, self.k)
         return x
@@ -214,7 +214,7 @@ class PointNetDenseCls(nn.Module):
 
 def feature_transform_regularizer(trans):
     d = trans.size()[1]
-    I = torch.eye(d, dtype=trans.dtype)[None, :, :]
+    I = torch.eye(d, dtype=trans.dtype, device=trans.device)[None, :, :]
     loss = torch.mean(torch.norm(torch.bmm(trans, trans.transpose(2, 1)) - I, dim=(1, 2)))
     return loss
 
