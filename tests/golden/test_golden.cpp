@@ -105,9 +105,10 @@ void check_case(const std::string& case_name, const Tolerances& tol, const Stepp
   const size_t out_count = static_cast<size_t>(model.output_rows()) * config.num_classes;
   EXPECT_LT(relative_error(to_double(model.log_probs(), out_count), g.get("output.log_probs").as_f64()), tol.forward);
   EXPECT_LT(relative_error(to_double(model.input_transform(), B * 9), g.get("output.trans").as_f64()), tol.forward);
-  if (config.feature_transform)
+  if (config.feature_transform) {
     EXPECT_LT(relative_error(to_double(model.feature_transform(), B * 64 * 64), g.get("output.trans_feat").as_f64()),
               tol.forward);
+  }
   const LossValue loss = model.loss(target.data());
   EXPECT_NEAR(loss.total, g.get("output.loss").as_f64()[0], tol.forward * std::fabs(loss.total));
 
@@ -167,32 +168,31 @@ void check_case(const std::string& case_name, const Tolerances& tol, const Stepp
   if (stepped_in) {
     const std::vector<T> values(stepped_in->values.begin(), stepped_in->values.end());
     be.upload(params.values(), values.data(), values.size());
-  }
-  if (!stepped_in) {
-  Adam<T> adam(be, params.trainable_count());
-  adam.step(params.values(), params.grads(), 1e-3);
-  for (size_t i = 0; i < params.infos().size(); ++i) {
-    const ParamInfo& info = params.infos()[i];
-    if (!info.trainable) continue;
-    if (full_grad_norm(info) < 1e-9 * largest) continue;
-    const std::vector<double> after = g.get("after_step." + info.name).as_f64();
-    std::vector<double> want, got;
-    const std::vector<double> init = golden::golden_param(info.name, info.shape);
-    const T* ours = params.value(static_cast<int>(i));
-    if (g.has("after_step_index." + info.name)) {
-      const std::vector<int64_t> idx = g.get("after_step_index." + info.name).as_i64();
-      for (size_t j = 0; j < idx.size(); ++j) {
-        want.push_back(after[j] - init[idx[j]]);
-        got.push_back(static_cast<double>(ours[idx[j]]) - before[info.offset + idx[j]]);
+  } else {
+    Adam<T> adam(be, params.trainable_count());
+    adam.step(params.values(), params.grads(), 1e-3);
+    for (size_t i = 0; i < params.infos().size(); ++i) {
+      const ParamInfo& info = params.infos()[i];
+      if (!info.trainable) continue;
+      if (full_grad_norm(info) < 1e-9 * largest) continue;
+      const std::vector<double> after = g.get("after_step." + info.name).as_f64();
+      std::vector<double> want, got;
+      const std::vector<double> init = golden::golden_param(info.name, info.shape);
+      const T* ours = params.value(static_cast<int>(i));
+      if (g.has("after_step_index." + info.name)) {
+        const std::vector<int64_t> idx = g.get("after_step_index." + info.name).as_i64();
+        for (size_t j = 0; j < idx.size(); ++j) {
+          want.push_back(after[j] - init[idx[j]]);
+          got.push_back(static_cast<double>(ours[idx[j]]) - before[info.offset + idx[j]]);
+        }
+      } else {
+        for (size_t j = 0; j < info.count; ++j) {
+          want.push_back(after[j] - init[j]);
+          got.push_back(static_cast<double>(ours[j]) - before[info.offset + j]);
+        }
       }
-    } else {
-      for (size_t j = 0; j < info.count; ++j) {
-        want.push_back(after[j] - init[j]);
-        got.push_back(static_cast<double>(ours[j]) - before[info.offset + j]);
-      }
+      EXPECT_LT(relative_error(got, want), tol.step) << "Adam update of " << info.name;
     }
-    EXPECT_LT(relative_error(got, want), tol.step) << "Adam update of " << info.name;
-  }
   }
   if (stepped_out) stepped_out->values = to_double(params.values(), params.trainable_count());
 
