@@ -201,4 +201,13 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
+// The first "<Category> <synset>" line of a ShapeNet part folder's
+// synsetoffset2category.txt; empty strings when there is none.
+inline std::pair<std::string, std::string> first_category(const fs::path& data) {
+  std::pair<std::string, std::string> out;
+  const auto lines = lines_of(read_text(data / "synsetoffset2category.txt"));
+  if (!lines.empty()) std::istringstream(lines[0]) >> out.first >> out.second;
+  return out;
+}
+
 }  // namespace pointnet::e2e

@@ -190,13 +190,10 @@ TEST_F(Cli, ClsHappyPath) {
 // category) -> eval --json -> predict --json on a .pts file.
 TEST_F(Cli, SegHappyPath) {
   const std::string data = synth("seg", "data");
-  const auto cats = lines_of(read_text(fs::path(data) / "synsetoffset2category.txt"));
-  ASSERT_FALSE(cats.empty());
-  std::istringstream first(cats[0]);
-  std::string category, synset;
-  first >> category >> synset;
+  const auto [category, synset] = first_category(data);
   ASSERT_FALSE(category.empty());
   ASSERT_FALSE(synset.empty());
+  const size_t num_categories = lines_of(read_text(fs::path(data) / "synsetoffset2category.txt")).size();
 
   for (const bool one_category : {false, true}) {
     SCOPED_TRACE(one_category ? "--class-choice " + category : "all categories");
@@ -223,7 +220,7 @@ TEST_F(Cli, SegHappyPath) {
       ASSERT_EQ(ev.at("categories").size(), 1u) << eval_lines[0];
       EXPECT_EQ(ev.at("categories")[0].at("name").get<std::string>(), category);
     } else {
-      EXPECT_EQ(ev.at("categories").size(), cats.size()) << eval_lines[0];
+      EXPECT_EQ(ev.at("categories").size(), num_categories) << eval_lines[0];
     }
 
     const auto pts = sorted_files(fs::path(data) / synset / "points", ".pts");
@@ -486,11 +483,8 @@ TEST_F(CliBadModel, EvalUnknownClass) {
 
 TEST_F(Cli, BadInputSegLabelCountMismatch) {
   const std::string data = synth("seg", "data");
-  const auto cats = lines_of(read_text(fs::path(data) / "synsetoffset2category.txt"));
-  ASSERT_FALSE(cats.empty());
-  std::istringstream first(cats[0]);
-  std::string category, synset;
-  first >> category >> synset;
+  const auto [category, synset] = first_category(data);
+  ASSERT_FALSE(synset.empty());
   const auto segs = sorted_files(fs::path(data) / synset / "points_label", ".seg");
   ASSERT_FALSE(segs.empty());
   // Drop the last label of one .seg file.
