@@ -18,6 +18,7 @@
 #include "io/npy.h"
 #include "io/off.h"
 #include "io/shapenet_text.h"
+#include "data/pack.h"
 
 namespace pointnet {
 namespace {
@@ -250,31 +251,44 @@ Dataset load_shapenet_part(const fs::path& dir, const LoadOptions& opt) {
   });
   if (!opt.with_parts) return ds;
 
-  // Part counts come from the loaded split (max label per category); training
-  // stores them in the checkpoint so evaluation reuses the same numbering.
-  ds.part_count.assign(cats.size(), 0);
-  for (const Shape& s : ds.shapes) {
-    for (int32_t p : s.parts) ds.part_count[s.label] = std::max(ds.part_count[s.label], p + 1);
-  }
-  ds.part_offset.assign(cats.size(), 0);
-  for (size_t c = 1; c < cats.size(); ++c) ds.part_offset[c] = ds.part_offset[c - 1] + ds.part_count[c - 1];
-  ds.num_parts = ds.part_offset.back() + ds.part_count.back();
-  for (Shape& s : ds.shapes) {
-    for (int32_t& p : s.parts) p += ds.part_offset[s.label];
-  }
+  number_parts(ds);
   return ds;
 }
 
 }  // namespace
 
-Dataset load_dataset(const std::string& dir, const LoadOptions& options) {
-  fs::path root(dir);
+void number_parts(Dataset& ds) {
+  // Part counts come from the loaded split (max label per category); training
+  // stores them in the checkpoint so evaluation reuses the same numbering.
+  const size_t categories = ds.class_names.size();
+  ds.part_count.assign(categories, 0);
+  for (const Shape& s : ds.shapes) {
+    for (int32_t p : s.parts) ds.part_count[s.label] = std::max(ds.part_count[s.label], p + 1);
+  }
+  ds.part_offset.assign(categories, 0);
+  for (size_t c = 1; c < categories; ++c) ds.part_offset[c] = ds.part_offset[c - 1] + ds.part_count[c - 1];
+  ds.num_parts = ds.part_offset.back() + ds.part_count.back();
+  for (Shape& s : ds.shapes) {
+    for (int32_t& p : s.parts) p += ds.part_offset[s.label];
+  }
+}
+
+std::string dataset_layout(const std::string& path) {
+  fs::path root(path);
   std::error_code ec;
-  if (!fs::is_directory(root, ec)) fail(dir, ": not a directory (expected a dataset folder)");
-  if (fs::exists(root / "synsetoffset2category.txt", ec)) return load_shapenet_part(root, options);
-  if (looks_like_modelnet(root)) return load_modelnet(root, options);
-  fail(dir, ": unrecognised dataset layout: expected synsetoffset2category.txt (ShapeNet part) or "
-            "<class>/{train,test}/ folders of .npy/.off files (ModelNet)");
+  if (is_pack_file(path)) return pack_layout(path);
+  if (!fs::is_directory(root, ec))
+    fail(path, ": not a directory or dataset pack (expected a dataset folder or a file from `pointnet pack`)");
+  if (fs::exists(root / "synsetoffset2category.txt", ec)) return "shapenet_part";
+  if (looks_like_modelnet(root)) return "modelnet";
+  fail(path, ": unrecognised dataset layout: expected synsetoffset2category.txt (ShapeNet part), "
+             "<class>/{train,test}/ folders of .npy/.off files (ModelNet), or a pack from `pointnet pack`");
+}
+
+Dataset load_dataset(const std::string& dir, const LoadOptions& options) {
+  if (is_pack_file(dir)) return read_pack(dir, options);
+  if (dataset_layout(dir) == "shapenet_part") return load_shapenet_part(fs::path(dir), options);
+  return load_modelnet(fs::path(dir), options);
 }
 
 }  // namespace pointnet

@@ -42,6 +42,15 @@ struct LoadOptions {
 // Detects the layout of `dir` (ModelNet-style <class>/{train,test}/<file>, or
 // ShapeNet part v0 with synsetoffset2category.txt) and reads the split.
 // Throws pointnet::Error naming the file and what was wrong.
+// `dir` may also be a dataset pack (see data/pack.h).
 Dataset load_dataset(const std::string& dir, const LoadOptions& options);
+
+// "modelnet", "shapenet_part" (folders or packs), or fails naming the path.
+std::string dataset_layout(const std::string& path);
+
+// Part segmentation: numbers each category's 0-based part labels after the
+// previous categories' (sets part_count, part_offset, num_parts; part counts
+// come from the labels present). Used by the folder and pack loaders alike.
+void number_parts(Dataset& ds);
 
 }  // namespace pointnet

@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "core/half.h"
 
 namespace pointnet {
 namespace {
@@ -120,27 +121,6 @@ Header parse_header(const std::string& text, size_t base, const std::string& nam
     p.error("all of the keys 'descr', 'fortran_order' and 'shape'");
   }
   return h;
-}
-
-float half_to_float(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);  // inf or nan
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);  // rebias 15 -> 127
-  } else if (mant == 0) {
-    bits = sign;  // signed zero
-  } else {
-    // Subnormal half: value = mant * 2^-24, exact in float.
-    float v = static_cast<float>(mant) * (1.0f / 16777216.0f);
-    return sign ? -v : v;
-  }
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
 }
 
 // Reads element `i` of the raw data as float, honouring size and byte order.

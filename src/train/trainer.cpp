@@ -35,8 +35,6 @@ std::string fmt(const char* format, double value) {
   return buf;
 }
 
-bool is_shapenet_part(const std::string& dir) { return fs::exists(fs::path(dir) / "synsetoffset2category.txt"); }
-
 void validate(const TrainOptions& o) {
   if (o.data_dir.empty()) fail("train: --data is required");
   if (o.out_dir.empty()) fail("train: --out is required");
@@ -93,7 +91,7 @@ TrainResult train(const TrainOptions& options) {
   TrainOptions o = options;
   const auto start = Clock::now();
   const bool seg = o.task == Task::Segmentation;
-  const bool shapenet = is_shapenet_part(o.data_dir);
+  const bool shapenet = dataset_layout(o.data_dir) == "shapenet_part";
   if (!seg && !o.class_choice.empty())
     fail("train: --class-choice selects one ShapeNet part category for --task seg; a classifier needs all classes");
   if (seg && !shapenet)
@@ -144,8 +142,16 @@ TrainResult train(const TrainOptions& options) {
   load.mesh_points = o.mesh_points;
   load.seed = o.seed;
   Dataset train_data = load_dataset(o.data_dir, load);
-  load.split = "test";
-  Dataset test_data = load_dataset(o.data_dir, load);
+  // The test split comes from --data unless --test-data names another dataset
+  // (e.g. the exact f32 test set beside an f16 training pack) or "none".
+  const bool evaluate_test = o.test_data != "none";
+  Dataset test_data;
+  if (evaluate_test) {
+    load.split = "test";
+    test_data = load_dataset(o.test_data.empty() ? o.data_dir : o.test_data, load);
+    if (test_data.class_names != train_data.class_names)
+      fail(o.test_data, ": its classes differ from the training data's (", o.data_dir, ")");
+  }
 
   CheckpointInfo info;
   info.config.task = seg ? ModelTask::Segmentation : ModelTask::Classification;
@@ -162,7 +168,7 @@ TrainResult train(const TrainOptions& options) {
     info.part_offset = resumed.info.part_offset;
     info.part_count = resumed.info.part_count;
   }
-  align_to_model(test_data, info);
+  if (evaluate_test) align_to_model(test_data, info);
   const int B = o.batch_size, N = o.points;
   const int batches_per_epoch = static_cast<int>(train_data.shapes.size()) / B;
   if (batches_per_epoch == 0)
@@ -190,7 +196,7 @@ TrainResult train(const TrainOptions& options) {
   }
   MetricsLog log(log_path, o.resume);
 
-  std::cerr << "train: " << train_data.shapes.size() << " shapes, test: " << test_data.shapes.size() << ", "
+  std::cerr << "train: " << train_data.shapes.size() << " shapes, test: " << (evaluate_test ? std::to_string(test_data.shapes.size()) : "none") << ", "
             << info.class_names.size() << (seg ? " categories, " : " classes, ")
             << (seg ? std::to_string(info.config.num_classes) + " parts, " : std::string())
             << N << " points, batch " << B << (o.feature_transform ? ", feature transform" : "") << ", "
@@ -264,7 +270,8 @@ TrainResult train(const TrainOptions& options) {
                              {"clouds_per_s", totals.batches * B / std::max(totals.seconds, 1e-9)},
                              {"device", o.device}, {"precision", o.precision}};
     const bool last = epoch + 1 == o.epochs;
-    if (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0)) {
+    if (evaluate_test && (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
+      result.evaluated = true;
       const Evaluation ev = evaluate(model, test_data, info, N, B, kEvaluationSeed, nullptr);
       record["test_loss"] = ev.loss;
       std::string summary;

@@ -12,6 +12,7 @@ namespace pointnet {
 struct TrainOptions {
   Task task = Task::Classification;
   std::string data_dir;
+  std::string test_data;       // evaluate on this dataset's test split ("": data_dir's; "none": no evaluation)
   std::string out_dir;
   int epochs = 250;            // pointnet.pytorch: 250 (cls), 25 (seg)
   int batch_size = 32;
@@ -39,6 +40,7 @@ struct TrainResult {
   double test_instance_miou = 0.0;   // seg
   double test_class_miou = 0.0;
   double seconds = 0.0;
+  bool evaluated = false;            // false with --test-data none
   std::string checkpoint;            // path of the last checkpoint written
 };
 

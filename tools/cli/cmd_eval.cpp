@@ -20,7 +20,7 @@ Command add_eval(CLI::App& app) {
   auto device = std::make_shared<std::string>("cpu");
   auto precision = std::make_shared<std::string>("fp32");
   add_device_options(sub, device.get(), precision.get());
-  sub->add_option("--data", *data_dir, "dataset folder")->required();
+  sub->add_option("--data", *data_dir, "dataset folder or pack (from pointnet pack)")->required();
   sub->add_option("--split", *split, "train, test (ShapeNet part also: val, trainval)");
   sub->add_option("--points", *points, "points per cloud (default: as trained)")->check(CLI::Range(1, 1000000));
   sub->add_option("--batch-size", *batch, "clouds per batch")->check(CLI::Range(1, 65536));

@@ -14,7 +14,7 @@ Command add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   auto epochs = std::make_shared<int>(0);
   sub->add_option("--task", *task, "cls or seg")->check(CLI::IsMember({"cls", "seg"}));
-  sub->add_option("--data", o->data_dir, "dataset folder (ModelNet-style or ShapeNet part)")->required();
+  sub->add_option("--data", o->data_dir, "dataset folder (ModelNet-style or ShapeNet part) or pack (from pointnet pack)")->required();
   sub->add_option("--out", o->out_dir, "run folder: checkpoint.safetensors, metrics.jsonl")->required();
   sub->add_option("--epochs", *epochs, "epochs (default 250 for cls, 25 for seg, as pointnet.pytorch)")
       ->check(CLI::Range(1, 100000));
@@ -31,6 +31,8 @@ Command add_train(CLI::App& app) {
   sub->add_option("--lr-gamma", o->lr_gamma, "StepLR factor")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--eval-every", o->eval_every, "evaluate the test split every N epochs (0: at the end only)")
       ->check(CLI::Range(0, 100000));
+  sub->add_option("--test-data", o->test_data,
+                  "evaluate on this dataset's test split instead of --data's; 'none': no evaluation");
   sub->add_flag("--no-augment", [o](int64_t) { o->augment = false; }, "no rotation or jitter");
   sub->add_flag("--plain", o->plain_output, "plain progress lines even on a terminal");
   sub->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
@@ -42,7 +44,9 @@ Command add_train(CLI::App& app) {
     install_interrupt_handler();
     const TrainResult r = train(*o);
     if (r.interrupted) return 130;
-    if (o->task == Task::Classification)
+    if (!r.evaluated)
+      std::printf("trained %d epochs, %.1f s (no test evaluation)\n", r.epochs_done, r.seconds);
+    else if (o->task == Task::Classification)
       std::printf("final test accuracy %.2f%% (mean class accuracy %.2f%%) after %d epochs, %.1f s\n",
                   100 * r.test_accuracy, 100 * r.test_mean_class_accuracy, r.epochs_done, r.seconds);
     else

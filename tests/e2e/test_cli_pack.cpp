@@ -1,0 +1,91 @@
+// `pointnet pack` end to end: training from a pack is the same run as from the
+// folder it came from, --test-data picks the evaluation set, and a damaged
+// pack is a clear user error.
+#include <nlohmann/json.hpp>
+
+#include "cli_helpers.h"
+#include "train/checkpoint.h"
+
+namespace pointnet::e2e {
+namespace {
+
+using Args = std::vector<std::string>;
+
+class CliPack : public ::testing::Test {
+ protected:
+  TempDir tmp;
+  std::string p(const std::string& rel) const { return (tmp.path / rel).string(); }
+  RunResult ok(const Args& args) {
+    RunResult r = run_cli(args, tmp.path);
+    EXPECT_TRUE(r.exited && r.exit_code == 0 && !r.timed_out) << r.describe();
+    return r;
+  }
+  std::string synth() {
+    ok({"synth", "--task", "cls", "--out", p("data"), "--train-per-class", "8", "--test-per-class", "3", "--points", "64"});
+    return p("data");
+  }
+  RunResult train(const std::string& data, const std::string& out, const Args& extra = {}) {
+    Args a = {"train", "--data", data, "--out", out, "--plain", "--points", "64", "--batch-size", "8", "--epochs", "1"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a, tmp.path);
+  }
+};
+
+TEST_F(CliPack, TrainingFromAPackIsTheSameRunAsFromTheFolder) {
+  const std::string data = synth();
+  RunResult packed = ok({"pack", data, "--out", p("data.pack")});
+  EXPECT_NE(packed.out.find("train 96 test 36 shapes"), std::string::npos) << packed.out;
+  ASSERT_EQ(train(data, p("folder")).exit_code, 0);
+  ASSERT_EQ(train(p("data.pack"), p("pack")).exit_code, 0);
+  // Every tensor (weights, BN statistics, Adam state) bit-identical; only the
+  // recorded data path differs.
+  const Checkpoint a_ckpt = load_checkpoint(p("folder/checkpoint.safetensors"));
+  const Checkpoint b_ckpt = load_checkpoint(p("pack/checkpoint.safetensors"));
+  ASSERT_EQ(a_ckpt.file.tensors.size(), b_ckpt.file.tensors.size());
+  for (const auto& [name, tensor] : a_ckpt.file.tensors)
+    EXPECT_TRUE(tensor.bytes == b_ckpt.file.get(name).bytes) << name << " differs between folder and pack training";
+  // eval accepts the pack too, and scores the same.
+  RunResult a = ok({"eval", "--model", p("folder/checkpoint.safetensors"), "--data", data, "--json"});
+  RunResult b = ok({"eval", "--model", p("folder/checkpoint.safetensors"), "--data", p("data.pack"), "--json"});
+  auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  EXPECT_EQ(ja["accuracy"], jb["accuracy"]);
+  EXPECT_EQ(ja["loss"], jb["loss"]);
+}
+
+TEST_F(CliPack, TestDataOptionEvaluatesElsewhereOrNotAtAll) {
+  const std::string data = synth();
+  ok({"pack", data, "--out", p("train.pack"), "--splits", "train", "--dtype", "f16"});
+  // A train-only pack has no test split: training from it alone says so...
+  RunResult missing = train(p("train.pack"), p("a"));
+  EXPECT_EQ(missing.exit_code, 1) << missing.describe();
+  EXPECT_NE(missing.err.find("no 'test' split"), std::string::npos) << missing.describe();
+  // ...evaluates on the folder's exact test split when asked...
+  RunResult with_test = train(p("train.pack"), p("b"), {"--test-data", data});
+  ASSERT_EQ(with_test.exit_code, 0) << with_test.describe();
+  EXPECT_NE(with_test.out.find("final test accuracy"), std::string::npos) << with_test.out;
+  // ...or trains without evaluation.
+  RunResult none = train(p("train.pack"), p("c"), {"--test-data", "none"});
+  ASSERT_EQ(none.exit_code, 0) << none.describe();
+  EXPECT_NE(none.out.find("no test evaluation"), std::string::npos) << none.out;
+  const auto log = lines_of(read_text(p("c/metrics.jsonl")));
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_FALSE(nlohmann::json::parse(log[0]).contains("test_accuracy"));
+}
+
+TEST_F(CliPack, DamagedPackIsAUserError) {
+  const std::string data = synth();
+  ok({"pack", data, "--out", p("data.pack")});
+  std::string bytes = read_text(p("data.pack"));
+  bytes[bytes.size() / 2] ^= 0x01;
+  write_text(p("bad.pack"), bytes);
+  RunResult r = train(p("bad.pack"), p("run"));
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_NE(r.err.find("bad.pack: checksum mismatch"), std::string::npos) << r.describe();
+  EXPECT_FALSE(fs::exists(p("run"))) << "a failed start must not leave a run folder";
+  RunResult usage = run_cli({"pack", data, "--out", p("x.pack"), "--dtype", "f64"}, tmp.path);
+  EXPECT_EQ(usage.exit_code, 1) << usage.describe();
+  EXPECT_FALSE(fs::exists(p("x.pack")));
+}
+
+}  // namespace
+}  // namespace pointnet::e2e
