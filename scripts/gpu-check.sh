@@ -7,12 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# The toolkit is often installed without being on PATH.
-if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
-  export PATH=/usr/local/cuda/bin:$PATH
-fi
-jobs=$(nproc 2>/dev/null || echo 2)
-[ "$jobs" -gt 16 ] && jobs=16
+source scripts/gpu-build.sh
 
 echo "== GPU"
 if command -v nvidia-smi >/dev/null 2>&1; then
@@ -22,28 +17,7 @@ else
 fi
 command -v nvcc >/dev/null 2>&1 && nvcc --version | tail -n 2
 
-echo "== build (build-gpu, Release, CUDA on, -j$jobs)"
-start=$(date +%s)
-if ! cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPOINTNET_CUDA=ON "$@"; then
-  echo "gpu-check: cmake configure failed" >&2
-  exit 1
-fi
-if ! cmake --build build-gpu -j"$jobs"; then
-  echo "gpu-check: build failed" >&2
-  exit 1
-fi
-if [ ! -f build-gpu/libpointnet_cuda.a ]; then
-  echo "gpu-check: the CUDA backend was not built (no CUDA toolkit found?)" >&2
-  exit 1
-fi
-echo "build: $(( $(date +%s) - start )) s"
-
-# The pthread OpenBLAS runs its own thread pool beside OpenMP's and the two
-# spin against each other: keep it to one thread (see CMakeLists.txt).
-if ! grep -q '^OPENBLAS_LIBRARY:.*openblas-openmp' build-gpu/CMakeCache.txt; then
-  echo "gpu-check: pthread OpenBLAS: OPENBLAS_NUM_THREADS=1"
-  export OPENBLAS_NUM_THREADS=1
-fi
+gpu_build "$@" || exit 1
 
 status=0
 echo "== CUDA tests"

@@ -306,6 +306,12 @@ TrainResult train(const TrainOptions& options) {
       break;
     }
   }
+  if (!result.interrupted && result.epochs_done == o.epochs) {
+    // The finished model alone (no optimizer state): a third of the
+    // checkpoint's size, what eval/predict and deployment need.
+    result.model = (fs::path(o.out_dir) / "model.safetensors").string();
+    save_checkpoint(result.model, model, nullptr, info);
+  }
   result.seconds = seconds_since(start);
   return result;
 }

@@ -42,10 +42,11 @@ struct TrainResult {
   double seconds = 0.0;
   bool evaluated = false;            // false with --test-data none
   std::string checkpoint;            // path of the last checkpoint written
+  std::string model;                 // OUT/model.safetensors: the finished model without optimizer state
 };
 
-// Trains, writing OUT/checkpoint.safetensors (every epoch and on interrupt)
-// and OUT/metrics.jsonl. Throws pointnet::Error for bad options or data.
+// Trains, writing OUT/checkpoint.safetensors (every epoch and on interrupt),
+// OUT/metrics.jsonl, and OUT/model.safetensors when the last epoch is done. Throws pointnet::Error for bad options or data.
 TrainResult train(const TrainOptions& options);
 
 }  // namespace pointnet

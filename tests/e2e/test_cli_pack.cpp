@@ -50,6 +50,10 @@ TEST_F(CliPack, TrainingFromAPackIsTheSameRunAsFromTheFolder) {
   auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
   EXPECT_EQ(ja["accuracy"], jb["accuracy"]);
   EXPECT_EQ(ja["loss"], jb["loss"]);
+  // The finished run's model.safetensors: same model, no optimizer state.
+  RunResult c = ok({"eval", "--model", p("folder/model.safetensors"), "--data", data, "--json"});
+  EXPECT_EQ(nlohmann::json::parse(c.out)["loss"], ja["loss"]);
+  EXPECT_LT(fs::file_size(p("folder/model.safetensors")) * 2, fs::file_size(p("folder/checkpoint.safetensors")));
 }
 
 TEST_F(CliPack, TestDataOptionEvaluatesElsewhereOrNotAtAll) {

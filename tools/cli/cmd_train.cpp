@@ -53,6 +53,7 @@ Command add_train(CLI::App& app) {
       std::printf("final test instance mIoU %.2f%% (class mIoU %.2f%%) after %d epochs, %.1f s\n",
                   100 * r.test_instance_miou, 100 * r.test_class_miou, r.epochs_done, r.seconds);
     std::printf("checkpoint: %s\n", r.checkpoint.c_str());
+    if (!r.model.empty()) std::printf("model: %s\n", r.model.c_str());
     return 0;
   }};
 }

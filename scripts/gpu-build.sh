@@ -1,0 +1,31 @@
+# Sourced by the GPU scripts: builds build-gpu/ (Release, CUDA on) and sets
+# the environment the binaries need. Returns non-zero if the build fails.
+# shellcheck shell=bash
+
+# The toolkit is often installed without being on PATH.
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+gpu_build() {
+  local jobs
+  jobs=$(nproc 2>/dev/null || echo 2)
+  [ "$jobs" -gt 16 ] && jobs=16
+  echo "== build (build-gpu, Release, CUDA on, -j$jobs)"
+  local start
+  start=$(date +%s)
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPOINTNET_CUDA=ON "$@" >/dev/null || {
+    echo "gpu-build: cmake configure failed" >&2; return 1; }
+  cmake --build build-gpu -j"$jobs" >build-gpu/build.log 2>&1 || {
+    tail -n 40 build-gpu/build.log >&2; echo "gpu-build: build failed" >&2; return 1; }
+  if [ ! -f build-gpu/libpointnet_cuda.a ]; then
+    echo "gpu-build: the CUDA backend was not built (no CUDA toolkit found?)" >&2
+    return 1
+  fi
+  echo "build: $(( $(date +%s) - start )) s"
+  # The pthread OpenBLAS runs its own thread pool beside OpenMP's and the two
+  # spin against each other: keep it to one thread (see CMakeLists.txt).
+  if ! grep -q '^OPENBLAS_LIBRARY:.*openblas-openmp' build-gpu/CMakeCache.txt; then
+    echo "gpu-build: pthread OpenBLAS: OPENBLAS_NUM_THREADS=1"
+    export OPENBLAS_NUM_THREADS=1
+  fi
+}
