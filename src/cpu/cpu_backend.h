@@ -79,6 +79,23 @@ class CpuBackend final : public Backend<T> {
   void transform_regularizer_backward_accumulate(T* dt, const T* t, int B, int K, T weight) override {
     cpu::transform_regularizer_backward_accumulate(dt, t, B, K, weight);
   }
+  void wide_max_forward_train(T* y, const WideMaxSaved<T>& s, T* running_mean, T* running_var, const T* x,
+                              const T* w, const T* bias, const T* gamma, const T* beta, int B, int N, int K, int C,
+                              bool relu, double eps, double momentum) override {
+    cpu::wide_max_forward_train(y, s.input_mean, s.input_cov, s.mean, s.invstd, s.selected, s.selected_row,
+                                running_mean, running_var, x, w, bias, gamma, beta, B, N, K, C, relu, eps, momentum);
+  }
+  void wide_max_forward_eval(T* y, const T* x, const T* w, const T* bias, const T* gamma, const T* beta,
+                             const T* running_mean, const T* running_var, int B, int N, int K, int C, bool relu,
+                             double eps) override {
+    cpu::wide_max_forward_eval(y, x, w, bias, gamma, beta, running_mean, running_var, B, N, K, C, relu, eps);
+  }
+  void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y,
+                         const WideMaxSaved<T>& s, const T* x, const T* w, const T* gamma, int B, int N, int K,
+                         int C, bool relu) override {
+    cpu::wide_max_backward(dx, dw, dbias, dgamma, dbeta, dy, y, s.input_mean, s.input_cov, s.mean, s.invstd,
+                           s.selected, s.selected_row, x, w, gamma, B, N, K, C, relu);
+  }
   void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1, double beta2,
                  double eps, int64_t step) override {
     cpu::adam_step(param, grad, m, v, count, lr, beta1, beta2, eps, step);

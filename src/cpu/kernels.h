@@ -44,6 +44,11 @@ template <typename T> double nll_loss(int64_t* correct, const T* logp, const int
 template <typename T> void log_softmax_nll_backward(T* dx, const T* logp, const int32_t* target, int M, int K, T scale);
 template <typename T> void argmax_rows(int32_t* argmax, const T* x, int M, int K);
 
+// wide_max.cpp (the fused conv + BatchNorm + ReLU + max over points)
+template <typename T> void wide_max_forward_train(T* y, T* input_mean, T* input_cov, T* mean, T* invstd, T* selected, int32_t* selected_row, T* running_mean, T* running_var, const T* x, const T* w, const T* bias, const T* gamma, const T* beta, int B, int N, int K, int C, bool relu, double eps, double momentum);
+template <typename T> void wide_max_forward_eval(T* y, const T* x, const T* w, const T* bias, const T* gamma, const T* beta, const T* running_mean, const T* running_var, int B, int N, int K, int C, bool relu, double eps);
+template <typename T> void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y, const T* input_mean, const T* input_cov, const T* mean, const T* invstd, const T* selected, const int32_t* selected_row, const T* x, const T* w, const T* gamma, int B, int N, int K, int C, bool relu);
+
 // adam.cpp
 template <typename T> void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1, double beta2, double eps, int64_t step);
 

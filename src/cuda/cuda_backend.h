@@ -152,6 +152,17 @@ class CudaBackend final : public Backend<float> {
   void transform_regularizer_backward_accumulate(float* dt, const float* t, int B, int K,
                                                  float weight) override;
 
+  void wide_max_forward_train(float* y, const WideMaxSaved<float>& saved, float* running_mean,
+                              float* running_var, const float* x, const float* w, const float* bias,
+                              const float* gamma, const float* beta, int B, int N, int K, int C, bool relu,
+                              double eps, double momentum) override;
+  void wide_max_forward_eval(float* y, const float* x, const float* w, const float* bias, const float* gamma,
+                             const float* beta, const float* running_mean, const float* running_var, int B,
+                             int N, int K, int C, bool relu, double eps) override;
+  void wide_max_backward(float* dx, float* dw, float* dbias, float* dgamma, float* dbeta, const float* dy,
+                         const float* y, const WideMaxSaved<float>& saved, const float* x, const float* w,
+                         const float* gamma, int B, int N, int K, int C, bool relu) override;
+
   void adam_step(float* param, const float* grad, float* m, float* v, size_t count, double lr,
                  double beta1, double beta2, double eps, int64_t step) override;
 

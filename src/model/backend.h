@@ -15,6 +15,18 @@
 
 namespace pointnet {
 
+// What the fused wide layer (wide_max_* below) saves for its backward, all in
+// backend memory. K = input channels, C = output channels.
+template <typename T>
+struct WideMaxSaved {
+  T* input_mean = nullptr;        // (K) mean over the B*N rows of x
+  T* input_cov = nullptr;         // (K, K) biased covariance of x's rows
+  T* mean = nullptr;              // (C) batch mean of z = x w^T + bias
+  T* invstd = nullptr;            // (C) 1 / sqrt(biased var(z) + eps)
+  T* selected = nullptr;          // (B, C) z at the point the max picked
+  int32_t* selected_row = nullptr;  // (B, C) that point's index n within its cloud
+};
+
 template <typename T>
 class Backend {
  public:
@@ -94,6 +106,32 @@ class Backend {
   // dt(B, K, K) += weight * d(regulariser)/dt.
   virtual void transform_regularizer_backward_accumulate(T* dt, const T* t, int B, int K,
                                                          T weight) = 0;
+
+  // The fused wide layer: PointNet's 1x1 conv to 1024 channels, BatchNorm,
+  // optional ReLU, and the max over each cloud's points, in one op:
+  //   y(B, C) = max over n of act(BN(z[b, n, :])),  z = x w^T + bias,  x (B*N, K).
+  // The (B*N, C) activation is never kept. BatchNorm's statistics follow from
+  // x's mean and covariance (var_c = w_c^T cov(x) w_c); BN is affine per
+  // channel, so the max over points is z's max where gamma >= 0 and its min
+  // where gamma < 0; and the backward needs only those picked points plus
+  // x's statistics (see DESIGN notes in src/cpu/wide_max.cpp). The results
+  // equal linear_forward + batchnorm_forward_train + relu + max_over_points up
+  // to rounding (and to which point wins an exact tie; gamma == 0 exactly
+  // picks z's max). Training mode: batch statistics, running stats updated
+  // as batchnorm_forward_train does.
+  virtual void wide_max_forward_train(T* y, const WideMaxSaved<T>& saved, T* running_mean, T* running_var,
+                                      const T* x, const T* w, const T* bias, const T* gamma, const T* beta,
+                                      int B, int N, int K, int C, bool relu, double eps, double momentum) = 0;
+  // Eval mode: BatchNorm with the running statistics.
+  virtual void wide_max_forward_eval(T* y, const T* x, const T* w, const T* bias, const T* gamma,
+                                     const T* beta, const T* running_mean, const T* running_var, int B,
+                                     int N, int K, int C, bool relu, double eps) = 0;
+  // Gradients (=) of w (C, K), bias (C) (exactly zero: BatchNorm removes it),
+  // gamma, beta (C), and of x (B*N, K) unless dx is null, given dy (B, C) and
+  // the forward's y and saved tensors.
+  virtual void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y,
+                                 const WideMaxSaved<T>& saved, const T* x, const T* w, const T* gamma,
+                                 int B, int N, int K, int C, bool relu) = 0;
 
   // Adam (PyTorch's formula, no weight decay) over one flat parameter array.
   virtual void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1,

@@ -773,6 +773,21 @@ class Forwarding : public Backend<float> {
   void transform_regularizer_backward_accumulate(float* dt, const float* t, int B, int K, float w) override {
     in_.transform_regularizer_backward_accumulate(dt, t, B, K, w);
   }
+  void wide_max_forward_train(float* y, const WideMaxSaved<float>& s, float* rm, float* rv, const float* x,
+                              const float* w, const float* b, const float* g, const float* be, int B, int N, int K,
+                              int C, bool relu, double eps, double mom) override {
+    in_.wide_max_forward_train(y, s, rm, rv, x, w, b, g, be, B, N, K, C, relu, eps, mom);
+  }
+  void wide_max_forward_eval(float* y, const float* x, const float* w, const float* b, const float* g,
+                             const float* be, const float* rm, const float* rv, int B, int N, int K, int C, bool relu,
+                             double eps) override {
+    in_.wide_max_forward_eval(y, x, w, b, g, be, rm, rv, B, N, K, C, relu, eps);
+  }
+  void wide_max_backward(float* dx, float* dw, float* db, float* dg, float* dbe, const float* dy, const float* y,
+                         const WideMaxSaved<float>& s, const float* x, const float* w, const float* g, int B, int N,
+                         int K, int C, bool relu) override {
+    in_.wide_max_backward(dx, dw, db, dg, dbe, dy, y, s, x, w, g, B, N, K, C, relu);
+  }
   void adam_step(float* p, const float* g, float* m, float* v, size_t n, double lr, double b1, double b2,
                  double eps, int64_t step) override {
     in_.adam_step(p, g, m, v, n, lr, b1, b2, eps, step);

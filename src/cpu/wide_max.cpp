@@ -1,0 +1,241 @@
+// The fused wide layer (conv 128 -> 1024 + BatchNorm + optional ReLU + max
+// over points) without the (B*N, C) activation. Notation: x (M, K) the input
+// rows, M = B*N; z = x w^T + bias (M, C); xbar, S the mean and biased
+// covariance of x's rows; mu_c, var_c z's batch statistics; a_c = gamma_c *
+// invstd_c; g(B, C) = dy masked by the ReLU.
+//
+// Forward:  mu_c = w_c . xbar + bias_c and var_c = w_c^T S w_c (z is linear in
+//           x); BN(z) is increasing in z where gamma >= 0 and decreasing where
+//           gamma < 0, so the max over a cloud's points is BN of z's max (or
+//           min) there: only each cloud's extreme z per channel is needed.
+// Backward: BatchNorm's gradient dz = a (g at the picked points) - a dbeta/M
+//           - a dgamma/M xhat is a sparse part plus a part affine in x, so
+//             dw_c = a_c [sum_b g_bc (x_picked - xbar) - dgamma_c invstd_c S w_c]
+//             dx_r = sum_{picked (b,c) at r} a_c g_bc w_c - u - (x_r - xbar) P
+//           with u = sum_c a_c dbeta_c / M w_c and P = sum_c a_c invstd_c
+//           dgamma_c / M w_c w_c^T (K x K); dbias = 0 exactly.
+// The only O(M C) work left is the forward's GEMM, done in tiles that stay
+// in cache.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "cpu/column_sums.h"
+#include "cpu/instantiate.h"
+#include "cpu/kernels.h"
+
+namespace pointnet::cpu {
+namespace {
+
+constexpr int kTileRows = 256;
+
+// Per cloud and channel: z's max and min over the cloud's points and where
+// they are (first occurrence, as torch.max). z = x w^T + bias, in row tiles.
+template <typename T>
+void cloud_extremes(T* zmax, int32_t* argmax, T* zmin, int32_t* argmin, const T* x, const T* w,
+                    const T* bias, int B, int N, int K, int C) {
+#pragma omp parallel
+  {
+    std::vector<T> tile(static_cast<size_t>(kTileRows) * C);
+#pragma omp for schedule(static)
+    for (int b = 0; b < B; ++b) {
+      T* mx = zmax + static_cast<size_t>(b) * C;
+      T* mn = zmin + static_cast<size_t>(b) * C;
+      int32_t* amx = argmax + static_cast<size_t>(b) * C;
+      int32_t* amn = argmin + static_cast<size_t>(b) * C;
+      for (int n0 = 0; n0 < N; n0 += kTileRows) {
+        const int rows = std::min(kTileRows, N - n0);
+        const T* xt = x + (static_cast<size_t>(b) * N + n0) * K;
+        gemm<T>(false, true, rows, C, K, T(1), xt, K, w, K, T(0), tile.data(), C);
+        for (int i = 0; i < rows; ++i) {
+          const T* row = tile.data() + static_cast<size_t>(i) * C;
+          const int n = n0 + i;
+          if (n == 0) {
+            std::copy(row, row + C, mx);
+            std::copy(row, row + C, mn);
+            std::fill(amx, amx + C, 0);
+            std::fill(amn, amn + C, 0);
+            continue;
+          }
+          for (int c = 0; c < C; ++c) {
+            if (row[c] > mx[c]) { mx[c] = row[c]; amx[c] = n; }
+            if (row[c] < mn[c]) { mn[c] = row[c]; amn[c] = n; }
+          }
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        mx[c] += bias[c];
+        mn[c] += bias[c];
+      }
+    }
+  }
+}
+
+// y = act(gamma (picked - center) scale + beta), picking z's max where gamma >= 0.
+template <typename T>
+void select_and_normalize(T* y, T* selected, int32_t* selected_row, const T* zmax, const int32_t* argmax,
+                          const T* zmin, const int32_t* argmin, const T* center, const double* scale,
+                          const T* gamma, const T* beta, int B, int C, bool relu) {
+  for (int b = 0; b < B; ++b) {
+    for (int c = 0; c < C; ++c) {
+      const size_t i = static_cast<size_t>(b) * C + c;
+      const bool up = gamma[c] >= T(0);
+      const T z = up ? zmax[i] : zmin[i];
+      if (selected) selected[i] = z;
+      if (selected_row) selected_row[i] = up ? argmax[i] : argmin[i];
+      T v = static_cast<T>((static_cast<double>(z) - center[c]) * scale[c] * gamma[c] + beta[c]);
+      y[i] = relu && !(v > T(0)) ? T(0) : v;
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void wide_max_forward_train(T* y, T* input_mean, T* input_cov, T* mean, T* invstd, T* selected,
+                            int32_t* selected_row, T* running_mean, T* running_var, const T* x, const T* w,
+                            const T* bias, const T* gamma, const T* beta, int B, int N, int K, int C, bool relu,
+                            double eps, double momentum) {
+  const int M = B * N;
+  // x's mean (double, fixed-block) and covariance from the centred rows.
+  std::vector<double> xbar(K);
+  column_sums(xbar.data(), M, K, [&](int m, int k) { return static_cast<double>(x[static_cast<size_t>(m) * K + k]); });
+  for (int k = 0; k < K; ++k) {
+    xbar[k] /= M;
+    input_mean[k] = static_cast<T>(xbar[k]);
+  }
+  std::vector<T> centred(static_cast<size_t>(M) * K);
+#pragma omp parallel for schedule(static)
+  for (int m = 0; m < M; ++m)
+    for (int k = 0; k < K; ++k)
+      centred[static_cast<size_t>(m) * K + k] = x[static_cast<size_t>(m) * K + k] - input_mean[k];
+  gemm<T>(true, false, K, K, M, static_cast<T>(1.0 / M), centred.data(), K, centred.data(), K, T(0), input_cov, K);
+
+  // z's statistics per channel, in double.
+  std::vector<double> scale(C);
+  const double unbias = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < C; ++c) {
+    const T* wc = w + static_cast<size_t>(c) * K;
+    double mu = bias[c], var = 0.0;
+    for (int k = 0; k < K; ++k) {
+      mu += static_cast<double>(wc[k]) * xbar[k];
+      double row = 0.0;
+      for (int l = 0; l < K; ++l) row += static_cast<double>(input_cov[static_cast<size_t>(k) * K + l]) * wc[l];
+      var += static_cast<double>(wc[k]) * row;
+    }
+    var = std::max(var, 0.0);
+    scale[c] = 1.0 / std::sqrt(var + eps);
+    mean[c] = static_cast<T>(mu);
+    invstd[c] = static_cast<T>(scale[c]);
+    running_mean[c] = static_cast<T>((1.0 - momentum) * running_mean[c] + momentum * mu);
+    running_var[c] = static_cast<T>((1.0 - momentum) * running_var[c] + momentum * var * unbias);
+  }
+
+  std::vector<T> zmax(static_cast<size_t>(B) * C), zmin(zmax.size());
+  std::vector<int32_t> argmax(zmax.size()), argmin(zmax.size());
+  cloud_extremes(zmax.data(), argmax.data(), zmin.data(), argmin.data(), x, w, bias, B, N, K, C);
+  select_and_normalize(y, selected, selected_row, zmax.data(), argmax.data(), zmin.data(), argmin.data(), mean,
+                       scale.data(), gamma, beta, B, C, relu);
+}
+
+template <typename T>
+void wide_max_forward_eval(T* y, const T* x, const T* w, const T* bias, const T* gamma, const T* beta,
+                           const T* running_mean, const T* running_var, int B, int N, int K, int C, bool relu,
+                           double eps) {
+  std::vector<T> zmax(static_cast<size_t>(B) * C), zmin(zmax.size());
+  std::vector<int32_t> argmax(zmax.size()), argmin(zmax.size());
+  cloud_extremes(zmax.data(), argmax.data(), zmin.data(), argmin.data(), x, w, bias, B, N, K, C);
+  std::vector<double> scale(C);
+  for (int c = 0; c < C; ++c) scale[c] = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
+  select_and_normalize<T>(y, nullptr, nullptr, zmax.data(), argmax.data(), zmin.data(), argmin.data(), running_mean,
+                          scale.data(), gamma, beta, B, C, relu);
+}
+
+template <typename T>
+void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y,
+                       const T* input_mean, const T* input_cov, const T* mean, const T* invstd, const T* selected,
+                       const int32_t* selected_row, const T* x, const T* w, const T* gamma, int B, int N, int K,
+                       int C, bool relu) {
+  const int M = B * N;
+  auto g = [&](size_t i) { return relu && !(y[i] > T(0)) ? 0.0 : static_cast<double>(dy[i]); };
+  std::vector<double> a(C), db(C), dg(C);
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < C; ++c) {
+    double sum = 0.0, sum_xhat = 0.0;
+    for (int b = 0; b < B; ++b) {
+      const size_t i = static_cast<size_t>(b) * C + c;
+      const double gi = g(i);
+      sum += gi;
+      sum_xhat += gi * (static_cast<double>(selected[i]) - mean[c]) * invstd[c];
+    }
+    db[c] = sum;
+    dg[c] = sum_xhat;
+    a[c] = static_cast<double>(gamma[c]) * invstd[c];
+    dbeta[c] = static_cast<T>(sum);
+    dgamma[c] = static_cast<T>(sum_xhat);
+    dbias[c] = T(0);
+  }
+  // dw_c = a_c [sum_b g_bc (x_picked - xbar) - dgamma_c invstd_c S w_c]
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < C; ++c) {
+    const T* wc = w + static_cast<size_t>(c) * K;
+    for (int k = 0; k < K; ++k) {
+      double picked = 0.0, sw = 0.0;
+      for (int b = 0; b < B; ++b) {
+        const size_t i = static_cast<size_t>(b) * C + c;
+        const T* xr = x + (static_cast<size_t>(b) * N + selected_row[i]) * K;
+        picked += g(i) * (static_cast<double>(xr[k]) - input_mean[k]);
+      }
+      for (int l = 0; l < K; ++l) sw += static_cast<double>(input_cov[static_cast<size_t>(k) * K + l]) * wc[l];
+      dw[static_cast<size_t>(c) * K + k] = static_cast<T>(a[c] * (picked - dg[c] * invstd[c] * sw));
+    }
+  }
+  if (!dx) return;
+  // dx = -(x - xbar) P - u, then the picked points' sparse part.
+  std::vector<T> scaled_w(static_cast<size_t>(C) * K);
+  std::vector<double> u(K, 0.0);
+  for (int c = 0; c < C; ++c) {
+    const double d = a[c] * invstd[c] * dg[c] / M;
+    const double e = a[c] * db[c] / M;
+    for (int k = 0; k < K; ++k) {
+      scaled_w[static_cast<size_t>(c) * K + k] = static_cast<T>(d * w[static_cast<size_t>(c) * K + k]);
+      u[k] += e * w[static_cast<size_t>(c) * K + k];
+    }
+  }
+  std::vector<T> P(static_cast<size_t>(K) * K);
+  gemm<T>(true, false, K, K, C, T(1), w, K, scaled_w.data(), K, T(0), P.data(), K);
+  std::vector<T> offset(K);  // xbar P - u, added to every row
+  for (int l = 0; l < K; ++l) {
+    double v = -u[l];
+    for (int k = 0; k < K; ++k) v += static_cast<double>(input_mean[k]) * P[static_cast<size_t>(k) * K + l];
+    offset[l] = static_cast<T>(v);
+  }
+  gemm<T>(false, false, M, K, K, T(-1), x, K, P.data(), K, T(0), dx, K);
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < B; ++b) {
+    T* dxb = dx + static_cast<size_t>(b) * N * K;
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < K; ++k) dxb[static_cast<size_t>(n) * K + k] += offset[k];
+    for (int c = 0; c < C; ++c) {  // channels in order: deterministic
+      const size_t i = static_cast<size_t>(b) * C + c;
+      const double v = a[c] * g(i);
+      if (v == 0.0) continue;
+      T* row = dxb + static_cast<size_t>(selected_row[i]) * K;
+      const T* wc = w + static_cast<size_t>(c) * K;
+      for (int k = 0; k < K; ++k) row[k] += static_cast<T>(v * wc[k]);
+    }
+  }
+}
+
+#define PN_WIDE_MAX(T)                                                                                              \
+  template void wide_max_forward_train<T>(T*, T*, T*, T*, T*, T*, int32_t*, T*, T*, const T*, const T*, const T*, \
+                                          const T*, const T*, int, int, int, int, bool, double, double);          \
+  template void wide_max_forward_eval<T>(T*, const T*, const T*, const T*, const T*, const T*, const T*, const T*, \
+                                         int, int, int, int, bool, double);                                        \
+  template void wide_max_backward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,         \
+                                     const T*, const T*, const int32_t*, const T*, const T*, const T*, int, int,   \
+                                     int, int, bool);
+PN_INSTANTIATE_FLOAT_AND_DOUBLE(PN_WIDE_MAX)
+
+}  // namespace pointnet::cpu
