@@ -4,8 +4,10 @@
 // covariance of x's rows; mu_c, var_c z's batch statistics; a_c = gamma_c *
 // invstd_c; g(B, C) = dy masked by the ReLU.
 //
-// Forward:  mu_c = w_c . xbar + bias_c and var_c = w_c^T S w_c (z is linear in
-//           x); BN(z) is increasing in z where gamma >= 0 and decreasing where
+// Forward:  mu_c = w_c . xbar + bias_c (z is linear in x); var_c from the
+//           centred squares of z, summed in the same tiled pass that finds the
+//           extremes (w_c^T S w_c would be cheaper but cancels badly in float
+//           when var_c is small next to |w_c|^2 |S|); BN(z) is increasing in z where gamma >= 0 and decreasing where
 //           gamma < 0, so the max over a cloud's points is BN of z's max (or
 //           min) there: only each cloud's extreme z per channel is needed.
 // Backward: BatchNorm's gradient dz = a (g at the picked points) - a dbeta/M
@@ -31,9 +33,13 @@ constexpr int kTileRows = 256;
 
 // Per cloud and channel: z's max and min over the cloud's points and where
 // they are (first occurrence, as torch.max). z = x w^T + bias, in row tiles.
+// With `mu` given, also sums (z - mu_c)^2 over each cloud's points into
+// centred_sq(B, C), in double: the variance straight from z, which stays
+// accurate where w_c^T S w_c would cancel (var much smaller than |w|^2 |S|).
 template <typename T>
 void cloud_extremes(T* zmax, int32_t* argmax, T* zmin, int32_t* argmin, const T* x, const T* w,
-                    const T* bias, int B, int N, int K, int C) {
+                    const T* bias, int B, int N, int K, int C, const double* mu = nullptr,
+                    double* centred_sq = nullptr) {
 #pragma omp parallel
   {
     std::vector<T> tile(static_cast<size_t>(kTileRows) * C);
@@ -47,6 +53,17 @@ void cloud_extremes(T* zmax, int32_t* argmax, T* zmin, int32_t* argmin, const T*
         const int rows = std::min(kTileRows, N - n0);
         const T* xt = x + (static_cast<size_t>(b) * N + n0) * K;
         gemm<T>(false, true, rows, C, K, T(1), xt, K, w, K, T(0), tile.data(), C);
+        if (mu) {
+          double* sq = centred_sq + static_cast<size_t>(b) * C;
+          if (n0 == 0) std::fill(sq, sq + C, 0.0);
+          for (int i = 0; i < rows; ++i) {
+            const T* row = tile.data() + static_cast<size_t>(i) * C;
+            for (int c = 0; c < C; ++c) {
+              const double d = static_cast<double>(row[c]) + bias[c] - mu[c];
+              sq[c] += d * d;
+            }
+          }
+        }
         for (int i = 0; i < rows; ++i) {
           const T* row = tile.data() + static_cast<size_t>(i) * C;
           const int n = n0 + i;
@@ -83,7 +100,8 @@ void select_and_normalize(T* y, T* selected, int32_t* selected_row, const T* zma
       const T z = up ? zmax[i] : zmin[i];
       if (selected) selected[i] = z;
       if (selected_row) selected_row[i] = up ? argmax[i] : argmin[i];
-      T v = static_cast<T>((static_cast<double>(z) - center[c]) * scale[c] * gamma[c] + beta[c]);
+      // The same float operations as batchnorm_forward_* (centre first, then one scale).
+      const T v = (z - center[c]) * static_cast<T>(gamma[c] * scale[c]) + beta[c];
       y[i] = relu && !(v > T(0)) ? T(0) : v;
     }
   }
@@ -111,30 +129,33 @@ void wide_max_forward_train(T* y, T* input_mean, T* input_cov, T* mean, T* invst
       centred[static_cast<size_t>(m) * K + k] = x[static_cast<size_t>(m) * K + k] - input_mean[k];
   gemm<T>(true, false, K, K, M, static_cast<T>(1.0 / M), centred.data(), K, centred.data(), K, T(0), input_cov, K);
 
-  // z's statistics per channel, in double.
-  std::vector<double> scale(C);
-  const double unbias = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
-#pragma omp parallel for schedule(static)
+  // z's mean per channel from x's (exact: z is linear in x), then one pass of
+  // tiled GEMMs for each cloud's extremes and the centred squares.
+  std::vector<double> mu(C);
   for (int c = 0; c < C; ++c) {
     const T* wc = w + static_cast<size_t>(c) * K;
-    double mu = bias[c], var = 0.0;
-    for (int k = 0; k < K; ++k) {
-      mu += static_cast<double>(wc[k]) * xbar[k];
-      double row = 0.0;
-      for (int l = 0; l < K; ++l) row += static_cast<double>(input_cov[static_cast<size_t>(k) * K + l]) * wc[l];
-      var += static_cast<double>(wc[k]) * row;
-    }
-    var = std::max(var, 0.0);
-    scale[c] = 1.0 / std::sqrt(var + eps);
-    mean[c] = static_cast<T>(mu);
-    invstd[c] = static_cast<T>(scale[c]);
-    running_mean[c] = static_cast<T>((1.0 - momentum) * running_mean[c] + momentum * mu);
-    running_var[c] = static_cast<T>((1.0 - momentum) * running_var[c] + momentum * var * unbias);
+    double m = bias[c];
+    for (int k = 0; k < K; ++k) m += static_cast<double>(wc[k]) * xbar[k];
+    mu[c] = m;
   }
-
   std::vector<T> zmax(static_cast<size_t>(B) * C), zmin(zmax.size());
   std::vector<int32_t> argmax(zmax.size()), argmin(zmax.size());
-  cloud_extremes(zmax.data(), argmax.data(), zmin.data(), argmin.data(), x, w, bias, B, N, K, C);
+  std::vector<double> centred_sq(zmax.size());
+  cloud_extremes(zmax.data(), argmax.data(), zmin.data(), argmin.data(), x, w, bias, B, N, K, C, mu.data(),
+                 centred_sq.data());
+
+  std::vector<double> scale(C);
+  const double unbias = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
+  for (int c = 0; c < C; ++c) {
+    double sq = 0.0;
+    for (int b = 0; b < B; ++b) sq += centred_sq[static_cast<size_t>(b) * C + c];  // clouds in order
+    const double var = sq / M;
+    scale[c] = 1.0 / std::sqrt(var + eps);
+    mean[c] = static_cast<T>(mu[c]);
+    invstd[c] = static_cast<T>(scale[c]);
+    running_mean[c] = static_cast<T>((1.0 - momentum) * running_mean[c] + momentum * mu[c]);
+    running_var[c] = static_cast<T>((1.0 - momentum) * running_var[c] + momentum * var * unbias);
+  }
   select_and_normalize(y, selected, selected_row, zmax.data(), argmax.data(), zmin.data(), argmin.data(), mean,
                        scale.data(), gamma, beta, B, C, relu);
 }

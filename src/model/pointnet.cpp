@@ -1,5 +1,6 @@
 #include "model/pointnet.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/errors.h"
@@ -18,7 +19,7 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
   tnet_declare(stn_, "feat.stn", 3, store_);
   dense_declare(conv1_, {"feat.conv1", "feat.bn1", 3, 64, true, true, false}, store_);
   dense_declare(conv2_, {"feat.conv2", "feat.bn2", 64, 128, true, true, false}, store_);
-  dense_declare(conv3_, {"feat.conv3", "feat.bn3", 128, kGlobal, true, false, false}, store_);
+  wide_max_declare(conv3_, {"feat.conv3", "feat.bn3", 128, kGlobal, true, false, false}, store_);
   if (config.feature_transform) tnet_declare(fstn_, "feat.fstn", 64, store_);
   const int k = config.num_classes;
   if (config.task == ModelTask::Classification) {
@@ -32,11 +33,10 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
     dense_declare(head4_, {"conv4", "", 128, k, true, false, false}, store_);
   }
   store_.allocate(&be_);
-  for (Buffer<T>* b : {&transformed_points_, &transformed_features_, &global_, &concat_, &log_probs_,
+  for (Buffer<T>* b : {&transformed_points_, &transformed_features_, &concat_, &log_probs_,
                        &dropout_mask_, &scratch_a_, &scratch_b_, &dglobal_, &dpointfeat_, &dconv1_,
                        &dtmp_, &dtransform3_, &dtransform64_})
     b->bind(&be_);
-  global_argmax_.bind(&be_);
 }
 
 template <typename T>
@@ -101,10 +101,7 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
     pointfeat_ = tf;
   }
   dense_forward(conv2_, be_, store_, pointfeat_, M, training, kBatchNormMomentum);
-  dense_forward(conv3_, be_, store_, conv2_.output(), M, training, kBatchNormMomentum);
-  T* global = global_.reserve(static_cast<size_t>(B) * kGlobal);
-  be_.max_over_points_forward(global, global_argmax_.reserve(static_cast<size_t>(B) * kGlobal),
-                              conv3_.output(), B, N, kGlobal);
+  wide_max_forward(conv3_, be_, store_, conv2_.output(), B, N, training, kBatchNormMomentum);
 
   if (config_.task == ModelTask::Classification) {
     if (training) {
@@ -120,7 +117,7 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
 template <typename T>
 void PointNet<T>::forward_head_cls(bool training) {
   const int B = batch_;
-  dense_forward(head1_, be_, store_, global_.data(), B, training, kBatchNormMomentum);
+  dense_forward(head1_, be_, store_, conv3_.output(), B, training, kBatchNormMomentum);
   dense_forward(head2_, be_, store_, head1_.output(), B, training, kBatchNormMomentum);
   dense_forward(head3_, be_, store_, head2_.output(), B, training, kBatchNormMomentum);
   const int k = config_.num_classes;
@@ -131,7 +128,7 @@ template <typename T>
 void PointNet<T>::forward_head_seg(bool training) {
   const int B = batch_, N = points_, M = B * N;
   T* concat = concat_.reserve(static_cast<size_t>(M) * (kGlobal + kPointFeat));
-  be_.concat_global_forward(concat, global_.data(), pointfeat_, B, N, kGlobal, kPointFeat);
+  be_.concat_global_forward(concat, conv3_.output(), pointfeat_, B, N, kGlobal, kPointFeat);
   dense_forward(head1_, be_, store_, concat, M, training, kBatchNormMomentum);
   dense_forward(head2_, be_, store_, head1_.output(), M, training, kBatchNormMomentum);
   dense_forward(head3_, be_, store_, head2_.output(), M, training, kBatchNormMomentum);
@@ -155,7 +152,11 @@ template <typename T>
 void PointNet<T>::backward(const int32_t* targets) {
   if (!trained_) fail("backward needs a training forward pass first");
   const int B = batch_, N = points_, M = B * N, rows = output_rows(), k = config_.num_classes;
-  const size_t scratch = static_cast<size_t>(M) * (kGlobal + kPointFeat);
+  // Widest per-point gradient: the segmenter's (M, 1088) concat; the classifier's
+  // is conv2's (M, 128) (the fused conv3 never has one), or a (B, 1024) head gradient.
+  const bool seg = config_.task == ModelTask::Segmentation;
+  const size_t scratch = std::max(static_cast<size_t>(M) * (seg ? kGlobal + kPointFeat : 128),
+                                  static_cast<size_t>(B) * kGlobal);
   T* sa = scratch_a_.reserve(scratch);
   T* sb = scratch_b_.reserve(scratch);
   T* dglobal = dglobal_.reserve(static_cast<size_t>(B) * kGlobal);
@@ -178,8 +179,7 @@ void PointNet<T>::backward(const int32_t* targets) {
   }
 
   // Feature extractor: max, conv3, conv2.
-  be_.max_over_points_backward(sa, dglobal, global_argmax_.data(), B, N, kGlobal);
-  dense_backward(conv3_, be_, store_, sb, sa);          // -> (M, 128)
+  wide_max_backward(conv3_, be_, store_, sb, dglobal);   // -> (M, 128)
   dense_backward(conv2_, be_, store_, dtmp, sb);        // -> (M, 64)
   if (dpointfeat) be_.add_accumulate(dpointfeat, dtmp, static_cast<size_t>(M) * kPointFeat);
   else dpointfeat = dtmp;

@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "model/config.h"
 #include "model/tnet.h"
+#include "model/wide_max.h"
 
 namespace pointnet {
 
@@ -71,11 +72,10 @@ class PointNet {
 
   // Feature extractor (PointNetfeat).
   TNet<T> stn_, fstn_;
-  Dense<T> conv1_, conv2_, conv3_;
+  Dense<T> conv1_, conv2_;
+  WideMax<T> conv3_;               // conv3 + bn3 + max over points -> (B, 1024) global feature
   Buffer<T> transformed_points_;   // (B, N, 3) points . T3
   Buffer<T> transformed_features_; // (B, N, 64) conv1 . T64 (feature transform only)
-  Buffer<T> global_;               // (B, 1024) max over points of conv3
-  IndexBuffer<T> global_argmax_;   // (B, 1024)
   const T* pointfeat_ = nullptr;   // (B, N, 64) the per-point features kept for segmentation
 
   // Heads: fc1..fc3 (cls) or conv1..conv4 over [global, pointfeat] (seg).
@@ -85,7 +85,7 @@ class PointNet {
   Buffer<T> dropout_mask_;         // (B, 256) cls only
   std::vector<T> fixed_dropout_mask_;
 
-  // Backward scratch: two ping-pong buffers of B*N*1088 and dedicated gradients.
+  // Backward scratch: two ping-pong buffers (B*N*1088 for seg, B*N*128 for cls) and dedicated gradients.
   Buffer<T> scratch_a_, scratch_b_, dglobal_, dpointfeat_, dconv1_, dtmp_, dtransform3_, dtransform64_;
   const T* input_points_ = nullptr;  // (B, N, 3) the last forward's input
   int batch_ = 0, points_ = 0;

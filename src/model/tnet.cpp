@@ -8,7 +8,7 @@ void tnet_declare(TNet<T>& net, const std::string& prefix, int k, ParamStore<T>&
   const std::string p = prefix + ".";
   dense_declare(net.conv1, {p + "conv1", p + "bn1", k, 64, true, true, false}, store);
   dense_declare(net.conv2, {p + "conv2", p + "bn2", 64, 128, true, true, false}, store);
-  dense_declare(net.conv3, {p + "conv3", p + "bn3", 128, 1024, true, true, false}, store);
+  wide_max_declare(net.conv3, {p + "conv3", p + "bn3", 128, 1024, true, true, false}, store);
   dense_declare(net.fc1, {p + "fc1", p + "bn4", 1024, 512, false, true, false}, store);
   dense_declare(net.fc2, {p + "fc2", p + "bn5", 512, 256, false, true, false}, store);
   dense_declare(net.fc3, {p + "fc3", "", 256, k * k, false, false, false}, store);
@@ -22,13 +22,8 @@ void tnet_forward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, cons
   const int M = B * N;
   dense_forward(net.conv1, be, store, x, M, training, kBatchNormMomentum);
   dense_forward(net.conv2, be, store, net.conv1.output(), M, training, kBatchNormMomentum);
-  dense_forward(net.conv3, be, store, net.conv2.output(), M, training, kBatchNormMomentum);
-  net.pooled.bind(&be);
-  net.argmax.bind(&be);
-  T* pooled = net.pooled.reserve(static_cast<size_t>(B) * 1024);
-  be.max_over_points_forward(pooled, net.argmax.reserve(static_cast<size_t>(B) * 1024),
-                             net.conv3.output(), B, N, 1024);
-  dense_forward(net.fc1, be, store, pooled, B, training, kBatchNormMomentum);
+  wide_max_forward(net.conv3, be, store, net.conv2.output(), B, N, training, kBatchNormMomentum);
+  dense_forward(net.fc1, be, store, net.conv3.output(), B, training, kBatchNormMomentum);
   dense_forward(net.fc2, be, store, net.fc1.output(), B, training, kBatchNormMomentum);
   dense_forward(net.fc3, be, store, net.fc2.output(), B, training, kBatchNormMomentum);
   be.add_identity(net.fc3.z.data(), B, net.k);
@@ -37,16 +32,11 @@ void tnet_forward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, cons
 template <typename T>
 void tnet_backward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dtransform,
                    T* scratch_a, T* scratch_b) {
-  const int B = net.batch, N = net.points;
   // The identity is a constant: its gradient passes straight through.
   dense_backward(net.fc3, be, store, scratch_a, dtransform);        // -> (B, 256)
   dense_backward(net.fc2, be, store, scratch_b, scratch_a);         // -> (B, 512)
   dense_backward(net.fc1, be, store, scratch_a, scratch_b);         // -> (B, 1024)
-  // scratch_a holds d(pooled) (B, 1024); copy it aside before scratch_b is reused.
-  T* dpooled = scratch_b;
-  be.copy(dpooled, scratch_a, static_cast<size_t>(B) * 1024);
-  be.max_over_points_backward(scratch_a, dpooled, net.argmax.data(), B, N, 1024);  // (B, N, 1024)
-  dense_backward(net.conv3, be, store, scratch_b, scratch_a);       // -> (B, N, 128)
+  wide_max_backward(net.conv3, be, store, scratch_b, scratch_a);    // -> (B, N, 128)
   dense_backward(net.conv2, be, store, scratch_a, scratch_b);       // -> (B, N, 64)
   dense_backward(net.conv1, be, store, dx, scratch_a);              // -> (B, N, K) or skipped
 }

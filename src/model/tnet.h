@@ -6,15 +6,15 @@
 
 #include "model/config.h"
 #include "model/dense.h"
+#include "model/wide_max.h"
 
 namespace pointnet {
 
 template <typename T>
 struct TNet {
   int k = 3;
-  Dense<T> conv1, conv2, conv3, fc1, fc2, fc3;
-  Buffer<T> pooled;        // (B, 1024) max over points of conv3
-  IndexBuffer<T> argmax;   // (B, 1024)
+  Dense<T> conv1, conv2, fc1, fc2, fc3;
+  WideMax<T> conv3;        // conv3 + bn3 + ReLU + max over points -> (B, 1024)
   int batch = 0, points = 0;
 
   // (B, K*K) = fc3 output plus identity, i.e. the transform; row-major K x K.

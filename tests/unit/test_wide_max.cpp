@@ -125,6 +125,36 @@ TEST(WideMax, EqualsComposedOpsInFloat) {
   }
 }
 
+// PointNet's real widths (K = 128 post-ReLU inputs, C = 1024) in float.
+TEST(WideMax, RealWidthsInFloat) {
+  WideMaxCase<float> p(9, false);
+  p.B = 4; p.N = 100; p.K = 128; p.C = 1024;
+  Rng rng(10);
+  auto fill = [&](std::vector<float>& v, size_t n, float lo, float hi) {
+    v.resize(n);
+    for (float& e : v) e = rng.uniform(lo, hi);
+  };
+  fill(p.x, static_cast<size_t>(p.B) * p.N * p.K, -1.f, 2.f);
+  for (float& v : p.x) v = std::max(v, 0.f);
+  fill(p.w, static_cast<size_t>(p.C) * p.K, -0.09f, 0.09f);
+  fill(p.bias, p.C, -0.1f, 0.1f);
+  fill(p.gamma, p.C, 0.9f, 1.1f);
+  fill(p.beta, p.C, -0.1f, 0.1f);
+  fill(p.rm, p.C, 0.f, 0.f);
+  fill(p.rv, p.C, 1.f, 1.f);
+  fill(p.dy, static_cast<size_t>(p.B) * p.C, -1.f, 1.f);
+  for (bool relu : {false, true}) {
+    p.relu = relu;
+    const Grads ref = composed(p), got = fused(p);
+    EXPECT_LT(mismatch(got.y, ref.y), 2e-6);
+    EXPECT_LT(mismatch(got.rv, ref.rv), 2e-6);
+    EXPECT_LT(mismatch(got.dx, ref.dx), 2e-6);
+    EXPECT_LT(mismatch(got.dw, ref.dw), 2e-6);
+    EXPECT_LT(mismatch(got.dgamma, ref.dgamma), 2e-6);
+    EXPECT_LT(mismatch(got.dbeta, ref.dbeta), 2e-6);
+  }
+}
+
 TEST(WideMax, EvalUsesRunningStatistics) {
   for (bool relu : {true, false}) {
     WideMaxCase<double> p(6, relu);

@@ -1,0 +1,37 @@
+// The widest layer of PointNet and its pooling as one fused step: the 1x1 conv
+// 128 -> 1024 with BatchNorm (and ReLU in the T-Nets), then the max over each
+// cloud's points. Backends compute it without keeping the (B*N, 1024)
+// activation (Backend::wide_max_*), which removes most of a training step's
+// memory traffic and the layer's backward GEMMs. Same parameters (and
+// state_dict names) as the Dense layer it replaces.
+#pragma once
+#include "model/dense.h"
+
+namespace pointnet {
+
+template <typename T>
+struct WideMax {
+  Dense<T> params;            // parameter indices and spec only; its buffers stay empty
+  const T* input = nullptr;   // (B*N, in), owned by the previous layer
+  int batch = 0, points = 0;
+  bool trained = false;
+  Buffer<T> y;                // (B, out) pooled output
+  Buffer<T> input_mean, input_cov, mean, invstd, selected;  // saved for backward
+  IndexBuffer<T> selected_row;
+
+  const T* output() const { return y.data(); }
+};
+
+template <typename T>
+void wide_max_declare(WideMax<T>& layer, const DenseSpec& spec, ParamStore<T>& store);
+
+// x (B, N, in) -> output() (B, out).
+template <typename T>
+void wide_max_forward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int B, int N,
+                      bool training, double bn_momentum);
+
+// dy (B, out) -> dx (B*N, in) (=, skipped when null); parameter gradients (=).
+template <typename T>
+void wide_max_backward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, const T* dy);
+
+}  // namespace pointnet
