@@ -79,9 +79,10 @@ class CpuBackend final : public Backend<T> {
   void transform_regularizer_backward_accumulate(T* dt, const T* t, int B, int K, T weight) override {
     cpu::transform_regularizer_backward_accumulate(dt, t, B, K, weight);
   }
+  bool all_finite(const T* x, size_t count) override { return cpu::all_finite(x, count); }
   void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1, double beta2,
-                 double eps, int64_t step) override {
-    cpu::adam_step(param, grad, m, v, count, lr, beta1, beta2, eps, step);
+                 double eps, int64_t step, double grad_scale) override {
+    cpu::adam_step(param, grad, m, v, count, lr, beta1, beta2, eps, step, grad_scale);
   }
 
  private:
