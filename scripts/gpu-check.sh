@@ -45,7 +45,7 @@ fi
 echo "== training: pointnet train --device cuda (synthetic, 1024 points, batch 32, 3 epochs)"
 rm -rf build-gpu/synth build-gpu/runs
 build-gpu/pointnet synth --task cls --out build-gpu/synth --points 1024 >/dev/null || status=1
-for precision in fp32 tf32 bf16; do
+for precision in fp32 tf32 bf16 fp16; do
   if build-gpu/pointnet train --data build-gpu/synth --out build-gpu/runs/$precision --device cuda \
        --precision "$precision" --epochs 3 --eval-every 3 --plain > build-gpu/train-$precision.log 2>&1; then
     tail -n 1 build-gpu/runs/$precision/metrics.jsonl | python3 -c "

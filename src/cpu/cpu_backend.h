@@ -96,9 +96,10 @@ class CpuBackend final : public Backend<T> {
     cpu::wide_max_backward(dx, dw, dbias, dgamma, dbeta, dy, y, s.input_mean, s.input_cov, s.mean, s.invstd,
                            s.selected, s.selected_row, x, w, gamma, B, N, K, C, relu);
   }
+  bool all_finite(const T* x, size_t count) override { return cpu::all_finite(x, count); }
   void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1, double beta2,
-                 double eps, int64_t step) override {
-    cpu::adam_step(param, grad, m, v, count, lr, beta1, beta2, eps, step);
+                 double eps, int64_t step, double grad_scale) override {
+    cpu::adam_step(param, grad, m, v, count, lr, beta1, beta2, eps, step, grad_scale);
   }
 
  private:

@@ -1,4 +1,6 @@
-// Element-wise kernels: ReLU, masks (dropout), accumulation.
+// Element-wise kernels: ReLU, masks (dropout), accumulation, the finite check.
+#include <cmath>
+
 #include "cpu/instantiate.h"
 #include "cpu/kernels.h"
 
@@ -28,11 +30,22 @@ void add_accumulate(T* y, const T* x, size_t count) {
   for (size_t i = 0; i < count; ++i) y[i] += x[i];
 }
 
+// An OR over "not finite" with no early exit: one read of the array (a third
+// of what Adam reads), and the same answer for any thread count.
+template <typename T>
+bool all_finite(const T* x, size_t count) {
+  int bad = 0;
+#pragma omp parallel for reduction(| : bad) schedule(static)
+  for (size_t i = 0; i < count; ++i) bad |= !std::isfinite(x[i]);
+  return bad == 0;
+}
+
 #define PN_POINTWISE(T)                                                 \
   template void relu_forward<T>(T*, const T*, size_t);                  \
   template void relu_backward<T>(T*, const T*, const T*, size_t);       \
   template void multiply<T>(T*, const T*, const T*, size_t);            \
-  template void add_accumulate<T>(T*, const T*, size_t);
+  template void add_accumulate<T>(T*, const T*, size_t);                \
+  template bool all_finite<T>(const T*, size_t);
 PN_INSTANTIATE_FLOAT_AND_DOUBLE(PN_POINTWISE)
 
 }  // namespace pointnet::cpu

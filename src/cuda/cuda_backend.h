@@ -11,8 +11,8 @@
 //   BF16  the same with bfloat16 operands
 //
 // Execution: every op is queued on one stream owned by the backend and returns
-// at once, except download, download_index, nll_loss and transform_regularizer,
-// which wait for the stream (they hand host values back). upload from pageable
+// at once, except download, download_index, nll_loss, transform_regularizer
+// and all_finite, which wait for the stream (they hand host values back). upload from pageable
 // host memory returns once the host buffer may be reused (the runtime stages
 // it); from pinned memory it waits for the copy. Errors from a kernel surface as
 // pointnet::Error at the next synchronising call.
@@ -163,8 +163,9 @@ class CudaBackend final : public Backend<float> {
                          const float* y, const WideMaxSaved<float>& saved, const float* x, const float* w,
                          const float* gamma, int B, int N, int K, int C, bool relu) override;
 
+  bool all_finite(const float* x, size_t count) override;
   void adam_step(float* param, const float* grad, float* m, float* v, size_t count, double lr,
-                 double beta1, double beta2, double eps, int64_t step) override;
+                 double beta1, double beta2, double eps, int64_t step, double grad_scale) override;
 
   // Stream, cuBLAS handle, scratch: defined in cuda/cuda_common.cuh.
   struct State;

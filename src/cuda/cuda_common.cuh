@@ -26,6 +26,7 @@ struct CudaBackend::State {
     kSums,      // (2, C) double: column sums
     kCoeffs,    // per-channel coefficients (BatchNorm scale/shift, backward terms)
     kSmall,     // a few values handed back to the host (loss, norms)
+    kFlag,      // one int: the non-finite flag (its own slot so that it could stay on the device)
     kSlots
   };
 
@@ -67,6 +68,12 @@ const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t coun
 void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A,
           int lda, long long stride_a, const void* B, int ldb, long long stride_b, float beta,
           float* C, int ldc, long long stride_c, int batch = 1);
+
+// Queues a check of x(count) that leaves one int in scratch slot kFlag: 0 when
+// every element is finite, 1 when any is inf or NaN. all_finite() reads it
+// back (one sync per step); a device-side loss scaler could instead hand this
+// pointer to the Adam kernel (skip when set) and never wait.
+const int* nonfinite_flag(State& s, const float* x, size_t count);
 
 // What column_sums adds up over the rows m of (M, C) matrices, per channel c:
 enum class ReduceTerm {

@@ -1,6 +1,6 @@
-// Element-wise kernels: fill, accumulation, masks (dropout), ReLU. Grid-stride
-// loops; each element is read before it is written, so y == x (in place) is
-// fine for all of them.
+// Element-wise kernels: fill, accumulation, masks (dropout), ReLU, and the
+// non-finite check. Grid-stride loops; each element is read before it is
+// written, so y == x (in place) is fine for all of them.
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet {
@@ -27,8 +27,27 @@ __global__ void relu_forward_kernel(float* y, const float* x, size_t n) {
 __global__ void relu_backward_kernel(float* dx, const float* dy, const float* y, size_t n) {
   PN_GRID_STRIDE(i, n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
+// flag = 1 if any element is inf or NaN (exponent bits all ones: a test that
+// no fast-math flag can fold away). One OR per block; every writer writes the
+// same 1, so the result needs no atomics and does not depend on the schedule.
+__global__ void nonfinite_kernel(int* flag, const float* x, size_t n) {
+  int bad = 0;
+  PN_GRID_STRIDE(i, n) bad |= (__float_as_uint(x[i]) & 0x7f800000u) == 0x7f800000u;
+  if (__syncthreads_or(bad) && threadIdx.x == 0) *flag = 1;
+}
 #undef PN_GRID_STRIDE
 }  // namespace
+
+namespace cuda {
+const int* nonfinite_flag(State& s, const float* x, size_t count) {
+  int* flag = static_cast<int*>(s.scratch(State::kFlag, sizeof(int)));
+  CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), s.stream));
+  if (count == 0) return flag;
+  nonfinite_kernel<<<grid_for(count), kBlock, 0, s.stream>>>(flag, x, count);
+  CUDA_CHECK_LAUNCH();
+  return flag;
+}
+}  // namespace cuda
 
 using cuda::grid_for;
 using cuda::kBlock;
@@ -61,6 +80,14 @@ void CudaBackend::relu_backward(float* dx, const float* dy, const float* y, size
   if (count == 0) return;
   relu_backward_kernel<<<grid_for(count), kBlock, 0, s_->stream>>>(dx, dy, y, count);
   CUDA_CHECK_LAUNCH();
+}
+
+bool CudaBackend::all_finite(const float* x, size_t count) {
+  const int* flag = cuda::nonfinite_flag(*s_, x, count);
+  int host = 0;
+  CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, s_->stream));
+  CUDA_CHECK(cudaStreamSynchronize(s_->stream));
+  return host == 0;
 }
 
 }  // namespace pointnet

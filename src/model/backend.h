@@ -133,9 +133,16 @@ class Backend {
                                  const WideMaxSaved<T>& saved, const T* x, const T* w, const T* gamma,
                                  int B, int N, int K, int C, bool relu) = 0;
 
-  // Adam (PyTorch's formula, no weight decay) over one flat parameter array.
+  // True when every element of x(count) is finite (no inf, no NaN): the loss
+  // scaler's overflow check over the gradients. Hands a host value back, so an
+  // asynchronous backend waits for the work queued before it (as nll_loss does).
+  virtual bool all_finite(const T* x, size_t count) = 0;
+
+  // Adam (PyTorch's formula, no weight decay) over one flat parameter array,
+  // stepping on grad * grad_scale: 1/S unscales a loss-scaled gradient in the
+  // same pass; 1 leaves every bit as it would be without the factor.
   virtual void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1,
-                         double beta2, double eps, int64_t step) = 0;
+                         double beta2, double eps, int64_t step, double grad_scale) = 0;
 };
 
 }  // namespace pointnet

@@ -149,7 +149,7 @@ LossValue PointNet<T>::loss(const int32_t* targets) {
 }
 
 template <typename T>
-void PointNet<T>::backward(const int32_t* targets) {
+void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   if (!trained_) fail("backward needs a training forward pass first");
   const int B = batch_, N = points_, M = B * N, rows = output_rows(), k = config_.num_classes;
   // Widest per-point gradient: the segmenter's (M, 1088) concat; the classifier's
@@ -162,8 +162,8 @@ void PointNet<T>::backward(const int32_t* targets) {
   T* dglobal = dglobal_.reserve(static_cast<size_t>(B) * kGlobal);
   T* dtmp = dtmp_.reserve(static_cast<size_t>(M) * kPointFeat);
 
-  // d(mean nll)/d(logits), then the head.
-  be_.log_softmax_nll_backward(sa, log_probs_.data(), targets, rows, k, static_cast<T>(1.0 / rows));
+  // d(S * mean nll)/d(logits), then the head. S = 1 gives the same bits as no scale.
+  be_.log_softmax_nll_backward(sa, log_probs_.data(), targets, rows, k, static_cast<T>(loss_scale / rows));
   T* dpointfeat = nullptr;
   if (config_.task == ModelTask::Classification) {
     dense_backward(head3_, be_, store_, sb, sa);        // -> (B, 256)
@@ -191,7 +191,7 @@ void PointNet<T>::backward(const int32_t* targets) {
     T* dt64 = dtransform64_.reserve(static_cast<size_t>(B) * kPointFeat * kPointFeat);
     be_.transform_backward(dconv1, dt64, dpointfeat, conv1_.output(), fstn_.transform(), B, N, kPointFeat);
     be_.transform_regularizer_backward_accumulate(dt64, fstn_.transform(), B, kPointFeat,
-                                                  static_cast<T>(kFeatureTransformWeight));
+                                                  static_cast<T>(kFeatureTransformWeight * loss_scale));
     tnet_backward(fstn_, be_, store_, dtmp, dt64, sa, sb);
     be_.add_accumulate(dconv1, dtmp, static_cast<size_t>(M) * kPointFeat);
   }

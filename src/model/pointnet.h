@@ -51,9 +51,10 @@ class PointNet {
 
   // targets: (B) class labels or (B*N) part labels, in backend memory.
   LossValue loss(const int32_t* targets);
-  // Gradients of loss(targets) for every trainable parameter (=). Needs a
-  // training forward first.
-  void backward(const int32_t* targets);
+  // Gradients of loss_scale * loss(targets) for every trainable parameter (=).
+  // Needs a training forward first. fp16 training passes its loss scale S so
+  // that small gradients stay above fp16's underflow; Adam divides it out.
+  void backward(const int32_t* targets, double loss_scale = 1.0);
 
   // Tests: a fixed dropout mask (B, 256) of 0 or 1/(1-p) in host memory.
   void set_dropout_mask(const std::vector<T>& mask);

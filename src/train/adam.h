@@ -19,8 +19,11 @@ class Adam {
  public:
   Adam(Backend<T>& backend, size_t count, AdamConfig config = {});
 
-  // One update of `values` from `grads` (both `count` long) at learning rate `lr`.
-  void step(T* values, const T* grads, double lr);
+  // One update of `values` from `grads` * grad_scale (both `count` long) at
+  // learning rate `lr`. grad_scale = 1/S unscales loss-scaled gradients inside
+  // the update; a skipped (overflowed) step simply never calls this, so the
+  // step count, moments and values stay as they were.
+  void step(T* values, const T* grads, double lr, double grad_scale = 1.0);
 
   const AdamConfig& config() const { return config_; }
   int64_t steps() const { return steps_; }

@@ -15,8 +15,10 @@
 #include "train/adam.h"
 #include "train/checkpoint.h"
 #include "train/interrupt.h"
+#include "train/loss_scaler.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
+#include "train/train_step.h"
 
 namespace pointnet {
 
@@ -43,10 +45,13 @@ void validate(const TrainOptions& o) {
   if (o.points < 0 || o.points > 1000000) fail("train: --points must be in 1..1000000, got ", o.points);
   if (!(o.lr > 0) || !std::isfinite(o.lr)) fail("train: --lr must be a positive number");
   if (o.lr_step < 1) fail("train: --lr-step must be at least 1");
-  // fp16 gradients underflow without dynamic loss scaling, which is not built
-  // yet: refuse rather than train silently badly. bf16 has fp32's range.
-  if (o.precision == "fp16")
-    fail("train: --precision fp16 needs loss scaling, which is not implemented yet; use bf16 or tf32");
+}
+
+// fp16 GEMM operands underflow where small gradients live: fp16 trains with
+// dynamic loss scaling. bf16 and tf32 have fp32's exponent range and need none.
+LossScaler make_loss_scaler(const TrainOptions& o) {
+  if (o.loss_scaling) return LossScaler(*o.loss_scaling);
+  return o.precision == "fp16" ? LossScaler(LossScalerConfig{}) : LossScaler::disabled();
 }
 
 // The recipe values that must stay fixed across --resume for the run to be exact.
@@ -59,11 +64,17 @@ nlohmann::json recipe_json(const TrainOptions& o, int points) {
 
 struct EpochTotals {
   double loss_sum = 0.0;   // sum over batches of the batch's mean loss
-  int batches = 0;
+  int batches = 0;         // batches with a finite loss (all but fp16 forward overflows)
   int64_t correct = 0, rows = 0;
   double seconds = 0.0;
+  int skipped = 0;         // fp16 steps skipped for overflow (no update)
   nlohmann::json to_json() const {
-    return {{"loss_sum", loss_sum}, {"batches", batches}, {"correct", correct}, {"rows", rows}, {"seconds", seconds}};
+    nlohmann::json j = {{"loss_sum", loss_sum}, {"batches", batches}, {"correct", correct}, {"rows", rows},
+                        {"seconds", seconds}};
+    // Only when nonzero, so runs without skips (every fp32/tf32/bf16 run)
+    // write the same checkpoint bytes as before loss scaling existed.
+    if (skipped) j["skipped"] = skipped;
+    return j;
   }
   static EpochTotals from_json(const nlohmann::json& j) {
     EpochTotals t;
@@ -72,9 +83,17 @@ struct EpochTotals {
     t.correct = j.at("correct");
     t.rows = j.at("rows");
     t.seconds = j.at("seconds");
+    t.skipped = j.value("skipped", 0);
     return t;
   }
 };
+
+// ", 3 steps skipped (fp16 overflow), loss scale 32768" when any were; else "".
+std::string skipped_note(int skipped, const LossScaler& scaler) {
+  if (skipped == 0) return "";
+  return ", " + std::to_string(skipped) + (skipped == 1 ? " step" : " steps") +
+         " skipped (fp16 overflow), loss scale " + fmt("%.0f", scaler.scale());
+}
 
 std::vector<int> epoch_order(int count, uint64_t seed, int epoch) {
   std::vector<int> order(count);
@@ -106,6 +125,7 @@ TrainResult train(const TrainOptions& options) {
   Checkpoint resumed;
   int resume_epoch = 0, resume_batch = 0;
   nlohmann::json resume_totals;
+  LossScaler scaler = make_loss_scaler(o);
   if (o.resume) {
     if (!fs::exists(checkpoint_path)) fail(checkpoint_path, ": no checkpoint to resume from");
     resumed = load_checkpoint(checkpoint_path);
@@ -126,6 +146,16 @@ TrainResult train(const TrainOptions& options) {
       (void)EpochTotals::from_json(resume_totals);  // validated here, where errors name the file
     } catch (const nlohmann::json::exception& e) {
       fail(checkpoint_path, ": cannot resume: the checkpoint's trainer state is incomplete (", e.what(), ")");
+    }
+    // The loss scale carries on where it was. A checkpoint of a run without
+    // scaling (fp32, tf32, bf16) has none: fp16 then starts from the initial scale.
+    const auto saved_scaler = resumed.info.trainer.find("loss_scaler");
+    if (scaler.enabled() && saved_scaler != resumed.info.trainer.end()) {
+      try {
+        scaler.restore(*saved_scaler);
+      } catch (const Error& e) {
+        fail(checkpoint_path, ": cannot resume: ", e.what());
+      }
     }
     if (resume_epoch >= o.epochs)
       fail(checkpoint_path, ": the run has already finished ", resume_epoch, " epochs; pass --epochs larger than ",
@@ -200,7 +230,8 @@ TrainResult train(const TrainOptions& options) {
             << info.class_names.size() << (seg ? " categories, " : " classes, ")
             << (seg ? std::to_string(info.config.num_classes) + " parts, " : std::string())
             << N << " points, batch " << B << (o.feature_transform ? ", feature transform" : "") << ", "
-            << be.name() << " " << o.precision << "\n";
+            << be.name() << " " << o.precision
+            << (scaler.enabled() ? ", dynamic loss scale " + fmt("%.0f", scaler.scale()) : std::string()) << "\n";
 
   std::vector<float> points(static_cast<size_t>(B) * N * 3);
   std::vector<int32_t> labels(static_cast<size_t>(B) * (seg ? N : 1));
@@ -216,8 +247,10 @@ TrainResult train(const TrainOptions& options) {
     info.epoch = epoch_in_progress;
     info.trainer = {{"recipe", recipe_json(o, N)}, {"epoch_in_progress", epoch_in_progress}, {"batch", batch},
                     {"totals", t.to_json()}};
+    if (scaler.enabled()) info.trainer["loss_scaler"] = scaler.to_json();
     save_checkpoint(checkpoint_path, model, &adam, info);
   };
+  TrainStep stepper(model, adam, scaler);
 
   for (int epoch = first_epoch; epoch < o.epochs; ++epoch) {
     const double lr = o.lr * std::pow(o.lr_gamma, epoch / o.lr_step);
@@ -232,24 +265,35 @@ TrainResult train(const TrainOptions& options) {
       assemble_batch(train_data, indices, sampling, mix_seed(o.seed, 0xA06, static_cast<uint64_t>(epoch)), seg,
                      points.data(), labels.data());
       Rng dropout(mix_seed(o.seed, 0xD50, static_cast<uint64_t>(epoch) * 1000003u + static_cast<uint64_t>(b)));
-      model.forward(batch.points(points.data(), points.size()), B, N, true, &dropout);
+      const float* batch_points = batch.points(points.data(), points.size());
       const int32_t* targets = batch.labels(labels.data(), labels.size());
-      const LossValue loss = model.loss(targets);
-      if (!std::isfinite(loss.total))
-        fail("train: the loss became ", loss.total, " at epoch ", epoch + 1, ", batch ", b + 1,
-             "; try a lower --lr (the last good checkpoint is ", checkpoint_path, ")");
-      model.backward(targets);
-      adam.step(model.params().values(), model.params().grads(), lr);
-      totals.loss_sum += loss.total;
-      totals.batches += 1;
-      totals.correct += loss.correct;
-      totals.rows += loss.rows;
+      const StepResult step = stepper.run(batch_points, targets, B, N, lr, &dropout);
+      const LossValue& loss = step.loss;
+      if (step.outcome == StepOutcome::kDiverged) {
+        const std::string where = " at epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1);
+        const std::string last_good = " (the last good checkpoint is " + checkpoint_path + ")";
+        if (!scaler.enabled() || !step.loss_finite)
+          fail("train: the loss became ", loss.total, where,
+               scaler.enabled() ? " with the loss scale at its floor (" + fmt("%.0f", step.scale) + ")" : "",
+               "; try a lower --lr", scaler.enabled() ? " or --precision bf16" : "", last_good);
+        fail("train: the gradients overflowed", where, " even at the smallest loss scale (",
+             fmt("%.0f", step.scale), "); try a lower --lr or --precision bf16", last_good);
+      }
+      if (step.outcome == StepOutcome::kSkipped) totals.skipped += 1;
+      if (step.loss_finite) {  // a skipped step's loss still counts when only its gradients overflowed
+        totals.loss_sum += loss.total;
+        totals.batches += 1;
+        totals.correct += loss.correct;
+        totals.rows += loss.rows;
+      }
       totals.seconds = seconds_before + seconds_since(epoch_start);
-      const double clouds_per_s = static_cast<double>(totals.batches) * B / std::max(totals.seconds, 1e-9);
+      // Every batch the epoch has processed (b + 1, across a resume), skipped ones too.
+      const double clouds_per_s = static_cast<double>(b + 1) * B / std::max(totals.seconds, 1e-9);
       progress.update(static_cast<int64_t>(b + 1) * B,
-                      "loss " + fmt("%.3f", totals.loss_sum / totals.batches) + " acc " +
+                      "loss " + fmt("%.3f", totals.loss_sum / std::max(totals.batches, 1)) + " acc " +
                           fmt("%.1f%%", 100.0 * totals.correct / std::max<int64_t>(totals.rows, 1)) + " " +
-                          fmt("%.0f clouds/s", clouds_per_s));
+                          fmt("%.0f clouds/s", clouds_per_s) +
+                          (totals.skipped ? " skipped " + std::to_string(totals.skipped) : std::string()));
       if (interrupt_requested()) {
         save(epoch, b + 1, totals);
         progress.finish("interrupted");
@@ -263,12 +307,14 @@ TrainResult train(const TrainOptions& options) {
     }
     const double train_loss = totals.loss_sum / std::max(totals.batches, 1);
     const double train_acc = static_cast<double>(totals.correct) / std::max<int64_t>(totals.rows, 1);
-    progress.finish("loss " + fmt("%.3f", train_loss) + " acc " + fmt("%.1f%%", 100 * train_acc));
+    const std::string skipped = skipped_note(totals.skipped, scaler);
+    progress.finish("loss " + fmt("%.3f", train_loss) + " acc " + fmt("%.1f%%", 100 * train_acc) + skipped);
 
     nlohmann::json record = {{"epoch", epoch + 1}, {"lr", lr}, {"train_loss", train_loss},
                              {"train_accuracy", train_acc}, {"seconds", totals.seconds},
-                             {"clouds_per_s", totals.batches * B / std::max(totals.seconds, 1e-9)},
-                             {"device", o.device}, {"precision", o.precision}};
+                             {"clouds_per_s", batches_per_epoch * B / std::max(totals.seconds, 1e-9)},
+                             {"device", o.device}, {"precision", o.precision},
+                             {"skipped_steps", totals.skipped}, {"loss_scale", scaler.scale()}};
     const bool last = epoch + 1 == o.epochs;
     if (evaluate_test && (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
       result.evaluated = true;
@@ -291,7 +337,7 @@ TrainResult train(const TrainOptions& options) {
                   fmt("%.2f%%", 100 * ev.segmentation.class_miou) + ")";
       }
       std::cerr << "epoch " << epoch + 1 << "/" << o.epochs << ": train loss " << fmt("%.4f", train_loss)
-                << ", train acc " << fmt("%.2f%%", 100 * train_acc) << ", " << summary << ", "
+                << ", train acc " << fmt("%.2f%%", 100 * train_acc) << ", " << summary << skipped << ", "
                 << fmt("%.1fs", totals.seconds) << "\n";
     }
     log.write(record);

@@ -1,11 +1,16 @@
 // The training loop: pointnet.pytorch's recipe (Adam 1e-3, StepLR 20 x 0.5,
 // batch 32, NLL + 0.001 * feature-transform regulariser, rotation about the up
 // axis + jitter), deterministic for a seed, resumable to the exact batch.
+// --precision fp16 adds dynamic loss scaling (train_step.h, loss_scaler.h): the
+// scaler's state rides in the checkpoint, and metrics.jsonl records each
+// epoch's skipped steps and loss scale.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "data/dataset.h"
+#include "train/loss_scaler.h"
 
 namespace pointnet {
 
@@ -29,7 +34,11 @@ struct TrainOptions {
   int mesh_points = 2048;      // points sampled from .off meshes
   bool plain_output = false;   // plain lines even on a terminal
   std::string device = "cpu";  // cpu or cuda
-  std::string precision = "fp32";  // fp32, tf32, bf16 (cuda); fp16 waits for loss scaling
+  std::string precision = "fp32";  // fp32; tf32, bf16, fp16 (cuda; fp16 with dynamic loss scaling)
+  // Tests only (no flag): dynamic loss scaling with this config whatever the
+  // precision, so the CPU can exercise it (from a huge scale: fp32 overflows
+  // near 2^128). Unset: fp16 scales with GradScaler's defaults, others do not.
+  std::optional<LossScalerConfig> loss_scaling;
 };
 
 struct TrainResult {

@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_helpers.h"
+#include "cuda/cuda_backend.h"
 #include "io/npy.h"
+#include "train/checkpoint.h"
 
 namespace pointnet::e2e {
 namespace {
@@ -284,6 +286,55 @@ TEST_F(Cli, TrainingLearns) {
   EXPECT_EQ(record["epoch"], 6);
   EXPECT_GT(record["test_accuracy"].get<double>(), 0.25) << last;
   EXPECT_LT(record["train_loss"].get<double>(), std::log(12.0)) << last;
+  // fp32 does no loss scaling: nothing skipped, scale 1.
+  EXPECT_EQ(record["skipped_steps"], 0) << last;
+  EXPECT_EQ(record["loss_scale"], 1.0) << last;
+}
+
+// fp16 computes on the GPU only: on the CPU the run is refused up front.
+TEST_F(Cli, Fp16NeedsCuda) {
+  const std::string data = synth("cls", "data");
+  const RunResult r = train(data, p("run"), {"--precision", "fp16"});
+  expect_user_error(r, "--device cuda");
+  EXPECT_FALSE(fs::exists(p("run/checkpoint.safetensors")));
+}
+
+// fp16 with dynamic loss scaling on the GPU: the run finishes, logs each
+// epoch's skipped steps and loss scale, keeps the scaler's state in the
+// checkpoint, and 1 epoch + --resume equals 2 epochs in one go (the scale and
+// its counters carry over). Skips without a GPU.
+TEST_F(Cli, Fp16TrainsAndResumesExactly) {
+  std::string why;
+  if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  const std::string data = synth("cls", "data");
+  const Args fp16 = {"--device", "cuda", "--precision", "fp16"};
+  Args two = fp16, one = fp16, resume = fp16;
+  two.insert(two.end(), {"--epochs", "2"});
+  one.insert(one.end(), {"--epochs", "1"});
+  resume.insert(resume.end(), {"--epochs", "2", "--resume"});
+  RunResult a = train(data, p("A"), two);
+  ASSERT_EQ(a.exit_code, 0) << a.describe();
+  EXPECT_NE(a.err.find("dynamic loss scale 65536"), std::string::npos) << a.describe();
+  ASSERT_EQ(train(data, p("B"), one).exit_code, 0);
+  RunResult b = train(data, p("B"), resume);
+  ASSERT_EQ(b.exit_code, 0) << b.describe();
+  EXPECT_TRUE(files_equal(p("A/checkpoint.safetensors"), p("B/checkpoint.safetensors")))
+      << "fp16: 1 epoch + --resume to 2 differs from 2 epochs in one go";
+
+  const auto metrics = lines_of(read_text(p("A/metrics.jsonl")));
+  ASSERT_EQ(metrics.size(), 2u);
+  for (const std::string& line : metrics) {
+    const json record = json::parse(line);
+    EXPECT_EQ(record.at("precision"), "fp16") << line;
+    EXPECT_GE(record.at("skipped_steps").get<int>(), 0) << line;
+    const double scale = record.at("loss_scale").get<double>();
+    EXPECT_TRUE(scale >= 1.0 && scale <= 16777216.0 && std::exp2(std::round(std::log2(scale))) == scale)
+        << "the loss scale should be a power of two in [1, 2^24]: " << line;
+  }
+  const Checkpoint ck = load_checkpoint(p("A/checkpoint.safetensors"));
+  ASSERT_TRUE(ck.info.trainer.contains("loss_scaler")) << ck.info.trainer.dump();
+  EXPECT_EQ(ck.info.trainer["loss_scaler"]["scale"].get<double>(),
+            json::parse(metrics.back()).at("loss_scale").get<double>());
 }
 
 // ---------------------------------------------------------------------------

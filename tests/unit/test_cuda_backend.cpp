@@ -2,8 +2,10 @@
 // contract on random inputs, CpuBackend<float> vs CudaBackend, compared by
 // ||out - ref|| / ||ref||, with outputs poisoned (NaN) beforehand so that an
 // element the kernel forgot fails; in-place variants and edge shapes; the GEMM
-// precision modes; and a whole PointNet training step (and 5 Adam steps) on both
-// backends from identical parameters.
+// precision modes; the overflow check and Adam's unscaling that fp16 loss
+// scaling uses; a whole PointNet training step (and 5 Adam steps) on both
+// backends from identical parameters; and fp16 training backing off from a huge
+// loss scale.
 //
 // Every test skips cleanly ("no CUDA device: <reason>") where there is no GPU,
 // and in builds without the CUDA backend.
@@ -53,6 +55,7 @@ TEST(CudaDevice, AvailabilityAnswersWithAReason) {
 #include "cpu/cpu_backend.h"
 #include "model/pointnet.h"
 #include "train/adam.h"
+#include "train/train_step.h"
 
 namespace pointnet {
 namespace {
@@ -585,17 +588,61 @@ TEST_F(CudaOps, NllLossRejectsTargetsOutOfRange) {
 
 TEST_F(CudaOps, AdamSteps) {
   const size_t n = 100013;
-  std::vector<float> p = randn(n), m(n, 0.0f), v(n, 0.0f);
-  Dev gp(*gpu, p), gm(*gpu, m), gv(*gpu, v);
-  for (int64_t step = 1; step <= 3; ++step) {
-    const std::vector<float> g = randn(n, 0.01f);
-    cpu.adam_step(p.data(), g.data(), m.data(), v.data(), n, 1e-3, 0.9, 0.999, 1e-8, step);
-    Dev gg(*gpu, g);
-    gpu->adam_step(gp, gg, gm, gv, n, 1e-3, 0.9, 0.999, 1e-8, step);
+  // grad_scale 1 (plain) and 2^-16 on gradients scaled by 2^16 (fp16's loss
+  // scale): the unscaling is exact, so both must match the CPU's plain steps.
+  for (double grad_scale : {1.0, 1.0 / 65536.0}) {
+    std::vector<float> p = randn(n), m(n, 0.0f), v(n, 0.0f);
+    Dev gp(*gpu, p), gm(*gpu, m), gv(*gpu, v);
+    for (int64_t step = 1; step <= 3; ++step) {
+      const std::vector<float> g = randn(n, 0.01f);
+      cpu.adam_step(p.data(), g.data(), m.data(), v.data(), n, 1e-3, 0.9, 0.999, 1e-8, step, 1.0);
+      std::vector<float> scaled = g;
+      for (float& x : scaled) x = static_cast<float>(x / grad_scale);
+      Dev gg(*gpu, scaled);
+      gpu->adam_step(gp, gg, gm, gv, n, 1e-3, 0.9, 0.999, 1e-8, step, grad_scale);
+    }
+    EXPECT_CLOSE(gp.host(), p, kElementwise);
+    EXPECT_CLOSE(gm.host(), m, kElementwise);
+    EXPECT_CLOSE(gv.host(), v, kElementwise);
   }
-  EXPECT_CLOSE(gp.host(), p, kElementwise);
-  EXPECT_CLOSE(gm.host(), m, kElementwise);
-  EXPECT_CLOSE(gv.host(), v, kElementwise);
+}
+
+// ------------------------------------------------------------ overflow check
+
+// The loss scaler's check: the same answer as the CPU for inf, -inf and NaN at
+// the first, a block-boundary and the last element, sizes across one block,
+// many blocks and more than the grid covers in one pass (65536 blocks x 256).
+TEST_F(CudaOps, AllFiniteMatchesCpu) {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (size_t n : {size_t(1), size_t(255), size_t(257), size_t(100003), size_t(65536) * 256 + 3}) {
+    std::vector<float> x = randn(n, 1e4f);
+    Dev gx(*gpu, x);
+    ASSERT_TRUE(cpu.all_finite(x.data(), n));
+    EXPECT_TRUE(gpu->all_finite(gx, n)) << "n=" << n;
+    for (float bad : {inf, -inf, kNaN}) {
+      for (size_t at : {size_t(0), std::min(n - 1, size_t(256)), n - 1}) {
+        const float keep = x[at];
+        x[at] = bad;
+        gpu->upload(gx.get() + at, &x[at], 1);
+        EXPECT_EQ(gpu->all_finite(gx, n), cpu.all_finite(x.data(), n)) << "n=" << n << ", " << bad << " at " << at;
+        EXPECT_FALSE(gpu->all_finite(gx, n)) << "n=" << n << ", " << bad << " at " << at;
+        x[at] = keep;
+        gpu->upload(gx.get() + at, &x[at], 1);
+      }
+    }
+    // Only within count; and the flag is reset by each call (a clean array after a bad one).
+    x[n - 1] = kNaN;
+    gpu->upload(gx.get() + n - 1, &x[n - 1], 1);
+    EXPECT_FALSE(gpu->all_finite(gx, n));
+    if (n > 1) {
+      EXPECT_TRUE(gpu->all_finite(gx, n - 1)) << "n=" << n;
+    }
+  }
+  const std::vector<float> extremes = {std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+                                       std::numeric_limits<float>::denorm_min(), -0.0f};
+  Dev ge(*gpu, extremes);
+  EXPECT_TRUE(gpu->all_finite(ge, extremes.size()));
+  EXPECT_TRUE(gpu->all_finite(ge, 0));
 }
 
 // ------------------------------------------------------------ determinism
@@ -788,9 +835,10 @@ class Forwarding : public Backend<float> {
                          int K, int C, bool relu) override {
     in_.wide_max_backward(dx, dw, db, dg, dbe, dy, y, s, x, w, g, B, N, K, C, relu);
   }
+  bool all_finite(const float* x, size_t n) override { return in_.all_finite(x, n); }
   void adam_step(float* p, const float* g, float* m, float* v, size_t n, double lr, double b1, double b2,
-                 double eps, int64_t step) override {
-    in_.adam_step(p, g, m, v, n, lr, b1, b2, eps, step);
+                 double eps, int64_t step, double grad_scale) override {
+    in_.adam_step(p, g, m, v, n, lr, b1, b2, eps, step, grad_scale);
   }
 
  protected:
@@ -1056,6 +1104,63 @@ TEST_P(CudaModel, TrainingStepsMatchCpu) {
     EXPECT_LT(std::fabs(losses_g[i] - losses_c[i]), 1e-4 * std::fabs(losses_c[i])) << "step " << i;
   }
   std::cout << "; " << aligned.steered << " kinks steered, " << zeroed_total << " noise gradient elements zeroed in 5 steps\n";
+}
+
+// fp16 training with dynamic loss scaling from an artificially large initial
+// scale (the 2^24 cap): the backward's seed S/M alone exceeds fp16's largest
+// value (65504) once converted for the first GEMM, so the first steps overflow
+// and are skipped; the scale halves until the gradients fit, and the model then
+// learns a fixed batch. (The CPU version, test_train_step.cpp, does the same in
+// fp32 from 2^126 and checks the bits; fp16 rounding allows no bit check.)
+TEST(CudaFp16, HugeLossScaleBacksOffThenLearns) {
+  PN_REQUIRE_CUDA();
+  CudaBackend gpu(Precision::FP16);
+  ModelConfig config;
+  config.num_classes = 4;
+  config.feature_transform = true;
+  PointNet<float> model(config, gpu);
+  Rng rng(21);
+  model.initialize(rng);
+  const int B = 8, N = 128;
+  std::vector<float> points(size_t(B) * N * 3), mask(size_t(B) * 256);
+  for (float& v : points) v = rng.normal();
+  std::vector<int32_t> targets(B);
+  for (int32_t& t : targets) t = static_cast<int32_t>(rng.below(config.num_classes));
+  for (float& m : mask) m = rng.uniform() < 0.3f ? 0.0f : 1.0f / 0.7f;
+  model.set_dropout_mask(mask);
+  Dev gpoints(gpu, points);
+  DevIndex gtargets(gpu, targets);
+
+  const size_t count = model.params().trainable_count();
+  Adam<float> adam(gpu, count);
+  LossScalerConfig scaling;
+  scaling.init_scale = scaling.max_scale;  // 2^24
+  LossScaler scaler(scaling);
+  TrainStep step(model, adam, scaler);
+  const int steps = 60;
+  int skipped = 0;
+  double first_loss = 0.0, last_loss = 0.0;
+  for (int i = 0; i < steps; ++i) {
+    const StepResult r = step.run(gpoints, gtargets, B, N, 1e-3, nullptr);
+    ASSERT_NE(r.outcome, StepOutcome::kDiverged) << "step " << i;
+    if (r.outcome == StepOutcome::kSkipped) {
+      ++skipped;
+      continue;
+    }
+    if (first_loss == 0.0) first_loss = r.loss.total;
+    last_loss = r.loss.total;
+  }
+  std::cout << "[ info     ] fp16 from 2^24: " << skipped << " steps skipped, scale now 2^"
+            << std::log2(scaler.scale()) << "; loss " << first_loss << " -> " << last_loss << "\n";
+  EXPECT_GE(skipped, 1) << "S/M = 2^21 must overflow fp16";
+  EXPECT_EQ(scaler.skipped_steps(), skipped);
+  EXPECT_LT(scaler.scale(), scaling.max_scale);
+  EXPECT_GE(scaler.scale(), scaling.min_scale);
+  EXPECT_EQ(adam.steps(), steps - skipped) << "skipped steps must not advance Adam's step count";
+  EXPECT_LT(last_loss, 0.5 * first_loss) << "the model did not learn the batch";
+  std::vector<float> values(count);
+  gpu.download(values.data(), model.params().values(), count);
+  EXPECT_EQ(count_nonfinite(values), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaModel,

@@ -36,7 +36,9 @@ Command add_train(CLI::App& app) {
   sub->add_flag("--no-augment", [o](int64_t) { o->augment = false; }, "no rotation or jitter");
   sub->add_flag("--plain", o->plain_output, "plain progress lines even on a terminal");
   sub->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  sub->add_option("--precision", o->precision, "fp32, tf32 or bf16 (tf32/bf16 need --device cuda)")
+  sub->add_option("--precision", o->precision,
+                  "fp32, tf32, bf16 or fp16 (all but fp32 need --device cuda; fp16 trains with dynamic loss "
+                  "scaling, docs/precision.md)")
       ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}));
   return {sub, [=] {
     o->task = *task == "cls" ? Task::Classification : Task::Segmentation;
