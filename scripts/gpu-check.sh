@@ -58,6 +58,18 @@ print('ours   %-5s clouds/s %8.0f   epoch %.2f s   test accuracy %.2f%%' % ('$pr
     status=1
   fi
 done
+# The step alone on both sides: pointnet bench times the same work as the peer
+# (random batch in device memory, forward, loss, backward, Adam; 12 classes).
+echo "== pointnet bench --device cuda --train (batch 32, 1024 points, 12 classes)"
+for precision in fp32 tf32 bf16; do
+  build-gpu/pointnet bench --device cuda --precision "$precision" --train --batch 32 --points 1024 --classes 12 \
+      --json | python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read())
+print('bench  %-5s clouds/s %8.0f   step %.2f ms (median, p99 %.2f, cv %.1f%%)   peak device %.0f MiB' % (
+    r['precision'], r['clouds_per_s'], r['latency_ms']['median'], r['latency_ms']['p99'], 100 * r['cv'],
+    r['peak_device_mb']))" || status=1
+done
 echo "== peer: PyTorch eager training step (bench/peers/torch_train_step.py, batch 32, 1024 points)"
 python3 bench/peers/torch_train_step.py --batch 32 --points 1024 | python3 -c "
 import json, sys

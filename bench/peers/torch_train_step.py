@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
-"""The peer for GPU training speed: pointnet.pytorch's classifier (the model
-code of scripts/make_goldens.py), one training step (forward, NLL loss,
-backward, Adam) timed on the GPU with random data of the given shape, in
-fp32, tf32 and bf16 autocast (AMP). Prints one JSON object per precision.
+"""The PyTorch peer of `pointnet bench`: pointnet.pytorch's model code (from
+scripts/make_goldens.py) timed on random data of the given shape, one
+iteration at a time with a device synchronisation before each clock read.
+By default one training step (forward, NLL loss, backward, Adam), as
+`pointnet bench --train`; with --infer the eval-mode forward under no_grad, as
+`pointnet bench`. Precisions: fp32, tf32, and bf16 autocast (AMP) on the GPU;
+fp32 on the CPU. Prints one JSON object per precision, with the statistics
+`pointnet bench --json` reports (latency_ms median/p99/min/mean, cv,
+clouds_per_s = batch / median) plus the older step_ms_median/step_ms_min.
 
     python3 bench/peers/torch_train_step.py --batch 32 --points 1024
+    python3 bench/peers/torch_train_step.py --device cpu --infer --classes 40
 """
 import argparse
+import contextlib
 import json
+import math
 import os
 import sys
 import time
@@ -16,52 +24,103 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
-from make_goldens import PointNetCls  # noqa: E402  (pointnet.pytorch's model code)
+from make_goldens import (PointNetCls, PointNetDenseCls,  # noqa: E402  (pointnet.pytorch's model code)
+                          feature_transform_regularizer)
 
 
-def time_steps(precision, batch, points, classes, steps, warmup):
-    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
-    torch.backends.cudnn.allow_tf32 = precision == "tf32"
-    model = PointNetCls(k=classes).cuda()
+def percentile(sorted_samples, q):
+    """Linear interpolation between the nearest ranks, as src/bench/latency_stats.cpp."""
+    position = q * (len(sorted_samples) - 1)
+    below = int(math.floor(position))
+    above = min(below + 1, len(sorted_samples) - 1)
+    return sorted_samples[below] + (position - below) * (sorted_samples[above] - sorted_samples[below])
+
+
+def time_iterations(args, precision):
+    cuda = args.device == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    net = PointNetCls if args.task == "cls" else PointNetDenseCls
+    model = net(k=args.classes, feature_transform=args.feature_transform).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
-    x = torch.randn(batch, 3, points, device="cuda")
-    y = torch.randint(0, classes, (batch,), device="cuda")
+    x = torch.randn(args.batch, 3, args.points, device=args.device)
+    y = torch.randint(0, args.classes, (args.batch,) if args.task == "cls" else (args.batch, args.points),
+                      device=args.device)
 
-    def step():
+    def amp():
+        if cuda and precision == "bf16":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def train_step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            pred, _, _ = model(x)
-            loss = F.nll_loss(pred.float(), y)
+        with amp():
+            pred, _, trans_feat = model(x)
+            loss = F.nll_loss(pred.float().reshape(-1, args.classes), y.reshape(-1))
+            if args.feature_transform:  # as the trainer: + 0.001 x the regulariser
+                loss = loss + 0.001 * feature_transform_regularizer(trans_feat.float())
         loss.backward()
         opt.step()
 
-    for _ in range(warmup):
+    def infer():
+        with torch.no_grad(), amp():
+            model(x)
+
+    if args.infer:
+        model.eval()
+        step = infer
+    else:
+        model.train()
+        step = train_step
+    for _ in range(args.warmup):
         step()
-    torch.cuda.synchronize()
+    sync()
     times = []
-    for _ in range(steps):
+    for _ in range(args.steps):
         start = time.perf_counter()
         step()
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - start)
     times.sort()
-    median = times[len(times) // 2]
-    return {"peer": "pytorch-eager", "torch": torch.__version__, "precision": precision, "batch": batch,
-            "points": points, "step_ms_median": 1e3 * median, "step_ms_min": 1e3 * times[0],
-            "clouds_per_s": batch / median}
+    median = percentile(times, 0.5)
+    mean = sum(times) / len(times)
+    stddev = math.sqrt(sum((t - mean) ** 2 for t in times) / (len(times) - 1)) if len(times) > 1 else 0.0
+    return {"peer": "pytorch-eager", "torch": torch.__version__, "task": args.task, "device": args.device,
+            "precision": precision, "batch": args.batch, "points": args.points, "train": not args.infer,
+            "feature_transform": args.feature_transform, "classes": args.classes,
+            "threads": torch.get_num_threads(), "iters": len(times),
+            "clouds_per_s": args.batch / median,
+            "latency_ms": {"median": 1e3 * median, "p99": 1e3 * percentile(times, 0.99), "min": 1e3 * times[0],
+                           "mean": 1e3 * mean},
+            "cv": stddev / mean,
+            "step_ms_median": 1e3 * median, "step_ms_min": 1e3 * times[0]}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", choices=("cls", "seg"), default="cls")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cuda")
+    ap.add_argument("--infer", action="store_true", help="time the eval-mode forward instead of a training step")
+    ap.add_argument("--feature-transform", action="store_true")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--points", type=int, default=1024)
     ap.add_argument("--classes", type=int, default=12)
-    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--steps", type=int, default=50, help="timed iterations")
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (torch.set_num_threads; 0: its default)")
+    ap.add_argument("--precisions", default=None,
+                    help="comma-separated (default: fp32,tf32,bf16 on cuda, fp32 on cpu)")
     args = ap.parse_args()
-    for precision in ("fp32", "tf32", "bf16"):
-        print(json.dumps(time_steps(precision, args.batch, args.points, args.classes, args.steps, args.warmup)),
-              flush=True)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    precisions = args.precisions.split(",") if args.precisions else (
+        ["fp32", "tf32", "bf16"] if args.device == "cuda" else ["fp32"])
+    if args.device == "cpu" and precisions != ["fp32"]:
+        ap.error("--device cpu times fp32 only")
+    for precision in precisions:
+        print(json.dumps(time_iterations(args, precision)), flush=True)
 
 
 if __name__ == "__main__":

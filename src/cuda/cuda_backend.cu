@@ -63,8 +63,12 @@ std::unique_ptr<Backend<float>> make_cuda_backend(Precision precision) {
 
 void* CudaBackend::State::device_malloc(size_t bytes) {
   void* p = nullptr;
-  CUDA_CHECK(cudaMalloc(&p, bytes == 0 ? 256 : bytes));
+  if (bytes == 0) bytes = 256;
+  CUDA_CHECK(cudaMalloc(&p, bytes));
   ++allocations;
+  block_bytes[p] = bytes;
+  bytes_in_use += bytes;
+  if (bytes_in_use > peak_bytes) peak_bytes = bytes_in_use;
   return p;
 }
 
@@ -73,6 +77,11 @@ void CudaBackend::State::device_free(void* pointer) {
   // Work queued on the stream may still read it.
   CUDA_CHECK(cudaStreamSynchronize(stream));
   CUDA_CHECK(cudaFree(pointer));
+  const auto block = block_bytes.find(pointer);
+  if (block != block_bytes.end()) {
+    bytes_in_use -= block->second;
+    block_bytes.erase(block);
+  }
 }
 
 void* CudaBackend::State::scratch(Slot slot, size_t bytes) {
@@ -121,6 +130,8 @@ void CudaBackend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(s_->stream));
 void* CudaBackend::stream() const { return s_->stream; }
 std::string CudaBackend::device_name() const { return s_->device_name; }
 size_t CudaBackend::device_allocations() const { return s_->allocations; }
+size_t CudaBackend::device_bytes_in_use() const { return s_->bytes_in_use; }
+size_t CudaBackend::device_bytes_peak() const { return s_->peak_bytes; }
 
 // ---------------------------------------------------------------- memory
 

@@ -82,8 +82,10 @@ class CudaBackend final : public Backend<float> {
   Precision precision() const;
   // GEMMs queued after this call use the new mode.
   void set_precision(Precision precision);
-  // Waits for everything queued; throws pointnet::Error on a kernel error.
-  void synchronize();
+  // Waits for everything queued on the backend's stream (cudaStreamSynchronize:
+  // every op, copy and cuBLAS call goes to that one stream); throws
+  // pointnet::Error on a kernel error.
+  void synchronize() override;
   // The cudaStream_t every op is queued on (opaque here; cast it in .cu code).
   void* stream() const;
   // e.g. "NVIDIA H100 80GB HBM3 (sm_90)".
@@ -91,6 +93,11 @@ class CudaBackend final : public Backend<float> {
   // cudaMalloc calls made so far, contract allocations and scratch growth
   // together: tests use it to check that a steady-state step allocates nothing.
   size_t device_allocations() const;
+  // Bytes this backend holds through cudaMalloc (tensors, grow-only scratch,
+  // the cuBLAS workspace), now and at most since it was created. Excludes the
+  // CUDA context and cuBLAS's own internal allocations.
+  size_t device_bytes_in_use() const;
+  size_t device_bytes_peak() const;
 
   const char* name() const override { return "cuda"; }
 

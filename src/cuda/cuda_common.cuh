@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -37,6 +38,10 @@ struct CudaBackend::State {
   void* blas_workspace = nullptr;
   std::string device_name;
   size_t allocations = 0;
+  // Bytes held through device_malloc (contract allocations, scratch, the cuBLAS
+  // workspace): now and at most so far. `block_bytes` remembers each block's size.
+  size_t bytes_in_use = 0, peak_bytes = 0;
+  std::unordered_map<void*, size_t> block_bytes;
   void* scratch_ptr[kSlots] = {};
   size_t scratch_bytes[kSlots] = {};
 

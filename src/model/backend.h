@@ -32,6 +32,10 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+  // Waits until every op queued so far has finished (benchmarks read the clock
+  // after it). The CPU backend runs each op to completion before returning, so
+  // it has nothing to wait for; the CUDA backend waits for its stream.
+  virtual void synchronize() {}
 
   // Memory.
   virtual T* allocate(size_t count) = 0;

@@ -13,6 +13,7 @@
 
 #include "cli_helpers.h"
 #include "cuda/cuda_backend.h"
+#include "data/synth_classes.h"
 #include "io/npy.h"
 #include "train/checkpoint.h"
 
@@ -550,6 +551,119 @@ TEST_F(Cli, BadInputSegLabelCountMismatch) {
   RunResult r = train(data, p("run"), {"--task", "seg"});
   expect_user_error(r, stem + ".seg");
   EXPECT_NE(r.err.find(stem + ".pts"), std::string::npos) << "should name the .pts too\n" << r.describe();
+}
+
+// ---------------------------------------------------------------------------
+// 7. pointnet bench: the --json contract (docs/benchmarks.md) and usage errors.
+
+// The fields every bench --json object has, checked for type and sense.
+void check_bench_json(const json& j, const std::string& task, bool train, int batch, int points, int iters) {
+  for (const char* key : {"task", "device", "precision", "batch", "points", "train", "feature_transform", "threads",
+                          "iters", "clouds_per_s", "latency_ms", "cv", "peak_rss_mb"})
+    ASSERT_TRUE(j.contains(key)) << "missing \"" << key << "\" in " << j.dump();
+  EXPECT_EQ(j["task"], task);
+  EXPECT_EQ(j["device"], "cpu");
+  EXPECT_EQ(j["precision"], "fp32");
+  EXPECT_EQ(j["batch"], batch);
+  EXPECT_EQ(j["points"], points);
+  EXPECT_EQ(j["train"], train);
+  EXPECT_EQ(j["feature_transform"], false);
+  EXPECT_EQ(j["threads"].get<int>(), 1);  // the e2e runs pass --threads 1
+  EXPECT_EQ(j["iters"], iters);
+  const json& lat = j["latency_ms"];
+  for (const char* key : {"median", "p99", "min", "mean"}) {
+    ASSERT_TRUE(lat.contains(key)) << key << " in " << j.dump();
+    EXPECT_GT(lat[key].get<double>(), 0.0) << key;
+  }
+  const double median = lat["median"], p99 = lat["p99"], min = lat["min"], mean = lat["mean"];
+  EXPECT_LE(min, median);
+  EXPECT_LE(median, p99);
+  EXPECT_LE(min, mean);
+  const double clouds_per_s = j["clouds_per_s"];
+  EXPECT_GT(clouds_per_s, 0.0);
+  // clouds/s is batch / median latency.
+  EXPECT_NEAR(clouds_per_s * median / 1e3, batch, 1e-9 * batch) << j.dump();
+  EXPECT_GE(j["cv"].get<double>(), 0.0);
+  EXPECT_GT(j["peak_rss_mb"].get<double>(), 1.0);
+  EXPECT_FALSE(j.contains("peak_device_mb")) << "CPU runs have no device memory figure";
+  if (!train) {
+    ASSERT_TRUE(j.contains("upload_ms")) << j.dump();
+    EXPECT_GE(j["upload_ms"].get<double>(), 0.0);
+    EXPECT_GE(j["with_upload_ms"].get<double>(), j["upload_ms"].get<double>());
+  }
+}
+
+TEST_F(Cli, BenchJsonContract) {
+  const Args tiny = {"bench", "--task", "cls", "--device", "cpu", "--batch", "2", "--points", "64",
+                     "--warmup", "1", "--iters", "3", "--json"};
+  RunResult r = ok(tiny);
+  auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  check_bench_json(json::parse(lines[0]), "cls", false, 2, 64, 3);
+
+  Args train = tiny;
+  train.push_back("--train");
+  r = ok(train);
+  lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  const json t = json::parse(lines[0]);
+  check_bench_json(t, "cls", true, 2, 64, 3);
+  EXPECT_EQ(t["classes"], 40);
+
+  // Segmentation (50 parts by default) and --seconds.
+  r = ok({"bench", "--task", "seg", "--batch", "2", "--points", "32", "--warmup", "0", "--seconds", "0.01",
+          "--json"});
+  lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  const json s = json::parse(lines[0]);
+  EXPECT_EQ(s["classes"], 50);
+  check_bench_json(s, "seg", false, 2, 32, s["iters"].get<int>());
+  EXPECT_GE(s["iters"].get<int>(), 1);
+}
+
+TEST_F(Cli, BenchHumanOutput) {
+  RunResult r = ok({"bench", "--batch", "2", "--points", "32", "--warmup", "0", "--iters", "2", "--train"});
+  EXPECT_NE(r.out.find("cls training step, cpu fp32, batch 2 x 32 points"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("median"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("clouds/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("peak RSS"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, BenchBadArgumentsAreUsageErrors) {
+  auto expect_usage_error = [&](const Args& args, const std::string& must_say) {
+    RunResult r = run(args);
+    ASSERT_TRUE(r.exited) << r.describe();
+    EXPECT_EQ(r.exit_code, 1) << join(args) << "\n" << r.describe();
+    EXPECT_NE(r.err.find(must_say), std::string::npos) << "stderr should say '" << must_say << "'\n" << r.describe();
+    EXPECT_TRUE(r.out.empty()) << r.describe();
+  };
+  expect_usage_error({"bench", "--batch", "0"}, "--batch");
+  expect_usage_error({"bench", "--points", "-5"}, "--points");
+  expect_usage_error({"bench", "--task", "detect"}, "--task");
+  expect_usage_error({"bench", "--iters", "3", "--seconds", "1"}, "excludes");
+  expect_usage_error({"bench", "--iters", "0"}, "--iters");
+  expect_usage_error({"bench", "--precision", "tf32"}, "needs --device cuda");
+  expect_usage_error({"bench", "--train", "--batch", "1", "--points", "16"}, "at least 2");
+  expect_usage_error({"bench", "--model", p("missing.safetensors")}, "missing.safetensors");
+  if (!cuda_device_available()) {
+    expect_usage_error({"bench", "--device", "cuda", "--batch", "2", "--points", "16"},
+                       "--device cuda needs a CUDA GPU");
+  }
+}
+
+TEST_F(Cli, BenchTimesACheckpoint) {
+  const std::string data = synth("cls", "data");
+  ASSERT_EQ(train(data, p("run")).exit_code, 0);
+  const std::string ckpt = p("run/checkpoint.safetensors");
+  RunResult r = ok({"bench", "--model", ckpt, "--batch", "2", "--points", "64", "--warmup", "0", "--iters", "2",
+                    "--json"});
+  const json j = json::parse(lines_of(r.out).at(0));
+  EXPECT_EQ(j["model"], ckpt);
+  EXPECT_EQ(j["classes"], synth::classification_classes().size()) << "the synthetic data's classes, from the checkpoint";
+  // A flag that contradicts the checkpoint is an error, not silently ignored.
+  RunResult bad = run({"bench", "--model", ckpt, "--task", "seg", "--iters", "1"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.describe();
+  EXPECT_NE(bad.err.find("is a cls model"), std::string::npos) << bad.describe();
 }
 
 }  // namespace
