@@ -26,6 +26,8 @@ struct CudaBackend::State {
     kSums,      // (2, C) double: column sums
     kCoeffs,    // per-channel coefficients (BatchNorm scale/shift, backward terms)
     kSmall,     // a few values handed back to the host (loss, norms)
+    kWideRows,  // wide_max: x's centred rows (M, K), then row chunks of z (wide_max.cu)
+    kWideTerms, // wide_max: per-cloud extremes and per-channel terms (wide_max.cu)
     kSlots
   };
 
