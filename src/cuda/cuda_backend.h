@@ -3,7 +3,9 @@
 // .cpp may include this; the kernels live in src/cuda/*.cu (one per family).
 //
 // Precision (what the matrix products use; everything else is fp32 always:
-// BatchNorm statistics, softmax, loss, reductions, optimizer):
+// BatchNorm statistics, softmax, loss, reductions, optimizer; and in the fused
+// wide layer only z = x w^T follows the mode: x's covariance and the backward's
+// K x K products stay plain fp32, see wide_max.cu):
 //   FP32  plain fp32 cuBLAS (CUBLAS_COMPUTE_32F)
 //   TF32  fp32 tensors, TF32 tensor-core math (CUBLAS_COMPUTE_32F_FAST_TF32)
 //   FP16  operands converted to half on the fly into grow-only scratch,
@@ -18,14 +20,16 @@
 // pointnet::Error at the next synchronising call.
 //
 // Memory: allocate() is one cudaMalloc; the backend's own scratch (GEMM operand
-// conversion, reduction partials, per-channel coefficients, the cuBLAS
-// workspace) only grows, so a repeated step of the same shape allocates nothing.
+// conversion, reduction partials, per-channel coefficients, the wide layer's
+// row chunks, the cuBLAS workspace) only grows, so a repeated step of the same shape allocates nothing.
 //
 // Determinism: the same inputs give the same bits on every run on one GPU
 // model. Reductions (BatchNorm statistics and gradients, bias gradients, the
-// concat gradient, loss) use fixed-size row chunks and fixed-order tree sums in
-// double, never atomics; cuBLAS GEMMs are deterministic on one stream with a
-// fixed workspace. The bits differ from the CPU's (different summation order).
+// concat gradient, loss, the wide layer's statistics and gradients) use
+// fixed-size row chunks or fixed-order loops and trees in double, never
+// atomics (the wide layer's scatter into dx gives each element one writing
+// thread); cuBLAS GEMMs are deterministic on one stream with a fixed
+// workspace. The bits differ from the CPU's (different summation order).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -28,6 +28,8 @@ struct CudaBackend::State {
     kCoeffs,    // per-channel coefficients (BatchNorm scale/shift, backward terms)
     kSmall,     // a few values handed back to the host (loss, norms)
     kFlag,      // one int: the non-finite flag (its own slot so that it could stay on the device)
+    kWideRows,  // wide_max: x's centred rows (M, K), then row chunks of z (wide_max.cu)
+    kWideTerms, // wide_max: per-cloud extremes and per-channel terms (wide_max.cu)
     kSlots
   };
 

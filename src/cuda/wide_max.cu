@@ -1,25 +1,572 @@
-// The fused wide layer on the GPU (see model/backend.h and the derivation in
-// src/cpu/wide_max.cpp). Not implemented yet: the model's GPU path fails
-// clearly instead of computing something else.
+// The fused wide layer on the GPU (conv + BatchNorm + optional ReLU + max over
+// points; see model/backend.h and the derivation in src/cpu/wide_max.cpp, the
+// reference these kernels follow formula for formula). Notation as there: x
+// (M, K) the input rows, M = B*N; z = x w^T + bias; xbar, S x's mean and
+// biased covariance; a_c = gamma_c invstd_c; g = dy masked by the ReLU.
+//
+// Forward (train), in stream order:
+//   column_sums (batchnorm.cu)  xbar in double, fixed chunks and trees.
+//   finish_mean_kernel          input_mean = float(xbar).
+//   centre_kernel               the centred rows x - input_mean into scratch.
+//   gemm_fp32                   input_cov = Xc^T Xc / M: one cuBLAS GEMM in plain
+//                               fp32 (CUBLAS_COMPUTE_32F, fp32 operands) in every
+//                               precision mode: the statistics stay fp32-accurate.
+//   rows_dot_rows_kernel        sw(C, K) = w S (S w_c per channel), double sums in
+//                               ascending order, 16 x 16 shared-memory tiles.
+//   channel_stats_kernel        one thread per channel: mean = bias + w_c.xbar,
+//                               var = w_c.(S w_c) (double, ascending k), invstd,
+//                               running stats as batchnorm_forward_train.
+//   gemm (precision mode) +     z = x w^T (no bias) in row chunks of kChunkRows
+//   extremes_kernel             into scratch; per chunk one block per (cloud,
+//                               32 channels) with kLanes point lanes finds z's max
+//                               and min and their first occurrence (strict
+//                               compare per lane walking points in order, a
+//                               fixed tree preferring the smaller index on ties)
+//                               and merges them into the running (B, C) extremes
+//                               (a later chunk replaces only a strictly better
+//                               value: its points come later in the cloud).
+//   select_kernel               one thread per (b, c): z's max (gamma >= 0) or
+//                               min, + bias; y = act(gamma (sel - mean) invstd +
+//                               beta) in double as the CPU; saves selected, row.
+// Forward (eval): the extremes, eval_scale_kernel (1/sqrt(running_var + eps)),
+//   select_kernel with the running mean.
+// Backward:
+//   backward_channels_kernel    one thread per channel, b ascending: dbeta = sum g,
+//                               dgamma = sum g xhat (double), dbias = 0, a_c.
+//   rows_dot_rows_kernel        sw = w S again (from the saved covariance).
+//   dw_kernel                   one thread per (c, k): a_c [sum_b g (x_picked -
+//                               xbar) - dgamma invstd (S w_c)_k], b ascending.
+//   if dx is wanted:
+//   scale_rows_kernel           scaled_w(C, K) = (a invstd dgamma / M)_c w_c.
+//   gemm_fp32                   P(K, K) = w^T scaled_w (plain fp32, as the CPU).
+//   offset_kernel               one thread per column l: xbar P - u, u =
+//                               sum_c (a dbeta / M)_c w_c, double, c ascending.
+//   broadcast_rows_kernel +     dx = offset on every row, then dx += -x P (plain
+//   gemm_fp32                   fp32: P's entries carry a 1/M and would sit near
+//                               fp16's underflow; this GEMM is K/C of the forward's).
+//   scatter_picks_kernel        the sparse part: one block per (cloud, kScatterRows
+//                               rows of it); the block stages kScatterChannels
+//                               channels' (row, a_c g_bc) in shared memory and
+//                               walks them in ascending c; thread t owns columns
+//                               k = t, t + blockDim, ... of the block's rows, so
+//                               every dx element has one writer and sees its
+//                               terms in ascending c (as the CPU): no atomics,
+//                               the bits do not depend on scheduling.
+// Scratch (grow-only, cuda_common.cuh): kWideRows holds the centred rows and
+// then z's chunks; kWideTerms the (B, C) extremes and the per-channel terms,
+// carved into aligned arrays; column_sums uses kSums/kPartials and the GEMMs'
+// half operands kGemmA/kGemmB as everywhere. No host synchronisation except
+// when a scratch slot grows (the first call of a shape).
+#include <algorithm>
+#include <climits>
+#include <cmath>
+
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet {
 
-void CudaBackend::wide_max_forward_train(float*, const WideMaxSaved<float>&, float*, float*, const float*,
-                                         const float*, const float*, const float*, const float*, int, int, int,
-                                         int, bool, double, double) {
-  fail("cuda: wide_max_forward_train is not implemented yet");
+namespace {
+using cuda::grid_for;
+using cuda::kBlock;
+using State = CudaBackend::State;
+
+constexpr int kChunkRows = 8192;        // rows of z per GEMM (32 MB of z at C = 1024)
+constexpr int kTile = 32;               // channels per extremes block (one warp wide)
+constexpr int kLanes = 16;              // point lanes per extremes block (a power of 2)
+constexpr int kSmallTile = 16;          // tile edge of rows_dot_rows_kernel
+constexpr int kScatterRows = 256;       // rows of one cloud per scatter block
+constexpr int kScatterChannels = 256;   // channels staged per pass of a scatter block
+constexpr int kScatterThreads = 128;    // threads (columns k) per scatter block
+
+// Carves one scratch block into arrays aligned to 256 bytes: a pass with a null
+// base measures, a pass with the block hands out the pointers.
+struct Carve {
+  char* base = nullptr;
+  size_t bytes = 0;
+  template <typename U>
+  U* take(size_t n) {
+    bytes = (bytes + 255) / 256 * 256;
+    U* p = base ? reinterpret_cast<U*>(base + bytes) : nullptr;
+    bytes += n * sizeof(U);
+    return p;
+  }
+};
+
+struct Extremes {
+  float* zmax = nullptr;        // (B, C) z's max per cloud and channel, bias not added
+  float* zmin = nullptr;        // (B, C) its min
+  int32_t* argmax = nullptr;    // (B, C) first n where the max is
+  int32_t* argmin = nullptr;    // (B, C) first n where the min is
+  double* scale = nullptr;      // (C) invstd in double (train: batch; eval: running)
+  double* xbar = nullptr;       // (K) x's mean in double (train only)
+  double* sw = nullptr;         // (C, K) S w_c per channel (train only)
+  void carve(Carve& c, int B, int K, int C, bool train) {
+    const size_t bc = size_t(B) * C;
+    scale = c.take<double>(C);
+    if (train) {
+      xbar = c.take<double>(K);
+      sw = c.take<double>(size_t(C) * K);
+    }
+    zmax = c.take<float>(bc);
+    zmin = c.take<float>(bc);
+    argmax = c.take<int32_t>(bc);
+    argmin = c.take<int32_t>(bc);
+  }
+};
+
+struct BackwardTerms {
+  double* a = nullptr;          // (C) gamma invstd
+  double* db = nullptr;         // (C) dbeta in double
+  double* dg = nullptr;         // (C) dgamma in double
+  double* sw = nullptr;         // (C, K) S w_c
+  float* scaled_w = nullptr;    // (C, K) (a invstd dgamma / M)_c w_c
+  float* P = nullptr;           // (K, K)
+  float* offset = nullptr;      // (K) xbar P - u
+  void carve(Carve& c, int K, int C) {
+    a = c.take<double>(C);
+    db = c.take<double>(C);
+    dg = c.take<double>(C);
+    sw = c.take<double>(size_t(C) * K);
+    scaled_w = c.take<float>(size_t(C) * K);
+    P = c.take<float>(size_t(K) * K);
+    offset = c.take<float>(K);
+  }
+};
+
+// Row-major C(M, N) = alpha op(A) op(B) + beta C with fp32 operands and
+// CUBLAS_COMPUTE_32F (no TF32, no half operands) whatever the backend's
+// precision mode. The operand swap is cuda::gemm's (cuda_backend.cu): the
+// row-major C is the column-major C^T = op(B)^T op(A)^T.
+void gemm_fp32(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, float alpha,
+               const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+  if (M == 0 || N == 0) return;
+  PN_CHECK(K > 0);
+  const cublasOperation_t op_a = transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  CUBLAS_CHECK(cublasGemmEx(s.blas, op_b, op_a, N, M, K, &alpha, B, CUDA_R_32F, ldb, A, CUDA_R_32F, lda,
+                            &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-void CudaBackend::wide_max_forward_eval(float*, const float*, const float*, const float*, const float*,
-                                        const float*, const float*, const float*, int, int, int, int, bool, double) {
-  fail("cuda: wide_max_forward_eval is not implemented yet");
+// The gradient reaching a picked point: dy, or 0 where the ReLU cut it (as the CPU).
+__device__ __forceinline__ double masked_grad(float dy, float y, bool relu) {
+  return relu && !(y > 0.0f) ? 0.0 : static_cast<double>(dy);
 }
 
-void CudaBackend::wide_max_backward(float*, float*, float*, float*, float*, const float*, const float*,
-                                    const WideMaxSaved<float>&, const float*, const float*, const float*, int, int,
-                                    int, int, bool) {
-  fail("cuda: wide_max_backward is not implemented yet");
+__global__ void finish_mean_kernel(float* input_mean, double* xbar, const double* sums, int M, int K) {
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= K) return;
+  const double v = sums[k] / M;
+  xbar[k] = v;
+  input_mean[k] = static_cast<float>(v);
+}
+
+// xc(M, K) = x - input_mean on every row (float, as the CPU).
+__global__ void centre_kernel(float* xc, const float* x, const float* input_mean, size_t M, int K) {
+  const size_t n = M * K;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    xc[i] = x[i] - input_mean[i % K];
+}
+
+// out(rows, cols)[i, j] = sum_l a[i, l] b[j, l] (a (rows, K), b (cols, K), both
+// row-major), accumulated in double over l in ascending order. Blocks of
+// kSmallTile x kSmallTile threads, one output each; tiles of a and b in shared
+// memory (zero-padded at the edges, and the padding is never added).
+__global__ void rows_dot_rows_kernel(double* out, const float* a, const float* b, int rows, int cols, int K) {
+  __shared__ float as[kSmallTile][kSmallTile + 1];
+  __shared__ float bs[kSmallTile][kSmallTile + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int i = blockIdx.y * kSmallTile + ty;       // output row; also the row of a this thread stages
+  const int j = blockIdx.x * kSmallTile + tx;       // output column
+  const int j_stage = blockIdx.x * kSmallTile + ty; // the row of b this thread stages
+  double acc = 0.0;
+  for (int l0 = 0; l0 < K; l0 += kSmallTile) {
+    const int l = l0 + tx;
+    as[ty][tx] = (i < rows && l < K) ? a[size_t(i) * K + l] : 0.0f;
+    bs[ty][tx] = (j_stage < cols && l < K) ? b[size_t(j_stage) * K + l] : 0.0f;
+    __syncthreads();
+    const int n = min(kSmallTile, K - l0);
+    for (int t = 0; t < n; ++t) acc += static_cast<double>(as[ty][t]) * static_cast<double>(bs[tx][t]);
+    __syncthreads();  // before the next tile overwrites the shared arrays
+  }
+  if (i < rows && j < cols) out[size_t(i) * cols + j] = acc;
+}
+
+void rows_dot_rows(State& s, double* out, const float* a, const float* b, int rows, int cols, int K) {
+  const dim3 block(kSmallTile, kSmallTile);
+  const dim3 grid((cols + kSmallTile - 1) / kSmallTile, (rows + kSmallTile - 1) / kSmallTile);
+  PN_CHECK(grid.y <= 65535);
+  rows_dot_rows_kernel<<<grid, block, 0, s.stream>>>(out, a, b, rows, cols, K);
+  CUDA_CHECK_LAUNCH();
+}
+
+// z's batch statistics per channel (one thread each, double, k ascending as the
+// CPU), the saved mean and invstd, the double scale, the running statistics.
+__global__ void channel_stats_kernel(float* mean, float* invstd, double* scale, float* running_mean,
+                                     float* running_var, const double* sw, const double* xbar, const float* w,
+                                     const float* bias, int M, int K, int C, double eps, double momentum) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const float* wc = w + size_t(c) * K;
+  const double* swc = sw + size_t(c) * K;
+  double mu = bias[c], var = 0.0;
+  for (int k = 0; k < K; ++k) {
+    mu += static_cast<double>(wc[k]) * xbar[k];
+    var += static_cast<double>(wc[k]) * swc[k];
+  }
+  var = fmax(var, 0.0);
+  const double is = 1.0 / sqrt(var + eps);
+  scale[c] = is;
+  mean[c] = static_cast<float>(mu);
+  invstd[c] = static_cast<float>(is);
+  const double unbias = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
+  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
+  running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var * unbias);
+}
+
+__global__ void eval_scale_kernel(double* scale, const float* running_var, int C, double eps) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c < C) scale[c] = 1.0 / sqrt(static_cast<double>(running_var[c]) + eps);
+}
+
+// One chunk of z: rows [r0, r0 + rows) of the (M, C) matrix, stored from z.
+// Block (kTile, kLanes) for cloud b = b_first + blockIdx.y and channels
+// blockIdx.x * kTile + tx; the cloud's points in this chunk are n in
+// [n_begin, n_end). Each lane walks its points in increasing order keeping the
+// first strict extreme; the lanes merge in a fixed tree that prefers, on equal
+// values, the smaller n: the chunk's first max and min. The chunk that holds
+// the cloud's point 0 writes the (B, C) extremes; a later chunk (larger n)
+// replaces them only where strictly better, so the first occurrence overall wins.
+__global__ void extremes_kernel(float* zmax, int32_t* argmax, float* zmin, int32_t* argmin, const float* z,
+                                int r0, int rows, int b_first, int N, int C) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int c = blockIdx.x * kTile + tx;
+  const int b = b_first + blockIdx.y;
+  const long long cloud_row = static_cast<long long>(b) * N;  // row of the cloud's point 0
+  const int n_begin = static_cast<int>(max(0LL, r0 - cloud_row));
+  const int n_end = static_cast<int>(min(static_cast<long long>(N), r0 + rows - cloud_row));
+  __shared__ float max_value[kLanes][kTile];
+  __shared__ int max_index[kLanes][kTile];
+  __shared__ float min_value[kLanes][kTile];
+  __shared__ int min_index[kLanes][kTile];
+  float hi = 0.0f, lo = 0.0f;
+  int hi_at = -1, lo_at = -1;  // -1: this lane saw no point
+  if (c < C) {
+    for (int n = n_begin + ty; n < n_end; n += kLanes) {
+      const float v = z[static_cast<size_t>(cloud_row + n - r0) * C + c];
+      if (hi_at < 0 || v > hi) {
+        hi = v;
+        hi_at = n;
+      }
+      if (lo_at < 0 || v < lo) {
+        lo = v;
+        lo_at = n;
+      }
+    }
+  }
+  max_value[ty][tx] = hi;
+  max_index[ty][tx] = hi_at;
+  min_value[ty][tx] = lo;
+  min_index[ty][tx] = lo_at;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (ty < half) {
+      const int other = max_index[ty + half][tx], mine = max_index[ty][tx];
+      const float ov = max_value[ty + half][tx], mv = max_value[ty][tx];
+      if (other >= 0 && (mine < 0 || ov > mv || (ov == mv && other < mine))) {
+        max_value[ty][tx] = ov;
+        max_index[ty][tx] = other;
+      }
+      const int other_lo = min_index[ty + half][tx], mine_lo = min_index[ty][tx];
+      const float olv = min_value[ty + half][tx], mlv = min_value[ty][tx];
+      if (other_lo >= 0 && (mine_lo < 0 || olv < mlv || (olv == mlv && other_lo < mine_lo))) {
+        min_value[ty][tx] = olv;
+        min_index[ty][tx] = other_lo;
+      }
+    }
+    __syncthreads();
+  }
+  if (ty != 0 || c >= C || max_index[0][tx] < 0) return;  // (every cloud of the grid has a point here)
+  const size_t i = static_cast<size_t>(b) * C + c;
+  const float best_hi = max_value[0][tx], best_lo = min_value[0][tx];
+  if (n_begin == 0 || best_hi > zmax[i]) {
+    zmax[i] = best_hi;
+    argmax[i] = max_index[0][tx];
+  }
+  if (n_begin == 0 || best_lo < zmin[i]) {
+    zmin[i] = best_lo;
+    argmin[i] = min_index[0][tx];
+  }
+}
+
+// The chunked z = x w^T and its per-cloud extremes into e (zmax, zmin, argmax, argmin).
+void cloud_extremes(State& s, const Extremes& e, float* z, const float* x, const float* w, int B, int N, int K,
+                    int C) {
+  const int M = B * N;
+  const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(M) * K);
+  const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(C) * K);
+  // Bytes per operand element (gemm_operand: fp32 as is, or 2-byte halves).
+  const size_t element = (s.precision == Precision::FP16 || s.precision == Precision::BF16) ? 2 : sizeof(float);
+  for (int r0 = 0; r0 < M; r0 += kChunkRows) {
+    const int rows = std::min(kChunkRows, M - r0);
+    const void* xr = static_cast<const char*>(xo) + size_t(r0) * K * element;
+    // z(rows, C) = x[r0 : r0 + rows] w^T, in the backend's precision mode.
+    cuda::gemm(s, false, true, rows, C, K, xr, K, 0, wo, K, 0, 0.0f, z, C, 0);
+    const int b_first = r0 / N, b_last = (r0 + rows - 1) / N;
+    const dim3 block(kTile, kLanes), grid((C + kTile - 1) / kTile, b_last - b_first + 1);
+    extremes_kernel<<<grid, block, 0, s.stream>>>(e.zmax, e.argmax, e.zmin, e.argmin, z, r0, rows, b_first, N, C);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+// y(b, c) = act(gamma (picked - center) scale + beta), picking z's max where
+// gamma >= 0 and its min elsewhere; the bias is added to the extreme in float
+// and the rest is formed in double, as the CPU.
+__global__ void select_kernel(float* y, float* selected, int32_t* selected_row, const float* zmax,
+                              const int32_t* argmax, const float* zmin, const int32_t* argmin, const float* bias,
+                              const float* center, const double* scale, const float* gamma, const float* beta,
+                              int B, int C, bool relu) {
+  const size_t total = size_t(B) * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(i % C);
+    const bool up = gamma[c] >= 0.0f;
+    const float z = (up ? zmax[i] : zmin[i]) + bias[c];
+    if (selected) selected[i] = z;
+    if (selected_row) selected_row[i] = up ? argmax[i] : argmin[i];
+    const float v = static_cast<float>((static_cast<double>(z) - center[c]) * scale[c] * gamma[c] + beta[c]);
+    y[i] = relu && !(v > 0.0f) ? 0.0f : v;
+  }
+}
+
+// Per channel (one thread, b ascending, double): dbeta, dgamma, dbias = 0, and
+// the terms the other kernels need.
+__global__ void backward_channels_kernel(float* dgamma, float* dbeta, float* dbias, double* a, double* db,
+                                         double* dg, const float* dy, const float* y, const float* gamma,
+                                         const float* mean, const float* invstd, const float* selected, int B,
+                                         int C, bool relu) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double sum = 0.0, sum_xhat = 0.0;
+  for (int b = 0; b < B; ++b) {
+    const size_t i = size_t(b) * C + c;
+    const double g = masked_grad(dy[i], y[i], relu);
+    sum += g;
+    sum_xhat += g * (static_cast<double>(selected[i]) - mean[c]) * invstd[c];
+  }
+  db[c] = sum;
+  dg[c] = sum_xhat;
+  a[c] = static_cast<double>(gamma[c]) * invstd[c];
+  if (dbeta) dbeta[c] = static_cast<float>(sum);
+  if (dgamma) dgamma[c] = static_cast<float>(sum_xhat);
+  if (dbias) dbias[c] = 0.0f;
+}
+
+// dw(c, k) = a_c [sum_b g_bc (x[b, row_bc, k] - xbar_k) - dgamma_c invstd_c (S w_c)_k],
+// b ascending in double. A row outside [0, N) (a broken contract) is skipped
+// rather than read out of bounds.
+__global__ void dw_kernel(float* dw, const float* x, const float* input_mean, const double* sw, const float* dy,
+                          const float* y, const int32_t* selected_row, const double* a, const double* dg,
+                          const float* invstd, int B, int N, int K, int C, bool relu) {
+  const size_t total = size_t(C) * K;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(i / K), k = static_cast<int>(i % K);
+    double picked = 0.0;
+    for (int b = 0; b < B; ++b) {
+      const size_t bc = size_t(b) * C + c;
+      const int row = selected_row[bc];
+      if (row < 0 || row >= N) continue;
+      const float xv = x[(size_t(b) * N + row) * K + k];
+      picked += masked_grad(dy[bc], y[bc], relu) * (static_cast<double>(xv) - input_mean[k]);
+    }
+    dw[i] = static_cast<float>(a[c] * (picked - dg[c] * invstd[c] * sw[i]));
+  }
+}
+
+// scaled_w(c, k) = (a_c invstd_c dgamma_c / M) w(c, k), rounded to float (as the CPU).
+__global__ void scale_rows_kernel(float* scaled_w, const float* w, const double* a, const double* dg,
+                                  const float* invstd, int M, int K, int C) {
+  const size_t total = size_t(C) * K;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(i / K);
+    const double d = a[c] * invstd[c] * dg[c] / M;
+    scaled_w[i] = static_cast<float>(d * w[i]);
+  }
+}
+
+// offset(l) = sum_k xbar_k P(k, l) - u_l with u = sum_c (a_c dbeta_c / M) w_c:
+// one thread per column, double, c and k ascending (as the CPU).
+__global__ void offset_kernel(float* offset, const float* w, const float* P, const float* input_mean,
+                              const double* a, const double* db, int M, int K, int C) {
+  const int l = blockIdx.x * blockDim.x + threadIdx.x;
+  if (l >= K) return;
+  double u = 0.0;
+  for (int c = 0; c < C; ++c) {
+    const double e = a[c] * db[c] / M;
+    u += e * w[size_t(c) * K + l];
+  }
+  double v = -u;
+  for (int k = 0; k < K; ++k) v += static_cast<double>(input_mean[k]) * P[size_t(k) * K + l];
+  offset[l] = static_cast<float>(v);
+}
+
+// y(M, K) = offset(K) on every row.
+__global__ void broadcast_rows_kernel(float* y, const float* offset, size_t M, int K) {
+  const size_t n = M * K;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    y[i] = offset[i % K];
+}
+
+// dx[b, row_bc, :] += float(a_c g_bc w_c) for every channel c, c ascending.
+// Block (row segment blockIdx.x, cloud blockIdx.y) applies only the picks whose
+// row lies in its kScatterRows rows; thread t writes only columns k = t,
+// t + blockDim.x, ... of them. So each dx element has exactly one writing
+// thread, which adds its terms in ascending c: deterministic without atomics.
+// Rows outside [0, N) fall in no segment and are never written.
+__global__ void scatter_picks_kernel(float* dx, const float* w, const double* a, const float* dy, const float* y,
+                                     const int32_t* selected_row, int N, int K, int C, bool relu) {
+  __shared__ double term[kScatterChannels];
+  __shared__ int target[kScatterChannels];
+  const int b = blockIdx.y;
+  const int row_begin = blockIdx.x * kScatterRows;
+  const int row_end = min(N, row_begin + kScatterRows);
+  float* dxb = dx + size_t(b) * N * K;
+  for (int c0 = 0; c0 < C; c0 += kScatterChannels) {
+    const int count = min(kScatterChannels, C - c0);
+    for (int t = threadIdx.x; t < count; t += blockDim.x) {
+      const size_t bc = size_t(b) * C + c0 + t;
+      const int row = selected_row[bc];
+      const double v = a[c0 + t] * masked_grad(dy[bc], y[bc], relu);
+      // -1: not this block's (another segment's row, or a zero term the CPU skips too).
+      target[t] = (row >= row_begin && row < row_end && v != 0.0) ? row : -1;
+      term[t] = v;
+    }
+    __syncthreads();
+    for (int t = 0; t < count; ++t) {
+      const int row = target[t];
+      if (row < 0) continue;
+      const double v = term[t];
+      const float* wc = w + size_t(c0 + t) * K;
+      float* out = dxb + size_t(row) * K;
+      for (int k = threadIdx.x; k < K; k += blockDim.x) out[k] += static_cast<float>(v * wc[k]);
+    }
+    __syncthreads();  // before the next pass restages the shared arrays
+  }
+}
+
+unsigned blocks_for(int n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
+
+void check_shape(int B, int N, int K, int C) {
+  PN_CHECK(B >= 1 && N >= 1 && K >= 1 && C >= 1);
+  PN_CHECK(static_cast<long long>(B) * N <= INT_MAX);
+  PN_CHECK(B <= 65535);  // grid.y of the scatter
+}
+}  // namespace
+
+void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& saved, float* running_mean,
+                                         float* running_var, const float* x, const float* w, const float* bias,
+                                         const float* gamma, const float* beta, int B, int N, int K, int C,
+                                         bool relu, double eps, double momentum) {
+  check_shape(B, N, K, C);
+  PN_CHECK(saved.input_mean && saved.input_cov && saved.mean && saved.invstd && saved.selected &&
+           saved.selected_row);
+  State& s = *s_;
+  const int M = B * N;
+  Extremes e;
+  Carve measure;
+  e.carve(measure, B, K, C, true);
+  Carve block{static_cast<char*>(s.scratch(State::kWideTerms, measure.bytes))};
+  e.carve(block, B, K, C, true);
+  // The centred rows first, z's chunks later (stream order): one slot for both.
+  const size_t row_floats = std::max(size_t(M) * K, size_t(std::min(M, kChunkRows)) * C);
+  float* rows = static_cast<float*>(s.scratch(State::kWideRows, row_floats * sizeof(float)));
+
+  // x's mean and covariance.
+  const double* sums = cuda::column_sums(s, cuda::ReduceTerm::kSum, x, nullptr, nullptr, nullptr, M, K);
+  finish_mean_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(saved.input_mean, e.xbar, sums, M, K);
+  CUDA_CHECK_LAUNCH();
+  centre_kernel<<<grid_for(size_t(M) * K), kBlock, 0, s.stream>>>(rows, x, saved.input_mean, M, K);
+  CUDA_CHECK_LAUNCH();
+  gemm_fp32(s, true, false, K, K, M, static_cast<float>(1.0 / M), rows, K, rows, K, 0.0f, saved.input_cov, K);
+
+  // z's statistics per channel.
+  rows_dot_rows(s, e.sw, w, saved.input_cov, C, K, K);
+  channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
+                                                                running_var, e.sw, e.xbar, w, bias, M, K, C, eps,
+                                                                momentum);
+  CUDA_CHECK_LAUNCH();
+
+  // Each cloud's extremes of z, then the pick and the normalisation.
+  cloud_extremes(s, e, rows, x, w, B, N, K, C);
+  select_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(y, saved.selected, saved.selected_row, e.zmax,
+                                                                  e.argmax, e.zmin, e.argmin, bias, saved.mean,
+                                                                  e.scale, gamma, beta, B, C, relu);
+  CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::wide_max_forward_eval(float* y, const float* x, const float* w, const float* bias,
+                                        const float* gamma, const float* beta, const float* running_mean,
+                                        const float* running_var, int B, int N, int K, int C, bool relu,
+                                        double eps) {
+  check_shape(B, N, K, C);
+  State& s = *s_;
+  const int M = B * N;
+  Extremes e;
+  Carve measure;
+  e.carve(measure, B, K, C, false);
+  Carve block{static_cast<char*>(s.scratch(State::kWideTerms, measure.bytes))};
+  e.carve(block, B, K, C, false);
+  float* z = static_cast<float*>(s.scratch(State::kWideRows, size_t(std::min(M, kChunkRows)) * C * sizeof(float)));
+
+  eval_scale_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.scale, running_var, C, eps);
+  CUDA_CHECK_LAUNCH();
+  cloud_extremes(s, e, z, x, w, B, N, K, C);
+  select_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(y, nullptr, nullptr, e.zmax, e.argmax, e.zmin,
+                                                                  e.argmin, bias, running_mean, e.scale, gamma,
+                                                                  beta, B, C, relu);
+  CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* dgamma, float* dbeta,
+                                    const float* dy, const float* y, const WideMaxSaved<float>& saved,
+                                    const float* x, const float* w, const float* gamma, int B, int N, int K, int C,
+                                    bool relu) {
+  check_shape(B, N, K, C);
+  PN_CHECK(saved.input_mean && saved.input_cov && saved.mean && saved.invstd && saved.selected &&
+           saved.selected_row);
+  State& s = *s_;
+  const int M = B * N;
+  BackwardTerms t;
+  Carve measure;
+  t.carve(measure, K, C);
+  Carve block{static_cast<char*>(s.scratch(State::kWideTerms, measure.bytes))};
+  t.carve(block, K, C);
+
+  backward_channels_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(dgamma, dbeta, dbias, t.a, t.db, t.dg, dy, y,
+                                                                    gamma, saved.mean, saved.invstd,
+                                                                    saved.selected, B, C, relu);
+  CUDA_CHECK_LAUNCH();
+  if (dw) {
+    rows_dot_rows(s, t.sw, w, saved.input_cov, C, K, K);
+    dw_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(dw, x, saved.input_mean, t.sw, dy, y,
+                                                                saved.selected_row, t.a, t.dg, saved.invstd, B, N,
+                                                                K, C, relu);
+    CUDA_CHECK_LAUNCH();
+  }
+  if (!dx) return;
+  // The dense part: dx = (xbar P - u) - x P.
+  scale_rows_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(t.scaled_w, w, t.a, t.dg, saved.invstd, M,
+                                                                      K, C);
+  CUDA_CHECK_LAUNCH();
+  gemm_fp32(s, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);  // P = w^T scaled_w
+  offset_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, t.db, M, K, C);
+  CUDA_CHECK_LAUNCH();
+  broadcast_rows_kernel<<<grid_for(size_t(M) * K), kBlock, 0, s.stream>>>(dx, t.offset, M, K);
+  CUDA_CHECK_LAUNCH();
+  gemm_fp32(s, false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
+  // The sparse part: the picked points.
+  const dim3 grid((N + kScatterRows - 1) / kScatterRows, B);
+  scatter_picks_kernel<<<grid, kScatterThreads, 0, s.stream>>>(dx, w, t.a, dy, y, saved.selected_row, N, K, C,
+                                                               relu);
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace pointnet

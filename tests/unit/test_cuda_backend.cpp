@@ -730,6 +730,403 @@ TEST(CudaPrecisionModes, GemmsWithinDtypeTolerance) {
   }
 }
 
+// ------------------------------------------------------------ fused wide layer
+//
+// wide_max_* (src/cuda/wide_max.cu) against the CPU reference
+// (src/cpu/wide_max.cpp). Shapes: N past one z chunk (8192 rows) and not a
+// multiple of it, so clouds straddle chunks and one chunk holds parts of
+// several clouds; N below the extremes kernel's 16 point lanes; B*N, K and C
+// off every block size there (32-channel tiles, 16-wide tiles, 256-channel
+// scatter passes, 256-row scatter segments, 128 scatter threads); and the
+// model's K = 128, C = 1024.
+struct WideShape {
+  int B, N, K, C;
+};
+const WideShape kWideShapes[] = {{3, 9001, 13, 70}, {2, 3, 8, 40}, {5, 300, 64, 257}, {4, 2500, 128, 1024}};
+
+std::string wide_name(const WideShape& s, bool relu) {
+  return "B=" + std::to_string(s.B) + " N=" + std::to_string(s.N) + " K=" + std::to_string(s.K) +
+         " C=" + std::to_string(s.C) + (relu ? " relu" : " no relu");
+}
+
+// Wide-layer outputs after a z GEMM with reduced-precision operands. z's error
+// is ~u ||x o w|| (u: the operand format's unit roundoff; random-sign sum over
+// K terms), which for the inputs below (x uniform on [0, 2]: rms(x) / std(x)
+// = 2) is ~2u of z's spread; BatchNorm divides by that spread, and y and
+// selected are a few spreads in size: ~u relative. Bounds at ~10 u: TF32 and
+// fp16 keep 10 mantissa bits (u = 2^-11, 2^-10 if the conversion truncates),
+// bf16 7 (u = 2^-8 = 3.9e-3).
+constexpr double kWideTf32Fp16 = 1e-2;
+constexpr double kWideBf16 = 5e-2;
+
+// Inputs as the model sees them: x non-negative with mean ~1 (post-ReLU), so
+// the covariance path sees a non-zero mean; gamma of both signs (every third
+// channel negative) and one exactly 0 (picks z's max, as the CPU). With
+// `integers`, x holds 0..3 and w multiples of 1/2 in [-1, 1]: every z and
+// every partial sum is exact in fp32 whatever the summation order, so the
+// extremes tie exactly, many times per cloud; and each cloud's last point is
+// planted at x = 4, often the channel's unique extreme, in a later chunk than
+// the cloud's first point.
+struct WideInputs {
+  WideShape s{};
+  std::vector<float> x, w, bias, gamma, beta, rm, rv, dy;
+};
+
+WideInputs wide_inputs(const WideShape& s, Rng& rng, bool integers = false) {
+  WideInputs in;
+  in.s = s;
+  const size_t M = size_t(s.B) * s.N;
+  in.x.resize(M * s.K);
+  in.w.resize(size_t(s.C) * s.K);
+  const float w_scale = 1.0f / std::sqrt(static_cast<float>(s.K));
+  for (float& v : in.x) v = integers ? static_cast<float>(rng.below(4)) : rng.uniform(0.0f, 2.0f);
+  for (float& v : in.w) v = integers ? 0.5f * static_cast<float>(rng.below(5)) - 1.0f : w_scale * rng.normal();
+  if (integers)
+    for (int b = 0; b < s.B; ++b)
+      std::fill_n(in.x.begin() + (size_t(b) * s.N + s.N - 1) * s.K, s.K, 4.0f);
+  auto normals = [&](size_t n, float scale, float shift) {
+    std::vector<float> v(n);
+    for (float& e : v) e = shift + scale * rng.normal();
+    return v;
+  };
+  in.bias = normals(s.C, 0.2f, 0.0f);
+  in.gamma = normals(s.C, 0.5f, 1.0f);
+  for (int c = 0; c < s.C; c += 3) in.gamma[c] = -std::fabs(in.gamma[c]);
+  if (s.C > 1) in.gamma[1] = 0.0f;
+  in.beta = normals(s.C, 0.3f, 0.0f);
+  in.rm = normals(s.C, 0.1f, 0.0f);
+  in.rv.resize(s.C);
+  for (float& v : in.rv) v = rng.uniform(0.5f, 1.5f);
+  in.dy = normals(size_t(s.B) * s.C, 1.0f, 0.0f);
+  return in;
+}
+
+// What wide_max_forward_train writes (host copies).
+struct WideForward {
+  std::vector<float> y, input_mean, input_cov, mean, invstd, selected, rm, rv;
+  std::vector<int32_t> row;
+  explicit WideForward(const WideInputs& in)
+      : y(size_t(in.s.B) * in.s.C), input_mean(in.s.K), input_cov(size_t(in.s.K) * in.s.K), mean(in.s.C),
+        invstd(in.s.C), selected(y.size()), rm(in.rm), rv(in.rv), row(y.size()) {}
+  WideMaxSaved<float> saved() {
+    return {input_mean.data(), input_cov.data(), mean.data(), invstd.data(), selected.data(), row.data()};
+  }
+};
+
+struct WideGrads {
+  std::vector<float> dx, dw, dbias, dgamma, dbeta;
+};
+
+WideForward cpu_wide_forward(const WideInputs& in, bool relu) {
+  CpuBackend<float> cpu;
+  const WideShape& s = in.s;
+  WideForward f(in);
+  cpu.wide_max_forward_train(f.y.data(), f.saved(), f.rm.data(), f.rv.data(), in.x.data(), in.w.data(),
+                             in.bias.data(), in.gamma.data(), in.beta.data(), s.B, s.N, s.K, s.C, relu, 1e-5, 0.1);
+  return f;
+}
+
+// The same on the GPU, every output poisoned first.
+WideForward gpu_wide_forward(CudaBackend& be, const WideInputs& in, bool relu) {
+  const WideShape& s = in.s;
+  const size_t bc = size_t(s.B) * s.C;
+  Dev x(be, in.x), w(be, in.w), bias(be, in.bias), gamma(be, in.gamma), beta(be, in.beta), rm(be, in.rm),
+      rv(be, in.rv), y(be, bc), input_mean(be, s.K), input_cov(be, size_t(s.K) * s.K), mean(be, s.C),
+      invstd(be, s.C), selected(be, bc);
+  DevIndex row(be, bc);
+  for (Dev* d : {&y, &input_mean, &input_cov, &mean, &invstd, &selected}) d->poison();
+  row.poison();
+  const WideMaxSaved<float> saved{input_mean, input_cov, mean, invstd, selected, row};
+  be.wide_max_forward_train(y, saved, rm, rv, x, w, bias, gamma, beta, s.B, s.N, s.K, s.C, relu, 1e-5, 0.1);
+  WideForward f(in);
+  f.y = y.host();
+  f.input_mean = input_mean.host();
+  f.input_cov = input_cov.host();
+  f.mean = mean.host();
+  f.invstd = invstd.host();
+  f.selected = selected.host();
+  f.rm = rm.host();
+  f.rv = rv.host();
+  f.row = row.host();
+  return f;
+}
+
+WideGrads cpu_wide_backward(const WideInputs& in, WideForward& f, bool relu) {
+  CpuBackend<float> cpu;
+  const WideShape& s = in.s;
+  WideGrads g{std::vector<float>(size_t(s.B) * s.N * s.K), std::vector<float>(in.w.size()),
+              std::vector<float>(s.C), std::vector<float>(s.C), std::vector<float>(s.C)};
+  cpu.wide_max_backward(g.dx.data(), g.dw.data(), g.dbias.data(), g.dgamma.data(), g.dbeta.data(), in.dy.data(),
+                        f.y.data(), f.saved(), in.x.data(), in.w.data(), in.gamma.data(), s.B, s.N, s.K, s.C, relu);
+  return g;
+}
+
+// The GPU's backward from the given forward's (the CPU's) y and saved tensors,
+// so both sides differentiate the same picks. dx is left empty unless wanted.
+WideGrads gpu_wide_backward(CudaBackend& be, const WideInputs& in, const WideForward& f, bool relu, bool want_dx) {
+  const WideShape& s = in.s;
+  Dev x(be, in.x), w(be, in.w), gamma(be, in.gamma), dy(be, in.dy), y(be, f.y), input_mean(be, f.input_mean),
+      input_cov(be, f.input_cov), mean(be, f.mean), invstd(be, f.invstd), selected(be, f.selected),
+      dx(be, want_dx ? in.x.size() : 1), dw(be, in.w.size()), dbias(be, s.C), dgamma(be, s.C), dbeta(be, s.C);
+  DevIndex row(be, f.row);
+  for (Dev* d : {&dx, &dw, &dbias, &dgamma, &dbeta}) d->poison();
+  const WideMaxSaved<float> saved{input_mean, input_cov, mean, invstd, selected, row};
+  be.wide_max_backward(want_dx ? dx.get() : nullptr, dw, dbias, dgamma, dbeta, dy, y, saved, x, w, gamma, s.B, s.N,
+                       s.K, s.C, relu);
+  return {want_dx ? dx.host() : std::vector<float>(), dw.host(), dbias.host(), dgamma.host(), dbeta.host()};
+}
+
+// z = x w^T (no bias) in double: the exact values the picks are judged by.
+std::vector<double> exact_z(const WideInputs& in) {
+  const WideShape& s = in.s;
+  const int M = s.B * s.N;
+  CpuBackend<double> cpu;
+  const std::vector<double> x(in.x.begin(), in.x.end()), w(in.w.begin(), in.w.end());
+  std::vector<double> z(size_t(M) * s.C);
+  cpu.linear_forward(z.data(), x.data(), w.data(), nullptr, M, s.K, s.C);
+  return z;
+}
+
+// Per channel, a worst-case bound on the rounding error of one z element from
+// a GEMM whose operands are rounded with unit roundoff u (0 for fp32) and
+// summed in fp32 over K terms: (2u + K 2^-24) max|x| sum_k |w_ck|.
+std::vector<double> z_slack(const WideInputs& in, double u) {
+  const WideShape& s = in.s;
+  double max_x = 0.0;
+  for (float v : in.x) max_x = std::max(max_x, std::fabs(static_cast<double>(v)));
+  std::vector<double> slack(s.C);
+  for (int c = 0; c < s.C; ++c) {
+    double sum = 0.0;
+    for (int k = 0; k < s.K; ++k) sum += std::fabs(static_cast<double>(in.w[size_t(c) * s.K + k]));
+    slack[c] = (2.0 * u + s.K * std::ldexp(1.0, -24)) * max_x * sum;
+  }
+  return slack;
+}
+
+// Judges the picks `got` against `ref` (the CPU's) with z in double: where a
+// cloud's extreme beats its runner-up by more than twice the slack, no rounding
+// can reorder them and both must pick the same point; elsewhere (a near or
+// exact tie) got's point must be within twice the slack of the extreme.
+// Returns how many picks were separated.
+size_t check_picks(const std::vector<int32_t>& got, const std::vector<int32_t>& ref, const std::vector<double>& z,
+                   const std::vector<double>& slack, const WideInputs& in) {
+  const WideShape& s = in.s;
+  size_t separated = 0, bad = 0;
+  for (int b = 0; b < s.B; ++b) {
+    for (int c = 0; c < s.C; ++c) {
+      const double sign = in.gamma[c] >= 0.0f ? 1.0 : -1.0;
+      double best = -std::numeric_limits<double>::infinity(), second = best;
+      for (int n = 0; n < s.N; ++n) {
+        const double v = sign * z[(size_t(b) * s.N + n) * s.C + c];
+        if (v > best) {
+          second = best;
+          best = v;
+        } else if (v > second) {
+          second = v;
+        }
+      }
+      const size_t i = size_t(b) * s.C + c;
+      if (got[i] < 0 || got[i] >= s.N) {
+        if (bad++ < 5) ADD_FAILURE() << "pick (" << b << ", " << c << ") = " << got[i] << " is not a point";
+        continue;
+      }
+      if (best - second > 2.0 * slack[c]) {
+        ++separated;
+        if (got[i] != ref[i] && bad++ < 5)
+          ADD_FAILURE() << "pick (" << b << ", " << c << "): " << got[i] << " vs the CPU's " << ref[i]
+                        << " with a clear extreme";
+      } else {
+        const double v = sign * z[(size_t(b) * s.N + got[i]) * s.C + c];
+        if (v < best - 2.0 * slack[c] && bad++ < 5)
+          ADD_FAILURE() << "pick (" << b << ", " << c << ") = " << got[i] << " is " << best - v
+                        << " short of the extreme (slack " << slack[c] << ")";
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0u) << "bad picks";
+  return separated;
+}
+
+class CudaWideMax : public CudaOps {};
+
+TEST_F(CudaWideMax, ForwardTrainMatchesCpu) {
+  for (const WideShape& s : kWideShapes) {
+    const WideInputs in = wide_inputs(s, rng);
+    const std::vector<double> z = exact_z(in);
+    for (bool relu : {true, false}) {
+      SCOPED_TRACE(wide_name(s, relu));
+      const WideForward ref = cpu_wide_forward(in, relu), got = gpu_wide_forward(*gpu, in, relu);
+      // x's mean and z's mean: double sums on both sides, then rounded (ulps).
+      EXPECT_CLOSE(got.input_mean, ref.input_mean, kElementwise);
+      EXPECT_CLOSE(got.mean, ref.mean, kElementwise);
+      EXPECT_CLOSE(got.rm, ref.rm, kElementwise);
+      // The covariance: fp32 GEMMs over M rows in different orders; invstd and
+      // the running variance follow from it.
+      EXPECT_CLOSE(got.input_cov, ref.input_cov, kFp32);
+      EXPECT_CLOSE(got.invstd, ref.invstd, kFp32);
+      EXPECT_CLOSE(got.rv, ref.rv, kFp32);
+      // The picks: identical wherever the extreme is clear (nearly all here).
+      const size_t separated = check_picks(got.row, ref.row, z, z_slack(in, 0.0), in);
+      EXPECT_GE(separated, ref.row.size() * 9 / 10) << "too few clear extremes for the test to mean much";
+      // z at the picks: fp32 sums of K terms in different orders.
+      EXPECT_CLOSE(got.selected, ref.selected, kFp32);
+      EXPECT_CLOSE(got.y, ref.y, kFp32);
+    }
+  }
+}
+
+TEST_F(CudaWideMax, ForwardEvalMatchesCpu) {
+  for (const WideShape& s : kWideShapes) {
+    const WideInputs in = wide_inputs(s, rng);
+    for (bool relu : {true, false}) {
+      SCOPED_TRACE(wide_name(s, relu));
+      std::vector<float> ref(size_t(s.B) * s.C);
+      cpu.wide_max_forward_eval(ref.data(), in.x.data(), in.w.data(), in.bias.data(), in.gamma.data(),
+                                in.beta.data(), in.rm.data(), in.rv.data(), s.B, s.N, s.K, s.C, relu, 1e-5);
+      Dev x(*gpu, in.x), w(*gpu, in.w), bias(*gpu, in.bias), gamma(*gpu, in.gamma), beta(*gpu, in.beta),
+          rm(*gpu, in.rm), rv(*gpu, in.rv), y(*gpu, ref.size());
+      y.poison();
+      gpu->wide_max_forward_eval(y, x, w, bias, gamma, beta, rm, rv, s.B, s.N, s.K, s.C, relu, 1e-5);
+      // z at the picks (fp32 sums of K terms), then one affine map in double.
+      EXPECT_CLOSE(y.host(), ref, kFp32);
+    }
+  }
+}
+
+TEST_F(CudaWideMax, BackwardMatchesCpu) {
+  for (const WideShape& s : kWideShapes) {
+    const WideInputs in = wide_inputs(s, rng);
+    for (bool relu : {true, false}) {
+      SCOPED_TRACE(wide_name(s, relu));
+      WideForward f = cpu_wide_forward(in, relu);
+      const WideGrads ref = cpu_wide_backward(in, f, relu);
+      const WideGrads got = gpu_wide_backward(*gpu, in, f, relu, true);
+      // Per-channel sums and dw in double on both sides, in the same order,
+      // rounded once: ulps. dbias is exactly 0.
+      EXPECT_CLOSE(got.dbeta, ref.dbeta, kElementwise);
+      EXPECT_CLOSE(got.dgamma, ref.dgamma, kElementwise);
+      EXPECT_CLOSE(got.dw, ref.dw, kElementwise);
+      EXPECT_CLOSE(got.dbias, std::vector<float>(s.C, 0.0f), kExact);
+      // dx: fp32 GEMMs (P over C terms, x P over K) in different orders, then
+      // the picked points' terms added in the same order as the CPU.
+      EXPECT_CLOSE(got.dx, ref.dx, kFp32);
+      // Without dx (the layer's input needs no gradient): the rest unchanged.
+      const WideGrads no_dx = gpu_wide_backward(*gpu, in, f, relu, false);
+      EXPECT_CLOSE(no_dx.dw, got.dw, kExact);
+      EXPECT_CLOSE(no_dx.dgamma, got.dgamma, kExact);
+      EXPECT_CLOSE(no_dx.dbeta, got.dbeta, kExact);
+      EXPECT_CLOSE(no_dx.dbias, got.dbias, kExact);
+    }
+  }
+}
+
+TEST_F(CudaWideMax, ExactTiesKeepTheFirstPoint) {
+  for (const WideShape& s : {WideShape{3, 9001, 13, 70}, WideShape{2, 3, 8, 40}, WideShape{3, 700, 16, 33}}) {
+    const WideInputs in = wide_inputs(s, rng, true);
+    for (bool relu : {true, false}) {
+      SCOPED_TRACE(wide_name(s, relu));
+      WideForward ref = cpu_wide_forward(in, relu);
+      const WideForward got = gpu_wide_forward(*gpu, in, relu);
+      // Exact z on both sides: the same first point of each tie (torch.max),
+      // across chunk boundaries too, and the same values there.
+      EXPECT_EQ(got.row, ref.row);
+      EXPECT_CLOSE(got.selected, ref.selected, kExact);
+      // y goes through the covariance, a fp32 GEMM over M rows on the CPU; with
+      // these repeated values its rounding errors do not cancel and reach up to
+      // ~M 2^-24 relative (1.6e-3 at M = 27003; a host emulation of the CUDA
+      // file against the CPU measured 1.6e-4 on the covariance, 4e-5 on y).
+      EXPECT_CLOSE(got.y, ref.y, 2e-3);
+      const WideGrads gref = cpu_wide_backward(in, ref, relu);
+      const WideGrads g = gpu_wide_backward(*gpu, in, ref, relu, true);
+      EXPECT_CLOSE(g.dx, gref.dx, kFp32);
+      EXPECT_CLOSE(g.dw, gref.dw, kElementwise);
+    }
+  }
+}
+
+TEST_F(CudaWideMax, PrecisionModes) {
+  struct Mode {
+    Precision precision;
+    double roundoff;   // the GEMM operands' unit roundoff (bound)
+    double tolerance;  // y and selected
+  };
+  for (const WideShape& s : {WideShape{4, 2500, 128, 1024}, WideShape{3, 9001, 13, 70}}) {
+    const WideInputs in = wide_inputs(s, rng);
+    const std::vector<double> z = exact_z(in);
+    WideForward ref = cpu_wide_forward(in, true);
+    const WideGrads gref = cpu_wide_backward(in, ref, true);
+    for (const Mode& mode : {Mode{Precision::TF32, std::ldexp(1.0, -10), kWideTf32Fp16},
+                             Mode{Precision::FP16, std::ldexp(1.0, -11), kWideTf32Fp16},
+                             Mode{Precision::BF16, std::ldexp(1.0, -8), kWideBf16}}) {
+      SCOPED_TRACE(std::string(precision_name(mode.precision)) + " " + wide_name(s, true));
+      CudaBackend be(mode.precision);
+      const WideForward got = gpu_wide_forward(be, in, true);
+      // x's statistics stay plain fp32 in every mode: the fp32 bounds.
+      EXPECT_CLOSE(got.input_mean, ref.input_mean, kElementwise);
+      EXPECT_CLOSE(got.mean, ref.mean, kElementwise);
+      EXPECT_CLOSE(got.rm, ref.rm, kElementwise);
+      EXPECT_CLOSE(got.input_cov, ref.input_cov, kFp32);
+      EXPECT_CLOSE(got.invstd, ref.invstd, kFp32);
+      EXPECT_CLOSE(got.rv, ref.rv, kFp32);
+      // z's GEMM runs in the mode: picks within its rounding, values within the dtype's bound.
+      const size_t separated = check_picks(got.row, ref.row, z, z_slack(in, mode.roundoff), in);
+      EXPECT_CLOSE(got.selected, ref.selected, mode.tolerance);
+      EXPECT_CLOSE(got.y, ref.y, mode.tolerance);
+      // The mode is really in effect (at the model's shape, where cuBLAS surely takes tensor cores).
+      if (s.K == 128) {
+        EXPECT_GT(rel_error(got.selected, ref.selected), 1e-6) << "z's GEMM looks like plain fp32";
+      }
+      std::cout << "[ info     ] " << precision_name(mode.precision) << " wide_max " << wide_name(s, true)
+                << ": y rel error " << rel_error(got.y, ref.y) << ", " << separated << " of " << ref.row.size()
+                << " picks clear of rounding\n";
+      // The backward has no GEMM in the mode: fp32 bounds, from the CPU's saved tensors.
+      const WideGrads g = gpu_wide_backward(be, in, ref, true, true);
+      EXPECT_CLOSE(g.dx, gref.dx, kFp32);
+      EXPECT_CLOSE(g.dw, gref.dw, kElementwise);
+      EXPECT_CLOSE(g.dgamma, gref.dgamma, kElementwise);
+      EXPECT_CLOSE(g.dbeta, gref.dbeta, kElementwise);
+    }
+  }
+}
+
+TEST_F(CudaWideMax, BitwiseReproducibleWithoutAllocations) {
+  const WideShape s{4, 2500, 128, 1024};
+  const WideInputs in = wide_inputs(s, rng);
+  const size_t bc = size_t(s.B) * s.C;
+  Dev x(*gpu, in.x), w(*gpu, in.w), bias(*gpu, in.bias), gamma(*gpu, in.gamma), beta(*gpu, in.beta),
+      rm(*gpu, in.rm), rv(*gpu, in.rv), dy(*gpu, in.dy), y(*gpu, bc), y_eval(*gpu, bc), input_mean(*gpu, s.K),
+      input_cov(*gpu, size_t(s.K) * s.K), mean(*gpu, s.C), invstd(*gpu, s.C), selected(*gpu, bc),
+      dx(*gpu, in.x.size()), dw(*gpu, in.w.size()), dbias(*gpu, s.C), dgamma(*gpu, s.C), dbeta(*gpu, s.C);
+  DevIndex row(*gpu, bc);
+  const WideMaxSaved<float> saved{input_mean, input_cov, mean, invstd, selected, row};
+  std::vector<float> first;
+  std::vector<int32_t> first_rows;
+  size_t allocations = 0;
+  for (int run = 0; run < 3; ++run) {
+    gpu->upload(rm, in.rm.data(), s.C);
+    gpu->upload(rv, in.rv.data(), s.C);
+    gpu->wide_max_forward_train(y, saved, rm, rv, x, w, bias, gamma, beta, s.B, s.N, s.K, s.C, true, 1e-5, 0.1);
+    gpu->wide_max_backward(dx, dw, dbias, dgamma, dbeta, dy, y, saved, x, w, gamma, s.B, s.N, s.K, s.C, true);
+    gpu->wide_max_forward_eval(y_eval, x, w, bias, gamma, beta, rm, rv, s.B, s.N, s.K, s.C, true, 1e-5);
+    gpu->synchronize();
+    if (run == 0) allocations = gpu->device_allocations();
+    else EXPECT_EQ(gpu->device_allocations(), allocations) << "run " << run << " allocated device memory";
+    std::vector<float> all;
+    for (const Dev* d : {&y, &y_eval, &input_mean, &input_cov, &mean, &invstd, &selected, &rm, &rv, &dx, &dw,
+                         &dbias, &dgamma, &dbeta}) {
+      const std::vector<float> h = d->host();
+      all.insert(all.end(), h.begin(), h.end());
+    }
+    if (run == 0) {
+      first = all;
+      first_rows = row.host();
+    } else {
+      EXPECT_TRUE(all == first) << "run " << run << " differs from the first";
+      EXPECT_EQ(row.host(), first_rows);
+    }
+  }
+}
+
 // ------------------------------------------------------------ whole model
 //
 // PointNet<float> on the CPU and on CUDA from identical parameters and inputs.
@@ -845,17 +1242,22 @@ class Forwarding : public Backend<float> {
   Backend<float>& in_;
 };
 
-// Records, per call, each ReLU's input signs and outputs and each max-pool's argmax.
+// Records, per call, each ReLU's input signs and outputs, each max-pool's
+// argmax, and each fused wide layer's picks and outputs.
 class KinkRecorder final : public Forwarding {
  public:
   using Forwarding::Forwarding;
   std::vector<std::vector<uint8_t>> relu_positive;
   std::vector<std::vector<float>> relu_output;
   std::vector<std::vector<int32_t>> argmax;
+  std::vector<std::vector<int32_t>> wide_row;
+  std::vector<std::vector<float>> wide_y;
   void clear() {
     relu_positive.clear();
     relu_output.clear();
     argmax.clear();
+    wide_row.clear();
+    wide_y.clear();
   }
   void relu_forward(float* y, const float* x, size_t n) override {
     std::vector<float> host(n);
@@ -873,16 +1275,34 @@ class KinkRecorder final : public Forwarding {
     in_.download_index(host.data(), arg, host.size());
     argmax.push_back(std::move(host));
   }
+  void wide_max_forward_train(float* y, const WideMaxSaved<float>& s, float* rm, float* rv, const float* x,
+                              const float* w, const float* b, const float* g, const float* be, int B, int N, int K,
+                              int C, bool relu, double eps, double mom) override {
+    in_.wide_max_forward_train(y, s, rm, rv, x, w, b, g, be, B, N, K, C, relu, eps, mom);
+    std::vector<int32_t> rows(size_t(B) * C);
+    in_.download_index(rows.data(), s.selected_row, rows.size());
+    wide_row.push_back(std::move(rows));
+    std::vector<float> out(size_t(B) * C);
+    in_.download(out.data(), y, out.size());
+    wide_y.push_back(std::move(out));
+  }
 };
 
 // Takes the recorded run's side of every kink crossed differently: a ReLU
 // output gets the recorded value (within rounding of 0), a max-pool the
 // recorded argmax and this run's own value there (within rounding of its max).
+// The fused wide layer has both kinks inside: its pick gets the recorded point
+// and, since that layer keeps no z, z there recomputed on the host in double
+// from this run's x, w and bias (checked to be an extreme within the GEMMs'
+// rounding: a far-off pick is a bug, not a kink), with y recomputed from it
+// and this run's saved mean and invstd; then its ReLU, as relu_forward's. The
+// wide layer's backward reads only y and the saved tensors, so it follows. (No
+// test-only hook in the backend: the alignment stays in this file.)
 class KinkAligner final : public Forwarding {
  public:
   KinkAligner(Backend<float>& inner, const KinkRecorder& reference) : Forwarding(inner), ref_(reference) {}
   size_t steered = 0;
-  void restart() { relu_call_ = max_call_ = 0; }
+  void restart() { relu_call_ = max_call_ = wide_call_ = 0; }
   void relu_forward(float* y, const float* x, size_t n) override {
     std::vector<float> hx(n), hy;
     in_.download(hx.data(), x, n);
@@ -923,11 +1343,161 @@ class KinkAligner final : public Forwarding {
     in_.upload_index(arg, ha.data(), ha.size());
     in_.upload(y, hy.data(), hy.size());
   }
+  void wide_max_forward_train(float* y, const WideMaxSaved<float>& s, float* rm, float* rv, const float* x,
+                              const float* w, const float* b, const float* g, const float* be, int B, int N, int K,
+                              int C, bool relu, double eps, double mom) override {
+    in_.wide_max_forward_train(y, s, rm, rv, x, w, b, g, be, B, N, K, C, relu, eps, mom);
+    ASSERT_LT(wide_call_, ref_.wide_row.size()) << "the two models call wide_max_forward_train differently";
+    const std::vector<int32_t>& ref_row = ref_.wide_row[wide_call_];
+    const std::vector<float>& ref_y = ref_.wide_y[wide_call_];
+    ++wide_call_;
+    const size_t bc = size_t(B) * C;
+    ASSERT_EQ(ref_row.size(), bc);
+    std::vector<int32_t> row(bc);
+    std::vector<float> hy(bc);
+    in_.download_index(row.data(), s.selected_row, bc);
+    in_.download(hy.data(), y, bc);
+    bool changed = false;
+    if (row != ref_row) {
+      std::vector<float> hx(size_t(B) * N * K), hw(size_t(C) * K), hb(C), hg(C), hbe(C), hmean(C), hinv(C),
+          hsel(bc);
+      in_.download(hx.data(), x, hx.size());
+      in_.download(hw.data(), w, hw.size());
+      in_.download(hb.data(), b, C);
+      in_.download(hg.data(), g, C);
+      in_.download(hbe.data(), be, C);
+      in_.download(hmean.data(), s.mean, C);
+      in_.download(hinv.data(), s.invstd, C);
+      in_.download(hsel.data(), s.selected, bc);
+      for (size_t i = 0; i < bc; ++i) {
+        if (row[i] == ref_row[i]) continue;
+        const size_t cloud = i / C, c = i % C;
+        ASSERT_TRUE(ref_row[i] >= 0 && ref_row[i] < N) << "recorded pick " << ref_row[i];
+        ASSERT_TRUE(row[i] >= 0 && row[i] < N) << "this run's pick " << row[i];
+        const float* picked = hx.data() + (cloud * N + ref_row[i]) * K;
+        const float* own = hx.data() + (cloud * N + row[i]) * K;
+        const float* wc = hw.data() + c * K;
+        double z = hb[c], magnitude = std::fabs(static_cast<double>(hb[c]));
+        for (int k = 0; k < K; ++k) {
+          z += static_cast<double>(picked[k]) * wc[k];
+          magnitude += std::fabs(static_cast<double>(picked[k]) * wc[k]) + std::fabs(static_cast<double>(own[k]) * wc[k]);
+        }
+        // Each side's z is within K 2^-24 sum |x w| of exact (fp32 sums of K
+        // terms, worst case), so two extremes lie within three such errors.
+        EXPECT_LE(std::fabs(z - hsel[i]), 3.0 * K * std::ldexp(1.0, -24) * magnitude)
+            << "wide_max pick (" << cloud << ", " << c << "): the recorded point " << ref_row[i]
+            << " is not an extreme within rounding here (this run picked " << row[i] << ")";
+        row[i] = ref_row[i];
+        hsel[i] = static_cast<float>(z);
+        const float v = static_cast<float>((static_cast<double>(hsel[i]) - hmean[c]) * hinv[c] * hg[c] + hbe[c]);
+        hy[i] = relu && !(v > 0.0f) ? 0.0f : v;
+        ++steered;
+      }
+      in_.upload_index(s.selected_row, row.data(), bc);
+      in_.upload(s.selected, hsel.data(), bc);
+      changed = true;
+    }
+    if (relu) {
+      for (size_t i = 0; i < bc; ++i) {
+        if ((hy[i] > 0.0f) == (ref_y[i] > 0.0f)) continue;
+        hy[i] = ref_y[i];
+        ++steered;
+        changed = true;
+      }
+    }
+    if (changed) in_.upload(y, hy.data(), bc);
+  }
 
  private:
   const KinkRecorder& ref_;
-  size_t relu_call_ = 0, max_call_ = 0;
+  size_t relu_call_ = 0, max_call_ = 0, wide_call_ = 0;
 };
+
+// The wide layer's alignment, on two CPU backends (no GPU needed): exact ties
+// are planted at extremes, the recorded picks are moved to the ties' later
+// copies (as another backend may break a near-tie), and one recorded output
+// is put across the ReLU's kink; the aligned run must take exactly those, with
+// the right values, and leave everything else bit for bit.
+TEST(KinkAlignerWide, TakesTheRecordedPicksAndReluSides) {
+  const int B = 2, N = 50, K = 6, C = 9;
+  Rng rng(77);
+  std::vector<float> x(size_t(B) * N * K), w(size_t(C) * K), bias(C), gamma(C), beta(C), rm(C, 0.0f), rv(C, 1.0f);
+  for (float& v : x) v = rng.uniform(0.0f, 2.0f);
+  for (float& v : w) v = rng.normal();
+  for (int c = 0; c < C; ++c) {
+    bias[c] = 0.1f * rng.normal();
+    gamma[c] = (c % 3 == 0 ? -1.0f : 1.0f) * rng.uniform(0.5f, 1.5f);
+    beta[c] = 0.5f * rng.normal();
+  }
+  beta[2] = -10.0f;  // far below gamma xhat: the ReLU cuts channel 2
+  // Per cloud, the point holding channel 1's max (gamma > 0) is copied to
+  // another point: an exact tie at an extreme, first copy `first`, later `second`.
+  CpuBackend<float> host;
+  std::vector<float> z(size_t(B) * N * C);
+  host.linear_forward(z.data(), x.data(), w.data(), nullptr, B * N, K, C);
+  std::vector<int> first(B), second(B);
+  for (int b = 0; b < B; ++b) {
+    int p = 0;
+    for (int n = 1; n < N; ++n)
+      if (z[(size_t(b) * N + n) * C + 1] > z[(size_t(b) * N + p) * C + 1]) p = n;
+    const int q = p == N - 1 ? 0 : N - 1;
+    std::copy_n(x.begin() + (size_t(b) * N + p) * K, K, x.begin() + (size_t(b) * N + q) * K);
+    first[b] = std::min(p, q);
+    second[b] = std::max(p, q);
+  }
+
+  CpuBackend<float> reference_backend, aligned_backend;
+  KinkRecorder recorder(reference_backend);
+  KinkAligner aligner(aligned_backend, recorder);
+  auto run = [&](Backend<float>& be, std::vector<float>& y, std::vector<float>& selected, std::vector<int32_t>& row) {
+    std::vector<float> xm(K), xc(size_t(K) * K), mean(C), invstd(C), rm1 = rm, rv1 = rv;
+    y.assign(size_t(B) * C, 0.0f);
+    selected.assign(y.size(), 0.0f);
+    row.assign(y.size(), -1);
+    const WideMaxSaved<float> saved{xm.data(), xc.data(), mean.data(), invstd.data(), selected.data(), row.data()};
+    be.wide_max_forward_train(y.data(), saved, rm1.data(), rv1.data(), x.data(), w.data(), bias.data(), gamma.data(),
+                              beta.data(), B, N, K, C, true, 1e-5, 0.1);
+  };
+  std::vector<float> y_ref, sel_ref, y, sel;
+  std::vector<int32_t> row_ref, row;
+  run(recorder, y_ref, sel_ref, row_ref);
+  ASSERT_EQ(recorder.wide_row.size(), 1u);
+  ASSERT_EQ(recorder.wide_row[0], row_ref);
+  std::vector<int32_t>& recorded = recorder.wide_row[0];
+  std::vector<uint8_t> moved(recorded.size(), 0);
+  size_t moved_count = 0;
+  for (int b = 0; b < B; ++b) {
+    ASSERT_EQ(recorded[size_t(b) * C + 1], first[b]) << "the planted tie is not channel 1's first max";
+    for (int c = 0; c < C; ++c) {
+      const size_t i = size_t(b) * C + c;
+      if (recorded[i] != first[b]) continue;
+      recorded[i] = second[b];
+      moved[i] = 1;
+      ++moved_count;
+    }
+  }
+  // One recorded output across the ReLU's kink (as a value within rounding of 0 may land).
+  std::vector<float>& recorded_y = recorder.wide_y[0];
+  size_t flip = 0;
+  while (flip < recorded_y.size() && (recorded_y[flip] > 0.0f || moved[flip])) ++flip;
+  ASSERT_LT(flip, recorded_y.size()) << "no output cut by the ReLU";
+  recorded_y[flip] = 1e-7f;
+
+  aligner.restart();
+  run(aligner, y, sel, row);
+  EXPECT_EQ(aligner.steered, moved_count + 1);
+  EXPECT_EQ(row, recorded);
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (moved[i]) {
+      // z at the copy recomputed in double (one rounding) vs the CPU's float GEMM.
+      EXPECT_NEAR(sel[i], sel_ref[i], 1e-5 * (std::fabs(sel_ref[i]) + 1.0)) << i;
+      EXPECT_NEAR(y[i], y_ref[i], 1e-5 * (std::fabs(y_ref[i]) + 1.0)) << i;
+    } else {
+      EXPECT_EQ(sel[i], sel_ref[i]) << i;
+      EXPECT_EQ(y[i], i == flip ? 1e-7f : y_ref[i]) << i;
+    }
+  }
+}
 
 struct ModelCase {
   ModelTask task;
