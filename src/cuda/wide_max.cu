@@ -11,11 +11,7 @@
 //   gemm_fp32                   input_cov = Xc^T Xc / M: one cuBLAS GEMM in plain
 //                               fp32 (CUBLAS_COMPUTE_32F, fp32 operands) in every
 //                               precision mode: the statistics stay fp32-accurate.
-//   rows_dot_rows_kernel        sw(C, K) = w S (S w_c per channel), double sums in
-//                               ascending order, 16 x 16 shared-memory tiles.
-//   channel_stats_kernel        one thread per channel: mean = bias + w_c.xbar,
-//                               var = w_c.(S w_c) (double, ascending k), invstd,
-//                               running stats as batchnorm_forward_train.
+//   channel_mean_kernel         one thread per channel: mu = bias + w_c.xbar (double).
 //   gemm (precision mode) +     z = x w^T (no bias) in row chunks of kChunkRows
 //   extremes_kernel             into scratch; per chunk one block per (cloud,
 //                               32 channels) with kLanes point lanes finds z's max
@@ -24,16 +20,22 @@
 //                               fixed tree preferring the smaller index on ties)
 //                               and merges them into the running (B, C) extremes
 //                               (a later chunk replaces only a strictly better
-//                               value: its points come later in the cloud).
+//                               value: its points come later in the cloud), and
+//                               sums (z - mu)^2 per cloud in double (fixed tree).
+//   channel_stats_kernel        one thread per channel: var = sum over clouds of
+//                               those squares / M (b ascending, as the CPU),
+//                               invstd, running stats as batchnorm_forward_train.
 //   select_kernel               one thread per (b, c): z's max (gamma >= 0) or
-//                               min, + bias; y = act(gamma (sel - mean) invstd +
-//                               beta) in double as the CPU; saves selected, row.
+//                               min, + bias; y = act((sel - mean) * (gamma invstd)
+//                               + beta) in the CPU's float operations; saves
+//                               selected, row.
 // Forward (eval): the extremes, eval_scale_kernel (1/sqrt(running_var + eps)),
 //   select_kernel with the running mean.
 // Backward:
 //   backward_channels_kernel    one thread per channel, b ascending: dbeta = sum g,
 //                               dgamma = sum g xhat (double), dbias = 0, a_c.
-//   rows_dot_rows_kernel        sw = w S again (from the saved covariance).
+//   rows_dot_rows_kernel        sw = w S (from the saved covariance), double sums
+//                               in ascending order, 16 x 16 shared-memory tiles.
 //   dw_kernel                   one thread per (c, k): a_c [sum_b g (x_picked -
 //                               xbar) - dgamma invstd (S w_c)_k], b ascending.
 //   if dx is wanted:
@@ -99,13 +101,15 @@ struct Extremes {
   int32_t* argmin = nullptr;    // (B, C) first n where the min is
   double* scale = nullptr;      // (C) invstd in double (train: batch; eval: running)
   double* xbar = nullptr;       // (K) x's mean in double (train only)
-  double* sw = nullptr;         // (C, K) S w_c per channel (train only)
+  double* mu = nullptr;         // (C) z's mean, bias included (train only)
+  double* sq = nullptr;         // (B, C) sum over the cloud's points of (z - mu)^2 (train only)
   void carve(Carve& c, int B, int K, int C, bool train) {
     const size_t bc = size_t(B) * C;
     scale = c.take<double>(C);
     if (train) {
       xbar = c.take<double>(K);
-      sw = c.take<double>(size_t(C) * K);
+      mu = c.take<double>(C);
+      sq = c.take<double>(bc);
     }
     zmax = c.take<float>(bc);
     zmin = c.take<float>(bc);
@@ -199,27 +203,35 @@ void rows_dot_rows(State& s, double* out, const float* a, const float* b, int ro
   CUDA_CHECK_LAUNCH();
 }
 
-// z's batch statistics per channel (one thread each, double, k ascending as the
-// CPU), the saved mean and invstd, the double scale, the running statistics.
-__global__ void channel_stats_kernel(float* mean, float* invstd, double* scale, float* running_mean,
-                                     float* running_var, const double* sw, const double* xbar, const float* w,
-                                     const float* bias, int M, int K, int C, double eps, double momentum) {
+// z's mean per channel (one thread each, double, k ascending as the CPU): z is
+// linear in x, so mu_c = bias_c + w_c . xbar exactly.
+__global__ void channel_mean_kernel(double* mu, const double* xbar, const float* w, const float* bias, int K,
+                                    int C) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   const float* wc = w + size_t(c) * K;
-  const double* swc = sw + size_t(c) * K;
-  double mu = bias[c], var = 0.0;
-  for (int k = 0; k < K; ++k) {
-    mu += static_cast<double>(wc[k]) * xbar[k];
-    var += static_cast<double>(wc[k]) * swc[k];
-  }
-  var = fmax(var, 0.0);
+  double m = bias[c];
+  for (int k = 0; k < K; ++k) m += static_cast<double>(wc[k]) * xbar[k];
+  mu[c] = m;
+}
+
+// z's variance from the clouds' centred squares (b ascending, as the CPU: the
+// quadratic form w_c^T S w_c cancels in float when var is small next to
+// |w_c|^2 |S|), the saved mean and invstd, the double scale, the running stats.
+__global__ void channel_stats_kernel(float* mean, float* invstd, double* scale, float* running_mean,
+                                     float* running_var, const double* mu, const double* sq, int B, int M, int C,
+                                     double eps, double momentum) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double total = 0.0;
+  for (int b = 0; b < B; ++b) total += sq[size_t(b) * C + c];
+  const double var = total / M;
   const double is = 1.0 / sqrt(var + eps);
   scale[c] = is;
-  mean[c] = static_cast<float>(mu);
+  mean[c] = static_cast<float>(mu[c]);
   invstd[c] = static_cast<float>(is);
   const double unbias = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
-  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
+  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu[c]);
   running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var * unbias);
 }
 
@@ -236,8 +248,12 @@ __global__ void eval_scale_kernel(double* scale, const float* running_var, int C
 // values, the smaller n: the chunk's first max and min. The chunk that holds
 // the cloud's point 0 writes the (B, C) extremes; a later chunk (larger n)
 // replaces them only where strictly better, so the first occurrence overall wins.
+// With `mu` given (training), the lanes also sum (z + bias - mu)^2 over their
+// points in double and merge in a fixed tree into sq(B, C), the first chunk of
+// a cloud writing and later ones adding (stream order): the same sum every run.
 __global__ void extremes_kernel(float* zmax, int32_t* argmax, float* zmin, int32_t* argmin, const float* z,
-                                int r0, int rows, int b_first, int N, int C) {
+                                int r0, int rows, int b_first, int N, int C, const double* mu, const float* bias,
+                                double* sq) {
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int c = blockIdx.x * kTile + tx;
   const int b = b_first + blockIdx.y;
@@ -248,11 +264,16 @@ __global__ void extremes_kernel(float* zmax, int32_t* argmax, float* zmin, int32
   __shared__ int max_index[kLanes][kTile];
   __shared__ float min_value[kLanes][kTile];
   __shared__ int min_index[kLanes][kTile];
+  __shared__ double centred_sq[kLanes][kTile];
   float hi = 0.0f, lo = 0.0f;
   int hi_at = -1, lo_at = -1;  // -1: this lane saw no point
+  double acc = 0.0;
   if (c < C) {
+    const double centre = mu ? mu[c] - static_cast<double>(bias[c]) : 0.0;
     for (int n = n_begin + ty; n < n_end; n += kLanes) {
       const float v = z[static_cast<size_t>(cloud_row + n - r0) * C + c];
+      const double d = static_cast<double>(v) - centre;
+      acc += d * d;
       if (hi_at < 0 || v > hi) {
         hi = v;
         hi_at = n;
@@ -267,9 +288,11 @@ __global__ void extremes_kernel(float* zmax, int32_t* argmax, float* zmin, int32
   max_index[ty][tx] = hi_at;
   min_value[ty][tx] = lo;
   min_index[ty][tx] = lo_at;
+  centred_sq[ty][tx] = acc;
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (ty < half) {
+      centred_sq[ty][tx] += centred_sq[ty + half][tx];
       const int other = max_index[ty + half][tx], mine = max_index[ty][tx];
       const float ov = max_value[ty + half][tx], mv = max_value[ty][tx];
       if (other >= 0 && (mine < 0 || ov > mv || (ov == mv && other < mine))) {
@@ -287,6 +310,7 @@ __global__ void extremes_kernel(float* zmax, int32_t* argmax, float* zmin, int32
   }
   if (ty != 0 || c >= C || max_index[0][tx] < 0) return;  // (every cloud of the grid has a point here)
   const size_t i = static_cast<size_t>(b) * C + c;
+  if (sq) sq[i] = (n_begin == 0 ? 0.0 : sq[i]) + centred_sq[0][tx];
   const float best_hi = max_value[0][tx], best_lo = min_value[0][tx];
   if (n_begin == 0 || best_hi > zmax[i]) {
     zmax[i] = best_hi;
@@ -299,8 +323,8 @@ __global__ void extremes_kernel(float* zmax, int32_t* argmax, float* zmin, int32
 }
 
 // The chunked z = x w^T and its per-cloud extremes into e (zmax, zmin, argmax, argmin).
-void cloud_extremes(State& s, const Extremes& e, float* z, const float* x, const float* w, int B, int N, int K,
-                    int C) {
+void cloud_extremes(State& s, const Extremes& e, float* z, const float* x, const float* w, const float* bias, int B,
+                    int N, int K, int C) {
   const int M = B * N;
   const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(M) * K);
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(C) * K);
@@ -313,14 +337,15 @@ void cloud_extremes(State& s, const Extremes& e, float* z, const float* x, const
     cuda::gemm(s, false, true, rows, C, K, xr, K, 0, wo, K, 0, 0.0f, z, C, 0);
     const int b_first = r0 / N, b_last = (r0 + rows - 1) / N;
     const dim3 block(kTile, kLanes), grid((C + kTile - 1) / kTile, b_last - b_first + 1);
-    extremes_kernel<<<grid, block, 0, s.stream>>>(e.zmax, e.argmax, e.zmin, e.argmin, z, r0, rows, b_first, N, C);
+    extremes_kernel<<<grid, block, 0, s.stream>>>(e.zmax, e.argmax, e.zmin, e.argmin, z, r0, rows, b_first, N, C,
+                                                   e.mu, bias, e.sq);
     CUDA_CHECK_LAUNCH();
   }
 }
 
 // y(b, c) = act(gamma (picked - center) scale + beta), picking z's max where
-// gamma >= 0 and its min elsewhere; the bias is added to the extreme in float
-// and the rest is formed in double, as the CPU.
+// gamma >= 0 and its min elsewhere; the bias is added to the extreme in float,
+// then the CPU's float operations.
 __global__ void select_kernel(float* y, float* selected, int32_t* selected_row, const float* zmax,
                               const int32_t* argmax, const float* zmin, const int32_t* argmin, const float* bias,
                               const float* center, const double* scale, const float* gamma, const float* beta,
@@ -332,7 +357,8 @@ __global__ void select_kernel(float* y, float* selected, int32_t* selected_row, 
     const float z = (up ? zmax[i] : zmin[i]) + bias[c];
     if (selected) selected[i] = z;
     if (selected_row) selected_row[i] = up ? argmax[i] : argmin[i];
-    const float v = static_cast<float>((static_cast<double>(z) - center[c]) * scale[c] * gamma[c] + beta[c]);
+    // The CPU's float operations, unfused (batchnorm_forward_*): centre, one scale, shift.
+    const float v = __fadd_rn(__fmul_rn(__fsub_rn(z, center[c]), static_cast<float>(gamma[c] * scale[c])), beta[c]);
     y[i] = relu && !(v > 0.0f) ? 0.0f : v;
   }
 }
@@ -487,15 +513,14 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   CUDA_CHECK_LAUNCH();
   gemm_fp32(s, true, false, K, K, M, static_cast<float>(1.0 / M), rows, K, rows, K, 0.0f, saved.input_cov, K);
 
-  // z's statistics per channel.
-  rows_dot_rows(s, e.sw, w, saved.input_cov, C, K, K);
-  channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
-                                                                running_var, e.sw, e.xbar, w, bias, M, K, C, eps,
-                                                                momentum);
+  // z's mean, then each cloud's extremes of z and centred squares (one pass
+  // over z's chunks), then the variance and the pick and normalisation.
+  channel_mean_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.mu, e.xbar, w, bias, K, C);
   CUDA_CHECK_LAUNCH();
-
-  // Each cloud's extremes of z, then the pick and the normalisation.
-  cloud_extremes(s, e, rows, x, w, B, N, K, C);
+  cloud_extremes(s, e, rows, x, w, bias, B, N, K, C);
+  channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
+                                                                running_var, e.mu, e.sq, B, M, C, eps, momentum);
+  CUDA_CHECK_LAUNCH();
   select_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(y, saved.selected, saved.selected_row, e.zmax,
                                                                   e.argmax, e.zmin, e.argmin, bias, saved.mean,
                                                                   e.scale, gamma, beta, B, C, relu);
@@ -518,7 +543,7 @@ void CudaBackend::wide_max_forward_eval(float* y, const float* x, const float* w
 
   eval_scale_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.scale, running_var, C, eps);
   CUDA_CHECK_LAUNCH();
-  cloud_extremes(s, e, z, x, w, B, N, K, C);
+  cloud_extremes(s, e, z, x, w, bias, B, N, K, C);
   select_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(y, nullptr, nullptr, e.zmax, e.argmax, e.zmin,
                                                                   e.argmin, bias, running_mean, e.scale, gamma,
                                                                   beta, B, C, relu);

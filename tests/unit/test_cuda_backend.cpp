@@ -1061,13 +1061,15 @@ TEST_F(CudaWideMax, PrecisionModes) {
       SCOPED_TRACE(std::string(precision_name(mode.precision)) + " " + wide_name(s, true));
       CudaBackend be(mode.precision);
       const WideForward got = gpu_wide_forward(be, in, true);
-      // x's statistics stay plain fp32 in every mode: the fp32 bounds.
+      // x's statistics and z's mean stay plain fp32 in every mode: the fp32
+      // bounds. z's variance is that of the z the mode computes (as PyTorch's
+      // autocast BatchNorm sees the half conv output): within the mode's bound.
       EXPECT_CLOSE(got.input_mean, ref.input_mean, kElementwise);
       EXPECT_CLOSE(got.mean, ref.mean, kElementwise);
       EXPECT_CLOSE(got.rm, ref.rm, kElementwise);
       EXPECT_CLOSE(got.input_cov, ref.input_cov, kFp32);
-      EXPECT_CLOSE(got.invstd, ref.invstd, kFp32);
-      EXPECT_CLOSE(got.rv, ref.rv, kFp32);
+      EXPECT_CLOSE(got.invstd, ref.invstd, mode.tolerance);
+      EXPECT_CLOSE(got.rv, ref.rv, mode.tolerance);
       // z's GEMM runs in the mode: picks within its rounding, values within the dtype's bound.
       const size_t separated = check_picks(got.row, ref.row, z, z_slack(in, mode.roundoff), in);
       EXPECT_CLOSE(got.selected, ref.selected, mode.tolerance);
