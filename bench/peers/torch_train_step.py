@@ -4,7 +4,7 @@ scripts/make_goldens.py) timed on random data of the given shape, one
 iteration at a time with a device synchronisation before each clock read.
 By default one training step (forward, NLL loss, backward, Adam), as
 `pointnet bench --train`; with --infer the eval-mode forward under no_grad, as
-`pointnet bench`. Precisions: fp32, tf32, and bf16 autocast (AMP) on the GPU;
+`pointnet bench`. Precisions: fp32, tf32, and bf16 / fp16 autocast (AMP; fp16 with GradScaler) on the GPU;
 fp32 on the CPU. Prints one JSON object per precision, with the statistics
 `pointnet bench --json` reports (latency_ms median/p99/min/mean, cv,
 clouds_per_s = batch / median) plus the older step_ms_median/step_ms_min.
@@ -50,9 +50,12 @@ def time_iterations(args, precision):
                       device=args.device)
 
     def amp():
-        if cuda and precision == "bf16":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if cuda and precision in ("bf16", "fp16"):
+            return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
         return contextlib.nullcontext()
+
+    # fp16: AMP's dynamic loss scaling (GradScaler), as our trainer does.
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and precision == "fp16")
 
     def train_step():
         opt.zero_grad(set_to_none=True)
@@ -61,8 +64,9 @@ def time_iterations(args, precision):
             loss = F.nll_loss(pred.float().reshape(-1, args.classes), y.reshape(-1))
             if args.feature_transform:  # as the trainer: + 0.001 x the regulariser
                 loss = loss + 0.001 * feature_transform_regularizer(trans_feat.float())
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     def infer():
         with torch.no_grad(), amp():
@@ -77,6 +81,8 @@ def time_iterations(args, precision):
     for _ in range(args.warmup):
         step()
     sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
@@ -95,6 +101,7 @@ def time_iterations(args, precision):
             "latency_ms": {"median": 1e3 * median, "p99": 1e3 * percentile(times, 0.99), "min": 1e3 * times[0],
                            "mean": 1e3 * mean},
             "cv": stddev / mean,
+            "peak_device_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
             "step_ms_median": 1e3 * median, "step_ms_min": 1e3 * times[0]}
 
 
