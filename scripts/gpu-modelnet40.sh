@@ -5,7 +5,7 @@
 # model and its metrics log to $OUT (or ./gpu-out). Evaluate the models on the
 # exact f32 test split afterwards (the machine gets only a train pack: the
 # whole dataset does not fit the 64 MiB that travels).
-# Usage: scripts/gpu-modelnet40.sh PACK EPOCHS TIME_LIMIT_S PRECISION...
+# Usage: [SEED=1] scripts/gpu-modelnet40.sh PACK EPOCHS TIME_LIMIT_S PRECISION...
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pack=$1 epochs=$2 limit=$3
@@ -23,7 +23,7 @@ for precision in "$@"; do
   rm -rf "build-gpu/mn40-$precision"
   # SIGINT at the limit: the trainer finishes the batch and saves a checkpoint.
   OMP_NUM_THREADS=$threads timeout -s INT "$limit" build-gpu/pointnet train --data "$pack" --test-data none \
-    --device cuda --precision "$precision" --epochs "$epochs" --seed 1 --plain \
+    --device cuda --precision "$precision" --epochs "$epochs" --seed "${SEED:-1}" --plain \
     --out "build-gpu/mn40-$precision" > "build-gpu/mn40-$precision.log" 2>&1 &
   pids+=($!)
 done
