@@ -47,16 +47,16 @@ export OMP_NUM_THREADS=$threads  # every library's OpenMP pool the same size
 
 # One epoch of training on small synthetic data: seconds, not minutes.
 if [[ -z $model ]]; then
-  "$bin" synth --task cls --out "$work/synth-cls" --points "$points" --train-per-class 8 --test-per-class 1 >/dev/null
+  "$bin" synth --task cls --out "$work/synth-cls-$points" --points "$points" --train-per-class 8 --test-per-class 1 >/dev/null
   rm -rf "$work/run-cls"
-  "$bin" --threads "$threads" train --task cls --data "$work/synth-cls" --out "$work/run-cls" --epochs 1 \
+  "$bin" --threads "$threads" train --task cls --data "$work/synth-cls-$points" --out "$work/run-cls" --epochs 1 \
     --batch-size 8 --points "$points" --test-data none >/dev/null
   model=$work/run-cls/model.safetensors
 fi
 if [[ -z $seg_model ]]; then
-  "$bin" synth --task seg --out "$work/synth-seg" --points "$seg_points" --train-per-class 8 --test-per-class 1 >/dev/null
+  "$bin" synth --task seg --out "$work/synth-seg-$seg_points" --points "$seg_points" --train-per-class 8 --test-per-class 1 >/dev/null
   rm -rf "$work/run-seg"
-  "$bin" --threads "$threads" train --task seg --data "$work/synth-seg" --out "$work/run-seg" --epochs 1 \
+  "$bin" --threads "$threads" train --task seg --data "$work/synth-seg-$seg_points" --out "$work/run-seg" --epochs 1 \
     --batch-size 8 --points "$seg_points" --test-data none >/dev/null
   seg_model=$work/run-seg/model.safetensors
 fi
