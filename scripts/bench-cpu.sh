@@ -46,18 +46,21 @@ mkdir -p "$work"
 export OMP_NUM_THREADS=$threads  # every library's OpenMP pool the same size
 
 # One epoch of training on small synthetic data: seconds, not minutes.
+quiet() { local log=$1; shift; "$@" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }; }
 if [[ -z $model ]]; then
-  "$bin" synth --task cls --out "$work/synth-cls-$points" --points "$points" --train-per-class 8 --test-per-class 1 >/dev/null
+  data=$work/synth-cls-$points  # synth refuses a folder made with other options
+  quiet "$work/synth-cls.log" "$bin" synth --task cls --out "$data" --points "$points" --train-per-class 8 --test-per-class 1
   rm -rf "$work/run-cls"
-  "$bin" --threads "$threads" train --task cls --data "$work/synth-cls-$points" --out "$work/run-cls" --epochs 1 \
-    --batch-size 8 --points "$points" --test-data none >/dev/null
+  quiet "$work/train-cls.log" "$bin" --threads "$threads" train --task cls --data "$data" --out "$work/run-cls" \
+    --epochs 1 --batch-size 8 --points "$points" --test-data none
   model=$work/run-cls/model.safetensors
 fi
 if [[ -z $seg_model ]]; then
-  "$bin" synth --task seg --out "$work/synth-seg-$seg_points" --points "$seg_points" --train-per-class 8 --test-per-class 1 >/dev/null
+  data=$work/synth-seg-$seg_points
+  quiet "$work/synth-seg.log" "$bin" synth --task seg --out "$data" --points "$seg_points" --train-per-class 8 --test-per-class 1
   rm -rf "$work/run-seg"
-  "$bin" --threads "$threads" train --task seg --data "$work/synth-seg-$seg_points" --out "$work/run-seg" --epochs 1 \
-    --batch-size 8 --points "$seg_points" --test-data none >/dev/null
+  quiet "$work/train-seg.log" "$bin" --threads "$threads" train --task seg --data "$data" --out "$work/run-seg" \
+    --epochs 1 --batch-size 8 --points "$seg_points" --test-data none
   seg_model=$work/run-seg/model.safetensors
 fi
 
