@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of `pointnet bench`: pointnet.pytorch's model code (from
-scripts/make_goldens.py) timed on random data of the given shape, one
+"""The PyTorch peer of `pointnet bench`: pointnet.pytorch's model code
+(bench/peers/pointnet_torch.py) timed on random data of the given shape, one
 iteration at a time with a device synchronisation before each clock read.
 By default one training step (forward, NLL loss, backward, Adam), as
 `pointnet bench --train`; with --infer the eval-mode forward under no_grad, as
@@ -15,25 +15,12 @@ clouds_per_s = batch / median) plus the older step_ms_median/step_ms_min.
 import argparse
 import contextlib
 import json
-import math
-import os
-import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
-from make_goldens import (PointNetCls, PointNetDenseCls,  # noqa: E402  (pointnet.pytorch's model code)
-                          feature_transform_regularizer)
-
-
-def percentile(sorted_samples, q):
-    """Linear interpolation between the nearest ranks, as src/bench/latency_stats.cpp."""
-    position = q * (len(sorted_samples) - 1)
-    below = int(math.floor(position))
-    above = min(below + 1, len(sorted_samples) - 1)
-    return sorted_samples[below] + (position - below) * (sorted_samples[above] - sorted_samples[below])
+from latency import summary, time_iterations as time_loop
+from pointnet_torch import PointNetCls, PointNetDenseCls, feature_transform_regularizer
 
 
 def time_iterations(args, precision):
@@ -78,31 +65,16 @@ def time_iterations(args, precision):
     else:
         model.train()
         step = train_step
-    for _ in range(args.warmup):
-        step()
-    sync()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    median = percentile(times, 0.5)
-    mean = sum(times) / len(times)
-    stddev = math.sqrt(sum((t - mean) ** 2 for t in times) / (len(times) - 1)) if len(times) > 1 else 0.0
+    times = time_loop(step, warmup=args.warmup, iters=args.steps, sync=sync)
+    stats = summary(times, args.batch)
     return {"peer": "pytorch-eager", "torch": torch.__version__, "task": args.task, "device": args.device,
             "precision": precision, "batch": args.batch, "points": args.points, "train": not args.infer,
             "feature_transform": args.feature_transform, "classes": args.classes,
-            "threads": torch.get_num_threads(), "iters": len(times),
-            "clouds_per_s": args.batch / median,
-            "latency_ms": {"median": 1e3 * median, "p99": 1e3 * percentile(times, 0.99), "min": 1e3 * times[0],
-                           "mean": 1e3 * mean},
-            "cv": stddev / mean,
+            "threads": torch.get_num_threads(), **stats,
             "peak_device_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
-            "step_ms_median": 1e3 * median, "step_ms_min": 1e3 * times[0]}
+            "step_ms_median": stats["latency_ms"]["median"], "step_ms_min": stats["latency_ms"]["min"]}
 
 
 def main():

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Prints the markdown table of scripts/bench-cpu.sh from its results file (JSON
+lines: a "meta" line, "check" lines, one line per timed run with "peer" and
+"repeat"). Each cell is the median over repeats, with the range over repeats in
+brackets when they differ; a ratio is ours' throughput over the
+peer's, per repeat (> 1: ours is faster), so for B=1 it is their latency over ours.
+
+    python3 bench/peers/cpu_table.py RESULTS.jsonl
+"""
+import json
+import statistics
+import sys
+
+PEERS = ("pointnet", "onnxruntime", "pytorch-eager")
+
+
+def cell(values, fmt):
+    if not values:
+        return "-"
+    text, low, high = (fmt.format(v) for v in (statistics.median(values), min(values), max(values)))
+    return text if low == high else f"{text} ({low}-{high})"
+
+
+def main(path):
+    lines = [json.loads(line) for line in open(path) if line.strip()]
+    meta = next((l for l in lines if l.get("meta")), {})
+    runs = [l for l in lines if "peer" in l]
+    cases = []  # in first-seen order: (task, batch, points, train)
+    for r in runs:
+        key = (r["task"], r["batch"], r["points"], r["train"])
+        if key not in cases:
+            cases.append(key)
+    if meta:
+        print(f"{meta['date']}, {meta['cpu']}, {meta['threads']} threads, pointnet {meta['commit']}, "
+              f"{meta['versions']}; load average before each repeat: {', '.join(meta.get('loadavg', []))}\n")
+    print("| work | ours clouds/s | ONNX Runtime clouds/s | PyTorch clouds/s | ours vs ORT | ours vs PyTorch "
+          "| median latency ms, ours / ORT / PyTorch | peak RSS MiB, ours / ORT / PyTorch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for task, batch, points, train in cases:
+        by = {p: [r for r in runs if r["peer"] == p and (r["task"], r["batch"], r["points"], r["train"]) ==
+                  (task, batch, points, train)] for p in PEERS}
+        tput = {p: [r["clouds_per_s"] for r in by[p]] for p in PEERS}
+
+        def ratio(peer):
+            ours = {r["repeat"]: r["clouds_per_s"] for r in by["pointnet"]}
+            return cell([ours[r["repeat"]] / r["clouds_per_s"] for r in by[peer] if r["repeat"] in ours],
+                        "{:.2f}x")
+        work = f"{task} {'training step' if train else 'inference'}, B={batch} x {points}"
+        latency = " / ".join(cell([r["latency_ms"]["median"] for r in by[p]], "{:.1f}") for p in PEERS)
+        rss = " / ".join(cell([r["peak_rss_mb"] for r in by[p]], "{:.0f}") for p in PEERS)
+        print(f"| {work} | {cell(tput['pointnet'], '{:.0f}')} | {cell(tput['onnxruntime'], '{:.0f}')} "
+              f"| {cell(tput['pytorch-eager'], '{:.0f}')} | {ratio('onnxruntime')} | {ratio('pytorch-eager')} "
+              f"| {latency} | {rss} |")
+    for c in (l for l in lines if "check" in l):
+        diffs = ", ".join(f"{k} {v:.1e}" for k, v in c["max_abs_diff"].items())
+        print(f"\ncheck ({c['task']}, {c['clouds']} clouds x {c['points']}): max |log-prob - ours| {diffs} "
+              f"(tolerance {c['tolerance']:g}): {'ok' if c['ok'] else 'FAILED'}", end="")
+    print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
