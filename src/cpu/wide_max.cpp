@@ -36,54 +36,75 @@ constexpr int kTileRows = 256;
 // With `mu` given, also sums (z - mu_c)^2 over each cloud's points into
 // centred_sq(B, C), in double: the variance straight from z, which stays
 // accurate where w_c^T S w_c would cancel (var much smaller than |w|^2 |S|).
+// The work items are (cloud, tile) pairs, so one cloud (B = 1, latency) still
+// uses every core; each tile's partial results are merged in tile order, so
+// the bits do not depend on the thread count.
 template <typename T>
 void cloud_extremes(T* zmax, int32_t* argmax, T* zmin, int32_t* argmin, const T* x, const T* w,
                     const T* bias, int B, int N, int K, int C, const double* mu = nullptr,
                     double* centred_sq = nullptr) {
+  const int tiles = (N + kTileRows - 1) / kTileRows;
+  const size_t items = static_cast<size_t>(B) * tiles;
+  std::vector<T> tile_max(items * C), tile_min(items * C);
+  std::vector<int32_t> tile_argmax(items * C), tile_argmin(items * C);
+  std::vector<double> tile_sq(mu ? items * C : 0);
 #pragma omp parallel
   {
     std::vector<T> tile(static_cast<size_t>(kTileRows) * C);
 #pragma omp for schedule(static)
-    for (int b = 0; b < B; ++b) {
-      T* mx = zmax + static_cast<size_t>(b) * C;
-      T* mn = zmin + static_cast<size_t>(b) * C;
-      int32_t* amx = argmax + static_cast<size_t>(b) * C;
-      int32_t* amn = argmin + static_cast<size_t>(b) * C;
-      for (int n0 = 0; n0 < N; n0 += kTileRows) {
-        const int rows = std::min(kTileRows, N - n0);
-        const T* xt = x + (static_cast<size_t>(b) * N + n0) * K;
-        gemm<T>(false, true, rows, C, K, T(1), xt, K, w, K, T(0), tile.data(), C);
-        if (mu) {
-          double* sq = centred_sq + static_cast<size_t>(b) * C;
-          if (n0 == 0) std::fill(sq, sq + C, 0.0);
-          for (int i = 0; i < rows; ++i) {
-            const T* row = tile.data() + static_cast<size_t>(i) * C;
-            for (int c = 0; c < C; ++c) {
-              const double d = static_cast<double>(row[c]) + bias[c] - mu[c];
-              sq[c] += d * d;
-            }
-          }
+    for (long long item = 0; item < static_cast<long long>(items); ++item) {
+      const int b = static_cast<int>(item / tiles);
+      const int n0 = static_cast<int>(item % tiles) * kTileRows;
+      const int rows = std::min(kTileRows, N - n0);
+      const T* xt = x + (static_cast<size_t>(b) * N + n0) * K;
+      gemm<T>(false, true, rows, C, K, T(1), xt, K, w, K, T(0), tile.data(), C);
+      T* mx = tile_max.data() + item * C;
+      T* mn = tile_min.data() + item * C;
+      int32_t* amx = tile_argmax.data() + item * C;
+      int32_t* amn = tile_argmin.data() + item * C;
+      std::copy(tile.data(), tile.data() + C, mx);
+      std::copy(tile.data(), tile.data() + C, mn);
+      std::fill(amx, amx + C, n0);
+      std::fill(amn, amn + C, n0);
+      for (int i = 1; i < rows; ++i) {
+        const T* row = tile.data() + static_cast<size_t>(i) * C;
+        for (int c = 0; c < C; ++c) {
+          if (row[c] > mx[c]) { mx[c] = row[c]; amx[c] = n0 + i; }
+          if (row[c] < mn[c]) { mn[c] = row[c]; amn[c] = n0 + i; }
         }
+      }
+      if (mu) {
+        double* sq = tile_sq.data() + item * C;
+        std::fill(sq, sq + C, 0.0);
         for (int i = 0; i < rows; ++i) {
           const T* row = tile.data() + static_cast<size_t>(i) * C;
-          const int n = n0 + i;
-          if (n == 0) {
-            std::copy(row, row + C, mx);
-            std::copy(row, row + C, mn);
-            std::fill(amx, amx + C, 0);
-            std::fill(amn, amn + C, 0);
-            continue;
-          }
           for (int c = 0; c < C; ++c) {
-            if (row[c] > mx[c]) { mx[c] = row[c]; amx[c] = n; }
-            if (row[c] < mn[c]) { mn[c] = row[c]; amn[c] = n; }
+            const double d = static_cast<double>(row[c]) + bias[c] - mu[c];
+            sq[c] += d * d;
           }
         }
       }
+    }
+  }
+  // Merge each cloud's tiles in point order: a later tile wins only when strictly better.
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < B; ++b) {
+    T* mx = zmax + static_cast<size_t>(b) * C;
+    T* mn = zmin + static_cast<size_t>(b) * C;
+    int32_t* amx = argmax + static_cast<size_t>(b) * C;
+    int32_t* amn = argmin + static_cast<size_t>(b) * C;
+    double* sq = mu ? centred_sq + static_cast<size_t>(b) * C : nullptr;
+    for (int t = 0; t < tiles; ++t) {
+      const size_t at = (static_cast<size_t>(b) * tiles + t) * C;
       for (int c = 0; c < C; ++c) {
-        mx[c] += bias[c];
-        mn[c] += bias[c];
+        if (t == 0 || tile_max[at + c] > mx[c]) { mx[c] = tile_max[at + c]; amx[c] = tile_argmax[at + c]; }
+        if (t == 0 || tile_min[at + c] < mn[c]) { mn[c] = tile_min[at + c]; amn[c] = tile_argmin[at + c]; }
+        if (sq) sq[c] = (t == 0 ? 0.0 : sq[c]) + tile_sq[at + c];
       }
+    }
+    for (int c = 0; c < C; ++c) {
+      mx[c] += bias[c];
+      mn[c] += bias[c];
     }
   }
 }
