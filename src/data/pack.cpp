@@ -135,11 +135,15 @@ bool is_pack_file(const std::string& path) {
   return in.gcount() == static_cast<std::streamsize>(sizeof head) && std::memcmp(head, kMagic, sizeof kMagic) == 0;
 }
 
-std::string pack_layout(const std::string& path) {
+nlohmann::json pack_header(const std::string& path) {
   MappedFile file(path);
-  const Header h = parse_header(file, false);
-  const auto it = h.json.find("layout");
-  if (it == h.json.end() || !it->is_string()) fail(path, ": header: missing 'layout'");
+  return parse_header(file, false).json;
+}
+
+std::string pack_layout(const std::string& path) {
+  const nlohmann::json header = pack_header(path);
+  const auto it = header.find("layout");
+  if (it == header.end() || !it->is_string()) fail(path, ": header: missing 'layout'");
   return it->get<std::string>();
 }
 

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "data/dataset.h"
 
 namespace pointnet {
@@ -47,6 +49,10 @@ bool is_pack_file(const std::string& path);
 
 // The layout stored in a pack ("modelnet" or "shapenet_part"), from its header alone.
 std::string pack_layout(const std::string& path);
+
+// The pack's JSON header (layout, dtype, classes, splits, ...), without
+// verifying the checksum (read_pack does that).
+nlohmann::json pack_header(const std::string& path);
 
 // Reads one split of a pack, as load_dataset() reads a folder: same shapes,
 // same order, same labels and part numbering. Verifies the checksum first.

@@ -76,6 +76,30 @@ TEST_F(CliPack, TestDataOptionEvaluatesElsewhereOrNotAtAll) {
   EXPECT_FALSE(nlohmann::json::parse(log[0]).contains("test_accuracy"));
 }
 
+TEST_F(CliPack, InfoDescribesFoldersAndPacksAlike) {
+  const std::string data = synth();
+  ok({"pack", data, "--out", p("data.pack"), "--dtype", "f16"});
+  for (const std::string& path : {data, p("data.pack")}) {
+    const auto j = nlohmann::json::parse(ok({"info", path, "--json"}).out);
+    EXPECT_EQ(j["layout"], "modelnet") << path;
+    EXPECT_EQ(j["classes"].size(), 12u) << path;
+    EXPECT_EQ(j["splits"]["train"], 96) << path;
+    EXPECT_EQ(j["splits"]["test"], 36) << path;
+    EXPECT_EQ(j["classes"][0]["train"], 8) << path;
+    EXPECT_EQ(j["points_per_shape"]["min"], 64) << path;
+    EXPECT_TRUE(j["problems"].empty()) << path;
+  }
+  EXPECT_NE(nlohmann::json::parse(ok({"info", p("data.pack"), "--json"}).out)["format"].get<std::string>().find("f16"),
+            std::string::npos);
+  // A class folder with no test shapes is a problem worth naming, not an error.
+  for (const auto& e : fs::directory_iterator(fs::path(data) / "box" / "test")) fs::remove(e.path());
+  const auto j = nlohmann::json::parse(ok({"info", data, "--json"}).out);
+  ASSERT_EQ(j["problems"].size(), 1u) << j.dump();
+  EXPECT_NE(j["problems"][0].get<std::string>().find("box"), std::string::npos);
+  RunResult missing = run_cli({"info", p("nothing")}, tmp.path);
+  EXPECT_EQ(missing.exit_code, 1) << missing.describe();
+}
+
 TEST_F(CliPack, DamagedPackIsAUserError) {
   const std::string data = synth();
   ok({"pack", data, "--out", p("data.pack")});

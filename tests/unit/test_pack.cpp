@@ -110,7 +110,9 @@ TEST_F(PackTest, HalfPackRoundsEachCoordinateOnce) {
   // Two bytes saved per coordinate (give or take the sections' 64-byte alignment).
   write_pack(dir, path("f.pack"), {});
   const double saved = static_cast<double>(fs::file_size(path("f.pack"))) - static_cast<double>(fs::file_size(path("h.pack")));
-  const double coordinates = (exact.shapes.size() + load_dataset(dir, LoadOptions{"test"}).shapes.size()) * 50.0 * 3;
+  LoadOptions test_split;
+  test_split.split = "test";
+  const double coordinates = (exact.shapes.size() + load_dataset(dir, test_split).shapes.size()) * 50.0 * 3;
   EXPECT_NEAR(saved, 2 * coordinates, 128);
 }
 

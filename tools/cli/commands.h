@@ -17,6 +17,7 @@ Command add_train(CLI::App& app);
 Command add_eval(CLI::App& app);
 Command add_predict(CLI::App& app);
 Command add_pack(CLI::App& app);
+Command add_info(CLI::App& app);
 Command add_bench(CLI::App& app);
 
 }  // namespace pointnet::cli

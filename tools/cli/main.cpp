@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
   const std::vector<pointnet::cli::Command> commands = {
       pointnet::cli::add_synth(app), pointnet::cli::add_train(app), pointnet::cli::add_eval(app),
-      pointnet::cli::add_predict(app), pointnet::cli::add_pack(app), pointnet::cli::add_bench(app)};
+      pointnet::cli::add_predict(app), pointnet::cli::add_pack(app), pointnet::cli::add_info(app),
+      pointnet::cli::add_bench(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
