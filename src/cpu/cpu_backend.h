@@ -79,6 +79,14 @@ class CpuBackend final : public Backend<T> {
   void transform_regularizer_backward_accumulate(T* dt, const T* t, int B, int K, T weight) override {
     cpu::transform_regularizer_backward_accumulate(dt, t, B, K, weight);
   }
+  void concat_linear_forward(T* y, const T* global, const T* pointfeat, const T* w, const T* bias, int B, int N,
+                             int G, int P, int Cout) override {
+    cpu::concat_linear_forward(y, global, pointfeat, w, bias, B, N, G, P, Cout);
+  }
+  void concat_linear_backward(T* dglobal, T* dpointfeat, T* dw, T* dbias, const T* dy, const T* global,
+                              const T* pointfeat, const T* w, int B, int N, int G, int P, int Cout) override {
+    cpu::concat_linear_backward(dglobal, dpointfeat, dw, dbias, dy, global, pointfeat, w, B, N, G, P, Cout);
+  }
   void wide_max_forward_train(T* y, const WideMaxSaved<T>& s, T* running_mean, T* running_var, const T* x,
                               const T* w, const T* bias, const T* gamma, const T* beta, int B, int N, int K, int C,
                               bool relu, double eps, double momentum) override {

@@ -30,6 +30,8 @@ template <typename T> bool all_finite(const T* x, size_t count);
 template <typename T> void max_over_points_forward(T* y, int32_t* argmax, const T* x, int B, int N, int C);
 template <typename T> void max_over_points_backward(T* dx, const T* dy, const int32_t* argmax, int B, int N, int C);
 template <typename T> void concat_global_forward(T* y, const T* global, const T* pointfeat, int B, int N, int G, int P);
+template <typename T> void concat_linear_forward(T* y, const T* global, const T* pointfeat, const T* w, const T* bias, int B, int N, int G, int P, int Cout);
+template <typename T> void concat_linear_backward(T* dglobal, T* dpointfeat, T* dw, T* dbias, const T* dy, const T* global, const T* pointfeat, const T* w, int B, int N, int G, int P, int Cout);
 template <typename T> void concat_global_backward(T* dglobal, T* dpointfeat, const T* dy, int B, int N, int G, int P);
 
 // transform.cpp

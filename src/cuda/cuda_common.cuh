@@ -30,6 +30,7 @@ struct CudaBackend::State {
     kFlag,      // one int: the non-finite flag (its own slot so that it could stay on the device)
     kWideRows,  // wide_max: x's centred rows (M, K), then row chunks of z (wide_max.cu)
     kWideTerms, // wide_max: per-cloud extremes and per-channel terms (wide_max.cu)
+    kConcat,    // concat_linear: per-cloud rows and sums (concat_linear.cu)
     kSlots
   };
 

@@ -267,7 +267,9 @@ Dataset read_pack(const std::string& path, const LoadOptions& opt) {
   std::vector<std::string> wanted;
   try {
     ds.layout = j.at("layout").get<std::string>();
-    ds.up_axis = j.at("up_axis").get<int>();
+    const int64_t up = j.at("up_axis").get<int64_t>();
+    if (up != 1 && up != 2) fail(path, ": header: up_axis ", up, " is not 1 (y) or 2 (z)");
+    ds.up_axis = static_cast<int>(up);
     ds.class_names = j.at("class_names").get<std::vector<std::string>>();
     dtype = j.at("dtype").get<std::string>();
     has_parts = j.at("has_parts").get<bool>();
@@ -276,15 +278,18 @@ Dataset read_pack(const std::string& path, const LoadOptions& opt) {
       if (split.at("first").get<uint64_t>() > h.data_bytes || split.at("count").get<uint64_t>() > h.data_bytes)
         fail(path, ": header: split '", name, "' claims more shapes than the file can hold");
       shapes_total = std::max<uint64_t>(shapes_total, split.at("first").get<uint64_t>() + split.at("count").get<uint64_t>());
-      if (split.at("paths").size() != split.at("count").get<uint64_t>())
-        fail(path, ": header: split '", name, "' lists ", split.at("paths").size(), " paths for ", split.at("count"), " shapes");
+      const nlohmann::json& paths = split.at("paths");
+      if (!paths.is_array() || paths.size() != split.at("count").get<uint64_t>())
+        fail(path, ": header: split '", name, "': 'paths' must be an array of one string per shape (", split.at("count"),
+             " shapes)");
+      for (const nlohmann::json& entry : paths)
+        if (!entry.is_string()) fail(path, ": header: split '", name, "': 'paths' holds a non-string entry");
     }
   } catch (const nlohmann::json::exception& e) {
     fail(path, ": header: missing or malformed field (", e.what(), ")");
   }
   if (ds.layout != "modelnet" && ds.layout != "shapenet_part") fail(path, ": header: unknown layout '", ds.layout, "'");
   if (dtype != "f32" && dtype != "f16") fail(path, ": header: unknown dtype '", dtype, "'");
-  if (ds.up_axis < 0 || ds.up_axis > 2) fail(path, ": header: up_axis ", ds.up_axis, " is not 0, 1 or 2");
   if (ds.class_names.empty()) fail(path, ": header: no class names");
   ds.root = path;
 
@@ -316,18 +321,21 @@ Dataset read_pack(const std::string& path, const LoadOptions& opt) {
   const unsigned char* data = file.data() + h.data_offset;
   for (uint64_t i = 0; i < shapes_total; ++i) {
     const unsigned char* r = data + shapes_sec.offset + i * kShapeRecord;
-    if (get_le(r, 8) > h.data_bytes)
+    // The writer lays shapes out back to back: anything else (overlaps, gaps)
+    // is refused, so the points read are bounded by the file's size.
+    if (get_le(r, 8) != points_total)
       fail(path, ": byte ", h.data_offset + shapes_sec.offset + i * kShapeRecord, ": shape ", i,
-           " starts at point ", get_le(r, 8), ", past the end of the file");
-    points_total = std::max(points_total, get_le(r, 8) + get_le(r + 8, 4));
+           " starts at point ", get_le(r, 8), ", expected ", points_total, " (shapes must be contiguous)");
+    points_total += get_le(r + 8, 4);
+    if (points_total > h.data_bytes) fail(path, ": the shape table claims more points than the file holds");
   }
-  if (points_total > h.data_bytes) fail(path, ": the shape table claims more points than the file holds");
   const Section points_sec = section(h, path, "points", points_total * 3 * value_bytes);
   const Section parts_sec = section(h, path, "parts", has_parts ? points_total : 0);
 
   for (const std::string& name : wanted) {
     if (!j["splits"].contains(name))
-      fail(path, ": the pack has no '", name, "' split (re-pack with it, or choose another split)");
+      fail(path, ": the pack has no '", name, "' split (re-pack with --splits including it",
+           name == "test" ? ", or train with --test-data DIR|PACK|none" : "", ")");
     const nlohmann::json& split = j["splits"][name];
     const uint64_t first = split["first"], count = split["count"];
     for (uint64_t i = first; i < first + count; ++i) {

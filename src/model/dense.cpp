@@ -31,6 +31,18 @@ void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, 
   layer.trained = training;
   T* z = layer.z.reserve(count);
   be.linear_forward(z, x, store.value(layer.weight), store.value(layer.bias), M, s.in, s.out);
+  dense_activate(layer, be, store, M, training, bn_momentum);
+}
+
+template <typename T>
+void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, int M, bool training,
+                    double bn_momentum) {
+  const DenseSpec& s = layer.spec;
+  const size_t count = static_cast<size_t>(M) * s.out;
+  layer.y.bind(&be);
+  layer.rows = M;
+  layer.trained = training;
+  T* z = layer.z.data();
   if (s.dropout && training) {
     PN_CHECK(layer.dropout_mask != nullptr);
     be.multiply(z, z, layer.dropout_mask, count);
@@ -58,6 +70,14 @@ void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, 
 
 template <typename T>
 void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy) {
+  dense_deactivate(layer, be, store, dy);
+  const DenseSpec& s = layer.spec;
+  be.linear_backward(dx, store.grad(layer.weight), store.grad(layer.bias), dy, layer.input,
+                     store.value(layer.weight), layer.rows, s.in, s.out);
+}
+
+template <typename T>
+void dense_deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy) {
   const DenseSpec& s = layer.spec;
   PN_CHECK(layer.trained);  // backward needs batch statistics from a training forward
   const int M = layer.rows;
@@ -70,15 +90,15 @@ void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
                           layer.invstd.data(), M, s.out);
   }
   if (s.dropout) be.multiply(dy, dy, layer.dropout_mask, count);
-  be.linear_backward(dx, store.grad(layer.weight), store.grad(layer.bias), dy, layer.input,
-                     store.value(layer.weight), M, s.in, s.out);
 }
 
 #define PN_DENSE(T)                                                                         \
   template void dense_declare<T>(Dense<T>&, const DenseSpec&, ParamStore<T>&);              \
   template void dense_forward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
                                  bool, double);                                             \
-  template void dense_backward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*, T*);
+  template void dense_backward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*, T*);                \
+  template void dense_activate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, int, bool, double);     \
+  template void dense_deactivate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*);
 PN_DENSE(float)
 PN_DENSE(double)
 

@@ -45,6 +45,18 @@ template <typename T>
 void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int M,
                    bool training, double bn_momentum);
 
+// The part of dense_forward after the linear: dropout, BatchNorm, ReLU applied
+// to layer.z (already holding the linear output for M rows), into layer.y.
+// For layers whose linear part is computed another way (concat_linear).
+template <typename T>
+void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, int M, bool training,
+                    double bn_momentum);
+
+// The part of dense_backward before the linear: dy (M, out) becomes the
+// gradient of the linear output, in place.
+template <typename T>
+void dense_deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy);
+
 // dx(M, in) = gradient wrt the input (skipped when null); parameter gradients
 // are overwritten (=). `dy` (M, out) is used as scratch and clobbered.
 template <typename T>

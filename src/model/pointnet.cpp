@@ -33,7 +33,7 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
     dense_declare(head4_, {"conv4", "", 128, k, true, false, false}, store_);
   }
   store_.allocate(&be_);
-  for (Buffer<T>* b : {&transformed_points_, &transformed_features_, &concat_, &log_probs_,
+  for (Buffer<T>* b : {&transformed_points_, &transformed_features_, &log_probs_,
                        &dropout_mask_, &scratch_a_, &scratch_b_, &dglobal_, &dpointfeat_, &dconv1_,
                        &dtmp_, &dtransform3_, &dtransform64_})
     b->bind(&be_);
@@ -127,9 +127,15 @@ void PointNet<T>::forward_head_cls(bool training) {
 template <typename T>
 void PointNet<T>::forward_head_seg(bool training) {
   const int B = batch_, N = points_, M = B * N;
-  T* concat = concat_.reserve(static_cast<size_t>(M) * (kGlobal + kPointFeat));
-  be_.concat_global_forward(concat, conv3_.output(), pointfeat_, B, N, kGlobal, kPointFeat);
-  dense_forward(head1_, be_, store_, concat, M, training, kBatchNormMomentum);
+  // head1 over [global, pointfeat] without building the (M, 1088) concat: the
+  // global part once per cloud (Backend::concat_linear_forward).
+  head1_.z.bind(&be_);
+  head1_.input = nullptr;
+  const int width = head1_.spec.out;
+  be_.concat_linear_forward(head1_.z.reserve(static_cast<size_t>(M) * width), conv3_.output(), pointfeat_,
+                            store_.value(head1_.weight), store_.value(head1_.bias), B, N, kGlobal, kPointFeat,
+                            width);
+  dense_activate(head1_, be_, store_, M, training, kBatchNormMomentum);
   dense_forward(head2_, be_, store_, head1_.output(), M, training, kBatchNormMomentum);
   dense_forward(head3_, be_, store_, head2_.output(), M, training, kBatchNormMomentum);
   dense_forward(head4_, be_, store_, head3_.output(), M, training, kBatchNormMomentum);
@@ -152,11 +158,12 @@ template <typename T>
 void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   if (!trained_) fail("backward needs a training forward pass first");
   const int B = batch_, N = points_, M = B * N, rows = output_rows(), k = config_.num_classes;
-  // Widest per-point gradient: the segmenter's (M, 1088) concat; the classifier's
-  // is conv2's (M, 128) (the fused conv3 never has one), or a (B, 1024) head gradient.
+  // Widest gradient through the ping-pong buffers: the segmenter head's (M, 512),
+  // conv2's (M, 128) (the fused conv3 and concat_linear never materialise
+  // wider ones), a (B, 1024) head gradient, or the logits' (rows, k).
   const bool seg = config_.task == ModelTask::Segmentation;
-  const size_t scratch = std::max(static_cast<size_t>(M) * (seg ? kGlobal + kPointFeat : 128),
-                                  static_cast<size_t>(B) * kGlobal);
+  const size_t scratch = std::max({static_cast<size_t>(M) * (seg ? 512 : 128), static_cast<size_t>(B) * kGlobal,
+                                   static_cast<size_t>(rows) * k});
   T* sa = scratch_a_.reserve(scratch);
   T* sb = scratch_b_.reserve(scratch);
   T* dglobal = dglobal_.reserve(static_cast<size_t>(B) * kGlobal);
@@ -173,9 +180,11 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
     dense_backward(head4_, be_, store_, sb, sa);        // -> (M, 128)
     dense_backward(head3_, be_, store_, sa, sb);        // -> (M, 256)
     dense_backward(head2_, be_, store_, sb, sa);        // -> (M, 512)
-    dense_backward(head1_, be_, store_, sa, sb);        // -> (M, 1088)
+    dense_deactivate(head1_, be_, store_, sb);          // (M, 512) in place
     dpointfeat = dpointfeat_.reserve(static_cast<size_t>(M) * kPointFeat);
-    be_.concat_global_backward(dglobal, dpointfeat, sa, B, N, kGlobal, kPointFeat);
+    be_.concat_linear_backward(dglobal, dpointfeat, store_.grad(head1_.weight), store_.grad(head1_.bias), sb,
+                               conv3_.output(), pointfeat_, store_.value(head1_.weight), B, N, kGlobal, kPointFeat,
+                               head1_.spec.out);
   }
 
   // Feature extractor: max, conv3, conv2.

@@ -81,12 +81,11 @@ class PointNet {
 
   // Heads: fc1..fc3 (cls) or conv1..conv4 over [global, pointfeat] (seg).
   Dense<T> head1_, head2_, head3_, head4_;
-  Buffer<T> concat_;               // (B, N, 1088) seg only
   Buffer<T> log_probs_;            // (rows, K)
   Buffer<T> dropout_mask_;         // (B, 256) cls only
   std::vector<T> fixed_dropout_mask_;
 
-  // Backward scratch: two ping-pong buffers (B*N*1088 for seg, B*N*128 for cls) and dedicated gradients.
+  // Backward scratch: two ping-pong buffers (see backward()) and dedicated gradients.
   Buffer<T> scratch_a_, scratch_b_, dglobal_, dpointfeat_, dconv1_, dtmp_, dtransform3_, dtransform64_;
   const T* input_points_ = nullptr;  // (B, N, 3) the last forward's input
   int batch_ = 0, points_ = 0;

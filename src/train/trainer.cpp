@@ -218,6 +218,9 @@ TrainResult train(const TrainOptions& options) {
     first_batch = resume_batch;
     totals = EpochTotals::from_json(resume_totals);
     MetricsLog::truncate_after_epoch(log_path, first_epoch);
+    // A model.safetensors from an earlier finish is older than the run now going on.
+    std::error_code ignored;
+    fs::remove(fs::path(o.out_dir) / "model.safetensors", ignored);
     std::cerr << "resuming " << checkpoint_path << " at epoch " << first_epoch + 1 << ", batch " << first_batch
               << "\n";
   } else {

@@ -293,6 +293,32 @@ TEST_F(CudaOps, LinearBackward) {
   }
 }
 
+// The segmenter's head1 without the concat: CUDA vs CPU, forward and backward,
+// at PointNet's widths and at odd small sizes (one cloud, one point).
+TEST_F(CudaOps, ConcatLinear) {
+  struct Shape { int B, N, G, P, C; };
+  for (const Shape& s : {Shape{4, 2500, 1024, 64, 512}, Shape{3, 7, 10, 4, 6}, Shape{1, 1, 5, 3, 2}}) {
+    SCOPED_TRACE("B=" + std::to_string(s.B) + " N=" + std::to_string(s.N));
+    const size_t M = size_t(s.B) * s.N;
+    const std::vector<float> global = randn(size_t(s.B) * s.G), pointfeat = randn(M * s.P),
+                             w = randn(size_t(s.C) * (s.G + s.P), 0.05f), b = randn(s.C), dy = randn(M * s.C);
+    std::vector<float> y(M * s.C), dg(global.size()), dp(pointfeat.size()), dw(w.size()), db(s.C);
+    cpu.concat_linear_forward(y.data(), global.data(), pointfeat.data(), w.data(), b.data(), s.B, s.N, s.G, s.P, s.C);
+    cpu.concat_linear_backward(dg.data(), dp.data(), dw.data(), db.data(), dy.data(), global.data(), pointfeat.data(),
+                               w.data(), s.B, s.N, s.G, s.P, s.C);
+    Dev gglobal(*gpu, global), gpf(*gpu, pointfeat), gw(*gpu, w), gb(*gpu, b), gdy(*gpu, dy), gy(*gpu, y.size()),
+        gdg(*gpu, dg.size()), gdp(*gpu, dp.size()), gdw(*gpu, dw.size()), gdb(*gpu, db.size());
+    for (Dev* d : {&gy, &gdg, &gdp, &gdw, &gdb}) d->poison();
+    gpu->concat_linear_forward(gy, gglobal, gpf, gw, gb, s.B, s.N, s.G, s.P, s.C);
+    gpu->concat_linear_backward(gdg, gdp, gdw, gdb, gdy, gglobal, gpf, gw, s.B, s.N, s.G, s.P, s.C);
+    EXPECT_CLOSE(gy.host(), y, kFp32);
+    EXPECT_CLOSE(gdg.host(), dg, kFp32);
+    EXPECT_CLOSE(gdp.host(), dp, kFp32);
+    EXPECT_CLOSE(gdw.host(), dw, kFp32);
+    EXPECT_CLOSE(gdb.host(), db, kFp32);
+  }
+}
+
 // ------------------------------------------------------------ batch norm
 
 struct RowsChannels {
@@ -1218,6 +1244,14 @@ class Forwarding : public Backend<float> {
   double transform_regularizer(const float* t, int B, int K) override { return in_.transform_regularizer(t, B, K); }
   void transform_regularizer_backward_accumulate(float* dt, const float* t, int B, int K, float w) override {
     in_.transform_regularizer_backward_accumulate(dt, t, B, K, w);
+  }
+  void concat_linear_forward(float* y, const float* g, const float* p, const float* w, const float* b, int B, int N,
+                             int G, int P, int Co) override {
+    in_.concat_linear_forward(y, g, p, w, b, B, N, G, P, Co);
+  }
+  void concat_linear_backward(float* dg, float* dp, float* dw, float* db, const float* dy, const float* g,
+                              const float* p, const float* w, int B, int N, int G, int P, int Co) override {
+    in_.concat_linear_backward(dg, dp, dw, db, dy, g, p, w, B, N, G, P, Co);
   }
   void wide_max_forward_train(float* y, const WideMaxSaved<float>& s, float* rm, float* rv, const float* x,
                               const float* w, const float* b, const float* g, const float* be, int B, int N, int K,

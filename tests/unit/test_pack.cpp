@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/atomic_file.h"
+#include "core/checksum.h"
 #include "core/errors.h"
 #include "core/half.h"
 #include "data/dataset.h"
@@ -177,6 +178,66 @@ TEST_F(PackTest, DamagedPacksAreRefusedWithTheFileNamed) {
   }
   EXPECT_FALSE(is_pack_file(path("text.pack")));
   EXPECT_THROW(load_dataset(path("text.pack"), o), Error);
+}
+
+// Crafted packs that pass the checksum (recomputed) but lie in their header or
+// shape table: each must be refused naming the file, without allocating from
+// the lie (a fresh-eyes review found these).
+class CraftedPack : public PackTest {
+ protected:
+  // Rewrites the JSON header in place (padded with spaces to its length) and
+  // re-seals the checksum as the writer does.
+  static std::string seal(std::string bytes) {
+    Checksum64 c;
+    const char zeros[8] = {};
+    c.update(bytes.data(), 24);
+    c.update(zeros, 8);
+    c.update(bytes.data() + 32, bytes.size() - 32);
+    const uint64_t sum = c.digest();
+    for (int k = 0; k < 8; ++k) bytes[24 + k] = static_cast<char>((sum >> (8 * k)) & 0xff);
+    return bytes;
+  }
+  static std::string with_header(std::string bytes, const std::string& from, const std::string& to) {
+    const size_t length = static_cast<unsigned char>(bytes[12]) | static_cast<unsigned char>(bytes[13]) << 8 |
+                          static_cast<unsigned char>(bytes[14]) << 16;
+    std::string json = bytes.substr(32, length);
+    const size_t at = json.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    json.replace(at, from.size(), to);
+    EXPECT_LE(json.size(), length);
+    json.resize(length, ' ');
+    bytes.replace(32, length, json);
+    return seal(bytes);
+  }
+  void expect_refused(const std::string& bytes, const std::string& what) {
+    std::ofstream(path("crafted.pack"), std::ios::binary | std::ios::trunc) << bytes;
+    try {
+      load_dataset(path("crafted.pack"), LoadOptions{});
+      ADD_FAILURE() << what << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("crafted.pack"), std::string::npos) << what << ": " << e.what();
+    }
+  }
+};
+
+TEST_F(CraftedPack, LyingHeadersAndTablesAreRefused) {
+  const std::string dir = synth("cls");
+  write_pack(dir, path("ok.pack"), {});
+  const std::string bytes = read_file(path("ok.pack"));
+  expect_refused(with_header(bytes, "\"up_axis\":2", "\"up_axis\":0"), "up_axis 0");
+  expect_refused(with_header(bytes, "\"up_axis\":2", "\"up_axis\":9"), "up_axis 9");
+  const size_t paths = bytes.find("\"paths\":[");
+  ASSERT_NE(paths, std::string::npos);
+  const size_t end = bytes.find(']', paths);
+  expect_refused(with_header(bytes, bytes.substr(paths, end + 1 - paths), "\"paths\":7"), "paths a number");
+  // Every shape record pointing at the same points: bounded by refusing non-contiguous records.
+  const size_t data = (32 + (static_cast<unsigned char>(bytes[12]) | static_cast<unsigned char>(bytes[13]) << 8 |
+                             static_cast<unsigned char>(bytes[14]) << 16) + 63) / 64 * 64;
+  std::string overlap = bytes;
+  for (int k = 0; k < 8; ++k) overlap[data + 16 + k] = 0;  // shape 1 starts at point 0 again
+  expect_refused(seal(overlap), "overlapping shape records");
+  std::ofstream(path("crafted.pack"), std::ios::binary | std::ios::trunc) << seal(bytes);
+  EXPECT_NO_THROW(load_dataset(path("crafted.pack"), LoadOptions{}));  // re-sealing alone changes nothing
 }
 
 TEST_F(PackTest, WrongUseIsRefused) {

@@ -1,0 +1,104 @@
+// The segmenter's first head layer without the (B*N, G+P) concatenation (see
+// model/backend.h and src/cpu/concat_linear.cpp): the global part of the
+// product is one GEMM row per cloud, added to every point's row. The GEMMs
+// take w's two column blocks in place (leading dimension G+P); operands follow
+// the precision mode (gemm_operand), outputs and sums are fp32/double.
+#include "cuda/cuda_common.cuh"
+
+namespace pointnet {
+
+namespace {
+using cuda::grid_for;
+using cuda::kBlock;
+using State = CudaBackend::State;
+
+// y(r, c) += per_cloud(r / N, c) + bias(c).
+__global__ void add_cloud_rows_kernel(float* y, const float* per_cloud, const float* bias, size_t M, int N, int C) {
+  const size_t n = M * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t r = i / C;
+    const int c = static_cast<int>(i % C);
+    y[i] += per_cloud[(r / N) * C + c] + bias[c];
+  }
+}
+
+// sums(b, c) = sum over the cloud's points of dy, in double, points in order
+// (one thread per (cloud, channel): deterministic); also as float.
+__global__ void cloud_sums_kernel(double* sums, float* sums_f, const float* dy, int B, int N, int C) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  const int b = blockIdx.y;
+  if (c >= C || b >= B) return;
+  const float* p = dy + static_cast<size_t>(b) * N * C + c;
+  double total = 0.0;
+  for (int n = 0; n < N; ++n) total += p[static_cast<size_t>(n) * C];
+  sums[static_cast<size_t>(b) * C + c] = total;
+  sums_f[static_cast<size_t>(b) * C + c] = static_cast<float>(total);
+}
+
+// dbias(c) = sum over clouds of sums(b, c), b ascending.
+__global__ void bias_grad_kernel(float* dbias, const double* sums, int B, int C) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double total = 0.0;
+  for (int b = 0; b < B; ++b) total += sums[static_cast<size_t>(b) * C + c];
+  dbias[c] = static_cast<float>(total);
+}
+
+// An operand `elements` in: its element size follows the precision (gemm_operand).
+const void* advance(const State& s, const void* operand, size_t elements) {
+  const size_t size = (s.precision == Precision::FP16 || s.precision == Precision::BF16) ? 2 : sizeof(float);
+  return static_cast<const char*>(operand) + elements * size;
+}
+
+size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
+}  // namespace
+
+void CudaBackend::concat_linear_forward(float* y, const float* global, const float* pointfeat, const float* w,
+                                        const float* bias, int B, int N, int G, int P, int Cout) {
+  PN_CHECK(B >= 0 && N >= 0 && G > 0 && P > 0 && Cout >= 0);
+  const size_t M = size_t(B) * N;
+  if (M == 0 || Cout == 0) return;
+  State& s = *s_;
+  const int ld = G + P;
+  float* per_cloud = static_cast<float*>(s.scratch(State::kConcat, size_t(B) * Cout * sizeof(float)));
+  // per_cloud(B, Cout) = global wg^T; then y = pointfeat wp^T; then y += per_cloud + bias.
+  const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(Cout) * ld);
+  const void* go = cuda::gemm_operand(s, State::kGemmA, global, size_t(B) * G);
+  cuda::gemm(s, false, true, B, Cout, G, go, G, 0, wo, ld, 0, 0.0f, per_cloud, Cout, 0);
+  const void* po = cuda::gemm_operand(s, State::kGemmA, pointfeat, M * P);
+  cuda::gemm(s, false, true, static_cast<int>(M), Cout, P, po, P, 0, advance(s, wo, G), ld, 0, 0.0f, y, Cout, 0);
+  add_cloud_rows_kernel<<<grid_for(M * Cout), kBlock, 0, s.stream>>>(y, per_cloud, bias, M, N, Cout);
+  CUDA_CHECK_LAUNCH();
+}
+
+void CudaBackend::concat_linear_backward(float* dglobal, float* dpointfeat, float* dw, float* dbias,
+                                         const float* dy, const float* global, const float* pointfeat,
+                                         const float* w, int B, int N, int G, int P, int Cout) {
+  PN_CHECK(B >= 0 && N >= 0 && G > 0 && P > 0 && Cout >= 0);
+  const size_t M = size_t(B) * N;
+  if (M == 0 || Cout == 0) return;
+  State& s = *s_;
+  const int ld = G + P;
+  const size_t bc = size_t(B) * Cout;
+  char* block = static_cast<char*>(s.scratch(State::kConcat, align256(bc * sizeof(double)) + bc * sizeof(float)));
+  double* sums = reinterpret_cast<double*>(block);
+  float* sums_f = reinterpret_cast<float*>(block + align256(bc * sizeof(double)));
+  const dim3 grid((Cout + kBlock - 1) / kBlock, B);
+  cloud_sums_kernel<<<grid, kBlock, 0, s.stream>>>(sums, sums_f, dy, B, N, Cout);
+  CUDA_CHECK_LAUNCH();
+  bias_grad_kernel<<<(Cout + kBlock - 1) / kBlock, kBlock, 0, s.stream>>>(dbias, sums, B, Cout);
+  CUDA_CHECK_LAUNCH();
+  // Two operand slots, reused in stream order: (s, global), (s, w), (dy, w), (dy, pointfeat).
+  const void* so = cuda::gemm_operand(s, State::kGemmA, sums_f, bc);
+  const void* go = cuda::gemm_operand(s, State::kGemmB, global, size_t(B) * G);
+  cuda::gemm(s, true, false, Cout, G, B, so, Cout, 0, go, G, 0, 0.0f, dw, ld, 0);              // dwg = s^T global
+  const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(Cout) * ld);
+  cuda::gemm(s, false, false, B, G, Cout, so, Cout, 0, wo, ld, 0, 0.0f, dglobal, G, 0);        // dglobal = s wg
+  const void* dyo = cuda::gemm_operand(s, State::kGemmA, dy, M * Cout);
+  cuda::gemm(s, false, false, static_cast<int>(M), P, Cout, dyo, Cout, 0, advance(s, wo, G), ld, 0, 0.0f,
+             dpointfeat, P, 0);                                                                 // dpointfeat = dy wp
+  const void* po = cuda::gemm_operand(s, State::kGemmB, pointfeat, M * P);
+  cuda::gemm(s, true, false, Cout, P, static_cast<int>(M), dyo, Cout, 0, po, P, 0, 0.0f, dw + G, ld, 0);  // dwp
+}
+
+}  // namespace pointnet
