@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/errors.h"
+#include "core/parallel_for.h"
 #include "core/rng.h"
 
 namespace pointnet {
@@ -12,8 +13,8 @@ uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c) { return splitmix64(splitm
 void assemble_batch(const Dataset& data, const std::vector<int>& shape_indices, const SampleOptions& options,
                     uint64_t seed, bool parts, float* points, int32_t* labels) {
   const int B = static_cast<int>(shape_indices.size()), N = options.num_points;
-#pragma omp parallel for schedule(dynamic)
-  for (int b = 0; b < B; ++b) {
+  parallel_for(static_cast<size_t>(B), [&](size_t index) {
+    const int b = static_cast<int>(index);
     const Shape& shape = data.shapes[shape_indices[b]];
     float* out = points + static_cast<size_t>(b) * N * 3;
     int32_t* part_out = parts ? labels + static_cast<size_t>(b) * N : nullptr;
@@ -26,7 +27,7 @@ void assemble_batch(const Dataset& data, const std::vector<int>& shape_indices, 
       sample_shape(shape, options, rng, out, part_out);
     }
     if (!parts) labels[b] = shape.label;
-  }
+  });
 }
 
 }  // namespace pointnet

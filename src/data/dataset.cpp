@@ -13,6 +13,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "core/parallel_for.h"
 #include "core/rng.h"
 #include "io/cloud_file.h"
 #include "io/npy.h"
@@ -24,28 +25,6 @@ namespace pointnet {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Runs fn(i) for i in [0, n) in parallel. Exceptions cannot cross an OpenMP
-// region, so each is caught; the one from the lowest index is rethrown, which
-// makes the reported error independent of thread timing.
-template <typename Fn>
-void parallel_for(size_t n, Fn fn) {
-  std::exception_ptr first;
-  size_t first_index = std::numeric_limits<size_t>::max();
-#pragma omp parallel for schedule(dynamic, 8)
-  for (long long i = 0; i < static_cast<long long>(n); ++i) {
-    try {
-      fn(static_cast<size_t>(i));
-    } catch (...) {
-#pragma omp critical(pointnet_dataset_error)
-      if (static_cast<size_t>(i) < first_index) {
-        first_index = static_cast<size_t>(i);
-        first = std::current_exception();
-      }
-    }
-  }
-  if (first) std::rethrow_exception(first);
-}
 
 // FNV-1a then splitmix64: a platform-independent per-file seed, so a mesh is
 // sampled identically whatever order (or thread) loads it.
@@ -128,7 +107,7 @@ Dataset load_modelnet(const fs::path& dir, const LoadOptions& opt) {
     s.path = it.path;
     s.label = it.label;
     s.points = read_cloud_file(it.path, opt.mesh_points, file_seed(opt.seed, it.relative));
-  });
+  }, 0, 8);
   return ds;
 }
 
@@ -248,7 +227,7 @@ Dataset load_shapenet_part(const fs::path& dir, const LoadOptions& opt) {
     if (s.parts.size() * 3 != s.points.size())
       fail(seg, ": ", s.parts.size(), " part labels but ", s.path, " has ", s.points.size() / 3,
            " points: expected one label per point");
-  });
+  }, 0, 8);
   if (!opt.with_parts) return ds;
 
   number_parts(ds);

@@ -14,6 +14,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "core/parallel_for.h"
 #include "core/rng.h"
 #include "data/synth_classes.h"
 #include "data/synth_mesh.h"
@@ -180,23 +181,9 @@ class Staging {
 constexpr int kWriterThreads = 8;
 
 template <typename Body>
-void parallel_for(int n, const Body& body) {
-  int first_bad = n;
-  std::string message;
-  const int threads = std::max(kWriterThreads, omp_get_max_threads());
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
-  for (int i = 0; i < n; ++i) {
-    try {
-      body(i);
-    } catch (const std::exception& e) {
-#pragma omp critical(pointnet_synth_error)
-      if (i < first_bad) {
-        first_bad = i;
-        message = e.what();
-      }
-    }
-  }
-  if (first_bad < n) throw Error(message);
+void write_in_parallel(int n, const Body& body) {
+  parallel_for(static_cast<size_t>(n), [&](size_t i) { body(static_cast<int>(i)); },
+               std::max(kWriterThreads, omp_get_max_threads()), 4);
 }
 
 // The common finish: random per-axis scale and rotation about z, unit sphere,
@@ -253,7 +240,7 @@ void write_synthetic_classification(const std::string& dir_in, const SynthOption
   }
   const int per_class = o.train_per_class + o.test_per_class;
   const int jobs = static_cast<int>(classes.size()) * per_class;
-  parallel_for(jobs, [&](int job) {
+  write_in_parallel(jobs, [&](int job) {
     const int cls = job / per_class;
     const int number = job % per_class + 1;  // 1-based, train first then test
     const char* split = number <= o.train_per_class ? "train" : "test";
@@ -295,7 +282,7 @@ void write_synthetic_segmentation(const std::string& dir_in, const SynthOptions&
   const int counts[3] = {o.train_per_class, val_per_class, o.test_per_class};
   const int per_class = counts[0] + counts[1] + counts[2];
   const int jobs = static_cast<int>(cats.size()) * per_class;
-  parallel_for(jobs, [&](int job) {
+  write_in_parallel(jobs, [&](int job) {
     const int cat = job / per_class;
     int k = job % per_class, s = 0;
     while (k >= counts[s]) k -= counts[s++];

@@ -5,6 +5,7 @@
 
 #include "core/errors.h"
 #include "core/rng.h"
+#include "data/batch.h"
 #include "data/sampler.h"
 
 namespace pointnet {
@@ -166,6 +167,25 @@ TEST(Sampler, RejectsBadInputs) {
   EXPECT_THROW(sample_shape(mismatched, o, rng, out.data(), parts.data()), Error);
   o.up_axis = 0;
   EXPECT_THROW(sample_shape(random_shape(10, 1), o, rng, out.data(), nullptr), Error);
+}
+
+// An error inside the parallel batch assembly reaches the caller as an Error
+// (an exception leaving an OpenMP region would terminate the program).
+TEST(Sampler, BatchAssemblyErrorsReachTheCaller) {
+  Dataset data;
+  data.class_names = {"a"};
+  for (int i = 0; i < 8; ++i) {
+    Shape s;
+    s.points = {0, 0, 0, 1, 1, 1};
+    data.shapes.push_back(s);
+  }
+  SampleOptions options;
+  options.num_points = 4;
+  options.augment = true;
+  options.up_axis = 0;  // not a valid up axis: sample_shape refuses it
+  std::vector<float> points(8 * 4 * 3);
+  std::vector<int32_t> labels(8);
+  EXPECT_THROW(assemble_batch(data, {0, 1, 2, 3, 4, 5, 6, 7}, options, 1, false, points.data(), labels.data()), Error);
 }
 
 }  // namespace
