@@ -23,6 +23,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../temp_dir.h"
+
 #ifndef POINTNET_BINARY
 #error "POINTNET_BINARY must be defined (path to the built pointnet command)"
 #endif
@@ -44,26 +46,7 @@ inline void write_text(const fs::path& p, const std::string& text) {
   out << text;
 }
 
-// A unique folder per test (pid + test name + counter), removed when the test ends.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "none";
-    for (char& c : name)
-      if (c == '/') c = '_';
-    path = fs::temp_directory_path() /
-           ("pointnet_e2e_" + std::to_string(::getpid()) + "_" + name + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& rel) const { return path / rel; }
-};
+using pointnet::testing::TempDir;
 
 struct RunResult {
   bool timed_out = false;

@@ -1,5 +1,4 @@
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -7,6 +6,7 @@
 #include <fstream>
 #include <limits>
 
+#include "../temp_dir.h"
 #include "core/errors.h"
 #include "data/dataset.h"
 #include "io/npy.h"
@@ -18,14 +18,8 @@ namespace fs = std::filesystem;
 
 class DatasetTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("pointnet_dataset_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
+  testing::TempDir tmp_;
+  const fs::path root_ = tmp_.path;
 
   void text(const fs::path& rel, const std::string& content) {
     fs::create_directories((root_ / rel).parent_path());
@@ -54,7 +48,6 @@ class DatasetTest : public ::testing::Test {
       for (const std::string& d : details) EXPECT_NE(std::string(e.what()).find(d), std::string::npos) << e.what();
     }
   }
-  fs::path root_;
 };
 
 // ModelNet quirk header: counts glued to "OFF".

@@ -1,7 +1,6 @@
 // Dataset packs: a pack reads back exactly what the folder loader reads (f32),
 // the f16 rounding is the documented one, and damaged packs are refused.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -10,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "../temp_dir.h"
 #include "core/atomic_file.h"
 #include "core/checksum.h"
 #include "core/errors.h"
@@ -25,13 +25,8 @@ namespace fs = std::filesystem;
 
 class PackTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() / ("pointnet_pack_" + std::to_string(::getpid()) + "_" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
+  testing::TempDir tmp_;
+  const fs::path root_ = tmp_.path;
 
   std::string synth(const std::string& task) {
     SynthOptions o;
@@ -61,7 +56,6 @@ class PackTest : public ::testing::Test {
     }
   }
 
-  fs::path root_;
 };
 
 TEST_F(PackTest, ClassificationPackReadsBackExactly) {

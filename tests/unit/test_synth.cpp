@@ -1,7 +1,6 @@
 // The procedural default datasets (data/synth.h): layout, counts, determinism,
 // label ranges, the synth.json record, and that the dataset loader reads them.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "../temp_dir.h"
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/rng.h"
@@ -38,13 +38,8 @@ SynthOptions small_options() {
 
 class SynthTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    root_ = fs::temp_directory_path() / ("pointnet_synth_" + std::to_string(::getpid()) + "_" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
+  testing::TempDir tmp_;
+  const fs::path root_ = tmp_.path;
 
   // Every regular file under `dir`, relative path -> bytes.
   static std::map<std::string, std::string> snapshot(const fs::path& dir) {
@@ -61,7 +56,6 @@ class SynthTest : public ::testing::Test {
     return out;
   }
 
-  fs::path root_;
 };
 
 TEST_F(SynthTest, ClassNamesAndCategories) {
