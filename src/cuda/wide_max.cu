@@ -94,6 +94,16 @@ struct Carve {
   }
 };
 
+// Lays `terms` out in scratch slot kWideTerms: one measuring pass, then the
+// pass that hands out the pointers.
+template <typename Terms, typename... Sizes>
+void carve_terms(State& s, Terms& terms, Sizes... sizes) {
+  Carve measure;
+  terms.carve(measure, sizes...);
+  Carve block{static_cast<char*>(s.scratch(State::kWideTerms, measure.bytes))};
+  terms.carve(block, sizes...);
+}
+
 struct Extremes {
   float* zmax = nullptr;        // (B, C) z's max per cloud and channel, bias not added
   float* zmin = nullptr;        // (B, C) its min
@@ -497,10 +507,7 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   State& s = *s_;
   const int M = B * N;
   Extremes e;
-  Carve measure;
-  e.carve(measure, B, K, C, true);
-  Carve block{static_cast<char*>(s.scratch(State::kWideTerms, measure.bytes))};
-  e.carve(block, B, K, C, true);
+  carve_terms(s, e, B, K, C, true);
   // The centred rows first, z's chunks later (stream order): one slot for both.
   const size_t row_floats = std::max(size_t(M) * K, size_t(std::min(M, kChunkRows)) * C);
   float* rows = static_cast<float*>(s.scratch(State::kWideRows, row_floats * sizeof(float)));
@@ -535,10 +542,7 @@ void CudaBackend::wide_max_forward_eval(float* y, const float* x, const float* w
   State& s = *s_;
   const int M = B * N;
   Extremes e;
-  Carve measure;
-  e.carve(measure, B, K, C, false);
-  Carve block{static_cast<char*>(s.scratch(State::kWideTerms, measure.bytes))};
-  e.carve(block, B, K, C, false);
+  carve_terms(s, e, B, K, C, false);
   float* z = static_cast<float*>(s.scratch(State::kWideRows, size_t(std::min(M, kChunkRows)) * C * sizeof(float)));
 
   eval_scale_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.scale, running_var, C, eps);
@@ -560,10 +564,7 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   State& s = *s_;
   const int M = B * N;
   BackwardTerms t;
-  Carve measure;
-  t.carve(measure, K, C);
-  Carve block{static_cast<char*>(s.scratch(State::kWideTerms, measure.bytes))};
-  t.carve(block, K, C);
+  carve_terms(s, t, K, C);
 
   backward_channels_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(dgamma, dbeta, dbias, t.a, t.db, t.dg, dy, y,
                                                                     gamma, saved.mean, saved.invstd,
