@@ -252,10 +252,12 @@ void number_parts(Dataset& ds) {
   }
 }
 
-std::string dataset_layout(const std::string& path) {
+namespace {
+
+// A folder's layout; the pack case is handled by the callers.
+std::string folder_layout(const std::string& path) {
   fs::path root(path);
   std::error_code ec;
-  if (is_pack_file(path)) return pack_layout(path);
   if (!fs::is_directory(root, ec))
     fail(path, ": not a directory or dataset pack (expected a dataset folder or a file from `pointnet pack`)");
   if (fs::exists(root / "synsetoffset2category.txt", ec)) return "shapenet_part";
@@ -264,9 +266,15 @@ std::string dataset_layout(const std::string& path) {
              "<class>/{train,test}/ folders of .npy/.off files (ModelNet), or a pack from `pointnet pack`");
 }
 
+}  // namespace
+
+std::string dataset_layout(const std::string& path) {
+  return is_pack_file(path) ? pack_layout(path) : folder_layout(path);
+}
+
 Dataset load_dataset(const std::string& dir, const LoadOptions& options) {
   if (is_pack_file(dir)) return read_pack(dir, options);
-  if (dataset_layout(dir) == "shapenet_part") return load_shapenet_part(fs::path(dir), options);
+  if (folder_layout(dir) == "shapenet_part") return load_shapenet_part(fs::path(dir), options);
   return load_modelnet(fs::path(dir), options);
 }
 

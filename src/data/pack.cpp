@@ -227,11 +227,10 @@ PackSummary write_pack(const std::string& dir, const std::string& out, const Pac
   uint64_t shape_index = 0, point_index = 0;
   for (const Dataset& ds : parts_by_split) {
     for (const Shape& s : ds.shapes) {
-      std::string record(kShapeRecord, '\0');
-      put_le(record, 0, point_index, 8);
-      put_le(record, 8, static_cast<uint32_t>(s.num_points()), 4);
-      put_le(record, 12, static_cast<uint32_t>(s.label), 4);
-      std::memcpy(data + shapes_sec.offset + shape_index * kShapeRecord, record.data(), kShapeRecord);
+      const size_t record = data_offset + shapes_sec.offset + shape_index * kShapeRecord;
+      put_le(bytes, record, point_index, 8);
+      put_le(bytes, record + 8, static_cast<uint32_t>(s.num_points()), 4);
+      put_le(bytes, record + 12, static_cast<uint32_t>(s.label), 4);
       char* dst = data + points_sec.offset + point_index * 3 * value_bytes;
       for (size_t i = 0; i < s.points.size(); ++i) {
         if (f16) {
