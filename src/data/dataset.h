@@ -12,6 +12,7 @@ enum class Task { Classification, Segmentation };
 struct Shape {
   std::string path;               // source file, for messages
   std::vector<float> points;      // (n, 3) xyz as read from disk, not normalised
+  std::vector<float> normals;     // (n, 3) unit normals when the data has them (see Dataset::has_normals), else empty
   std::vector<int32_t> parts;     // (n) 0-based part label (see Dataset::part_offset); empty for cls data
   int label = 0;                  // index into Dataset::class_names
   int num_points() const { return static_cast<int>(points.size() / 3); }
@@ -23,6 +24,7 @@ struct Dataset {
   std::vector<std::string> class_names;  // classes (ModelNet) or categories (ShapeNet part)
   std::vector<Shape> shapes;
   int up_axis = 2;                       // 1 = y up (ShapeNet), 2 = z up (ModelNet)
+  bool has_normals = false;              // every shape carries normals (Shape::normals)
 
   // Part segmentation only. With a class choice, parts are that category's own
   // 0..k-1; over all categories, part p of category c is part_offset[c] + p.

@@ -42,24 +42,29 @@ bool is_cloud_file(const std::string& path) {
   return ext == ".npy" || ext == ".off" || ext == ".pts" || ext == ".txt" || ext == ".xyz";
 }
 
-std::vector<float> read_cloud_file(const std::string& path, int mesh_points, uint64_t seed) {
+Cloud read_cloud(const std::string& path, const CloudReadOptions& options) {
   const std::string ext = lower_extension(path);
-  std::vector<float> xyz;
+  Cloud cloud;
   if (ext == ".npy") {
-    xyz = npy_xyz(path);
+    cloud.xyz = npy_xyz(path);
   } else if (ext == ".off") {
-    Rng rng(seed);
-    xyz = sample_mesh_surface(read_off(path), mesh_points, rng);
+    Rng rng(options.seed);
+    cloud.xyz = sample_mesh_surface(read_off(path), options.mesh_points, rng);
   } else if (ext == ".pts" || ext == ".txt" || ext == ".xyz") {
-    xyz = read_pts(path);
+    cloud.xyz = read_pts(path);
   } else {
     fail(path, ": unknown file type '", ext, "' (expected .npy, .off, .pts, .txt or .xyz)");
   }
+  const std::vector<float>& xyz = cloud.xyz;
   if (xyz.empty()) fail(path, ": empty point cloud: expected at least one point");
   for (size_t i = 0; i < xyz.size(); ++i)
     if (!std::isfinite(xyz[i]))
       fail(path, ": point ", i / 3, " coordinate ", i % 3, " is ", xyz[i], ": expected a finite number");
-  return xyz;
+  return cloud;
+}
+
+std::vector<float> read_cloud_file(const std::string& path, int mesh_points, uint64_t seed) {
+  return read_cloud(path, CloudReadOptions{mesh_points, seed}).xyz;
 }
 
 }  // namespace pointnet

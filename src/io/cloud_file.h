@@ -8,6 +8,24 @@
 
 namespace pointnet {
 
+// What a cloud file holds. Readers fill what their format carries; the
+// optional parts are empty when the file has none.
+struct Cloud {
+  std::vector<float> xyz;        // (n, 3), n >= 1, all finite
+  std::vector<float> normals;    // (n, 3) or empty (.off/.ply meshes: the sampled face's normal)
+  std::vector<int32_t> labels;   // (n) per-point labels as stored in the file, or empty
+  int num_points() const { return static_cast<int>(xyz.size() / 3); }
+};
+
+struct CloudReadOptions {
+  int mesh_points = 2048;  // points sampled over a mesh's surface
+  uint64_t seed = 0;       // seeds that sampling
+};
+
+// Reads any known cloud file; throws pointnet::Error naming the file, the
+// position and what was expected.
+Cloud read_cloud(const std::string& path, const CloudReadOptions& options);
+
 // Returns (n, 3) xyz, n >= 1, all finite; throws pointnet::Error naming the
 // file otherwise. `mesh_points` and `seed` drive .off surface sampling.
 std::vector<float> read_cloud_file(const std::string& path, int mesh_points, uint64_t seed);
