@@ -16,11 +16,13 @@ void assemble_batch(const Dataset& data, const std::vector<int>& shape_indices, 
   parallel_for(static_cast<size_t>(B), [&](size_t index) {
     const int b = static_cast<int>(index);
     const Shape& shape = data.shapes[shape_indices[b]];
-    float* out = points + static_cast<size_t>(b) * N * 3;
+    const int C = options.channels();
+    float* out = points + static_cast<size_t>(b) * N * C;
     int32_t* part_out = parts ? labels + static_cast<size_t>(b) * N : nullptr;
     if (!options.augment && shape.num_points() == N) {
-      std::copy(shape.points.begin(), shape.points.end(), out);
-      normalize_cloud(out, N);
+      if (options.use_normals) interleave_normals(shape.points, shape.normals, shape.path, out);
+      else std::copy(shape.points.begin(), shape.points.end(), out);
+      normalize_cloud(out, N, C);
       if (part_out) std::copy(shape.parts.begin(), shape.parts.end(), part_out);
     } else {
       Rng rng(mix_seed(seed, static_cast<uint64_t>(shape_indices[b])));

@@ -13,7 +13,7 @@ namespace pointnet {
 // Mixes integers into one well-spread seed (splitmix64 steps).
 uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c = 0);
 
-// points: (B, N, 3). labels: (B) class per cloud when `parts` is false, else
+// points: (B, N, C), C = options.channels(). labels: (B) class per cloud when `parts` is false, else
 // (B, N) part labels. A shape with exactly N points and no augmentation is used
 // as is (all points, in order) instead of being resampled.
 void assemble_batch(const Dataset& data, const std::vector<int>& shape_indices, const SampleOptions& options,

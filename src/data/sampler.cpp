@@ -1,7 +1,8 @@
 // Random-number order (fixed, so a seed reproduces a batch exactly):
 //   1. num_points indices, rng.below(n) each;
 //   2. if augment: theta = rng.uniform(0, 2*pi);
-//   3. if augment: one rng.normal() per coordinate, point by point, x y z.
+//   3. if augment: one rng.normal() per coordinate, point by point, x y z
+//      (xyz only: normals are not jittered, so C = 3 and C = 6 draw alike).
 #include "data/sampler.h"
 
 #include <algorithm>
@@ -11,17 +12,18 @@
 
 namespace pointnet {
 
-void normalize_cloud(float* points, int n) {
+void normalize_cloud(float* points, int n, int stride) {
   if (n <= 0) return;
+  const size_t s = static_cast<size_t>(stride);
   double centroid[3] = {0, 0, 0};
   for (int i = 0; i < n; ++i)
-    for (int k = 0; k < 3; ++k) centroid[k] += points[3 * i + k];
+    for (int k = 0; k < 3; ++k) centroid[k] += points[s * i + k];
   for (double& c : centroid) c /= n;
   double max_norm = 0;
   for (int i = 0; i < n; ++i) {
     double sq = 0;
     for (int k = 0; k < 3; ++k) {
-      double d = points[3 * i + k] - centroid[k];
+      double d = points[s * i + k] - centroid[k];
       sq += d * d;
     }
     max_norm = std::max(max_norm, sq);
@@ -30,7 +32,19 @@ void normalize_cloud(float* points, int n) {
   // All points equal: centring alone already puts them at the origin.
   double scale = max_norm > 0 ? 1.0 / max_norm : 1.0;
   for (int i = 0; i < n; ++i)
-    for (int k = 0; k < 3; ++k) points[3 * i + k] = static_cast<float>((points[3 * i + k] - centroid[k]) * scale);
+    for (int k = 0; k < 3; ++k) points[s * i + k] = static_cast<float>((points[s * i + k] - centroid[k]) * scale);
+}
+
+void interleave_normals(const std::vector<float>& xyz, const std::vector<float>& normals, const std::string& path,
+                        float* out) {
+  if (normals.empty()) fail(path, ": the model takes normals (6 channels), but this cloud has none");
+  if (normals.size() != xyz.size())
+    fail(path, ": ", normals.size() / 3, " normals for ", xyz.size() / 3, " points: expected one per point");
+  for (size_t i = 0; i < xyz.size() / 3; ++i)
+    for (int k = 0; k < 3; ++k) {
+      out[6 * i + k] = xyz[3 * i + k];
+      out[6 * i + 3 + k] = normals[3 * i + k];
+    }
 }
 
 void sample_shape(const Shape& shape, const SampleOptions& options, Rng& rng, float* points_out,
@@ -44,13 +58,19 @@ void sample_shape(const Shape& shape, const SampleOptions& options, Rng& rng, fl
   bool with_parts = parts_out != nullptr && !shape.parts.empty();
   if (with_parts && static_cast<int>(shape.parts.size()) != n)
     fail(shape.path, ": ", shape.parts.size(), " part labels for ", n, " points");
+  const int C = options.channels();
+  if (options.use_normals && shape.normals.size() != shape.points.size())
+    fail(shape.path, ": ", shape.normals.empty() ? "no normals" : "a normal count that differs from the point count",
+         ", but normals were asked for (--use-normals)");
 
   for (int i = 0; i < count; ++i) {
     uint32_t j = rng.below(static_cast<uint32_t>(n));
-    for (int k = 0; k < 3; ++k) points_out[3 * i + k] = shape.points[3 * j + k];
+    for (int k = 0; k < 3; ++k) points_out[C * i + k] = shape.points[3 * j + k];
+    if (options.use_normals)
+      for (int k = 0; k < 3; ++k) points_out[C * i + 3 + k] = shape.normals[3 * j + k];
     if (with_parts) parts_out[i] = shape.parts[j];
   }
-  normalize_cloud(points_out, count);
+  normalize_cloud(points_out, count, C);
   if (!options.augment) return;
 
   // pointnet.pytorch: point_set[:, [a, b]] = point_set[:, [a, b]].dot([[c, -s], [s, c]]),
@@ -58,13 +78,14 @@ void sample_shape(const Shape& shape, const SampleOptions& options, Rng& rng, fl
   float theta = rng.uniform(0.0f, 6.28318530717958647692f);
   float c = std::cos(theta), s = std::sin(theta);
   int a = 0, b = options.up_axis == 2 ? 1 : 2;
-  for (int i = 0; i < count; ++i) {
+  for (int i = 0; i < count * C / 3; ++i) {  // every triple: xyz, and the normal beside it
     float* p = points_out + 3 * i;
     float pa = p[a], pb = p[b];
     p[a] = pa * c + pb * s;
     p[b] = -pa * s + pb * c;
   }
-  for (int i = 0; i < 3 * count; ++i) points_out[i] += rng.normal() * options.jitter_sigma;
+  for (int i = 0; i < count; ++i)
+    for (int k = 0; k < 3; ++k) points_out[C * i + k] += rng.normal() * options.jitter_sigma;
 }
 
 }  // namespace pointnet

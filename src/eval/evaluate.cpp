@@ -46,14 +46,18 @@ Evaluation evaluate(PointNet<float>& model, const Dataset& data, const Checkpoin
   std::vector<int> truth, predicted;
   std::optional<SegmentationMetrics> seg_metrics;
   if (seg) seg_metrics.emplace(info.part_offset, info.part_count);
-  std::vector<float> points(static_cast<size_t>(batch_size) * N * 3);
-  std::vector<int32_t> labels(static_cast<size_t>(batch_size) * (seg ? N : 1));
-  std::vector<float> log_probs;
-  std::vector<int32_t> choice;
   SampleOptions sampling;
   sampling.num_points = N;
   sampling.augment = false;
   sampling.up_axis = data.up_axis;
+  sampling.use_normals = info.config.input_channels == 6;
+  if (sampling.use_normals && !data.has_normals)
+    fail(data.root, ": the model takes normals (trained with --use-normals), but this dataset has none");
+  const int C = sampling.channels();
+  std::vector<float> points(static_cast<size_t>(batch_size) * N * C);
+  std::vector<int32_t> labels(static_cast<size_t>(batch_size) * (seg ? N : 1));
+  std::vector<float> log_probs;
+  std::vector<int32_t> choice;
   DeviceBatch<float> batch(model.backend());
   double loss_sum = 0.0;
   int64_t rows = 0;
@@ -62,7 +66,7 @@ Evaluation evaluate(PointNet<float>& model, const Dataset& data, const Checkpoin
     std::vector<int> indices(B);
     for (int b = 0; b < B; ++b) indices[b] = start + b;
     assemble_batch(data, indices, sampling, seed, seg, points.data(), labels.data());
-    model.forward(batch.points(points.data(), static_cast<size_t>(B) * N * 3), B, N, false);
+    model.forward(batch.points(points.data(), static_cast<size_t>(B) * N * C), B, N, false);
     const LossValue loss = model.loss(batch.labels(labels.data(), static_cast<size_t>(B) * (seg ? N : 1)));
     loss_sum += loss.nll * loss.rows;
     rows += loss.rows;

@@ -37,6 +37,12 @@ class Backend {
   // it has nothing to wait for; the CUDA backend waits for its stream.
   virtual void synchronize() {}
 
+  // Marks the GEMMs queued until the next call as per-cloud (true: the fully
+  // connected layers over B rows, a sliver of the FLOPs) or per-point (false,
+  // the default). A mixed-precision backend may keep per-cloud GEMMs in fp32
+  // (CudaBackend::set_fp32_per_cloud); the others ignore it.
+  virtual void per_cloud_gemms(bool /*per_cloud*/) {}
+
   // Memory.
   virtual T* allocate(size_t count) = 0;
   virtual void release(T* pointer) = 0;

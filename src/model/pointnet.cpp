@@ -15,12 +15,13 @@ constexpr int kPointFeat = 64;  // per-point feature width kept for segmentation
 template <typename T>
 PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(config), be_(backend) {
   if (config.num_classes < 2) fail("a model needs at least 2 classes, got ", config.num_classes);
-  if (config.input_channels != 3) fail("only xyz input (3 channels) is supported, got ", config.input_channels);
-  tnet_declare(stn_, "feat.stn", 3, store_);
-  dense_declare(conv1_, {"feat.conv1", "feat.bn1", 3, 64, true, true, false}, store_);
+  const int C = config.input_channels;
+  if (C != 3 && C != 6) fail("input channels must be 3 (xyz) or 6 (xyz + normals), got ", C);
+  tnet_declare(stn_, "feat.stn", 3, C, store_);
+  dense_declare(conv1_, {"feat.conv1", "feat.bn1", C, 64, true, true, false}, store_);
   dense_declare(conv2_, {"feat.conv2", "feat.bn2", 64, 128, true, true, false}, store_);
   wide_max_declare(conv3_, {"feat.conv3", "feat.bn3", 128, kGlobal, true, false, false}, store_);
-  if (config.feature_transform) tnet_declare(fstn_, "feat.fstn", 64, store_);
+  if (config.feature_transform) tnet_declare(fstn_, "feat.fstn", 64, 64, store_);
   const int k = config.num_classes;
   if (config.task == ModelTask::Classification) {
     dense_declare(head1_, {"fc1", "bn1", kGlobal, 512, false, true, false}, store_);
@@ -90,8 +91,11 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
   if (training) ++batches_tracked_;
 
   tnet_forward(stn_, be_, store_, points, B, N, training);
-  T* tp = transformed_points_.reserve(static_cast<size_t>(M) * 3);
-  be_.transform_forward(tp, points, stn_.transform(), B, N, 3);
+  // The 3x3 transform turns every xyz triple, and the normal triple beside it
+  // when there is one: (N, 6) rows are (2N, 3) rows to the transform op.
+  const int C = config_.input_channels;
+  T* tp = transformed_points_.reserve(static_cast<size_t>(M) * C);
+  be_.transform_forward(tp, points, stn_.transform(), B, N * C / 3, 3);
   dense_forward(conv1_, be_, store_, tp, M, training, kBatchNormMomentum);
   pointfeat_ = conv1_.output();
   if (config_.feature_transform) {
@@ -206,9 +210,9 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   }
 
   // conv1, then the input transform: transformed = points . T3, T3 = stn(points).
-  dense_backward(conv1_, be_, store_, sa, dconv1);      // -> (M, 3)
+  dense_backward(conv1_, be_, store_, sa, dconv1);      // -> (M, C)
   T* dt3 = dtransform3_.reserve(static_cast<size_t>(B) * 9);
-  be_.transform_backward(nullptr, dt3, sa, input_points_, stn_.transform(), B, N, 3);
+  be_.transform_backward(nullptr, dt3, sa, input_points_, stn_.transform(), B, N * config_.input_channels / 3, 3);
   tnet_backward<T>(stn_, be_, store_, nullptr, dt3, sa, sb);
 }
 

@@ -37,7 +37,8 @@ class PointNet {
   // biases, BN weight 1 / bias 0, running mean 0 / var 1), from `rng`.
   void initialize(Rng& rng);
 
-  // points (B, N, 3) in backend memory. Training uses batch statistics,
+  // points (B, N, C) in backend memory, C = config.input_channels (xyz, or
+  // xyz + normals per point). Training uses batch statistics,
   // updates running statistics and applies dropout (mask from `dropout_rng`,
   // or the one given to set_dropout_mask()).
   void forward(const T* points, int B, int N, bool training, Rng* dropout_rng = nullptr);
@@ -75,7 +76,7 @@ class PointNet {
   TNet<T> stn_, fstn_;
   Dense<T> conv1_, conv2_;
   WideMax<T> conv3_;               // conv3 + bn3 + max over points -> (B, 1024) global feature
-  Buffer<T> transformed_points_;   // (B, N, 3) points . T3
+  Buffer<T> transformed_points_;   // (B, N, C) points . T3 (per triple)
   Buffer<T> transformed_features_; // (B, N, 64) conv1 . T64 (feature transform only)
   const T* pointfeat_ = nullptr;   // (B, N, 64) the per-point features kept for segmentation
 
@@ -87,7 +88,7 @@ class PointNet {
 
   // Backward scratch: two ping-pong buffers (see backward()) and dedicated gradients.
   Buffer<T> scratch_a_, scratch_b_, dglobal_, dpointfeat_, dconv1_, dtmp_, dtransform3_, dtransform64_;
-  const T* input_points_ = nullptr;  // (B, N, 3) the last forward's input
+  const T* input_points_ = nullptr;  // (B, N, C) the last forward's input
   int batch_ = 0, points_ = 0;
   bool trained_ = false;
 };

@@ -3,10 +3,11 @@
 namespace pointnet {
 
 template <typename T>
-void tnet_declare(TNet<T>& net, const std::string& prefix, int k, ParamStore<T>& store) {
+void tnet_declare(TNet<T>& net, const std::string& prefix, int k, int in_channels, ParamStore<T>& store) {
   net.k = k;
+  net.in_channels = in_channels;
   const std::string p = prefix + ".";
-  dense_declare(net.conv1, {p + "conv1", p + "bn1", k, 64, true, true, false}, store);
+  dense_declare(net.conv1, {p + "conv1", p + "bn1", in_channels, 64, true, true, false}, store);
   dense_declare(net.conv2, {p + "conv2", p + "bn2", 64, 128, true, true, false}, store);
   wide_max_declare(net.conv3, {p + "conv3", p + "bn3", 128, 1024, true, true, false}, store);
   dense_declare(net.fc1, {p + "fc1", p + "bn4", 1024, 512, false, true, false}, store);
@@ -42,7 +43,7 @@ void tnet_backward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, T* 
 }
 
 #define PN_TNET(T)                                                                          \
-  template void tnet_declare<T>(TNet<T>&, const std::string&, int, ParamStore<T>&);         \
+  template void tnet_declare<T>(TNet<T>&, const std::string&, int, int, ParamStore<T>&);         \
   template void tnet_forward<T>(TNet<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
                                 int, bool);                                                 \
   template void tnet_backward<T>(TNet<T>&, Backend<T>&, const ParamStore<T>&, T*, T*, T*, T*);

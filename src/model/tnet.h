@@ -13,6 +13,7 @@ namespace pointnet {
 template <typename T>
 struct TNet {
   int k = 3;
+  int in_channels = 3;
   Dense<T> conv1, conv2, fc1, fc2, fc3;
   WideMax<T> conv3;        // conv3 + bn3 + ReLU + max over points -> (B, 1024)
   int batch = 0, points = 0;
@@ -21,16 +22,17 @@ struct TNet {
   const T* transform() const { return fc3.z.data(); }
 };
 
-// prefix: "feat.stn" or "feat.fstn".
+// prefix: "feat.stn" or "feat.fstn". in_channels: the width of its input (K,
+// or 6 for the input T-Net over xyz + normals: it sees the normals too).
 template <typename T>
-void tnet_declare(TNet<T>& net, const std::string& prefix, int k, ParamStore<T>& store);
+void tnet_declare(TNet<T>& net, const std::string& prefix, int k, int in_channels, ParamStore<T>& store);
 
-// x (B, N, K) -> net.transform() (B, K*K).
+// x (B, N, in_channels) -> net.transform() (B, K*K).
 template <typename T>
 void tnet_forward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, const T* x, int B,
                   int N, bool training);
 
-// dtransform (B, K*K): clobbered. dx (B, N, K): gradient wrt the input, written
+// dtransform (B, K*K): clobbered. dx (B, N, in_channels): gradient wrt the input, written
 // (=) when not null. scratch_a/scratch_b: each at least B * N * 1024.
 template <typename T>
 void tnet_backward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dtransform,

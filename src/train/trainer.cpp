@@ -58,7 +58,8 @@ LossScaler make_loss_scaler(const TrainOptions& o) {
 nlohmann::json recipe_json(const TrainOptions& o, int points) {
   return {{"seed", o.seed}, {"batch_size", o.batch_size}, {"points", points}, {"lr", o.lr},
           {"lr_step", o.lr_step}, {"lr_gamma", o.lr_gamma}, {"augment", o.augment},
-          {"feature_transform", o.feature_transform}, {"class_choice", o.class_choice},
+          {"feature_transform", o.feature_transform}, {"use_normals", o.use_normals},
+          {"class_choice", o.class_choice},
           {"data", o.data_dir}};
 }
 
@@ -140,6 +141,7 @@ TrainResult train(const TrainOptions& options) {
       o.augment = r.at("augment");
       o.feature_transform = r.at("feature_transform");
       o.class_choice = r.at("class_choice");
+      o.use_normals = r.value("use_normals", false);  // absent in checkpoints from before normals
       resume_epoch = resumed.info.trainer.at("epoch_in_progress");
       resume_batch = resumed.info.trainer.at("batch");
       resume_totals = resumed.info.trainer.at("totals");
@@ -172,6 +174,9 @@ TrainResult train(const TrainOptions& options) {
   load.mesh_points = o.mesh_points;
   load.seed = o.seed;
   Dataset train_data = load_dataset(o.data_dir, load);
+  if (o.use_normals && !train_data.has_normals)
+    fail(o.data_dir, ": --use-normals, but this dataset has no normals (they come with e.g. ",
+         "modelnet40_normal_resampled, ShapeNet part _normal, .npy with 6 columns, .ply/.pcd with normals, meshes)");
   // The test split comes from --data unless --test-data names another dataset
   // (e.g. the exact f32 test set beside an f16 training pack) or "none".
   const bool evaluate_test = o.test_data != "none";
@@ -181,12 +186,15 @@ TrainResult train(const TrainOptions& options) {
     test_data = load_dataset(o.test_data.empty() ? o.data_dir : o.test_data, load);
     if (test_data.class_names != train_data.class_names)
       fail(o.test_data, ": its classes differ from the training data's (", o.data_dir, ")");
+    if (o.use_normals && !test_data.has_normals)
+      fail(o.test_data.empty() ? o.data_dir : o.test_data, ": --use-normals, but its test split has no normals");
   }
 
   CheckpointInfo info;
   info.config.task = seg ? ModelTask::Segmentation : ModelTask::Classification;
   info.config.num_classes = seg ? train_data.num_parts : static_cast<int>(train_data.class_names.size());
   info.config.feature_transform = o.feature_transform;
+  info.config.input_channels = o.use_normals ? 6 : 3;
   info.class_names = train_data.class_names;
   info.part_offset = train_data.part_offset;
   info.part_count = train_data.part_count;
@@ -232,16 +240,18 @@ TrainResult train(const TrainOptions& options) {
   std::cerr << "train: " << train_data.shapes.size() << " shapes, test: " << (evaluate_test ? std::to_string(test_data.shapes.size()) : "none") << ", "
             << info.class_names.size() << (seg ? " categories, " : " classes, ")
             << (seg ? std::to_string(info.config.num_classes) + " parts, " : std::string())
-            << N << " points, batch " << B << (o.feature_transform ? ", feature transform" : "") << ", "
+            << N << " points" << (o.use_normals ? " with normals" : "") << ", batch " << B
+            << (o.feature_transform ? ", feature transform" : "") << ", "
             << be.name() << " " << o.precision
             << (scaler.enabled() ? ", dynamic loss scale " + fmt("%.0f", scaler.scale()) : std::string()) << "\n";
 
-  std::vector<float> points(static_cast<size_t>(B) * N * 3);
-  std::vector<int32_t> labels(static_cast<size_t>(B) * (seg ? N : 1));
   SampleOptions sampling;
   sampling.num_points = N;
   sampling.augment = o.augment;
   sampling.up_axis = train_data.up_axis;
+  sampling.use_normals = o.use_normals;
+  std::vector<float> points(static_cast<size_t>(B) * N * sampling.channels());
+  std::vector<int32_t> labels(static_cast<size_t>(B) * (seg ? N : 1));
   DeviceBatch<float> batch(be);
   TrainResult result;
   result.checkpoint = checkpoint_path;

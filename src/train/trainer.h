@@ -23,6 +23,7 @@ struct TrainOptions {
   int batch_size = 32;
   int points = 0;              // 0: 1024 for ModelNet-style data, 2500 for ShapeNet part
   bool feature_transform = false;
+  bool use_normals = false;    // 6 input channels: xyz + normals (the data must carry normals)
   std::string class_choice;    // seg: train on one category
   uint64_t seed = 1;
   bool resume = false;

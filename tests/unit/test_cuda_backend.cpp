@@ -1539,6 +1539,7 @@ struct ModelCase {
   ModelTask task;
   bool feature_transform;
   const char* name;
+  int channels = 3;  // 6: xyz + normals
 };
 
 class CudaModel : public ::testing::TestWithParam<ModelCase> {};
@@ -1564,6 +1565,7 @@ TEST_P(CudaModel, TrainingStepsMatchCpu) {
   config.task = c.task;
   config.num_classes = c.task == ModelTask::Classification ? 5 : 4;
   config.feature_transform = c.feature_transform;
+  config.input_channels = c.channels;
   PointNet<float> mc(config, cpu);
   PointNet<float> mg(config, aligned);
 
@@ -1584,7 +1586,7 @@ TEST_P(CudaModel, TrainingStepsMatchCpu) {
 
   // Identical inputs: host arrays for the CPU model, device copies for the GPU one.
   const int B = 8, N = 128;
-  std::vector<float> points(size_t(B) * N * 3);
+  std::vector<float> points(size_t(B) * N * c.channels);
   for (float& v : points) v = rng.normal();
   const int rows = c.task == ModelTask::Classification ? B : B * N;
   std::vector<int32_t> targets(rows);
@@ -1772,7 +1774,8 @@ TEST(CudaFp16, HugeLossScaleBacksOffThenLearns) {
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaModel,
                          ::testing::Values(ModelCase{ModelTask::Classification, true, "cls_feature_transform"},
                                            ModelCase{ModelTask::Segmentation, false, "seg"},
-                                           ModelCase{ModelTask::Segmentation, true, "seg_feature_transform"}),
+                                           ModelCase{ModelTask::Segmentation, true, "seg_feature_transform"},
+                                           ModelCase{ModelTask::Classification, false, "cls_normals", 6}),
                          [](const ::testing::TestParamInfo<ModelCase>& info) { return info.param.name; });
 
 }  // namespace

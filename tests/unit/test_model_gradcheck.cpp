@@ -1,5 +1,5 @@
 // The whole model's loss gradient against finite differences, in double, for
-// the four architectures. Every parameter tensor is probed at a few elements.
+// the four architectures, and with normals as extra input channels. Every parameter tensor is probed at a few elements.
 #include <gtest/gtest.h>
 
 #include "cpu/cpu_backend.h"
@@ -13,6 +13,7 @@ struct Case {
   ModelTask task;
   bool feature_transform;
   const char* name;
+  int channels = 3;  // 6: xyz + normals
 };
 
 // Test names and logs show the case's name, not its bytes.
@@ -27,6 +28,7 @@ TEST_P(ModelGradcheck, LossGradientMatchesFiniteDifferences) {
   config.task = c.task;
   config.num_classes = c.task == ModelTask::Classification ? 5 : 3;
   config.feature_transform = c.feature_transform;
+  config.input_channels = c.channels;
   PointNet<double> model(config, be);
   Rng rng(11);
   model.initialize(rng);
@@ -41,7 +43,7 @@ TEST_P(ModelGradcheck, LossGradientMatchesFiniteDifferences) {
   }
 
   const int B = 3, N = 12;
-  std::vector<double> points = testing::random_vector(static_cast<size_t>(B) * N * 3, rng);
+  std::vector<double> points = testing::random_vector(static_cast<size_t>(B) * N * c.channels, rng);
   const int rows = c.task == ModelTask::Classification ? B : B * N;
   std::vector<int32_t> target(rows);
   for (int32_t& t : target) t = static_cast<int32_t>(rng.below(config.num_classes));
@@ -97,7 +99,9 @@ INSTANTIATE_TEST_SUITE_P(AllArchitectures, ModelGradcheck,
                          ::testing::Values(Case{ModelTask::Classification, false, "cls"},
                                            Case{ModelTask::Classification, true, "cls_ft"},
                                            Case{ModelTask::Segmentation, false, "seg"},
-                                           Case{ModelTask::Segmentation, true, "seg_ft"}),
+                                           Case{ModelTask::Segmentation, true, "seg_ft"},
+                                           Case{ModelTask::Classification, false, "cls_normals", 6},
+                                           Case{ModelTask::Segmentation, true, "seg_ft_normals", 6}),
                          [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 }  // namespace

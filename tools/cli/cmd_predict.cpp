@@ -32,17 +32,24 @@ Command add_predict(CLI::App& app) {
     const bool seg = info.config.task == ModelTask::Segmentation;
     const int K = info.config.num_classes;
     for (const std::string& path : *inputs) {
-      std::vector<float> xyz = read_cloud_file(path, *mesh_points, 1);
-      const int n = static_cast<int>(xyz.size() / 3);
+      const Cloud cloud = read_cloud(path, CloudReadOptions{*mesh_points, 1});
+      const int n = cloud.num_points();
       // One forward holds (n, 1024) activations several times over: bound it
       // rather than risk the process being killed for memory.
       constexpr int kMaxPoints = 262144;
       if (n > kMaxPoints)
         fail(path, ": ", n, " points; predict takes at most ", kMaxPoints,
              " points per cloud (memory): subsample the cloud first");
-      normalize_cloud(xyz.data(), n);
+      // The model's input rows: xyz, or xyz + normal when it was trained with normals.
+      const int C = info.config.input_channels;
+      std::vector<float> input = cloud.xyz;
+      if (C == 6) {
+        input.resize(static_cast<size_t>(n) * 6);
+        interleave_normals(cloud.xyz, cloud.normals, path, input.data());
+      }
+      normalize_cloud(input.data(), n, C);
       DeviceBatch<float> batch(m.model->backend());
-      m.model->forward(batch.points(xyz.data(), xyz.size()), 1, n, false);
+      m.model->forward(batch.points(input.data(), input.size()), 1, n, false);
       const std::vector<float> log_probs =
           to_host(m.model->backend(), m.model->log_probs(), static_cast<size_t>(m.model->output_rows()) * K);
       const float* lp = log_probs.data();

@@ -22,6 +22,7 @@ Command add_train(CLI::App& app) {
   sub->add_option("--points", o->points, "points per cloud (default 1024 ModelNet-style, 2500 ShapeNet part)")
       ->check(CLI::Range(1, 1000000));
   sub->add_flag("--feature-transform", o->feature_transform, "add the 64x64 feature transform (STNkd)");
+  sub->add_flag("--use-normals", o->use_normals, "6 input channels: xyz + the data's normals");
   sub->add_option("--class-choice", o->class_choice, "seg: train on this category only (e.g. Chair)");
   sub->add_option("--seed", o->seed, "random seed (runs are deterministic for a seed)");
   sub->add_flag("--resume", o->resume, "continue the run in --out where it stopped");
