@@ -53,10 +53,12 @@ bool cuda_device_available(std::string* why) {
   return true;
 }
 
-std::unique_ptr<Backend<float>> make_cuda_backend(Precision precision) {
+std::unique_ptr<Backend<float>> make_cuda_backend(Precision precision, bool fp32_per_cloud) {
   std::string why;
   if (!cuda_device_available(&why)) fail("the CUDA backend needs a CUDA GPU: ", why);
-  return std::make_unique<CudaBackend>(precision, 0);
+  auto backend = std::make_unique<CudaBackend>(precision, 0);
+  backend->set_fp32_per_cloud(fp32_per_cloud);
+  return backend;
 }
 
 // ---------------------------------------------------------------- state
@@ -99,7 +101,7 @@ void* CudaBackend::State::scratch(Slot slot, size_t bytes) {
 
 CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<State>()) {
   s_->device = device;
-  s_->precision = precision;
+  s_->precision = s_->mode_precision = precision;
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
@@ -124,8 +126,12 @@ CudaBackend::~CudaBackend() {
   if (s_->stream) cudaStreamDestroy(s_->stream);
 }
 
-Precision CudaBackend::precision() const { return s_->precision; }
-void CudaBackend::set_precision(Precision precision) { s_->precision = precision; }
+Precision CudaBackend::precision() const { return s_->mode_precision; }
+void CudaBackend::set_precision(Precision precision) { s_->precision = s_->mode_precision = precision; }
+void CudaBackend::set_fp32_per_cloud(bool on) { s_->fp32_per_cloud = on; }
+void CudaBackend::per_cloud_gemms(bool per_cloud) {
+  s_->precision = per_cloud && s_->fp32_per_cloud ? Precision::FP32 : s_->mode_precision;
+}
 void CudaBackend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(s_->stream)); }
 void* CudaBackend::stream() const { return s_->stream; }
 std::string CudaBackend::device_name() const { return s_->device_name; }

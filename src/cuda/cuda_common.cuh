@@ -35,7 +35,9 @@ struct CudaBackend::State {
   };
 
   int device = 0;
-  Precision precision = Precision::FP32;
+  Precision precision = Precision::FP32;       // of the GEMMs queued now
+  Precision mode_precision = Precision::FP32;  // the backend's mode (set_precision)
+  bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
   void* blas_workspace = nullptr;

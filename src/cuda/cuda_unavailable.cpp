@@ -17,7 +17,7 @@ bool cuda_device_available(std::string* why) {
   return false;
 }
 
-std::unique_ptr<Backend<float>> make_cuda_backend(Precision) {
+std::unique_ptr<Backend<float>> make_cuda_backend(Precision, bool) {
   fail("the CUDA backend needs a CUDA GPU: ", kNoCuda);
 }
 

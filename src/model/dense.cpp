@@ -30,7 +30,9 @@ void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, 
   layer.rows = M;
   layer.trained = training;
   T* z = layer.z.reserve(count);
+  be.per_cloud_gemms(!s.conv);
   be.linear_forward(z, x, store.value(layer.weight), store.value(layer.bias), M, s.in, s.out);
+  be.per_cloud_gemms(false);
   dense_activate(layer, be, store, M, training, bn_momentum);
 }
 
@@ -72,8 +74,10 @@ template <typename T>
 void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy) {
   dense_deactivate(layer, be, store, dy);
   const DenseSpec& s = layer.spec;
+  be.per_cloud_gemms(!s.conv);
   be.linear_backward(dx, store.grad(layer.weight), store.grad(layer.bias), dy, layer.input,
                      store.value(layer.weight), layer.rows, s.in, s.out);
+  be.per_cloud_gemms(false);
 }
 
 template <typename T>

@@ -6,7 +6,7 @@
 
 namespace pointnet {
 
-std::unique_ptr<Backend<float>> make_backend(const std::string& device, const std::string& precision) {
+std::unique_ptr<Backend<float>> make_backend(const std::string& device, const std::string& precision, bool fp32_fc) {
   Precision p;
   if (!parse_precision(precision, &p))
     fail("unknown precision '", precision, "': expected fp32, tf32, fp16 or bf16");
@@ -18,7 +18,7 @@ std::unique_ptr<Backend<float>> make_backend(const std::string& device, const st
   if (device == "cuda") {
     std::string why;
     if (!cuda_device_available(&why)) fail("--device cuda: ", why);
-    return make_cuda_backend(p);
+    return make_cuda_backend(p, fp32_fc);
   }
   fail("unknown device '", device, "': expected cpu or cuda");
 }

@@ -10,7 +10,10 @@ namespace pointnet {
 
 // Throws pointnet::Error with the reason when the device is unknown, CUDA is
 // not usable here (no GPU, no driver, or a build without CUDA), or the
-// precision is not one the device offers.
-std::unique_ptr<Backend<float>> make_backend(const std::string& device, const std::string& precision);
+// precision is not one the device offers. fp32_fc: the fully connected layers
+// over clouds (classifier head, T-Net fc1-fc3) keep fp32 GEMMs under a reduced
+// --precision; only the per-point layers, nearly all the FLOPs, run reduced.
+std::unique_ptr<Backend<float>> make_backend(const std::string& device, const std::string& precision,
+                                             bool fp32_fc = false);
 
 }  // namespace pointnet

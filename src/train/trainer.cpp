@@ -58,7 +58,7 @@ LossScaler make_loss_scaler(const TrainOptions& o) {
 nlohmann::json recipe_json(const TrainOptions& o, int points) {
   return {{"seed", o.seed}, {"batch_size", o.batch_size}, {"points", points}, {"lr", o.lr},
           {"lr_step", o.lr_step}, {"lr_gamma", o.lr_gamma}, {"augment", o.augment},
-          {"feature_transform", o.feature_transform}, {"use_normals", o.use_normals},
+          {"feature_transform", o.feature_transform}, {"use_normals", o.use_normals}, {"fp32_fc", o.fp32_fc},
           {"class_choice", o.class_choice},
           {"data", o.data_dir}};
 }
@@ -212,7 +212,7 @@ TrainResult train(const TrainOptions& options) {
   if (batches_per_epoch == 0)
     fail(o.data_dir, ": the training split has ", train_data.shapes.size(), " shapes, fewer than one batch of ", B);
 
-  std::unique_ptr<Backend<float>> backend = make_backend(o.device, o.precision);
+  std::unique_ptr<Backend<float>> backend = make_backend(o.device, o.precision, o.fp32_fc);
   Backend<float>& be = *backend;
   fs::create_directories(o.out_dir);  // only now that the options and data are known to be good
   PointNet<float> model(info.config, be);
@@ -242,7 +242,7 @@ TrainResult train(const TrainOptions& options) {
             << (seg ? std::to_string(info.config.num_classes) + " parts, " : std::string())
             << N << " points" << (o.use_normals ? " with normals" : "") << ", batch " << B
             << (o.feature_transform ? ", feature transform" : "") << ", "
-            << be.name() << " " << o.precision
+            << be.name() << " " << o.precision << (o.fp32_fc && o.precision != "fp32" ? " (fc layers fp32)" : "")
             << (scaler.enabled() ? ", dynamic loss scale " + fmt("%.0f", scaler.scale()) : std::string()) << "\n";
 
   SampleOptions sampling;

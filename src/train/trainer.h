@@ -36,6 +36,7 @@ struct TrainOptions {
   bool plain_output = false;   // plain lines even on a terminal
   std::string device = "cpu";  // cpu or cuda
   std::string precision = "fp32";  // fp32; tf32, bf16, fp16 (cuda; fp16 with dynamic loss scaling)
+  bool fp32_fc = false;        // reduced precision for the per-point layers only (make_backend)
   // Tests only (no flag): dynamic loss scaling with this config whatever the
   // precision, so the CPU can exercise it (from a huge scale: fp32 overflows
   // near 2^128). Unset: fp16 scales with GradScaler's defaults, others do not.

@@ -703,6 +703,32 @@ struct ModeCase {
   double tolerance;
 };
 
+// --fp32-fc: under bf16, GEMMs marked per-cloud run with fp32 operands (as
+// the fp32 backend's), per-point ones stay bf16, and the mark is undone.
+TEST(CudaPrecisionModes, PerCloudGemmsKeepFp32WhenAsked) {
+  PN_REQUIRE_CUDA();
+  Rng rng(7);
+  const int M = 64, Cin = 1024, Cout = 512;
+  std::vector<float> x(size_t(M) * Cin), w(size_t(Cout) * Cin);
+  for (float& v : x) v = rng.normal();
+  for (float& v : w) v = 0.03f * rng.normal();
+  CudaBackend fp32(Precision::FP32), bf16(Precision::BF16);
+  bf16.set_fp32_per_cloud(true);
+  Dev fx(fp32, x), fw(fp32, w), fy(fp32, size_t(M) * Cout);
+  Dev bx(bf16, x), bw(bf16, w), by(bf16, size_t(M) * Cout);
+  fp32.linear_forward(fy, fx, fw, nullptr, M, Cin, Cout);
+  const std::vector<float> reference = fy.host();
+  bf16.per_cloud_gemms(true);
+  bf16.linear_forward(by, bx, bw, nullptr, M, Cin, Cout);
+  EXPECT_CLOSE(by.host(), reference, kFp32);
+  EXPECT_EQ(bf16.precision(), Precision::BF16);  // the mode itself is unchanged
+  bf16.per_cloud_gemms(false);
+  bf16.linear_forward(by, bx, bw, nullptr, M, Cin, Cout);
+  const double err = rel_error(by.host(), reference);
+  EXPECT_GT(err, 1e-4) << "per-point GEMMs should be bf16 again";
+  EXPECT_LT(err, kHalf);
+}
+
 TEST(CudaPrecisionModes, GemmsWithinDtypeTolerance) {
   PN_REQUIRE_CUDA();
   CpuBackend<float> cpu;

@@ -23,6 +23,8 @@ Command add_train(CLI::App& app) {
       ->check(CLI::Range(1, 1000000));
   sub->add_flag("--feature-transform", o->feature_transform, "add the 64x64 feature transform (STNkd)");
   sub->add_flag("--use-normals", o->use_normals, "6 input channels: xyz + the data's normals");
+  sub->add_flag("--fp32-fc", o->fp32_fc,
+                "with --precision tf32/bf16/fp16: keep the fully connected layers over clouds in fp32");
   sub->add_option("--class-choice", o->class_choice, "seg: train on this category only (e.g. Chair)");
   sub->add_option("--seed", o->seed, "random seed (runs are deterministic for a seed)");
   sub->add_flag("--resume", o->resume, "continue the run in --out where it stopped");
