@@ -5,7 +5,9 @@
 # model and its metrics log to $OUT (or ./gpu-out). Evaluate the models on the
 # exact f32 test split afterwards (the machine gets only a train pack: the
 # whole dataset does not fit the 64 MiB that travels).
-# Usage: [SEED=1] scripts/gpu-modelnet40.sh PACK EPOCHS TIME_LIMIT_S PRECISION...
+# Usage: [SEED=1] scripts/gpu-modelnet40.sh PACK EPOCHS TIME_LIMIT_S RUN...
+#   RUN: PRECISION[+fc32][@SEED], e.g. bf16, bf16+fc32@2 (+fc32: --fp32-fc;
+#   @SEED overrides SEED for that run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pack=$1 epochs=$2 limit=$3
@@ -19,25 +21,32 @@ gpu_build || exit 1
 threads=$(( $(nproc) / $# ))
 [ "$threads" -lt 1 ] && threads=1
 pids=()
-for precision in "$@"; do
-  rm -rf "build-gpu/mn40-$precision"
+for spec in "$@"; do
+  precision=${spec%%[+@]*}
+  seed=${SEED:-1}
+  [[ $spec == *@* ]] && seed=${spec##*@}
+  extra=()
+  [[ $spec == *+fc32* ]] && extra+=(--fp32-fc)
+  run=${spec//[+@]/-}
+  rm -rf "build-gpu/mn40-$run"
   # SIGINT at the limit: the trainer finishes the batch and saves a checkpoint.
   OMP_NUM_THREADS=$threads timeout -s INT "$limit" build-gpu/pointnet train --data "$pack" --test-data none \
-    --device cuda --precision "$precision" --epochs "$epochs" --seed "${SEED:-1}" --plain \
-    --out "build-gpu/mn40-$precision" > "build-gpu/mn40-$precision.log" 2>&1 &
+    --device cuda --precision "$precision" "${extra[@]}" --epochs "$epochs" --seed "$seed" --plain \
+    --out "build-gpu/mn40-$run" > "build-gpu/mn40-$run.log" 2>&1 &
   pids+=($!)
 done
 status=0
 for i in "${!pids[@]}"; do
   wait "${pids[$i]}" || status=1
 done
-for precision in "$@"; do
-  run="build-gpu/mn40-$precision"
-  echo "== $precision"
+for spec in "$@"; do
+  name=${spec//[+@]/-}
+  run="build-gpu/mn40-$name"
+  echo "== $spec"
   tail -n 3 "$run.log"
-  cp "$run.log" "$out/mn40-$precision.log"
-  [ -f "$run/metrics.jsonl" ] && cp "$run/metrics.jsonl" "$out/mn40-$precision.jsonl"
-  [ -f "$run/model.safetensors" ] && cp "$run/model.safetensors" "$out/mn40-$precision.safetensors"
+  cp "$run.log" "$out/mn40-$name.log"
+  [ -f "$run/metrics.jsonl" ] && cp "$run/metrics.jsonl" "$out/mn40-$name.jsonl"
+  [ -f "$run/model.safetensors" ] && cp "$run/model.safetensors" "$out/mn40-$name.safetensors"
   [ -f "$run/metrics.jsonl" ] && tail -n 1 "$run/metrics.jsonl"
 done
 exit "$status"
