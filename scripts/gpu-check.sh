@@ -58,6 +58,31 @@ print('ours   %-5s clouds/s %8.0f   epoch %.2f s   test accuracy %.2f%%' % ('$pr
     status=1
   fi
 done
+# The issue's epoch target: one full ModelNet40 epoch (9,843 clouds, 1024
+# points, augmentation included) in under a second, when the pack travelled.
+mn40_pack=data/modelnet40-train-f16.pack
+if [ -f "$mn40_pack" ]; then
+  echo "== ModelNet40 epochs: pointnet train --device cuda on $mn40_pack (3 epochs, no test evaluation)"
+  for precision in fp32 bf16; do
+    rm -rf build-gpu/runs/mn40-$precision
+    if build-gpu/pointnet train --data "$mn40_pack" --test-data none --out build-gpu/runs/mn40-$precision \
+         --device cuda --precision "$precision" --epochs 3 --plain > build-gpu/mn40-$precision.log 2>&1; then
+      python3 - "$precision" build-gpu/runs/mn40-$precision/metrics.jsonl <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[2])]
+print('ours   %-5s ModelNet40 epoch seconds: %s (clouds/s %s)' % (sys.argv[1],
+      ', '.join('%.3f' % r['seconds'] for r in rows), ', '.join('%.0f' % r['clouds_per_s'] for r in rows)))
+PY
+    else
+      echo "gpu-check: ModelNet40 epochs with --precision $precision FAILED" >&2
+      tail -n 5 build-gpu/mn40-$precision.log >&2
+      status=1
+    fi
+  done
+else
+  echo "== ModelNet40 epochs: skipped ($mn40_pack not here; carry it to time a full epoch)"
+fi
+
 # The step alone on both sides, side by side: pointnet bench times the same
 # work as the peer (random batch in device memory; training: forward, loss,
 # backward, Adam; 40 classes, 50 parts). The issue's targets are at 32 x 2500.
