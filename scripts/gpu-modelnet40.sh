@@ -7,7 +7,8 @@
 # whole dataset does not fit the 64 MiB that travels).
 # Usage: [SEED=1] scripts/gpu-modelnet40.sh PACK EPOCHS TIME_LIMIT_S RUN...
 #   RUN: PRECISION[+fc32][@SEED], e.g. bf16, bf16+fc32@2 (+fc32: --fp32-fc;
-#   @SEED overrides SEED for that run).
+#   @SEED overrides SEED for that run). TRAIN_ARGS: more `pointnet train`
+#   flags for every run (e.g. another recipe).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pack=$1 epochs=$2 limit=$3
@@ -25,7 +26,7 @@ for spec in "$@"; do
   precision=${spec%%[+@]*}
   seed=${SEED:-1}
   [[ $spec == *@* ]] && seed=${spec##*@}
-  extra=()
+  read -r -a extra <<< "${TRAIN_ARGS:-}"
   [[ $spec == *+fc32* ]] && extra+=(--fp32-fc)
   run=${spec//[+@]/-}
   rm -rf "build-gpu/mn40-$run"

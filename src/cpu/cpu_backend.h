@@ -106,8 +106,8 @@ class CpuBackend final : public Backend<T> {
   }
   bool all_finite(const T* x, size_t count) override { return cpu::all_finite(x, count); }
   void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1, double beta2,
-                 double eps, int64_t step, double grad_scale) override {
-    cpu::adam_step(param, grad, m, v, count, lr, beta1, beta2, eps, step, grad_scale);
+                 double eps, int64_t step, double grad_scale, double weight_decay) override {
+    cpu::adam_step(param, grad, m, v, count, lr, beta1, beta2, eps, step, grad_scale, weight_decay);
   }
 
  private:

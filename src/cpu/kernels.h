@@ -53,7 +53,7 @@ template <typename T> void wide_max_forward_eval(T* y, const T* x, const T* w, c
 template <typename T> void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y, const T* input_mean, const T* input_cov, const T* mean, const T* invstd, const T* selected, const int32_t* selected_row, const T* x, const T* w, const T* gamma, int B, int N, int K, int C, bool relu);
 
 // adam.cpp
-template <typename T> void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1, double beta2, double eps, int64_t step, double grad_scale);
+template <typename T> void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1, double beta2, double eps, int64_t step, double grad_scale, double weight_decay);
 
 // gemm.cpp: row-major C(M, N) = alpha * op(A) op(B) + beta * C through OpenBLAS.
 template <typename T> void gemm(bool transpose_a, bool transpose_b, int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta, T* C, int ldc);

@@ -186,7 +186,8 @@ class CudaBackend final : public Backend<float> {
 
   bool all_finite(const float* x, size_t count) override;
   void adam_step(float* param, const float* grad, float* m, float* v, size_t count, double lr,
-                 double beta1, double beta2, double eps, int64_t step, double grad_scale) override;
+                 double beta1, double beta2, double eps, int64_t step, double grad_scale,
+                 double weight_decay) override;
 
   // Stream, cuBLAS handle, scratch: defined in cuda/cuda_common.cuh.
   struct State;

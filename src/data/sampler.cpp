@@ -3,6 +3,9 @@
 //   2. if augment: theta = rng.uniform(0, 2*pi);
 //   3. if augment: one rng.normal() per coordinate, point by point, x y z
 //      (xyz only: normals are not jittered, so C = 3 and C = 6 draw alike).
+// ScaleShift instead of 2-3: the dropout ratio r = uniform(0, 0.875), one
+// uniform() per point (dropped when < r), the scale uniform(0.8, 1.25), then
+// three shifts uniform(-0.1, 0.1).
 #include "data/sampler.h"
 
 #include <algorithm>
@@ -47,6 +50,38 @@ void interleave_normals(const std::vector<float>& xyz, const std::vector<float>&
     }
 }
 
+Augmentation parse_augmentation(const std::string& name) {
+  if (name == "rotate-jitter") return Augmentation::RotateJitter;
+  if (name == "scale-shift") return Augmentation::ScaleShift;
+  fail("unknown augmentation '", name, "': expected rotate-jitter or scale-shift");
+}
+
+const char* augmentation_name(Augmentation a) {
+  return a == Augmentation::RotateJitter ? "rotate-jitter" : "scale-shift";
+}
+
+namespace {
+
+// PointNet++ provider.py: random_point_dropout (dropped points become copies
+// of the first point, so the count stays N), random_scale_point_cloud,
+// shift_point_cloud. xyz only is scaled and shifted; a dropped row copies the
+// whole row, normal included.
+void scale_shift(float* points, int count, int C, Rng& rng, int32_t* parts) {
+  const float ratio = rng.uniform(0.0f, 0.875f);
+  for (int i = 0; i < count; ++i) {
+    if (rng.uniform() >= ratio || i == 0) continue;
+    for (int k = 0; k < C; ++k) points[C * i + k] = points[k];
+    if (parts) parts[i] = parts[0];
+  }
+  const float scale = rng.uniform(0.8f, 1.25f);
+  float shift[3];
+  for (float& s : shift) s = rng.uniform(-0.1f, 0.1f);
+  for (int i = 0; i < count; ++i)
+    for (int k = 0; k < 3; ++k) points[C * i + k] = points[C * i + k] * scale + shift[k];
+}
+
+}  // namespace
+
 void sample_shape(const Shape& shape, const SampleOptions& options, Rng& rng, float* points_out,
                   int32_t* parts_out) {
   int n = shape.num_points();
@@ -72,6 +107,10 @@ void sample_shape(const Shape& shape, const SampleOptions& options, Rng& rng, fl
   }
   normalize_cloud(points_out, count, C);
   if (!options.augment) return;
+  if (options.augmentation == Augmentation::ScaleShift) {
+    scale_shift(points_out, count, C, rng, with_parts ? parts_out : nullptr);
+    return;
+  }
 
   // pointnet.pytorch: point_set[:, [a, b]] = point_set[:, [a, b]].dot([[c, -s], [s, c]]),
   // a row vector times the matrix: a' = a c + b s, b' = -a s + b c.

@@ -11,9 +11,17 @@
 
 namespace pointnet {
 
+// What augmentation does, when on. RotateJitter: pointnet.pytorch's (a
+// random rotation about the up axis, then Gaussian jitter). ScaleShift:
+// PointNet++'s provider.py as its popular PyTorch port trains ModelNet40 with
+// (random point dropout, one random scale in [0.8, 1.25], a random shift in
+// [-0.1, 0.1] per axis; no rotation: ModelNet40's shapes are aligned).
+enum class Augmentation { RotateJitter, ScaleShift };
+
 struct SampleOptions {
   int num_points = 1024;       // N; points are drawn with replacement as pointnet.pytorch does
-  bool augment = false;        // rotation about the up axis + Gaussian jitter
+  bool augment = false;        // see `augmentation`
+  Augmentation augmentation = Augmentation::RotateJitter;
   float jitter_sigma = 0.02f;
   int up_axis = 2;             // 1 = y, 2 = z
   bool use_normals = false;    // 6 channels per point: x y z nx ny nz (the shape must have normals)
@@ -31,6 +39,10 @@ void sample_shape(const Shape& shape, const SampleOptions& options, Rng& rng, fl
 // (in place). A cloud of one point, or all points equal, becomes the origin.
 // With stride > 3 only each row's first three values (xyz) change.
 void normalize_cloud(float* points, int n, int stride = 3);
+
+// "rotate-jitter" / "scale-shift" <-> Augmentation; parse throws naming the text.
+Augmentation parse_augmentation(const std::string& name);
+const char* augmentation_name(Augmentation a);
 
 // Interleaves (n, 3) xyz and (n, 3) normals into (n, 6) rows; throws naming
 // `path` when the normals are missing or their count differs.

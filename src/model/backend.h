@@ -160,11 +160,12 @@ class Backend {
   // asynchronous backend waits for the work queued before it (as nll_loss does).
   virtual bool all_finite(const T* x, size_t count) = 0;
 
-  // Adam (PyTorch's formula, no weight decay) over one flat parameter array,
-  // stepping on grad * grad_scale: 1/S unscales a loss-scaled gradient in the
-  // same pass; 1 leaves every bit as it would be without the factor.
+  // Adam (PyTorch's formula) over one flat parameter array, stepping on
+  // g = grad * grad_scale + weight_decay * param: 1/S unscales a loss-scaled
+  // gradient in the same pass; grad_scale 1 and weight_decay 0 leave every bit
+  // as it would be without them (torch.optim.Adam's L2 weight_decay).
   virtual void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1,
-                         double beta2, double eps, int64_t step, double grad_scale) = 0;
+                         double beta2, double eps, int64_t step, double grad_scale, double weight_decay) = 0;
 };
 
 }  // namespace pointnet

@@ -65,6 +65,12 @@ template <typename T>
 void PointNet<T>::set_dropout_mask(const std::vector<T>& mask) { fixed_dropout_mask_ = mask; }
 
 template <typename T>
+void PointNet<T>::set_dropout_probability(double p) {
+  if (!(p >= 0.0 && p < 1.0)) fail("dropout probability ", p, ": expected a value in [0, 1)");
+  dropout_p_ = p;
+}
+
+template <typename T>
 void PointNet<T>::draw_dropout_mask(Rng& rng) {
   const size_t count = static_cast<size_t>(batch_) * 256;
   std::vector<T> host(count);
@@ -72,8 +78,9 @@ void PointNet<T>::draw_dropout_mask(Rng& rng) {
     PN_CHECK(fixed_dropout_mask_.size() == count);
     host = fixed_dropout_mask_;
   } else {
-    const T keep = static_cast<T>(1.0 / (1.0 - kDropoutP));
-    for (T& v : host) v = rng.uniform() < kDropoutP ? T(0) : keep;
+    const T keep = static_cast<T>(1.0 / (1.0 - dropout_p_));
+    const float p = static_cast<float>(dropout_p_);  // as before for the default: uniform() < 0.3f
+    for (T& v : host) v = rng.uniform() < p ? T(0) : keep;
   }
   T* mask = dropout_mask_.reserve(count);
   be_.upload(mask, host.data(), count);

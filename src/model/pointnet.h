@@ -59,6 +59,8 @@ class PointNet {
 
   // Tests: a fixed dropout mask (B, 256) of 0 or 1/(1-p) in host memory.
   void set_dropout_mask(const std::vector<T>& mask);
+  // The classifier's dropout probability (default kDropoutP, pointnet.pytorch's 0.3).
+  void set_dropout_probability(double p);
 
  private:
   void forward_head_cls(bool training);
@@ -85,6 +87,7 @@ class PointNet {
   Buffer<T> log_probs_;            // (rows, K)
   Buffer<T> dropout_mask_;         // (B, 256) cls only
   std::vector<T> fixed_dropout_mask_;
+  double dropout_p_ = kDropoutP;
 
   // Backward scratch: two ping-pong buffers (see backward()) and dedicated gradients.
   Buffer<T> scratch_a_, scratch_b_, dglobal_, dpointfeat_, dconv1_, dtmp_, dtransform3_, dtransform64_;

@@ -13,7 +13,7 @@ template <typename T>
 void Adam<T>::step(T* values, const T* grads, double lr, double grad_scale) {
   ++steps_;
   be_.adam_step(values, grads, m_.data(), v_.data(), count_, lr, config_.beta1, config_.beta2,
-                config_.eps, steps_, grad_scale);
+                config_.eps, steps_, grad_scale, config_.weight_decay);
 }
 
 template class Adam<float>;

@@ -1,4 +1,4 @@
-// Adam over a model's flat parameter array (torch.optim.Adam, no weight decay),
+// Adam over a model's flat parameter array (torch.optim.Adam, optional L2 weight decay),
 // with the moments in the backend's memory and the step count for the bias
 // corrections. Its state goes into checkpoints so --resume continues exactly.
 #pragma once
@@ -12,6 +12,7 @@ struct AdamConfig {  // the learning rate is given to each step() (it follows th
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
+  double weight_decay = 0.0;  // L2, added to the gradient as torch.optim.Adam's weight_decay
 };
 
 template <typename T>

@@ -45,6 +45,9 @@ void validate(const TrainOptions& o) {
   if (o.points < 0 || o.points > 1000000) fail("train: --points must be in 1..1000000, got ", o.points);
   if (!(o.lr > 0) || !std::isfinite(o.lr)) fail("train: --lr must be a positive number");
   if (o.lr_step < 1) fail("train: --lr-step must be at least 1");
+  if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) fail("train: --weight-decay must be >= 0");
+  if (!(o.dropout >= 0 && o.dropout < 1)) fail("train: --dropout must be in [0, 1), got ", o.dropout);
+  (void)parse_augmentation(o.augmentation);  // names the bad value
 }
 
 // fp16 GEMM operands underflow where small gradients live: fp16 trains with
@@ -58,6 +61,7 @@ LossScaler make_loss_scaler(const TrainOptions& o) {
 nlohmann::json recipe_json(const TrainOptions& o, int points) {
   return {{"seed", o.seed}, {"batch_size", o.batch_size}, {"points", points}, {"lr", o.lr},
           {"lr_step", o.lr_step}, {"lr_gamma", o.lr_gamma}, {"augment", o.augment},
+          {"augmentation", o.augmentation}, {"weight_decay", o.weight_decay}, {"dropout", o.dropout},
           {"feature_transform", o.feature_transform}, {"use_normals", o.use_normals}, {"fp32_fc", o.fp32_fc},
           {"class_choice", o.class_choice},
           {"data", o.data_dir}};
@@ -139,6 +143,10 @@ TrainResult train(const TrainOptions& options) {
       o.lr_step = r.at("lr_step");
       o.lr_gamma = r.at("lr_gamma");
       o.augment = r.at("augment");
+      // Absent in checkpoints from before these options: their defaults then.
+      o.augmentation = r.value("augmentation", std::string("rotate-jitter"));
+      o.weight_decay = r.value("weight_decay", 0.0);
+      o.dropout = r.value("dropout", static_cast<double>(kDropoutP));
       o.feature_transform = r.at("feature_transform");
       o.class_choice = r.at("class_choice");
       o.use_normals = r.value("use_normals", false);  // absent in checkpoints from before normals
@@ -216,7 +224,10 @@ TrainResult train(const TrainOptions& options) {
   Backend<float>& be = *backend;
   fs::create_directories(o.out_dir);  // only now that the options and data are known to be good
   PointNet<float> model(info.config, be);
-  Adam<float> adam(be, model.params().trainable_count());
+  model.set_dropout_probability(o.dropout);
+  AdamConfig adam_config;
+  adam_config.weight_decay = o.weight_decay;
+  Adam<float> adam(be, model.params().trainable_count(), adam_config);
   int first_epoch = 0, first_batch = 0;
   EpochTotals totals;
   if (o.resume) {
@@ -248,6 +259,7 @@ TrainResult train(const TrainOptions& options) {
   SampleOptions sampling;
   sampling.num_points = N;
   sampling.augment = o.augment;
+  sampling.augmentation = parse_augmentation(o.augmentation);
   sampling.up_axis = train_data.up_axis;
   sampling.use_normals = o.use_normals;
   std::vector<float> points(static_cast<size_t>(B) * N * sampling.channels());

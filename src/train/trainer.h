@@ -10,6 +10,7 @@
 #include <string>
 
 #include "data/dataset.h"
+#include "model/config.h"
 #include "train/loss_scaler.h"
 
 namespace pointnet {
@@ -31,6 +32,9 @@ struct TrainOptions {
   int lr_step = 20;            // StepLR step size (epochs)
   double lr_gamma = 0.5;
   bool augment = true;
+  std::string augmentation = "rotate-jitter";  // or "scale-shift" (data/sampler.h Augmentation)
+  double weight_decay = 0.0;   // Adam's L2 weight decay (pointnet.pytorch: none)
+  double dropout = kDropoutP;  // the classifier's dropout probability
   int eval_every = 1;          // evaluate the test split every N epochs (0: only at the end)
   int mesh_points = 2048;      // points sampled from .off meshes
   bool plain_output = false;   // plain lines even on a terminal

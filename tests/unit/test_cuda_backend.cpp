@@ -615,17 +615,19 @@ TEST_F(CudaOps, NllLossRejectsTargetsOutOfRange) {
 TEST_F(CudaOps, AdamSteps) {
   const size_t n = 100013;
   // grad_scale 1 (plain) and 2^-16 on gradients scaled by 2^16 (fp16's loss
-  // scale): the unscaling is exact, so both must match the CPU's plain steps.
-  for (double grad_scale : {1.0, 1.0 / 65536.0}) {
+  // scale): the unscaling is exact, so both must match the CPU's plain steps;
+  // and L2 weight decay (--weight-decay) on both sides.
+  for (const auto [grad_scale, weight_decay] : {std::pair{1.0, 0.0}, std::pair{1.0 / 65536.0, 0.0},
+                                                 std::pair{1.0 / 65536.0, 0.05}}) {
     std::vector<float> p = randn(n), m(n, 0.0f), v(n, 0.0f);
     Dev gp(*gpu, p), gm(*gpu, m), gv(*gpu, v);
     for (int64_t step = 1; step <= 3; ++step) {
       const std::vector<float> g = randn(n, 0.01f);
-      cpu.adam_step(p.data(), g.data(), m.data(), v.data(), n, 1e-3, 0.9, 0.999, 1e-8, step, 1.0);
+      cpu.adam_step(p.data(), g.data(), m.data(), v.data(), n, 1e-3, 0.9, 0.999, 1e-8, step, 1.0, weight_decay);
       std::vector<float> scaled = g;
       for (float& x : scaled) x = static_cast<float>(x / grad_scale);
       Dev gg(*gpu, scaled);
-      gpu->adam_step(gp, gg, gm, gv, n, 1e-3, 0.9, 0.999, 1e-8, step, grad_scale);
+      gpu->adam_step(gp, gg, gm, gv, n, 1e-3, 0.9, 0.999, 1e-8, step, grad_scale, weight_decay);
     }
     EXPECT_CLOSE(gp.host(), p, kElementwise);
     EXPECT_CLOSE(gm.host(), m, kElementwise);
@@ -1296,8 +1298,8 @@ class Forwarding : public Backend<float> {
   }
   bool all_finite(const float* x, size_t n) override { return in_.all_finite(x, n); }
   void adam_step(float* p, const float* g, float* m, float* v, size_t n, double lr, double b1, double b2,
-                 double eps, int64_t step, double grad_scale) override {
-    in_.adam_step(p, g, m, v, n, lr, b1, b2, eps, step, grad_scale);
+                 double eps, int64_t step, double grad_scale, double weight_decay) override {
+    in_.adam_step(p, g, m, v, n, lr, b1, b2, eps, step, grad_scale, weight_decay);
   }
 
  protected:

@@ -120,3 +120,53 @@ TEST(SamplerNormals, ShapeWithoutNormalsIsRefusedByName) {
 
 }  // namespace
 }  // namespace pointnet
+
+namespace pointnet {
+namespace {
+
+// --augmentation scale-shift: each row is the unaugmented row (or, dropped,
+// row 0) scaled by one s in [0.8, 1.25] and shifted by one t in [-0.1, 0.1]^3;
+// normals ride along unscaled.
+TEST(SamplerScaleShift, RowsAreScaledShiftedOrDroppedCopies) {
+  const Shape s = sphere_with_normals(400, 13);
+  SampleOptions plain;
+  plain.num_points = 512;
+  plain.use_normals = true;
+  SampleOptions augmented = plain;
+  augmented.augment = true;
+  augmented.augmentation = Augmentation::ScaleShift;
+  std::vector<float> a(6 * 512), b(6 * 512);
+  Rng r1(21), r2(21);
+  sample_shape(s, plain, r1, a.data(), nullptr);
+  sample_shape(s, augmented, r2, b.data(), nullptr);
+  auto dist = [](const float* p, const float* q) {
+    return std::sqrt(double(p[0] - q[0]) * (p[0] - q[0]) + double(p[1] - q[1]) * (p[1] - q[1]) +
+                     double(p[2] - q[2]) * (p[2] - q[2]));
+  };
+  // The scale from a row that was kept: the farthest from row 0 in the output.
+  int far = 1;
+  for (int i = 1; i < 512; ++i)
+    if (dist(&b[6 * i], &b[0]) > dist(&b[6 * far], &b[0])) far = i;
+  const double scale = dist(&b[6 * far], &b[0]) / dist(&a[6 * far], &a[0]);
+  EXPECT_GE(scale, 0.8 - 1e-5);
+  EXPECT_LE(scale, 1.25 + 1e-5);
+  double shift[3];
+  for (int k = 0; k < 3; ++k) {
+    shift[k] = b[k] - scale * a[k];
+    EXPECT_LE(std::fabs(shift[k]), 0.1 + 1e-5);
+  }
+  int dropped = 0;
+  for (int i = 0; i < 512; ++i) {
+    const bool kept = std::fabs(b[6 * i] - (scale * a[6 * i] + shift[0])) < 1e-5;
+    const int j = kept ? i : 0;
+    dropped += !kept;
+    for (int k = 0; k < 3; ++k) EXPECT_NEAR(b[6 * i + k], scale * a[6 * j + k] + shift[k], 1e-5) << i;
+    for (int k = 3; k < 6; ++k) EXPECT_EQ(b[6 * i + k], a[6 * j + k]) << i;
+  }
+  EXPECT_LT(dropped, 512 * 0.875 + 1);
+  EXPECT_THROW(parse_augmentation("flip"), Error);
+  EXPECT_EQ(parse_augmentation(augmentation_name(Augmentation::ScaleShift)), Augmentation::ScaleShift);
+}
+
+}  // namespace
+}  // namespace pointnet

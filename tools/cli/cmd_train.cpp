@@ -36,7 +36,14 @@ Command add_train(CLI::App& app) {
       ->check(CLI::Range(0, 100000));
   sub->add_option("--test-data", o->test_data,
                   "evaluate on this dataset's test split instead of --data's; 'none': no evaluation");
-  sub->add_flag("--no-augment", [o](int64_t) { o->augment = false; }, "no rotation or jitter");
+  sub->add_flag("--no-augment", [o](int64_t) { o->augment = false; }, "no augmentation");
+  sub->add_option("--augmentation", o->augmentation,
+                  "rotate-jitter (pointnet.pytorch: rotation about the up axis + jitter) or scale-shift "
+                  "(PointNet++: point dropout, scale 0.8-1.25, shift 0.1; no rotation)")
+      ->check(CLI::IsMember({"rotate-jitter", "scale-shift"}));
+  sub->add_option("--weight-decay", o->weight_decay, "Adam L2 weight decay (pointnet.pytorch: 0)")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--dropout", o->dropout, "classifier dropout probability")->check(CLI::Range(0.0, 0.99));
   sub->add_flag("--plain", o->plain_output, "plain progress lines even on a terminal");
   sub->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   sub->add_option("--precision", o->precision,
