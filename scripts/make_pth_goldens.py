@@ -50,8 +50,8 @@ CASES = [
 ]
 BATCH, POINTS = 3, 64          # the fixed clouds
 BIG = 1024                     # weights with more elements become views
-SHARED = 9000                  # elements in the one shared storage
-PRIMES = (7, 5, 3, 2)          # row strides to try, largest that fits first
+SHARED = 4608                  # elements in the one shared storage
+PRIMES = (7, 5, 3, 2, 1)       # row strides to try, largest that fits first (1: fstn.fc3, 4096 rows)
 
 
 def shared_view(base, shape, gen):
@@ -83,6 +83,13 @@ def build(task, ft, k, seed):
             if ".bn" in name or name.startswith("bn"):
                 t.copy_(torch.rand(t.shape, generator=gen) + 0.5 if name.endswith("weight")
                         else torch.rand(t.shape, generator=gen) * 0.2 - 0.1)
+        # The T-Nets' last hidden layer scaled down, so that their transforms
+        # are the identity plus a perturbation, as in trained models (a random
+        # 64x64 transform makes the model ill-conditioned: float32 results would
+        # then differ from float64 by more than the test's tolerance).
+        for name, t in model.named_parameters():
+            if "stn.bn5." in name:
+                t.mul_(0.1)
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm1d):
                 m.momentum = None
