@@ -58,7 +58,8 @@ inline void name_classes_from_dataset(LoadedModel& m, const Dataset& data, const
   if (data.class_names.size() != want)
     fail(model_path, ": the model has no class names and ", want, seg ? " category" : " classes", " but ", data.root,
          " has ", data.class_names.size(), seg ? " categories" : " classes",
-         "; convert it with `pointnet convert --class-names ...` to match classes by name");
+         seg ? "; convert it with `pointnet convert --class-names <category>` to pick its category"
+             : "; convert it with `pointnet convert --class-names ...` to match classes by name");
   if (seg && data.part_count.at(0) != info.part_count.at(0))
     fail(model_path, ": the model segments ", info.part_count[0], " parts but category '", data.class_names[0],
          "' of ", data.root, " has ", data.part_count[0]);
