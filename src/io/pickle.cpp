@@ -135,7 +135,8 @@ class Unpickler {
     const std::string full = module + "." + name;
     if (!allowed_global(full))
       error("the pickle asks for the global '", full,
-            "', which is not part of a state_dict; refusing it (this reader never runs code from a file)");
+            "', which is not part of a state_dict; refusing it (this reader never runs code from a file: "
+            "save the model's state_dict, torch.save(model.state_dict(), path), not the model)");
     push_text(Kind::Global, full);
   }
   PickleValue& container(PickleRef& v, Kind kind, const char* op) {

@@ -142,10 +142,10 @@ TensorData materialize(const TorchFile& file, const PickledTensor& t, const std:
   const int64_t stored = static_cast<int64_t>(span->second.size / elsize);
   // The elements this storage (or legacy view) may use: [begin, end).
   const int64_t begin = t.storage.view_offset;
-  const int64_t end = begin + t.storage.numel;
   if (t.storage.numel > stored || begin > stored - t.storage.numel)
-    fail(where, ": storage '", t.storage.key, "' should hold ", end, " elements but has ", stored,
-         ": truncated or corrupt file");
+    fail(where, ": storage '", t.storage.key, "' should hold ", begin, " + ", t.storage.numel, " elements but has ",
+         stored, ": truncated or corrupt file");
+  const int64_t end = begin + t.storage.numel;
   // Highest element any index reaches, with overflow checks: sizes, strides and
   // offsets come from the file.
   int64_t numel = 1, last = 0;

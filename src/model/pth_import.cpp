@@ -1,5 +1,6 @@
 #include "model/pth_import.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 
@@ -148,6 +149,10 @@ Checkpoint import_pth(const TorchFile& file, const std::vector<std::string>& cla
   }
   if (!not_tensors.empty())
     fail(file.path, ": not a state_dict: ", not_tensors.size(), " entries are not tensors: ", first_few(not_tensors));
+  for (size_t i = 0; i < class_names.size(); ++i)
+    if (class_names[i].empty() || std::find(class_names.begin(), class_names.begin() + i, class_names[i]) !=
+                                      class_names.begin() + i)
+      fail(file.path, ": class name ", i + 1, " ('", class_names[i], "') is empty or given twice");
   CheckpointInfo& info = ck.info;
   info.config = infer_config(ck.file.tensors, file.path);
   check_against_model(ck.file.tensors, info.config, file.path);

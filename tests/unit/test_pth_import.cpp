@@ -3,6 +3,8 @@
 // or DataParallel checkpoints, non-state_dicts, broken tensor views.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/atomic_file.h"
 #include "expect_error.h"
 #include "model/pth_import.h"
@@ -117,6 +119,8 @@ TEST(PthImport, ClassNames) {
   EXPECT_EQ(seg.info.class_choice, "Chair");
   EXPECT_EQ(seg.info.part_count, std::vector<int>{4});
   expect_error_containing([&] { import_pth(golden("seg.pth"), {"Chair", "Lamp"}); }, {"one category", "2 category"});
+  expect_error_containing([&] { import_pth(golden("cls.pth"), {"a", "b", "a", "d", "e"}); }, {"class name 3 ('a')"});
+  expect_error_containing([&] { import_pth(golden("cls.pth"), {"a", "", "c", "d", "e"}); }, {"class name 2 ('')"});
 }
 
 TEST(PthImport, BrokenTensorViewsAreRefused) {
