@@ -134,6 +134,10 @@ TorchFile parse_torch_file(std::string bytes, const std::string& path) {
   return file;
 }
 
+std::string materialized_dtype(const PickledStorage& storage) {
+  return storage.type == "LongStorage" || storage.type == "IntStorage" ? "I64" : "F32";
+}
+
 TensorData materialize(const TorchFile& file, const PickledTensor& t, const std::string& name) {
   const std::string where = file.path + ": tensor '" + name + "'";
   auto span = file.storages.find(t.storage.key);
@@ -149,7 +153,7 @@ TensorData materialize(const TorchFile& file, const PickledTensor& t, const std:
   // Highest element any index reaches, with overflow checks: sizes, strides and
   // offsets come from the file.
   int64_t numel = 1, last = 0;
-  constexpr int64_t kMaxElements = int64_t{1} << 28;
+  constexpr int64_t kMaxElements = int64_t{1} << 26;  // 256 MB as float; PointNet's largest is 1M
   for (size_t d = 0; d < t.sizes.size(); ++d) {
     const int64_t size = t.sizes[d], stride = t.strides[d];
     if (size < 0 || stride < 0) fail(where, ": negative size or stride in dimension ", d);
@@ -169,8 +173,8 @@ TensorData materialize(const TorchFile& file, const PickledTensor& t, const std:
 
   TensorData out;
   out.shape = t.sizes;
-  const bool integer = t.storage.type == "LongStorage" || t.storage.type == "IntStorage";
-  out.dtype = integer ? "I64" : "F32";
+  out.dtype = materialized_dtype(t.storage);
+  const bool integer = out.dtype == "I64";
   out.bytes.resize(static_cast<size_t>(numel) * (integer ? 8 : 4));
   const unsigned char* src = reinterpret_cast<const unsigned char*>(file.bytes.data()) + span->second.offset;
   std::vector<int64_t> index(t.sizes.size(), 0);

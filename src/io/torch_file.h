@@ -35,6 +35,8 @@ TorchFile parse_torch_file(std::string bytes, const std::string& path);
 // The tensor's elements in C order, honouring storage offset, sizes and
 // strides (views may overlap or share a storage). Floating types become F32
 // (double, half and bfloat16 converted), integer types I64. `name` is for messages.
+// What materialize() returns for a tensor of this storage: "F32" or "I64".
+std::string materialized_dtype(const PickledStorage& storage);
 TensorData materialize(const TorchFile& file, const PickledTensor& tensor, const std::string& name);
 
 }  // namespace pointnet

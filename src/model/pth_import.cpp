@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "core/errors.h"
@@ -134,8 +135,10 @@ Checkpoint import_pth(const TorchFile& file, const std::vector<std::string>& cla
   // DataParallel saves every key as "module.<name>".
   bool all_module = !dict.dict.empty();
   for (const auto& [k, v] : dict.dict) all_module &= k->kind == Kind::String && starts_with(k->text, "module.");
-  Checkpoint ck;
-  ck.file.source = file.path;
+  // Names, shapes and types first (from the pickle alone): the architecture
+  // is checked before any tensor is copied, so a hostile size never allocates.
+  std::map<std::string, TensorData> shapes;
+  std::map<std::string, std::pair<std::string, const PickledTensor*>> sources;  // name -> (key in file, tensor)
   std::vector<std::string> not_tensors;
   for (const auto& [k, v] : dict.dict) {
     if (k->kind != Kind::String) fail(file.path, ": a state_dict key is a ", kind_name(k->kind), ", not a str");
@@ -144,7 +147,10 @@ Checkpoint import_pth(const TorchFile& file, const std::vector<std::string>& cla
       not_tensors.push_back(k->text + " (" + kind_name(v->kind) + ")");
       continue;
     }
-    if (!ck.file.tensors.emplace(name, materialize(file, v->tensor, k->text)).second)
+    TensorData& t = shapes[name];
+    t.shape = v->tensor.sizes;
+    t.dtype = materialized_dtype(v->tensor.storage);
+    if (!sources.emplace(name, std::make_pair(k->text, &v->tensor)).second)
       fail(file.path, ": the state_dict has '", name, "' twice");
   }
   if (!not_tensors.empty())
@@ -153,9 +159,13 @@ Checkpoint import_pth(const TorchFile& file, const std::vector<std::string>& cla
     if (class_names[i].empty() || std::find(class_names.begin(), class_names.begin() + i, class_names[i]) !=
                                       class_names.begin() + i)
       fail(file.path, ": class name ", i + 1, " ('", class_names[i], "') is empty or given twice");
+  Checkpoint ck;
+  ck.file.source = file.path;
   CheckpointInfo& info = ck.info;
-  info.config = infer_config(ck.file.tensors, file.path);
-  check_against_model(ck.file.tensors, info.config, file.path);
+  info.config = infer_config(shapes, file.path);
+  check_against_model(shapes, info.config, file.path);
+  for (const auto& [name, source] : sources)
+    ck.file.tensors[name] = materialize(file, *source.second, source.first);
   const int k = info.config.num_classes;
   if (info.config.task == ModelTask::Classification) {
     if (!class_names.empty() && static_cast<int>(class_names.size()) != k)

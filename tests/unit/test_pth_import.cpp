@@ -133,10 +133,17 @@ TEST(PthImport, BrokenTensorViewsAreRefused) {
   TorchFile h = golden("cls.pth");
   entry(h, "fc1.bias").tensor.strides = {-1};
   expect_error_containing([&] { import_pth(h); }, {"tensor 'fc1.bias'", "negative size or stride"});
+  // A huge size is refused by the shape check before anything is allocated...
   TorchFile i = golden("cls.pth");
   entry(i, "fc1.bias").tensor.sizes = {int64_t{1} << 40};
   entry(i, "fc1.bias").tensor.strides = {0};
-  expect_error_containing([&] { import_pth(i); }, {"tensor 'fc1.bias'", "more than"});
+  expect_error_containing([&] { import_pth(i); }, {"wrong shape 1: fc1.bias (1099511627776,)"});
+  // ... and by materialize() itself, for any tensor.
+  TorchFile d = golden("dtypes.pth");
+  PickledTensor& f32 = entry(d, "f32").tensor;
+  f32.sizes = {int64_t{1} << 20, int64_t{1} << 20};
+  f32.strides = {0, 0};
+  expect_error_containing([&] { materialize(d, f32, "f32"); }, {"tensor 'f32'", "more than"});
 }
 
 TEST(PthImport, LegacyFileTruncatedAnywhereIsAnError) {
