@@ -250,10 +250,11 @@ class Unpickler {
       case 'M': push_int(static_cast<int64_t>(uint(2))); return;
       case 0x8a: push_long(uint(1)); return;
       case 0x8b: push_long(uint(4)); return;
-      case 'G': {
-        const uint64_t bits = [&] { const std::string_view s = take(8); uint64_t v = 0; for (char c : s) v = (v << 8) | static_cast<unsigned char>(c); return v; }();
+      case 'G': {  // BINFLOAT: the one big-endian value in a pickle
+        uint64_t bits = 0;
+        for (char c : take(8)) bits = (bits << 8) | static_cast<unsigned char>(c);
         PickleRef r = make(Kind::Float);
-        std::memcpy(&r->real, &bits, 8);  // big-endian in the stream
+        std::memcpy(&r->real, &bits, 8);
         push(r);
         return;
       }
