@@ -16,7 +16,7 @@ Command add_eval(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto points = std::make_shared<int>(0);
   auto batch = std::make_shared<int>(32);
-  sub->add_option("--model", *model_path, "checkpoint (.safetensors)")->required();
+  sub->add_option("--model", *model_path, "checkpoint (.safetensors, or a pointnet.pytorch .pth)")->required();
   auto device = std::make_shared<std::string>("cpu");
   auto precision = std::make_shared<std::string>("fp32");
   add_device_options(sub, device.get(), precision.get());
@@ -27,13 +27,14 @@ Command add_eval(CLI::App& app) {
   sub->add_flag("--json", *json, "print one JSON object");
   return {sub, [=] {
     LoadedModel m = load_model(*model_path, *device, *precision);
-    const CheckpointInfo& info = m.checkpoint.info;
+    CheckpointInfo& info = m.checkpoint.info;
     const bool seg = info.config.task == ModelTask::Segmentation;
     LoadOptions load;
     load.split = *split;
     load.with_parts = seg;
     load.class_choice = info.class_choice;
     Dataset data = load_dataset(*data_dir, load);
+    name_classes_from_dataset(m, data, *model_path);
     align_to_model(data, info);
     const int n = *points > 0 ? *points : m.trained_points;
     Progress progress("eval", static_cast<int64_t>(data.shapes.size()));

@@ -19,7 +19,7 @@ Command add_predict(CLI::App& app) {
   auto inputs = std::make_shared<std::vector<std::string>>();
   auto json = std::make_shared<bool>(false);
   auto mesh_points = std::make_shared<int>(2048);
-  sub->add_option("--model", *model_path, "checkpoint (.safetensors)")->required();
+  sub->add_option("--model", *model_path, "checkpoint (.safetensors, or a pointnet.pytorch .pth)")->required();
   auto device = std::make_shared<std::string>("cpu");
   auto precision = std::make_shared<std::string>("fp32");
   add_device_options(sub, device.get(), precision.get());

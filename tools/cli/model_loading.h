@@ -1,12 +1,17 @@
-// Shared by the commands that take --model: load a checkpoint into a model on
-// the chosen device, and register the --device / --precision flags.
+// Shared by the commands that take --model: load a checkpoint (ours, or a
+// pointnet.pytorch .pth) into a model on the chosen device, and register the
+// --device / --precision flags.
 #pragma once
+#include <iostream>
 #include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "core/errors.h"
+#include "data/dataset.h"
 #include "model/make_backend.h"
+#include "model/pth_import.h"
 #include "model/pointnet.h"
 #include "train/checkpoint.h"
 
@@ -17,11 +22,23 @@ struct LoadedModel {
   std::unique_ptr<Backend<float>> backend;
   std::unique_ptr<PointNet<float>> model;
   int trained_points = 1024;  // the --points it was trained with
+  bool class_names_known = true;  // false for a .pth: "class0", ... stand in
 };
 
 inline LoadedModel load_model(const std::string& path, const std::string& device, const std::string& precision) {
   LoadedModel m;
-  m.checkpoint = load_checkpoint(path);
+  // By content, not extension: a .pth renamed still loads, and the error for
+  // a file that is neither names what was expected.
+  if (is_torch_checkpoint(path)) {
+    m.checkpoint = import_pth(path);
+    m.class_names_known = false;
+  } else {
+    m.checkpoint = load_checkpoint(path);
+    // Converted without --class-names: "class0", ... are placeholders.
+    const auto& t = m.checkpoint.info.trainer;
+    if (t.is_object() && t.contains("class_names_known") && t["class_names_known"] == false)
+      m.class_names_known = false;
+  }
   m.backend = make_backend(device, precision);
   m.model = std::make_unique<PointNet<float>>(m.checkpoint.info.config, *m.backend);
   restore_model(m.checkpoint, *m.model);
@@ -29,6 +46,26 @@ inline LoadedModel load_model(const std::string& path, const std::string& device
   if (trainer.is_object() && trainer.contains("recipe") && trainer["recipe"].contains("points"))
     m.trained_points = trainer["recipe"]["points"];
   return m;
+}
+
+// A .pth carries no class names: take the dataset's, matched by index, when
+// the counts agree (with one warning); refuse when they do not.
+inline void name_classes_from_dataset(LoadedModel& m, const Dataset& data, const std::string& model_path) {
+  if (m.class_names_known) return;
+  CheckpointInfo& info = m.checkpoint.info;
+  const bool seg = info.config.task == ModelTask::Segmentation;
+  const size_t want = info.class_names.size();
+  if (data.class_names.size() != want)
+    fail(model_path, ": the model has no class names and ", want, seg ? " category" : " classes", " but ", data.root,
+         " has ", data.class_names.size(), seg ? " categories" : " classes",
+         seg ? "; convert it with `pointnet convert --class-names <category>` to pick its category"
+             : "; convert it with `pointnet convert --class-names ...` to match classes by name");
+  if (seg && data.part_count.at(0) != info.part_count.at(0))
+    fail(model_path, ": the model segments ", info.part_count[0], " parts but category '", data.class_names[0],
+         "' of ", data.root, " has ", data.part_count[0]);
+  std::cerr << "warning: " << model_path << " has no class names; using the dataset's, matched by index\n";
+  info.class_names = data.class_names;
+  m.class_names_known = true;
 }
 
 inline void add_device_options(CLI::App* sub, std::string* device, std::string* precision) {
