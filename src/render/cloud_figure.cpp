@@ -1,6 +1,7 @@
 #include "render/cloud_figure.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/errors.h"
 #include "render/bitmap_font.h"
@@ -10,26 +11,26 @@ namespace pointnet::render {
 
 namespace {
 
-constexpr int kDefaultTile = 420;  // pixels per tile side when no size is given
+constexpr int kDefaultTile = 480;  // pixels per tile side when no size is given
 
 // Legend entries flowed left to right in lines `width` wide; returns the
 // height used. Draws only when `image` is not null (the first pass measures).
 int lay_out_legend(Image* image, const std::vector<LegendEntry>& legend, int left, int top, int width, int scale) {
   if (legend.empty()) return 0;
-  const int pad = 4 * scale, line_h = text_height(scale) + 2 * pad, swatch = text_height(scale) + 2 * scale;
+  const int pad = 4 * scale, th = text_height(scale), line_h = th + 2 * pad, swatch = th + 2 * scale;
   int x = left + pad, y = top + pad, lines = 1;
   for (const LegendEntry& e : legend) {
-    const int w = swatch + 2 * scale + text_width(e.label, scale) + 4 * pad;
+    const int w = swatch + pad + text_width(e.label, scale) + 3 * pad;
     if (x + w > left + width && x > left + pad) {
       x = left + pad;
       y += line_h;
       ++lines;
     }
     if (image) {
-      const float cx = x + swatch / 2.f, cy = y + line_h / 2.f - pad / 2.f;
+      const float cx = x + swatch / 2.f, cy = y + th / 2.f;
       image->fill_disc(cx, cy, swatch / 2.f, scaled(e.color, 0.55f));
-      image->fill_disc(cx, cy, swatch / 2.f - std::max(1, scale / 2 + 1), e.color);
-      draw_text(*image, x + swatch + 2 * scale, static_cast<int>(cy) - text_height(scale) / 2, e.label, kInk, scale);
+      image->fill_disc(cx, cy, swatch / 2.f - std::max(1, scale), e.color);
+      draw_text(*image, x + swatch + pad, y, e.label, kInk, scale);
     }
     x += w;
   }
@@ -44,7 +45,10 @@ Grid figure_grid(int panels, int views) {
   return views == 4 ? Grid{2, 2} : Grid{1, views};
 }
 
-int font_scale_for(int width, int height) { return std::clamp(std::min(width, height) / 280, 1, 8); }
+int font_scale_for(int width, int height) {
+  // By area, so a wide strip of tiles gets the same text as a square of them.
+  return std::clamp(static_cast<int>(std::lround(std::sqrt(static_cast<double>(width) * height) / 330)), 1, 8);
+}
 
 Image render_figure(const std::vector<float>& xyz, const CloudFigure& figure) {
   const int n = static_cast<int>(xyz.size() / 3);
@@ -56,7 +60,7 @@ Image render_figure(const std::vector<float>& xyz, const CloudFigure& figure) {
   }
   Image image(width, height, kBackground);
   const int scale = font_scale_for(width, height);
-  const int small = std::max(1, scale - 1);
+  const int small = scale >= 3 ? scale - 1 : scale;  // tile captions: a little smaller on big images
   const int pad = 4 * scale;
 
   int top = 0;

@@ -26,7 +26,7 @@ const char* kMetrics =
     R"({"epoch": 1, "train_loss": 2.0, "train_accuracy": 0.2})" "\n"
     R"({"epoch": 2, "train_loss": 1.5, "train_accuracy": 0.4, "test_loss": 1.6, "test_accuracy": 0.5})" "\n"
     R"({"epoch": 3, "train_loss": 9.0, "train_accuracy": 0.9})" "\n"
-    R"({"epoch": 3, "train_loss": 1.0, "train_accuracy": 0.6})" "\n"
+    R"({"epoch": 3, "train_loss": 1.0, "train_accuracy": 0.66})" "\n"
     R"({"epoch": 4, "train_loss": 0.5, "train_accuracy": 0.8, "test_loss": 1.1, "test_accuracy": 0.7})" "\n";
 
 TEST(TrainingPlot, ReadsEpochRecords) {
@@ -34,7 +34,7 @@ TEST(TrainingPlot, ReadsEpochRecords) {
   const TrainingCurves c = read_training_curves(write(tmp, kMetrics));
   EXPECT_EQ(c.epoch, (std::vector<double>{1, 2, 3, 4}));
   EXPECT_EQ(c.train_loss, (std::vector<double>{2.0, 1.5, 1.0, 0.5}));
-  EXPECT_EQ(c.train_accuracy, (std::vector<double>{0.2, 0.4, 0.6, 0.8}));
+  EXPECT_EQ(c.train_accuracy, (std::vector<double>{0.2, 0.4, 0.66, 0.8}));
   EXPECT_EQ(c.test_epoch, (std::vector<double>{2, 4}));
   EXPECT_EQ(c.test_metric, (std::vector<double>{0.5, 0.7}));
   EXPECT_EQ(c.test_metric_name, "test accuracy");
@@ -50,7 +50,7 @@ TEST(TrainingPlot, CurvePixelsSitWhereTheValuesSay) {
   EXPECT_EQ(at(plot.loss.px(3), plot.loss.py(1.0)), train);
   EXPECT_EQ(at(plot.loss.px(1), plot.loss.py(2.0)), train);
   EXPECT_EQ(at(plot.loss.px(2), plot.loss.py(1.6)), test);
-  EXPECT_EQ(at(plot.accuracy.px(3), plot.accuracy.py(60)), train);
+  EXPECT_EQ(at(plot.accuracy.px(3), plot.accuracy.py(66)), train);
   EXPECT_EQ(at(plot.accuracy.px(4), plot.accuracy.py(70)), test);
   // And not where the values are not (the superseded epoch 3 record, loss 9.0, is off the axes).
   EXPECT_NE(at(plot.loss.px(3), plot.loss.py(2.0)), train);
