@@ -119,13 +119,13 @@ void draw_cloud(Image& image, const Projection& projection, const std::vector<fl
 
   // Light from the upper left, towards the viewer (screen x right, y down, z to the viewer).
   const float lx = -0.45f, ly = -0.55f, lz = 0.70f;
-  const float rim = std::max(0.8f, radius * 0.18f);  // the outline's width in pixels
+  const float rim = std::max(0.5f, radius * 0.15f);  // the outline's width in pixels
   for (size_t i : order) {
     const ScreenPoint& s = screen[i];
     // Farther points a little darker: depth reads without fog washing the colours out.
     const float far = dmax > dmin ? (s.depth - dmin) / (dmax - dmin) : 0.f;
     const Rgb base = scaled(colors[i], 1.f - 0.28f * far);
-    const Rgb outline = scaled(base, 0.55f);
+    const Rgb outline = scaled(base, 0.62f);
     const int x0 = static_cast<int>(std::floor(s.x - radius - 1)), x1 = static_cast<int>(std::ceil(s.x + radius + 1));
     const int y0 = static_cast<int>(std::floor(s.y - radius - 1)), y1 = static_cast<int>(std::ceil(s.y + radius + 1));
     for (int y = y0; y <= y1; ++y)
@@ -137,7 +137,7 @@ void draw_cloud(Image& image, const Projection& projection, const std::vector<fl
         // A ball's normal under this pixel, lit Lambert-style with a small highlight.
         const float nx = dx / radius, ny = dy / radius, nz = std::sqrt(std::max(0.f, 1 - nx * nx - ny * ny));
         const float lambert = std::max(0.f, nx * lx + ny * ly + nz * lz);
-        Rgb c = scaled(base, 0.55f + 0.6f * lambert);
+        Rgb c = scaled(base, 0.62f + 0.5f * lambert);
         const float hz = lz + 1, hn = std::sqrt(lx * lx + ly * ly + hz * hz);  // half vector to the viewer
         const float spec = std::pow(std::max(0.f, (nx * lx + ny * ly + nz * hz) / hn), 24.f);
         c = mix(c, Rgb{255, 255, 255}, 0.35f * spec);

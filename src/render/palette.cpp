@@ -31,6 +31,6 @@ Rgb label_color(int index) {
   return round % 2 == 1 ? scaled(base, 1.f - amount) : mix(base, Rgb{255, 255, 255}, amount);
 }
 
-Rgb neutral_color() { return {70, 110, 160}; }
+Rgb neutral_color() { return {84, 130, 186}; }
 
 }  // namespace pointnet::render

@@ -167,7 +167,7 @@ Command add_show(CLI::App& app) {
     if (!pred.class_name.empty()) {
       char buf[32];
       std::snprintf(buf, sizeof buf, " (p=%.2f)", pred.probability);
-      figure.title += ": predicted " + pred.class_name + buf;
+      figure.title += " - predicted: " + pred.class_name + buf;
     }
     std::vector<std::string> part_names;
     if (!o->part_names.empty()) {
