@@ -145,6 +145,14 @@ void draw_text_up(Image& image, int x, int y, const std::string& text, Rgb color
   for_each_ink(text, scale, [&](int dx, int dy) { image.set(x + dy, y + w - 1 - dx, color); });
 }
 
+std::string fit_text(const std::string& text, int max_width, int* scale) {
+  while (*scale > 1 && text_width(text, *scale) > max_width) --*scale;
+  if (text_width(text, *scale) <= max_width) return text;
+  std::string cut = text;
+  while (!cut.empty() && text_width(cut + "...", *scale) > max_width) cut.pop_back();
+  return cut + "...";
+}
+
 bool glyph_pixel(char c, int col, int row) {
   if (col < 0 || row < 0 || col >= kGlyphWidth || row >= kGlyphHeight) return false;
   return glyph_of(c).rows[row][col] == '#';

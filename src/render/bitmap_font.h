@@ -22,6 +22,10 @@ void draw_text(Image& image, int x, int y, const std::string& text, Rgb color, i
 // box's top-left at (x, y): text_height(scale) wide, text_width(...) tall.
 void draw_text_up(Image& image, int x, int y, const std::string& text, Rgb color, int scale);
 
+// `text` made to fit `max_width` pixels: lowers `*scale` (not below 1) and,
+// if that is not enough, cuts the end off behind "...".
+std::string fit_text(const std::string& text, int max_width, int* scale);
+
 // Whether glyph pixel (col, row) of character `c` is set (for tests).
 bool glyph_pixel(char c, int col, int row);
 

@@ -65,8 +65,9 @@ Image render_figure(const std::vector<float>& xyz, const CloudFigure& figure) {
 
   int top = 0;
   if (!figure.title.empty()) {
-    const int tw = text_width(figure.title, scale);
-    draw_text(image, std::max(pad, (width - tw) / 2), pad, figure.title, kInk, scale);
+    int title_scale = scale;
+    const std::string title = fit_text(figure.title, width - 2 * pad, &title_scale);
+    draw_text(image, (width - text_width(title, title_scale)) / 2, pad, title, kInk, title_scale);
     top = text_height(scale) + 2 * pad;
   }
   const int legend_h = lay_out_legend(nullptr, figure.legend, 0, 0, width, scale);
@@ -88,7 +89,9 @@ Image render_figure(const std::vector<float>& xyz, const CloudFigure& figure) {
       if (figure.views.size() > 1) caption += (caption.empty() ? "" : ", ") + figure.views[v].name;
       int caption_h = 0;
       if (!caption.empty()) {
-        draw_text(image, x0 + pad, y0 + pad, caption, kInk, small);
+        int caption_scale = small;
+        draw_text(image, x0 + pad, y0 + pad, fit_text(caption, x1 - x0 - 2 * pad, &caption_scale), kInk,
+                  caption_scale);
         caption_h = text_height(small) + pad;
       }
       const float cw = static_cast<float>(x1 - x0), ch = static_cast<float>(y1 - y0 - caption_h);

@@ -87,7 +87,9 @@ TrainingPlot render_training_plot(const TrainingCurves& c, const std::string& ti
   const int pad = 4 * scale;
   int top = 0;
   if (!title.empty()) {
-    draw_text(plot.image, std::max(pad, (width - text_width(title, scale)) / 2), pad, title, kInk, scale);
+    int title_scale = scale;
+    const std::string fitted = fit_text(title, width - 2 * pad, &title_scale);
+    draw_text(plot.image, (width - text_width(fitted, title_scale)) / 2, pad, fitted, kInk, title_scale);
     top = text_height(scale) + 2 * pad;
   }
   const Rgb train_color = label_color(0), test_color = label_color(3);

@@ -179,6 +179,20 @@ TEST(RenderFont, GlyphsAndMetrics) {
   EXPECT_EQ(up.get(10 + 13, y), (Rgb{0, 0, 0}));
 }
 
+TEST(RenderFont, LongTextIsFittedNotClipped) {
+  int scale = 3;
+  EXPECT_EQ(fit_text("short", 200, &scale), "short");
+  EXPECT_EQ(scale, 3);
+  const std::string long_title(20, 'x');  // 119 pixels wide at scale 1, 238 at 2
+  EXPECT_EQ(fit_text(long_title, 130, &scale), long_title);
+  EXPECT_EQ(scale, 1);
+  scale = 2;
+  const std::string cut = fit_text(long_title, 60, &scale);
+  EXPECT_EQ(scale, 1);
+  EXPECT_LE(text_width(cut, 1), 60);
+  EXPECT_EQ(cut.substr(cut.size() - 3), "...");
+}
+
 TEST(RenderChart, NiceTicks) {
   const auto unit = nice_ticks(0, 1, 5);
   ASSERT_EQ(unit.size(), 6u);

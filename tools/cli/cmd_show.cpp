@@ -174,7 +174,13 @@ Command add_show(CLI::App& app) {
       std::stringstream s(o->part_names);
       for (std::string part; std::getline(s, part, ',');) part_names.push_back(part);
     }
+    constexpr size_t kMaxLegend = 24;  // more would crowd out the cloud
     for (int32_t l : used) {
+      if (figure.legend.size() + 1 == kMaxLegend && used.size() > kMaxLegend) {
+        figure.legend.push_back({render::kBackground, "+" + std::to_string(used.size() - figure.legend.size()) +
+                                                          " more labels"});
+        break;
+      }
       const std::string label = l < static_cast<int32_t>(part_names.size()) ? part_names[l] : "part " + std::to_string(l);
       figure.legend.push_back({render::label_color(l), label});
     }
