@@ -20,5 +20,7 @@ Command add_pack(CLI::App& app);
 Command add_info(CLI::App& app);
 Command add_bench(CLI::App& app);
 Command add_convert(CLI::App& app);
+Command add_show(CLI::App& app);
+Command add_plot(CLI::App& app);
 
 }  // namespace pointnet::cli
