@@ -10,18 +10,11 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 targets=(npy off ply pcd lzf pts pack)
 
-packages=(clang libomp-dev)  # libFuzzer and sanitizers ship with clang; the pack reader uses OpenMP
-missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "fuzz: installing ${missing[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo_cmd apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
-    $sudo_cmd apt-get update -q >/dev/null
-    $sudo_cmd apt-get install -y -q "${missing[@]}"
-  }
+# clang (libFuzzer, sanitizers) and libomp-dev (the pack reader uses OpenMP):
+# scripts/setup.sh --with-tests installs them.
+if ! command -v clang++ >/dev/null || ! dpkg -s libomp-dev >/dev/null 2>&1; then
+  echo "fuzz: needs clang and libomp-dev: run scripts/setup.sh --with-tests (or apt-get install clang libomp-dev)" >&2
+  exit 1
 fi
 
 launcher=()

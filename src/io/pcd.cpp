@@ -22,6 +22,7 @@ namespace pointnet {
 namespace {
 
 constexpr int64_t kMaxPoints = std::numeric_limits<int32_t>::max() / 3;
+constexpr size_t kMaxPointBytes = size_t{1} << 24;
 
 // What we take from a field; the order of the enum is the order of `Header::role`.
 enum Role { X, Y, Z, NX, NY, NZ, Label, kRoles };
@@ -142,6 +143,8 @@ Header parse_header(std::string_view bytes, const std::string& name) {
         field.offset = h.point_size;
         h.point_size += field.size * field.count;
         h.values_per_point += field.count;
+        if (h.point_size > kMaxPointBytes)  // keeps POINTS x record size far from overflow
+          error("a point record of more than " + std::to_string(kMaxPointBytes) + " bytes");
       }
       if (h.role[X] < 0 || h.role[Y] < 0 || h.role[Z] < 0) error("PCD FIELDS lack x, y or z");
       if (width < 0 && points < 0) error("PCD header has neither WIDTH nor POINTS");
@@ -231,7 +234,7 @@ void read_columns(const Header& h, const std::vector<Column>& cols, Assembler& o
 }
 
 Cloud read_binary(const Header& h, std::string_view body, const std::string& name, size_t* dropped) {
-  const uint64_t need = static_cast<uint64_t>(h.points) * h.point_size;
+  const uint64_t need = static_cast<uint64_t>(h.points) * h.point_size;  // < 2^31 * 2^24: no overflow
   if (body.size() < need)
     fail(name, ": byte ", h.body_offset + body.size(), ": unexpected end of data: POINTS ", h.points, " x ",
          h.point_size, " bytes = ", need, " bytes expected after the header, found ", body.size());

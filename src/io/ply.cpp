@@ -236,7 +236,7 @@ void read_body(const Header& h, Reader& r, PlyData& out) {
   for (const Element& e : h.elements)
     if (e.name == "vertex") vertex = &e;
   const int64_t nv = vertex->count;
-  std::vector<int64_t> face(16);
+  std::vector<int64_t> face;
   for (const Element& e : h.elements) {
     if (e.props.empty() || e.count == 0) continue;
     r.check_room(e);
@@ -260,13 +260,13 @@ void read_body(const Header& h, Reader& r, PlyData& out) {
             continue;
           }
           if (c < 3) r.error("face " + std::to_string(i) + " has " + std::to_string(c) + " vertices: expected at least 3");
-          face.resize(c);
+          face.clear();  // grown as indices are read: an ascii count is not checked against the data up front
           for (int64_t k = 0; k < c; ++k) {
             const double v = r.read(p.type, e, i, p);
             if (v < 0 || v >= nv)
               r.error("face " + std::to_string(i) + " vertex index " + std::to_string(v) +
                       " out of range: the file has " + std::to_string(nv) + " vertices");
-            face[k] = static_cast<int64_t>(v);
+            face.push_back(static_cast<int64_t>(v));
           }
           if (out.triangles.size() / 3 + (c - 2) > static_cast<uint64_t>(kMaxCount))
             r.error("more than " + std::to_string(kMaxCount) + " triangles");

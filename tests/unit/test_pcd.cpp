@@ -167,6 +167,10 @@ TEST(Pcd, HeaderLiesAreRefusedNamingThePosition) {
   expect_error([] { parse(header("x y z", "4 4", "F F F", "1 1 1", 1, 1, "ascii")); },
                {"FIELDS lists 3 fields but SIZE lists 2"});
   expect_error([] { parse(header("x y", "4 4", "F F", "1 1", 1, 1, "ascii")); }, {"lack x, y or z"});
+  // Records so large that POINTS x record size could overflow are refused in the header.
+  expect_error([] { parse(header("x y z a b c", "4 4 4 8 8 8", "F F F F F F", "1 1 1 1048576 1048576 1048576", 1, 1,
+                                 "binary")); },
+               {"line 11", "a point record of more than 16777216 bytes"});
   expect_error([] { parse(header("x y z", "4 4 4", "F F F", "1 3 1", 1, 1, "ascii")); },
                {"field 'y' has COUNT 3: expected 1"});
   expect_error([] { parse("VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nWIDTH 2\nHEIGHT 1\nPOINTS 3\nDATA ascii\n"); },

@@ -189,6 +189,12 @@ TEST(Ply, HeaderLiesAreRefusedNamingThePosition) {
   put_scalar(faces, ScalarType::U8, 200);
   put_scalar(faces, ScalarType::I32, 0);
   expect_error([&] { parse(faces); }, {"t.ply", "byte " + std::to_string(list_at + 1), "declares 200 items"});
+  // An ascii face claiming 700 million indices: an error at the end of the data, without
+  // first reserving room for them (found by review; also a fuzz regression input).
+  expect_error([] { parse("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+                          "property float z\nelement face 1\nproperty list uint int vertex_indices\nend_header\n"
+                          "0 0 0\n1 0 0\n0 1 0\n700000000 0 1 2\n"); },
+               {"line 14", "unexpected end of data", "element face 0"});
   // Face indices out of range.
   expect_error([] { parse("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
                           "property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
