@@ -156,6 +156,29 @@ TEST(Pcd, EveryTruncationOfABinaryFileIsAnError) {
   }
 }
 
+// A cut inside the last value can still read as a number ("0.25" -> "0."): cuts
+// before the last value must be errors, the others only must not crash.
+TEST(Pcd, EveryTruncationOfAnAsciiFileIsAnErrorOrAValidPrefix) {
+  Cloud c;
+  c.xyz = {1.5f, 2, 3, -4, 5.25f, 6};
+  c.labels = {7, 8};
+  testing::TempDir dir;
+  write_pcd((dir / "a.pcd").string(), c, PcdEncoding::Ascii);
+  const std::string full = read_file((dir / "a.pcd").string());
+  ASSERT_EQ(parse(full).labels, c.labels);
+  const size_t last_value = full.find_last_of(' ') + 1;
+  for (size_t cut = 0; cut < full.size(); ++cut) {
+    if (cut <= last_value) {
+      EXPECT_THROW(parse(full.substr(0, cut)), Error) << "cut at " << cut;
+    } else {
+      try {
+        parse(full.substr(0, cut));
+      } catch (const Error&) {
+      }
+    }
+  }
+}
+
 TEST(Pcd, HeaderLiesAreRefusedNamingThePosition) {
   const std::string h = header("x y z", "4 4 4", "F F F", "1 1 1", 3, 1, "binary");
   std::string body;
