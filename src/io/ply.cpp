@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <sstream>
 #include <vector>
 
 #include "core/atomic_file.h"
@@ -144,6 +145,13 @@ Header parse_header(std::string_view bytes, const std::string& name) {
   return h;
 }
 
+// A value as a message shows it: "3", not std::to_string's "3.000000".
+std::string number_text(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
 // Names the value being read, for errors: "element vertex 3 property 'x'".
 std::string where(const Element& e, int64_t i, const Property& p) {
   return "element " + e.name + " " + std::to_string(i) + " property '" + p.name + "'";
@@ -251,7 +259,7 @@ void read_body(const Header& h, Reader& r, PlyData& out) {
         if (p.is_list) {
           const double count = r.read(p.count_type, e, i, p);
           if (count < 0 || count > kMaxCount)
-            r.error(where(e, i, p) + ": list count " + std::to_string(count) + ": expected 0.." +
+            r.error(where(e, i, p) + ": list count " + number_text(count) + ": expected 0.." +
                     std::to_string(kMaxCount));
           r.check_list(count, e, i, p);
           const int64_t c = static_cast<int64_t>(count);
@@ -264,7 +272,7 @@ void read_body(const Header& h, Reader& r, PlyData& out) {
           for (int64_t k = 0; k < c; ++k) {
             const double v = r.read(p.type, e, i, p);
             if (v < 0 || v >= nv)
-              r.error("face " + std::to_string(i) + " vertex index " + std::to_string(v) +
+              r.error("face " + std::to_string(i) + " vertex index " + number_text(v) +
                       " out of range: the file has " + std::to_string(nv) + " vertices");
             face.push_back(static_cast<int64_t>(v));
           }
@@ -291,7 +299,7 @@ void read_body(const Header& h, Reader& r, PlyData& out) {
             case Role::Label:
               if (v != std::floor(v) || v < std::numeric_limits<int32_t>::min() ||
                   v > std::numeric_limits<int32_t>::max())
-                r.error(where(e, i, p) + " is " + std::to_string(v) + ": expected an integer label");
+                r.error(where(e, i, p) + " is " + number_text(v) + ": expected an integer label");
               out.labels[i] = static_cast<int32_t>(v);
               break;
             case Role::Skip: break;

@@ -199,7 +199,7 @@ TEST(Ply, HeaderLiesAreRefusedNamingThePosition) {
   expect_error([] { parse("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
                           "property float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
                           "0 0 0\n1 0 0\n0 1 0\n3 0 1 3\n"); },
-               {"line 13", "vertex index 3", "out of range"});
+               {"line 13", "vertex index 3 out of range"});
   // Header problems.
   expect_error([] { parse("plx\n"); }, {"line 1", "'ply'"});
   expect_error([] { parse("ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\n"); },
