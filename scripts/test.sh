@@ -5,3 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --with-tests
 cd build
 ctest --output-on-failure -j"$(nproc 2>/dev/null || echo 2)" --timeout 600
+cd ..
+# Every file reader under libFuzzer (ASan + UBSan), 10 s each: about 2 minutes with the build.
+bash scripts/fuzz.sh 10

@@ -2,12 +2,15 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "core/errors.h"
 #include "core/rng.h"
 #include "io/npy.h"
 #include "io/off.h"
+#include "io/pcd.h"
+#include "io/ply.h"
 #include "io/shapenet_text.h"
 
 namespace pointnet {
@@ -39,32 +42,47 @@ std::vector<float> npy_xyz(const std::string& path) {
 
 bool is_cloud_file(const std::string& path) {
   const std::string ext = lower_extension(path);
-  return ext == ".npy" || ext == ".off" || ext == ".pts" || ext == ".txt" || ext == ".xyz";
+  return ext == ".npy" || ext == ".off" || ext == ".ply" || ext == ".pcd" || ext == ".pts" || ext == ".txt" ||
+         ext == ".xyz";
 }
 
-Cloud read_cloud(const std::string& path, const CloudReadOptions& options) {
+Cloud read_cloud(const std::string& path, const CloudReadOptions& options, CloudReadReport* report) {
   const std::string ext = lower_extension(path);
   Cloud cloud;
+  if (report) *report = CloudReadReport{};
   if (ext == ".npy") {
     cloud.xyz = npy_xyz(path);
   } else if (ext == ".off") {
     Rng rng(options.seed);
-    cloud.xyz = sample_mesh_surface(read_off(path), options.mesh_points, rng);
+    cloud.xyz = sample_mesh_surface(read_off(path), options.mesh_points, rng, &cloud.normals);
+  } else if (ext == ".ply") {
+    cloud = read_ply(path, options);
+  } else if (ext == ".pcd") {
+    cloud = read_pcd(path, report ? &report->dropped_points : nullptr);
   } else if (ext == ".pts" || ext == ".txt" || ext == ".xyz") {
     cloud.xyz = read_pts(path);
   } else {
-    fail(path, ": unknown file type '", ext, "' (expected .npy, .off, .pts, .txt or .xyz)");
+    fail(path, ": unknown file type '", ext, "' (expected .npy, .off, .ply, .pcd, .pts, .txt or .xyz)");
   }
   const std::vector<float>& xyz = cloud.xyz;
   if (xyz.empty()) fail(path, ": empty point cloud: expected at least one point");
   for (size_t i = 0; i < xyz.size(); ++i)
     if (!std::isfinite(xyz[i]))
       fail(path, ": point ", i / 3, " coordinate ", i % 3, " is ", xyz[i], ": expected a finite number");
+  for (size_t i = 0; i < cloud.normals.size(); ++i)
+    if (!std::isfinite(cloud.normals[i]))
+      fail(path, ": point ", i / 3, " normal component ", i % 3, " is ", cloud.normals[i],
+           ": expected a finite number");
   return cloud;
 }
 
 std::vector<float> read_cloud_file(const std::string& path, int mesh_points, uint64_t seed) {
-  return read_cloud(path, CloudReadOptions{mesh_points, seed}).xyz;
+  CloudReadReport report;
+  std::vector<float> xyz = read_cloud(path, CloudReadOptions{mesh_points, seed}, &report).xyz;
+  if (report.dropped_points)
+    std::fprintf(stderr, "%s: dropped %zu points with non-finite coordinates (kept %zu)\n", path.c_str(),
+                 report.dropped_points, xyz.size() / 3);
+  return xyz;
 }
 
 }  // namespace pointnet

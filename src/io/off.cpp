@@ -133,12 +133,13 @@ Mesh parse_off(const std::string& text, const std::string& name) {
 
 Mesh read_off(const std::string& path) { return parse_off(read_file(path), path); }
 
-std::vector<float> sample_mesh_surface(const Mesh& mesh, int num_points, Rng& rng) {
+std::vector<float> sample_mesh_surface(const Mesh& mesh, int num_points, Rng& rng, std::vector<float>* normals) {
   if (num_points <= 0) fail(mesh.path, ": cannot sample ", num_points, " points: expected a positive count");
   int nt = mesh.num_triangles();
   const float* v = mesh.vertices.data();
   const int32_t* t = mesh.triangles.data();
   std::vector<double> cumulative(nt);
+  std::vector<float> unit_normal(normals ? 3 * static_cast<size_t>(nt) : 0);  // (nt, 3)
   double total = 0;
   for (int i = 0; i < nt; ++i) {
     for (int k = 0; k < 3; ++k) {
@@ -154,14 +155,21 @@ std::vector<float> sample_mesh_surface(const Mesh& mesh, int num_points, Rng& rn
     double cx = e1[1] * e2[2] - e1[2] * e2[1];
     double cy = e1[2] * e2[0] - e1[0] * e2[2];
     double cz = e1[0] * e2[1] - e1[1] * e2[0];
-    total += 0.5 * std::sqrt(cx * cx + cy * cy + cz * cz);
+    const double twice_area = std::sqrt(cx * cx + cy * cy + cz * cz);
+    total += 0.5 * twice_area;
     cumulative[i] = total;
+    if (normals && twice_area > 0) {  // zero-area triangles are never picked
+      unit_normal[3 * i] = static_cast<float>(cx / twice_area);
+      unit_normal[3 * i + 1] = static_cast<float>(cy / twice_area);
+      unit_normal[3 * i + 2] = static_cast<float>(cz / twice_area);
+    }
   }
   if (!(total > 0) || !std::isfinite(total))
     fail(mesh.path, ": cannot sample the surface: total area is ", total, " (", nt,
          " triangles): expected a positive finite area");
 
   std::vector<float> out(static_cast<size_t>(num_points) * 3);
+  if (normals) normals->assign(out.size(), 0.0f);
   for (int p = 0; p < num_points; ++p) {
     // upper_bound never picks a zero-area triangle: its cumulative equals its predecessor's.
     double r = rng.uniform() * total;
@@ -174,6 +182,8 @@ std::vector<float> sample_mesh_surface(const Mesh& mesh, int num_points, Rng& rn
     const float* b = v + 3 * t[3 * i + 1];
     const float* c = v + 3 * t[3 * i + 2];
     for (int k = 0; k < 3; ++k) out[3 * p + k] = wa * a[k] + wb * b[k] + wc * c[k];
+    if (normals)
+      for (int k = 0; k < 3; ++k) (*normals)[3 * p + k] = unit_normal[3 * i + k];
   }
   return out;
 }

@@ -27,8 +27,11 @@ Mesh parse_off(const std::string& text, const std::string& name_for_errors);
 // Draws `num_points` points uniformly over the surface: a triangle with
 // probability proportional to its area, then a uniform point in it
 // (Osada et al. 2002: sqrt of the first barycentric draw). Per point the Rng is
-// consumed as: triangle pick, r1, r2. Returns (num_points, 3) floats.
+// consumed as: triangle pick, r1, r2. Returns (num_points, 3) floats; when
+// `normals` is given it receives (num_points, 3) unit normals, each point's
+// triangle's (right-handed in the triangle's vertex order).
 // Throws if the mesh has zero (or non-finite) total area.
-std::vector<float> sample_mesh_surface(const Mesh& mesh, int num_points, Rng& rng);
+std::vector<float> sample_mesh_surface(const Mesh& mesh, int num_points, Rng& rng,
+                                       std::vector<float>* normals = nullptr);
 
 }  // namespace pointnet

@@ -23,8 +23,8 @@ Command add_predict(CLI::App& app) {
   auto device = std::make_shared<std::string>("cpu");
   auto precision = std::make_shared<std::string>("fp32");
   add_device_options(sub, device.get(), precision.get());
-  sub->add_option("--input", *inputs, "files: .npy, .pts, .txt, .xyz, .off")->required();
-  sub->add_option("--mesh-points", *mesh_points, "points sampled from an .off mesh")->check(CLI::Range(1, 1000000));
+  sub->add_option("--input", *inputs, "files: .npy, .ply, .pcd, .off, .pts, .txt, .xyz")->required();
+  sub->add_option("--mesh-points", *mesh_points, "points sampled from a .off or .ply mesh")->check(CLI::Range(1, 1000000));
   sub->add_flag("--json", *json, "one JSON object per line (a public contract)");
   return {sub, [=] {
     LoadedModel m = load_model(*model_path, *device, *precision);

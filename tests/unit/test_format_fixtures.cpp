@@ -1,0 +1,117 @@
+// Reads the .ply/.pcd files that independent tools wrote (plyfile, pypcd4 with
+// liblzf; tests/data/formats/README.md) and compares them with the values
+// those tools were given (expected.json).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "io/cloud_file.h"
+#include "io/off.h"
+
+namespace pointnet {
+namespace {
+
+std::string fixture(const std::string& name) { return std::string(POINTNET_SOURCE_DIR) + "/tests/data/formats/" + name; }
+
+const nlohmann::json& expected() {
+  static const nlohmann::json j = [] {
+    std::ifstream in(fixture("expected.json"));
+    return nlohmann::json::parse(in);
+  }();
+  return j;
+}
+
+std::vector<float> floats(const nlohmann::json& j) { return j.get<std::vector<float>>(); }
+
+// The tools print ascii floats with limited digits (pypcd4: %.10f), so ascii
+// values are compared to 4 float ulps; binary values must be exact.
+void expect_values(const std::vector<float>& got, const std::vector<float>& want, bool exact, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (exact) EXPECT_EQ(got[i], want[i]) << what << " value " << i;
+    else EXPECT_FLOAT_EQ(got[i], want[i]) << what << " value " << i;
+  }
+}
+
+TEST(FormatFixtures, PlyCloudsFromPlyfile) {
+  const nlohmann::json& e = expected()["points_ply"];
+  for (const char* name : {"points_ascii.ply", "points_binary_le.ply", "points_binary_be.ply"}) {
+    Cloud c = read_cloud(fixture(name), CloudReadOptions{});
+    const bool exact = std::string(name).find("binary") != std::string::npos;
+    expect_values(c.xyz, floats(e["xyz"]), exact, name);
+    expect_values(c.normals, floats(e["normals"]), exact, name);
+    EXPECT_EQ(c.labels, e["labels"].get<std::vector<int32_t>>()) << name;
+  }
+}
+
+TEST(FormatFixtures, PlyIntegerAndDoubleCoordinates) {
+  Cloud be = read_cloud(fixture("types_binary_be.ply"), CloudReadOptions{});
+  expect_values(be.xyz, floats(expected()["types_binary_be_ply"]["xyz"]), true, "types_binary_be.ply");
+  EXPECT_EQ(be.labels, expected()["types_binary_be_ply"]["labels"].get<std::vector<int32_t>>());
+  Cloud a = read_cloud(fixture("types_ascii.ply"), CloudReadOptions{});
+  expect_values(a.xyz, floats(expected()["types_ascii_ply"]["xyz"]), true, "types_ascii.ply");
+}
+
+TEST(FormatFixtures, PlyMeshesSampledOnTheCubeWithOutwardNormals) {
+  for (const char* name : {"cube_ascii.ply", "cube_binary_le.ply"}) {
+    CloudReadOptions o;
+    o.mesh_points = 600;
+    Cloud c = read_cloud(fixture(name), o);
+    ASSERT_EQ(c.num_points(), 600) << name;
+    ASSERT_EQ(c.normals.size(), c.xyz.size()) << name;
+    for (int i = 0; i < c.num_points(); ++i) {
+      const float* p = &c.xyz[3 * i];
+      const float* n = &c.normals[3 * i];
+      int axis = 0;
+      for (int k = 1; k < 3; ++k) if (std::fabs(n[k]) > std::fabs(n[axis])) axis = k;
+      EXPECT_FLOAT_EQ(std::fabs(n[axis]), 1.0f) << name << " point " << i;
+      EXPECT_NEAR(p[axis], n[axis] > 0 ? 1.0 : 0.0, 1e-6) << name << " point " << i;  // on its face, normal outward
+    }
+  }
+}
+
+TEST(FormatFixtures, PcdCloudsFromPypcd4InEveryDataMode) {
+  const nlohmann::json& e = expected()["points_pcd"];
+  for (const char* name : {"points_ascii.pcd", "points_binary.pcd", "points_binary_compressed.pcd"}) {
+    CloudReadReport report;
+    Cloud c = read_cloud(fixture(name), CloudReadOptions{}, &report);
+    const bool exact = std::string(name).find("binary") != std::string::npos;
+    expect_values(c.xyz, floats(e["xyz"]), exact, name);
+    expect_values(c.normals, floats(e["normals"]), exact, name);
+    EXPECT_EQ(c.labels, e["labels"].get<std::vector<int32_t>>()) << name;
+    EXPECT_EQ(report.dropped_points, 0u);
+  }
+}
+
+TEST(FormatFixtures, OrganisedPcdDropsNaNPoints) {
+  const nlohmann::json& e = expected()["organised_pcd"];
+  for (const char* name : {"organised_ascii.pcd", "organised_binary.pcd", "organised_binary_compressed.pcd"}) {
+    CloudReadReport report;
+    Cloud c = read_cloud(fixture(name), CloudReadOptions{}, &report);
+    expect_values(c.xyz, floats(e["xyz"]), std::string(name).find("binary") != std::string::npos, name);
+    EXPECT_EQ(report.dropped_points, e["dropped"].get<size_t>()) << name;
+  }
+}
+
+// .off meshes get their faces' normals too.
+TEST(FormatFixtures, OffMeshesGetFaceNormals) {
+  Mesh m = parse_off("OFF\n4 2 0\n0 0 0\n2 0 0\n2 3 0\n0 3 0\n3 0 1 2\n3 0 2 3\n", "square.off");
+  Rng rng(1), same(1);
+  std::vector<float> normals;
+  std::vector<float> xyz = sample_mesh_surface(m, 200, rng, &normals);
+  EXPECT_EQ(xyz, sample_mesh_surface(m, 200, same));  // asking for normals draws nothing more
+  ASSERT_EQ(normals.size(), xyz.size());
+  for (size_t i = 0; i < normals.size(); i += 3) {
+    EXPECT_EQ(normals[i], 0.0f);
+    EXPECT_EQ(normals[i + 1], 0.0f);
+    EXPECT_EQ(normals[i + 2], 1.0f);  // counter-clockwise seen from +z
+    EXPECT_EQ(xyz[i + 2], 0.0f);
+  }
+}
+
+}  // namespace
+}  // namespace pointnet
