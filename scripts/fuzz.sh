@@ -4,11 +4,11 @@
 # then fuzzes each reader for SECONDS (default 10) from its seed corpus
 # (tests/fuzz/corpus/<target>/), as many targets at a time as there are cores.
 # Exit status 1 if anything crashed; the input is saved under build-fuzz/crashes/.
-# Usage: scripts/fuzz.sh [SECONDS]
+# Usage: [FUZZ_TARGETS="ply pcd"] scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
-targets=(npy off ply pcd lzf pts pack)
+read -r -a targets <<< "${FUZZ_TARGETS:-npy off ply pcd lzf pts pack}"  # FUZZ_TARGETS: a subset
 
 # clang (libFuzzer, sanitizers) and libomp-dev (the pack reader uses OpenMP):
 # scripts/setup.sh --with-tests installs them.
