@@ -8,7 +8,7 @@
 #include "core/rng.h"
 #include "io/npy.h"
 #include "io/off.h"
-#include "io/shapenet_text.h"
+#include "io/text_cloud.h"
 
 namespace pointnet {
 
@@ -51,7 +51,7 @@ Cloud read_cloud(const std::string& path, const CloudReadOptions& options) {
     Rng rng(options.seed);
     cloud.xyz = sample_mesh_surface(read_off(path), options.mesh_points, rng);
   } else if (ext == ".pts" || ext == ".txt" || ext == ".xyz") {
-    cloud.xyz = read_pts(path);
+    cloud = read_text_cloud(path);  // xyz, plus normals and labels when the rows have them
   } else {
     fail(path, ": unknown file type '", ext, "' (expected .npy, .off, .pts, .txt or .xyz)");
   }

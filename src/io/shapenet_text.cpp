@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "io/text_cloud.h"
 
 namespace pointnet {
 namespace {
@@ -38,18 +39,7 @@ void for_each_line(const std::string& text, Fn fn) {
 }  // namespace
 
 std::vector<float> parse_pts(const std::string& text, const std::string& name) {
-  std::vector<float> out;
-  for_each_line(text, [&](const std::vector<std::string>& tok, int line) {
-    if (tok.size() != 3) fail(name, ": line ", line, ": expected 'x y z', found ", tok.size(), " values");
-    for (const std::string& t : tok) {
-      char* end = nullptr;
-      float v = std::strtof(t.c_str(), &end);
-      if (*end != '\0') fail(name, ": line ", line, ": expected a number, found '", t, "'");
-      if (!std::isfinite(v)) fail(name, ": line ", line, ": expected a finite coordinate, found '", t, "'");
-      out.push_back(v);
-    }
-  });
-  return out;
+  return parse_text_cloud(text, name).xyz;
 }
 
 std::vector<int32_t> parse_seg(const std::string& text, const std::string& name) {

@@ -89,8 +89,11 @@ TEST_F(CliPack, InfoDescribesFoldersAndPacksAlike) {
     EXPECT_EQ(j["points_per_shape"]["min"], 64) << path;
     EXPECT_TRUE(j["problems"].empty()) << path;
   }
-  EXPECT_NE(nlohmann::json::parse(ok({"info", p("data.pack"), "--json"}).out)["format"].get<std::string>().find("f16"),
-            std::string::npos);
+  const auto packed = nlohmann::json::parse(ok({"info", p("data.pack"), "--json"}).out);
+  EXPECT_EQ(packed["format"], "pack");
+  EXPECT_EQ(packed["dtype"], "f16");
+  EXPECT_EQ(packed["source_format"], nlohmann::json::parse(ok({"info", data, "--json"}).out)["format"]);
+  EXPECT_EQ(packed["normals"], false);
   // A class folder with no test shapes is a problem worth naming, not an error.
   for (const auto& e : fs::directory_iterator(fs::path(data) / "box" / "test")) fs::remove(e.path());
   const auto j = nlohmann::json::parse(ok({"info", data, "--json"}).out);
