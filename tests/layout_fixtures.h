@@ -106,9 +106,10 @@ inline void write_h5_dataset(hid_t file, const char* name, const std::vector<hsi
 }
 
 // ply_data_<name>.h5 as PointNet's: `data` (n, points, 3) f32, `label` (n, 1)
-// u8 and, with `normals`, `normal` (n, points, 3). Shape i has tag tags[i].
+// u8, with `normals` also `normal` (n, points, 3), with `pid` (n * points
+// values) also `pid` (n, points). Shape i has tag tags[i].
 inline void write_ply_data_h5(const fs::path& path, const std::vector<int>& tags, const std::vector<uint8_t>& labels,
-                              int points, bool normals) {
+                              int points, bool normals, const std::vector<uint8_t>& pid = {}) {
   const hsize_t n = tags.size();
   std::vector<float> data, normal;
   for (int tag : tags)
@@ -120,6 +121,8 @@ inline void write_ply_data_h5(const fs::path& path, const std::vector<int>& tags
   if (normals)
     write_h5_dataset(file, "normal", {n, static_cast<hsize_t>(points), 3}, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
                      normal.data());
+  if (!pid.empty())
+    write_h5_dataset(file, "pid", {n, static_cast<hsize_t>(points)}, H5T_STD_U8LE, H5T_NATIVE_UINT8, pid.data());
   H5Fclose(file);
 }
 
@@ -134,6 +137,26 @@ inline void write_modelnet_hdf5(const fs::path& dir, bool normals, int points = 
   write_ply_data_h5(dir / "ply_data_train0.h5", {1, 2}, {2, 0}, points, normals);
   write_ply_data_h5(dir / "ply_data_train1.h5", {3}, {1}, points, normals);
   write_ply_data_h5(dir / "ply_data_test0.h5", {4}, {2}, points, normals);
+}
+
+// PointNet's part_seg hdf5_data holding write_shapenet_part()'s shapes (same
+// points, categories and parts; `pid` global as in v0_normal). The train file
+// lists Chair c1 before Airplane a1, as the files mix categories.
+inline void write_shapenet_part_hdf5(const fs::path& dir, int points = 6) {
+  fs::create_directories(dir);
+  write_text_file(dir / "all_object_categories.txt", "Airplane\t02691156\nChair\t03001627\n");
+  write_text_file(dir / "train_hdf5_file_list.txt", "hdf5_data/ply_data_train0.h5\n");
+  write_text_file(dir / "val_hdf5_file_list.txt", "ply_data_val0.h5\n");
+  write_text_file(dir / "test_hdf5_file_list.txt", "ply_data_test0.h5\n");
+  auto write = [&](const std::string& name, const std::vector<int>& tags, const std::vector<uint8_t>& categories) {
+    std::vector<uint8_t> pid;
+    for (size_t i = 0; i < tags.size(); ++i)
+      for (int p = 0; p < points; ++p) pid.push_back(static_cast<uint8_t>((tags[i] + p) % 4 + (categories[i] ? 12 : 0)));
+    write_ply_data_h5(dir / name, tags, categories, points, false, pid);
+  };
+  write("ply_data_train0.h5", {5, 1}, {1, 0});
+  write("ply_data_val0.h5", {6}, {1});
+  write("ply_data_test0.h5", {2}, {0});
 }
 #endif
 

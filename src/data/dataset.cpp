@@ -32,7 +32,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-enum class Folder { ShapeNetPart, ModelNetNormal, ModelNetHdf5, ModelNetFolders };
+enum class Folder { ShapeNetPart, ShapeNetPartHdf5, ModelNetNormal, ModelNetHdf5, ModelNetFolders };
 
 Folder detect_folder(const std::string& path) {
   const fs::path root(path);
@@ -40,10 +40,12 @@ Folder detect_folder(const std::string& path) {
   if (!fs::is_directory(root, ec))
     fail(path, ": not a directory or dataset pack (expected a dataset folder or a file from `pointnet pack`)");
   if (layouts::is_shapenet_part(root)) return Folder::ShapeNetPart;
+  if (layouts::is_shapenet_part_hdf5(root)) return Folder::ShapeNetPartHdf5;
   if (layouts::is_modelnet_normal(root)) return Folder::ModelNetNormal;
   if (layouts::is_modelnet_hdf5(root)) return Folder::ModelNetHdf5;
   if (layouts::is_modelnet_folders(root)) return Folder::ModelNetFolders;
   fail(path, ": unrecognised dataset layout: expected synsetoffset2category.txt (ShapeNet part), "
+             "all_object_categories.txt + train_hdf5_file_list.txt (ShapeNet part HDF5), "
              "modelnet40_shape_names.txt (ModelNet normal_resampled), {train,test}_files.txt + shape_names.txt "
              "(ModelNet HDF5), <class>/{train,test}/ folders of .npy/.off files (ModelNet), or a pack from "
              "`pointnet pack`");
@@ -60,7 +62,8 @@ void set_has_normals(Dataset& ds) {
 
 std::string dataset_layout(const std::string& path) {
   if (is_pack_file(path)) return pack_layout(path);
-  return detect_folder(path) == Folder::ShapeNetPart ? "shapenet_part" : "modelnet";
+  const Folder f = detect_folder(path);
+  return f == Folder::ShapeNetPart || f == Folder::ShapeNetPartHdf5 ? "shapenet_part" : "modelnet";
 }
 
 Dataset load_dataset(const std::string& dir, const LoadOptions& options) {
@@ -68,6 +71,7 @@ Dataset load_dataset(const std::string& dir, const LoadOptions& options) {
   Dataset ds;
   switch (detect_folder(dir)) {
     case Folder::ShapeNetPart: ds = layouts::load_shapenet_part(dir, options); break;
+    case Folder::ShapeNetPartHdf5: ds = layouts::load_shapenet_part_hdf5(dir, options); break;
     case Folder::ModelNetNormal: ds = layouts::load_modelnet_normal(dir, options); break;
     case Folder::ModelNetHdf5: ds = layouts::load_modelnet_hdf5(dir, options); break;
     case Folder::ModelNetFolders: ds = layouts::load_modelnet_folders(dir, options); break;

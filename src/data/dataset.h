@@ -49,6 +49,7 @@ struct LoadOptions {
 //   ModelNet HDF5                {train,test}_files.txt, shape_names.txt, ply_data_*.h5 (PointNet)
 //   ShapeNet part v0             synsetoffset2category.txt, <synset>/points/*.pts, points_label/*.seg
 //   ShapeNet part v0_normal      synsetoffset2category.txt, <synset>/<id>.txt rows "x y z nx ny nz label"
+//   ShapeNet part HDF5           all_object_categories.txt, {train,val,test}_hdf5_file_list.txt, *.h5 with pid
 // Throws pointnet::Error naming the file and what was wrong.
 // `dir` may also be a dataset pack (see data/pack.h).
 Dataset load_dataset(const std::string& dir, const LoadOptions& options);

@@ -19,13 +19,24 @@ Dataset load_modelnet_folders(const fs::path& dir, const LoadOptions& options);
 bool is_modelnet_normal(const fs::path& dir);
 Dataset load_modelnet_normal(const fs::path& dir, const LoadOptions& options);
 
-// PointNet's modelnet40_ply_hdf5_2048 (modelnet_hdf5.cpp).
+// PointNet's modelnet40_ply_hdf5_2048 and ShapeNet part hdf5_data (hdf5_layouts.cpp).
 bool is_modelnet_hdf5(const fs::path& dir);
 Dataset load_modelnet_hdf5(const fs::path& dir, const LoadOptions& options);
+bool is_shapenet_part_hdf5(const fs::path& dir);
+Dataset load_shapenet_part_hdf5(const fs::path& dir, const LoadOptions& options);
 
 // ShapeNet part v0 and v0_normal, told apart by their files (shapenet_part.cpp).
 bool is_shapenet_part(const fs::path& dir);
 Dataset load_shapenet_part(const fs::path& dir, const LoadOptions& options);
+
+// ShapeNet part helpers (shapenet_part.cpp): the split files a split reads
+// ("trainval" is train then val); the index of a --class-choice category
+// (fails listing the categories); keeping one category's shapes (label 0);
+// global part labels (0..49, PointNet++'s numbering) to 0-based per category.
+std::vector<std::string> shapenet_part_splits(const std::string& dir, const std::string& split);
+int category_index(const std::vector<std::string>& categories, const std::string& choice, const std::string& dir);
+void keep_class_choice(Dataset& ds, const std::string& choice);
+void localise_global_parts(Dataset& ds);
 
 // ---- helpers (layout_files.cpp) ----
 

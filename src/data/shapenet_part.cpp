@@ -85,9 +85,10 @@ const std::map<std::string, std::pair<int, int>>& global_part_ranges() {
   return ranges;
 }
 
-// v0_normal: global labels -> 0-based within each category. A known category
-// uses the official ranges (a label outside is an error); another one starts
-// at the smallest label its loaded shapes use.
+}  // namespace
+
+// A known category uses the official ranges (a label outside is an error);
+// another one starts at the smallest label its loaded shapes use.
 void localise_global_parts(Dataset& ds) {
   for (size_t c = 0; c < ds.class_names.size(); ++c) {
     const auto known = global_part_ranges().find(ds.class_names[c]);
@@ -113,7 +114,32 @@ void localise_global_parts(Dataset& ds) {
   }
 }
 
-}  // namespace
+std::vector<std::string> shapenet_part_splits(const std::string& dir, const std::string& split) {
+  if (split == "trainval") return {"train", "val"};
+  if (split == "train" || split == "val" || split == "test") return {split};
+  fail(dir, ": unknown split '", split, "': expected train, val, test or trainval");
+}
+
+int category_index(const std::vector<std::string>& categories, const std::string& choice, const std::string& dir) {
+  const int c = index_of(categories, choice);
+  if (c >= 0) return c;
+  std::string names;
+  for (const std::string& name : categories) names += (names.empty() ? "" : ", ") + name;
+  fail(dir, ": unknown class choice '", choice, "': expected one of ", names);
+}
+
+void keep_class_choice(Dataset& ds, const std::string& choice) {
+  if (choice.empty()) return;
+  const int c = category_index(ds.class_names, choice, ds.root);
+  std::vector<Shape> kept;
+  for (Shape& s : ds.shapes)
+    if (s.label == c) {
+      s.label = 0;
+      kept.push_back(std::move(s));
+    }
+  ds.shapes = std::move(kept);
+  ds.class_names = {choice};
+}
 
 bool is_shapenet_part(const fs::path& dir) {
   std::error_code ec;
@@ -121,10 +147,7 @@ bool is_shapenet_part(const fs::path& dir) {
 }
 
 Dataset load_shapenet_part(const fs::path& dir, const LoadOptions& opt) {
-  std::vector<std::string> split_files;
-  if (opt.split == "trainval") split_files = {"train", "val"};
-  else if (opt.split == "train" || opt.split == "val" || opt.split == "test") split_files = {opt.split};
-  else fail(dir.string(), ": unknown split '", opt.split, "': expected train, val, test or trainval");
+  const std::vector<std::string> split_files = shapenet_part_splits(dir.string(), opt.split);
 
   std::vector<Category> cats = read_categories((dir / "synsetoffset2category.txt").string());
   // v0 keeps points in <synset>/points/; v0_normal has the .txt files right in <synset>/.
@@ -134,13 +157,9 @@ Dataset load_shapenet_part(const fs::path& dir, const LoadOptions& opt) {
     v0 = v0 || fs::is_directory(dir / c.synset / "points", ec);
   }
   if (!opt.class_choice.empty()) {
-    auto it = std::find_if(cats.begin(), cats.end(), [&](const Category& c) { return c.name == opt.class_choice; });
-    if (it == cats.end()) {
-      std::string names;
-      for (const Category& c : cats) names += (names.empty() ? "" : ", ") + c.name;
-      fail(dir.string(), ": unknown class choice '", opt.class_choice, "': expected one of ", names);
-    }
-    cats = {*it};
+    std::vector<std::string> names;
+    for (const Category& c : cats) names.push_back(c.name);
+    cats = {cats[category_index(names, opt.class_choice, dir.string())]};
   }
 
   // Group by category (file order), then by the split lists' order, as pointnet.pytorch does.

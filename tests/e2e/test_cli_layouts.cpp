@@ -77,6 +77,11 @@ TEST_F(CliLayouts, InfoDescribesShapeNetNormalAndHdf5) {
   EXPECT_EQ(h5["format"], "hdf5");
   EXPECT_EQ(h5["normals"], false);
   EXPECT_EQ(h5["splits"], (nlohmann::json{{"train", 3}, {"test", 1}}));
+  testing::write_shapenet_part_hdf5(p("snh5"));
+  const auto snh5 = info({p("snh5")});
+  EXPECT_EQ(snh5["format"], "hdf5");
+  EXPECT_EQ(snh5["layout"], "shapenet_part");
+  EXPECT_EQ(snh5["splits"], sn["splits"]);
 #endif
 }
 

@@ -204,5 +204,39 @@ TEST_F(LayoutTest, ModelNetHdf5WithoutNormalsAndItsErrors) {
 #endif
 }
 
+TEST_F(LayoutTest, ShapeNetPartHdf5MatchesV0PointsAndParts) {
+#ifndef POINTNET_HAS_HDF5
+  GTEST_SKIP() << "built without HDF5 (libhdf5-dev)";
+#else
+  const fs::path v0 = tmp_.path / "v0";
+  testing::write_shapenet_part(v0, false);
+  testing::write_shapenet_part_hdf5(root_);
+  EXPECT_EQ(dataset_layout(root_.string()), "shapenet_part");
+  for (const std::string split : {"train", "val", "test", "trainval"}) {
+    for (const std::string choice : {"", "Chair"}) {
+      LoadOptions o;
+      o.split = split;
+      o.with_parts = true;
+      o.class_choice = choice;
+      if (choice == "Chair" && split == "test") continue;  // the test split has no chair
+      const Dataset a = load_dataset(v0.string(), o), b = load_dataset(root_.string(), o);
+      EXPECT_EQ(b.format, "hdf5");
+      EXPECT_EQ(b.up_axis, 1);
+      EXPECT_EQ(a.class_names, b.class_names);
+      EXPECT_EQ(a.part_offset, b.part_offset) << split;
+      ASSERT_EQ(a.shapes.size(), b.shapes.size()) << split << " " << choice;
+      for (size_t i = 0; i < a.shapes.size(); ++i) {
+        EXPECT_EQ(a.shapes[i].label, b.shapes[i].label);
+        EXPECT_EQ(a.shapes[i].points, b.shapes[i].points) << split << " shape " << i;
+        EXPECT_EQ(a.shapes[i].parts, b.shapes[i].parts) << split << " shape " << i;
+      }
+    }
+  }
+  LoadOptions o;
+  o.class_choice = "Lamp";
+  expect_error(o, {"unknown class choice 'Lamp'", "Airplane, Chair"});
+#endif
+}
+
 }  // namespace
 }  // namespace pointnet
