@@ -12,7 +12,7 @@ enum class Task { Classification, Segmentation };
 struct Shape {
   std::string path;               // source file, for messages
   std::vector<float> points;      // (n, 3) xyz as read from disk, not normalised
-  std::vector<float> normals;     // (n, 3) unit normals when the data has them (see Dataset::has_normals), else empty
+  std::vector<float> normals;     // (n, 3) normals as stored (not renormalised) when the data has them, else empty
   std::vector<int32_t> parts;     // (n) 0-based part label (see Dataset::part_offset); empty for cls data
   int label = 0;                  // index into Dataset::class_names
   int num_points() const { return static_cast<int>(points.size() / 3); }

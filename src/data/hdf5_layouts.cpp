@@ -89,14 +89,21 @@ std::vector<std::string> read_class_names(const std::string& names_file) {
   return names;
 }
 
-// Reads every file of the lists into `ds` (its class names already set).
-void read_listed_files(const fs::path& dir, const std::vector<std::string>& lists, bool parts,
-                       const std::string& names_file, Dataset& ds) {
+// A dataset of the classes in `names_file` and the shapes of every file the lists name.
+Dataset read_listed_files(const fs::path& dir, const std::string& layout, const std::string& names_file,
+                          const std::vector<std::string>& lists, bool parts) {
+  Dataset ds;
+  ds.root = dir.string();
+  ds.layout = layout;
+  ds.format = "hdf5";
+  ds.up_axis = 1;
+  ds.class_names = read_class_names(names_file);
   for (const std::string& list : lists) {
     const std::vector<ListEntry> files = read_list_file(list);
     if (files.empty()) fail(list, ": no files listed: expected one .h5 file a line");
     for (const ListEntry& e : files) read_h5_shapes(resolve_listed(dir, list, e), parts, names_file, ds);
   }
+  return ds;
 }
 
 bool is_file(const fs::path& path) {
@@ -116,15 +123,8 @@ bool is_shapenet_part_hdf5(const fs::path& dir) {
 
 Dataset load_modelnet_hdf5(const fs::path& dir, const LoadOptions& opt) {
   check_classification_options(dir.string(), opt, "ModelNet HDF5 folder");
-  Dataset ds;
-  ds.root = dir.string();
-  ds.layout = "modelnet";
-  ds.format = "hdf5";
-  ds.up_axis = 1;
-  const std::string names_file = (dir / "shape_names.txt").string();
-  ds.class_names = read_class_names(names_file);
   const std::string list = (dir / (opt.split + "_files.txt")).string();
-  read_listed_files(dir, {list}, false, names_file, ds);
+  Dataset ds = read_listed_files(dir, "modelnet", (dir / "shape_names.txt").string(), {list}, false);
   if (ds.shapes.empty()) fail(list, ": the listed files hold no shapes");
   return ds;
 }
@@ -133,14 +133,8 @@ Dataset load_shapenet_part_hdf5(const fs::path& dir, const LoadOptions& opt) {
   std::vector<std::string> lists;
   for (const std::string& split : shapenet_part_splits(dir.string(), opt.split))
     lists.push_back((dir / (split + "_hdf5_file_list.txt")).string());
-  Dataset ds;
-  ds.root = dir.string();
-  ds.layout = "shapenet_part";
-  ds.format = "hdf5";
-  ds.up_axis = 1;
-  const std::string names_file = (dir / "all_object_categories.txt").string();
-  ds.class_names = read_class_names(names_file);
-  read_listed_files(dir, lists, opt.with_parts, names_file, ds);
+  Dataset ds =
+      read_listed_files(dir, "shapenet_part", (dir / "all_object_categories.txt").string(), lists, opt.with_parts);
   // As the other ShapeNet part loaders: grouped by category, in file order within one.
   std::stable_sort(ds.shapes.begin(), ds.shapes.end(), [](const Shape& a, const Shape& b) { return a.label < b.label; });
   keep_class_choice(ds, opt.class_choice);

@@ -5,6 +5,7 @@
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "data/layouts.h"
+#include "io/text_lines.h"
 
 namespace pointnet::layouts {
 
@@ -31,18 +32,11 @@ std::string lower_extension(const std::string& name) {
 std::vector<ListEntry> read_list_file(const std::string& path) {
   const std::string text = read_file(path);
   std::vector<ListEntry> entries;
-  size_t pos = 0;
-  int line = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    ++line;
-    size_t a = pos, b = end;
-    while (a < b && std::isspace(static_cast<unsigned char>(text[a]))) ++a;
-    while (b > a && std::isspace(static_cast<unsigned char>(text[b - 1]))) --b;
-    if (b > a) entries.push_back({line, text.substr(a, b - a)});
-    pos = end + 1;
-  }
+  for_each_text_line(text, [&](const char* a, const char* b, int line) {
+    while (a < b && std::isspace(static_cast<unsigned char>(*a))) ++a;
+    while (b > a && std::isspace(static_cast<unsigned char>(b[-1]))) --b;
+    if (b > a) entries.push_back({line, std::string(a, b)});
+  });
   return entries;
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "io/text_lines.h"
 
 namespace pointnet {
 namespace {
@@ -65,17 +66,9 @@ Cloud parse_text_cloud(const std::string& text, const std::string& name) {
   int first_row = 0;
   const char* field[kMaxColumns + 1];
   const char* field_end[kMaxColumns + 1];
-  size_t pos = 0;
-  int line = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    ++line;
-    const char* begin = text.data() + pos;
-    const char* end = text.data() + eol;
-    pos = eol + 1;
+  for_each_text_line(text, [&](const char* begin, const char* end, int line) {
     const int n = split_fields(begin, end, field, field_end, name, line);
-    if (n == 0) continue;
+    if (n == 0) return;
     if (columns == 0) {
       if (n != 3 && n != 6 && n != 7)
         fail(name, ": line ", line, ": ", n, " columns: expected 3 (x y z), 6 (x y z nx ny nz) or 7 (x y z nx ny nz label)");
@@ -95,7 +88,7 @@ Cloud parse_text_cloud(const std::string& text, const std::string& name) {
              std::string(field[6], field_end[6]), "'");
       cloud.labels.push_back(static_cast<int32_t>(label));
     }
-  }
+  });
   return cloud;
 }
 

@@ -10,15 +10,8 @@ namespace {
 
 using Args = std::vector<std::string>;
 
-class CliLayouts : public ::testing::Test {
+class CliLayouts : public CliFixture {
  protected:
-  TempDir tmp;
-  std::string p(const std::string& rel) const { return (tmp.path / rel).string(); }
-  RunResult ok(const Args& args) {
-    RunResult r = run_cli(args, tmp.path);
-    EXPECT_TRUE(r.exited && r.exit_code == 0 && !r.timed_out) << r.describe();
-    return r;
-  }
   nlohmann::json info(const Args& extra) {
     Args a = {"info"};
     a.insert(a.end(), extra.begin(), extra.end());

@@ -11,15 +11,8 @@ namespace {
 
 using Args = std::vector<std::string>;
 
-class CliPack : public ::testing::Test {
+class CliPack : public CliFixture {
  protected:
-  TempDir tmp;
-  std::string p(const std::string& rel) const { return (tmp.path / rel).string(); }
-  RunResult ok(const Args& args) {
-    RunResult r = run_cli(args, tmp.path);
-    EXPECT_TRUE(r.exited && r.exit_code == 0 && !r.timed_out) << r.describe();
-    return r;
-  }
   std::string synth() {
     ok({"synth", "--task", "cls", "--out", p("data"), "--train-per-class", "8", "--test-per-class", "3", "--points", "64"});
     return p("data");

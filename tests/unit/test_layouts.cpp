@@ -204,6 +204,15 @@ TEST_F(LayoutTest, ModelNetHdf5WithoutNormalsAndItsErrors) {
 #endif
 }
 
+// Without libhdf5 an HDF5 folder is still recognised, and refused saying why.
+TEST_F(LayoutTest, Hdf5FolderWithoutHdf5IsAClearError) {
+  if (hdf5_supported()) GTEST_SKIP() << "this build reads HDF5 (the error is for builds without libhdf5-dev)";
+  write_text_file(root_ / "shape_names.txt", "airplane\n");
+  write_text_file(root_ / "train_files.txt", "data/modelnet40_ply_hdf5_2048/ply_data_train0.h5\n");
+  write_text_file(root_ / "ply_data_train0.h5", "\x89HDF\r\n");
+  expect_error(LoadOptions(), {"ply_data_train0.h5", "built without HDF5: install libhdf5-dev and rebuild"});
+}
+
 TEST_F(LayoutTest, ShapeNetPartHdf5MatchesV0PointsAndParts) {
 #ifndef POINTNET_HAS_HDF5
   GTEST_SKIP() << "built without HDF5 (libhdf5-dev)";
