@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 with_tests=0
 [ "${1:-}" = "--with-tests" ] && with_tests=1
 
-packages=(cmake g++ make libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev libpng-dev)
+packages=(cmake g++ make libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev libpng-dev libhdf5-dev)
 [ "$with_tests" = 1 ] && packages+=(libgtest-dev clang libomp-dev)  # clang: scripts/fuzz.sh (libFuzzer)
 missing=()
 for p in "${packages[@]}"; do

@@ -12,7 +12,7 @@ enum class Task { Classification, Segmentation };
 struct Shape {
   std::string path;               // source file, for messages
   std::vector<float> points;      // (n, 3) xyz as read from disk, not normalised
-  std::vector<float> normals;     // (n, 3) unit normals when the data has them (see Dataset::has_normals), else empty
+  std::vector<float> normals;     // (n, 3) normals as stored (not renormalised) when the data has them, else empty
   std::vector<int32_t> parts;     // (n) 0-based part label (see Dataset::part_offset); empty for cls data
   int label = 0;                  // index into Dataset::class_names
   int num_points() const { return static_cast<int>(points.size() / 3); }
@@ -20,7 +20,8 @@ struct Shape {
 
 struct Dataset {
   std::string root;                      // the folder it was read from
-  std::string layout;                    // "modelnet" or "shapenet_part"
+  std::string layout;                    // "modelnet" (classes) or "shapenet_part" (categories with parts)
+  std::string format;                    // what the shapes were read from: "npy", "off", "npy+off", "txt", "hdf5", "pack"
   std::vector<std::string> class_names;  // classes (ModelNet) or categories (ShapeNet part)
   std::vector<Shape> shapes;
   int up_axis = 2;                       // 1 = y up (ShapeNet), 2 = z up (ModelNet)
@@ -39,10 +40,16 @@ struct LoadOptions {
   bool with_parts = false;        // read .seg labels (segmentation)
   int mesh_points = 2048;         // points sampled from each .off mesh surface
   uint64_t seed = 0;              // seeds the mesh surface sampling
+  int modelnet_classes = 0;       // ModelNet normal_resampled with both lists: 40 or 10; 0 = 40 when present
 };
 
-// Detects the layout of `dir` (ModelNet-style <class>/{train,test}/<file>, or
-// ShapeNet part v0 with synsetoffset2category.txt) and reads the split.
+// Detects the layout of `dir` and reads the split. Layouts (README "Data layouts"):
+//   ModelNet-style folders       <class>/{train,test}/*.{npy,off}
+//   ModelNet normal_resampled    modelnet{40,10}_{shape_names,train,test}.txt, <class>/<id>.txt (PointNet++)
+//   ModelNet HDF5                {train,test}_files.txt, shape_names.txt, ply_data_*.h5 (PointNet)
+//   ShapeNet part v0             synsetoffset2category.txt, <synset>/points/*.pts, points_label/*.seg
+//   ShapeNet part v0_normal      synsetoffset2category.txt, <synset>/<id>.txt rows "x y z nx ny nz label"
+//   ShapeNet part HDF5           all_object_categories.txt, {train,val,test}_hdf5_file_list.txt, *.h5 with pid
 // Throws pointnet::Error naming the file and what was wrong.
 // `dir` may also be a dataset pack (see data/pack.h).
 Dataset load_dataset(const std::string& dir, const LoadOptions& options);

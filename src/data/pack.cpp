@@ -19,7 +19,8 @@ namespace pointnet {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'N', 'T', 'P', 'A', 'C', 'K', '\n'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;        // 2 added the normals section; 1 is still read
+constexpr uint32_t kOldestVersion = 1;
 constexpr size_t kFixedHeader = 32;
 constexpr size_t kAlign = 64;
 constexpr size_t kShapeRecord = 16;  // u64 first point, u32 count, i32 label
@@ -61,16 +62,45 @@ void subsample(Shape& s, int max_points, Rng& rng) {
   index.resize(max_points);
   std::sort(index.begin(), index.end());
   std::vector<float> points(static_cast<size_t>(max_points) * 3);
+  std::vector<float> normals(s.normals.empty() ? 0 : points.size());
   std::vector<int32_t> parts(s.parts.empty() ? 0 : max_points);
   for (int i = 0; i < max_points; ++i) {
     std::memcpy(&points[3 * static_cast<size_t>(i)], &s.points[3 * static_cast<size_t>(index[i])], 3 * sizeof(float));
+    if (!normals.empty())
+      std::memcpy(&normals[3 * static_cast<size_t>(i)], &s.normals[3 * static_cast<size_t>(index[i])], 3 * sizeof(float));
     if (!parts.empty()) parts[i] = s.parts[index[i]];
   }
   s.points = std::move(points);
+  s.normals = std::move(normals);
   s.parts = std::move(parts);
 }
 
+// Little-endian f32 or f16 values, as the points and normals sections hold them.
+void encode_values(const std::vector<float>& values, bool f16, char* dst) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (f16) {
+      const uint16_t h = float_to_half(values[i]);
+      dst[2 * i] = static_cast<char>(h & 0xff);
+      dst[2 * i + 1] = static_cast<char>(h >> 8);
+    } else {
+      uint32_t bits;
+      std::memcpy(&bits, &values[i], 4);
+      for (int b = 0; b < 4; ++b) dst[4 * i + b] = static_cast<char>((bits >> (8 * b)) & 0xff);
+    }
+  }
+}
+
+void decode_values(const unsigned char* src, size_t count, bool f16, std::vector<float>& out) {
+  out.resize(count);
+  if (f16) {
+    for (size_t k = 0; k < count; ++k) out[k] = half_to_float(static_cast<uint16_t>(src[2 * k] | (src[2 * k + 1] << 8)));
+  } else {
+    std::memcpy(out.data(), src, count * 4);  // little-endian host (as the .npy reader assumes)
+  }
+}
+
 struct Header {
+  uint32_t version = 0;
   nlohmann::json json;
   size_t data_offset = 0;
   uint64_t data_bytes = 0;
@@ -83,10 +113,11 @@ Header parse_header(const MappedFile& file, bool verify) {
   if (file.size() < kFixedHeader || std::memcmp(p, kMagic, sizeof kMagic) != 0)
     fail(path, ": not a pointnet dataset pack (expected the magic \"PNTPACK\" at byte 0)");
   const uint32_t version = static_cast<uint32_t>(get_le(p + 8, 4));
-  if (version != kVersion)
-    fail(path, ": byte 8: pack format version ", version, ", but this build reads version ", kVersion,
-         " (re-create it with `pointnet pack`)");
+  if (version < kOldestVersion || version > kVersion)
+    fail(path, ": byte 8: pack format version ", version, ", but this build reads versions ", kOldestVersion, " to ",
+         kVersion, " (re-create it with `pointnet pack`)");
   Header h;
+  h.version = version;
   const uint64_t json_bytes = get_le(p + 12, 4);
   h.data_bytes = get_le(p + 16, 8);
   h.data_offset = align_up(kFixedHeader + json_bytes);
@@ -169,6 +200,7 @@ PackSummary write_pack(const std::string& dir, const std::string& out, const Pac
     load.with_parts = shapenet;
     load.mesh_points = options.mesh_points;
     load.seed = options.seed;
+    load.modelnet_classes = options.modelnet_classes;
     Dataset ds = load_dataset(dir, load);
     std::vector<std::string> paths;
     for (size_t i = 0; i < ds.shapes.size(); ++i) {
@@ -177,10 +209,11 @@ PackSummary write_pack(const std::string& dir, const std::string& out, const Pac
         for (int32_t& p : s.parts) p -= ds.part_offset[s.label];
       Rng rng(mix_seed(options.seed, 0x9ACC + k, i));
       subsample(s, options.max_points, rng);
-      for (float v : s.points) {
-        if (!std::isfinite(v) || (f16 && std::fabs(v) > 65504.0f))
-          fail(s.path, ": coordinate ", v, " cannot be stored", f16 ? " as f16 (use --dtype f32)" : "");
-      }
+      for (const std::vector<float>* values : {&s.points, &s.normals})
+        for (float v : *values) {
+          if (!std::isfinite(v) || (f16 && std::fabs(v) > 65504.0f))
+            fail(s.path, ": value ", v, " cannot be stored", f16 ? " as f16 (use --dtype f32)" : "");
+        }
       for (int32_t p : s.parts)
         if (p < 0 || p > 255) fail(s.path, ": part label ", p, " is outside 0..255");
       std::string rel = s.path.rfind(dir, 0) == 0 ? s.path.substr(dir.size()) : s.path;
@@ -196,23 +229,28 @@ PackSummary write_pack(const std::string& dir, const std::string& out, const Pac
     parts_by_split.push_back(std::move(ds));
   }
   const Dataset& first = parts_by_split.front();
+  bool has_normals = true;
+  for (const Dataset& ds : parts_by_split) has_normals = has_normals && ds.has_normals;
   summary.classes = first.class_names.size();
   summary.points = points_total;
+  summary.has_normals = has_normals;
 
   const size_t value_bytes = f16 ? 2 : 4;
   Section shapes_sec{0, shapes_total * kShapeRecord};
   Section points_sec{align_up(shapes_sec.bytes), points_total * 3 * value_bytes};
   Section parts_sec{align_up(points_sec.offset + points_sec.bytes), shapenet ? points_total : 0};
-  const uint64_t data_bytes = parts_sec.offset + parts_sec.bytes;
+  Section normals_sec{align_up(parts_sec.offset + parts_sec.bytes), has_normals ? points_sec.bytes : 0};
+  const uint64_t data_bytes = normals_sec.offset + normals_sec.bytes;
 
   nlohmann::json header = {
       {"format", "pointnet-pack"}, {"version", kVersion}, {"layout", layout}, {"up_axis", first.up_axis},
       {"class_names", first.class_names}, {"dtype", options.dtype}, {"has_parts", shapenet},
-      {"source", dir}, {"max_points", options.max_points}, {"seed", options.seed}, {"mesh_points", options.mesh_points},
+      {"has_normals", has_normals}, {"source", dir}, {"source_format", first.format}, {"max_points", options.max_points}, {"seed", options.seed}, {"mesh_points", options.mesh_points},
       {"splits", split_json},
       {"sections", {{"shapes", {{"offset", shapes_sec.offset}, {"bytes", shapes_sec.bytes}}},
                     {"points", {{"offset", points_sec.offset}, {"bytes", points_sec.bytes}}},
-                    {"parts", {{"offset", parts_sec.offset}, {"bytes", parts_sec.bytes}}}}}};
+                    {"parts", {{"offset", parts_sec.offset}, {"bytes", parts_sec.bytes}}},
+                    {"normals", {{"offset", normals_sec.offset}, {"bytes", normals_sec.bytes}}}}}};
   const std::string json = header.dump();
   if (json.size() > 0xffffffffu) fail("pack: header too large");
   const size_t data_offset = align_up(kFixedHeader + json.size());
@@ -231,18 +269,8 @@ PackSummary write_pack(const std::string& dir, const std::string& out, const Pac
       put_le(bytes, record, point_index, 8);
       put_le(bytes, record + 8, static_cast<uint32_t>(s.num_points()), 4);
       put_le(bytes, record + 12, static_cast<uint32_t>(s.label), 4);
-      char* dst = data + points_sec.offset + point_index * 3 * value_bytes;
-      for (size_t i = 0; i < s.points.size(); ++i) {
-        if (f16) {
-          const uint16_t h = float_to_half(s.points[i]);
-          dst[2 * i] = static_cast<char>(h & 0xff);
-          dst[2 * i + 1] = static_cast<char>(h >> 8);
-        } else {
-          uint32_t bits;
-          std::memcpy(&bits, &s.points[i], 4);
-          for (int b = 0; b < 4; ++b) dst[4 * i + b] = static_cast<char>((bits >> (8 * b)) & 0xff);
-        }
-      }
+      encode_values(s.points, f16, data + points_sec.offset + point_index * 3 * value_bytes);
+      if (has_normals) encode_values(s.normals, f16, data + normals_sec.offset + point_index * 3 * value_bytes);
       for (size_t i = 0; i < s.parts.size(); ++i)
         data[parts_sec.offset + point_index + i] = static_cast<char>(s.parts[i]);
       ++shape_index;
@@ -261,7 +289,7 @@ Dataset read_pack(const std::string& path, const LoadOptions& opt) {
   const nlohmann::json& j = h.json;
   Dataset ds;
   std::string dtype;
-  bool has_parts = false;
+  bool has_parts = false, has_normals = false;
   uint64_t shapes_total = 0, points_total = 0;
   std::vector<std::string> wanted;
   try {
@@ -272,6 +300,7 @@ Dataset read_pack(const std::string& path, const LoadOptions& opt) {
     ds.class_names = j.at("class_names").get<std::vector<std::string>>();
     dtype = j.at("dtype").get<std::string>();
     has_parts = j.at("has_parts").get<bool>();
+    if (h.version >= 2) has_normals = j.at("has_normals").get<bool>();
     for (const auto& [name, split] : j.at("splits").items()) {
       // Bounded before any arithmetic: no count from the file is trusted.
       if (split.at("first").get<uint64_t>() > h.data_bytes || split.at("count").get<uint64_t>() > h.data_bytes)
@@ -291,6 +320,8 @@ Dataset read_pack(const std::string& path, const LoadOptions& opt) {
   if (dtype != "f32" && dtype != "f16") fail(path, ": header: unknown dtype '", dtype, "'");
   if (ds.class_names.empty()) fail(path, ": header: no class names");
   ds.root = path;
+  ds.format = "pack";
+  ds.has_normals = has_normals;
 
   // Which splits make up the requested one (as the folder loaders define them).
   const bool shapenet = ds.layout == "shapenet_part";
@@ -330,6 +361,7 @@ Dataset read_pack(const std::string& path, const LoadOptions& opt) {
   }
   const Section points_sec = section(h, path, "points", points_total * 3 * value_bytes);
   const Section parts_sec = section(h, path, "parts", has_parts ? points_total : 0);
+  const Section normals_sec = h.version >= 2 ? section(h, path, "normals", has_normals ? points_sec.bytes : 0) : Section{};
 
   for (const std::string& name : wanted) {
     if (!j["splits"].contains(name))
@@ -348,15 +380,11 @@ Dataset read_pack(const std::string& path, const LoadOptions& opt) {
       Shape s;
       s.path = path + ":" + split["paths"][i - first].get<std::string>();
       s.label = chosen >= 0 ? 0 : static_cast<int>(label);
-      s.points.resize(n * 3);
-      const unsigned char* src = data + points_sec.offset + point0 * 3 * value_bytes;
-      if (value_bytes == 2) {
-        for (size_t k = 0; k < n * 3; ++k) s.points[k] = half_to_float(static_cast<uint16_t>(src[2 * k] | (src[2 * k + 1] << 8)));
-      } else {
-        std::memcpy(s.points.data(), src, n * 3 * 4);  // little-endian host (as the .npy reader assumes)
-      }
-      for (float v : s.points)
-        if (!std::isfinite(v)) fail(path, ": shape ", i, " (", s.path, "): non-finite coordinate");
+      decode_values(data + points_sec.offset + point0 * 3 * value_bytes, n * 3, value_bytes == 2, s.points);
+      if (has_normals) decode_values(data + normals_sec.offset + point0 * 3 * value_bytes, n * 3, value_bytes == 2, s.normals);
+      for (const std::vector<float>* values : {&s.points, &s.normals})
+        for (float v : *values)
+          if (!std::isfinite(v)) fail(path, ": shape ", i, " (", s.path, "): non-finite coordinate or normal");
       if (opt.with_parts) {
         s.parts.resize(n);
         for (size_t k = 0; k < n; ++k) s.parts[k] = data[parts_sec.offset + point0 + k];

@@ -99,7 +99,8 @@ void sample_shape(const Shape& shape, const SampleOptions& options, Rng& rng, fl
          ", but normals were asked for (--use-normals)");
 
   for (int i = 0; i < count; ++i) {
-    uint32_t j = rng.below(static_cast<uint32_t>(n));
+    const uint32_t j = options.whole_when_exact && n == count ? static_cast<uint32_t>(i)
+                                                              : rng.below(static_cast<uint32_t>(n));
     for (int k = 0; k < 3; ++k) points_out[C * i + k] = shape.points[3 * j + k];
     if (options.use_normals)
       for (int k = 0; k < 3; ++k) points_out[C * i + 3 + k] = shape.normals[3 * j + k];

@@ -25,6 +25,9 @@ struct SampleOptions {
   float jitter_sigma = 0.02f;
   int up_axis = 2;             // 1 = y, 2 = z
   bool use_normals = false;    // 6 channels per point: x y z nx ny nz (the shape must have normals)
+  // A shape of exactly num_points points is used whole, in order, with no index
+  // draws (--sampling fps: the farthest points were already picked).
+  bool whole_when_exact = false;
   int channels() const { return use_normals ? 6 : 3; }
 };
 

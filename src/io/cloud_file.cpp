@@ -11,7 +11,7 @@
 #include "io/off.h"
 #include "io/pcd.h"
 #include "io/ply.h"
-#include "io/shapenet_text.h"
+#include "io/text_cloud.h"
 
 namespace pointnet {
 
@@ -47,9 +47,17 @@ bool is_cloud_file(const std::string& path) {
 }
 
 Cloud read_cloud(const std::string& path, const CloudReadOptions& options, CloudReadReport* report) {
+  if (!report) {  // nobody to hand the report to: say it here
+    CloudReadReport own;
+    Cloud cloud = read_cloud(path, options, &own);
+    if (own.dropped_points)
+      std::fprintf(stderr, "%s: dropped %zu points with non-finite coordinates (kept %d)\n", path.c_str(),
+                   own.dropped_points, cloud.num_points());
+    return cloud;
+  }
   const std::string ext = lower_extension(path);
   Cloud cloud;
-  if (report) *report = CloudReadReport{};
+  *report = CloudReadReport{};
   if (ext == ".npy") {
     cloud.xyz = npy_xyz(path);
   } else if (ext == ".off") {
@@ -58,9 +66,9 @@ Cloud read_cloud(const std::string& path, const CloudReadOptions& options, Cloud
   } else if (ext == ".ply") {
     cloud = read_ply(path, options);
   } else if (ext == ".pcd") {
-    cloud = read_pcd(path, report ? &report->dropped_points : nullptr);
+    cloud = read_pcd(path, &report->dropped_points);
   } else if (ext == ".pts" || ext == ".txt" || ext == ".xyz") {
-    cloud.xyz = read_pts(path);
+    cloud = read_text_cloud(path);  // xyz, plus normals and labels when the rows have them
   } else {
     fail(path, ": unknown file type '", ext, "' (expected .npy, .off, .ply, .pcd, .pts, .txt or .xyz)");
   }
@@ -77,12 +85,7 @@ Cloud read_cloud(const std::string& path, const CloudReadOptions& options, Cloud
 }
 
 std::vector<float> read_cloud_file(const std::string& path, int mesh_points, uint64_t seed) {
-  CloudReadReport report;
-  std::vector<float> xyz = read_cloud(path, CloudReadOptions{mesh_points, seed}, &report).xyz;
-  if (report.dropped_points)
-    std::fprintf(stderr, "%s: dropped %zu points with non-finite coordinates (kept %zu)\n", path.c_str(),
-                 report.dropped_points, xyz.size() / 3);
-  return xyz;
+  return read_cloud(path, CloudReadOptions{mesh_points, seed}).xyz;
 }
 
 }  // namespace pointnet

@@ -30,6 +30,7 @@ struct CloudReadReport {
 
 // Reads any known cloud file; throws pointnet::Error naming the file, the
 // position and what was expected. xyz (and normals, when present) are all finite.
+// Without a `report`, dropped points are logged to stderr (one line per file).
 Cloud read_cloud(const std::string& path, const CloudReadOptions& options, CloudReadReport* report = nullptr);
 
 // Returns (n, 3) xyz, n >= 1, all finite; throws pointnet::Error naming the

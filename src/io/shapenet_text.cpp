@@ -8,6 +8,8 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "io/text_cloud.h"
+#include "io/text_lines.h"
 
 namespace pointnet {
 namespace {
@@ -16,40 +18,22 @@ namespace {
 template <typename Fn>
 void for_each_line(const std::string& text, Fn fn) {
   std::vector<std::string> tokens;
-  size_t pos = 0;
-  int line = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    ++line;
+  for_each_text_line(text, [&](const char* p, const char* end, int line) {
     tokens.clear();
-    size_t i = pos;
-    while (i < end) {
-      while (i < end && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-      size_t start = i;
-      while (i < end && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-      if (i > start) tokens.push_back(text.substr(start, i - start));
+    while (p < end) {
+      while (p < end && std::isspace(static_cast<unsigned char>(*p))) ++p;
+      const char* start = p;
+      while (p < end && !std::isspace(static_cast<unsigned char>(*p))) ++p;
+      if (p > start) tokens.emplace_back(start, p);
     }
-    pos = end + 1;
     if (!tokens.empty()) fn(tokens, line);
-  }
+  });
 }
 
 }  // namespace
 
 std::vector<float> parse_pts(const std::string& text, const std::string& name) {
-  std::vector<float> out;
-  for_each_line(text, [&](const std::vector<std::string>& tok, int line) {
-    if (tok.size() != 3) fail(name, ": line ", line, ": expected 'x y z', found ", tok.size(), " values");
-    for (const std::string& t : tok) {
-      char* end = nullptr;
-      float v = std::strtof(t.c_str(), &end);
-      if (*end != '\0') fail(name, ": line ", line, ": expected a number, found '", t, "'");
-      if (!std::isfinite(v)) fail(name, ": line ", line, ": expected a finite coordinate, found '", t, "'");
-      out.push_back(v);
-    }
-  });
-  return out;
+  return parse_text_cloud(text, name).xyz;
 }
 
 std::vector<int32_t> parse_seg(const std::string& text, const std::string& name) {

@@ -1,5 +1,5 @@
-// ShapeNet part (v0) text files: `.pts` ("x y z" per line) and `.seg` (one
-// 1-based part label per line).
+// ShapeNet part (v0) text files: `.seg` (one 1-based part label per line) and
+// `.pts` (points; read as any text cloud, see io/text_cloud.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -7,8 +7,8 @@
 
 namespace pointnet {
 
-// Returns (n, 3) floats. Blank lines are skipped; NaN/Inf are refused.
-// Throws pointnet::Error naming the file and line.
+// Returns (n, 3) xyz of a text cloud (io/text_cloud.h), dropping any normals
+// or labels. Throws pointnet::Error naming the file, line and column.
 std::vector<float> read_pts(const std::string& path);
 std::vector<float> parse_pts(const std::string& text, const std::string& name_for_errors);
 

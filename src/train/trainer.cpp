@@ -10,6 +10,7 @@
 #include "core/errors.h"
 #include "model/make_backend.h"
 #include "data/batch.h"
+#include "data/fps.h"
 #include "model/device_batch.h"
 #include "eval/evaluate.h"
 #include "train/adam.h"
@@ -48,6 +49,8 @@ void validate(const TrainOptions& o) {
   if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) fail("train: --weight-decay must be >= 0");
   if (!(o.dropout >= 0 && o.dropout < 1)) fail("train: --dropout must be in [0, 1), got ", o.dropout);
   (void)parse_augmentation(o.augmentation);  // names the bad value
+  if (o.sampling != "random" && o.sampling != "fps")
+    fail("train: --sampling '", o.sampling, "': expected random or fps");
 }
 
 // fp16 GEMM operands underflow where small gradients live: fp16 trains with
@@ -63,6 +66,7 @@ nlohmann::json recipe_json(const TrainOptions& o, int points) {
           {"lr_step", o.lr_step}, {"lr_gamma", o.lr_gamma}, {"augment", o.augment},
           {"augmentation", o.augmentation}, {"weight_decay", o.weight_decay}, {"dropout", o.dropout},
           {"feature_transform", o.feature_transform}, {"use_normals", o.use_normals}, {"fp32_fc", o.fp32_fc},
+          {"sampling", o.sampling}, {"modelnet_classes", o.modelnet_classes},
           {"class_choice", o.class_choice},
           {"data", o.data_dir}};
 }
@@ -150,6 +154,8 @@ TrainResult train(const TrainOptions& options) {
       o.feature_transform = r.at("feature_transform");
       o.class_choice = r.at("class_choice");
       o.use_normals = r.value("use_normals", false);  // absent in checkpoints from before normals
+      o.sampling = r.value("sampling", std::string("random"));
+      o.modelnet_classes = r.value("modelnet_classes", 0);
       resume_epoch = resumed.info.trainer.at("epoch_in_progress");
       resume_batch = resumed.info.trainer.at("batch");
       resume_totals = resumed.info.trainer.at("totals");
@@ -181,7 +187,9 @@ TrainResult train(const TrainOptions& options) {
   load.with_parts = seg;
   load.mesh_points = o.mesh_points;
   load.seed = o.seed;
+  load.modelnet_classes = o.modelnet_classes;
   Dataset train_data = load_dataset(o.data_dir, load);
+  if (o.sampling == "fps") keep_farthest_points(train_data, o.points);
   if (o.use_normals && !train_data.has_normals)
     fail(o.data_dir, ": --use-normals, but this dataset has no normals (they come with e.g. ",
          "modelnet40_normal_resampled, ShapeNet part _normal, .npy with 6 columns, .ply/.pcd with normals, meshes)");
@@ -192,6 +200,7 @@ TrainResult train(const TrainOptions& options) {
   if (evaluate_test) {
     load.split = "test";
     test_data = load_dataset(o.test_data.empty() ? o.data_dir : o.test_data, load);
+    if (o.sampling == "fps") keep_farthest_points(test_data, o.points);
     if (test_data.class_names != train_data.class_names)
       fail(o.test_data, ": its classes differ from the training data's (", o.data_dir, ")");
     if (o.use_normals && !test_data.has_normals)
@@ -262,6 +271,7 @@ TrainResult train(const TrainOptions& options) {
   sampling.augmentation = parse_augmentation(o.augmentation);
   sampling.up_axis = train_data.up_axis;
   sampling.use_normals = o.use_normals;
+  sampling.whole_when_exact = o.sampling == "fps";
   std::vector<float> points(static_cast<size_t>(B) * N * sampling.channels());
   std::vector<int32_t> labels(static_cast<size_t>(B) * (seg ? N : 1));
   DeviceBatch<float> batch(be);

@@ -25,6 +25,8 @@ struct TrainOptions {
   int points = 0;              // 0: 1024 for ModelNet-style data, 2500 for ShapeNet part
   bool feature_transform = false;
   bool use_normals = false;    // 6 input channels: xyz + normals (the data must carry normals)
+  std::string sampling = "random";  // "random" (draws with replacement) or "fps" (data/fps.h keep_farthest_points)
+  int modelnet_classes = 0;    // ModelNet normal_resampled: 10 reads the 10-class lists (LoadOptions)
   std::string class_choice;    // seg: train on one category
   uint64_t seed = 1;
   bool resume = false;

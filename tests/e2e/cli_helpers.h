@@ -170,6 +170,19 @@ inline RunResult run_cli(const std::vector<std::string>& args, const fs::path& l
   return p.wait(timeout);
 }
 
+// A test with its own temp folder: p() names files in it, ok() runs the
+// command there and expects exit 0.
+class CliFixture : public ::testing::Test {
+ protected:
+  TempDir tmp;
+  std::string p(const std::string& rel) const { return (tmp.path / rel).string(); }
+  RunResult ok(const std::vector<std::string>& args) {
+    RunResult r = run_cli(args, tmp.path);
+    EXPECT_TRUE(r.exited && r.exit_code == 0 && !r.timed_out) << r.describe();
+    return r;
+  }
+};
+
 inline bool files_equal(const fs::path& a, const fs::path& b) {
   if (!fs::exists(a) || !fs::exists(b)) return false;
   return read_text(a) == read_text(b);

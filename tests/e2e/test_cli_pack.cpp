@@ -11,15 +11,8 @@ namespace {
 
 using Args = std::vector<std::string>;
 
-class CliPack : public ::testing::Test {
+class CliPack : public CliFixture {
  protected:
-  TempDir tmp;
-  std::string p(const std::string& rel) const { return (tmp.path / rel).string(); }
-  RunResult ok(const Args& args) {
-    RunResult r = run_cli(args, tmp.path);
-    EXPECT_TRUE(r.exited && r.exit_code == 0 && !r.timed_out) << r.describe();
-    return r;
-  }
   std::string synth() {
     ok({"synth", "--task", "cls", "--out", p("data"), "--train-per-class", "8", "--test-per-class", "3", "--points", "64"});
     return p("data");
@@ -89,8 +82,11 @@ TEST_F(CliPack, InfoDescribesFoldersAndPacksAlike) {
     EXPECT_EQ(j["points_per_shape"]["min"], 64) << path;
     EXPECT_TRUE(j["problems"].empty()) << path;
   }
-  EXPECT_NE(nlohmann::json::parse(ok({"info", p("data.pack"), "--json"}).out)["format"].get<std::string>().find("f16"),
-            std::string::npos);
+  const auto packed = nlohmann::json::parse(ok({"info", p("data.pack"), "--json"}).out);
+  EXPECT_EQ(packed["format"], "pack");
+  EXPECT_EQ(packed["dtype"], "f16");
+  EXPECT_EQ(packed["source_format"], nlohmann::json::parse(ok({"info", data, "--json"}).out)["format"]);
+  EXPECT_EQ(packed["normals"], false);
   // A class folder with no test shapes is a problem worth naming, not an error.
   for (const auto& e : fs::directory_iterator(fs::path(data) / "box" / "test")) fs::remove(e.path());
   const auto j = nlohmann::json::parse(ok({"info", data, "--json"}).out);

@@ -168,7 +168,7 @@ TEST(Off, ShapeNetPtsAndSeg) {
   auto pts = [](const std::string& t) { parse_pts(t, "a.pts"); };
   auto seg = [](const std::string& t) { parse_seg(t, "a.seg"); };
   expect_error_text(pts, "0 0 0\n1 2\n", "a.pts: line 2");
-  expect_error_text(pts, "0 0 0\n1 2 nan\n", "a.pts: line 2: expected a finite");
+  expect_error_text(pts, "0 0 0\n1 2 nan\n", "a.pts: line 2, column 3: expected a finite");
   expect_error_text(pts, "0 0 0\n1 2 3x\n", "a.pts: line 2");
   expect_error_text(seg, "1\n0\n", "a.seg: line 2: expected a part label >= 1");
   expect_error_text(seg, "1\n2.5\n", "a.seg: line 2");

@@ -2,6 +2,7 @@
 // the f16 rounding is the documented one, and damaged packs are refused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "../layout_fixtures.h"
 #include "../temp_dir.h"
 #include "core/atomic_file.h"
 #include "core/checksum.h"
@@ -47,11 +49,15 @@ class PackTest : public ::testing::Test {
     EXPECT_EQ(a.num_parts, b.num_parts);
     EXPECT_EQ(a.part_offset, b.part_offset);
     EXPECT_EQ(a.part_count, b.part_count);
+    EXPECT_EQ(a.has_normals, b.has_normals);
     ASSERT_EQ(a.shapes.size(), b.shapes.size());
     for (size_t i = 0; i < a.shapes.size(); ++i) {
       EXPECT_EQ(a.shapes[i].label, b.shapes[i].label) << i;
       EXPECT_EQ(a.shapes[i].points, b.shapes[i].points) << i;  // bitwise for f32
       EXPECT_EQ(a.shapes[i].parts, b.shapes[i].parts) << i;
+      if (a.has_normals) {
+        EXPECT_EQ(a.shapes[i].normals, b.shapes[i].normals) << i;  // bitwise for f32
+      }
       EXPECT_EQ(fs::path(a.shapes[i].path).filename(), fs::path(b.shapes[i].path).filename()) << i;
     }
   }
@@ -271,6 +277,101 @@ TEST_F(PackTest, RealModelNet40RoundTripsExactly) {
   std::cout << "[ info     ] ModelNet40 packed in " << pack_s << " s (" << fs::file_size(path("mn40.pack")) / 1e6
             << " MB); train split loaded from the pack in " << load_s << " s\n";
   EXPECT_LT(load_s, 10.0);
+}
+
+// ---- version 2: normals ----
+
+TEST_F(PackTest, NormalsRoundTripExactlyInF32AndRoundedOnceInF16) {
+  const std::string dir = (root_ / "mn").string();
+  testing::write_modelnet_normal(dir);
+  const PackSummary summary = write_pack(dir, path("n.pack"), {});
+  EXPECT_TRUE(summary.has_normals);
+  const nlohmann::json header = pack_header(path("n.pack"));
+  EXPECT_EQ(header["version"], 2);
+  EXPECT_EQ(header["has_normals"], true);
+  EXPECT_EQ(header["source_format"], "txt");
+  for (const std::string split : {"train", "test"}) {
+    LoadOptions o;
+    o.split = split;
+    const Dataset folder = load_dataset(dir, o), packed = load_dataset(path("n.pack"), o);
+    EXPECT_TRUE(packed.has_normals);
+    EXPECT_EQ(packed.format, "pack");
+    expect_same(folder, packed);
+  }
+  PackOptions half;
+  half.dtype = "f16";
+  write_pack(dir, path("h.pack"), half);
+  const Dataset folder = load_dataset(dir, {}), packed = load_dataset(path("h.pack"), {});
+  ASSERT_TRUE(packed.has_normals);
+  for (size_t i = 0; i < folder.shapes.size(); ++i)
+    for (size_t k = 0; k < folder.shapes[i].normals.size(); ++k)
+      EXPECT_EQ(packed.shapes[i].normals[k], half_to_float(float_to_half(folder.shapes[i].normals[k])));
+}
+
+TEST_F(PackTest, PointsOptionKeepsEachNormalWithItsPoint) {
+  const std::string dir = (root_ / "mn").string();
+  testing::write_modelnet_normal(dir, 40);
+  PackOptions o;
+  o.max_points = 7;
+  write_pack(dir, path("n.pack"), o);
+  const Dataset folder = load_dataset(dir, {}), packed = load_dataset(path("n.pack"), {});
+  ASSERT_EQ(folder.shapes.size(), packed.shapes.size());
+  for (size_t i = 0; i < folder.shapes.size(); ++i) {
+    const Shape &f = folder.shapes[i], &p = packed.shapes[i];
+    ASSERT_EQ(p.num_points(), 7);
+    ASSERT_EQ(p.normals.size(), p.points.size());
+    for (int k = 0; k < 7; ++k) {  // find the point in the folder's shape: its normal must come along
+      int j = 0;
+      while (j < f.num_points() && !std::equal(&f.points[3 * j], &f.points[3 * j + 3], &p.points[3 * k])) ++j;
+      ASSERT_LT(j, f.num_points());
+      EXPECT_TRUE(std::equal(&f.normals[3 * j], &f.normals[3 * j + 3], &p.normals[3 * k])) << i << " " << k;
+    }
+  }
+}
+
+TEST_F(PackTest, ShapeNetNormalPackKeepsPartsAndNormals) {
+  const std::string dir = (root_ / "sn").string();
+  testing::write_shapenet_part(dir, true);
+  write_pack(dir, path("sn.pack"), {});
+  for (const std::string split : {"train", "val", "test", "trainval"}) {
+    LoadOptions o;
+    o.split = split;
+    o.with_parts = true;
+    expect_same(load_dataset(dir, o), load_dataset(path("sn.pack"), o));
+  }
+  LoadOptions chair;
+  chair.with_parts = true;
+  chair.class_choice = "Chair";
+  expect_same(load_dataset(dir, chair), load_dataset(path("sn.pack"), chair));
+}
+
+// A version-1 pack (no normals section, no has_normals) still reads: made
+// from a version-2 one by taking out what version 2 added.
+TEST_F(CraftedPack, VersionOnePacksStillReadAndLaterVersionsAreRefused) {
+  const std::string dir = synth("cls");
+  write_pack(dir, path("v2.pack"), {});
+  std::string bytes = read_file(path("v2.pack"));
+  ASSERT_EQ(bytes[8], 2);
+  const size_t normals = bytes.find("\"normals\":{");  // keys are sorted: the first section, a comma follows
+  ASSERT_NE(normals, std::string::npos);
+  const std::string normals_entry = bytes.substr(normals, bytes.find("},", normals) + 2 - normals);
+  std::string v1 = with_header(with_header(with_header(bytes, normals_entry, ""), "\"has_normals\":false,", ""),
+                               "\"version\":2", "\"version\":1");
+  v1[8] = 1;
+  v1 = seal(v1);
+  std::ofstream(path("v1.pack"), std::ios::binary | std::ios::trunc) << v1;
+  for (const std::string split : {"train", "test"}) {
+    LoadOptions o;
+    o.split = split;
+    const Dataset old = load_dataset(path("v1.pack"), o);
+    EXPECT_FALSE(old.has_normals);
+    expect_same(load_dataset(dir, o), old);
+  }
+  std::string v3 = bytes;
+  v3[8] = 3;
+  expect_refused(seal(v3), "version 3");
+  // A version-2 header that drops has_normals is malformed, not silently without normals.
+  expect_refused(with_header(bytes, "\"has_normals\":false,", ""), "v2 without has_normals");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "data/fps.h"
 #include "eval/evaluate.h"
 #include "model_loading.h"
 
@@ -16,6 +17,7 @@ Command add_eval(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto points = std::make_shared<int>(0);
   auto batch = std::make_shared<int>(32);
+  auto modelnet_classes = std::make_shared<int>(0);
   sub->add_option("--model", *model_path, "checkpoint (.safetensors, or a pointnet.pytorch .pth)")->required();
   auto device = std::make_shared<std::string>("cpu");
   auto precision = std::make_shared<std::string>("fp32");
@@ -25,6 +27,8 @@ Command add_eval(CLI::App& app) {
   sub->add_option("--points", *points, "points per cloud (default: as trained)")->check(CLI::Range(1, 1000000));
   sub->add_option("--batch-size", *batch, "clouds per batch")->check(CLI::Range(1, 65536));
   sub->add_flag("--json", *json, "print one JSON object");
+  sub->add_flag_function("--modelnet10", [=](int64_t) { *modelnet_classes = 10; },
+                         "ModelNet normal_resampled folders: read the 10-class lists (default: 40 when present)");
   return {sub, [=] {
     LoadedModel m = load_model(*model_path, *device, *precision);
     CheckpointInfo& info = m.checkpoint.info;
@@ -33,10 +37,15 @@ Command add_eval(CLI::App& app) {
     load.split = *split;
     load.with_parts = seg;
     load.class_choice = info.class_choice;
+    load.modelnet_classes = *modelnet_classes;
     Dataset data = load_dataset(*data_dir, load);
     name_classes_from_dataset(m, data, *model_path);
     align_to_model(data, info);
     const int n = *points > 0 ? *points : m.trained_points;
+    // A model trained on each shape's farthest points is scored on them too.
+    const auto& trainer = info.trainer;
+    if (trainer.is_object() && trainer.contains("recipe") && trainer["recipe"].value("sampling", "") == "fps")
+      keep_farthest_points(data, n);
     Progress progress("eval", static_cast<int64_t>(data.shapes.size()));
     const Evaluation ev = evaluate(*m.model, data, info, n, *batch, kEvaluationSeed, *json ? nullptr : &progress);
     if (!*json) progress.finish("");

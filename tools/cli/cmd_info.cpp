@@ -22,13 +22,22 @@ Command add_info(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("info", "Describe a dataset folder or pack: format, classes, splits, points");
   auto data = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto modelnet_classes = std::make_shared<int>(0);
   sub->add_option("data", *data, "dataset folder or pack")->required();
   sub->add_flag("--json", *json, "print one JSON object");
+  sub->add_flag_function("--modelnet10", [=](int64_t) { *modelnet_classes = 10; },
+                         "ModelNet normal_resampled folders: read the 10-class lists (default: 40 when present)");
   return {sub, [=] {
     const std::string layout = dataset_layout(*data);
-    std::string format = layout + " folder";
-    if (is_pack_file(*data)) format = layout + " pack (" + pack_header(*data).value("dtype", "?") + ")";
-    nlohmann::json out = {{"format", format}, {"layout", layout}, {"path", *data}};
+    // "format": what the shapes are stored as ("npy", "off", "txt", "hdf5", "pack", ...).
+    nlohmann::json out = {{"layout", layout}, {"path", *data}};
+    if (is_pack_file(*data)) {
+      const nlohmann::json header = pack_header(*data);
+      out["dtype"] = header.value("dtype", "?");
+      out["pack_version"] = header.value("version", 0);
+      if (header.contains("source_format")) out["source_format"] = header["source_format"];
+    }
+    bool normals = true;
     std::vector<std::string> class_names;
     std::map<std::string, std::vector<size_t>> per_class;  // split -> count per class
     std::vector<int> points;
@@ -36,6 +45,7 @@ Command add_info(CLI::App& app) {
     for (const std::string& split : splits_of(layout)) {
       LoadOptions load;
       load.split = split;
+      load.modelnet_classes = *modelnet_classes;
       Dataset ds;
       try {
         ds = load_dataset(*data, load);
@@ -44,6 +54,8 @@ Command add_info(CLI::App& app) {
         continue;
       }
       if (class_names.empty()) class_names = ds.class_names;
+      out["format"] = ds.format;
+      normals = normals && ds.has_normals;
       std::vector<size_t>& counts = per_class[split];
       counts.assign(ds.class_names.size(), 0);
       for (const Shape& s : ds.shapes) {
@@ -62,6 +74,7 @@ Command add_info(CLI::App& app) {
       classes.push_back(entry);
     }
     out["classes"] = classes;
+    out["normals"] = normals;
     out["splits"] = splits;
     if (!points.empty()) {
       std::sort(points.begin(), points.end());
@@ -71,7 +84,9 @@ Command add_info(CLI::App& app) {
     if (*json) {
       std::cout << out.dump() << "\n";
     } else {
-      std::cout << *data << ": " << format << ", " << class_names.size() << " classes\n";
+      std::cout << *data << ": " << layout << ", format " << out["format"].get<std::string>()
+                << (out.contains("dtype") ? " (" + out["dtype"].get<std::string>() + ")" : "") << ", "
+                << class_names.size() << " classes, normals " << (normals ? "yes" : "no") << "\n";
       for (const std::string& split : splits_of(layout))
         if (splits.contains(split)) std::cout << "  " << split << ": " << splits[split] << " shapes\n";
       if (out.contains("points_per_shape"))

@@ -23,6 +23,12 @@ Command add_train(CLI::App& app) {
       ->check(CLI::Range(1, 1000000));
   sub->add_flag("--feature-transform", o->feature_transform, "add the 64x64 feature transform (STNkd)");
   sub->add_flag("--use-normals", o->use_normals, "6 input channels: xyz + the data's normals");
+  sub->add_option("--sampling", o->sampling,
+                  "random (N points drawn with replacement each epoch) or fps (each shape reduced once to its N "
+                  "farthest points)")
+      ->check(CLI::IsMember({"random", "fps"}));
+  sub->add_flag_function("--modelnet10", [o](int64_t) { o->modelnet_classes = 10; },
+                         "ModelNet normal_resampled folders: the 10-class lists (default: 40 when present)");
   sub->add_flag("--fp32-fc", o->fp32_fc,
                 "with --precision tf32/bf16/fp16: keep the fully connected layers over clouds in fp32");
   sub->add_option("--class-choice", o->class_choice, "seg: train on this category only (e.g. Chair)");
