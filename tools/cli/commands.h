@@ -19,5 +19,6 @@ Command add_predict(CLI::App& app);
 Command add_pack(CLI::App& app);
 Command add_info(CLI::App& app);
 Command add_bench(CLI::App& app);
+Command add_export_onnx(CLI::App& app);
 
 }  // namespace pointnet::cli
