@@ -124,7 +124,9 @@ TEST(OnnxExport, OpsetInputsOutputsAndMetadata) {
     EXPECT_EQ(g.outputs[0].name, "log_probs");
     ASSERT_EQ(g.outputs[0].dims.size(), seg ? 3u : 2u);
     EXPECT_EQ(g.outputs[0].dims[0].param, "batch");
-    if (seg) EXPECT_EQ(g.outputs[0].dims[1].param, "points");
+    if (seg) {
+      EXPECT_EQ(g.outputs[0].dims[1].param, "points");
+    }
     EXPECT_EQ(g.outputs[0].dims.back().value, 5);
     EXPECT_EQ(g.outputs[1].name, "trans");
     EXPECT_EQ(g.outputs[1].dims[1].value, 3);

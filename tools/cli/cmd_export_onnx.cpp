@@ -43,7 +43,8 @@ Command add_export_onnx(CLI::App& app) {
   sub->add_option("--points", *points, "points per cloud: dynamic or a fixed count");
   sub->add_option("--opset", *opset, "ONNX opset of the default domain")->check(CLI::Range(13, 21));
   sub->add_flag("--include-normalization", *normalization,
-                "centre and scale each cloud to the unit sphere inside the graph (feed raw clouds)");
+                "centre and scale each cloud to the unit sphere inside the graph, so raw clouds can be fed "
+                "(default: the graph expects clouds already normalised, as pointnet predict feeds them)");
   sub->add_flag("--keep-batchnorm", *keep_bn,
                 "emit BatchNormalization nodes instead of folding them into the Conv/Gemm weights");
   return {sub, [=] {
