@@ -22,5 +22,6 @@ Command add_bench(CLI::App& app);
 Command add_convert(CLI::App& app);
 Command add_show(CLI::App& app);
 Command add_plot(CLI::App& app);
+Command add_export_onnx(CLI::App& app);
 
 }  // namespace pointnet::cli

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   const std::vector<pointnet::cli::Command> commands = {
       pointnet::cli::add_synth(app), pointnet::cli::add_train(app), pointnet::cli::add_eval(app),
       pointnet::cli::add_predict(app), pointnet::cli::add_pack(app), pointnet::cli::add_info(app),
-      pointnet::cli::add_bench(app), pointnet::cli::add_convert(app),
+      pointnet::cli::add_bench(app), pointnet::cli::add_convert(app), pointnet::cli::add_export_onnx(app),
       pointnet::cli::add_show(app), pointnet::cli::add_plot(app)};
   try {
     app.parse(argc, argv);
