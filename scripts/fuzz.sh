@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
-read -r -a targets <<< "${FUZZ_TARGETS:-npy off ply pcd lzf pts pack}"  # FUZZ_TARGETS: a subset
+read -r -a targets <<< "${FUZZ_TARGETS:-npy off ply pcd lzf pts pack pth}"  # FUZZ_TARGETS: a subset
 
 # clang (libFuzzer, sanitizers) and libomp-dev (the pack reader uses OpenMP):
 # scripts/setup.sh --with-tests installs them.
