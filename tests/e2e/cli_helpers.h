@@ -181,6 +181,13 @@ class CliFixture : public ::testing::Test {
     EXPECT_TRUE(r.exited && r.exit_code == 0 && !r.timed_out) << r.describe();
     return r;
   }
+  // Runs the command and expects a clean refusal: exit status 1, an "error:" line.
+  RunResult fails(const std::vector<std::string>& args) {
+    RunResult r = run_cli(args, tmp.path);
+    EXPECT_TRUE(r.exited && r.exit_code == 1 && !r.timed_out) << r.describe();
+    EXPECT_NE(r.err.find("error:"), std::string::npos) << r.describe();
+    return r;
+  }
 };
 
 inline bool files_equal(const fs::path& a, const fs::path& b) {

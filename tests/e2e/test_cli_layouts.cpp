@@ -57,6 +57,38 @@ TEST_F(CliLayouts, TrainsOnModelNetNormalResampled) {
   EXPECT_TRUE(fs::exists(p("run/model.safetensors")));
 }
 
+// --use-normals: a 6-channel model trains on data with normals, its checkpoint
+// says so, eval and predict feed it normals, and data without them is refused
+// by name. --sampling fps rides along (each shape keeps its 16 farthest points).
+TEST_F(CliLayouts, TrainsEvaluatesAndPredictsWithNormals) {
+  testing::write_modelnet_normal(p("mn"), 40);
+  ok({"train", "--data", p("mn"), "--out", p("run"), "--plain", "--points", "16", "--batch-size", "2", "--epochs", "1",
+      "--use-normals", "--sampling", "fps"});
+  const nlohmann::json evaluation =
+      nlohmann::json::parse(ok({"eval", "--model", p("run/model.safetensors"), "--data", p("mn"), "--json"}).out);
+  EXPECT_EQ(evaluation["points"], 16);
+  const RunResult predicted =
+      ok({"predict", "--model", p("run/model.safetensors"), "--input", p("mn/sofa/sofa_0001.txt"), "--json"});
+  EXPECT_EQ(nlohmann::json::parse(predicted.out)["log_probs"].size(), 3u);
+
+  // xyz-only input to the normals model: refused, naming the file.
+  testing::write_text_file(p("plain.xyz"), "0 0 0\n1 0 0\n0 1 0\n0 0 1\n");
+  const RunResult refused = fails({"predict", "--model", p("run/model.safetensors"), "--input", p("plain.xyz")});
+  EXPECT_NE(refused.err.find("plain.xyz"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("normals"), std::string::npos) << refused.err;
+}
+
+TEST_F(CliLayouts, UseNormalsNeedsDataWithNormals) {
+  for (const char* cls : {"a", "b"})
+    for (const char* split : {"train", "test"})
+      for (int i = 0; i < 2; ++i)
+        testing::write_text_file(p(std::string("xyz/") + cls + "/" + split + "/" + cls + std::to_string(i) + ".xyz"),
+                                 "0 0 0\n1 0 0\n0 1 " + std::to_string(i) + "\n");
+  const RunResult refused = fails({"train", "--data", p("xyz"), "--out", p("run"), "--plain", "--epochs", "1",
+                                   "--batch-size", "2", "--use-normals"});
+  EXPECT_NE(refused.err.find("has no normals"), std::string::npos) << refused.err;
+}
+
 TEST_F(CliLayouts, InfoDescribesShapeNetNormalAndHdf5) {
   testing::write_shapenet_part(p("sn"), true);
   const auto sn = info({p("sn")});
