@@ -55,6 +55,9 @@ struct PthCase {
   int k;
 };
 
+// Test names and logs show the file, not the struct's bytes (pointers).
+void PrintTo(const PthCase& c, std::ostream* os) { *os << c.file; }
+
 class PthGolden : public ::testing::TestWithParam<PthCase> {};
 
 TEST_P(PthGolden, ImportedModelMatchesPyTorch) {

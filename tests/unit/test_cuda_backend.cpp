@@ -1570,6 +1570,8 @@ struct ModelCase {
   int channels = 3;  // 6: xyz + normals
 };
 
+void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
+
 class CudaModel : public ::testing::TestWithParam<ModelCase> {};
 
 std::vector<float> slice(const float* data, const ParamInfo& info) {

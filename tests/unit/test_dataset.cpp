@@ -61,7 +61,7 @@ TEST_F(DatasetTest, ModelNetClassesSortedFilesSortedLabelsByFolder) {
   cloud("airplane/train/airplane_0001.npy", 0, 5, 6);  // extra columns: first 3 kept
   cloud("airplane/test/airplane_0100.npy", 100);
   cloud("chair/test/chair_0100.npy", 101);
-  text("chair/train/notes.txt", "ignored");
+  text("chair/train/notes.md", "ignored");  // not a cloud format (.txt would be read as a text cloud)
   text("README.md", "ignored");
 
   Dataset ds = load("train");
