@@ -3,7 +3,8 @@
 # runs the CUDA tests (every kernel against the CPU reference, the precision
 # modes, whole training steps), then the full test suite, and says which GPU it
 # ran on. Exits non-zero if the build or any test fails.
-# Usage: scripts/gpu-check.sh [extra cmake arguments]
+# Usage: [GPU_CHECK_BENCH=0] scripts/gpu-check.sh [extra cmake arguments]
+# (GPU_CHECK_BENCH=0 skips the side-by-side benchmarks, ~4 minutes.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -116,13 +117,17 @@ bench_pair() {  # task points train(0|1) feature_transform(0|1)
   python3 bench/peers/torch_train_step.py --task "$task" --batch 32 --points "$points" --classes "$classes" \
       --precisions fp32,tf32,bf16,fp16 "${peer[@]}" >> build-gpu/bench.jsonl || status=1
 }
-bench_pair cls 1024 1 0
-bench_pair cls 2500 1 0
-bench_pair cls 2500 1 1
-bench_pair seg 2500 1 0
-bench_pair cls 1024 0 0
-python3 bench/gpu_table.py < build-gpu/bench.jsonl
-[ -n "${OUT:-}" ] && cp build-gpu/bench.jsonl "$OUT/bench.jsonl"
+if [ "${GPU_CHECK_BENCH:-1}" = 1 ]; then
+  bench_pair cls 1024 1 0
+  bench_pair cls 2500 1 0
+  bench_pair cls 2500 1 1
+  bench_pair seg 2500 1 0
+  bench_pair cls 1024 0 0
+  python3 bench/gpu_table.py < build-gpu/bench.jsonl
+  [ -n "${OUT:-}" ] && cp build-gpu/bench.jsonl "$OUT/bench.jsonl"
+else
+  echo "(skipped: GPU_CHECK_BENCH=0)"
+fi
 
 echo "== GPU"
 command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L
