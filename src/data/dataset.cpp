@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
+#include <sstream>
 
 #include "core/errors.h"
 #include "data/layouts.h"
@@ -59,6 +61,18 @@ void set_has_normals(Dataset& ds) {
 }
 
 }  // namespace
+
+std::string combined_format(const std::vector<std::string>& formats) {
+  std::set<std::string> names;
+  for (const std::string& format : formats) {
+    std::istringstream parts(format);
+    for (std::string name; std::getline(parts, name, '+');)
+      if (!name.empty()) names.insert(name);
+  }
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : "+") + name;
+  return out;
+}
 
 std::string dataset_layout(const std::string& path) {
   if (is_pack_file(path)) return pack_layout(path);

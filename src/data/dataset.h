@@ -57,6 +57,10 @@ Dataset load_dataset(const std::string& dir, const LoadOptions& options);
 // "modelnet", "shapenet_part" (folders or packs), or fails naming the path.
 std::string dataset_layout(const std::string& path);
 
+// The formats of several splits as one Dataset::format string: each "+"-joined
+// list split apart, then the distinct names sorted and joined ("npy+off", "off+txt" -> "npy+off+txt").
+std::string combined_format(const std::vector<std::string>& formats);
+
 // Part segmentation: numbers each category's 0-based part labels after the
 // previous categories' (sets part_count, part_offset, num_parts; part counts
 // come from the labels present). Used by the folder and pack loaders alike.

@@ -230,7 +230,11 @@ PackSummary write_pack(const std::string& dir, const std::string& out, const Pac
   }
   const Dataset& first = parts_by_split.front();
   bool has_normals = true;
-  for (const Dataset& ds : parts_by_split) has_normals = has_normals && ds.has_normals;
+  std::vector<std::string> formats;
+  for (const Dataset& ds : parts_by_split) {
+    has_normals = has_normals && ds.has_normals;
+    formats.push_back(ds.format);
+  }
   summary.classes = first.class_names.size();
   summary.points = points_total;
   summary.has_normals = has_normals;
@@ -245,7 +249,7 @@ PackSummary write_pack(const std::string& dir, const std::string& out, const Pac
   nlohmann::json header = {
       {"format", "pointnet-pack"}, {"version", kVersion}, {"layout", layout}, {"up_axis", first.up_axis},
       {"class_names", first.class_names}, {"dtype", options.dtype}, {"has_parts", shapenet},
-      {"has_normals", has_normals}, {"source", dir}, {"source_format", first.format}, {"max_points", options.max_points}, {"seed", options.seed}, {"mesh_points", options.mesh_points},
+      {"has_normals", has_normals}, {"source", dir}, {"source_format", combined_format(formats)}, {"max_points", options.max_points}, {"seed", options.seed}, {"mesh_points", options.mesh_points},
       {"splits", split_json},
       {"sections", {{"shapes", {{"offset", shapes_sec.offset}, {"bytes", shapes_sec.bytes}}},
                     {"points", {{"offset", points_sec.offset}, {"bytes", points_sec.bytes}}},

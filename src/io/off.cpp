@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "io/quoted.h"
 
 namespace pointnet {
 namespace {
@@ -53,7 +54,7 @@ class LineReader {
     char* end = nullptr;
     long long v = std::strtoll(token.c_str(), &end, 10);
     if (token.empty() || *end != '\0' || errno == ERANGE || v < 0 || v > max)
-      error("expected " + what + " (an integer in 0.." + std::to_string(max) + "), found '" + token + "'");
+      error("expected " + what + " (an integer in 0.." + std::to_string(max) + "), found " + quoted(token));
     return v;
   }
 
@@ -61,8 +62,8 @@ class LineReader {
     errno = 0;
     char* end = nullptr;
     float v = std::strtof(token.c_str(), &end);
-    if (token.empty() || *end != '\0') error("expected " + what + " (a number), found '" + token + "'");
-    if (!std::isfinite(v)) error("expected a finite " + what + ", found '" + token + "'");
+    if (token.empty() || *end != '\0') error("expected " + what + " (a number), found " + quoted(token));
+    if (!std::isfinite(v)) error("expected a finite " + what + ", found " + quoted(token));
     return v;
   }
 
@@ -86,7 +87,7 @@ Mesh parse_off(const std::string& text, const std::string& name) {
   for (const char* k : {"CNOFF", "COFF", "NOFF", "OFF"}) {
     if (first.compare(0, std::string(k).size(), k) == 0) { keyword = k; break; }
   }
-  if (keyword.empty()) in.error("expected an OFF header (OFF, COFF, NOFF or CNOFF), found '" + first + "'");
+  if (keyword.empty()) in.error("expected an OFF header (OFF, COFF, NOFF or CNOFF), found " + quoted(first));
   std::vector<std::string> counts;
   if (first.size() > keyword.size()) counts.push_back(first.substr(keyword.size()));
   counts.insert(counts.end(), tok.begin() + 1, tok.end());

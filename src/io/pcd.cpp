@@ -15,6 +15,7 @@
 #include "core/mapped_file.h"
 #include "io/append_bytes.h"
 #include "io/lzf.h"
+#include "io/quoted.h"
 #include "io/scalar_types.h"
 #include "io/text_tokens.h"
 
@@ -115,7 +116,7 @@ Header parse_header(std::string_view bytes, const std::string& name) {
       else error("unknown DATA '" + std::string(w[1]) + "': expected ascii, binary or binary_compressed");
       have_data = true;
     } else {
-      error("unknown PCD header keyword '" + key + "'");
+      error("unknown PCD header keyword " + quoted(key));
     }
     if (have_data) {
       // Per-field layout, now that every line before DATA has been seen.
@@ -305,7 +306,7 @@ Cloud read_ascii(const Header& h, std::string_view body, const std::string& name
       // PCL writes "nan" for missing points, which parse_number accepts.
       if (!parse_number(tok[column[r]], &v[r], h.fields[h.role[r]].scalar == ScalarType::F32))
         fail(name, ": line ", lines.line(), ": field '", h.fields[h.role[r]].name, "' of point ", i,
-             ": expected a number, found '", std::string(tok[column[r]]), "'");
+             ": expected a number, found ", quoted(tok[column[r]]));
     }
     out.add(v, i, [&] { return "line " + std::to_string(lines.line()); });
   }

@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "io/quoted.h"
 #include "core/mapped_file.h"
 #include "core/rng.h"
 #include "io/append_bytes.h"
@@ -145,8 +146,10 @@ Header parse_header(std::string_view bytes, const std::string& name) {
   return h;
 }
 
-// A value as a message shows it: "3", not std::to_string's "3.000000".
+// A value as a message shows it: "3", not std::to_string's "3.000000", and
+// "4294967295", not the stream's "4.29497e+09".
 std::string number_text(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 9e15) return std::to_string(static_cast<int64_t>(v));
   std::ostringstream os;
   os << v;
   return os.str();
@@ -212,7 +215,7 @@ class AsciiReader {
     double v = 0;
     if (!parse_number(tok, &v, t == ScalarType::F32) || (!scalar_is_float(t) && v != std::floor(v)))
       fail(name_, ": line ", tokens_.line(), ": expected ", scalar_is_float(t) ? "a number" : "an integer",
-           " for ", where(e, i, p), ", found '", std::string(tok), "'");
+           " for ", where(e, i, p), ", found ", quoted(tok));
     return v;
   }
   void skip(ScalarType t, const Element& e, int64_t i, const Property& p) { read(t, e, i, p); }

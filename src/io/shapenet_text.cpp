@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "io/quoted.h"
 #include "io/text_cloud.h"
 #include "io/text_lines.h"
 
@@ -44,7 +45,7 @@ std::vector<int32_t> parse_seg(const std::string& text, const std::string& name)
     char* end = nullptr;
     long long v = std::strtoll(tok[0].c_str(), &end, 10);
     if (*end != '\0' || errno == ERANGE || v > std::numeric_limits<int32_t>::max())
-      fail(name, ": line ", line, ": expected an integer part label, found '", tok[0], "'");
+      fail(name, ": line ", line, ": expected an integer part label, found ", quoted(tok[0]));
     if (v < 1) fail(name, ": line ", line, ": expected a part label >= 1 (labels are 1-based), found ", v);
     out.push_back(static_cast<int32_t>(v - 1));
   });

@@ -7,6 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "io/quoted.h"
 #include "io/text_lines.h"
 
 namespace pointnet {
@@ -51,10 +52,13 @@ float parse_number(const char* begin, const char* end, const std::string& name, 
   if (p < end && *p == '+') ++p;  // from_chars refuses a leading '+'
   float v = 0;
   const auto [stop, ec] = std::from_chars(p, end, v);
+  const std::string_view token(begin, static_cast<size_t>(end - begin));
+  if (ec == std::errc::result_out_of_range && stop == end)
+    fail(name, ": line ", line, ", column ", column, ": expected a number within float range, found ", quoted(token));
   if (ec != std::errc() || stop != end || p == end)
-    fail(name, ": line ", line, ", column ", column, ": expected a number, found '", std::string(begin, end), "'");
+    fail(name, ": line ", line, ", column ", column, ": expected a number, found ", quoted(token));
   if (!std::isfinite(v))
-    fail(name, ": line ", line, ", column ", column, ": expected a finite number, found '", std::string(begin, end), "'");
+    fail(name, ": line ", line, ", column ", column, ": expected a finite number, found ", quoted(token));
   return v;
 }
 
@@ -84,8 +88,8 @@ Cloud parse_text_cloud(const std::string& text, const std::string& name) {
     if (columns == 7) {
       const float label = parse_number(field[6], field_end[6], name, line, 7);
       if (label != std::floor(label) || label < 0 || label > static_cast<float>(1 << 24))
-        fail(name, ": line ", line, ", column 7: expected a whole, non-negative label, found '",
-             std::string(field[6], field_end[6]), "'");
+        fail(name, ": line ", line, ", column 7: expected a whole, non-negative label, found ",
+             quoted(std::string_view(field[6], static_cast<size_t>(field_end[6] - field[6]))));
       cloud.labels.push_back(static_cast<int32_t>(label));
     }
   });

@@ -96,6 +96,22 @@ TEST_F(CliPack, InfoDescribesFoldersAndPacksAlike) {
   EXPECT_EQ(missing.exit_code, 1) << missing.describe();
 }
 
+// Each split may hold other file types: info and the pack report all of them,
+// not only the last (info) or first (pack) split's.
+TEST_F(CliPack, FormatCoversEverySplit) {
+  for (const char* cls : {"a", "b"}) {
+    fs::create_directories(fs::path(p("data")) / cls / "train");
+    fs::create_directories(fs::path(p("data")) / cls / "test");
+    write_text(fs::path(p("data")) / cls / "train" / "1.txt", "0 0 0\n1 0 0\n0 1 0\n");
+    write_text(fs::path(p("data")) / cls / "test" / "2.off", "OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n");
+  }
+  const auto folder = nlohmann::json::parse(ok({"info", p("data"), "--json"}).out);
+  EXPECT_EQ(folder["format"], "off+txt") << folder.dump();
+  ok({"pack", p("data"), "--out", p("data.pack")});
+  const auto packed = nlohmann::json::parse(ok({"info", p("data.pack"), "--json"}).out);
+  EXPECT_EQ(packed["source_format"], "off+txt") << packed.dump();
+}
+
 TEST_F(CliPack, DamagedPackIsAUserError) {
   const std::string data = synth();
   ok({"pack", data, "--out", p("data.pack")});

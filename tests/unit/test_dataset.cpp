@@ -61,7 +61,7 @@ TEST_F(DatasetTest, ModelNetClassesSortedFilesSortedLabelsByFolder) {
   cloud("airplane/train/airplane_0001.npy", 0, 5, 6);  // extra columns: first 3 kept
   cloud("airplane/test/airplane_0100.npy", 100);
   cloud("chair/test/chair_0100.npy", 101);
-  text("chair/train/notes.md", "ignored");  // not a cloud format (.txt would be read as a text cloud)
+  text("chair/train/notes.md", "ignored");  // not a cloud extension (.txt is one: see below)
   text("README.md", "ignored");
 
   Dataset ds = load("train");
@@ -82,6 +82,15 @@ TEST_F(DatasetTest, ModelNetClassesSortedFilesSortedLabelsByFolder) {
   Dataset test = load("test");
   ASSERT_EQ(test.shapes.size(), 2u);
   EXPECT_EQ(test.shapes[1].points[0], 101.0f);
+}
+
+// .txt is a cloud format in class folders (text clouds), so a stray text file
+// there is an error naming it, not a silently skipped or misread shape.
+TEST_F(DatasetTest, ModelNetStrayTextFileIsAnErrorNamingIt) {
+  cloud("chair/train/chair_0001.npy", 1);
+  text("chair/train/notes.txt", "not a cloud");
+  LoadOptions o;
+  expect_error(o, {"chair/train/notes.txt", "line 1"});
 }
 
 TEST_F(DatasetTest, ModelNetOffMeshesAreSampledPerFileDeterministically) {

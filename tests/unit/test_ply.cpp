@@ -189,6 +189,11 @@ TEST(Ply, HeaderLiesAreRefusedNamingThePosition) {
   put_scalar(faces, ScalarType::U8, 200);
   put_scalar(faces, ScalarType::I32, 0);
   expect_error([&] { parse(faces); }, {"t.ply", "byte " + std::to_string(list_at + 1), "declares 200 items"});
+  // A u32 list count beyond any mesh: the message shows the number as written, not 4.29497e+09.
+  std::string huge = "ply\nformat binary_little_endian 1.0\nelement vertex 2\nproperty float x\nproperty float y\n"
+                     "property float z\nelement face 1\nproperty list uint int vertex_indices\nend_header\n" + body;
+  put_scalar(huge, ScalarType::U32, 4294967295.0);
+  expect_error([&] { parse(huge); }, {"t.ply", "list count 4294967295: expected 0.."});
   // An ascii face claiming 700 million indices: an error at the end of the data, without
   // first reserving room for them (found by review; also a fuzz regression input).
   expect_error([] { parse("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"

@@ -50,7 +50,10 @@ TEST(TextCloud, BadRowsNameTheLineAndColumn) {
   expect_error("1 2 3\n\n4 5 x\n", {"c.txt: line 3, column 3", "expected a number", "'x'"});
   expect_error("1 2 3\n4 5 6q\n", {"line 2, column 3", "'6q'"});
   expect_error("1 2 nan\n", {"line 1, column 3", "finite"});
-  expect_error("1 2 1e39\n", {"line 1, column 3"});  // overflows float
+  expect_error("1 2 1e39\n", {"line 1, column 3", "within float range", "'1e39'"});  // overflows float
+  // Binary garbage is escaped and cut short, so the message stays one readable line.
+  expect_error(std::string("1 2 \x01\xff") + std::string(60, 'z') + "\n",
+               {"line 1, column 3", "found '\\x01\\xff" + std::string(38, 'z') + "'..."});
   expect_error("1,,3\n", {"line 1, column 2", "empty"});
   expect_error("1,2,3,\n", {"line 1", "trailing comma"});
   expect_error("0 0 0 0 0 1 2.5\n", {"line 1, column 7", "whole"});

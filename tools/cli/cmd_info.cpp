@@ -41,6 +41,7 @@ Command add_info(CLI::App& app) {
     std::vector<std::string> class_names;
     std::map<std::string, std::vector<size_t>> per_class;  // split -> count per class
     std::vector<int> points;
+    std::vector<std::string> formats;  // per split read: one split may hold .npy, another .off
     nlohmann::json splits = nlohmann::json::object(), problems = nlohmann::json::array();
     for (const std::string& split : splits_of(layout)) {
       LoadOptions load;
@@ -54,7 +55,7 @@ Command add_info(CLI::App& app) {
         continue;
       }
       if (class_names.empty()) class_names = ds.class_names;
-      out["format"] = ds.format;
+      formats.push_back(ds.format);
       normals = normals && ds.has_normals;
       std::vector<size_t>& counts = per_class[split];
       counts.assign(ds.class_names.size(), 0);
@@ -67,6 +68,7 @@ Command add_info(CLI::App& app) {
         if (counts[c] == 0) problems.push_back(split + ": class '" + ds.class_names[c] + "' has no shapes");
     }
     if (splits.empty()) fail(*data, ": no split could be read: ", problems.front().get<std::string>());
+    out["format"] = combined_format(formats);
     nlohmann::json classes = nlohmann::json::array();
     for (size_t c = 0; c < class_names.size(); ++c) {
       nlohmann::json entry = {{"name", class_names[c]}};
