@@ -100,8 +100,7 @@ INSTANTIATE_TEST_SUITE_P(AllArchitectures, ModelGradcheck,
                                            Case{ModelTask::Classification, true, "cls_ft"},
                                            Case{ModelTask::Segmentation, false, "seg"},
                                            Case{ModelTask::Segmentation, true, "seg_ft"},
-                                           Case{ModelTask::Classification, false, "cls_normals", 6},
-                                           Case{ModelTask::Segmentation, true, "seg_ft_normals", 6}),
+                                           Case{ModelTask::Classification, false, "cls_normals", 6}),
                          [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 }  // namespace
