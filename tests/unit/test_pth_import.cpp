@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 #include "core/atomic_file.h"
 #include "expect_error.h"
@@ -144,6 +146,29 @@ TEST(PthImport, BrokenTensorViewsAreRefused) {
   f32.sizes = {int64_t{1} << 20, int64_t{1} << 20};
   f32.strides = {0, 0};
   expect_error_containing([&] { materialize(d, f32, "f32"); }, {"tensor 'f32'", "more than"});
+}
+
+// Writes value over element `index` of the tensor's own storage (fc3.bias has one).
+void poke_f32(TorchFile& f, const std::string& key, int64_t index, float value) {
+  const PickledTensor& t = entry(f, key).tensor;
+  ASSERT_EQ(t.storage.type, "FloatStorage");
+  const TorchFile::Span span = f.storages.at(t.storage.key);
+  ASSERT_LT(static_cast<size_t>((t.offset + index + 1) * 4), span.size + 1);
+  std::memcpy(&f.bytes[span.offset + static_cast<size_t>(t.offset + index) * 4], &value, 4);
+}
+
+TEST(PthImport, NonFiniteWeightsAreRefusedWithTheirPosition) {
+  TorchFile f = golden("cls.pth");
+  poke_f32(f, "fc3.bias", 3, std::nanf(""));
+  expect_error_containing([&] { import_pth(f); }, {"cls.pth", "tensor 'fc3.bias' element (3) is NaN"});
+  TorchFile g = golden("cls.pth");
+  poke_f32(g, "bn2.running_var", 7, -INFINITY);
+  expect_error_containing([&] { import_pth(g); }, {"cls.pth", "tensor 'bn2.running_var' element (7) is infinite"});
+  // Prefixed keys are named as in the file.
+  TorchFile h = golden("cls.pth");
+  poke_f32(h, "fc3.bias", 0, INFINITY);
+  for (auto& [k, v] : h.root->dict) k = str("module." + k->text);
+  expect_error_containing([&] { import_pth(h); }, {"tensor 'module.fc3.bias' element (0) is infinite"});
 }
 
 TEST(PthImport, LegacyFileTruncatedAnywhereIsAnError) {
