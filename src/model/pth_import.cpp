@@ -88,8 +88,8 @@ void check_against_model(const std::map<std::string, TensorData>& tensors, const
     if (it == tensors.end()) {
       missing.push_back(p.name);
     } else if (it->second.shape != p.shape || it->second.dtype != "F32") {
-      wrong.push_back(p.name + " " + shape_string(it->second.shape) +
-                      (it->second.dtype != "F32" ? " of integers" : "") + ", expected " + shape_string(p.shape));
+      wrong.push_back(p.name + " " + (it->second.dtype != "F32" ? "integer " : "") + shape_string(it->second.shape) +
+                      ", expected float " + shape_string(p.shape));
     }
   }
   for (const auto& [name, t] : tensors) {
@@ -107,7 +107,7 @@ void check_against_model(const std::map<std::string, TensorData>& tensors, const
                      (config.feature_transform ? ", feature_transform=True" : "") + ")";
   std::string msg;
   if (!missing.empty()) msg += "; missing " + std::to_string(missing.size()) + ": " + first_few(missing);
-  if (!wrong.empty()) msg += "; wrong shape " + std::to_string(wrong.size()) + ": " + first_few(wrong);
+  if (!wrong.empty()) msg += "; wrong shape or type " + std::to_string(wrong.size()) + ": " + first_few(wrong);
   if (!extra.empty()) msg += "; unexpected " + std::to_string(extra.size()) + ": " + first_few(extra);
   fail(path, ": the state_dict does not match pointnet.pytorch's ", what, msg);
 }

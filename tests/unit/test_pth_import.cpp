@@ -80,7 +80,13 @@ TEST(PthImport, ExtraKeyIsNamed) {
 TEST(PthImport, WrongShapeIsNamed) {
   TorchFile f = golden("cls.pth");
   entry(f, "feat.conv1.bias").tensor.sizes = {32};
-  expect_error_containing([&] { import_pth(f); }, {"cls.pth", "wrong shape 1: feat.conv1.bias (32,), expected (64,)"});
+  expect_error_containing([&] { import_pth(f); }, {"cls.pth", "wrong shape or type 1: feat.conv1.bias (32,), expected float (64,)"});
+}
+
+TEST(PthImport, IntegerWeightIsNamedAsATypeError) {
+  TorchFile f = golden("cls.pth");
+  entry(f, "fc3.bias").tensor.storage.type = "LongStorage";
+  expect_error_containing([&] { import_pth(f); }, {"wrong shape or type 1: fc3.bias integer (5,), expected float (5,)"});
 }
 
 TEST(PthImport, OtherModelsAndNonStateDictsAreRefused) {
@@ -139,7 +145,7 @@ TEST(PthImport, BrokenTensorViewsAreRefused) {
   TorchFile i = golden("cls.pth");
   entry(i, "fc1.bias").tensor.sizes = {int64_t{1} << 40};
   entry(i, "fc1.bias").tensor.strides = {0};
-  expect_error_containing([&] { import_pth(i); }, {"wrong shape 1: fc1.bias (1099511627776,)"});
+  expect_error_containing([&] { import_pth(i); }, {"wrong shape or type 1: fc1.bias (1099511627776,)"});
   // ... and by materialize() itself, for any tensor.
   TorchFile d = golden("dtypes.pth");
   PickledTensor& f32 = entry(d, "f32").tensor;
