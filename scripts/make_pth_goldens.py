@@ -48,6 +48,7 @@ CASES = [
     ("seg", "seg", False, 4, 2003),
     ("seg_ft", "seg", True, 4, 2004),
 ]
+VERSION = "1"                  # of the .expected.safetensors layout; tests/golden/test_pth_golden.cpp checks it
 BATCH, POINTS = 3, 64          # the fixed clouds
 BIG = 1024                     # weights with more elements become views
 SHARED = 4608                  # elements in the one shared storage
@@ -113,7 +114,8 @@ def write_safetensors(path, tensors):
         header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)
-    header["__metadata__"] = {"format": "pointnet-pth-golden", "torch_version": torch.__version__}
+    header["__metadata__"] = {"format": "pointnet-pth-golden", "version": VERSION, "torch_version": torch.__version__,
+                              "regenerate": "/work/venv-peers/bin/python scripts/make_pth_goldens.py --out tests/golden/data/pth"}
     text = json.dumps(header, sort_keys=True).encode()
     text += b" " * (-len(text) % 8)
     with open(path, "wb") as f:

@@ -1,6 +1,7 @@
 #include "model/pth_import.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <set>
@@ -87,8 +88,8 @@ void check_against_model(const std::map<std::string, TensorData>& tensors, const
     if (it == tensors.end()) {
       missing.push_back(p.name);
     } else if (it->second.shape != p.shape || it->second.dtype != "F32") {
-      wrong.push_back(p.name + " " + shape_string(it->second.shape) +
-                      (it->second.dtype != "F32" ? " of integers" : "") + ", expected " + shape_string(p.shape));
+      wrong.push_back(p.name + " " + (it->second.dtype != "F32" ? "integer " : "") + shape_string(it->second.shape) +
+                      ", expected float " + shape_string(p.shape));
     }
   }
   for (const auto& [name, t] : tensors) {
@@ -106,9 +107,25 @@ void check_against_model(const std::map<std::string, TensorData>& tensors, const
                      (config.feature_transform ? ", feature_transform=True" : "") + ")";
   std::string msg;
   if (!missing.empty()) msg += "; missing " + std::to_string(missing.size()) + ": " + first_few(missing);
-  if (!wrong.empty()) msg += "; wrong shape " + std::to_string(wrong.size()) + ": " + first_few(wrong);
+  if (!wrong.empty()) msg += "; wrong shape or type " + std::to_string(wrong.size()) + ": " + first_few(wrong);
   if (!extra.empty()) msg += "; unexpected " + std::to_string(extra.size()) + ": " + first_few(extra);
   fail(path, ": the state_dict does not match pointnet.pytorch's ", what, msg);
+}
+
+// A NaN or infinite weight (a diverged run, or a double too large for float)
+// would not fail loudly downstream: ReLU maps NaN to 0 in our kernels, so the
+// model would answer, wrongly. Name the tensor and the element.
+void check_finite(const TensorData& t, const std::string& name, const std::string& path) {
+  if (t.dtype != "F32") return;
+  const std::vector<float> values = t.as_f32();
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i])) continue;
+    std::string index;
+    for (size_t d = t.shape.size(), rest = i; d-- > 0; rest /= static_cast<size_t>(t.shape[d]))
+      index = std::to_string(rest % static_cast<size_t>(t.shape[d])) + (index.empty() ? "" : ", ") + index;
+    fail(path, ": tensor '", name, "' element (", index, ") is ", std::isnan(values[i]) ? "NaN" : "infinite",
+         " (after conversion to float32); a model with non-finite weights cannot predict");
+  }
 }
 
 }  // namespace
@@ -164,8 +181,10 @@ Checkpoint import_pth(const TorchFile& file, const std::vector<std::string>& cla
   CheckpointInfo& info = ck.info;
   info.config = infer_config(shapes, file.path);
   check_against_model(shapes, info.config, file.path);
-  for (const auto& [name, source] : sources)
+  for (const auto& [name, source] : sources) {
     ck.file.tensors[name] = materialize(file, *source.second, source.first);
+    check_finite(ck.file.tensors[name], source.first, file.path);
+  }
   const int k = info.config.num_classes;
   if (info.config.task == ModelTask::Classification) {
     if (!class_names.empty() && static_cast<int>(class_names.size()) != k)

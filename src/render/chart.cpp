@@ -27,6 +27,25 @@ double nice_step(double span, int target) {
   return 10 * mag;
 }
 
+// How much of the data a box would hide: samples along every segment (and
+// every dot) that fall inside it, grown by `margin` pixels.
+int covered_samples(const PlotArea& a, const std::vector<Series>& series, int bx, int by, int bw, int bh, int margin) {
+  auto inside = [&](float x, float y) {
+    return x >= bx - margin && x <= bx + bw + margin && y >= by - margin && y <= by + bh + margin;
+  };
+  int count = 0;
+  for (const Series& s : series)
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      count += inside(a.px(s.x[i]), a.py(s.y[i])) ? 4 : 0;  // a dot weighs more than a stretch of line
+      if (i == 0) continue;
+      for (int k = 1; k < 32; ++k) {
+        const float t = k / 32.f;
+        count += inside(a.px(s.x[i - 1]) * (1 - t) + a.px(s.x[i]) * t, a.py(s.y[i - 1]) * (1 - t) + a.py(s.y[i]) * t);
+      }
+    }
+  return count;
+}
+
 }  // namespace
 
 std::vector<double> nice_ticks(double lo, double hi, int target) {
@@ -126,8 +145,15 @@ PlotArea draw_chart(Image& image, int left, int top, int width, int height, cons
     for (const Series& s : spec.series) name_w = std::max(name_w, text_width(s.name, scale));
     const int swatch = 6 * scale * 2, row_h = th + pad;
     const int box_w = pad + swatch + pad + name_w + pad, box_h = pad + row_h * static_cast<int>(spec.series.size());
-    const int bx = static_cast<int>(a.left + a.width) - box_w - pad;
-    const int by = spec.legend_at_top ? static_cast<int>(a.top) + pad : static_cast<int>(a.top + a.height) - box_h - pad;
+    // The corner that hides the least data, the preferred one on a tie.
+    const int right = static_cast<int>(a.left + a.width) - box_w - pad, left_x = static_cast<int>(a.left) + pad;
+    const int top_y = static_cast<int>(a.top) + pad, bottom = static_cast<int>(a.top + a.height) - box_h - pad;
+    const int first_y = spec.legend_at_top ? top_y : bottom, other_y = spec.legend_at_top ? bottom : top_y;
+    int bx = right, by = first_y, least = -1;
+    for (const auto& [x, y] : {std::pair{right, first_y}, {left_x, first_y}, {right, other_y}, {left_x, other_y}}) {
+      const int hidden = covered_samples(a, spec.series, x, y, box_w, box_h, static_cast<int>(thickness) + 2 * scale);
+      if (least < 0 || hidden < least) bx = x, by = y, least = hidden;
+    }
     image.fill_rect(bx, by, box_w, box_h, kBackground);
     image.stroke_rect(bx, by, box_w, box_h, kFaintInk);
     for (size_t i = 0; i < spec.series.size(); ++i) {

@@ -18,7 +18,8 @@ struct ChartSpec {
   std::vector<Series> series;
   bool integer_x = false;           // ticks at whole numbers only (epochs)
   double y_floor = -1e300, y_ceiling = 1e300;  // the y range never leaves these (e.g. 0..100 %)
-  bool legend_at_top = true;        // top-right corner; false: bottom-right
+  bool legend_at_top = true;        // preferred corner: top-right; false: bottom-right (the corner
+                                    // hiding the least data wins; this one on a tie)
 };
 
 // "Nice" tick positions (steps of 1, 2 or 5 x 10^k) covering [lo, hi], about `target` of them.

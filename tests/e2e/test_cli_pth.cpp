@@ -107,6 +107,15 @@ TEST_F(CliPth, BadFilesFailCleanly) {
   expect_user_error(run({"convert", p("half.pth"), "--out", p("x.safetensors")}), "half.pth");
   expect_user_error(run({"predict", "--model", p("half.pth"), "--input", cloud()}), "half.pth");
   EXPECT_FALSE(fs::exists(p("x.safetensors")));
+  // Random bytes named .pth: the message says it is neither kind of checkpoint.
+  write_text(p("noise.pth"), std::string("\x93garbage bytes, not a checkpoint", 32));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"predict", "--model", p("noise.pth"), "--input", cloud()},
+        std::vector<std::string>{"export-onnx", "--model", p("noise.pth"), "--out", p("x.onnx")}}) {
+    const RunResult r = run(args);
+    expect_user_error(r, "noise.pth");
+    EXPECT_NE(r.err.find("nor is it a torch.save file"), std::string::npos) << r.err;
+  }
 }
 
 }  // namespace

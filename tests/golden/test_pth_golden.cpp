@@ -67,6 +67,11 @@ TEST_P(PthGolden, ImportedModelMatchesPyTorch) {
   EXPECT_EQ(ck.info.config.feature_transform, c.feature_transform);
   EXPECT_EQ(ck.info.config.num_classes, c.k);
   const SafeTensors want = read_safetensors(kPthDir + c.expected);
+  const auto meta = [&](const char* key) { return want.metadata.count(key) ? want.metadata.at(key) : "(none)"; };
+  ASSERT_TRUE(meta("format") == "pointnet-pth-golden" && meta("version") == "1")
+      << c.expected << ": format '" << meta("format") << "' version " << meta("version")
+      << ", expected pointnet-pth-golden version 1; regenerate with "
+         "/work/venv-peers/bin/python scripts/make_pth_goldens.py --out tests/golden/data/pth";
   const TensorData& pts = want.get("input.points");
   ASSERT_EQ(pts.shape.size(), 3u);
   const int B = static_cast<int>(pts.shape[0]), N = static_cast<int>(pts.shape[1]);

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 #include "core/atomic_file.h"
 #include "expect_error.h"
@@ -78,7 +80,13 @@ TEST(PthImport, ExtraKeyIsNamed) {
 TEST(PthImport, WrongShapeIsNamed) {
   TorchFile f = golden("cls.pth");
   entry(f, "feat.conv1.bias").tensor.sizes = {32};
-  expect_error_containing([&] { import_pth(f); }, {"cls.pth", "wrong shape 1: feat.conv1.bias (32,), expected (64,)"});
+  expect_error_containing([&] { import_pth(f); }, {"cls.pth", "wrong shape or type 1: feat.conv1.bias (32,), expected float (64,)"});
+}
+
+TEST(PthImport, IntegerWeightIsNamedAsATypeError) {
+  TorchFile f = golden("cls.pth");
+  entry(f, "fc3.bias").tensor.storage.type = "LongStorage";
+  expect_error_containing([&] { import_pth(f); }, {"wrong shape or type 1: fc3.bias integer (5,), expected float (5,)"});
 }
 
 TEST(PthImport, OtherModelsAndNonStateDictsAreRefused) {
@@ -137,13 +145,36 @@ TEST(PthImport, BrokenTensorViewsAreRefused) {
   TorchFile i = golden("cls.pth");
   entry(i, "fc1.bias").tensor.sizes = {int64_t{1} << 40};
   entry(i, "fc1.bias").tensor.strides = {0};
-  expect_error_containing([&] { import_pth(i); }, {"wrong shape 1: fc1.bias (1099511627776,)"});
+  expect_error_containing([&] { import_pth(i); }, {"wrong shape or type 1: fc1.bias (1099511627776,)"});
   // ... and by materialize() itself, for any tensor.
   TorchFile d = golden("dtypes.pth");
   PickledTensor& f32 = entry(d, "f32").tensor;
   f32.sizes = {int64_t{1} << 20, int64_t{1} << 20};
   f32.strides = {0, 0};
   expect_error_containing([&] { materialize(d, f32, "f32"); }, {"tensor 'f32'", "more than"});
+}
+
+// Writes value over element `index` of the tensor's own storage (fc3.bias has one).
+void poke_f32(TorchFile& f, const std::string& key, int64_t index, float value) {
+  const PickledTensor& t = entry(f, key).tensor;
+  ASSERT_EQ(t.storage.type, "FloatStorage");
+  const TorchFile::Span span = f.storages.at(t.storage.key);
+  ASSERT_LT(static_cast<size_t>((t.offset + index + 1) * 4), span.size + 1);
+  std::memcpy(&f.bytes[span.offset + static_cast<size_t>(t.offset + index) * 4], &value, 4);
+}
+
+TEST(PthImport, NonFiniteWeightsAreRefusedWithTheirPosition) {
+  TorchFile f = golden("cls.pth");
+  poke_f32(f, "fc3.bias", 3, std::nanf(""));
+  expect_error_containing([&] { import_pth(f); }, {"cls.pth", "tensor 'fc3.bias' element (3) is NaN"});
+  TorchFile g = golden("cls.pth");
+  poke_f32(g, "bn2.running_var", 7, -INFINITY);
+  expect_error_containing([&] { import_pth(g); }, {"cls.pth", "tensor 'bn2.running_var' element (7) is infinite"});
+  // Prefixed keys are named as in the file.
+  TorchFile h = golden("cls.pth");
+  poke_f32(h, "fc3.bias", 0, INFINITY);
+  for (auto& [k, v] : h.root->dict) k = str("module." + k->text);
+  expect_error_containing([&] { import_pth(h); }, {"tensor 'module.fc3.bias' element (0) is infinite"});
 }
 
 TEST(PthImport, LegacyFileTruncatedAnywhereIsAnError) {

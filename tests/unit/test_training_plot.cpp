@@ -60,6 +60,28 @@ TEST(TrainingPlot, CurvePixelsSitWhereTheValuesSay) {
   EXPECT_LT(plot.loss.left + plot.loss.width, plot.accuracy.left);
 }
 
+// A test loss that climbs into the top-right corner and an accuracy pair that
+// ends low on the right (as a short, overfitting run does): the legends go
+// elsewhere, and every value's dot stays visible.
+TEST(TrainingPlot, LegendsDoNotHideTheCurves) {
+  TempDir tmp;
+  const TrainingCurves c = read_training_curves(write(tmp,
+      R"({"epoch": 1, "train_loss": 2.0, "train_accuracy": 0.39, "test_loss": 2.6, "test_accuracy": 0.26})" "\n"
+      R"({"epoch": 2, "train_loss": 1.3, "train_accuracy": 0.67, "test_loss": 2.7, "test_accuracy": 0.265})" "\n"
+      R"({"epoch": 3, "train_loss": 1.0, "train_accuracy": 0.73, "test_loss": 3.1, "test_accuracy": 0.27})" "\n"));
+  const TrainingPlot plot = render_training_plot(c, "run", 1000, 450);
+  const Rgb train = label_color(0), test = label_color(3);
+  auto at = [&](float x, float y) { return plot.image.get(static_cast<int>(x), static_cast<int>(y)); };
+  for (int e = 1; e <= 3; ++e) {
+    EXPECT_EQ(at(plot.loss.px(e), plot.loss.py(c.train_loss[e - 1])), train) << "epoch " << e;
+    EXPECT_EQ(at(plot.loss.px(e), plot.loss.py(c.test_loss[e - 1])), test) << "epoch " << e;
+    EXPECT_EQ(at(plot.accuracy.px(e), plot.accuracy.py(100 * c.train_accuracy[e - 1])), train) << "epoch " << e;
+    EXPECT_EQ(at(plot.accuracy.px(e), plot.accuracy.py(100 * c.test_metric[e - 1])), test) << "epoch " << e;
+  }
+  // Half-way along the last test-loss segment: line, not legend box.
+  EXPECT_EQ(at(plot.loss.px(2.5), plot.loss.py((2.7 + 3.1) / 2)), test);
+}
+
 TEST(TrainingPlot, BadFilesAreErrorsNamingTheLine) {
   TempDir tmp;
   auto message = [&](const std::string& text) {

@@ -2,6 +2,7 @@
 // pointnet.pytorch .pth) into a model on the chosen device, and register the
 // --device / --precision flags.
 #pragma once
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -33,7 +34,15 @@ inline LoadedModel load_model(const std::string& path, const std::string& device
     m.checkpoint = import_pth(path);
     m.class_names_known = false;
   } else {
-    m.checkpoint = load_checkpoint(path);
+    try {
+      m.checkpoint = load_checkpoint(path);
+    } catch (const Error& e) {
+      // A broken .pth would otherwise be reported only as "not a safetensors file".
+      const std::string ext = path.size() >= 4 ? path.substr(path.size() - 4) : "";
+      if ((ext != ".pth" && ext.substr(1) != ".pt") || !std::filesystem::is_regular_file(path)) throw;
+      fail(e.what(), "; nor is it a torch.save file (expected a zip archive, 'PK\\x03\\x04', or the legacy "
+           "format's pickled magic number at byte 0)");
+    }
     // Converted without --class-names: "class0", ... are placeholders.
     const auto& t = m.checkpoint.info.trainer;
     if (t.is_object() && t.contains("class_names_known") && t["class_names_known"] == false)
