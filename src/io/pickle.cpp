@@ -12,11 +12,18 @@ namespace {
 
 using Kind = PickleValue::Kind;
 
-PickleRef make(Kind kind) {
-  auto v = std::make_shared<PickleValue>();
-  v->kind = kind;
-  return v;
-}
+// Owns every value one unpickle() makes. A hostile pickle can build cycles
+// (a list appended to itself through the memo) that shared_ptr alone would
+// leak; the arena empties every container first, so all of them die with it.
+struct PickleArena {
+  std::vector<PickleRef> nodes;
+  ~PickleArena() {
+    for (PickleRef& n : nodes) {
+      n->items.clear();
+      n->dict.clear();
+    }
+  }
+};
 
 const char* const kStorageTypes[] = {"FloatStorage", "DoubleStorage", "HalfStorage",
                                      "BFloat16Storage", "LongStorage", "IntStorage"};
@@ -43,13 +50,21 @@ class Unpickler {
       if (op == '.') {
         if (stack_.size() != 1 || !marks_.empty())
           error("STOP with ", stack_.size(), " values on the stack (expected 1): corrupt pickle");
-        return {stack_.back(), pos_};
+        // The root keeps the arena (and so every value) alive: an aliasing pointer.
+        return {PickleRef(arena_, stack_.back().get()), pos_};
       }
       step(op);
     }
   }
 
  private:
+  PickleRef make(Kind kind) {
+    auto v = std::make_shared<PickleValue>();
+    v->kind = kind;
+    arena_->nodes.push_back(v);
+    return v;
+  }
+
   template <typename... Parts>
   [[noreturn]] void error(const Parts&... parts) const {
     fail(where_, ": byte ", op_at_, ": ", parts...);
@@ -362,6 +377,7 @@ class Unpickler {
   std::vector<PickleRef> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleRef> memo_;
+  std::shared_ptr<PickleArena> arena_ = std::make_shared<PickleArena>();
 };
 
 }  // namespace

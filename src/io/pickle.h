@@ -59,7 +59,7 @@ struct PickleValue {
 const char* kind_name(PickleValue::Kind kind);
 
 struct Unpickled {
-  PickleRef value;
+  PickleRef value;  // owns every value of the pickle: children are valid while it lives
   size_t end = 0;  // offset just past STOP (legacy files hold several pickles back to back)
 };
 
