@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/cloud_file.h"
+#include "io/npy.h"
 #include "io/off.h"
 
 namespace pointnet {
@@ -84,6 +85,41 @@ TEST(FormatFixtures, PcdCloudsFromPypcd4InEveryDataMode) {
     expect_values(c.normals, floats(e["normals"]), exact, name);
     EXPECT_EQ(c.labels, e["labels"].get<std::vector<int32_t>>()) << name;
     EXPECT_EQ(report.dropped_points, 0u);
+  }
+}
+
+// The same clouds as written by the Point Cloud Library itself (pcl-tools'
+// pcl_convert_pcd_ascii_binary): its binary_compressed lays out COUNT > 1
+// fields as PCL does (field-major, each element of `desc` in turn).
+TEST(FormatFixtures, PcdCloudsFromPclInEveryDataMode) {
+  const nlohmann::json& e = expected()["points_pcd"];
+  for (const char* name : {"pcl_points_ascii.pcd", "pcl_points_binary.pcd", "pcl_points_binary_compressed.pcd"}) {
+    CloudReadReport report;
+    Cloud c = read_cloud(fixture(name), CloudReadOptions{}, &report);
+    const bool exact = std::string(name).find("binary") != std::string::npos;
+    expect_values(c.xyz, floats(e["xyz"]), exact, name);
+    expect_values(c.normals, floats(e["normals"]), exact, name);
+    EXPECT_EQ(c.labels, e["labels"].get<std::vector<int32_t>>()) << name;
+  }
+  const nlohmann::json& o = expected()["organised_pcd"];
+  for (const char* name :
+       {"pcl_organised_ascii.pcd", "pcl_organised_binary.pcd", "pcl_organised_binary_compressed.pcd"}) {
+    CloudReadReport report;
+    Cloud c = read_cloud(fixture(name), CloudReadOptions{}, &report);
+    expect_values(c.xyz, floats(o["xyz"]), std::string(name).find("binary") != std::string::npos, name);
+    EXPECT_EQ(report.dropped_points, o["dropped"].get<size_t>()) << name;
+  }
+}
+
+// .npy files written by numpy itself (numpy.lib.format.write_array): f2/f4/f8,
+// both byte orders, C and Fortran order, format versions 1, 2 and 3.
+TEST(FormatFixtures, NpyFromNumpy) {
+  const nlohmann::json& e = expected()["numpy_npy"]["values"];
+  ASSERT_EQ(e.size(), 5u);
+  for (const auto& [name, values] : e.items()) {
+    const NpyArray a = read_npy(fixture(name));
+    EXPECT_EQ(a.shape, (std::vector<int64_t>{10, 3})) << name;
+    EXPECT_EQ(a.values, floats(values)) << name;  // exact: every value is a float32 (or f2) value
   }
 }
 
