@@ -191,6 +191,7 @@ class BinaryReader {
            min_bytes, " bytes but only ", n_ - pos_, " bytes remain");
   }
   [[noreturn]] void error(const std::string& what) const { fail(name_, ": byte ", base_ + pos_, ": ", what); }
+  void end_instance() {}  // binary rows have no line ends to check
 
  private:
   void need(size_t bytes, const Element& e, int64_t i, const Property& p) const {
@@ -212,6 +213,17 @@ class AsciiReader {
     std::string_view tok;
     if (!tokens_.next(&tok))
       fail(name_, ": line ", tokens_.line(), ": unexpected end of data: expected ", where(e, i, p));
+    // One instance per line: a value on the previous instance's line is one too
+    // many there; one on a later line means this instance's line was short.
+    if (row_line_ == 0) {
+      if (tokens_.line() == last_row_line_)
+        fail(name_, ": line ", tokens_.line(), ": more values than the header declares for one ", e.name,
+             " (expected one ", e.name, " per line)");
+      row_line_ = tokens_.line();
+    } else if (tokens_.line() != row_line_) {
+      fail(name_, ": line ", row_line_, ": fewer values than the header declares: ", where(e, i, p),
+           " is missing (expected one ", e.name, " per line)");
+    }
     double v = 0;
     if (!parse_number(tok, &v, t == ScalarType::F32) || (!scalar_is_float(t) && v != std::floor(v)))
       fail(name_, ": line ", tokens_.line(), ": expected ", scalar_is_float(t) ? "a number" : "an integer",
@@ -227,8 +239,19 @@ class AsciiReader {
            " instances but the file is too short to hold them");
   }
   [[noreturn]] void error(const std::string& what) const { fail(name_, ": line ", tokens_.line(), ": ", what); }
+  void end_instance() {
+    if (row_line_) last_row_line_ = row_line_;
+    row_line_ = 0;
+  }
+  // After the last element: nothing but blank lines may follow.
+  void finish() {
+    std::string_view tok;
+    if (tokens_.next(&tok))
+      fail(name_, ": line ", tokens_.line(), ": unexpected data after the last element: ", quoted(tok));
+  }
 
  private:
+  size_t row_line_ = 0, last_row_line_ = 0;  // line of the instance being read / of the last one read
   TextTokens tokens_;
   size_t size_;
   const std::string& name_;
@@ -309,6 +332,7 @@ void read_body(const Header& h, Reader& r, PlyData& out) {
           }
         }
       }
+      r.end_instance();
     }
   }
 }
@@ -339,6 +363,7 @@ Cloud parse_ply(std::string_view bytes, const std::string& name, const CloudRead
   if (h.format == Format::Ascii) {
     AsciiReader r(body, h.body_line, name);
     read_body(h, r, data);
+    r.finish();
   } else {
     BinaryReader r(body, h.body_offset, h.format == Format::BigEndian, name);
     read_body(h, r, data);

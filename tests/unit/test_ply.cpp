@@ -233,3 +233,23 @@ TEST(Ply, ReadCloudDispatchesAndChecksFiniteness) {
 
 }  // namespace
 }  // namespace pointnet
+
+namespace pointnet {
+namespace {
+
+// ascii PLY is one element instance per line: a row with a value too many or
+// too few is refused at its line (a token stream would shift every value after
+// it, or drop a trailing one, silently), and so is data after the last element.
+TEST(PlyAsciiRows, ExtraShortAndTrailingValuesAreRefusedAtTheirLine) {
+  const std::string head = "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+                           "property float z\nend_header\n";
+  EXPECT_EQ(parse(head + "1 2 3\n4 5 6\n7 8 9\n").xyz, (std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  expect_error([&] { parse(head + "1 2 3 4\n5 6 7\n8 9 10\n"); }, {"t.ply", "line 8", "more values"});
+  expect_error([&] { parse(head + "1 2\n3 4 5\n6 7 8\n9\n"); }, {"t.ply", "line 8", "fewer values"});
+  expect_error([&] { parse(head + "1 2 3\n4 5 6\n7 8 9 10\n"); }, {"t.ply", "line 10", "after the last element"});
+  expect_error([&] { parse(head + "1 2 3\n4 5 6\n7 8 9\n10\n"); }, {"t.ply", "line 11", "after the last element"});
+  EXPECT_EQ(parse(head + "1 2 3\n\n4 5 6\r\n7 8 9\n\n").xyz.size(), 9u);  // blank lines and CRLF are fine
+}
+
+}  // namespace
+}  // namespace pointnet
