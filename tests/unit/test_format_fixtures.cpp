@@ -75,40 +75,42 @@ TEST(FormatFixtures, PlyMeshesSampledOnTheCubeWithOutwardNormals) {
   }
 }
 
-TEST(FormatFixtures, PcdCloudsFromPypcd4InEveryDataMode) {
+// One cloud (expected.json's points_pcd) in one file: binary exact, ascii to the
+// digits the tool printed; nothing dropped.
+void expect_points_pcd(const std::string& name) {
   const nlohmann::json& e = expected()["points_pcd"];
-  for (const char* name : {"points_ascii.pcd", "points_binary.pcd", "points_binary_compressed.pcd"}) {
-    CloudReadReport report;
-    Cloud c = read_cloud(fixture(name), CloudReadOptions{}, &report);
-    const bool exact = std::string(name).find("binary") != std::string::npos;
-    expect_values(c.xyz, floats(e["xyz"]), exact, name);
-    expect_values(c.normals, floats(e["normals"]), exact, name);
-    EXPECT_EQ(c.labels, e["labels"].get<std::vector<int32_t>>()) << name;
-    EXPECT_EQ(report.dropped_points, 0u);
-  }
+  CloudReadReport report;
+  Cloud c = read_cloud(fixture(name), CloudReadOptions{}, &report);
+  const bool exact = name.find("binary") != std::string::npos;
+  expect_values(c.xyz, floats(e["xyz"]), exact, name);
+  expect_values(c.normals, floats(e["normals"]), exact, name);
+  EXPECT_EQ(c.labels, e["labels"].get<std::vector<int32_t>>()) << name;
+  EXPECT_EQ(report.dropped_points, 0u) << name;
+}
+
+// The organised cloud (expected.json's organised_pcd): its NaN points dropped and counted.
+void expect_organised_pcd(const std::string& name) {
+  const nlohmann::json& e = expected()["organised_pcd"];
+  CloudReadReport report;
+  Cloud c = read_cloud(fixture(name), CloudReadOptions{}, &report);
+  expect_values(c.xyz, floats(e["xyz"]), name.find("binary") != std::string::npos, name);
+  EXPECT_EQ(report.dropped_points, e["dropped"].get<size_t>()) << name;
+}
+
+TEST(FormatFixtures, PcdCloudsFromPypcd4InEveryDataMode) {
+  for (const char* name : {"points_ascii.pcd", "points_binary.pcd", "points_binary_compressed.pcd"})
+    expect_points_pcd(name);
 }
 
 // The same clouds as written by the Point Cloud Library itself (pcl-tools'
 // pcl_convert_pcd_ascii_binary): its binary_compressed lays out COUNT > 1
 // fields as PCL does (field-major, each element of `desc` in turn).
 TEST(FormatFixtures, PcdCloudsFromPclInEveryDataMode) {
-  const nlohmann::json& e = expected()["points_pcd"];
-  for (const char* name : {"pcl_points_ascii.pcd", "pcl_points_binary.pcd", "pcl_points_binary_compressed.pcd"}) {
-    CloudReadReport report;
-    Cloud c = read_cloud(fixture(name), CloudReadOptions{}, &report);
-    const bool exact = std::string(name).find("binary") != std::string::npos;
-    expect_values(c.xyz, floats(e["xyz"]), exact, name);
-    expect_values(c.normals, floats(e["normals"]), exact, name);
-    EXPECT_EQ(c.labels, e["labels"].get<std::vector<int32_t>>()) << name;
-  }
-  const nlohmann::json& o = expected()["organised_pcd"];
+  for (const char* name : {"pcl_points_ascii.pcd", "pcl_points_binary.pcd", "pcl_points_binary_compressed.pcd"})
+    expect_points_pcd(name);
   for (const char* name :
-       {"pcl_organised_ascii.pcd", "pcl_organised_binary.pcd", "pcl_organised_binary_compressed.pcd"}) {
-    CloudReadReport report;
-    Cloud c = read_cloud(fixture(name), CloudReadOptions{}, &report);
-    expect_values(c.xyz, floats(o["xyz"]), std::string(name).find("binary") != std::string::npos, name);
-    EXPECT_EQ(report.dropped_points, o["dropped"].get<size_t>()) << name;
-  }
+       {"pcl_organised_ascii.pcd", "pcl_organised_binary.pcd", "pcl_organised_binary_compressed.pcd"})
+    expect_organised_pcd(name);
 }
 
 // .npy files written by numpy itself (numpy.lib.format.write_array): f2/f4/f8,
@@ -124,13 +126,8 @@ TEST(FormatFixtures, NpyFromNumpy) {
 }
 
 TEST(FormatFixtures, OrganisedPcdDropsNaNPoints) {
-  const nlohmann::json& e = expected()["organised_pcd"];
-  for (const char* name : {"organised_ascii.pcd", "organised_binary.pcd", "organised_binary_compressed.pcd"}) {
-    CloudReadReport report;
-    Cloud c = read_cloud(fixture(name), CloudReadOptions{}, &report);
-    expect_values(c.xyz, floats(e["xyz"]), std::string(name).find("binary") != std::string::npos, name);
-    EXPECT_EQ(report.dropped_points, e["dropped"].get<size_t>()) << name;
-  }
+  for (const char* name : {"organised_ascii.pcd", "organised_binary.pcd", "organised_binary_compressed.pcd"})
+    expect_organised_pcd(name);
 }
 
 // .off meshes get their faces' normals too.
