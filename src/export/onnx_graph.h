@@ -27,10 +27,6 @@ struct OnnxExportOptions {
   bool include_normalization = false;
 };
 
-// BatchNorm folded into the layer before it, computed in double:
-// s = gamma / sqrt(var + eps); W' = W * s (per output row); b' = (b - mean) * s + beta.
-void fold_batchnorm(std::vector<float>& weight, std::vector<float>& bias, const std::vector<float>& gamma,
-                    const std::vector<float>& beta, const std::vector<float>& mean, const std::vector<float>& var);
 
 // The serialized ModelProto of `model` (whose parameters are read through its
 // backend), with `info`'s class names and part layout in metadata_props.
