@@ -33,4 +33,42 @@ std::vector<std::string> int8_activation_names(const FoldedModel& model) {
   return names;
 }
 
+namespace {
+
+template <typename Model, typename Layer>
+std::vector<std::pair<std::string, Layer*>> list_layers(Model& m) {
+  std::vector<std::pair<std::string, Layer*>> out;
+  const auto tnet = [&](const std::string& p, auto& t) {
+    for (auto [name, l] : {std::pair<const char*, Layer*>{"conv1", &t.conv1}, {"conv2", &t.conv2}, {"conv3", &t.conv3},
+                           {"fc1", &t.fc1}, {"fc2", &t.fc2}, {"fc3", &t.fc3}})
+      out.emplace_back(p + "." + name, l);
+  };
+  tnet("stn", m.stn);
+  out.emplace_back("conv1", &m.conv1);
+  out.emplace_back("conv2", &m.conv2);
+  out.emplace_back("conv3", &m.conv3);
+  if (m.has_fstn) tnet("fstn", m.fstn);
+  for (size_t i = 0; i < m.head.size(); ++i) out.emplace_back("head." + std::to_string(i), &m.head[i]);
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, const FoldedLinear*>> named_layers(const FoldedModel& model) {
+  return list_layers<const FoldedModel, const FoldedLinear>(model);
+}
+
+std::vector<std::pair<std::string, FoldedLinear*>> named_layers(FoldedModel& model) {
+  return list_layers<FoldedModel, FoldedLinear>(model);
+}
+
+std::vector<Int8Layer> int8_layers(const FoldedModel& model) {
+  const bool ft = model.has_fstn;
+  std::vector<Int8Layer> layers = {{"stn.conv2", "stn.h1"}, {"stn.conv3", "stn.h2"}, {"conv2", "h1", ft}, {"conv3", "h2"}};
+  if (ft) layers.insert(layers.end(), {{"fstn.conv1", "h1"}, {"fstn.conv2", "fstn.h1"}, {"fstn.conv3", "fstn.h2"}});
+  if (model.config.task == ModelTask::Segmentation)
+    layers.insert(layers.end(), {{"head.0.point", "h1", ft}, {"head.1", "head.a"}, {"head.2", "head.c"}});
+  return layers;
+}
+
 }  // namespace pointnet

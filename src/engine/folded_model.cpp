@@ -5,39 +5,40 @@
 
 #include "core/errors.h"
 #include "model/fold_batchnorm.h"
+#include "model/pointnet.h"
 #include "train/checkpoint.h"
 
 namespace pointnet {
 
 namespace {
 
-FoldedLinear read_linear(const Checkpoint& ckpt, const std::string& name, int in, int out) {
+FoldedLinear read_linear(const ParameterReader& get, const std::string& name, int in, int out) {
   FoldedLinear l;
   l.in = in;
   l.out = out;
-  l.weight = ckpt.file.get(name + ".weight").as_f32();
-  l.bias = ckpt.file.get(name + ".bias").as_f32();
+  l.weight = get(name + ".weight");
+  l.bias = get(name + ".bias");
   if (l.weight.size() != static_cast<size_t>(in) * out || l.bias.size() != static_cast<size_t>(out))
-    fail(ckpt.file.source, ": tensor '", name, ".weight' has ", l.weight.size(), " values, expected ", out, " x ", in);
+    fail("tensor '", name, ".weight' has ", l.weight.size(), " values, expected ", out, " x ", in);
   return l;
 }
 
-FoldedLinear read_folded(const Checkpoint& ckpt, const std::string& linear, const std::string& bn, int in, int out) {
-  FoldedLinear l = read_linear(ckpt, linear, in, out);
-  fold_batchnorm(l.weight, l.bias, ckpt.file.get(bn + ".weight").as_f32(), ckpt.file.get(bn + ".bias").as_f32(),
-                 ckpt.file.get(bn + ".running_mean").as_f32(), ckpt.file.get(bn + ".running_var").as_f32());
+FoldedLinear read_folded(const ParameterReader& get, const std::string& linear, const std::string& bn, int in, int out) {
+  FoldedLinear l = read_linear(get, linear, in, out);
+  fold_batchnorm(l.weight, l.bias, get(bn + ".weight"), get(bn + ".bias"), get(bn + ".running_mean"),
+                 get(bn + ".running_var"));
   return l;
 }
 
-FoldedTNet read_tnet(const Checkpoint& ckpt, const std::string& p, int k, int in_channels) {
+FoldedTNet read_tnet(const ParameterReader& get, const std::string& p, int k, int in_channels) {
   FoldedTNet t;
   t.k = k;
-  t.conv1 = read_folded(ckpt, p + ".conv1", p + ".bn1", in_channels, 64);
-  t.conv2 = read_folded(ckpt, p + ".conv2", p + ".bn2", 64, 128);
-  t.conv3 = read_folded(ckpt, p + ".conv3", p + ".bn3", 128, 1024);
-  t.fc1 = read_folded(ckpt, p + ".fc1", p + ".bn4", 1024, 512);
-  t.fc2 = read_folded(ckpt, p + ".fc2", p + ".bn5", 512, 256);
-  t.fc3 = read_linear(ckpt, p + ".fc3", 256, k * k);
+  t.conv1 = read_folded(get, p + ".conv1", p + ".bn1", in_channels, 64);
+  t.conv2 = read_folded(get, p + ".conv2", p + ".bn2", 64, 128);
+  t.conv3 = read_folded(get, p + ".conv3", p + ".bn3", 128, 1024);
+  t.fc1 = read_folded(get, p + ".fc1", p + ".bn4", 1024, 512);
+  t.fc2 = read_folded(get, p + ".fc2", p + ".bn5", 512, 256);
+  t.fc3 = read_linear(get, p + ".fc3", 256, k * k);
   for (int i = 0; i < k; ++i) t.fc3.bias[static_cast<size_t>(i) * k + i] += 1.0f;  // "+ iden"
   return t;
 }
@@ -99,25 +100,81 @@ void log_softmax_rows(float* x, int M, int K) {
   }
 }
 
+FoldedLinear zeros(int in, int out) {
+  FoldedLinear l;
+  l.in = in;
+  l.out = out;
+  l.weight.assign(static_cast<size_t>(in) * out, 0.0f);
+  l.bias.assign(out, 0.0f);
+  return l;
+}
+
+FoldedTNet tnet_zeros(int k, int in_channels) {
+  FoldedTNet t;
+  t.k = k;
+  t.conv1 = zeros(in_channels, 64);
+  t.conv2 = zeros(64, 128);
+  t.conv3 = zeros(128, 1024);
+  t.fc1 = zeros(1024, 512);
+  t.fc2 = zeros(512, 256);
+  t.fc3 = zeros(256, k * k);
+  return t;
+}
+
 }  // namespace
 
-FoldedModel fold_model(const Checkpoint& ckpt) {
+FoldedModel folded_skeleton(const ModelConfig& config) {
   FoldedModel m;
-  m.config = ckpt.info.config;
+  m.config = config;
+  const int C = config.input_channels, k = config.num_classes;
+  m.stn = tnet_zeros(3, C);
+  m.conv1 = zeros(C, 64);
+  m.conv2 = zeros(64, 128);
+  m.conv3 = zeros(128, 1024);
+  m.has_fstn = config.feature_transform;
+  if (m.has_fstn) m.fstn = tnet_zeros(64, 64);
+  if (config.task == ModelTask::Classification) m.head = {zeros(1024, 512), zeros(512, 256), zeros(256, k)};
+  else m.head = {zeros(1088, 512), zeros(512, 256), zeros(256, 128), zeros(128, k)};
+  return m;
+}
+
+FoldedModel fold_model(const Checkpoint& checkpoint) {
+  try {
+    return fold_model(checkpoint.info.config,
+                      [&](const std::string& name) { return checkpoint.file.get(name).as_f32(); });
+  } catch (const Error& e) {
+    fail(checkpoint.file.source, ": ", e.what());
+  }
+}
+
+FoldedModel fold_model(const PointNet<float>& model) {
+  const ParamStore<float>& store = model.params();
+  return fold_model(model.config(), [&](const std::string& name) {
+    const int i = store.find(name);
+    PN_CHECK(i >= 0);
+    std::vector<float> host(store.infos()[i].count);
+    model.backend().download(host.data(), store.value(i), host.size());
+    return host;
+  });
+}
+
+FoldedModel fold_model(const ModelConfig& config, const ParameterReader& get) {
+  FoldedModel m;
+  m.config = config;
   const int C = m.config.input_channels;
-  m.stn = read_tnet(ckpt, "feat.stn", 3, C);
-  m.conv1 = read_folded(ckpt, "feat.conv1", "feat.bn1", C, 64);
-  m.conv2 = read_folded(ckpt, "feat.conv2", "feat.bn2", 64, 128);
-  m.conv3 = read_folded(ckpt, "feat.conv3", "feat.bn3", 128, 1024);
+  m.stn = read_tnet(get, "feat.stn", 3, C);
+  m.conv1 = read_folded(get, "feat.conv1", "feat.bn1", C, 64);
+  m.conv2 = read_folded(get, "feat.conv2", "feat.bn2", 64, 128);
+  m.conv3 = read_folded(get, "feat.conv3", "feat.bn3", 128, 1024);
   m.has_fstn = m.config.feature_transform;
-  if (m.has_fstn) m.fstn = read_tnet(ckpt, "feat.fstn", 64, 64);
+  if (m.has_fstn) m.fstn = read_tnet(get, "feat.fstn", 64, 64);
   const int k = m.config.num_classes;
   if (m.config.task == ModelTask::Classification) {
-    m.head = {read_folded(ckpt, "fc1", "bn1", 1024, 512), read_folded(ckpt, "fc2", "bn2", 512, 256),
-              read_linear(ckpt, "fc3", 256, k)};
+    m.head = {read_folded(get, "fc1", "bn1", 1024, 512), read_folded(get, "fc2", "bn2", 512, 256),
+              read_linear(get, "fc3", 256, k)};
   } else {
-    m.head = {read_folded(ckpt, "conv1", "bn1", 1088, 512), read_folded(ckpt, "conv2", "bn2", 512, 256),
-              read_folded(ckpt, "conv3", "bn3", 256, 128), read_linear(ckpt, "conv4", 128, k)};
+    m.head = {read_folded(get, "conv1", "bn1", 1088, 512), read_folded(get, "conv2", "bn2", 512, 256),
+              read_folded(get, "conv3", "bn3", 256, 128), read_linear(get, "conv4", 128, k)};
   }
   return m;
 }

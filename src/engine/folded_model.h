@@ -3,6 +3,7 @@
 // last bias, dropout gone. What the inference engine builds from a checkpoint,
 // stores and runs; all weights fp32 here (quantisation happens later).
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,9 +39,18 @@ struct FoldedModel {
   std::vector<FoldedLinear> head;
 };
 
-// Folds a checkpoint's parameters (ours or an imported .pth). BatchNorm eps is
-// PyTorch's default 1e-5, as in training.
+// The architecture's layers with their shapes and zero weights (what an
+// engine file must hold, checked on read).
+FoldedModel folded_skeleton(const ModelConfig& config);
+
+// Folds a model's parameters, read by pointnet.pytorch name through `get`
+// (values in PyTorch's layout). BatchNorm eps is PyTorch's default 1e-5.
+using ParameterReader = std::function<std::vector<float>(const std::string& name)>;
+FoldedModel fold_model(const ModelConfig& config, const ParameterReader& get);
+// From a checkpoint (ours or an imported .pth), or a model in memory.
 FoldedModel fold_model(const Checkpoint& checkpoint);
+template <typename T> class PointNet;
+FoldedModel fold_model(const PointNet<float>& model);
 
 // Straightforward fp32 inference, one cloud at a time, no fusion: the
 // reference the fast executors are tested against. points (B, N, C) already

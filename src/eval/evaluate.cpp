@@ -5,7 +5,6 @@
 
 #include "core/errors.h"
 #include "data/batch.h"
-#include "model/device_batch.h"
 
 namespace pointnet {
 
@@ -37,7 +36,7 @@ void align_to_model(Dataset& data, const CheckpointInfo& info) {
   data.num_parts = info.config.task == ModelTask::Segmentation ? info.config.num_classes : 0;
 }
 
-Evaluation evaluate(PointNet<float>& model, const Dataset& data, const CheckpointInfo& info, int num_points,
+Evaluation evaluate(Predictor& model, const Dataset& data, const CheckpointInfo& info, int num_points,
                     int batch_size, uint64_t seed, Progress* progress) {
   const bool seg = info.config.task == ModelTask::Segmentation;
   const int K = info.config.num_classes, N = num_points;
@@ -56,9 +55,7 @@ Evaluation evaluate(PointNet<float>& model, const Dataset& data, const Checkpoin
   const int C = sampling.channels();
   std::vector<float> points(static_cast<size_t>(batch_size) * N * C);
   std::vector<int32_t> labels(static_cast<size_t>(batch_size) * (seg ? N : 1));
-  std::vector<float> log_probs;
   std::vector<int32_t> choice;
-  DeviceBatch<float> batch(model.backend());
   double loss_sum = 0.0;
   int64_t rows = 0;
   for (int start = 0; start < total; start += batch_size) {
@@ -66,11 +63,10 @@ Evaluation evaluate(PointNet<float>& model, const Dataset& data, const Checkpoin
     std::vector<int> indices(B);
     for (int b = 0; b < B; ++b) indices[b] = start + b;
     assemble_batch(data, indices, sampling, seed, seg, points.data(), labels.data());
-    model.forward(batch.points(points.data(), static_cast<size_t>(B) * N * C), B, N, false);
-    const LossValue loss = model.loss(batch.labels(labels.data(), static_cast<size_t>(B) * (seg ? N : 1)));
-    loss_sum += loss.nll * loss.rows;
-    rows += loss.rows;
-    log_probs = to_host(model.backend(), model.log_probs(), static_cast<size_t>(model.output_rows()) * K);
+    const std::vector<float>& log_probs = model.predict(points.data(), B, N);
+    const int label_rows = B * (seg ? N : 1);
+    for (int r = 0; r < label_rows; ++r) loss_sum -= log_probs[static_cast<size_t>(r) * K + labels[r]];
+    rows += label_rows;
     if (!seg) {
       for (int b = 0; b < B; ++b) {
         const float* row = log_probs.data() + static_cast<size_t>(b) * K;

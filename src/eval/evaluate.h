@@ -5,7 +5,7 @@
 
 #include "data/dataset.h"
 #include "eval/metrics.h"
-#include "model/pointnet.h"
+#include "eval/predictor.h"
 #include "train/checkpoint.h"
 #include "train/progress.h"
 
@@ -27,9 +27,9 @@ struct Evaluation {
 constexpr uint64_t kEvaluationSeed = 0x4556414C;
 
 // Every shape of `data` (already aligned), in batches of `batch_size`, at
-// `num_points` points (shapes with exactly that many are used whole, others
+// `num_points` points, by `model` (the training model or an engine) (shapes with exactly that many are used whole, others
 // resampled deterministically from `seed`). `progress` may be null.
-Evaluation evaluate(PointNet<float>& model, const Dataset& data, const CheckpointInfo& info, int num_points,
+Evaluation evaluate(Predictor& model, const Dataset& data, const CheckpointInfo& info, int num_points,
                     int batch_size, uint64_t seed, Progress* progress);
 
 }  // namespace pointnet

@@ -353,7 +353,8 @@ TrainResult train(const TrainOptions& options) {
     const bool last = epoch + 1 == o.epochs;
     if (evaluate_test && (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
       result.evaluated = true;
-      const Evaluation ev = evaluate(model, test_data, info, N, B, kEvaluationSeed, nullptr);
+      ModelPredictor predictor(model);
+      const Evaluation ev = evaluate(predictor, test_data, info, N, B, kEvaluationSeed, nullptr);
       record["test_loss"] = ev.loss;
       std::string summary;
       if (!seg) {

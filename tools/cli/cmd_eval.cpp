@@ -18,7 +18,7 @@ Command add_eval(CLI::App& app) {
   auto points = std::make_shared<int>(0);
   auto batch = std::make_shared<int>(32);
   auto modelnet_classes = std::make_shared<int>(0);
-  sub->add_option("--model", *model_path, "checkpoint (.safetensors, or a pointnet.pytorch .pth)")->required();
+  sub->add_option("--model", *model_path, "checkpoint (.safetensors, or a pointnet.pytorch .pth), or an engine from pointnet build")->required();
   auto device = std::make_shared<std::string>("cpu");
   auto precision = std::make_shared<std::string>("fp32");
   add_device_options(sub, device.get(), precision.get());
@@ -47,7 +47,7 @@ Command add_eval(CLI::App& app) {
     if (trainer.is_object() && trainer.contains("recipe") && trainer["recipe"].value("sampling", "") == "fps")
       keep_farthest_points(data, n);
     Progress progress("eval", static_cast<int64_t>(data.shapes.size()));
-    const Evaluation ev = evaluate(*m.model, data, info, n, *batch, kEvaluationSeed, *json ? nullptr : &progress);
+    const Evaluation ev = evaluate(*m.predictor, data, info, n, *batch, kEvaluationSeed, *json ? nullptr : &progress);
     if (!*json) progress.finish("");
     if (*json) {
       nlohmann::json out = seg ? to_json(ev.segmentation, info.class_names) : to_json(ev.classification, info.class_names);

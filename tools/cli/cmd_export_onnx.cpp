@@ -54,7 +54,7 @@ Command add_export_onnx(CLI::App& app) {
     options.points = parse_dim("--points", *points);
     options.include_normalization = *normalization;
     options.fold_batchnorm = !*keep_bn;
-    LoadedModel m = load_model(*model_path, "cpu", "fp32");
+    LoadedModel m = load_model(*model_path, "cpu", "fp32", false);
     const std::string bytes = export_onnx(*m.model, m.checkpoint.info, options);
     write_file_atomic(*out, bytes);
     std::printf("%s: ONNX opset %d, %s%s, %zu bytes\n", out->c_str(), options.opset,

@@ -19,7 +19,7 @@ Command add_predict(CLI::App& app) {
   auto inputs = std::make_shared<std::vector<std::string>>();
   auto json = std::make_shared<bool>(false);
   auto mesh_points = std::make_shared<int>(2048);
-  sub->add_option("--model", *model_path, "checkpoint (.safetensors, or a pointnet.pytorch .pth)")->required();
+  sub->add_option("--model", *model_path, "checkpoint (.safetensors, or a pointnet.pytorch .pth), or an engine from pointnet build")->required();
   auto device = std::make_shared<std::string>("cpu");
   auto precision = std::make_shared<std::string>("fp32");
   add_device_options(sub, device.get(), precision.get());
@@ -48,10 +48,7 @@ Command add_predict(CLI::App& app) {
         interleave_normals(cloud.xyz, cloud.normals, path, input.data());
       }
       normalize_cloud(input.data(), n, C);
-      DeviceBatch<float> batch(m.model->backend());
-      m.model->forward(batch.points(input.data(), input.size()), 1, n, false);
-      const std::vector<float> log_probs =
-          to_host(m.model->backend(), m.model->log_probs(), static_cast<size_t>(m.model->output_rows()) * K);
+      const std::vector<float>& log_probs = m.predictor->predict(input.data(), 1, n);
       const float* lp = log_probs.data();
       if (!seg) {
         int best = 0;

@@ -58,10 +58,7 @@ Prediction predict_cloud(LoadedModel& m, const std::vector<float>& xyz, const st
   const int K = info.config.num_classes, n = static_cast<int>(xyz.size() / 3);
   constexpr int kMaxPoints = 262144;  // as predict: one forward holds (n, 1024) activations several times
   if (n > kMaxPoints) fail(n, " points: show --model takes at most ", kMaxPoints, " points (use --points)");
-  DeviceBatch<float> batch(m.model->backend());
-  m.model->forward(batch.points(xyz.data(), xyz.size()), 1, n, false);
-  const std::vector<float> lp =
-      to_host(m.model->backend(), m.model->log_probs(), static_cast<size_t>(m.model->output_rows()) * K);
+  const std::vector<float>& lp = m.predictor->predict(xyz.data(), 1, n);
   Prediction p;
   p.segmentation = info.config.task == ModelTask::Segmentation;
   if (!p.segmentation) {

@@ -23,5 +23,6 @@ Command add_convert(CLI::App& app);
 Command add_show(CLI::App& app);
 Command add_plot(CLI::App& app);
 Command add_export_onnx(CLI::App& app);
+Command add_build(CLI::App& app);
 
 }  // namespace pointnet::cli

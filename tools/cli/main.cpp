@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
       pointnet::cli::add_synth(app), pointnet::cli::add_train(app), pointnet::cli::add_eval(app),
       pointnet::cli::add_predict(app), pointnet::cli::add_pack(app), pointnet::cli::add_info(app),
       pointnet::cli::add_bench(app), pointnet::cli::add_convert(app), pointnet::cli::add_export_onnx(app),
-      pointnet::cli::add_show(app), pointnet::cli::add_plot(app)};
+      pointnet::cli::add_show(app), pointnet::cli::add_plot(app), pointnet::cli::add_build(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

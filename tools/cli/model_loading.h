@@ -11,6 +11,9 @@
 
 #include "core/errors.h"
 #include "data/dataset.h"
+#include "engine/engine_file.h"
+#include "engine/engine_predictor.h"
+#include "eval/predictor.h"
 #include "model/make_backend.h"
 #include "model/pth_import.h"
 #include "model/pointnet.h"
@@ -19,14 +22,42 @@
 namespace pointnet::cli {
 
 struct LoadedModel {
-  Checkpoint checkpoint;
-  std::unique_ptr<Backend<float>> backend;
-  std::unique_ptr<PointNet<float>> model;
+  Checkpoint checkpoint;                      // for an engine: its description only (no tensors)
+  std::unique_ptr<Backend<float>> backend;    // null for an engine
+  std::unique_ptr<PointNet<float>> model;     // null for an engine
+  std::unique_ptr<Predictor> predictor;       // either way: clouds in, log-probs out
+  bool is_engine = false;
+  std::string engine_precision;               // an engine's: "fp32", "int8", ...
   int trained_points = 1024;  // the --points it was trained with
   bool class_names_known = true;  // false for a .pth: "class0", ... stand in
 };
 
-inline LoadedModel load_model(const std::string& path, const std::string& device, const std::string& precision) {
+// An engine file (from `pointnet build`) fixes its device and precision at
+// build time: --device / --precision given with it must agree or stay unset.
+inline LoadedModel load_engine(const std::string& path, const std::string& device, const std::string& precision) {
+  LoadedModel m;
+  const EnginePlan plan = read_engine(path);
+  if (precision != "fp32" && precision != precision_name(plan.precision))
+    fail(path, ": this engine was built for ", precision_name(plan.precision), "; --precision ", precision,
+         " cannot change it (build another engine, or drop --precision)");
+  if (device != "cpu" && device != plan.device)
+    fail(path, ": this engine was built for --device ", plan.device, ", not ", device);
+  m.checkpoint.info = engine_checkpoint_info(plan);
+  m.checkpoint.file.source = path;
+  m.predictor = make_engine_predictor(plan, path);
+  m.is_engine = true;
+  m.engine_precision = precision_name(plan.precision);
+  m.trained_points = plan.trained_points;
+  return m;
+}
+
+// accept_engine: false for commands that need the weights themselves (export-onnx).
+inline LoadedModel load_model(const std::string& path, const std::string& device, const std::string& precision,
+                              bool accept_engine = true) {
+  if (is_engine_file(path)) {
+    if (!accept_engine) fail(path, ": this is a built engine; this command needs the checkpoint it was built from");
+    return load_engine(path, device, precision);
+  }
   LoadedModel m;
   // By content, not extension: a .pth renamed still loads, and the error for
   // a file that is neither names what was expected.
@@ -51,6 +82,7 @@ inline LoadedModel load_model(const std::string& path, const std::string& device
   m.backend = make_backend(device, precision);
   m.model = std::make_unique<PointNet<float>>(m.checkpoint.info.config, *m.backend);
   restore_model(m.checkpoint, *m.model);
+  m.predictor = std::make_unique<ModelPredictor>(*m.model);
   const auto& trainer = m.checkpoint.info.trainer;
   if (trainer.is_object() && trainer.contains("recipe") && trainer["recipe"].contains("points"))
     m.trained_points = trainer["recipe"]["points"];
