@@ -19,6 +19,9 @@
 #include "core/rng.h"
 #include "cuda/cuda_backend.h"
 #include "data/batch.h"
+#include "engine/builder.h"
+#include "engine/cpu_runner.h"
+#include "engine/engine_predictor.h"
 #include "model/device_batch.h"
 #include "model_loading.h"
 #include "train/adam.h"
@@ -44,6 +47,7 @@ struct BenchOptions {
   double seconds = 0;  // 0: not given
   uint64_t seed = 1;
   bool json = false;
+  std::string runner = "engine";  // CPU inference: "engine" (folded, fused; what `pointnet build` makes) or "model"
 };
 
 // Defaults when neither --iters nor --seconds is given: enough iterations for
@@ -69,6 +73,8 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
     std::string why;
     if (!cuda_device_available(&why)) fail("bench: --device cuda needs a CUDA GPU: ", why);
   }
+  if (o.precision == "int8" && (cuda || o.train))
+    fail("bench: --precision int8 is CPU inference only (an int8 engine); drop --train / use --device cpu");
   if (o.train && o.batch < 2)
     fail("bench: --train needs --batch of at least 2 (BatchNorm needs two clouds), got ", o.batch);
 
@@ -78,8 +84,9 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
   LoadedModel loaded;
   ModelConfig config;
   if (!o.model_path.empty()) {
-    loaded = load_model(o.model_path, o.device, o.precision);
+    loaded = load_model(o.model_path, o.device, o.precision == "int8" ? "fp32" : o.precision);
     config = loaded.checkpoint.info.config;
+    if (loaded.is_engine && o.train) fail("bench: ", o.model_path, " is an engine: it runs inference only (drop --train)");
     if (sub.count("--task") && o.task != config.task_name())
       fail("bench: --task ", o.task, " but ", o.model_path, " is a ", config.task_name(), " model");
     if (sub.count("--classes") && o.classes != config.num_classes)
@@ -92,12 +99,11 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
     config.task = o.task == "seg" ? ModelTask::Segmentation : ModelTask::Classification;
     config.num_classes = o.classes > 0 ? o.classes : (o.task == "seg" ? 50 : 40);
     config.feature_transform = o.feature_transform;
-    backend = make_backend(o.device, o.precision);
+    backend = make_backend(o.device, o.precision == "int8" ? "fp32" : o.precision);
     model = std::make_unique<PointNet<float>>(config, *backend);
     Rng init(mix_seed(o.seed, 0x1417));  // the trainer's initialisation stream
     model->initialize(init);
   }
-  Backend<float>& be = *backend;
   const bool seg = config.task == ModelTask::Segmentation;
   const int B = o.batch, N = o.points, K = config.num_classes;
 
@@ -107,6 +113,21 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
   for (float& v : host_points) v = data_rng.uniform(-1.0f, 1.0f);
   std::vector<int32_t> host_labels(static_cast<size_t>(B) * (seg ? N : 1));
   for (int32_t& l : host_labels) l = static_cast<int32_t>(data_rng.below(static_cast<uint32_t>(K)));
+
+  // CPU inference runs the engine (BatchNorm folded, fused tiles; int8 calibrated
+  // on this batch), as `pointnet build` would make it, unless --runner model.
+  std::unique_ptr<Predictor> engine;
+  if (loaded.is_engine) {
+    engine = std::move(loaded.predictor);
+  } else if (!cuda && !o.train && (o.runner == "engine" || o.precision == "int8")) {
+    BuildOptions build;
+    build.precision = parse_precision(o.precision);
+    const EnginePlan plan = build_plan(fold_model(*model), build, host_points, B, N);
+    engine = make_engine_predictor(plan, "bench");
+  }
+  const bool run_engine = engine != nullptr;
+  if (!backend) backend = make_backend("cpu", "fp32");  // an engine file: a CPU backend for the batch and timing
+  Backend<float>& be = *backend;
   DeviceBatch<float> batch(be);
   const float* points = batch.points(host_points.data(), host_points.size());
   const int32_t* labels = batch.labels(host_labels.data(), host_labels.size());
@@ -127,7 +148,12 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
   auto sync = [&be] { be.synchronize(); };
 
   std::vector<double> samples, upload_samples, with_upload_samples;
-  if (!o.train) {
+  if (run_engine) {
+    // Host clouds in, host log-probs out: on the CPU there is nothing to upload.
+    samples = time_iterations(plan, [&] { engine->predict(host_points.data(), B, N); }, sync);
+    upload_samples.assign(samples.size(), 0.0);
+    with_upload_samples = samples;
+  } else if (!o.train) {
     // The eval-mode forward on the batch already in device memory.
     samples = time_iterations(plan, [&] { model->forward(points, B, N, false); }, sync);
     // Then the same number of iterations with the batch uploaded first (from
@@ -182,7 +208,7 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
 
   nlohmann::json out = {{"task", config.task_name()},
                         {"device", o.device},
-                        {"precision", o.precision},
+                        {"precision", loaded.is_engine ? loaded.engine_precision : o.precision},
                         {"batch", B},
                         {"points", N},
                         {"train", o.train},
@@ -196,7 +222,9 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
                         {"clouds_per_s", clouds_per_s},
                         {"latency_ms", latency_json(stats)},
                         {"cv", stats.cv},
-                        {"peak_rss_mb", rss_mb}};
+                        {"peak_rss_mb", rss_mb},
+                        {"runner", run_engine ? "engine" : "model"}};
+
   if (!o.train) {
     out["upload_ms"] = 1e3 * percentile(upload_samples, 0.5);
     out["with_upload_ms"] = 1e3 * percentile(with_upload_samples, 0.5);
@@ -239,7 +267,13 @@ Command add_bench(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("bench", "Time inference or a training step on a random batch (latency, clouds/s)");
   auto o = std::make_shared<BenchOptions>();
   sub->add_option("--task", o->task, "cls or seg")->check(CLI::IsMember({"cls", "seg"}));
-  add_device_options(sub, &o->device, &o->precision);
+  sub->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--precision", o->precision,
+                  "fp32, tf32, fp16, bf16 (those three: --device cuda), int8 (CPU inference: an int8 engine)")
+      ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16", "int8"}));
+  sub->add_option("--runner", o->runner,
+                  "CPU inference: engine (folded and fused, as `pointnet build` makes it) or model (the training code's forward)")
+      ->check(CLI::IsMember({"engine", "model"}));
   sub->add_option("--batch", o->batch, "clouds per batch")->check(CLI::Range(1, 65536));
   sub->add_option("--points", o->points, "points per cloud")->check(CLI::Range(1, 1000000));
   sub->add_flag("--train", o->train, "time one training step (forward, loss, backward, Adam) instead of inference");
