@@ -47,10 +47,11 @@ struct Data {
 // One call of the variant; out is (M, N) floats or bytes, or N floats for max.
 void run(Variant v, const Data& d, void* out) {
   const float x_scale = 1.f / 255.f;
+  const float* b = d.bias.data();
   switch (v) {
-    case kF32: cpu::int8_linear_f32(static_cast<float*>(out), d.x.data(), d.M, x_scale, d.w, d.bias.data(), true); break;
-    case kU8: cpu::int8_linear_u8(static_cast<uint8_t*>(out), d.x.data(), d.M, x_scale, d.w, d.bias.data(), true, 0.01f); break;
-    case kMax: cpu::int8_linear_max(static_cast<float*>(out), d.x.data(), d.M, x_scale, d.w, d.bias.data()); break;
+    case kF32: cpu::int8_linear_f32(static_cast<float*>(out), d.x.data(), d.M, x_scale, d.w, b, true); break;
+    case kU8: cpu::int8_linear_u8(static_cast<uint8_t*>(out), d.x.data(), d.M, x_scale, d.w, b, true, 0.01f); break;
+    case kMax: cpu::int8_linear_max(static_cast<float*>(out), d.x.data(), d.M, x_scale, d.w, b); break;
   }
 }
 

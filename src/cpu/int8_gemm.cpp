@@ -32,12 +32,15 @@ void check_scale(const char* fn, const char* name, float s) {
 void run(const char* fn, const uint8_t* x, int M, const Int8Weights& w, const Output& out) {
   if (M < 0) fail(fn, ": M = ", M);
   check_scale(fn, "x_scale", out.x_scale);
-  const size_t steps = (static_cast<size_t>(w.in) + 3) / 4, groups = (static_cast<size_t>(w.out) + 15) / 16;
-  PN_CHECK(w.scale.size() == static_cast<size_t>(w.out) && w.q.size() == static_cast<size_t>(w.out) * w.in &&
-           w.packed.size() == groups * steps);  // built by quantize / from_quantized
+  const size_t n = static_cast<size_t>(w.out), k = static_cast<size_t>(w.in);
+  const size_t steps = (k + 3) / 4, groups = (n + 15) / 16;
+  if (w.out < 0 || w.in < 0 || w.scale.size() != n || w.q.size() != n * k || w.packed.size() != groups * steps)
+    fail(fn, ": weights (", w.out, ", ", w.in, ") are not packed: build them with Int8Weights::quantize or "
+         "Int8Weights::from_quantized");
   if (M == 0 || w.out == 0) return;
-  const int8_detail::Weights view{w.q.data(), reinterpret_cast<const int8_t*>(w.packed.data()), w.scale.data(), w.out, w.in,
-                                  static_cast<int>(steps * 4), static_cast<int>(groups)};
+  const auto* packed = reinterpret_cast<const int8_t*>(w.packed.data());
+  const int8_detail::Weights view{w.q.data(), packed, w.scale.data(), w.out, w.in, static_cast<int>(steps * 4),
+                                  static_cast<int>(groups)};
   if (use_vnni())
     int8_detail::linear_vnni(x, M, view, out);
   else

@@ -7,7 +7,8 @@
 // inputs: 4 weight loads + 6 broadcasts feed 24 vpdpbusd. Loop order: a
 // panel of 64 output channels (in * 64 bytes of weights, L1 / L2 resident)
 // outside, the rows inside. Tails: rows by a smaller block (template), K by a
-// zero-extended last load (the packed weights are zero there), N by masks.
+// zero-extending masked load of the last 1-3 inputs (the packed weights are
+// zero beyond K), N by masked loads and stores.
 // The epilogue reproduces int8_gemm_portable.cpp's arithmetic operation for
 // operation, so the two kernels agree bit for bit.
 #include "cpu/int8_kernels.h"
@@ -59,7 +60,8 @@ PN_VNNI __attribute__((noinline)) void accumulate(__m512i (&out)[MR][NR], const 
   __m512i acc[MR][NR];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
-    const __m512i a = _mm512_broadcastd_epi32(_mm_maskz_loadu_epi8(tail_mask, x + static_cast<size_t>(r) * p.K + 4 * steps));
+    const uint8_t* row_tail = x + static_cast<size_t>(r) * p.K + 4 * steps;
+    const __m512i a = _mm512_broadcastd_epi32(_mm_maskz_loadu_epi8(tail_mask, row_tail));
 #pragma GCC unroll 4
     for (int c = 0; c < NR; ++c)
       acc[r][c] = tail ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), a, _mm512_load_si512(w_tail + c * p.group_stride))
@@ -220,7 +222,8 @@ PN_VNNI void quantize_u8_vnni(uint8_t* q, const float* x, size_t count, float x_
                      _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(quantize16(_mm512_loadu_ps(x + i), xs))));
   if (i < count) {
     const __mmask16 m = static_cast<__mmask16>((1u << (count - i)) - 1);
-    _mm_mask_storeu_epi8(q + i, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(quantize16(_mm512_maskz_loadu_ps(m, x + i), xs))));
+    const __m512 t = quantize16(_mm512_maskz_loadu_ps(m, x + i), xs);
+    _mm_mask_storeu_epi8(q + i, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(t)));
   }
 }
 

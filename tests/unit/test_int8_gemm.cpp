@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "core/rng.h"
@@ -238,7 +239,8 @@ TEST_P(Int8Gemm, SaturatedInputsAccumulateExactly) {
   const std::vector<uint8_t> x(static_cast<size_t>(M) * K, 255);
   std::vector<int8_t> q(static_cast<size_t>(N) * K);
   for (int o = 0; o < N; ++o)
-    for (int k = 0; k < K; ++k) q[static_cast<size_t>(o) * K + k] = (o % 3 == 0) ? -127 : (o % 3 == 1) ? 127 : (k % 2 ? 127 : -127);
+    for (int k = 0; k < K; ++k)  // all -127, all +127, alternating (sum 0)
+      q[static_cast<size_t>(o) * K + k] = (o % 3 == 0) ? -127 : (o % 3 == 1) ? 127 : (k % 2 ? 127 : -127);
   const Int8Weights w = Int8Weights::from_quantized(q, std::vector<float>(N, 1.f), N, K);
   std::vector<float> y(static_cast<size_t>(M) * N);
   cpu::int8_linear_f32(y.data(), x.data(), M, 1.f, w, nullptr, false);
@@ -319,9 +321,10 @@ TEST(Int8GemmKernels, VnniAgreesWithPortableBitForBit) {
   for (const Shape& s : kShapes) {
     const Case c(s, 17 + s.M * 1000003ull + s.K * 1009 + s.N);
     const Outputs p = run(c, Int8Kernel::portable), v = run(c, Int8Kernel::avx512_vnni);
-    ASSERT_EQ(0, std::memcmp(p.f32.data(), v.f32.data(), p.f32.size() * sizeof(float))) << s.M << "x" << s.K << "x" << s.N;
-    ASSERT_EQ(0, std::memcmp(p.max.data(), v.max.data(), p.max.size() * sizeof(float))) << s.M << "x" << s.K << "x" << s.N;
-    ASSERT_EQ(p.u8, v.u8) << s.M << "x" << s.K << "x" << s.N;
+    const std::string shape = std::to_string(s.M) + "x" + std::to_string(s.K) + "x" + std::to_string(s.N);
+    ASSERT_EQ(0, std::memcmp(p.f32.data(), v.f32.data(), p.f32.size() * sizeof(float))) << shape;
+    ASSERT_EQ(0, std::memcmp(p.max.data(), v.max.data(), p.max.size() * sizeof(float))) << shape;
+    ASSERT_EQ(p.u8, v.u8) << shape;
   }
 }
 
@@ -387,6 +390,11 @@ TEST(Int8GemmChecks, RefusesBadScales) {
   expect_error_containing([&] { cpu::int8_linear_f32(&f, &x, 1, 0.f, w, nullptr, false); }, {"x_scale is 0"});
   expect_error_containing([&] { cpu::int8_linear_u8(&y, &x, 1, 1.f, w, nullptr, false, -1.f); }, {"y_scale is -1"});
   expect_error_containing([&] { cpu::quantize_u8(&y, &f, 1, std::nanf("")); }, {"x_scale is nan"});
+  Int8Weights hand;  // filled by hand, never packed
+  hand.out = hand.in = 1;
+  hand.q = {1};
+  hand.scale = {1.f};
+  expect_error_containing([&] { cpu::int8_linear_f32(&f, &x, 1, 1.f, hand, nullptr, false); }, {"not packed"});
 }
 
 }  // namespace
