@@ -113,6 +113,42 @@ void BM_sgemm(benchmark::State& state) {
   set_gops(state, d);
 }
 
+#if defined(__x86_64__)
+// The core's ceilings, for "how near peak": 24 independent vpdpbusd zmm
+// (u8 x s8, 128 ops each) or vfmadd231ps zmm (32 flops each) per loop, no
+// memory traffic.
+#define PN_DP(n) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #n "\n\t"
+#define PN_FMA(n) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #n "\n\t"
+#define PN_X24(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) \
+  M(12) M(13) M(14) M(15) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23)
+#define PN_CLOBBER_ZMM "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", \
+  "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", \
+  "xmm23", "xmm30", "xmm31"
+
+void BM_peak(benchmark::State& state) {
+  if (!cpu::int8_vnni_supported()) {
+    state.SkipWithError("no AVX512-VNNI on this CPU");
+    return;
+  }
+  const bool fma = state.range(0) == 1;
+  const long loops = 100000;
+  for (auto _ : state) {
+    long n = loops;
+    if (fma)
+      asm volatile("vpxord %%zmm30, %%zmm30, %%zmm30\n\tvpxord %%zmm31, %%zmm31, %%zmm31\n1:\n\t" PN_X24(PN_FMA)
+                   "dec %0\n\tjnz 1b" : "+r"(n) : : PN_CLOBBER_ZMM);
+    else
+      asm volatile("vpxord %%zmm30, %%zmm30, %%zmm30\n\tvpxord %%zmm31, %%zmm31, %%zmm31\n1:\n\t" PN_X24(PN_DP)
+                   "dec %0\n\tjnz 1b" : "+r"(n) : : PN_CLOBBER_ZMM);
+  }
+  state.SetLabel(fma ? "vfmadd231ps zmm (GFLOP/s)" : "vpdpbusd zmm (GOP/s)");
+  state.counters["GOP/s"] = benchmark::Counter(24.0 * loops * (fma ? 32 : 128),
+                                               benchmark::Counter::kIsIterationInvariantRate,
+                                               benchmark::Counter::OneK::kIs1000);
+}
+BENCHMARK(BM_peak)->ArgName("fma")->Arg(0)->Arg(1);
+#endif
+
 // PointNet's per-point layers (in -> out) at a 256-point tile, and the wide
 // layer at 1024 points.
 const int kLayers[][2] = {{64, 128}, {128, 1024}, {64, 512}, {512, 256}, {256, 128}, {128, 50}};
