@@ -4,24 +4,17 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "cpu/int8_gemm.h"
 
 namespace pointnet {
 
 Int8LayerWeights quantize_layer(const float* weight, int out, int in) {
+  cpu::Int8Weights q = cpu::Int8Weights::quantize(weight, out, in);
   Int8LayerWeights w;
   w.out = out;
   w.in = in;
-  w.q.resize(static_cast<size_t>(out) * in);
-  w.scale.resize(out);
-  for (int o = 0; o < out; ++o) {
-    const float* row = weight + static_cast<size_t>(o) * in;
-    float top = 0.0f;
-    for (int i = 0; i < in; ++i) top = std::max(top, std::abs(row[i]));
-    w.scale[o] = top > 0.0f ? top / 127.0f : 1.0f;
-    for (int i = 0; i < in; ++i)
-      w.q[static_cast<size_t>(o) * in + i] =
-          static_cast<int8_t>(std::clamp(std::nearbyint(row[i] / w.scale[o]), -127.0f, 127.0f));
-  }
+  w.q = std::move(q.q);
+  w.scale = std::move(q.scale);
   return w;
 }
 

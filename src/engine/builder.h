@@ -14,7 +14,7 @@ struct BuildOptions {
   EnginePrecision precision = EnginePrecision::FP32;
   std::string device = "cpu";
   int max_batch = 65536, max_points = 262144;
-  CalibrationMethod calibration = CalibrationMethod::Percentile;
+  CalibrationMethod calibration = CalibrationMethod::Entropy;  // TensorRT's default too
   double percentile = 99.99;
 };
 
@@ -25,7 +25,7 @@ EnginePlan build_plan(FoldedModel model, const BuildOptions& options, const std:
 // Class names, part layout, up axis and training points from the checkpoint.
 void describe_plan(EnginePlan& plan, const CheckpointInfo& info);
 
-// Per output channel symmetric: scale = max |w[o]| / 127 (1 for an all-zero row), q = round(w / scale).
+// Per output channel symmetric (cpu::Int8Weights::quantize): the stored form.
 Int8LayerWeights quantize_layer(const float* weight, int out, int in);
 
 }  // namespace pointnet

@@ -115,10 +115,14 @@ CalibrationResult calibrate(const FoldedModel& model, const std::vector<float>& 
     runner.set_observer([&](const std::string& name, const float* x, size_t n) {
       ActivationHistogram& h = hist.at(name);
       if (h.max <= 0.0) return;
+      // Exact zeros (ReLU's, often half the values) are exact at any scale:
+      // counted, they would make bin 0 outweigh everything the threshold decides.
       const double to_bin = ActivationHistogram::kBins / h.max;
-      for (size_t i = 0; i < n; ++i)
+      for (size_t i = 0; i < n; ++i) {
+        if (x[i] == 0.0f) continue;
         h.counts[std::min(ActivationHistogram::kBins - 1, static_cast<int>(x[i] * to_bin))] += 1.0;
-      h.total += static_cast<double>(n);
+        h.total += 1.0;
+      }
     });
     sweep();
   } else {

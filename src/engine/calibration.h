@@ -2,9 +2,10 @@
 // quantised activation (all ReLU outputs, so >= 0), and pick one scale per
 // activation: x ~= scale * q, q in 0..255.
 //   minmax      the largest value seen / 255: nothing clips, coarse steps
-//   percentile  the given percentile of all values (default 99.99) / 255
+//   percentile  the given percentile of the non-zero values (default 99.99) / 255
 //   entropy     TensorRT's: the clipping threshold whose 255-level quantised
 //               histogram is closest (KL divergence) to the 2048-bin original
+//               (of the non-zero values: zeros are exact at any scale)
 #pragma once
 #include <map>
 #include <string>

@@ -19,7 +19,7 @@ namespace {
 
 struct BuildFlags {
   std::string model, out, precision = "fp32", device = "cpu", calib, calib_split = "train",
-                          calib_method = "percentile";
+                          calib_method = "entropy";
   int calib_clouds = 512, max_batch = 65536, max_points = 262144;
   double percentile = 99.99;
   bool json = false;
