@@ -95,6 +95,9 @@ for ((r = 1; r <= repeat; r++)); do
     else
       "$bin" --threads "$threads" bench --model "$m" --batch "$b" --points "$n" "${timing[@]}" --json |
         sed "s/^{/{\"peer\":\"pointnet\",/; $tag" >>"$out"
+      # Our int8 engine (calibrated on the timed batch; AVX512-VNNI where the CPU has it).
+      "$bin" --threads "$threads" bench --model "$m" --batch "$b" --points "$n" --precision int8 "${timing[@]}" \
+        --json | sed "s/^{/{\"peer\":\"pointnet-int8\",/; $tag" >>"$out"
       "$py" $peers time --peer ort --onnx "$work/case$i.onnx" --model "$m" --threads "$threads" \
         --batch "$b" --points "$n" "${timing[@]}" | sed "$tag" >>"$out"
       "$py" $peers time --peer torch --model "$m" --threads "$threads" --batch "$b" --points "$n" \

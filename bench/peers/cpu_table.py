@@ -12,6 +12,7 @@ import statistics
 import sys
 
 PEERS = ("pointnet", "onnxruntime", "pytorch-eager")
+OURS = ("pointnet", "pointnet-int8")  # our fp32 and int8 engines: one table row each, beside the same fp32 peers
 
 
 def cell(values, fmt):
@@ -36,21 +37,33 @@ def main(path):
     print("| work | ours clouds/s | ONNX Runtime clouds/s | PyTorch clouds/s | ours vs ORT | ours vs PyTorch "
           "| median latency ms, ours / ORT / PyTorch | peak RSS MiB, ours / ORT / PyTorch |")
     print("|---|---|---|---|---|---|---|---|")
+    int8_gains = []
     for task, batch, points, train in cases:
         by = {p: [r for r in runs if r["peer"] == p and (r["task"], r["batch"], r["points"], r["train"]) ==
-                  (task, batch, points, train)] for p in PEERS}
-        tput = {p: [r["clouds_per_s"] for r in by[p]] for p in PEERS}
+                  (task, batch, points, train)] for p in PEERS + OURS[1:]}
+        for ours_name in OURS:
+            if not by[ours_name]:
+                continue
+            names = (ours_name,) + PEERS[1:]
+            tput = {p: [r["clouds_per_s"] for r in by[p]] for p in names}
 
-        def ratio(peer):
-            ours = {r["repeat"]: r["clouds_per_s"] for r in by["pointnet"]}
-            return cell([ours[r["repeat"]] / r["clouds_per_s"] for r in by[peer] if r["repeat"] in ours],
-                        "{:.2f}x")
-        work = f"{task} {'training step' if train else 'inference'}, B={batch} x {points}"
-        latency = " / ".join(cell([r["latency_ms"]["median"] for r in by[p]], "{:.1f}") for p in PEERS)
-        rss = " / ".join(cell([r["peak_rss_mb"] for r in by[p]], "{:.0f}") for p in PEERS)
-        print(f"| {work} | {cell(tput['pointnet'], '{:.0f}')} | {cell(tput['onnxruntime'], '{:.0f}')} "
-              f"| {cell(tput['pytorch-eager'], '{:.0f}')} | {ratio('onnxruntime')} | {ratio('pytorch-eager')} "
-              f"| {latency} | {rss} |")
+            def ratio(peer):
+                ours = {r["repeat"]: r["clouds_per_s"] for r in by[ours_name]}
+                return cell([ours[r["repeat"]] / r["clouds_per_s"] for r in by[peer] if r["repeat"] in ours],
+                            "{:.2f}x")
+            precision = " int8" if ours_name == "pointnet-int8" else ""
+            work = f"{task} {'training step' if train else 'inference'}{precision}, B={batch} x {points}"
+            latency = " / ".join(cell([r["latency_ms"]["median"] for r in by[p]], "{:.1f}") for p in names)
+            rss = " / ".join(cell([r["peak_rss_mb"] for r in by[p]], "{:.0f}") for p in names)
+            print(f"| {work} | {cell(tput[ours_name], '{:.0f}')} | {cell(tput['onnxruntime'], '{:.0f}')} "
+                  f"| {cell(tput['pytorch-eager'], '{:.0f}')} | {ratio('onnxruntime')} | {ratio('pytorch-eager')} "
+                  f"| {latency} | {rss} |")
+            if ours_name == "pointnet-int8":
+                fp32 = {r["repeat"]: r["clouds_per_s"] for r in by["pointnet"]}
+                int8_gains.append((work, cell([r["clouds_per_s"] / fp32[r["repeat"]] for r in by[ours_name]
+                                               if r["repeat"] in fp32], "{:.2f}x")))
+    for work, gain in int8_gains:
+        print(f"\nours int8 vs ours fp32, {work}: {gain}", end="")
     for c in (l for l in lines if "check" in l):
         diffs = ", ".join(f"{k} {v:.1e}" for k, v in c["max_abs_diff"].items())
         print(f"\ncheck ({c['task']}, {c['clouds']} clouds x {c['points']}): max |log-prob - ours| {diffs} "

@@ -19,6 +19,7 @@
 #include "core/rng.h"
 #include "cuda/cuda_backend.h"
 #include "data/batch.h"
+#include "cpu/int8_gemm.h"
 #include "engine/builder.h"
 #include "engine/cpu_runner.h"
 #include "engine/engine_predictor.h"
@@ -224,6 +225,7 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
                         {"cv", stats.cv},
                         {"peak_rss_mb", rss_mb},
                         {"runner", run_engine ? "engine" : "model"}};
+  if (run_engine && out["precision"] == "int8") out["int8_kernel"] = cpu::int8_kernel_name();
 
   if (!o.train) {
     out["upload_ms"] = 1e3 * percentile(upload_samples, 0.5);
