@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,11 @@
 #include "expect_error.h"
 
 namespace pointnet {
+namespace cpu {
+// ctest names the parameterised tests by this (else "4-byte object <01-00 00-00>").
+void PrintTo(Int8Kernel kernel, std::ostream* os) { *os << (kernel == Int8Kernel::portable ? "portable" : "vnni"); }
+}  // namespace cpu
+
 namespace {
 
 using cpu::Int8Kernel;
