@@ -170,16 +170,25 @@ inline RunResult run_cli(const std::vector<std::string>& args, const fs::path& l
   return p.wait(timeout);
 }
 
-// A test with its own temp folder: p() names files in it, ok() runs the
-// command there and expects exit 0.
+// A test with its own temp folder: p() names files in it, run() runs the
+// command there, ok() expects exit 0.
 class CliFixture : public ::testing::Test {
  protected:
   TempDir tmp;
   std::string p(const std::string& rel) const { return (tmp.path / rel).string(); }
+  RunResult run(const std::vector<std::string>& args) { return run_cli(args, tmp.path); }
   RunResult ok(const std::vector<std::string>& args) {
-    RunResult r = run_cli(args, tmp.path);
+    RunResult r = run(args);
     EXPECT_TRUE(r.exited && r.exit_code == 0 && !r.timed_out) << r.describe();
     return r;
+  }
+  // The bad-input contract: exit status 1 (not a crash), an "error:" line naming `must_name`.
+  static void expect_user_error(const RunResult& r, const std::string& must_name) {
+    ASSERT_TRUE(r.exited) << "crashed: " << r.describe();
+    EXPECT_EQ(r.exit_code, 1) << r.describe();
+    EXPECT_NE(r.err.find("error:"), std::string::npos) << r.describe();
+    EXPECT_NE(r.err.find(must_name), std::string::npos) << "stderr should name '" << must_name << "'\n"
+                                                        << r.describe();
   }
   // Runs the command and expects a clean refusal: exit status 1, an "error:" line.
   RunResult fails(const std::vector<std::string>& args) {

@@ -16,22 +16,8 @@ namespace {
 using Args = std::vector<std::string>;
 const std::string kPthDir = std::string(POINTNET_SOURCE_DIR) + "/tests/golden/data/pth/";
 
-class CliPth : public ::testing::Test {
+class CliPth : public CliFixture {
  protected:
-  TempDir tmp;
-  std::string p(const std::string& rel) const { return (tmp.path / rel).string(); }
-  RunResult run(const Args& args) { return run_cli(args, tmp.path); }
-  RunResult ok(const Args& args) {
-    RunResult r = run(args);
-    EXPECT_TRUE(r.exited && r.exit_code == 0) << args.at(0) << "\n" << r.describe();
-    return r;
-  }
-  void expect_user_error(const RunResult& r, const std::string& must_name) {
-    ASSERT_TRUE(r.exited) << "crashed: " << r.describe();
-    EXPECT_EQ(r.exit_code, 1) << r.describe();
-    EXPECT_NE(r.err.find("error:"), std::string::npos) << r.describe();
-    EXPECT_NE(r.err.find(must_name), std::string::npos) << "should name " << must_name << "\n" << r.describe();
-  }
   // A fixed, irregular cloud of 200 points.
   std::string cloud() {
     std::vector<float> xyz(200 * 3);

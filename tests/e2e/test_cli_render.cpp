@@ -15,23 +15,8 @@ namespace {
 using Args = std::vector<std::string>;
 using pointnet::testing::decode_png_file;
 
-class CliRender : public ::testing::Test {
+class CliRender : public CliFixture {
  protected:
-  TempDir tmp;
-  std::string p(const std::string& rel) const { return (tmp.path / rel).string(); }
-  RunResult run(const Args& args) { return run_cli(args, tmp.path); }
-  RunResult ok(const Args& args) {
-    RunResult r = run(args);
-    EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
-    return r;
-  }
-  void expect_user_error(const RunResult& r, const std::string& must_name) {
-    ASSERT_TRUE(r.exited) << "crashed: " << r.describe();
-    EXPECT_EQ(r.exit_code, 1) << r.describe();
-    EXPECT_NE(r.err.find("error:"), std::string::npos) << r.describe();
-    EXPECT_NE(r.err.find(must_name), std::string::npos) << "stderr should name '" << must_name << "'\n"
-                                                        << r.describe();
-  }
 
   // A helix of n points in three parts (.seg labels 1, 2, 3 by height); returns the .pts path.
   std::string write_helix(int n, int labels_written) {
