@@ -1,14 +1,20 @@
 // Times Dataset loading of one split from a folder and from its pack, side by
-// side in one process (the production load_dataset(), never a copy):
+// side (the production load_dataset(), never a copy):
 //
 //   build/bench_load_dataset --folder DIR --pack FILE [--split train] [--repeat 5] [--cold]
 //
-// Each repeat loads the folder, then the pack (the order alternates between
-// repeats), and reports per source: the load itself, then one pass reading every
-// coordinate (a zero-copy pack defers page faults to that pass; the sum keeps
-// it from being optimised away). --cold drops the page cache before every load
-// (`sync; echo 3 > /proc/sys/vm/drop_caches`, root only). Before timing, the
-// two sources must hold bitwise the same shapes (house rule 7).
+// Two measurements, each repeat loading the folder and then the pack (the order
+// alternates between repeats):
+//   fresh   each load in a new process (this program re-run as a child): what
+//           `pointnet train` sees, fresh heap and thread pool included;
+//   again   loads repeated in this one process (warm heap and thread pool).
+// Per load: the load itself, then one pass reading every coordinate (a
+// zero-copy pack's page faults would land there). --cold drops the page cache
+// before every fresh load (`sync; echo 3 > /proc/sys/vm/drop_caches`, root
+// only). Before timing, both sources must hold bitwise the same shapes.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,7 +22,6 @@
 #include <cstring>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "core/errors.h"
@@ -27,17 +32,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using pointnet::Dataset;
 
-struct Timing {
-  std::vector<double> load_s, touch_s;
+struct Times {
+  std::vector<double> load_ms, touch_ms;
 };
-
-bool drop_page_cache() {
-  ::sync();
-  std::ofstream f("/proc/sys/vm/drop_caches");
-  f << "3\n";
-  f.flush();
-  return static_cast<bool>(f);
-}
 
 // Reads every coordinate once: integer adds of the bits vectorise, so this
 // costs about what reaching the memory costs (page faults included).
@@ -54,13 +51,56 @@ uint64_t touch_every_value(const Dataset& ds) {
   return sum;
 }
 
+// One load and touch, in milliseconds.
+std::pair<double, double> time_load(const std::string& source, const pointnet::LoadOptions& options) {
+  const auto t0 = Clock::now();
+  const Dataset ds = pointnet::load_dataset(source, options);
+  const auto t1 = Clock::now();
+  volatile uint64_t sink = touch_every_value(ds);
+  (void)sink;
+  const auto t2 = Clock::now();
+  return {std::chrono::duration<double, std::milli>(t1 - t0).count(),
+          std::chrono::duration<double, std::milli>(t2 - t1).count()};
+}
+
+// Runs this program as `--child SOURCE --split S` and reads its two numbers.
+std::pair<double, double> time_in_child(const std::string& source, const std::string& split) {
+  int out[2];
+  if (::pipe(out) != 0) pointnet::fail("bench: pipe failed");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::close(out[0]);
+    const char* args[] = {"bench_load_dataset", "--child", source.c_str(), "--split", split.c_str(), nullptr};
+    ::execv("/proc/self/exe", const_cast<char* const*>(args));
+    std::_Exit(127);
+  }
+  ::close(out[1]);
+  char text[128] = {};
+  const ssize_t n = ::read(out[0], text, sizeof text - 1);
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  double load = 0, touch = 0;
+  if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || std::sscanf(text, "%lf %lf", &load, &touch) != 2)
+    pointnet::fail("bench: the child loading ", source, " failed");
+  return {load, touch};
+}
+
+bool drop_page_cache() {
+  ::sync();
+  std::ofstream f("/proc/sys/vm/drop_caches");
+  f << "3\n";
+  f.flush();
+  return static_cast<bool>(f);
+}
+
 void check_same(const Dataset& folder, const Dataset& pack) {
   if (folder.shapes.size() != pack.shapes.size() || folder.class_names != pack.class_names)
     pointnet::fail("bench: folder and pack differ in shape count or classes");
   for (size_t i = 0; i < folder.shapes.size(); ++i) {
     const pointnet::Shape &a = folder.shapes[i], &b = pack.shapes[i];
-    if (a.label != b.label || a.points.size() != b.points.size() ||
-        std::memcmp(a.points.data(), b.points.data(), a.points.size() * sizeof(float)) != 0)
+    if (a.label != b.label || a.points != b.points)
       pointnet::fail("bench: shape ", i, " differs between the folder and the pack (an f16 pack?)");
   }
 }
@@ -70,77 +110,76 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-void report(const char* name, const Timing& t) {
-  std::printf("%-6s load  ms:", name);
-  for (double s : t.load_s) std::printf(" %8.1f", 1e3 * s);
-  std::printf("   median %8.1f\n%-6s touch ms:", 1e3 * median(t.load_s), name);
-  for (double s : t.touch_s) std::printf(" %8.1f", 1e3 * s);
-  std::printf("   median %8.1f\n", 1e3 * median(t.touch_s));
+void print_row(const char* name, const char* what, const std::vector<double>& ms) {
+  std::printf("  %-6s %-5s ms:", name, what);
+  for (double t : ms) std::printf(" %7.1f", t);
+  std::printf("   median %7.1f  min %7.1f\n", median(ms), *std::min_element(ms.begin(), ms.end()));
+}
+
+void report(const char* title, const Times& folder, const Times& pack) {
+  std::printf("%s\n", title);
+  print_row("folder", "load", folder.load_ms);
+  print_row("folder", "touch", folder.touch_ms);
+  print_row("pack", "load", pack.load_ms);
+  print_row("pack", "touch", pack.touch_ms);
+  const double f = median(folder.load_ms), p = median(pack.load_ms);
+  std::printf("  pack vs folder (medians): load %.1fx faster, load + touch %.1fx faster\n", f / p,
+              (f + median(folder.touch_ms)) / (p + median(pack.touch_ms)));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string folder, pack;
+  std::string folder, pack, child;
   pointnet::LoadOptions options;
   int repeat = 5;
   bool cold = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--folder") folder = value();
-    else if (a == "--pack") pack = value();
-    else if (a == "--split") options.split = value();
-    else if (a == "--repeat") repeat = std::max(1, std::atoi(value().c_str()));
+    const bool has_value = i + 1 < argc;
+    if (a == "--folder" && has_value) folder = argv[++i];
+    else if (a == "--pack" && has_value) pack = argv[++i];
+    else if (a == "--split" && has_value) options.split = argv[++i];
+    else if (a == "--repeat" && has_value) repeat = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--child" && has_value) child = argv[++i];
     else if (a == "--cold") cold = true;
     else {
       std::fprintf(stderr, "usage: %s --folder DIR --pack FILE [--split S] [--repeat N] [--cold]\n", argv[0]);
       return 2;
     }
   }
-  if (folder.empty() || pack.empty()) {
-    std::fprintf(stderr, "bench_load_dataset: --folder and --pack are required\n");
-    return 2;
-  }
   try {
-    {
-      const auto a = Clock::now();
-      const Dataset f = pointnet::load_dataset(folder, options);
-      const auto b = Clock::now();
-      const Dataset p = pointnet::load_dataset(pack, options);
-      const auto c = Clock::now();
-      std::printf("first loads in this process: folder %.1f ms, pack %.1f ms\n",
-                  1e3 * std::chrono::duration<double>(b - a).count(), 1e3 * std::chrono::duration<double>(c - b).count());
-      check_same(f, p);
+    if (!child.empty()) {
+      const auto [load, touch] = time_load(child, options);
+      std::printf("%.3f %.3f\n", load, touch);
+      return 0;
     }
-    Timing timing[2];  // 0 folder, 1 pack
-    uint64_t keep = 0;
+    if (folder.empty() || pack.empty()) {
+      std::fprintf(stderr, "bench_load_dataset: --folder and --pack are required\n");
+      return 2;
+    }
+    check_same(pointnet::load_dataset(folder, options), pointnet::load_dataset(pack, options));
+    Times fresh[2], again[2];  // [0] folder, [1] pack
     for (int r = 0; r < repeat; ++r) {
       for (int k = 0; k < 2; ++k) {
         const int which = r % 2 ? 1 - k : k;
         if (cold && !drop_page_cache()) pointnet::fail("bench: --cold needs root (cannot write /proc/sys/vm/drop_caches)");
-        const auto t0 = Clock::now();
-        const Dataset ds = pointnet::load_dataset(which == 0 ? folder : pack, options);
-        const auto t1 = Clock::now();
-        keep += touch_every_value(ds);
-        const auto t2 = Clock::now();
-        timing[which].load_s.push_back(std::chrono::duration<double>(t1 - t0).count());
-        timing[which].touch_s.push_back(std::chrono::duration<double>(t2 - t1).count());
+        const auto [load, touch] = time_in_child(which == 0 ? folder : pack, options.split);
+        fresh[which].load_ms.push_back(load);
+        fresh[which].touch_ms.push_back(touch);
       }
     }
-    std::printf("split %s, %s page cache, %d repeats (sum of value bits %llu)\n", options.split.c_str(),
-                cold ? "cold" : "warm", repeat, static_cast<unsigned long long>(keep));
-    report("folder", timing[0]);
-    report("pack", timing[1]);
-    const double f = median(timing[0].load_s), p = median(timing[1].load_s);
-    const double ft = f + median(timing[0].touch_s), pt = p + median(timing[1].touch_s);
-    std::printf("pack vs folder: load %.1fx faster, load + touch %.1fx faster\n", f / p, ft / pt);
+    std::printf("split %s, %s page cache, %d repeats\n", options.split.c_str(), cold ? "cold" : "warm", repeat);
+    report("fresh process per load:", fresh[0], fresh[1]);
+    if (cold) return 0;  // repeated loads in one process are warm by definition
+    for (int r = 0; r < repeat; ++r)
+      for (int k = 0; k < 2; ++k) {
+        const int which = r % 2 ? 1 - k : k;
+        const auto [load, touch] = time_load(which == 0 ? folder : pack, options);
+        again[which].load_ms.push_back(load);
+        again[which].touch_ms.push_back(touch);
+      }
+    report("again in this process:", again[0], again[1]);
   } catch (const pointnet::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

@@ -9,7 +9,9 @@ namespace pointnet {
 class MappedFile {
  public:
   // Throws pointnet::Error "<path>: cannot open: <reason>" (or names a non-regular file).
-  explicit MappedFile(const std::string& path);
+  // `populate`: map every page now (MAP_POPULATE), for a caller that reads the
+  // whole file: ~4 ms for 152 MB here, less than faulting the pages in one by one.
+  explicit MappedFile(const std::string& path, bool populate = false);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;

@@ -6,13 +6,14 @@
 #include <vector>
 
 #include "core/floats.h"
+#include "data/shape_path.h"
 
 namespace pointnet {
 
 enum class Task { Classification, Segmentation };
 
 struct Shape {
-  std::string path;               // source file, for messages
+  ShapePath path;                 // source file (a pack's: its path table entry), for messages
   Floats points;                  // (n, 3) xyz as read from disk, not normalised (an f32 pack's: a view of the file)
   Floats normals;                 // (n, 3) normals as stored (not renormalised) when the data has them, else empty
   std::vector<int32_t> parts;     // (n) 0-based part label (see Dataset::part_offset); empty for cls data

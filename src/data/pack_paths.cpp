@@ -55,12 +55,11 @@ PathTable PathTable::from_json(const nlohmann::json& splits, uint64_t shapes, co
   return t;
 }
 
-std::string PathTable::operator()(uint64_t shape) const {
-  if (!section_) return shape < names_.size() ? names_[shape] : std::string();
+std::string_view PathTable::operator()(uint64_t shape) const {
+  if (!section_) return shape < names_.size() ? std::string_view(names_[shape]) : std::string_view();
   if (shape >= shapes_) return {};
   const uint64_t begin = shape == 0 ? 0 : get_le(section_ + 4 * (shape - 1), 4), end = get_le(section_ + 4 * shape, 4);
-  const char* text = reinterpret_cast<const char*>(section_ + 4 * shapes_);
-  return std::string(text + begin, text + end);
+  return std::string_view(reinterpret_cast<const char*>(section_ + 4 * shapes_) + begin, end - begin);
 }
 
 }  // namespace pointnet::pack

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,8 +23,9 @@ class PathTable {
   // Versions 1-2: `splits` as the header holds it, each {"first", "count", "paths": [one string per shape]}.
   static PathTable from_json(const nlohmann::json& splits, uint64_t shapes, const std::string& file);
 
-  // Shape `shape`'s path (empty when no split names it). The section must outlive this table.
-  std::string operator()(uint64_t shape) const;
+  // Shape `shape`'s path (empty when no split names it), valid while the
+  // section (the mapping) and this table live.
+  std::string_view operator()(uint64_t shape) const;
 
  private:
   const unsigned char* section_ = nullptr;  // version 3

@@ -153,6 +153,21 @@ Floats values_at(const unsigned char* src, size_t count, bool f16, const std::sh
   return Floats(std::move(out));
 }
 
+// "<pack>:<path in the packed folder>" for each shape, from the path table,
+// which lives as long as a shape names it.
+class PackNames : public ShapeNames {
+ public:
+  PackNames(std::shared_ptr<const MappedFile> file, PathTable table) : file_(std::move(file)), table_(std::move(table)) {}
+  std::string name(size_t shape) const override {
+    const std::string_view name = table_(shape);
+    return file_->path() + ":" + std::string(name);
+  }
+
+ private:
+  std::shared_ptr<const MappedFile> file_;
+  PathTable table_;
+};
+
 }  // namespace
 
 bool is_pack_file(const std::string& path) {
@@ -179,10 +194,11 @@ std::string pack_layout(const std::string& path) {
 }
 
 Dataset read_pack(const std::string& path, const LoadOptions& opt) {
-  const auto file = std::make_shared<const MappedFile>(path);
+  const auto file = std::make_shared<const MappedFile>(path, true);  // populated: every byte is verified
   Dataset ds;
-  const Layout L = parse_layout(*file, ds);
+  Layout L = parse_layout(*file, ds);
   verify_file(*file, L);
+  const auto names = std::make_shared<const PackNames>(file, std::move(L.paths));
   ds.root = path;
   ds.format = "pack";
   ds.has_normals = L.has_normals;
@@ -212,7 +228,7 @@ Dataset read_pack(const std::string& path, const LoadOptions& opt) {
       const uint64_t point0 = L.first_point(i), n = get_le(L.record(i) + 8, 4);
       if (n == 0) fail(path, ": shape ", i, ": no points");
       Shape s;
-      s.path = path + ":" + L.paths(i);
+      s.path = ShapePath(names, i);  // "<pack>:<path in the packed folder>" when asked
       s.label = chosen >= 0 ? 0 : static_cast<int>(label);
       s.points = values_at(L.data + L.points.offset + point0 * 3 * vb, n * 3, f16, file, i);
       if (L.has_normals) s.normals = values_at(L.data + L.normals.offset + point0 * 3 * vb, n * 3, f16, file, i);

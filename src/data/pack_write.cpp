@@ -79,7 +79,8 @@ void prepare_split(Dataset& ds, const std::string& dir, const PackOptions& optio
       }
     for (int32_t p : s.parts)
       if (p < 0 || p > 255) fail(s.path, ": part label ", p, " is outside 0..255");
-    std::string rel = s.path.rfind(dir, 0) == 0 ? s.path.substr(dir.size()) : s.path;
+    const std::string full = s.path;
+    std::string rel = full.rfind(dir, 0) == 0 ? full.substr(dir.size()) : full;
     while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
     paths.push_back(rel);
   }
