@@ -31,6 +31,8 @@ void parse_json(const MappedFile& file, Header& h) {
     h.json = nlohmann::json::parse(p, p + h.json_bytes);
   } catch (const nlohmann::json::parse_error& e) {
     fail(file.path(), ": byte ", kFixedHeader + e.byte, ": invalid JSON header: ", e.what());
+  } catch (const nlohmann::json::exception& e) {  // not only parse_error: 1e999 is out_of_range (406)
+    fail(file.path(), ": byte ", kFixedHeader, ": invalid JSON header: ", e.what());
   }
 }
 

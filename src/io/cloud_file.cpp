@@ -34,7 +34,7 @@ std::vector<float> npy_xyz(const std::string& path) {
   for (size_t i = 0; i < n; ++i)  // checked here, where the byte offset is known (read_cloud checks again)
     for (size_t k = 0; k < 3; ++k)
       if (!std::isfinite(a.values[i * cols + k]))
-        fail(path, ": byte ", a.byte_of(i * cols + k), ": row ", i, " column ", k, " is ", a.values[i * cols + k],
+        fail(path, ": byte ", a.byte_of(i * cols + k), ": point ", i, " coordinate ", k, " is ", a.values[i * cols + k],
              ": expected a finite number (within float range)");
   if (cols == 3) return std::move(a.values);
   std::vector<float> xyz(n * 3);

@@ -112,6 +112,12 @@ TEST_F(CraftedPack, LyingPathTablesAreRefused) {
   expect_refused(with_header(bytes, entry, "\"paths\":{\"bytes\":3"), "a table shorter than one offset per shape");
 }
 
+TEST_F(CraftedPack, HeaderNumbersBeyondDoubleAreRefused) {  // nlohmann's out_of_range, not parse_error
+  write_pack(synth("cls"), path("ok.pack"), {});
+  expect_refused(with_header(read_file(path("ok.pack")), "\"format\":\"pointnet-pack\"", "\"format\":1e999"),
+                 "a number overflowing double");
+}
+
 TEST_F(PackTest, DamageInAnyChunkOfALargePackIsSeen) {
   SynthOptions o;
   o.points = 2048;

@@ -106,7 +106,7 @@ TEST(ReaderPositions, NpyNonFiniteNamesTheByteInCAndFortranOrder) {
     write_file_atomic(path, npy_with_nan(fortran, &start));
     // (1, 2) is element 5 in C order and in Fortran order (the last either way).
     const std::string byte = std::to_string(start + 5 * 4);
-    expect_error([&] { read_cloud(path, {}); }, {"a.npy: byte " + byte + ": row 1 column 2 is nan"});
+    expect_error([&] { read_cloud(path, {}); }, {"a.npy: byte " + byte + ": point 1 coordinate 2 is nan"});
     const NpyArray a = read_npy(path);
     EXPECT_EQ(a.byte_of(1), start + (fortran ? 2 : 1) * 4) << fortran;  // (0, 1)
   }
