@@ -1,8 +1,10 @@
 // Times Dataset loading of one split from a folder and from its pack, side by
 // side (the production load_dataset(), never a copy):
 //
-//   build/bench_load_dataset --folder DIR --pack FILE [--split train] [--repeat 5] [--cold]
+//   build/bench_load_dataset --folder DIR --pack FILE [--split train[,test]] [--repeat 5] [--cold]
 //
+// --split train,test loads both splits into Datasets that stay alive together,
+// as `pointnet train` does (a pack is then mapped and verified once).
 // Two measurements, each repeat loading the folder and then the pack (the order
 // alternates between repeats):
 //   fresh   each load in a new process (this program re-run as a child): what
@@ -51,12 +53,29 @@ uint64_t touch_every_value(const Dataset& ds) {
   return sum;
 }
 
-// One load and touch, in milliseconds.
-std::pair<double, double> time_load(const std::string& source, const pointnet::LoadOptions& options) {
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t a = 0; a <= text.size();) {
+    const size_t b = std::min(text.find(',', a), text.size());
+    out.push_back(text.substr(a, b - a));
+    a = b + 1;
+  }
+  return out;
+}
+
+// Loads the splits (kept alive together), then touches them: milliseconds each.
+std::pair<double, double> time_load(const std::string& source, const std::string& splits) {
   const auto t0 = Clock::now();
-  const Dataset ds = pointnet::load_dataset(source, options);
+  std::vector<Dataset> loaded;
+  for (const std::string& split : split_list(splits)) {
+    pointnet::LoadOptions options;
+    options.split = split;
+    loaded.push_back(pointnet::load_dataset(source, options));
+  }
   const auto t1 = Clock::now();
-  volatile uint64_t sink = touch_every_value(ds);
+  uint64_t sum = 0;
+  for (const Dataset& ds : loaded) sum += touch_every_value(ds);
+  volatile uint64_t sink = sum;
   (void)sink;
   const auto t2 = Clock::now();
   return {std::chrono::duration<double, std::milli>(t1 - t0).count(),
@@ -130,8 +149,7 @@ void report(const char* title, const Times& folder, const Times& pack) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string folder, pack, child;
-  pointnet::LoadOptions options;
+  std::string folder, pack, child, splits = "train";
   int repeat = 5;
   bool cold = false;
   for (int i = 1; i < argc; ++i) {
@@ -139,18 +157,18 @@ int main(int argc, char** argv) {
     const bool has_value = i + 1 < argc;
     if (a == "--folder" && has_value) folder = argv[++i];
     else if (a == "--pack" && has_value) pack = argv[++i];
-    else if (a == "--split" && has_value) options.split = argv[++i];
+    else if (a == "--split" && has_value) splits = argv[++i];
     else if (a == "--repeat" && has_value) repeat = std::max(1, std::atoi(argv[++i]));
     else if (a == "--child" && has_value) child = argv[++i];
     else if (a == "--cold") cold = true;
     else {
-      std::fprintf(stderr, "usage: %s --folder DIR --pack FILE [--split S] [--repeat N] [--cold]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s --folder DIR --pack FILE [--split S[,S]] [--repeat N] [--cold]\n", argv[0]);
       return 2;
     }
   }
   try {
     if (!child.empty()) {
-      const auto [load, touch] = time_load(child, options);
+      const auto [load, touch] = time_load(child, splits);
       std::printf("%.3f %.3f\n", load, touch);
       return 0;
     }
@@ -158,24 +176,28 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_load_dataset: --folder and --pack are required\n");
       return 2;
     }
-    check_same(pointnet::load_dataset(folder, options), pointnet::load_dataset(pack, options));
+    for (const std::string& split : split_list(splits)) {
+      pointnet::LoadOptions options;
+      options.split = split;
+      check_same(pointnet::load_dataset(folder, options), pointnet::load_dataset(pack, options));
+    }
     Times fresh[2], again[2];  // [0] folder, [1] pack
     for (int r = 0; r < repeat; ++r) {
       for (int k = 0; k < 2; ++k) {
         const int which = r % 2 ? 1 - k : k;
         if (cold && !drop_page_cache()) pointnet::fail("bench: --cold needs root (cannot write /proc/sys/vm/drop_caches)");
-        const auto [load, touch] = time_in_child(which == 0 ? folder : pack, options.split);
+        const auto [load, touch] = time_in_child(which == 0 ? folder : pack, splits);
         fresh[which].load_ms.push_back(load);
         fresh[which].touch_ms.push_back(touch);
       }
     }
-    std::printf("split %s, %s page cache, %d repeats\n", options.split.c_str(), cold ? "cold" : "warm", repeat);
+    std::printf("split %s, %s page cache, %d repeats\n", splits.c_str(), cold ? "cold" : "warm", repeat);
     report("fresh process per load:", fresh[0], fresh[1]);
     if (cold) return 0;  // repeated loads in one process are warm by definition
     for (int r = 0; r < repeat; ++r)
       for (int k = 0; k < 2; ++k) {
         const int which = r % 2 ? 1 - k : k;
-        const auto [load, touch] = time_load(which == 0 ? folder : pack, options);
+        const auto [load, touch] = time_load(which == 0 ? folder : pack, splits);
         again[which].load_ms.push_back(load);
         again[which].touch_ms.push_back(touch);
       }

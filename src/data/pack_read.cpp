@@ -12,6 +12,7 @@
 #include "core/half.h"
 #include "core/mapped_file.h"
 #include "data/pack.h"
+#include "data/pack_cache.h"
 #include "data/pack_format.h"
 #include "data/pack_paths.h"
 #include "data/pack_verify.h"
@@ -194,10 +195,15 @@ std::string pack_layout(const std::string& path) {
 }
 
 Dataset read_pack(const std::string& path, const LoadOptions& opt) {
-  const auto file = std::make_shared<const MappedFile>(path, true);  // populated: every byte is verified
+  std::shared_ptr<const MappedFile> file = verified_mapping(path);  // another split of a pack read before
+  const bool fresh = !file;
+  if (fresh) file = std::make_shared<const MappedFile>(path, true);  // populated: every byte is verified
   Dataset ds;
   Layout L = parse_layout(*file, ds);
-  verify_file(*file, L);
+  if (fresh) {
+    verify_file(*file, L);
+    remember_verified(file);
+  }
   const auto names = std::make_shared<const PackNames>(file, std::move(L.paths));
   ds.root = path;
   ds.format = "pack";

@@ -6,6 +6,7 @@
 
 #include "core/checksum.h"
 #include "core/errors.h"
+#include "core/idle_threads.h"
 #include "core/parallel_for.h"
 #include "data/pack.h"
 #include "data/pack_format.h"
@@ -79,7 +80,7 @@ std::vector<uint64_t> chunk_digests(const unsigned char* file, size_t size, cons
   nonfinite.assign(digests.size(), kNone);
   parallel_for(digests.size(), [&](size_t i) {
     digests[i] = chunk_pass(file, i * kChecksumChunk, std::min(size, (i + 1) * kChecksumChunk), ranges, nonfinite[i]);
-  });
+  }, idle_threads());
   return digests;
 }
 
@@ -113,7 +114,7 @@ Verdict verify(const unsigned char* file, size_t size, uint32_t version, const s
     nonfinite.assign(chunk_count(size), kNone);
     parallel_for(nonfinite.size(), [&](size_t i) {
       nonfinite[i] = scan_ranges(file, i * kChecksumChunk, std::min(size, (i + 1) * kChecksumChunk), finite_f32);
-    });
+    }, idle_threads());
   }
   v.first_nonfinite = *std::min_element(nonfinite.begin(), nonfinite.end());
   return v;

@@ -2,7 +2,8 @@
 // the checksum and, in the same pass (while each block is in cache), that the
 // f32 values of the given byte ranges are finite (one NaN would poison a
 // training run). Version 3 sums 1 MiB chunks independently, so the chunks
-// spread over the cores; versions 1-2 have one sequential sum.
+// spread over the idle cores (core/idle_threads.h); versions 1-2 have one
+// sequential sum.
 #pragma once
 #include <cstddef>
 #include <cstdint>
