@@ -72,6 +72,30 @@ TEST_F(PackTest, F32ShapesViewTheFileAndOutliveTheirDataset) {
   EXPECT_FALSE(load_dataset(path("h.pack"), {}).shapes.front().points.is_view());  // converted to f32: a copy
 }
 
+// train and test of one pack share one mapping, verified once; a pack written
+// anew at the same path (a new file: write_pack renames) is mapped anew.
+TEST_F(PackTest, SplitsShareTheMappingUntilTheFileChanges) {
+  const std::string dir = synth("cls");
+  write_pack(dir, path("s.pack"), {});
+  LoadOptions test;
+  test.split = "test";
+  const Dataset train = load_dataset(path("s.pack"), {});
+  const Dataset tested = load_dataset(path("s.pack"), test);
+  size_t train_values = 0;
+  for (const Shape& s : train.shapes) train_values += s.points.size();
+  EXPECT_EQ(tested.shapes.front().points.data(), train.shapes.front().points.data() + train_values);
+  SynthOptions other;
+  other.seed = 7;
+  other.points = 50;
+  other.train_per_class = 3;
+  other.test_per_class = 2;
+  write_synthetic_classification(path("other"), other);
+  write_pack(path("other"), path("s.pack"), {});
+  EXPECT_EQ(load_dataset(path("s.pack"), test).shapes.front().points,
+            load_dataset(path("other"), test).shapes.front().points);
+  EXPECT_NE(train.shapes.front().points, load_dataset(path("s.pack"), {}).shapes.front().points);
+}
+
 TEST_F(CraftedPack, NonFiniteValuesAreRefusedNamingTheByteAndShape) {
   write_pack(synth("cls"), path("ok.pack"), {});
   const std::string bytes = read_file(path("ok.pack"));
