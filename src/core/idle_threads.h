@@ -4,7 +4,7 @@
 // one. Where another process holds a core, the thread sharing it finishes
 // last and the pass waits: verifying a 152 MB pack took 7 ms on one thread
 // and 12-16 ms on two on this project's 2-core VM with a busy neighbour
-// (5 ms vs 4 ms when both cores were free; docs/benchmarks.md).
+// (4.8 vs 3.8 ms, checksum only, in a quieter moment; docs/benchmarks.md).
 #pragma once
 #include <algorithm>
 #include <cmath>
