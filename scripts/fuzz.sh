@@ -23,6 +23,8 @@ cmake -S . -B build-fuzz -DPOINTNET_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ "${laun
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake --build build-fuzz -j"$jobs" >/dev/null
 bin=build-fuzz/tests/fuzz
+# One OpenMP thread a target (the pack verifier is parallel): the targets already run one per core.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # libhdf5's own leaks on malformed files are not ours (tests/fuzz/lsan.supp says which).
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
