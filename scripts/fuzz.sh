@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
-read -r -a targets <<< "${FUZZ_TARGETS:-npy off ply pcd lzf pts pack pth}"  # FUZZ_TARGETS: a subset
+read -r -a targets <<< "${FUZZ_TARGETS:-npy off ply pcd lzf pts pack pth h5 layouts}"  # FUZZ_TARGETS: a subset
 
 # clang (libFuzzer, sanitizers) and libomp-dev (the pack reader uses OpenMP):
 # scripts/setup.sh --with-tests installs them.
@@ -23,6 +23,17 @@ cmake -S . -B build-fuzz -DPOINTNET_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ "${laun
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake --build build-fuzz -j"$jobs" >/dev/null
 bin=build-fuzz/tests/fuzz
+# One OpenMP thread a target (the pack verifier is parallel): the targets already run one per core.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+# libhdf5's own leaks on malformed files are not ours (tests/fuzz/lsan.supp says which).
+export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+
+# fuzz_h5 exists only where libhdf5-dev was found (tests/fuzz/CMakeLists.txt).
+built=()
+for t in "${targets[@]}"; do
+  if [ -x "$bin/fuzz_$t" ]; then built+=("$t"); else echo "fuzz: $t skipped (not built: fuzz_h5 needs libhdf5-dev)"; fi
+done
+targets=("${built[@]}")
 
 # Every input that once crashed a target must now pass.
 status=0
@@ -52,5 +63,5 @@ run_one() {
 }
 export -f run_one
 printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one "$@"' _ {} "$seconds" "$bin" || status=1
-rm -f /tmp/pointnet_fuzz_pack_*.pnpack
+rm -rf /tmp/pointnet_fuzz_pack_*.pnpack /tmp/pointnet_fuzz_h5_* /tmp/pointnet_fuzz_layouts_*
 exit $status

@@ -11,8 +11,22 @@
 #include "core/errors.h"
 
 namespace pointnet {
+namespace {
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+FileIdentity identity_of(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+}  // namespace
+
+FileIdentity file_identity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail(path, ": cannot stat: ", std::strerror(errno));
+  return identity_of(st);
+}
+
+MappedFile::MappedFile(const std::string& path, bool populate) : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
   struct stat st {};
@@ -26,8 +40,9 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     fail(path, ": not a regular file");
   }
   size_ = static_cast<size_t>(st.st_size);
+  identity_ = identity_of(st);
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
     if (p == MAP_FAILED) {
       const int err = errno;
       ::close(fd);

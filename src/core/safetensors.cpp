@@ -276,6 +276,8 @@ SafeTensors read_safetensors(const std::string& path) {
     size_t tag = why.find("] ");
     if (tag != std::string::npos) why = why.substr(tag + 2);
     fail(path, ": byte ", at, ": header is not valid JSON: ", why);
+  } catch (const json::exception& e) {  // not only parse_error: 1e999 is out_of_range (406)
+    fail(path, ": byte 8: header is not valid JSON: ", e.what());
   }
   if (!header.is_object()) fail(path, ": byte 8: header is not a JSON object");
 

@@ -5,14 +5,17 @@
 #include <string>
 #include <vector>
 
+#include "core/floats.h"
+#include "data/shape_path.h"
+
 namespace pointnet {
 
 enum class Task { Classification, Segmentation };
 
 struct Shape {
-  std::string path;               // source file, for messages
-  std::vector<float> points;      // (n, 3) xyz as read from disk, not normalised
-  std::vector<float> normals;     // (n, 3) normals as stored (not renormalised) when the data has them, else empty
+  ShapePath path;                 // source file (a pack's: its path table entry), for messages
+  Floats points;                  // (n, 3) xyz as read from disk, not normalised (an f32 pack's: a view of the file)
+  Floats normals;                 // (n, 3) normals as stored (not renormalised) when the data has them, else empty
   std::vector<int32_t> parts;     // (n) 0-based part label (see Dataset::part_offset); empty for cls data
   int label = 0;                  // index into Dataset::class_names
   int num_points() const { return static_cast<int>(points.size() / 3); }

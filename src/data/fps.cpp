@@ -50,7 +50,7 @@ void keep_farthest_points(Dataset& data, int k) {
     const std::vector<int> keep = farthest_point_sample(shape.points.data(), n, k);
     auto gather = [&](auto& values, int width) {
       if (values.empty()) return;
-      std::remove_reference_t<decltype(values)> kept(static_cast<size_t>(k) * width);
+      std::vector<std::decay_t<decltype(values[0])>> kept(static_cast<size_t>(k) * width);  // float or int32_t
       for (int i = 0; i < k; ++i)
         for (int c = 0; c < width; ++c) kept[static_cast<size_t>(i) * width + c] = values[static_cast<size_t>(keep[i]) * width + c];
       values = std::move(kept);

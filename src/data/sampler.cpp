@@ -38,7 +38,7 @@ void normalize_cloud(float* points, int n, int stride) {
     for (int k = 0; k < 3; ++k) points[s * i + k] = static_cast<float>((points[s * i + k] - centroid[k]) * scale);
 }
 
-void interleave_normals(const std::vector<float>& xyz, const std::vector<float>& normals, const std::string& path,
+void interleave_normals(const Floats& xyz, const Floats& normals, const std::string& path,
                         float* out) {
   if (normals.empty()) fail(path, ": the model takes normals (6 channels), but this cloud has none");
   if (normals.size() != xyz.size())

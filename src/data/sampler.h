@@ -49,7 +49,7 @@ const char* augmentation_name(Augmentation a);
 
 // Interleaves (n, 3) xyz and (n, 3) normals into (n, 6) rows; throws naming
 // `path` when the normals are missing or their count differs.
-void interleave_normals(const std::vector<float>& xyz, const std::vector<float>& normals, const std::string& path,
+void interleave_normals(const Floats& xyz, const Floats& normals, const std::string& path,
                         float* out);
 
 }  // namespace pointnet

@@ -57,6 +57,8 @@ std::vector<std::pair<std::string, std::string>> read_split_list(const std::stri
     j = nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, ": byte ", e.byte, ": invalid JSON: ", e.what());
+  } catch (const nlohmann::json::exception& e) {  // not only parse_error: 1e999 is out_of_range (406)
+    fail(path, ": invalid JSON: ", e.what());
   }
   if (!j.is_array()) fail(path, ": expected a JSON array of \"shape_data/<synset>/<id>\" strings");
   std::vector<std::pair<std::string, std::string>> out;

@@ -31,6 +31,11 @@ std::vector<float> npy_xyz(const std::string& path) {
     fail(path, ": expected an array of shape (n, 3) or (n, >=3), found shape ", found, ")");
   }
   const size_t n = static_cast<size_t>(a.shape[0]), cols = static_cast<size_t>(a.shape[1]);
+  for (size_t i = 0; i < n; ++i)  // checked here, where the byte offset is known (read_cloud checks again)
+    for (size_t k = 0; k < 3; ++k)
+      if (!std::isfinite(a.values[i * cols + k]))
+        fail(path, ": byte ", a.byte_of(i * cols + k), ": point ", i, " coordinate ", k, " is ", a.values[i * cols + k],
+             ": expected a finite number (within float range)");
   if (cols == 3) return std::move(a.values);
   std::vector<float> xyz(n * 3);
   for (size_t i = 0; i < n; ++i)

@@ -14,7 +14,7 @@ namespace pointnet {
 struct Cloud {
   std::vector<float> xyz;        // (n, 3), n >= 1, all finite
   std::vector<float> normals;    // (n, 3) or empty (.off/.ply meshes: the sampled face's normal)
-  std::vector<int32_t> labels;   // (n) per-point labels as stored in the file, or empty
+  std::vector<int32_t> labels;   // (n) per-point labels (non-negative part numbers), or empty
   int num_points() const { return static_cast<int>(xyz.size() / 3); }
 };
 

@@ -49,6 +49,22 @@ hid_t open_file(const std::string& file) {
   return f;
 }
 
+// Memory is allocated only for values the file holds. Unfiltered, the
+// dataset's storage must cover every element (a large shape with nothing
+// stored behind it would read as fill values); through filters (gzip), the
+// values may be at most kMaxExpansion times the stored bytes.
+constexpr uint64_t kMaxExpansion = 1100;  // deflate's ceiling is ~1032:1
+
+void check_stored(const std::string& file, const std::string& name, hid_t dataset, uint64_t bytes) {
+  const uint64_t stored = H5Dget_storage_size(dataset);
+  Handle plist{H5Dget_create_plist(dataset), H5Pclose};
+  const int filters = plist.id >= 0 ? H5Pget_nfilters(plist.id) : -1;
+  if (filters < 0) fail(file, ": dataset '", name, "': unreadable storage properties");
+  if (filters == 0 ? stored < bytes : bytes / kMaxExpansion > stored)
+    fail(file, ": dataset '", name, "': its shape needs ", bytes, " bytes but the file stores ", stored,
+         filters ? " (compressed)" : "", " for it: truncated or corrupted");
+}
+
 template <typename T>
 H5Array<T> read_dataset(const std::string& file, const std::string& name, hid_t memory_type, bool integer_only) {
   std::lock_guard<std::mutex> lock(hdf5_mutex());
@@ -60,11 +76,18 @@ H5Array<T> read_dataset(const std::string& file, const std::string& name, hid_t 
   const H5T_class_t cls = H5Tget_class(type.id);
   if (cls != H5T_INTEGER && (integer_only || cls != H5T_FLOAT))
     fail(file, ": dataset '", name, "': expected ", integer_only ? "integers" : "numbers", ", found another HDF5 type");
+  const size_t item_bytes = H5Tget_size(type.id);
+  if (item_bytes == 0 || item_bytes > 16)
+    fail(file, ": dataset '", name, "': ", item_bytes, "-byte elements: expected 1 to 16 bytes");
   Handle space{H5Dget_space(d.id), H5Sclose};
+  const H5S_class_t space_class = H5Sget_simple_extent_type(space.id);
+  if (space_class != H5S_SIMPLE && space_class != H5S_SCALAR)
+    fail(file, ": dataset '", name, "': holds no values (a null or unreadable dataspace)");
   const int rank = H5Sget_simple_extent_ndims(space.id);
   if (rank < 0 || rank > 8) fail(file, ": dataset '", name, "': unsupported rank ", rank);
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
-  H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+  if (H5Sget_simple_extent_dims(space.id, dims.data(), nullptr) != rank)
+    fail(file, ": dataset '", name, "': unreadable dimensions");
   H5Array<T> out;
   uint64_t count = 1;
   for (hsize_t n : dims) {
@@ -73,6 +96,7 @@ H5Array<T> read_dataset(const std::string& file, const std::string& name, hid_t 
       fail(file, ": dataset '", name, "': more than 2^32 elements, too large to load");
     count *= n;
   }
+  check_stored(file, name, d.id, count * item_bytes);
   out.values.resize(count);
   if (count > 0 && H5Dread(d.id, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.values.data()) < 0)
     fail(file, ": dataset '", name, "': read failed (corrupted file, or values that do not convert)");

@@ -10,6 +10,7 @@
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/half.h"
+#include "io/scalar_types.h"
 
 namespace pointnet {
 namespace {
@@ -130,7 +131,7 @@ float load_element(const unsigned char* data, size_t i, int size, bool big) {
   const unsigned char* src = data + i * size;
   for (int k = 0; k < size; ++k) b[k] = big ? src[size - 1 - k] : src[k];
   if (size == 4) { float f; std::memcpy(&f, b, 4); return f; }
-  if (size == 8) { double d; std::memcpy(&d, b, 8); return static_cast<float>(d); }
+  if (size == 8) { double d; std::memcpy(&d, b, 8); return to_float(d); }  // beyond float range: inf
   uint16_t h; std::memcpy(&h, b, 2);
   return half_to_float(h);
 }
@@ -201,6 +202,9 @@ NpyArray parse_npy(const std::string& bytes, const std::string& name) {
 
   NpyArray out;
   out.shape = h.shape;
+  out.data_offset = data_start;
+  out.item_size = size;
+  out.fortran = h.fortran;
   out.values.resize(count);
   const unsigned char* data = reinterpret_cast<const unsigned char*>(bytes.data()) + data_start;
   if (!h.fortran || h.shape.size() < 2) {
@@ -226,6 +230,24 @@ NpyArray parse_npy(const std::string& bytes, const std::string& name) {
 }
 
 NpyArray read_npy(const std::string& path) { return parse_npy(read_file(path), path); }
+
+uint64_t NpyArray::byte_of(size_t c_index) const {
+  size_t file_index = c_index;
+  if (fortran && shape.size() >= 2) {  // C index -> multi-index (last fastest) -> Fortran index (first fastest)
+    size_t rest = c_index, stride = 1;
+    file_index = 0;
+    std::vector<size_t> index(shape.size());
+    for (size_t k = shape.size(); k-- > 0;) {
+      index[k] = rest % static_cast<size_t>(shape[k]);
+      rest /= static_cast<size_t>(shape[k]);
+    }
+    for (size_t k = 0; k < shape.size(); ++k) {
+      file_index += index[k] * stride;
+      stride *= static_cast<size_t>(shape[k]);
+    }
+  }
+  return data_offset + file_index * static_cast<uint64_t>(item_size);
+}
 
 void write_npy(const std::string& path, const std::vector<int64_t>& shape, const float* values) {
   size_t count = 1;

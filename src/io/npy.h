@@ -9,6 +9,13 @@ namespace pointnet {
 struct NpyArray {
   std::vector<int64_t> shape;
   std::vector<float> values;   // C order, converted to float32
+  // Where the values lie in the file, for messages (byte_of).
+  size_t data_offset = 0;
+  int item_size = 4;
+  bool fortran = false;
+
+  // The file offset of values[c_index] (the file may hold them in Fortran order).
+  uint64_t byte_of(size_t c_index) const;
 };
 
 // Reads `path`; accepts '<f4', '<f8', '<f2' and their big-endian forms, C and

@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "core/mapped_file.h"
 #include "io/append_bytes.h"
+#include "io/cloud_labels.h"
 #include "io/lzf.h"
 #include "io/quoted.h"
 #include "io/scalar_types.h"
@@ -197,9 +198,10 @@ class Assembler {
     cloud_.xyz.insert(cloud_.xyz.end(), p, p + 3);
     if (normals_) cloud_.normals.insert(cloud_.normals.end(), p + 3, p + 6);
     if (labels_) {
+      // Labels are part numbers, as the text reader takes them: whole and non-negative.
       const double l = v[Label];
-      if (!(l == std::floor(l)) || l < std::numeric_limits<int32_t>::min() || l > std::numeric_limits<int32_t>::max())
-        fail(name_, ": ", where(), ": label ", l, " of point ", i, ": expected an integer in int32 range");
+      if (!(l == std::floor(l)) || l < 0 || l > std::numeric_limits<int32_t>::max())
+        fail(name_, ": ", where(), ": label ", l, " of point ", i, ": expected a non-negative integer in int32 range");
       cloud_.labels.push_back(static_cast<int32_t>(l));
     }
   }
@@ -333,8 +335,7 @@ void write_pcd(const std::string& path, const Cloud& cloud, PcdEncoding encoding
   const bool normals = !cloud.normals.empty(), labels = !cloud.labels.empty();
   PN_CHECK(cloud.xyz.size() == 3 * n && (!normals || cloud.normals.size() == 3 * n) &&
            (!labels || cloud.labels.size() == n));
-  bool negative_label = false;
-  for (int32_t l : cloud.labels) negative_label = negative_label || l < 0;
+  check_labels(path, cloud.labels);
   // Columns: xyz, then normals, then the label (stored as its 4 bytes).
   std::vector<const float*> float_cols;
   for (int k = 0; k < 3; ++k) float_cols.push_back(cloud.xyz.data() + k);
@@ -348,7 +349,7 @@ void write_pcd(const std::string& path, const Cloud& cloud, PcdEncoding encoding
   }
   if (labels) {
     out += " label";
-    size += " 4", type += negative_label ? " I" : " U", count += " 1";
+    size += " 4", type += " U", count += " 1";
   }
   const char* data = encoding == PcdEncoding::Ascii    ? "ascii"
                      : encoding == PcdEncoding::Binary ? "binary"

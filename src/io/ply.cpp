@@ -15,6 +15,7 @@
 #include "core/mapped_file.h"
 #include "core/rng.h"
 #include "io/append_bytes.h"
+#include "io/cloud_labels.h"
 #include "io/off.h"
 #include "io/scalar_types.h"
 #include "io/text_tokens.h"
@@ -169,6 +170,7 @@ class BinaryReader {
   double read(ScalarType t, const Element& e, int64_t i, const Property& p) {
     need(scalar_size(t), e, i, p);
     const double v = load_scalar(p_ + pos_, t, big_);
+    value_at_ = pos_;
     pos_ += scalar_size(t);
     return v;
   }
@@ -190,7 +192,8 @@ class BinaryReader {
       fail(name_, ": byte ", base_ + pos_, ": element ", e.name, " declares ", e.count, " instances of at least ",
            min_bytes, " bytes but only ", n_ - pos_, " bytes remain");
   }
-  [[noreturn]] void error(const std::string& what) const { fail(name_, ": byte ", base_ + pos_, ": ", what); }
+  // About the value read last: names the byte it starts at.
+  [[noreturn]] void error(const std::string& what) const { fail(name_, ": byte ", base_ + value_at_, ": ", what); }
   void end_instance() {}  // binary rows have no line ends to check
 
  private:
@@ -199,7 +202,7 @@ class BinaryReader {
       fail(name_, ": byte ", base_ + pos_, ": unexpected end of data: expected ", where(e, i, p));
   }
   const unsigned char* p_;
-  size_t n_, pos_ = 0, base_;
+  size_t n_, pos_ = 0, value_at_ = 0, base_;
   bool big_;
   const std::string& name_;
 };
@@ -264,6 +267,17 @@ struct PlyData {
   bool has_normals = false, has_labels = false, has_faces = false;
 };
 
+// A coordinate or normal as float, refused where it stands (line or byte) when
+// it is NaN, infinite, or beyond float range.
+template <class Reader>
+float finite_float(const Reader& r, double v, const Element& e, int64_t i, const Property& p) {
+  const float f = to_float(v);
+  if (!std::isfinite(f))
+    r.error(where(e, i, p) + " is " + number_text(v) + ": expected a finite number" +
+            (std::isfinite(v) ? " within float range" : ""));
+  return f;
+}
+
 template <class Reader>
 void read_body(const Header& h, Reader& r, PlyData& out) {
   const Element* vertex = nullptr;
@@ -316,16 +330,17 @@ void read_body(const Header& h, Reader& r, PlyData& out) {
           const double v = r.read(p.type, e, i, p);
           switch (p.role) {
             case Role::X: case Role::Y: case Role::Z:
-              out.xyz[3 * i + (static_cast<int>(p.role) - static_cast<int>(Role::X))] = to_float(v);
+              out.xyz[3 * i + (static_cast<int>(p.role) - static_cast<int>(Role::X))] = finite_float(r, v, e, i, p);
               break;
             case Role::NX: case Role::NY: case Role::NZ:
               if (out.has_normals)
-                out.normals[3 * i + (static_cast<int>(p.role) - static_cast<int>(Role::NX))] = to_float(v);
+                out.normals[3 * i + (static_cast<int>(p.role) - static_cast<int>(Role::NX))] =
+                    finite_float(r, v, e, i, p);
               break;
             case Role::Label:
-              if (v != std::floor(v) || v < std::numeric_limits<int32_t>::min() ||
-                  v > std::numeric_limits<int32_t>::max())
-                r.error(where(e, i, p) + " is " + number_text(v) + ": expected an integer label");
+              // Labels are part numbers, as the text reader takes them: whole and non-negative.
+              if (v != std::floor(v) || v < 0 || v > std::numeric_limits<int32_t>::max())
+                r.error(where(e, i, p) + " is " + number_text(v) + ": expected a non-negative integer label");
               out.labels[i] = static_cast<int32_t>(v);
               break;
             case Role::Skip: break;
@@ -395,6 +410,7 @@ void write_ply(const std::string& path, const Cloud& cloud, PlyEncoding encoding
   const bool normals = !cloud.normals.empty(), labels = !cloud.labels.empty();
   PN_CHECK(cloud.xyz.size() == 3 * n && (!normals || cloud.normals.size() == 3 * n) &&
            (!labels || cloud.labels.size() == n));
+  check_labels(path, cloud.labels);
   const bool binary = encoding == PlyEncoding::BinaryLittleEndian;
   std::string out = std::string("ply\nformat ") + (binary ? "binary_little_endian" : "ascii") +
                     " 1.0\ncomment written by pointnet\nelement vertex " + std::to_string(n) +

@@ -1,6 +1,7 @@
 // Numeric types as binary point-cloud formats declare them (PLY's "float32",
 // "uchar"..., PCD's TYPE/SIZE pairs), and loading one value of any of them
-// from bytes in either byte order. Shared by the .ply and .pcd readers.
+// from bytes in either byte order. Shared by the .ply and .pcd readers (and
+// to_float by the .npy one).
 #pragma once
 #include <cstddef>
 #include <cstdint>

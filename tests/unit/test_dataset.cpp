@@ -266,6 +266,8 @@ TEST_F(DatasetShapeNet, Errors) {
 
   text("train_test_split/shuffled_train_file_list.json", "[\"shape_data/02773838/b1\", ");
   expect_error(o, {"shuffled_train_file_list.json", "byte", "invalid JSON"});
+  text("train_test_split/shuffled_train_file_list.json", "[1e999]");  // nlohmann's out_of_range, not parse_error
+  expect_error(o, {"shuffled_train_file_list.json", "invalid JSON", "number overflow"});
   text("train_test_split/shuffled_train_file_list.json", "[\"02773838/b1\"]");
   expect_error(o, {"shuffled_train_file_list.json", "entry 0", "shape_data/<synset>/<id>"});
   text("train_test_split/shuffled_train_file_list.json", "[]");

@@ -86,5 +86,25 @@ TEST(Checksum, EveryBitFlipAndLengthChangeIsSeen) {
   EXPECT_NE(checksum64(zeros.data(), 64), checksum64(zeros.data(), 63));  // trailing zeros count
 }
 
+// The 8-lane variant (pack format 3) streams and sees changes as the 4-lane one does.
+TEST(Checksum, EightLanesStreamAndSeeEveryChange) {
+  std::string data(1000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + 7);
+  const uint64_t whole = checksum64x8(data.data(), data.size());
+  EXPECT_NE(whole, checksum64(data.data(), data.size()));
+  for (size_t cut : {0, 1, 63, 64, 65, 500, 999, 1000}) {
+    Checksum64x8 c;
+    c.update(data.data(), cut);
+    c.update(data.data() + cut, data.size() - cut);
+    EXPECT_EQ(c.digest(), whole) << "split at " << cut;
+  }
+  for (size_t byte = 0; byte < 200; ++byte) {
+    std::string changed = data;
+    changed[byte] = static_cast<char>(changed[byte] ^ 1);
+    EXPECT_NE(checksum64x8(changed.data(), changed.size()), whole) << byte;
+  }
+  EXPECT_NE(checksum64x8(data.data(), 999), whole);
+}
+
 }  // namespace
 }  // namespace pointnet

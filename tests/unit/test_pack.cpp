@@ -11,58 +11,16 @@
 #include <string>
 
 #include "../layout_fixtures.h"
-#include "../temp_dir.h"
 #include "core/atomic_file.h"
-#include "core/checksum.h"
 #include "core/errors.h"
 #include "core/half.h"
 #include "data/dataset.h"
 #include "data/pack.h"
 #include "data/synth.h"
+#include "pack_fixtures.h"
 
 namespace pointnet {
 namespace {
-
-namespace fs = std::filesystem;
-
-class PackTest : public ::testing::Test {
- protected:
-  testing::TempDir tmp_;
-  const fs::path root_ = tmp_.path;
-
-  std::string synth(const std::string& task) {
-    SynthOptions o;
-    o.points = 50;
-    o.train_per_class = 3;
-    o.test_per_class = 2;
-    const std::string dir = (root_ / task).string();
-    if (task == "cls") write_synthetic_classification(dir, o);
-    else write_synthetic_segmentation(dir, o);
-    return dir;
-  }
-  std::string path(const std::string& name) const { return (root_ / name).string(); }
-
-  static void expect_same(const Dataset& a, const Dataset& b) {
-    EXPECT_EQ(a.layout, b.layout);
-    EXPECT_EQ(a.class_names, b.class_names);
-    EXPECT_EQ(a.up_axis, b.up_axis);
-    EXPECT_EQ(a.num_parts, b.num_parts);
-    EXPECT_EQ(a.part_offset, b.part_offset);
-    EXPECT_EQ(a.part_count, b.part_count);
-    EXPECT_EQ(a.has_normals, b.has_normals);
-    ASSERT_EQ(a.shapes.size(), b.shapes.size());
-    for (size_t i = 0; i < a.shapes.size(); ++i) {
-      EXPECT_EQ(a.shapes[i].label, b.shapes[i].label) << i;
-      EXPECT_EQ(a.shapes[i].points, b.shapes[i].points) << i;  // bitwise for f32
-      EXPECT_EQ(a.shapes[i].parts, b.shapes[i].parts) << i;
-      if (a.has_normals) {
-        EXPECT_EQ(a.shapes[i].normals, b.shapes[i].normals) << i;  // bitwise for f32
-      }
-      EXPECT_EQ(fs::path(a.shapes[i].path).filename(), fs::path(b.shapes[i].path).filename()) << i;
-    }
-  }
-
-};
 
 TEST_F(PackTest, ClassificationPackReadsBackExactly) {
   const std::string dir = synth("cls");
@@ -180,56 +138,22 @@ TEST_F(PackTest, DamagedPacksAreRefusedWithTheFileNamed) {
   EXPECT_THROW(load_dataset(path("text.pack"), o), Error);
 }
 
-// Crafted packs that pass the checksum (recomputed) but lie in their header or
-// shape table: each must be refused naming the file, without allocating from
-// the lie (a fresh-eyes review found these).
-class CraftedPack : public PackTest {
- protected:
-  // Rewrites the JSON header in place (padded with spaces to its length) and
-  // re-seals the checksum as the writer does.
-  static std::string seal(std::string bytes) {
-    Checksum64 c;
-    const char zeros[8] = {};
-    c.update(bytes.data(), 24);
-    c.update(zeros, 8);
-    c.update(bytes.data() + 32, bytes.size() - 32);
-    const uint64_t sum = c.digest();
-    for (int k = 0; k < 8; ++k) bytes[24 + k] = static_cast<char>((sum >> (8 * k)) & 0xff);
-    return bytes;
-  }
-  static std::string with_header(std::string bytes, const std::string& from, const std::string& to) {
-    const size_t length = static_cast<unsigned char>(bytes[12]) | static_cast<unsigned char>(bytes[13]) << 8 |
-                          static_cast<unsigned char>(bytes[14]) << 16;
-    std::string json = bytes.substr(32, length);
-    const size_t at = json.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    json.replace(at, from.size(), to);
-    EXPECT_LE(json.size(), length);
-    json.resize(length, ' ');
-    bytes.replace(32, length, json);
-    return seal(bytes);
-  }
-  void expect_refused(const std::string& bytes, const std::string& what) {
-    std::ofstream(path("crafted.pack"), std::ios::binary | std::ios::trunc) << bytes;
-    try {
-      load_dataset(path("crafted.pack"), LoadOptions{});
-      ADD_FAILURE() << what << ": accepted";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("crafted.pack"), std::string::npos) << what << ": " << e.what();
-    }
-  }
-};
-
 TEST_F(CraftedPack, LyingHeadersAndTablesAreRefused) {
   const std::string dir = synth("cls");
   write_pack(dir, path("ok.pack"), {});
   const std::string bytes = read_file(path("ok.pack"));
   expect_refused(with_header(bytes, "\"up_axis\":2", "\"up_axis\":0"), "up_axis 0");
   expect_refused(with_header(bytes, "\"up_axis\":2", "\"up_axis\":9"), "up_axis 9");
-  const size_t paths = bytes.find("\"paths\":[");
-  ASSERT_NE(paths, std::string::npos);
-  const size_t end = bytes.find(']', paths);
-  expect_refused(with_header(bytes, bytes.substr(paths, end + 1 - paths), "\"paths\":7"), "paths a number");
+  {  // version 2 kept each shape's path in the header
+    PackOptions v2;
+    v2.version = 2;
+    write_pack(dir, path("v2.pack"), v2);
+    const std::string old = read_file(path("v2.pack"));
+    const size_t paths = old.find("\"paths\":[");
+    ASSERT_NE(paths, std::string::npos);
+    const size_t end = old.find(']', paths);
+    expect_refused(with_header(old, old.substr(paths, end + 1 - paths), "\"paths\":7"), "paths a number");
+  }
   // Every shape record pointing at the same points: bounded by refusing non-contiguous records.
   const size_t data = (32 + (static_cast<unsigned char>(bytes[12]) | static_cast<unsigned char>(bytes[13]) << 8 |
                              static_cast<unsigned char>(bytes[14]) << 16) + 63) / 64 * 64;
@@ -287,7 +211,7 @@ TEST_F(PackTest, NormalsRoundTripExactlyInF32AndRoundedOnceInF16) {
   const PackSummary summary = write_pack(dir, path("n.pack"), {});
   EXPECT_TRUE(summary.has_normals);
   const nlohmann::json header = pack_header(path("n.pack"));
-  EXPECT_EQ(header["version"], 2);
+  EXPECT_EQ(header["version"], 3);
   EXPECT_EQ(header["has_normals"], true);
   EXPECT_EQ(header["source_format"], "txt");
   for (const std::string split : {"train", "test"}) {
@@ -346,10 +270,13 @@ TEST_F(PackTest, ShapeNetNormalPackKeepsPartsAndNormals) {
 }
 
 // A version-1 pack (no normals section, no has_normals) still reads: made
-// from a version-2 one by taking out what version 2 added.
+// from a version-2 one by taking out what version 2 added. Version 2 (the
+// writer can still write it) reads too; a later version than 3 is refused.
 TEST_F(CraftedPack, VersionOnePacksStillReadAndLaterVersionsAreRefused) {
   const std::string dir = synth("cls");
-  write_pack(dir, path("v2.pack"), {});
+  PackOptions version2;  // the writer still writes version 2 (for older readers)
+  version2.version = 2;
+  write_pack(dir, path("v2.pack"), version2);
   std::string bytes = read_file(path("v2.pack"));
   ASSERT_EQ(bytes[8], 2);
   const size_t normals = bytes.find("\"normals\":{");  // keys are sorted: the first section, a comma follows
@@ -366,10 +293,11 @@ TEST_F(CraftedPack, VersionOnePacksStillReadAndLaterVersionsAreRefused) {
     const Dataset old = load_dataset(path("v1.pack"), o);
     EXPECT_FALSE(old.has_normals);
     expect_same(load_dataset(dir, o), old);
+    expect_same(load_dataset(dir, o), load_dataset(path("v2.pack"), o));
   }
-  std::string v3 = bytes;
-  v3[8] = 3;
-  expect_refused(seal(v3), "version 3");
+  std::string v4 = bytes;
+  v4[8] = 4;
+  expect_refused(seal(v4), "version 4");
   // A version-2 header that drops has_normals is malformed, not silently without normals.
   expect_refused(with_header(bytes, "\"has_normals\":false,", ""), "v2 without has_normals");
 }

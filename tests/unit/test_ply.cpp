@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/errors.h"
 #include "format_test_helpers.h"
 #include "io/cloud_file.h"
@@ -27,10 +28,10 @@ TEST(Ply, AsciiWithCommentsSkippedPropertiesAndElements) {
       "property float x\nproperty list ushort float weights\nproperty int class\nend_header\n"
       "0.5 3 1 2 3\n"
       "255 3.5 2.25 1.125 2 9 9 4\n"
-      "7 -1 -2 -3 0 -6\n";
+      "7 -1 -2 -3 0 6\n";
   Cloud c = parse(text);
   EXPECT_EQ(c.xyz, (std::vector<float>{1.125f, 2.25f, 3.5f, -3, -2, -1}));
-  EXPECT_EQ(c.labels, (std::vector<int32_t>{4, -6}));
+  EXPECT_EQ(c.labels, (std::vector<int32_t>{4, 6}));
   EXPECT_TRUE(c.normals.empty());
 }
 
@@ -69,7 +70,7 @@ TEST(Ply, LabelPropertyNames) {
   }
   expect_error([] { parse("ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\n"
                           "property float z\nproperty float label\nend_header\n1 2 3 1.5\n"); },
-               {"t.ply", "line 9", "property 'label'", "expected an integer label"});
+               {"t.ply", "line 9", "property 'label'", "expected a non-negative integer label"});
 }
 
 // A unit cube: 6 outward-facing quads.
@@ -118,7 +119,7 @@ TEST(Ply, WriteReadRoundTripsExactly) {
   Cloud c;
   c.xyz = {0.1f, -2.0f, 3.14159274f, 1e-30f, 6.02e23f, -0.0f};
   c.normals = {0, 0, 1, 0.6f, 0.8f, 0};
-  c.labels = {3, -1};
+  c.labels = {3, 0};
   for (PlyEncoding e : {PlyEncoding::BinaryLittleEndian, PlyEncoding::Ascii}) {
     const std::string path = (dir / "c.ply").string();
     write_ply(path, c, e);
@@ -228,7 +229,10 @@ TEST(Ply, ReadCloudDispatchesAndChecksFiniteness) {
   EXPECT_EQ(read_cloud((dir / "a.PLY").string(), kOpts).xyz, c.xyz);
   c.xyz[1] = NAN;
   write_ply((dir / "nan.ply").string(), c, PlyEncoding::BinaryLittleEndian);
-  expect_error([&] { read_cloud((dir / "nan.ply").string(), kOpts); }, {"nan.ply", "point 0 coordinate 1"});
+  const std::string bytes = read_file((dir / "nan.ply").string());
+  const std::string y_at = std::to_string(bytes.find("end_header\n") + 11 + 4);  // after x
+  expect_error([&] { read_cloud((dir / "nan.ply").string(), kOpts); },
+               {"nan.ply: byte " + y_at + ": element vertex 0 property 'y' is nan: expected a finite number"});
 }
 
 }  // namespace

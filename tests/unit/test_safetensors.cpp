@@ -195,6 +195,7 @@ TEST_F(SafeTensorsTest, MalformedFilesNameThePathAndProblem) {
       {"header_too_big", u64le(200'000'000) + "{}", "100 MB"},
       {"empty_header", u64le(0), "not valid JSON"},
       {"bad_json", with_header("{\"a\": [1,", ""), "not valid JSON"},
+      {"number_overflow", with_header("{\"a\": 1e999}", ""), "not valid JSON"},  // out_of_range, not parse_error
       {"not_object", with_header("[1, 2]  ", ""), "not a JSON object"},
       {"entry_not_object", with_header(R"({"a": 3})", ""), "tensor 'a': entry is not a JSON object"},
       {"missing_dtype", with_header(R"({"a":{"shape":[2],"data_offsets":[0,8]}})", d8), "tensor 'a': missing \"dtype\""},

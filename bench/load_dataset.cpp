@@ -1,0 +1,210 @@
+// Times Dataset loading of one split from a folder and from its pack, side by
+// side (the production load_dataset(), never a copy):
+//
+//   build/bench_load_dataset --folder DIR --pack FILE [--split train[,test]] [--repeat 5] [--cold]
+//
+// --split train,test loads both splits into Datasets that stay alive together,
+// as `pointnet train` does (a pack is then mapped and verified once).
+// Two measurements, each repeat loading the folder and then the pack (the order
+// alternates between repeats):
+//   fresh   each load in a new process (this program re-run as a child): what
+//           `pointnet train` sees, fresh heap and thread pool included;
+//   again   loads repeated in this one process (warm heap and thread pool).
+// Per load: the load itself, then one pass reading every coordinate (a
+// zero-copy pack's page faults would land there). --cold drops the page cache
+// before every fresh load (`sync; echo 3 > /proc/sys/vm/drop_caches`, root
+// only). Before timing, both sources must hold bitwise the same shapes.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "data/dataset.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using pointnet::Dataset;
+
+struct Times {
+  std::vector<double> load_ms, touch_ms;
+};
+
+// Reads every coordinate once: integer adds of the bits vectorise, so this
+// costs about what reaching the memory costs (page faults included).
+uint64_t touch_every_value(const Dataset& ds) {
+  uint64_t sum = 0;
+  for (const pointnet::Shape& s : ds.shapes) {
+    const float* p = s.points.data();
+    for (size_t i = 0, n = s.points.size(); i < n; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, p + i, 4);
+      sum += bits;
+    }
+  }
+  return sum;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t a = 0; a <= text.size();) {
+    const size_t b = std::min(text.find(',', a), text.size());
+    out.push_back(text.substr(a, b - a));
+    a = b + 1;
+  }
+  return out;
+}
+
+// Loads the splits (kept alive together), then touches them: milliseconds each.
+std::pair<double, double> time_load(const std::string& source, const std::string& splits) {
+  const auto t0 = Clock::now();
+  std::vector<Dataset> loaded;
+  for (const std::string& split : split_list(splits)) {
+    pointnet::LoadOptions options;
+    options.split = split;
+    loaded.push_back(pointnet::load_dataset(source, options));
+  }
+  const auto t1 = Clock::now();
+  uint64_t sum = 0;
+  for (const Dataset& ds : loaded) sum += touch_every_value(ds);
+  volatile uint64_t sink = sum;
+  (void)sink;
+  const auto t2 = Clock::now();
+  return {std::chrono::duration<double, std::milli>(t1 - t0).count(),
+          std::chrono::duration<double, std::milli>(t2 - t1).count()};
+}
+
+// Runs this program as `--child SOURCE --split S` and reads its two numbers.
+std::pair<double, double> time_in_child(const std::string& source, const std::string& split) {
+  int out[2];
+  if (::pipe(out) != 0) pointnet::fail("bench: pipe failed");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::close(out[0]);
+    const char* args[] = {"bench_load_dataset", "--child", source.c_str(), "--split", split.c_str(), nullptr};
+    ::execv("/proc/self/exe", const_cast<char* const*>(args));
+    std::_Exit(127);
+  }
+  ::close(out[1]);
+  char text[128] = {};
+  const ssize_t n = ::read(out[0], text, sizeof text - 1);
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  double load = 0, touch = 0;
+  if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || std::sscanf(text, "%lf %lf", &load, &touch) != 2)
+    pointnet::fail("bench: the child loading ", source, " failed");
+  return {load, touch};
+}
+
+bool drop_page_cache() {
+  ::sync();
+  std::ofstream f("/proc/sys/vm/drop_caches");
+  f << "3\n";
+  f.flush();
+  return static_cast<bool>(f);
+}
+
+void check_same(const Dataset& folder, const Dataset& pack) {
+  if (folder.shapes.size() != pack.shapes.size() || folder.class_names != pack.class_names)
+    pointnet::fail("bench: folder and pack differ in shape count or classes");
+  for (size_t i = 0; i < folder.shapes.size(); ++i) {
+    const pointnet::Shape &a = folder.shapes[i], &b = pack.shapes[i];
+    if (a.label != b.label || a.points != b.points)
+      pointnet::fail("bench: shape ", i, " differs between the folder and the pack (an f16 pack?)");
+  }
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+void print_row(const char* name, const char* what, const std::vector<double>& ms) {
+  std::printf("  %-6s %-5s ms:", name, what);
+  for (double t : ms) std::printf(" %7.1f", t);
+  std::printf("   median %7.1f  min %7.1f\n", median(ms), *std::min_element(ms.begin(), ms.end()));
+}
+
+void report(const char* title, const Times& folder, const Times& pack) {
+  std::printf("%s\n", title);
+  print_row("folder", "load", folder.load_ms);
+  print_row("folder", "touch", folder.touch_ms);
+  print_row("pack", "load", pack.load_ms);
+  print_row("pack", "touch", pack.touch_ms);
+  const double f = median(folder.load_ms), p = median(pack.load_ms);
+  std::printf("  pack vs folder (medians): load %.1fx faster, load + touch %.1fx faster\n", f / p,
+              (f + median(folder.touch_ms)) / (p + median(pack.touch_ms)));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string folder, pack, child, splits = "train";
+  int repeat = 5;
+  bool cold = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--folder" && has_value) folder = argv[++i];
+    else if (a == "--pack" && has_value) pack = argv[++i];
+    else if (a == "--split" && has_value) splits = argv[++i];
+    else if (a == "--repeat" && has_value) repeat = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--child" && has_value) child = argv[++i];
+    else if (a == "--cold") cold = true;
+    else {
+      std::fprintf(stderr, "usage: %s --folder DIR --pack FILE [--split S[,S]] [--repeat N] [--cold]\n", argv[0]);
+      return 2;
+    }
+  }
+  try {
+    if (!child.empty()) {
+      const auto [load, touch] = time_load(child, splits);
+      std::printf("%.3f %.3f\n", load, touch);
+      return 0;
+    }
+    if (folder.empty() || pack.empty()) {
+      std::fprintf(stderr, "bench_load_dataset: --folder and --pack are required\n");
+      return 2;
+    }
+    for (const std::string& split : split_list(splits)) {
+      pointnet::LoadOptions options;
+      options.split = split;
+      check_same(pointnet::load_dataset(folder, options), pointnet::load_dataset(pack, options));
+    }
+    Times fresh[2], again[2];  // [0] folder, [1] pack
+    for (int r = 0; r < repeat; ++r) {
+      for (int k = 0; k < 2; ++k) {
+        const int which = r % 2 ? 1 - k : k;
+        if (cold && !drop_page_cache()) pointnet::fail("bench: --cold needs root (cannot write /proc/sys/vm/drop_caches)");
+        const auto [load, touch] = time_in_child(which == 0 ? folder : pack, splits);
+        fresh[which].load_ms.push_back(load);
+        fresh[which].touch_ms.push_back(touch);
+      }
+    }
+    std::printf("split %s, %s page cache, %d repeats\n", splits.c_str(), cold ? "cold" : "warm", repeat);
+    report("fresh process per load:", fresh[0], fresh[1]);
+    if (cold) return 0;  // repeated loads in one process are warm by definition
+    for (int r = 0; r < repeat; ++r)
+      for (int k = 0; k < 2; ++k) {
+        const int which = r % 2 ? 1 - k : k;
+        const auto [load, touch] = time_load(which == 0 ? folder : pack, splits);
+        again[which].load_ms.push_back(load);
+        again[which].touch_ms.push_back(touch);
+      }
+    report("again in this process:", again[0], again[1]);
+  } catch (const pointnet::Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
