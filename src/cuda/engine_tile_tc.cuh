@@ -18,14 +18,15 @@ namespace pointnet::cuda_engine {
 constexpr int kThreads = 256;  // every engine tile kernel: 8 warps
 constexpr int kWarps = kThreads / 32;
 
-template <class OpT, int kMinBlocksT>
+template <class OpT, int kMinBlocksT, int kNtT = 4>
 struct TcMath {
   using Op = OpT;
   using Acc = typename Op::Acc;
   static constexpr int kBytes = Op::kBytes;
   static constexpr int kMinBlocks = kMinBlocksT;
   static constexpr bool kSimt = false;
-  static constexpr int kNt = 4;  // n8 tiles per warp in the max kernel: 32 channels' weights in registers
+  // n8 tiles per warp in the max kernel: kNt * 8 channels' weights in registers.
+  static constexpr int kNt = kNtT;
 
   __host__ __device__ static constexpr int stride(int width) { return width * kBytes + 16; }
   __host__ __device__ static constexpr size_t tile_bytes(int rows, int width) {
@@ -124,7 +125,7 @@ struct TcMath {
   // 32 channels' weights in registers (kNt n8 tiles x all k-steps) and runs
   // down the rows with a running max; when the slices are fewer than the
   // warps, the rows are split and the parts merged through `red` (shared,
-  // kWarps x 32 floats).
+  // kWarps x kNt * 8 floats).
   template <int K>
   __device__ static void linear_max(const char* x, const DevLayer& l, int ch0, int count, int TP, float* out,
                                     float* red) {

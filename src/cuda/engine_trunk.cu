@@ -3,6 +3,8 @@
 // -> conv3 + max over the tile entirely in shared memory and registers, and
 // writes only the tile's 1024 (or 1024 / groups) maxima.
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "cuda/check.h"
 #include "cuda/engine_kernels.h"
@@ -101,12 +103,29 @@ __global__ void __launch_bounds__(kThreads, M::kMinBlocks) trunk_kernel(const Tr
                               reinterpret_cast<float*>(x64));
 }
 
-using F16 = TcMath<F16Op, 2>;
-using BF16 = TcMath<BF16Op, 2>;
-using TF32 = TcMath<TF32Op, 1>;
-using I8 = TcMath<I8Op, 2>;
+// Two register budgets per tensor-core type: the default, and an
+// alternative chosen with POINTNET_ENGINE_TRUNK=alt (to compare on a GPU).
+// F16/BF16/I8: 32 channels' weights per warp, two blocks per SM (<= 128
+// registers) by default; alt: 64 channels, one block. TF32 (k-steps of 8, so
+// twice the registers per channel): 32 channels, one block; alt: 16, two.
+using F16 = TcMath<F16Op, 2, 4>;
+using BF16 = TcMath<BF16Op, 2, 4>;
+using TF32 = TcMath<TF32Op, 1, 4>;
+using I8 = TcMath<I8Op, 2, 4>;
+using F16Alt = TcMath<F16Op, 1, 8>;
+using BF16Alt = TcMath<BF16Op, 1, 8>;
+using TF32Alt = TcMath<TF32Op, 2, 2>;
+using I8Alt = TcMath<I8Op, 1, 8>;
 using F32Wide = SimtMath<8>;    // 128 points per tile
 using F32Narrow = SimtMath<4>;  // 64 points per tile
+
+bool alt() {
+  static const bool v = [] {
+    const char* e = std::getenv("POINTNET_ENGINE_TRUNK");
+    return e && std::string(e) == "alt";
+  }();
+  return v;
+}
 
 struct DeviceLimits {
   int smem_per_sm = 0, smem_per_block = 0;
@@ -159,11 +178,12 @@ TrunkShape trunk_shape(Math math, bool from_points, bool has_pre, bool conv1_onl
   // The largest tile whose shared memory lets the kernel's intended number of
   // blocks share an SM (fewer weight reloads per point), ...
   const auto fit = [&](int TP) {
+    const bool a = alt();
     switch (math) {
-      case Math::F16: return fits<F16>(TP, C, from_points, has_pre, conv1_only);
-      case Math::BF16: return fits<BF16>(TP, C, from_points, has_pre, conv1_only);
-      case Math::TF32: return fits<TF32>(TP, C, from_points, has_pre, conv1_only);
-      case Math::I8: return fits<I8>(TP, C, from_points, has_pre, conv1_only);
+      case Math::F16: return a ? fits<F16Alt>(TP, C, from_points, has_pre, conv1_only) : fits<F16>(TP, C, from_points, has_pre, conv1_only);
+      case Math::BF16: return a ? fits<BF16Alt>(TP, C, from_points, has_pre, conv1_only) : fits<BF16>(TP, C, from_points, has_pre, conv1_only);
+      case Math::TF32: return a ? fits<TF32Alt>(TP, C, from_points, has_pre, conv1_only) : fits<TF32>(TP, C, from_points, has_pre, conv1_only);
+      case Math::I8: return a ? fits<I8Alt>(TP, C, from_points, has_pre, conv1_only) : fits<I8>(TP, C, from_points, has_pre, conv1_only);
       case Math::F32: return TP == 128 ? fits<F32Wide>(TP, C, from_points, has_pre, conv1_only)
                                        : fits<F32Narrow>(TP, C, from_points, has_pre, conv1_only);
     }
@@ -184,11 +204,12 @@ TrunkShape trunk_shape(Math math, bool from_points, bool has_pre, bool conv1_onl
 }
 
 void launch_trunk(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
+  const bool x = alt();
   switch (a.math) {
-    case Math::F16: return launch<F16>(a, s, stream);
-    case Math::BF16: return launch<BF16>(a, s, stream);
-    case Math::TF32: return launch<TF32>(a, s, stream);
-    case Math::I8: return launch<I8>(a, s, stream);
+    case Math::F16: return x ? launch<F16Alt>(a, s, stream) : launch<F16>(a, s, stream);
+    case Math::BF16: return x ? launch<BF16Alt>(a, s, stream) : launch<BF16>(a, s, stream);
+    case Math::TF32: return x ? launch<TF32Alt>(a, s, stream) : launch<TF32>(a, s, stream);
+    case Math::I8: return x ? launch<I8Alt>(a, s, stream) : launch<I8>(a, s, stream);
     case Math::F32: return s.tile_points == 128 ? launch<F32Wide>(a, s, stream) : launch<F32Narrow>(a, s, stream);
   }
 }
@@ -198,6 +219,10 @@ void prepare_trunk_kernels() {
   raise_smem_limit<BF16>();
   raise_smem_limit<TF32>();
   raise_smem_limit<I8>();
+  raise_smem_limit<F16Alt>();
+  raise_smem_limit<BF16Alt>();
+  raise_smem_limit<TF32Alt>();
+  raise_smem_limit<I8Alt>();
   raise_smem_limit<F32Wide>();
   raise_smem_limit<F32Narrow>();
 }

@@ -31,6 +31,7 @@ size_t CudaRunner::device_bytes() const { return 0; }
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -96,12 +97,20 @@ struct CudaRunner::Impl {
   // The device, stream and libraries.
   int sms = 0;
   std::string name;
-  cudaStream_t stream = nullptr;
+  static constexpr int kMaxSlices = 4;
+  cudaStream_t stream = nullptr;             // the main stream (slice 0's)
+  cudaStream_t streams[kMaxSlices] = {};     // slices 1.. (streams[0] unused)
+  cudaEvent_t fork = nullptr, joins[kMaxSlices] = {};
   cudaEvent_t events[4] = {};
-  std::unique_ptr<LtLinear> lt;
+  std::unique_ptr<LtLinear> lts[kMaxSlices];
   std::vector<void*> weight_blocks;
   size_t weight_bytes = 0;
   bool use_graphs = true;
+  // POINTNET_ENGINE_PROFILE=1: no graphs; events between the stages of each
+  // run, printed to stderr (where the time goes, for tuning).
+  bool profile = false;
+  std::vector<std::pair<const char*, cudaEvent_t>> marks;
+  size_t mark_count = 0;
 
   // Weights (uploaded once).
   struct TNet {
@@ -143,10 +152,15 @@ struct CudaRunner::Impl {
     sms = prop.multiProcessorCount;
     name = std::string(prop.name) + " (sm_" + std::to_string(prop.major * 10 + prop.minor) + ")";
     if (const char* g = std::getenv("POINTNET_ENGINE_GRAPHS")) use_graphs = std::string(g) != "0";
+    if (const char* p = std::getenv("POINTNET_ENGINE_PROFILE")) profile = std::string(p) == "1";
+    if (profile) use_graphs = false;
     prepare_engine_kernels();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    for (int i = 1; i < kMaxSlices; ++i) CUDA_CHECK(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+    for (int i = 1; i < kMaxSlices; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&joins[i], cudaEventDisableTiming));
     for (cudaEvent_t& e : events) CUDA_CHECK(cudaEventCreate(&e));
-    lt = std::make_unique<LtLinear>();
+    for (auto& lt : lts) lt = std::make_unique<LtLinear>();
     if (seg && K > seg_max_parts(math))
       fail("the CUDA segmenter head holds at most ", seg_max_parts(math), " parts (", precision_name(precision),
            "); this engine has ", K);
@@ -160,9 +174,15 @@ struct CudaRunner::Impl {
     for (void* p : weight_blocks) cudaFree(p);
     if (pin_in) cudaFreeHost(pin_in);
     if (pin_out) cudaFreeHost(pin_out);
-    lt.reset();
+    for (auto& lt : lts) lt.reset();
     for (cudaEvent_t e : events)
       if (e) cudaEventDestroy(e);
+    for (cudaEvent_t e : joins)
+      if (e) cudaEventDestroy(e);
+    if (fork) cudaEventDestroy(fork);
+    for (cudaStream_t st : streams)
+      if (st) cudaStreamDestroy(st);
+    for (auto& [what, e] : marks) cudaEventDestroy(e);
     if (stream) cudaStreamDestroy(stream);
   }
 
@@ -309,29 +329,74 @@ struct CudaRunner::Impl {
 
   // ---- the network, queued on the stream
 
-  void per_cloud(const float* x, int rows, const Fc& l, bool relu, float* y) {
-    if (rows <= kSmallRows) launch_small_linear(x, rows, l.in, l.w, l.b, l.out, relu, y, stream);
-    else lt->run(x, rows, l.in, l.w, l.b, l.out, relu, y, stream);
+  // A slice of the batch, clouds [b0, b0 + B), queued on its own stream
+  // with its own cuBLASLt workspace; its buffers are the runner's, offset to
+  // cloud b0 (every buffer is laid out cloud by cloud).
+  struct Slice {
+    int b0 = 0, B = 0;
+    cudaStream_t stream = nullptr;
+    LtLinear* lt = nullptr;
+  };
+
+  void mark(const char* what, const Slice& sl) {
+    if (!profile || sl.stream != stream) return;
+    if (std::string(what) == "start") mark_count = 0;
+    if (mark_count == marks.size()) {
+      cudaEvent_t e;
+      CUDA_CHECK(cudaEventCreate(&e));
+      marks.emplace_back(what, e);
+    }
+    marks[mark_count].first = what;
+    CUDA_CHECK(cudaEventRecord(marks[mark_count++].second, sl.stream));
   }
 
-  // A trunk over (B, N), then the merge of its tiles' maxima into "global".
-  void trunk(TrunkArgs a, const float* conv3_bias, bool relu) {
+  void print_profile(int B, int N) {
+    if (!profile || mark_count < 2) return;
+    CUDA_CHECK(cudaEventSynchronize(marks[mark_count - 1].second));
+    std::string line = "engine profile " + std::to_string(B) + " x " + std::to_string(N) + " (ms):";
+    for (size_t i = 1; i < mark_count; ++i) {
+      float ms = 0;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, marks[i - 1].second, marks[i].second));
+      line += std::string(" ") + marks[i].first + " " + std::to_string(ms).substr(0, 6);
+    }
+    std::fprintf(stderr, "%s\n", line.c_str());
+    mark_count = 0;
+  }
+
+  // Buffer `name` at cloud b0 (`per_cloud` elements of T per cloud).
+  template <typename T = float>
+  T* at(const std::string& name, const Slice& sl, size_t per_cloud) {
+    return buf<T>(name) + static_cast<size_t>(sl.b0) * per_cloud;
+  }
+
+  void per_cloud(const Slice& sl, const float* x, const Fc& l, bool relu, float* y) {
+    if (sl.B <= kSmallRows) launch_small_linear(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream);
+    else sl.lt->run(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream);
+  }
+
+  // A trunk over the slice, then the merge of its tiles' maxima into "global".
+  void trunk(const Slice& sl, TrunkArgs a, const float* conv3_bias, bool relu) {
     const TrunkShape s = trunk_shape(math, a.points != nullptr, a.pre.w != nullptr, a.conv2.w == nullptr, a.B, a.N,
                                      C, sms);
-    a.partial = buf("partial");
-    launch_trunk(a, s, stream);
-    if (a.conv2.w) launch_merge_max(a.partial, a.B, s.tiles, conv3_bias, relu, buf("global"), stream);
+    a.partial = at("partial", sl, static_cast<size_t>((a.N + 63) / 64) * 1024);
+    launch_trunk(a, s, sl.stream);
+    if (a.conv2.w)
+      launch_merge_max(a.partial, a.B, s.tiles, conv3_bias, relu, at("global", sl, 1024), sl.stream);
   }
 
-  void tnet_head(const TNet& t, int B, float* out) {
-    per_cloud(buf("global"), B, t.fc1, true, buf("fc_a"));
-    per_cloud(buf("fc_a"), B, t.fc2, true, buf("fc_b"));
-    per_cloud(buf("fc_b"), B, t.fc3, false, out);
+  void tnet_head(const Slice& sl, const TNet& t, float* out) {
+    per_cloud(sl, at("global", sl, 1024), t.fc1, true, at("fc_a", sl, 512));
+    per_cloud(sl, at("fc_a", sl, 512), t.fc2, true, at("fc_b", sl, 256));
+    per_cloud(sl, at("fc_b", sl, 256), t.fc3, false, out);
   }
 
   float scale_or_one(const char* name) const { return int8 ? act_scale(name) : 1.f; }
 
-  void enqueue(const float* points, int B, int N, float* out) {
+  // The whole network for one slice: points (B, N, C) and out at the slice's first cloud.
+  void enqueue(const Slice& sl, const float* points, int N, float* out) {
+    const int B = sl.B;
+    const size_t e = elem_bytes(math);
+    void* h1 = ft || seg ? at<char>("h1", sl, static_cast<size_t>(N) * 64 * e) : nullptr;
     TrunkArgs base;
     base.math = math;
     base.B = B;
@@ -345,76 +410,94 @@ struct CudaRunner::Impl {
     a.h1_scale = scale_or_one("stn.h1");
     a.conv2 = stn.conv2;
     a.conv3 = stn.conv3;
-    trunk(a, stn.conv3_b, true);
-    tnet_head(stn, B, buf("t3"));
+    mark("start", sl);
+    trunk(sl, a, stn.conv3_b, true);
+    mark("stn-trunk", sl);
+    float* t3 = at("t3", sl, 9);
+    tnet_head(sl, stn, t3);
+    mark("stn-fc", sl);
     // conv1 with each cloud's transform folded in; without a feature
     // transform, conv2, conv3 and the max in the same kernel.
     a = base;
     a.points = points;
     a.conv1_w = conv1_w;
     a.conv1_b = conv1_b;
-    a.transform3 = buf("t3");
+    a.transform3 = t3;
     a.h1_scale = scale_or_one("h1");
-    if (ft || seg) a.h1_out = buf<void>("h1");
+    a.h1_out = h1;
     if (!ft) {
       a.conv2 = conv2;
       a.conv3 = conv3;
     }
-    trunk(a, conv3_b, false);
+    trunk(sl, a, conv3_b, false);
+    mark("trunk", sl);
     if (ft) {
       // Feature T-Net over h1 -> (B, 64, 64), folded into conv2 (and head.0's point part) per cloud.
       a = base;
-      a.h1_in = buf<void>("h1");
+      a.h1_in = h1;
       a.pre = fstn.conv1;
       a.conv2 = fstn.conv2;
       a.conv3 = fstn.conv3;
-      trunk(a, fstn.conv3_b, true);
-      tnet_head(fstn, B, buf("t64"));
-      launch_fold_transform(math, conv2_w32, 128, buf("t64"), B, buf<void>("conv2_cloud"), buf("conv2_cloud_scale"),
-                            stream);
-      if (seg)
-        launch_fold_transform(math, head0_point_w32, 512, buf("t64"), B, buf<void>("head0_cloud"),
-                              buf("head0_cloud_scale"), stream);
+      trunk(sl, a, fstn.conv3_b, true);
+      mark("fstn-trunk", sl);
+      float* t64 = at("t64", sl, 64 * 64);
+      tnet_head(sl, fstn, t64);
+      mark("fstn-fc", sl);
+      const DevLayer c2 = per_cloud_layer(sl, "conv2_cloud", 128, conv2_b, "h1", "h2");
+      launch_fold_transform(math, conv2_w32, 128, t64, B, const_cast<void*>(c2.w), const_cast<float*>(c2.scale),
+                            sl.stream);
+      if (seg) {
+        const DevLayer h0 = per_cloud_layer(sl, "head0_cloud", 512, nullptr, "h1", "head.a");
+        launch_fold_transform(math, head0_point_w32, 512, t64, B, const_cast<void*>(h0.w),
+                              const_cast<float*>(h0.scale), sl.stream);
+      }
       a = base;
-      a.h1_in = buf<void>("h1");
-      a.conv2 = per_cloud_layer("conv2_cloud", 128, conv2_b, "h1", "h2");
+      a.h1_in = h1;
+      a.conv2 = c2;
       a.conv3 = conv3;
-      trunk(a, conv3_b, false);
+      mark("fold", sl);
+      trunk(sl, a, conv3_b, false);
+      mark("trunk2", sl);
     }
     if (!seg) {
-      per_cloud(buf("global"), B, cls[0], true, buf("fc_a"));
-      per_cloud(buf("fc_a"), B, cls[1], true, buf("fc_b"));
-      per_cloud(buf("fc_b"), B, cls[2], false, out);
-      launch_log_softmax(out, B, K, stream);
+      per_cloud(sl, at("global", sl, 1024), cls[0], true, at("fc_a", sl, 512));
+      per_cloud(sl, at("fc_a", sl, 512), cls[1], true, at("fc_b", sl, 256));
+      per_cloud(sl, at("fc_b", sl, 256), cls[2], false, out);
+      launch_log_softmax(out, B, K, sl.stream);
+      mark("head", sl);
       return;
     }
     // Segmenter: head.0's global part once per cloud, as a per-cloud bias.
-    per_cloud(buf("global"), B, head0_global, false, buf("seg_bias"));
+    float* seg_bias = at("seg_bias", sl, 512);
+    per_cloud(sl, at("global", sl, 1024), head0_global, false, seg_bias);
     SegArgs s;
     s.math = math;
     s.B = B;
     s.N = N;
     s.K = K;
-    s.h1 = buf<void>("h1");
-    s.head0 = ft ? per_cloud_layer("head0_cloud", 512, nullptr, "h1", "head.a") : head0_point;
-    s.head0.bias = buf("seg_bias");
+    s.h1 = h1;
+    s.head0 = ft ? per_cloud_layer(sl, "head0_cloud", 512, nullptr, "h1", "head.a") : head0_point;
+    s.head0.bias = seg_bias;
     s.head0.bias_cloud_stride = 512;
     s.head1 = head1;
     s.head2 = head2;
     s.head3_w = head3_w;
     s.head3_b = head3_b;
     s.out = out;
-    launch_seg_head(s, stream);
+    mark("seg-bias", sl);
+    launch_seg_head(s, sl.stream);
+    mark("seg-head", sl);
   }
 
-  // Weights folded per cloud into buffer `name` (out x 64).
-  DevLayer per_cloud_layer(const std::string& name, int out, const float* bias, const char* x_act, const char* y_act) {
+  // Weights folded per cloud into buffer `name` (out x 64 per cloud), at the slice.
+  DevLayer per_cloud_layer(const Slice& sl, const std::string& name, int out, const float* bias, const char* x_act,
+                           const char* y_act) {
     DevLayer d;
-    d.w = buf<void>(name);
     d.w_cloud_bytes = static_cast<size_t>(out) * 64 * elem_bytes(math);
+    d.w = at<char>(name, sl, d.w_cloud_bytes);
     d.bias = bias;
     if (int8) {
-      d.scale = buf(name + "_scale");
+      d.scale = at(name + "_scale", sl, out);
       d.scale_cloud_stride = out;
       d.x_scale = act_scale(x_act);
       d.inv_y_scale = 1.f / act_scale(y_act);
@@ -422,7 +505,38 @@ struct CudaRunner::Impl {
     return d;
   }
 
-  // ---- graphs
+  // ---- slices and graphs
+
+  // How many slices a batch runs in: large batches overlap one slice's upload
+  // with another's kernels, and the per-cloud layers' small launches with the
+  // next slice's trunk. At least 64 clouds per slice; one under profiling.
+  int slices_for(int B) const { return profile ? 1 : std::max(1, std::min(kMaxSlices, B / 64)); }
+
+  // Queues work(slice) for every slice: each on its own stream, forked from
+  // and joined back into the main stream (so a capture of the main stream
+  // records all of them).
+  void over_slices(int B, const std::function<void(const Slice&)>& work) {
+    const int S = slices_for(B);
+    if (S > 1) {
+      CUDA_CHECK(cudaEventRecord(fork, stream));
+      for (int i = 1; i < S; ++i) CUDA_CHECK(cudaStreamWaitEvent(streams[i], fork, 0));
+    }
+    // Slices start at multiples of 16 clouds: every per-cloud row (9 or K
+    // floats too) then starts 16-byte aligned, as cuBLASLt's kernels expect.
+    const auto first = [&](int i) { return i == S ? B : static_cast<int>(static_cast<long long>(B) * i / S) & ~15; };
+    for (int i = 0; i < S; ++i) {
+      Slice sl;
+      sl.b0 = first(i);
+      sl.B = first(i + 1) - sl.b0;
+      sl.stream = i == 0 ? stream : streams[i];
+      sl.lt = lts[i].get();
+      work(sl);
+    }
+    for (int i = 1; i < S; ++i) {
+      CUDA_CHECK(cudaEventRecord(joins[i], streams[i]));
+      CUDA_CHECK(cudaStreamWaitEvent(stream, joins[i], 0));
+    }
+  }
 
   // Runs `body` once on the stream (the first run of a shape: it also loads
   // the kernels and cuBLASLt's plans), then captures it for the next runs.
@@ -446,22 +560,37 @@ struct CudaRunner::Impl {
     return exec;
   }
 
+  // Upload, network and download of (B, N) from and to the pinned buffers.
   void full(int B, int N) {
+    const size_t in_per_cloud = static_cast<size_t>(N) * C, out_per_cloud = out_floats(1, N);
     const auto body = [&] {
-      CUDA_CHECK(cudaMemcpyAsync(buf("points"), pin_in, static_cast<size_t>(B) * N * C * 4, cudaMemcpyHostToDevice, stream));
-      enqueue(buf("points"), B, N, buf("out"));
-      CUDA_CHECK(cudaMemcpyAsync(pin_out, buf("out"), out_floats(B, N) * 4, cudaMemcpyDeviceToHost, stream));
+      over_slices(B, [&](const Slice& sl) {
+        float* points = at("points", sl, in_per_cloud);
+        float* out = at("out", sl, out_per_cloud);
+        CUDA_CHECK(cudaMemcpyAsync(points, pin_in + sl.b0 * in_per_cloud, sl.B * in_per_cloud * 4,
+                                   cudaMemcpyHostToDevice, sl.stream));
+        enqueue(sl, points, N, out);
+        CUDA_CHECK(cudaMemcpyAsync(pin_out + sl.b0 * out_per_cloud, out, sl.B * out_per_cloud * 4,
+                                   cudaMemcpyDeviceToHost, sl.stream));
+      });
     };
     const auto it = full_graphs.find({B, N});
     if (it != full_graphs.end()) CUDA_CHECK(cudaGraphLaunch(it->second, stream));
     else if (cudaGraphExec_t g = run_and_capture(body)) full_graphs[{B, N}] = g;
   }
 
+  // The network alone on device pointers.
   void compute(const float* points, int B, int N, float* out) {
+    const size_t in_per_cloud = static_cast<size_t>(N) * C, out_per_cloud = out_floats(1, N);
+    const auto body = [&] {
+      over_slices(B, [&](const Slice& sl) {
+        enqueue(sl, points + sl.b0 * in_per_cloud, N, out + sl.b0 * out_per_cloud);
+      });
+    };
     const auto key = std::make_tuple(B, N, points, out);
     const auto it = compute_graphs.find(key);
     if (it != compute_graphs.end()) CUDA_CHECK(cudaGraphLaunch(it->second, stream));
-    else if (cudaGraphExec_t g = run_and_capture([&] { enqueue(points, B, N, out); })) compute_graphs[key] = g;
+    else if (cudaGraphExec_t g = run_and_capture(body)) compute_graphs[key] = g;
   }
 };
 
@@ -479,6 +608,7 @@ void CudaRunner::run(const float* points, int B, int N, float* log_probs) {
   if (points != m.pin_in) copy_floats(m.pin_in, points, static_cast<size_t>(B) * N * m.C);
   m.full(B, N);
   CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  m.print_profile(B, N);
   if (log_probs != m.pin_out) copy_floats(log_probs, m.pin_out, m.out_floats(B, N));
 }
 

@@ -236,15 +236,16 @@ EnginePlan cuda_plan(const FoldedModel& model, EnginePrecision p, const std::vec
   BuildOptions options;
   options.device = "cuda";
   options.precision = p;
-  options.max_batch = 64;
+  options.max_batch = 256;
   options.max_points = 4096;
   options.calibration = CalibrationMethod::MinMax;  // nothing clips on clouds like the calibration's
   return build_plan(model, options, calib, calib_count, calib_points);
 }
 
 // (3, 300): ragged last tile; (1, 1): one point; (1, 1024): channel groups
-// over one cloud; (13, 129): the cuBLASLt per-cloud path, ragged; (2, 700).
-const std::vector<std::pair<int, int>> kShapes = {{3, 300}, {1, 1}, {1, 1024}, {13, 129}, {2, 700}};
+// over one cloud; (13, 129): the cuBLASLt per-cloud path, ragged; (2, 700);
+// (130, 64): two slices on two streams (64 and 66 clouds).
+const std::vector<std::pair<int, int>> kShapes = {{3, 300}, {1, 1}, {1, 1024}, {13, 129}, {2, 700}, {130, 64}};
 
 class CudaRunnerTest : public ::testing::TestWithParam<ModelConfig> {};
 
