@@ -33,4 +33,15 @@ PN_HOST_DEVICE inline size_t fragment_bytes(int out, int in, int elem_bytes) {
   return static_cast<size_t>(out) * in * elem_bytes;
 }
 
+// wgmma's operands in shared memory without swizzling are "core matrices" of
+// 8 rows x 16 contiguous bytes (128 bytes). Both of the engine's (conv2's
+// output tile, conv3's weights) are K-major rows of row_bytes; core matrix
+// (row group r / 8, 16-byte chunk c) sits at (r / 8 * row_bytes / 16 + c) *
+// 128, so the descriptor's K-direction stride (LBO) is 128 bytes and its
+// row-group stride (SBO) row_bytes * 8. A group of rows is contiguous: rows
+// [8 g, 8 g + n) start at byte 8 g * row_bytes.
+PN_HOST_DEVICE inline size_t core_byte(int row, int byte, int row_bytes) {
+  return (static_cast<size_t>(row / 8) * (row_bytes / 16) + byte / 16) * 128 + (row % 8) * 16 + byte % 16;
+}
+
 }  // namespace pointnet::cuda_engine

@@ -40,6 +40,7 @@ struct DevLayer {
   size_t w_cloud_bytes = 0;       // bytes between clouds' weights
   int scale_cloud_stride = 0;     // floats between clouds' scales
   int bias_cloud_stride = 0;      // floats between clouds' biases
+  const void* w_core = nullptr;   // conv3 layers: the weights again in wgmma's core-matrix layout
   float x_scale = 1.f;            // I8: scale of the input activation
   float inv_y_scale = 1.f;        // I8: 1 / scale of the output activation (u8 outputs)
 };
@@ -72,6 +73,13 @@ struct TrunkShape {
 };
 TrunkShape trunk_shape(Math math, bool from_points, bool has_pre, bool conv1_only, int B, int N, int C, int sms);
 void launch_trunk(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream);
+// The tensor-core variant in use (engine_trunk.cu: POINTNET_ENGINE_TRUNK).
+const char* trunk_variant_name();
+// The wgmma variant (sm90a/engine_trunk_wgmma.cu), for compute capability 9.0.
+TrunkShape trunk_shape_wgmma(bool single_buffer, Math math, bool from_points, bool has_pre, bool conv1_only, int B,
+                             int N, int C, int sms);
+void launch_trunk_wgmma(bool single_buffer, const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream);
+void prepare_trunk_wgmma_kernels();
 
 // The segmenter's per-point head over tiles of points: h1 -> head.0's point
 // part (per-cloud bias: head.0's global part) -> head.1 -> head.2 (ReLU each)
@@ -95,9 +103,23 @@ void launch_merge_max(const float* partial, int B, int tiles, const float* bias,
 
 // A per-cloud fp32 layer for few rows (rows <= kSmallRows): y(rows, out) =
 // x(rows, in) w^T + bias, ReLU if relu; w (out, in). One warp per output.
+// With merge.partial set, x is instead the merge of a trunk's tile maxima
+// (as launch_merge_max; in = 1024), computed by every block: for tiny
+// batches, one launch fewer.
 constexpr int kSmallRows = 8;
+struct SmallMerge {
+  const float* partial = nullptr;  // (rows, tiles, 1024)
+  int tiles = 0;
+  const float* bias = nullptr;
+  bool relu = false;
+};
 void launch_small_linear(const float* x, int rows, int in, const float* w, const float* bias, int out, bool relu,
-                         float* y, cudaStream_t stream);
+                         float* y, cudaStream_t stream, const SmallMerge& merge = {});
+// The logits layer of few rows and its log-softmax in one launch, when
+// small_logits_fit (x and the logits fit in 48 KiB of shared memory).
+bool small_logits_fit(int rows, int in, int out);
+void launch_small_logits(const float* x, int rows, int in, const float* w, const float* bias, int out, float* y,
+                         cudaStream_t stream);
 
 // In place over rows of x(rows, K).
 void launch_log_softmax(float* x, int rows, int K, cudaStream_t stream);

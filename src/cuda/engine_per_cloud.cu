@@ -25,33 +25,99 @@ __global__ void merge_max_kernel(const float* partial, int tiles, const float* b
   }
 }
 
-// One warp per output channel: its weight row is read once (coalesced, from
-// L2) for all rows of x (in shared memory).
+// The rows of x into shared memory: a copy, or (merge.partial set) the merge
+// of a trunk's tile maxima, as merge_max_kernel computes it.
+__device__ void load_rows(float* xs, const float* x, int rows, int in, const SmallMerge& merge) {
+  for (int i = threadIdx.x; i < rows * in; i += blockDim.x) {
+    if (!merge.partial) {
+      xs[i] = x[i];
+      continue;
+    }
+    const int r = i / 1024, c = i % 1024;
+    const float* p = merge.partial + static_cast<size_t>(r) * merge.tiles * 1024 + c;
+    float m = p[0];
+    for (int t = 1; t < merge.tiles; ++t) m = fmaxf(m, p[static_cast<size_t>(t) * 1024]);
+    const float v = m + merge.bias[c];
+    xs[i] = merge.relu ? fmaxf(v, 0.f) : v;
+  }
+}
+
+// Output o of all rows: s[r] = x[r] . w[o] over the warp (w[o] read once,
+// 16 bytes per lane at a time), reduced into lane 0.
+__device__ void dot_rows(float (&s)[kSmallRows], const float* xs, int rows, int in, const float* wr) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int r = 0; r < kSmallRows; ++r) s[r] = 0.f;
+  if (in % 128 == 0) {
+#pragma unroll 4
+    for (int k = lane * 4; k < in; k += 128) {
+      const float4 w4 = __ldg(reinterpret_cast<const float4*>(wr + k));
+#pragma unroll
+      for (int r = 0; r < kSmallRows; ++r)
+        if (r < rows) {
+          const float4 x4 = *reinterpret_cast<const float4*>(xs + r * in + k);
+          s[r] = fmaf(x4.x, w4.x, fmaf(x4.y, w4.y, fmaf(x4.z, w4.z, fmaf(x4.w, w4.w, s[r]))));
+        }
+    }
+  } else {
+    for (int k = lane; k < in; k += 32) {
+      const float wk = __ldg(&wr[k]);
+#pragma unroll
+      for (int r = 0; r < kSmallRows; ++r)
+        if (r < rows) s[r] = fmaf(xs[r * in + k], wk, s[r]);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kSmallRows; ++r)
+    for (int d = 16; d > 0; d >>= 1) s[r] += __shfl_xor_sync(0xffffffffu, s[r], d);
+}
+
+// One warp per output channel: its weight row is read once (from L2) for all
+// rows of x (in shared memory).
 __global__ void small_linear_kernel(const float* x, int rows, int in, const float* w, const float* bias, int out,
-                                    bool relu, float* y) {
-  extern __shared__ float xs[];  // (rows, in)
-  for (int i = threadIdx.x; i < rows * in; i += blockDim.x) xs[i] = x[i];
+                                    bool relu, float* y, SmallMerge merge) {
+  extern __shared__ __align__(16) float xs[];  // (rows, in)
+  load_rows(xs, x, rows, in, merge);
   __syncthreads();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int o = blockIdx.x * (blockDim.x >> 5) + warp;
   if (o >= out) return;
-  float s[kSmallRows] = {};
-  const float* wr = w + static_cast<size_t>(o) * in;
-  for (int k = lane; k < in; k += 32) {
-    const float wk = __ldg(&wr[k]);
+  float s[kSmallRows];
+  dot_rows(s, xs, rows, in, w + static_cast<size_t>(o) * in);
 #pragma unroll
-    for (int r = 0; r < kSmallRows; ++r)
-      if (r < rows) s[r] = fmaf(xs[r * in + k], wk, s[r]);
-  }
-#pragma unroll
-  for (int r = 0; r < kSmallRows; ++r) {
-    if (r >= rows) break;
-    float v = s[r];
-    for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
-    if (lane == 0) {
-      v += bias[o];
+  for (int r = 0; r < kSmallRows; ++r)
+    if (r < rows && lane == 0) {
+      const float v = s[r] + bias[o];
       y[static_cast<size_t>(r) * out + o] = relu ? fmaxf(v, 0.f) : v;
     }
+}
+
+// The logits layer and the log-softmax in one block (few rows, few classes).
+__global__ void small_logits_kernel(const float* x, int rows, int in, const float* w, const float* bias, int out,
+                                    float* y) {
+  extern __shared__ __align__(16) float xs[];  // (rows, in), then logits (rows, out)
+  float* logits = xs + rows * in;
+  load_rows(xs, x, rows, in, SmallMerge{});
+  __syncthreads();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+  for (int o = warp; o < out; o += warps) {
+    float s[kSmallRows];
+    dot_rows(s, xs, rows, in, w + static_cast<size_t>(o) * in);
+#pragma unroll
+    for (int r = 0; r < kSmallRows; ++r)
+      if (r < rows && lane == 0) logits[r * out + o] = s[r] + bias[o];
+  }
+  __syncthreads();
+  for (int r = warp; r < rows; r += warps) {
+    const float* v = logits + r * out;
+    float top = -INFINITY;
+    for (int k = lane; k < out; k += 32) top = fmaxf(top, v[k]);
+    for (int d = 16; d > 0; d >>= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, d));
+    float sum = 0.f;
+    for (int k = lane; k < out; k += 32) sum += expf(v[k] - top);
+    for (int d = 16; d > 0; d >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, d);
+    const float lse = top + logf(sum);
+    for (int k = lane; k < out; k += 32) y[static_cast<size_t>(r) * out + k] = v[k] - lse;
   }
 }
 
@@ -127,10 +193,23 @@ void launch_merge_max(const float* partial, int B, int tiles, const float* bias,
 }
 
 void launch_small_linear(const float* x, int rows, int in, const float* w, const float* bias, int out, bool relu,
-                         float* y, cudaStream_t stream) {
+                         float* y, cudaStream_t stream, const SmallMerge& merge) {
   if (rows < 1 || rows > kSmallRows) fail("launch_small_linear: ", rows, " rows, expected 1..", kSmallRows);
+  if (merge.partial && in != 1024) fail("launch_small_linear: a merged input has 1024 channels, not ", in);
   const size_t smem = static_cast<size_t>(rows) * in * sizeof(float);
-  small_linear_kernel<<<(out + 7) / 8, 256, smem, stream>>>(x, rows, in, w, bias, out, relu, y);
+  small_linear_kernel<<<(out + 7) / 8, 256, smem, stream>>>(x, rows, in, w, bias, out, relu, y, merge);
+  CUDA_CHECK_LAUNCH();
+}
+
+bool small_logits_fit(int rows, int in, int out) {
+  return rows >= 1 && rows <= kSmallRows && static_cast<size_t>(rows) * (in + out) * sizeof(float) <= 48 * 1024;
+}
+
+void launch_small_logits(const float* x, int rows, int in, const float* w, const float* bias, int out, float* y,
+                         cudaStream_t stream) {
+  if (!small_logits_fit(rows, in, out)) fail("launch_small_logits: ", rows, " x ", in, " -> ", out, " is too large");
+  const size_t smem = static_cast<size_t>(rows) * (in + out) * sizeof(float);
+  small_logits_kernel<<<1, 256, smem, stream>>>(x, rows, in, w, bias, out, y);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -28,6 +28,9 @@ struct SimtMath {
     return (void)rows, static_cast<size_t>(width) * ld() * 4;
   }
 
+  __host__ __device__ static constexpr size_t h128_bytes(int rows) { return tile_bytes(rows, 128); }
+  __host__ __device__ static constexpr size_t scratch_bytes() { return 0; }
+
   __device__ static void store1(char* tile, int, int r, int c, float v, float) {
     reinterpret_cast<float*>(tile)[c * ld() + r] = v;
   }
@@ -108,6 +111,16 @@ struct SimtMath {
   template <int K>
   __device__ static void linear_f32(const char* x, float* y, int TP, const DevLayer& l, bool relu) {
     linear<K>(x, reinterpret_cast<char*>(y), 128, TP, l, 0, relu);
+  }
+
+  template <int K>
+  __device__ static void linear_h128(const char* x, char* y, int TP, const DevLayer& l, int b) {
+    linear<K>(x, y, 128, TP, l, b, true);
+  }
+  template <int K>
+  __device__ static void conv3_max(const char* x, const DevLayer& l, int ch0, int count, int TP, float* out,
+                                   float* red, char*) {
+    linear_max<K>(x, l, ch0, count, TP, out, red);
   }
 
   // out[c] = max over the tile's rows, channels [ch0, ch0 + count), no bias.

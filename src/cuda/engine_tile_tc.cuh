@@ -10,6 +10,7 @@
 #include <cfloat>
 #include <climits>
 
+#include "cuda/engine_fragment.h"
 #include "cuda/engine_kernels.h"
 #include "cuda/engine_mma.cuh"
 
@@ -32,6 +33,9 @@ struct TcMath {
   __host__ __device__ static constexpr size_t tile_bytes(int rows, int width) {
     return static_cast<size_t>(rows) * stride(width);
   }
+  // conv2's output tile and conv3's extra shared memory (none: it works from registers).
+  __host__ __device__ static constexpr size_t h128_bytes(int rows) { return tile_bytes(rows, 128); }
+  __host__ __device__ static constexpr size_t scratch_bytes() { return 0; }
 
   // Element (r, c) of a tile of `width` columns.
   __device__ static void store1(char* tile, int width, int r, int c, float v, float scale) {
@@ -83,8 +87,9 @@ struct TcMath {
     }
   }
 
-  // y(TP, Nout) = act(x(TP, K) w^T + bias) as Op elements (I8: requantised).
-  template <int K>
+  // y(TP, Nout) = act(x(TP, K) w^T + bias) as Op elements (I8: requantised),
+  // in the padded row-major tile, or with kCore in wgmma's core-matrix layout.
+  template <int K, bool kCore = false>
   __device__ static void linear(const char* x, char* y, int Nout, int TP, const DevLayer& l, int b, bool relu) {
     const char* w = static_cast<const char*>(l.w) + b * l.w_cloud_bytes;
     const float* bias = l.bias + b * l.bias_cloud_stride;
@@ -98,8 +103,10 @@ struct TcMath {
         v[j] = epilogue_value<Op>(acc[j], bias[c], l.x_scale, ws ? ws[c] : 1.f);
         if (relu) v[j] = v[j] > 0.f ? v[j] : 0.f;
       }
-      Op::store2(y + row * ys + col * kBytes, v[0], v[1], l.inv_y_scale);
-      Op::store2(y + (row + 8) * ys + col * kBytes, v[2], v[3], l.inv_y_scale);
+      char* at0 = kCore ? y + core_byte(row, col * kBytes, Nout * kBytes) : y + row * ys + col * kBytes;
+      char* at8 = kCore ? y + core_byte(row + 8, col * kBytes, Nout * kBytes) : y + (row + 8) * ys + col * kBytes;
+      Op::store2(at0, v[0], v[1], l.inv_y_scale);
+      Op::store2(at8, v[2], v[3], l.inv_y_scale);
     });
   }
 
@@ -117,6 +124,17 @@ struct TcMath {
       *reinterpret_cast<float2*>(y + row * 132 + col) = make_float2(v[0], v[1]);
       *reinterpret_cast<float2*>(y + (row + 8) * 132 + col) = make_float2(v[2], v[3]);
     });
+  }
+
+  // The trunk's conv2 (ReLU) into its h128 tile, and conv3's max over it.
+  template <int K>
+  __device__ static void linear_h128(const char* x, char* y, int TP, const DevLayer& l, int b) {
+    linear<K>(x, y, 128, TP, l, b, true);
+  }
+  template <int K>
+  __device__ static void conv3_max(const char* x, const DevLayer& l, int ch0, int count, int TP, float* out,
+                                   float* red, char*) {
+    linear_max<K>(x, l, ch0, count, TP, out, red);
   }
 
   // out[c] = max over the TP rows of (x w^T)[., c] for channels c in [ch0, ch0 +

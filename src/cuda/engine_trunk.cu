@@ -1,113 +1,25 @@
-// The fused per-point trunk (engine_kernels.h, TrunkArgs): one thread block
-// per (cloud, tile of points, channel group) runs conv1 -> [64 -> 64] -> conv2
-// -> conv3 + max over the tile entirely in shared memory and registers, and
-// writes only the tile's 1024 (or 1024 / groups) maxima.
-#include <algorithm>
+// The trunk's launchers (engine_kernels.h): the mma.sync and FFMA
+// instantiations of engine_trunk.cuh, and the choice of variant.
+//
+// POINTNET_ENGINE_TRUNK picks the tensor-core variant (to compare on a GPU):
+//   (unset)  mma.sync, 32 channels' weights per warp, two blocks per SM for
+//            F16/BF16/I8 (<= 128 registers); TF32 one block.
+//   alt      mma.sync, 64 channels per warp, one block (TF32: 16, two).
+//   wgmma    conv3 through wgmma (sm_90a only: compute capability 9.0), the
+//            weight slices double-buffered in shared memory.
+//   wgmma1   the same, single-buffered, two blocks per SM.
+// wgmma falls back to the default on other GPUs.
 #include <cstdlib>
 #include <string>
 
-#include "cuda/check.h"
-#include "cuda/engine_kernels.h"
+#include "cuda/engine_trunk.cuh"
 #include "cuda/engine_tile_simt.cuh"
-#include "cuda/engine_tile_tc.cuh"
 
 namespace pointnet::cuda_engine {
 namespace {
 
-struct TrunkLayout {
-  size_t pts = 0, x64 = 0, y64 = 0, h128 = 0, total = 0;
-};
+using namespace trunk_detail;
 
-__host__ __device__ inline size_t align16(size_t n) { return (n + 15) / 16 * 16; }
-
-// Dynamic shared memory: [points (fp32)] [x64] [y64 if pre] [h128 unless conv1 only].
-template <class M>
-__host__ __device__ TrunkLayout trunk_layout(int TP, int C, bool from_points, bool has_pre, bool conv1_only) {
-  TrunkLayout L;
-  size_t at = 0;
-  L.pts = at;
-  if (from_points) at += align16(static_cast<size_t>(TP) * C * 4);
-  L.x64 = at;
-  at += M::tile_bytes(TP, 64);
-  L.y64 = at;
-  if (has_pre) at += M::tile_bytes(TP, 64);
-  L.h128 = at;
-  if (!conv1_only) at += M::tile_bytes(TP, 128);
-  L.total = at;
-  return L;
-}
-
-// conv1 over the tile's points into x64 (and h1_out): fp32 FFMA, with the
-// cloud's 3x3 transform folded into the weights first, each K = 3 group of
-// inputs (xyz, then normals) as engine_cpu::fold_transform.
-template <class M>
-__device__ void conv1_tile(const TrunkArgs& a, int b, int row0, int valid, int TP, float* pts, char* x64) {
-  __shared__ float w1[64 * 6];
-  const int C = a.C;
-  for (int i = threadIdx.x; i < 64 * C; i += kThreads) {
-    if (a.transform3) {
-      const int o = i / C, k = i % C, g = k / 3 * 3, ii = k % 3;
-      const float* t = a.transform3 + b * 9;
-      float s = 0.f;
-      for (int j = 0; j < 3; ++j) s = fmaf(a.conv1_w[o * C + g + j], t[ii * 3 + j], s);
-      w1[i] = s;
-    } else {
-      w1[i] = a.conv1_w[i];
-    }
-  }
-  const float* src = a.points + (static_cast<size_t>(b) * a.N + row0) * C;
-  for (int i = threadIdx.x; i < TP * C; i += kThreads) {
-    const int r = i / C;
-    pts[i] = __ldg(&src[(r < valid ? r : valid - 1) * C + i % C]);
-  }
-  __syncthreads();
-  char* h1 = a.h1_out ? static_cast<char*>(a.h1_out) + (static_cast<size_t>(b) * a.N + row0) * 64 * M::kBytes : nullptr;
-  for (int i = threadIdx.x; i < TP * 64; i += kThreads) {
-    const int r = i / 64, o = i % 64;
-    float v = a.conv1_b[o];
-    for (int c = 0; c < C; ++c) v = fmaf(pts[r * C + c], w1[o * C + c], v);
-    v = v > 0.f ? v : 0.f;
-    M::store1(x64, 64, r, o, v, a.h1_scale);
-    if (h1 && r < valid) M::store_elem(h1 + static_cast<size_t>(r * 64 + o) * M::kBytes, v, a.h1_scale);
-  }
-}
-
-template <class M>
-__global__ void __launch_bounds__(kThreads, M::kMinBlocks) trunk_kernel(const TrunkArgs a, const TrunkShape s) {
-  extern __shared__ __align__(16) char smem[];
-  const int per_cloud = s.tiles * s.groups;
-  const int b = blockIdx.x / per_cloud, tile = blockIdx.x % per_cloud / s.groups, group = blockIdx.x % s.groups;
-  const int TP = s.tile_points, row0 = tile * TP, valid = min(TP, a.N - row0);
-  const bool conv1_only = a.conv2.w == nullptr;
-  const TrunkLayout L = trunk_layout<M>(TP, a.C, a.points != nullptr, a.pre.w != nullptr, conv1_only);
-  char* x64 = smem + L.x64;
-  if (a.points)
-    conv1_tile<M>(a, b, row0, valid, TP, reinterpret_cast<float*>(smem + L.pts), x64);
-  else
-    M::load_rows(x64, static_cast<const char*>(a.h1_in) + (static_cast<size_t>(b) * a.N + row0) * 64 * M::kBytes,
-                 valid, TP);
-  __syncthreads();
-  if (conv1_only) return;
-  const char* in = x64;
-  if (a.pre.w) {
-    M::template linear<64>(x64, smem + L.y64, 64, TP, a.pre, b, true);
-    __syncthreads();
-    in = smem + L.y64;
-  }
-  M::template linear<64>(in, smem + L.h128, 128, TP, a.conv2, b, true);
-  __syncthreads();
-  // x64 is dead now: it holds the max's cross-warp scratch.
-  const int count = 1024 / s.groups;
-  M::template linear_max<128>(smem + L.h128, a.conv3, group * count, count, TP,
-                              a.partial + (static_cast<size_t>(b) * s.tiles + tile) * 1024,
-                              reinterpret_cast<float*>(x64));
-}
-
-// Two register budgets per tensor-core type: the default, and an
-// alternative chosen with POINTNET_ENGINE_TRUNK=alt (to compare on a GPU).
-// F16/BF16/I8: 32 channels' weights per warp, two blocks per SM (<= 128
-// registers) by default; alt: 64 channels, one block. TF32 (k-steps of 8, so
-// twice the registers per channel): 32 channels, one block; alt: 16, two.
 using F16 = TcMath<F16Op, 2, 4>;
 using BF16 = TcMath<BF16Op, 2, 4>;
 using TF32 = TcMath<TF32Op, 1, 4>;
@@ -119,98 +31,67 @@ using I8Alt = TcMath<I8Op, 1, 8>;
 using F32Wide = SimtMath<8>;    // 128 points per tile
 using F32Narrow = SimtMath<4>;  // 64 points per tile
 
-bool alt() {
-  static const bool v = [] {
+enum class Variant { Default, Alt, Wgmma, Wgmma1 };
+
+Variant variant() {
+  static const Variant v = [] {
     const char* e = std::getenv("POINTNET_ENGINE_TRUNK");
-    return e && std::string(e) == "alt";
+    const std::string s = e ? e : "";
+    if (s == "alt") return Variant::Alt;
+    const bool hopper = limits().major == 9 && limits().minor == 0;  // the sm_90a image runs there only
+    if (s == "wgmma" && hopper) return Variant::Wgmma;
+    if (s == "wgmma1" && hopper) return Variant::Wgmma1;
+    return Variant::Default;
   }();
   return v;
 }
 
-struct DeviceLimits {
-  int smem_per_sm = 0, smem_per_block = 0;
-};
-
-const DeviceLimits& limits() {
-  static const DeviceLimits l = [] {
-    DeviceLimits d;
-    int device = 0;
-    CUDA_CHECK(cudaGetDevice(&device));
-    CUDA_CHECK(cudaDeviceGetAttribute(&d.smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
-    CUDA_CHECK(cudaDeviceGetAttribute(&d.smem_per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    return d;
-  }();
-  return l;
-}
-
-constexpr size_t kStaticSmem = 64 * 6 * 4;  // conv1_tile's weights
-constexpr size_t kReservedSmem = 1024;      // per block, by the hardware
-
-template <class M>
-size_t smem_of(int TP, const TrunkArgs& a) {
-  return trunk_layout<M>(TP, a.C, a.points != nullptr, a.pre.w != nullptr, a.conv2.w == nullptr).total;
-}
-
-template <class M>
-bool fits(int TP, int C, bool from_points, bool has_pre, bool conv1_only) {
-  const size_t smem = trunk_layout<M>(TP, C, from_points, has_pre, conv1_only).total + kStaticSmem;
-  return smem <= static_cast<size_t>(limits().smem_per_block) &&
-         (smem + kReservedSmem) * M::kMinBlocks <= static_cast<size_t>(limits().smem_per_sm);
-}
-
-template <class M>
-void launch(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
-  const size_t smem = smem_of<M>(s.tile_points, a);
-  const unsigned blocks = static_cast<unsigned>(static_cast<size_t>(a.B) * s.tiles * s.groups);
-  trunk_kernel<M><<<blocks, kThreads, smem, stream>>>(a, s);
-  CUDA_CHECK_LAUNCH();
-}
-
-template <class M>
-void raise_smem_limit() {
-  CUDA_CHECK(cudaFuncSetAttribute(trunk_kernel<M>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  limits().smem_per_block - static_cast<int>(kStaticSmem)));
+template <class A, class B>
+bool fits_either(bool alt, int TP, int C, bool from_points, bool has_pre, bool conv1_only) {
+  return alt ? fits<A>(TP, C, from_points, has_pre, conv1_only) : fits<B>(TP, C, from_points, has_pre, conv1_only);
 }
 
 }  // namespace
 
 TrunkShape trunk_shape(Math math, bool from_points, bool has_pre, bool conv1_only, int B, int N, int C, int sms) {
-  // The largest tile whose shared memory lets the kernel's intended number of
-  // blocks share an SM (fewer weight reloads per point), ...
+  const Variant v = variant();
+  if (math != Math::F32 && (v == Variant::Wgmma || v == Variant::Wgmma1))
+    return trunk_shape_wgmma(v == Variant::Wgmma1, math, from_points, has_pre, conv1_only, B, N, C, sms);
+  const bool a = v == Variant::Alt;
   const auto fit = [&](int TP) {
-    const bool a = alt();
     switch (math) {
-      case Math::F16: return a ? fits<F16Alt>(TP, C, from_points, has_pre, conv1_only) : fits<F16>(TP, C, from_points, has_pre, conv1_only);
-      case Math::BF16: return a ? fits<BF16Alt>(TP, C, from_points, has_pre, conv1_only) : fits<BF16>(TP, C, from_points, has_pre, conv1_only);
-      case Math::TF32: return a ? fits<TF32Alt>(TP, C, from_points, has_pre, conv1_only) : fits<TF32>(TP, C, from_points, has_pre, conv1_only);
-      case Math::I8: return a ? fits<I8Alt>(TP, C, from_points, has_pre, conv1_only) : fits<I8>(TP, C, from_points, has_pre, conv1_only);
+      case Math::F16: return fits_either<F16Alt, F16>(a, TP, C, from_points, has_pre, conv1_only);
+      case Math::BF16: return fits_either<BF16Alt, BF16>(a, TP, C, from_points, has_pre, conv1_only);
+      case Math::TF32: return fits_either<TF32Alt, TF32>(a, TP, C, from_points, has_pre, conv1_only);
+      case Math::I8: return fits_either<I8Alt, I8>(a, TP, C, from_points, has_pre, conv1_only);
       case Math::F32: return TP == 128 ? fits<F32Wide>(TP, C, from_points, has_pre, conv1_only)
                                        : fits<F32Narrow>(TP, C, from_points, has_pre, conv1_only);
     }
     return false;
   };
-  TrunkShape s;
-  s.tile_points = math == Math::F32 ? 128 : 256;
-  while (s.tile_points > 64 && !fit(s.tile_points)) s.tile_points /= 2;
-  // ... then smaller tiles and channel groups until the grid covers every SM
-  // twice (one cloud at B = 1 still spreads over the whole GPU).
-  const long long target = 2LL * sms;
-  const auto tiles = [&] { return (N + s.tile_points - 1) / s.tile_points; };
-  while (s.tile_points > 64 && static_cast<long long>(B) * tiles() < target) s.tile_points /= 2;
-  s.tiles = tiles();
-  if (!conv1_only)
-    while (s.groups < 8 && static_cast<long long>(B) * s.tiles * s.groups < target) s.groups *= 2;
-  return s;
+  return choose_shape(math == Math::F32 ? 128 : 256, fit, conv1_only, B, N, sms);
 }
 
 void launch_trunk(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
-  const bool x = alt();
+  const Variant v = variant();
+  if (a.math != Math::F32 && (v == Variant::Wgmma || v == Variant::Wgmma1))
+    return launch_trunk_wgmma(v == Variant::Wgmma1, a, s, stream);
+  const bool x = v == Variant::Alt;
   switch (a.math) {
     case Math::F16: return x ? launch<F16Alt>(a, s, stream) : launch<F16>(a, s, stream);
     case Math::BF16: return x ? launch<BF16Alt>(a, s, stream) : launch<BF16>(a, s, stream);
     case Math::TF32: return x ? launch<TF32Alt>(a, s, stream) : launch<TF32>(a, s, stream);
     case Math::I8: return x ? launch<I8Alt>(a, s, stream) : launch<I8>(a, s, stream);
     case Math::F32: return s.tile_points == 128 ? launch<F32Wide>(a, s, stream) : launch<F32Narrow>(a, s, stream);
+  }
+}
+
+const char* trunk_variant_name() {
+  switch (variant()) {
+    case Variant::Alt: return "mma.sync-alt";
+    case Variant::Wgmma: return "wgmma";
+    case Variant::Wgmma1: return "wgmma1";
+    default: return "mma.sync";
   }
 }
 
@@ -225,6 +106,7 @@ void prepare_trunk_kernels() {
   raise_smem_limit<I8Alt>();
   raise_smem_limit<F32Wide>();
   raise_smem_limit<F32Narrow>();
+  if (variant() == Variant::Wgmma || variant() == Variant::Wgmma1) prepare_trunk_wgmma_kernels();
 }
 
 }  // namespace pointnet::cuda_engine

@@ -22,6 +22,7 @@ void CudaRunner::run_device(const float*, int, int, float*) { fail("CudaRunner: 
 void CudaRunner::synchronize() {}
 CudaRunTiming CudaRunner::run_timed(int, int) { fail("CudaRunner: no CUDA"); }
 std::string CudaRunner::device_name() const { return ""; }
+std::string CudaRunner::trunk_kernels() const { return ""; }
 size_t CudaRunner::device_bytes() const { return 0; }
 
 }  // namespace pointnet
@@ -106,6 +107,11 @@ struct CudaRunner::Impl {
   std::vector<void*> weight_blocks;
   size_t weight_bytes = 0;
   bool use_graphs = true;
+  // Tiny batches (POINTNET_ENGINE_SMALL=0 turns this off): the merge of the
+  // tiles' maxima inside the first per-cloud layer, the logits layer and its
+  // log-softmax in one launch, and the clouds and log-probs read and written
+  // in mapped pinned memory by the kernels (no copy nodes).
+  bool small_fusions = true;
   // POINTNET_ENGINE_PROFILE=1: no graphs; events between the stages of each
   // run, printed to stderr (where the time goes, for tuning).
   bool profile = false;
@@ -133,8 +139,10 @@ struct CudaRunner::Impl {
     size_t bytes = 0;
   };
   std::map<std::string, Buffer> buffers;
-  float* pin_in = nullptr;
+  float* pin_in = nullptr;  // mapped pinned memory, and its device addresses
   float* pin_out = nullptr;
+  float* dev_pin_in = nullptr;
+  float* dev_pin_out = nullptr;
 
   // Captured graphs: (B, N) for run(); (B, N, points, log_probs) for run_device().
   std::map<std::pair<int, int>, cudaGraphExec_t> full_graphs;
@@ -154,6 +162,7 @@ struct CudaRunner::Impl {
     if (const char* g = std::getenv("POINTNET_ENGINE_GRAPHS")) use_graphs = std::string(g) != "0";
     if (const char* p = std::getenv("POINTNET_ENGINE_PROFILE")) profile = std::string(p) == "1";
     if (profile) use_graphs = false;
+    if (const char* f = std::getenv("POINTNET_ENGINE_SMALL")) small_fusions = std::string(f) != "0";
     prepare_engine_kernels();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     for (int i = 1; i < kMaxSlices; ++i) CUDA_CHECK(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
@@ -211,18 +220,22 @@ struct CudaRunner::Impl {
 
   // A per-point layer in the precision's layout. x_act / y_act: int8 only,
   // the activations it reads and writes (y_act empty: fp32 or max output).
+  // A conv3 layer (y_act empty) also gets wgmma's layout (tensor-core precisions).
   DevLayer point_layer(const EnginePlan& plan, const std::string& name, const FoldedLinear& l,
                        const std::string& x_act, const std::string& y_act) {
     DevLayer d;
     d.bias = upload(l.bias);
+    const bool conv3 = y_act.empty() && l.in == 128 && l.out == 1024;
     if (!int8) {
       d.w = upload(cuda_layer_weights(l, precision).bytes);
+      if (conv3 && precision != EnginePrecision::FP32) d.w_core = upload(cuda_core_weights(l, precision).bytes);
       return d;
     }
     const auto it = plan.int8_weights.find(name);
     if (it == plan.int8_weights.end()) fail("int8 engine: no quantised weights for layer '", name, "'");
     const CudaLayerWeights w = cuda_layer_weights(it->second);
     d.w = upload(w.bytes);
+    if (conv3) d.w_core = upload(cuda_core_weights(it->second).bytes);
     d.scale = upload(w.scale);
     d.x_scale = act_scale(x_act);
     if (!y_act.empty()) d.inv_y_scale = 1.f / act_scale(y_act);
@@ -323,8 +336,10 @@ struct CudaRunner::Impl {
     if (pin_in) CUDA_CHECK(cudaFreeHost(pin_in));
     if (pin_out) CUDA_CHECK(cudaFreeHost(pin_out));
     pin_in = pin_out = nullptr;
-    CUDA_CHECK(cudaMallocHost(&pin_in, b * n * C * 4));
-    CUDA_CHECK(cudaMallocHost(&pin_out, out_floats(capB, capN) * 4));
+    CUDA_CHECK(cudaHostAlloc(&pin_in, b * n * C * 4, cudaHostAllocMapped));
+    CUDA_CHECK(cudaHostAlloc(&pin_out, out_floats(capB, capN) * 4, cudaHostAllocMapped));
+    CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&dev_pin_in), pin_in, 0));
+    CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&dev_pin_out), pin_out, 0));
   }
 
   // ---- the network, queued on the stream
@@ -374,18 +389,40 @@ struct CudaRunner::Impl {
     else sl.lt->run(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream);
   }
 
-  // A trunk over the slice, then the merge of its tiles' maxima into "global".
-  void trunk(const Slice& sl, TrunkArgs a, const float* conv3_bias, bool relu) {
+  // A trunk's global features: in "global", or still to be merged from the
+  // tiles' maxima by their first consumer (tiny batches).
+  struct Global {
+    const float* x = nullptr;
+    SmallMerge merge;
+  };
+
+  // A trunk over the slice, then the merge of its tiles' maxima.
+  Global trunk(const Slice& sl, TrunkArgs a, const float* conv3_bias, bool relu) {
     const TrunkShape s = trunk_shape(math, a.points != nullptr, a.pre.w != nullptr, a.conv2.w == nullptr, a.B, a.N,
                                      C, sms);
     a.partial = at("partial", sl, static_cast<size_t>((a.N + 63) / 64) * 1024);
     launch_trunk(a, s, sl.stream);
-    if (a.conv2.w)
+    Global g;
+    g.x = at("global", sl, 1024);
+    if (!a.conv2.w) return g;
+    if (small_fusions && sl.B <= kSmallRows && sl.B * s.tiles <= 32) {
+      g.merge.partial = a.partial;
+      g.merge.tiles = s.tiles;
+      g.merge.bias = conv3_bias;
+      g.merge.relu = relu;
+    } else {
       launch_merge_max(a.partial, a.B, s.tiles, conv3_bias, relu, at("global", sl, 1024), sl.stream);
+    }
+    return g;
   }
 
-  void tnet_head(const Slice& sl, const TNet& t, float* out) {
-    per_cloud(sl, at("global", sl, 1024), t.fc1, true, at("fc_a", sl, 512));
+  void per_cloud_global(const Slice& sl, const Global& g, const Fc& l, bool relu, float* y) {
+    if (g.merge.partial) launch_small_linear(nullptr, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream, g.merge);
+    else per_cloud(sl, g.x, l, relu, y);
+  }
+
+  void tnet_head(const Slice& sl, const Global& g, const TNet& t, float* out) {
+    per_cloud_global(sl, g, t.fc1, true, at("fc_a", sl, 512));
     per_cloud(sl, at("fc_a", sl, 512), t.fc2, true, at("fc_b", sl, 256));
     per_cloud(sl, at("fc_b", sl, 256), t.fc3, false, out);
   }
@@ -411,10 +448,10 @@ struct CudaRunner::Impl {
     a.conv2 = stn.conv2;
     a.conv3 = stn.conv3;
     mark("start", sl);
-    trunk(sl, a, stn.conv3_b, true);
+    Global g = trunk(sl, a, stn.conv3_b, true);
     mark("stn-trunk", sl);
     float* t3 = at("t3", sl, 9);
-    tnet_head(sl, stn, t3);
+    tnet_head(sl, g, stn, t3);
     mark("stn-fc", sl);
     // conv1 with each cloud's transform folded in; without a feature
     // transform, conv2, conv3 and the max in the same kernel.
@@ -429,7 +466,7 @@ struct CudaRunner::Impl {
       a.conv2 = conv2;
       a.conv3 = conv3;
     }
-    trunk(sl, a, conv3_b, false);
+    g = trunk(sl, a, conv3_b, false);
     mark("trunk", sl);
     if (ft) {
       // Feature T-Net over h1 -> (B, 64, 64), folded into conv2 (and head.0's point part) per cloud.
@@ -438,10 +475,10 @@ struct CudaRunner::Impl {
       a.pre = fstn.conv1;
       a.conv2 = fstn.conv2;
       a.conv3 = fstn.conv3;
-      trunk(sl, a, fstn.conv3_b, true);
+      const Global gf = trunk(sl, a, fstn.conv3_b, true);
       mark("fstn-trunk", sl);
       float* t64 = at("t64", sl, 64 * 64);
-      tnet_head(sl, fstn, t64);
+      tnet_head(sl, gf, fstn, t64);
       mark("fstn-fc", sl);
       const DevLayer c2 = per_cloud_layer(sl, "conv2_cloud", 128, conv2_b, "h1", "h2");
       launch_fold_transform(math, conv2_w32, 128, t64, B, const_cast<void*>(c2.w), const_cast<float*>(c2.scale),
@@ -456,20 +493,24 @@ struct CudaRunner::Impl {
       a.conv2 = c2;
       a.conv3 = conv3;
       mark("fold", sl);
-      trunk(sl, a, conv3_b, false);
+      g = trunk(sl, a, conv3_b, false);
       mark("trunk2", sl);
     }
     if (!seg) {
-      per_cloud(sl, at("global", sl, 1024), cls[0], true, at("fc_a", sl, 512));
+      per_cloud_global(sl, g, cls[0], true, at("fc_a", sl, 512));
       per_cloud(sl, at("fc_a", sl, 512), cls[1], true, at("fc_b", sl, 256));
-      per_cloud(sl, at("fc_b", sl, 256), cls[2], false, out);
-      launch_log_softmax(out, B, K, sl.stream);
+      if (small_fusions && small_logits_fit(B, cls[2].in, cls[2].out)) {
+        launch_small_logits(at("fc_b", sl, 256), B, cls[2].in, cls[2].w, cls[2].b, cls[2].out, out, sl.stream);
+      } else {
+        per_cloud(sl, at("fc_b", sl, 256), cls[2], false, out);
+        launch_log_softmax(out, B, K, sl.stream);
+      }
       mark("head", sl);
       return;
     }
     // Segmenter: head.0's global part once per cloud, as a per-cloud bias.
     float* seg_bias = at("seg_bias", sl, 512);
-    per_cloud(sl, at("global", sl, 1024), head0_global, false, seg_bias);
+    per_cloud_global(sl, g, head0_global, false, seg_bias);
     SegArgs s;
     s.math = math;
     s.B = B;
@@ -563,7 +604,18 @@ struct CudaRunner::Impl {
   // Upload, network and download of (B, N) from and to the pinned buffers.
   void full(int B, int N) {
     const size_t in_per_cloud = static_cast<size_t>(N) * C, out_per_cloud = out_floats(1, N);
+    // Tiny batches: the kernels read and write the mapped pinned buffers.
+    const bool direct = small_fusions && slices_for(B) == 1 && B * in_per_cloud * 4 <= 65536 &&
+                        B * out_per_cloud * 4 <= 65536;
     const auto body = [&] {
+      if (direct) {
+        Slice sl;
+        sl.B = B;
+        sl.stream = stream;
+        sl.lt = lts[0].get();
+        enqueue(sl, dev_pin_in, N, dev_pin_out);
+        return;
+      }
       over_slices(B, [&](const Slice& sl) {
         float* points = at("points", sl, in_per_cloud);
         float* out = at("out", sl, out_per_cloud);
@@ -648,6 +700,10 @@ CudaRunTiming CudaRunner::run_timed(int B, int N) {
 }
 
 std::string CudaRunner::device_name() const { return impl_->name; }
+
+std::string CudaRunner::trunk_kernels() const {
+  return impl_->math == Math::F32 ? "ffma" : trunk_variant_name();
+}
 
 size_t CudaRunner::device_bytes() const {
   size_t bytes = impl_->weight_bytes;

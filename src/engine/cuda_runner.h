@@ -52,6 +52,8 @@ class CudaRunner {
   CudaRunTiming run_timed(int B, int N);
 
   std::string device_name() const;
+  // The trunk's tensor-core kernels in use: "mma.sync", "wgmma", ... (engine_trunk.cu).
+  std::string trunk_kernels() const;
   size_t device_bytes() const;  // weights and activation buffers held through cudaMalloc
 
  private:

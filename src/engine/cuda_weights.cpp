@@ -30,7 +30,47 @@ std::vector<uint8_t> pack(int out, int in, Get get) {
   return bytes;
 }
 
+// Every element at its core-matrix position (engine_fragment.h, core_byte).
+template <typename Elem, typename Get>
+std::vector<uint8_t> pack_core(int out, int in, Get get) {
+  const int row_bytes = in * static_cast<int>(sizeof(Elem));
+  if (out % 8 != 0 || row_bytes % 16 != 0)
+    fail("CUDA engine: a ", out, " x ", in, " layer does not tile into core matrices (rows by 8, 16-byte chunks)");
+  std::vector<uint8_t> bytes(static_cast<size_t>(out) * row_bytes);
+  for (int o = 0; o < out; ++o)
+    for (int i = 0; i < in; ++i) {
+      const Elem e = get(o, i);
+      std::memcpy(&bytes[cuda_engine::core_byte(o, i * static_cast<int>(sizeof(Elem)), row_bytes)], &e, sizeof(Elem));
+    }
+  return bytes;
+}
+
 }  // namespace
+
+CudaLayerWeights cuda_core_weights(const FoldedLinear& l, EnginePrecision p) {
+  CudaLayerWeights w;
+  const auto at = [&l](int o, int i) { return l.weight[static_cast<size_t>(o) * l.in + i]; };
+  switch (p) {
+    case EnginePrecision::FP16:
+      w.bytes = pack_core<uint16_t>(l.out, l.in, [&](int o, int i) { return float_to_half(at(o, i)); });
+      return w;
+    case EnginePrecision::BF16:
+      w.bytes = pack_core<uint16_t>(l.out, l.in, [&](int o, int i) { return float_to_bf16(at(o, i)); });
+      return w;
+    case EnginePrecision::TF32:
+      w.bytes = pack_core<float>(l.out, l.in, [&](int o, int i) { return round_to_tf32(at(o, i)); });
+      return w;
+    default: break;
+  }
+  fail("cuda_core_weights: ", precision_name(p), " has no wgmma layout (int8 comes quantised from the plan)");
+}
+
+CudaLayerWeights cuda_core_weights(const Int8LayerWeights& l) {
+  CudaLayerWeights w;
+  w.bytes = pack_core<int8_t>(l.out, l.in, [&l](int o, int i) { return l.q[static_cast<size_t>(o) * l.in + i]; });
+  w.scale = l.scale;
+  return w;
+}
 
 uint16_t float_to_bf16(float f) {
   const uint32_t u = bits_of(f);

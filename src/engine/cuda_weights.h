@@ -22,6 +22,11 @@ struct CudaLayerWeights {
 CudaLayerWeights cuda_layer_weights(const FoldedLinear& layer, EnginePrecision precision);
 CudaLayerWeights cuda_layer_weights(const Int8LayerWeights& layer);
 
+// conv3's weights for the wgmma trunk: the same elements in wgmma's
+// core-matrix layout (engine_fragment.h, core_byte).
+CudaLayerWeights cuda_core_weights(const FoldedLinear& layer, EnginePrecision precision);  // tf32, fp16, bf16
+CudaLayerWeights cuda_core_weights(const Int8LayerWeights& layer);
+
 uint16_t float_to_bf16(float f);  // round to nearest, ties to even; NaN stays NaN
 float round_to_tf32(float f);     // 10 mantissa bits, ties away from zero
 

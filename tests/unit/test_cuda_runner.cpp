@@ -116,6 +116,50 @@ TEST(CudaEngineLayout, FragmentsFollowThePtxOperandTables) {
   }
 }
 
+// wgmma's operands without swizzling: every 128-byte block is a core matrix
+// of 8 consecutive channels x 16 consecutive bytes of K; a group of 8
+// channels (and so any slice of 64) is one contiguous range of the layer.
+TEST(CudaEngineLayout, CoreMatricesHoldEightChannelsBySixteenBytes) {
+  for (EnginePrecision p : {EnginePrecision::FP16, EnginePrecision::TF32, EnginePrecision::INT8}) {
+    SCOPED_TRACE(precision_name(p));
+    const int out = 24, in = 128, eb = p == EnginePrecision::INT8 ? 1 : p == EnginePrecision::TF32 ? 4 : 2;
+    FoldedLinear l;
+    l.in = in;
+    l.out = out;
+    Int8LayerWeights q;
+    q.in = in;
+    q.out = out;
+    q.scale.assign(out, 1.f);
+    for (int o = 0; o < out; ++o)
+      for (int i = 0; i < in; ++i) {
+        l.weight.push_back(static_cast<float>((o * in + i) % 2048 - 1024));  // integers below 2048: exact in fp16, tf32
+        q.q.push_back(static_cast<int8_t>((o * 5 + i) % 250 - 125));
+      }
+    const CudaLayerWeights w = p == EnginePrecision::INT8 ? cuda_core_weights(q) : cuda_core_weights(l, p);
+    ASSERT_EQ(w.bytes.size(), static_cast<size_t>(out) * in * eb);
+    const int row_bytes = in * eb, chunks = row_bytes / 16;
+    for (size_t block = 0; block < w.bytes.size() / 128; ++block) {
+      const int group = static_cast<int>(block) / chunks, chunk = static_cast<int>(block) % chunks;
+      for (int r = 0; r < 8; ++r)
+        for (int e = 0; e < 16 / eb; ++e) {
+          const int o = group * 8 + r, i = chunk * 16 / eb + e;
+          const uint8_t* at = &w.bytes[block * 128 + r * 16 + e * eb];
+          if (p == EnginePrecision::INT8) {
+            ASSERT_EQ(static_cast<int8_t>(*at), q.q[static_cast<size_t>(o) * in + i]) << o << ", " << i;
+          } else if (eb == 2) {
+            uint16_t h;
+            std::memcpy(&h, at, 2);
+            ASSERT_EQ(half_to_float(h), l.weight[static_cast<size_t>(o) * in + i]) << o << ", " << i;
+          } else {
+            float f;
+            std::memcpy(&f, at, 4);
+            ASSERT_EQ(f, l.weight[static_cast<size_t>(o) * in + i]) << o << ", " << i;
+          }
+        }
+    }
+  }
+}
+
 TEST(CudaEngineLayout, Fp32WeightsAreTransposed) {
   FoldedLinear l;
   l.in = 3;

@@ -80,6 +80,7 @@ nlohmann::json bench_cuda_engine(const EnginePlan& plan, int B, int N, uint64_t 
           {"with_upload_ms", 1e3 * s.median},
           {"peak_device_mb", static_cast<double>(runner.device_bytes()) / (1 << 20)},
           {"device_name", runner.device_name()},
+          {"trunk_kernels", runner.trunk_kernels()},
           {"outputs", static_cast<long long>(B) * (seg ? N : 1) * K}};
 }
 

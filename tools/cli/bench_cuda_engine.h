@@ -17,7 +17,7 @@ namespace pointnet::cli {
 // `pointnet bench --json` adds for it (docs/benchmarks.md): latency_ms,
 // clouds_per_s, cv, iters, h2d_ms, d2h_ms, gpu_compute_ms, gpu_compute_cv,
 // gpu_clouds_per_s, check_rel_error, check_clouds, upload_ms, with_upload_ms,
-// peak_device_mb, device_name.
+// peak_device_mb, device_name, trunk_kernels, phase_iters, outputs.
 nlohmann::json bench_cuda_engine(const EnginePlan& plan, int B, int N, uint64_t seed, const TimingPlan& timing);
 
 // The report's text lines for those fields.
