@@ -8,7 +8,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cfloat>
+#include <climits>
 #include <cstdint>
+#include <type_traits>
 
 namespace pointnet::cuda_engine {
 
@@ -108,6 +111,29 @@ __device__ __forceinline__ float epilogue_value(typename Op::Acc acc, float bias
     return __fmaf_rn(static_cast<float>(acc), __fmul_rn(x_scale, w_scale), bias);
   else
     return acc + bias;
+}
+
+// Running maxima of accumulators: the start value and the max, per type.
+template <class Acc>
+__device__ __forceinline__ Acc acc_lowest() {
+  if constexpr (std::is_integral_v<Acc>) return INT_MIN;
+  else return -FLT_MAX;
+}
+__device__ __forceinline__ int acc_max(int a, int b) { return max(a, b); }
+__device__ __forceinline__ float acc_max(float a, float b) { return fmaxf(a, b); }
+
+// y[k] = x[k] - log(sum exp x) over K values, by one whole warp (as
+// engine_cpu::log_softmax_rows; x and y may be the same).
+__device__ __forceinline__ void warp_log_softmax(const float* x, float* y, int K) {
+  const int lane = threadIdx.x & 31;
+  float top = -INFINITY;
+  for (int k = lane; k < K; k += 32) top = fmaxf(top, x[k]);
+  for (int s = 16; s > 0; s >>= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, s));
+  float sum = 0.f;
+  for (int k = lane; k < K; k += 32) sum += expf(x[k] - top);
+  for (int s = 16; s > 0; s >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, s);
+  const float lse = top + logf(sum);
+  for (int k = lane; k < K; k += 32) y[k] = x[k] - lse;
 }
 
 }  // namespace pointnet::cuda_engine

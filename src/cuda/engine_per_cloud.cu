@@ -108,32 +108,15 @@ __global__ void small_logits_kernel(const float* x, int rows, int in, const floa
       if (r < rows && lane == 0) logits[r * out + o] = s[r] + bias[o];
   }
   __syncthreads();
-  for (int r = warp; r < rows; r += warps) {
-    const float* v = logits + r * out;
-    float top = -INFINITY;
-    for (int k = lane; k < out; k += 32) top = fmaxf(top, v[k]);
-    for (int d = 16; d > 0; d >>= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, d));
-    float sum = 0.f;
-    for (int k = lane; k < out; k += 32) sum += expf(v[k] - top);
-    for (int d = 16; d > 0; d >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, d);
-    const float lse = top + logf(sum);
-    for (int k = lane; k < out; k += 32) y[static_cast<size_t>(r) * out + k] = v[k] - lse;
-  }
+  for (int r = warp; r < rows; r += warps) warp_log_softmax(logits + r * out, y + static_cast<size_t>(r) * out, out);
 }
 
 // One warp per row, as engine_cpu::log_softmax_rows.
 __global__ void log_softmax_kernel(float* x, int rows, int K) {
-  const int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  const int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (r >= rows) return;
   float* v = x + static_cast<size_t>(r) * K;
-  float top = -INFINITY;
-  for (int k = lane; k < K; k += 32) top = fmaxf(top, v[k]);
-  for (int d = 16; d > 0; d >>= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, d));
-  float sum = 0.f;
-  for (int k = lane; k < K; k += 32) sum += expf(v[k] - top);
-  for (int d = 16; d > 0; d >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, d);
-  const float lse = top + logf(sum);
-  for (int k = lane; k < K; k += 32) v[k] -= lse;
+  warp_log_softmax(v, v, K);
 }
 
 // Block (cloud b, 8 output channels); warp = channel o, lanes = inputs i and

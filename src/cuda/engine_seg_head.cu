@@ -84,20 +84,9 @@ __global__ void __launch_bounds__(kThreads, 1) seg_head_kernel(const SegArgs a, 
     logits[i] = v;
   }
   __syncthreads();
-  // log-softmax, one warp per point, as engine_cpu::log_softmax_rows.
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  for (int r = warp; r < valid; r += kWarps) {
-    const float* x = logits + r * K;
-    float top = -INFINITY;
-    for (int k = lane; k < K; k += 32) top = fmaxf(top, x[k]);
-    for (int s = 16; s > 0; s >>= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, s));
-    float sum = 0.f;
-    for (int k = lane; k < K; k += 32) sum += expf(x[k] - top);
-    for (int s = 16; s > 0; s >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, s);
-    const float lse = top + logf(sum);
-    float* y = a.out + (static_cast<size_t>(b) * a.N + row0 + r) * K;
-    for (int k = lane; k < K; k += 32) y[k] = x[k] - lse;
-  }
+  // log-softmax, one warp per point.
+  for (int r = threadIdx.x >> 5; r < valid; r += kWarps)
+    warp_log_softmax(logits + r * K, a.out + (static_cast<size_t>(b) * a.N + row0 + r) * K, K);
 }
 
 int smem_per_block() {

@@ -163,7 +163,7 @@ struct TcMath {
         for (int j = 0; j < kNt; ++j) breg[ks][j] = __ldg(&wf[(static_cast<size_t>(nt0 + j) * kSteps + ks) * 32 + lane]);
       Acc best[kNt][2];
 #pragma unroll
-      for (int j = 0; j < kNt; ++j) best[j][0] = best[j][1] = lowest();
+      for (int j = 0; j < kNt; ++j) best[j][0] = best[j][1] = acc_lowest<Acc>();
       const int m_end = (part + 1) * mtiles / parts;
       for (int mt = part * mtiles / parts; mt < m_end; ++mt) {
         Acc acc[kNt][4] = {};
@@ -176,8 +176,8 @@ struct TcMath {
         }
 #pragma unroll
         for (int j = 0; j < kNt; ++j) {
-          best[j][0] = maximum(best[j][0], maximum(acc[j][0], acc[j][2]));
-          best[j][1] = maximum(best[j][1], maximum(acc[j][1], acc[j][3]));
+          best[j][0] = acc_max(best[j][0], acc_max(acc[j][0], acc[j][2]));
+          best[j][1] = acc_max(best[j][1], acc_max(acc[j][1], acc[j][3]));
         }
       }
       // Across the 8 row groups (lanes with equal lane % 4).
@@ -186,7 +186,7 @@ struct TcMath {
 #pragma unroll
         for (int h = 0; h < 2; ++h)
 #pragma unroll
-          for (int s = 4; s < 32; s <<= 1) best[j][h] = maximum(best[j][h], __shfl_xor_sync(0xffffffffu, best[j][h], s));
+          for (int s = 4; s < 32; s <<= 1) best[j][h] = acc_max(best[j][h], __shfl_xor_sync(0xffffffffu, best[j][h], s));
       if (lane < 4) {
 #pragma unroll
         for (int j = 0; j < kNt; ++j)
@@ -209,13 +209,6 @@ struct TcMath {
     }
   }
 
- private:
-  __device__ static Acc lowest() {
-    if constexpr (kBytes == 1) return INT_MIN;
-    else return -FLT_MAX;
-  }
-  __device__ static int maximum(int a, int b) { return max(a, b); }
-  __device__ static float maximum(float a, float b) { return fmaxf(a, b); }
 };
 
 }  // namespace pointnet::cuda_engine

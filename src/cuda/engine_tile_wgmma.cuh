@@ -174,8 +174,8 @@ struct WgMath : TcMath<OpT, kMinBlocksT, 4> {
       wg::fence_acc(d);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        best[j][0] = maximum(best[j][0], maximum(d[4 * j], d[4 * j + 2]));
-        best[j][1] = maximum(best[j][1], maximum(d[4 * j + 1], d[4 * j + 3]));
+        best[j][0] = acc_max(best[j][0], acc_max(d[4 * j], d[4 * j + 2]));
+        best[j][1] = acc_max(best[j][1], acc_max(d[4 * j + 1], d[4 * j + 3]));
       }
     };
     if (kBufs == 2 && group < slices) load(group, 0);
@@ -197,7 +197,7 @@ struct WgMath : TcMath<OpT, kMinBlocksT, 4> {
       wg::bar_sync(1 + group, 128);
       const char* bb = bufs + buf * kSliceBytes;
 #pragma unroll
-      for (int j = 0; j < 8; ++j) best[j][0] = best[j][1] = lowest();
+      for (int j = 0; j < 8; ++j) best[j][0] = best[j][1] = acc_lowest<Acc>();
       // One tile's MMAs at a time: reading accumulators while other wgmmas
       // are in flight makes ptxas serialise them (C7514). The block's other
       // warpgroup (and block) keep the tensor cores busy meanwhile.
@@ -213,7 +213,7 @@ struct WgMath : TcMath<OpT, kMinBlocksT, 4> {
 #pragma unroll
         for (int x = 0; x < 2; ++x)
 #pragma unroll
-          for (int s = 4; s < 32; s <<= 1) best[j][x] = maximum(best[j][x], __shfl_xor_sync(0xffffffffu, best[j][x], s));
+          for (int s = 4; s < 32; s <<= 1) best[j][x] = acc_max(best[j][x], __shfl_xor_sync(0xffffffffu, best[j][x], s));
       if (lane < 4) {
 #pragma unroll
         for (int j = 0; j < 8; ++j)
@@ -232,13 +232,6 @@ struct WgMath : TcMath<OpT, kMinBlocksT, 4> {
     }
   }
 
- private:
-  __device__ static Acc lowest() {
-    if constexpr (kBytes == 1) return INT_MIN;
-    else return -FLT_MAX;
-  }
-  __device__ static int maximum(int a, int b) { return max(a, b); }
-  __device__ static float maximum(float a, float b) { return fmaxf(a, b); }
 };
 
 }  // namespace pointnet::cuda_engine

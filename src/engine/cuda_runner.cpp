@@ -242,16 +242,21 @@ struct CudaRunner::Impl {
     return d;
   }
 
+  // A T-Net's layers after conv1 (whose input, the points or h1, the caller knows).
+  void upload_tnet(const EnginePlan& plan, const std::string& name, const FoldedTNet& t, TNet& d) {
+    d.conv2 = point_layer(plan, name + ".conv2", t.conv2, name + ".h1", name + ".h2");
+    d.conv3 = point_layer(plan, name + ".conv3", t.conv3, name + ".h2", "");
+    d.conv3_b = upload(t.conv3.bias);
+    d.fc1 = fc(t.fc1);
+    d.fc2 = fc(t.fc2);
+    d.fc3 = fc(t.fc3);
+  }
+
   void upload_weights(const EnginePlan& plan) {
     const FoldedModel& m = plan.model;
     stn.conv1_w = upload(m.stn.conv1.weight);
     stn.conv1_b = upload(m.stn.conv1.bias);
-    stn.conv2 = point_layer(plan, "stn.conv2", m.stn.conv2, "stn.h1", "stn.h2");
-    stn.conv3 = point_layer(plan, "stn.conv3", m.stn.conv3, "stn.h2", "");
-    stn.conv3_b = upload(m.stn.conv3.bias);
-    stn.fc1 = fc(m.stn.fc1);
-    stn.fc2 = fc(m.stn.fc2);
-    stn.fc3 = fc(m.stn.fc3);
+    upload_tnet(plan, "stn", m.stn, stn);
     conv1_w = upload(m.conv1.weight);
     conv1_b = upload(m.conv1.bias);
     conv3 = point_layer(plan, "conv3", m.conv3, "h2", "");
@@ -262,12 +267,7 @@ struct CudaRunner::Impl {
     } else {
       conv2_w32 = upload(m.conv2.weight);
       fstn.conv1 = point_layer(plan, "fstn.conv1", m.fstn.conv1, "h1", "fstn.h1");
-      fstn.conv2 = point_layer(plan, "fstn.conv2", m.fstn.conv2, "fstn.h1", "fstn.h2");
-      fstn.conv3 = point_layer(plan, "fstn.conv3", m.fstn.conv3, "fstn.h2", "");
-      fstn.conv3_b = upload(m.fstn.conv3.bias);
-      fstn.fc1 = fc(m.fstn.fc1);
-      fstn.fc2 = fc(m.fstn.fc2);
-      fstn.fc3 = fc(m.fstn.fc3);
+      upload_tnet(plan, "fstn", m.fstn, fstn);
     }
     if (!seg) {
       for (int i = 0; i < 3; ++i) cls[i] = fc(m.head.at(i));
