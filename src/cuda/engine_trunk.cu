@@ -38,7 +38,11 @@ Variant variant() {
     const char* e = std::getenv("POINTNET_ENGINE_TRUNK");
     const std::string s = e ? e : "";
     if (s == "alt") return Variant::Alt;
+#ifdef POINTNET_NO_SM90A
+    const bool hopper = false;  // built without the sm_90a kernels (CUDA < 12)
+#else
     const bool hopper = limits().major == 9 && limits().minor == 0;  // the sm_90a image runs there only
+#endif
     if (s == "wgmma" && hopper) return Variant::Wgmma;
     if (s == "wgmma1" && hopper) return Variant::Wgmma1;
     return Variant::Default;
@@ -108,5 +112,15 @@ void prepare_trunk_kernels() {
   raise_smem_limit<F32Narrow>();
   if (variant() == Variant::Wgmma || variant() == Variant::Wgmma1) prepare_trunk_wgmma_kernels();
 }
+
+#ifdef POINTNET_NO_SM90A
+TrunkShape trunk_shape_wgmma(bool, Math, bool, bool, bool, int, int, int, int) {
+  fail("this build has no sm_90a (wgmma) kernels");
+}
+void launch_trunk_wgmma(bool, const TrunkArgs&, const TrunkShape&, cudaStream_t) {
+  fail("this build has no sm_90a (wgmma) kernels");
+}
+void prepare_trunk_wgmma_kernels() {}
+#endif
 
 }  // namespace pointnet::cuda_engine

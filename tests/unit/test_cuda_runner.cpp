@@ -344,7 +344,12 @@ INSTANTIATE_TEST_SUITE_P(CudaArchitectures, CudaRunnerTest,
                                            engine_config(ModelTask::Classification, 7, true),
                                            engine_config(ModelTask::Classification, 4, false, 6),
                                            engine_config(ModelTask::Segmentation, 6, false),
-                                           engine_config(ModelTask::Segmentation, 4, true, 6)));
+                                           engine_config(ModelTask::Segmentation, 4, true, 6)),
+                         [](const ::testing::TestParamInfo<ModelConfig>& info) {
+                           const ModelConfig& c = info.param;
+                           return std::string(c.task == ModelTask::Segmentation ? "seg" : "cls") +
+                                  (c.feature_transform ? "_ft" : "") + "_" + std::to_string(c.input_channels) + "ch";
+                         });
 
 #ifdef POINTNET_HAS_CUDA
 
