@@ -61,6 +61,8 @@ def time_iterations(args, precision):
 
     if args.infer:
         model.eval()
+        if args.compile:  # compiled once, outside the timing (warm-up runs the compilation)
+            model = torch.compile(model, mode=args.compile)
         step = infer
     else:
         model.train()
@@ -69,7 +71,7 @@ def time_iterations(args, precision):
         torch.cuda.reset_peak_memory_stats()
     times = time_loop(step, warmup=args.warmup, iters=args.steps, sync=sync)
     stats = summary(times, args.batch)
-    return {"peer": "pytorch-eager", "torch": torch.__version__, "task": args.task, "device": args.device,
+    return {"peer": "torch.compile-" + args.compile if args.compile else "pytorch-eager", "torch": torch.__version__, "task": args.task, "device": args.device,
             "precision": precision, "batch": args.batch, "points": args.points, "train": not args.infer,
             "feature_transform": args.feature_transform, "classes": args.classes,
             "threads": torch.get_num_threads(), **stats,
@@ -83,6 +85,7 @@ def main():
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cuda")
     ap.add_argument("--infer", action="store_true", help="time the eval-mode forward instead of a training step")
     ap.add_argument("--feature-transform", action="store_true")
+    ap.add_argument("--compile", default="", help="with --infer: torch.compile mode (e.g. max-autotune); default eager")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--points", type=int, default=1024)
     ap.add_argument("--classes", type=int, default=12)

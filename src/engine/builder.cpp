@@ -5,6 +5,7 @@
 
 #include "core/errors.h"
 #include "cpu/int8_gemm.h"
+#include "engine/cuda_weights.h"
 
 namespace pointnet {
 
@@ -55,7 +56,8 @@ EnginePlan build_plan(FoldedModel model, const BuildOptions& options, const std:
                                  {"max_seen", calib.max_seen}};
     if (options.calibration == CalibrationMethod::Percentile) plan.build["calibration"]["percentile"] = options.percentile;
   }
-  plan.build["layers"] = layers;
+  // The CUDA runner keeps conv1, the per-cloud layers and the logits in fp32 in every precision.
+  plan.build["layers"] = options.device == "cuda" ? cuda_layer_precisions(model, options.precision) : layers;
   plan.model = std::move(model);
   return plan;
 }

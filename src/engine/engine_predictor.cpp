@@ -1,15 +1,19 @@
 #include "engine/engine_predictor.h"
 
 #include "core/errors.h"
+#include "cuda/cuda_backend.h"  // cuda_device_available
 #include "engine/cpu_runner.h"
+#include "engine/cuda_runner.h"
 
 namespace pointnet {
 
 namespace {
 
-class CpuEnginePredictor final : public Predictor {
+// Runner: CpuRunner or CudaRunner (the same run() contract).
+template <class Runner>
+class EnginePredictor final : public Predictor {
  public:
-  CpuEnginePredictor(const EnginePlan& plan, const std::string& source)
+  EnginePredictor(const EnginePlan& plan, const std::string& source)
       : runner_(plan), plan_limits_{plan.max_batch, plan.max_points}, source_(source),
         per_point_(plan.model.config.task == ModelTask::Segmentation), classes_(plan.model.config.num_classes) {}
 
@@ -26,7 +30,7 @@ class CpuEnginePredictor final : public Predictor {
   }
 
  private:
-  CpuRunner runner_;
+  Runner runner_;
   int plan_limits_[2];
   std::string source_;
   bool per_point_;
@@ -37,10 +41,11 @@ class CpuEnginePredictor final : public Predictor {
 }  // namespace
 
 std::unique_ptr<Predictor> make_engine_predictor(const EnginePlan& plan, const std::string& source) {
-  if (plan.device != "cpu")
-    fail(source, ": engine built for ", plan.device, "; this pointnet runs engines on the CPU only so far "
-         "(build one with `pointnet build --device cpu`)");
-  return std::make_unique<CpuEnginePredictor>(plan, source);
+  if (plan.device == "cpu") return std::make_unique<EnginePredictor<CpuRunner>>(plan, source);
+  if (plan.device != "cuda") fail(source, ": engine built for device '", plan.device, "': expected cpu or cuda");
+  std::string why;
+  if (!cuda_device_available(&why)) fail(source, ": a CUDA engine needs a CUDA GPU: ", why);
+  return std::make_unique<EnginePredictor<CudaRunner>>(plan, source);
 }
 
 CheckpointInfo engine_checkpoint_info(const EnginePlan& plan) {

@@ -1,11 +1,13 @@
 // `pointnet build` as a user runs it: a trained checkpoint becomes fp32 and
-// int8 engines that eval, predict and bench accept in its place; bad
-// requests and damaged engines are refused with exit 1.
+// int8 engines that eval, predict and bench accept in its place (and CUDA
+// engines, which run on a GPU only); bad requests and damaged engines are
+// refused with exit 1.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "cli_helpers.h"
+#include "cuda/cuda_backend.h"  // cuda_device_available
 
 namespace pointnet::e2e {
 namespace {
@@ -70,9 +72,17 @@ TEST_F(CliBuild, BadRequestsAndDamagedEnginesAreRefused) {
             std::string::npos);
   EXPECT_NE(fails({"build", "--model", model(), "--precision", "fp16", "--out", p("h.engine")}).err.find("fp16"),
             std::string::npos);
-  EXPECT_NE(fails({"build", "--model", model(), "--device", "cuda", "--out", p("c.engine")}).err.find("cuda"),
-            std::string::npos);
-  EXPECT_FALSE(fs::exists(p("q.engine")) || fs::exists(p("h.engine")) || fs::exists(p("c.engine")));
+  EXPECT_FALSE(fs::exists(p("q.engine")) || fs::exists(p("h.engine")));
+  // A CUDA engine builds anywhere (the plan needs no GPU), with the CUDA
+  // runner's layer precisions in its record, and runs only on a GPU.
+  const auto c = nlohmann::json::parse(
+      ok({"build", "--model", model(), "--device", "cuda", "--precision", "fp16", "--out", p("c.engine"), "--json"}).out);
+  EXPECT_EQ(c["build"]["layers"]["conv3"], "fp16");
+  EXPECT_EQ(c["build"]["layers"]["conv1"], "fp32");
+  EXPECT_EQ(c["build"]["layers"]["head.0"], "fp32 (per cloud)");
+  if (!cuda_device_available())
+    EXPECT_NE(fails({"eval", "--model", p("c.engine"), "--data", p("data")}).err.find("a CUDA engine needs a CUDA GPU"),
+              std::string::npos);
   ok({"build", "--model", model(), "--out", p("m.engine"), "--max-points", "100"});
   // An engine is not a checkpoint for export, its precision is fixed, and its limits hold.
   EXPECT_NE(fails({"export-onnx", "--model", p("m.engine"), "--out", p("m.onnx")}).err.find("engine"), std::string::npos);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/latency_stats.h"
+#include "bench_cuda_engine.h"
 #include "commands.h"
 #include "core/errors.h"
 #include "core/rng.h"
@@ -22,6 +23,7 @@
 #include "cpu/int8_gemm.h"
 #include "engine/builder.h"
 #include "engine/cpu_runner.h"
+#include "engine/engine_file.h"
 #include "engine/engine_predictor.h"
 #include "model/device_batch.h"
 #include "model_loading.h"
@@ -68,14 +70,101 @@ nlohmann::json latency_json(const LatencyStats& s) {
           {"max", 1e3 * s.max}};
 }
 
+TimingPlan timing_plan(const BenchOptions& o) {
+  TimingPlan plan;
+  plan.warmup = o.warmup;
+  if (o.iters > 0) {
+    plan.min_iters = o.iters;
+    plan.max_iters = o.iters;
+  } else if (o.seconds > 0) {
+    plan.min_iters = 1;
+    plan.min_seconds = o.seconds;
+  } else {
+    plan.min_iters = kDefaultMinIters;
+    plan.min_seconds = kDefaultMinSeconds;
+  }
+  return plan;
+}
+
+// The engine plan to time on the GPU: an engine file built for CUDA, or (CUDA
+// inference with --runner engine) one built here from the seeded random
+// weights, int8 calibrated on the first clouds of the benchmark's own batch.
+bool cuda_engine_plan(const BenchOptions& o, const CLI::App& sub, EnginePlan* plan) {
+  if (!o.model_path.empty()) {
+    if (!is_engine_file(o.model_path)) return false;
+    *plan = read_engine(o.model_path);
+    if (plan->device != "cuda") return false;
+    if (o.train) fail("bench: ", o.model_path, " is an engine: it runs inference only (drop --train)");
+    if (sub.count("--precision") && o.precision != precision_name(plan->precision))
+      fail("bench: ", o.model_path, " was built for ", precision_name(plan->precision), ", not --precision ", o.precision);
+    return true;
+  }
+  if (o.device != "cuda" || o.train || o.runner != "engine") return false;
+  ModelConfig config;
+  config.task = o.task == "seg" ? ModelTask::Segmentation : ModelTask::Classification;
+  config.num_classes = o.classes > 0 ? o.classes : (o.task == "seg" ? 50 : 40);
+  config.feature_transform = o.feature_transform;
+  auto cpu = make_backend("cpu", "fp32");
+  PointNet<float> model(config, *cpu);
+  Rng init(mix_seed(o.seed, 0x1417));  // the trainer's initialisation stream
+  model.initialize(init);
+  BuildOptions build;
+  build.precision = parse_precision(o.precision);
+  build.device = "cuda";
+  const int calib = std::min(o.batch, 32);
+  std::vector<float> clouds(static_cast<size_t>(calib) * o.points * 3);
+  Rng data_rng(mix_seed(o.seed, 0xBE4C));  // bench_cuda_engine's batch starts with these clouds
+  for (float& v : clouds) v = data_rng.uniform(-1.0f, 1.0f);
+  *plan = build_plan(fold_model(model), build, clouds, build.precision == EnginePrecision::INT8 ? calib : 0, o.points);
+  return true;
+}
+
+int run_cuda_engine_bench(const BenchOptions& o, const EnginePlan& plan) {
+  const ModelConfig& config = plan.model.config;
+  const int B = o.batch, N = o.points;
+  const nlohmann::json r = bench_cuda_engine(plan, B, N, o.seed, timing_plan(o));
+  nlohmann::json out = {{"task", config.task_name()},
+                        {"device", "cuda"},
+                        {"precision", precision_name(plan.precision)},
+                        {"batch", B},
+                        {"points", N},
+                        {"train", false},
+                        {"feature_transform", config.feature_transform},
+                        {"classes", config.num_classes},
+                        {"model", o.model_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.model_path)},
+                        {"seed", o.seed},
+                        {"threads", omp_get_max_threads()},
+                        {"warmup", o.warmup},
+                        {"peak_rss_mb", peak_rss_mb()},
+                        {"runner", "engine"}};
+  out.update(r);
+  if (o.json) {
+    std::cout << out.dump() << "\n";
+    return 0;
+  }
+  std::printf("pointnet bench: %s inference, cuda %s engine, batch %d x %d points%s, %s\n", config.task_name().c_str(),
+              precision_name(plan.precision), B, N, config.feature_transform ? ", feature transform" : "",
+              r["device_name"].get<std::string>().c_str());
+  const std::string weights = o.model_path.empty() ? "random weights (seed " + std::to_string(o.seed) + ")" : o.model_path;
+  std::printf("  model      %s, %d %s\n", weights.c_str(), config.num_classes,
+              config.task == ModelTask::Segmentation ? "parts" : "classes");
+  std::printf("  timed      %d iterations after %d warm-up (CUDA graph replays); phases over %d more\n",
+              r["iters"].get<int>(), o.warmup, r["phase_iters"].get<int>());
+  print_cuda_engine_report(r);
+  std::printf("  memory     peak RSS %.1f MiB, device %.1f MiB (engine weights and buffers)\n", out["peak_rss_mb"].get<double>(),
+              r["peak_device_mb"].get<double>());
+  return 0;
+}
+
 int run_bench(const BenchOptions& o, const CLI::App& sub) {
   const bool cuda = o.device == "cuda";
   if (cuda) {
     std::string why;
     if (!cuda_device_available(&why)) fail("bench: --device cuda needs a CUDA GPU: ", why);
   }
-  if (o.precision == "int8" && (cuda || o.train))
-    fail("bench: --precision int8 is CPU inference only (an int8 engine); drop --train / use --device cpu");
+  if (o.precision == "int8" && (o.train || (cuda && o.runner == "model")))
+    fail("bench: --precision int8 is engine inference only (an int8 engine); drop --train / --runner model");
+  if (EnginePlan plan; cuda_engine_plan(o, sub, &plan)) return run_cuda_engine_bench(o, plan);
   if (o.train && o.batch < 2)
     fail("bench: --train needs --batch of at least 2 (BatchNorm needs two clouds), got ", o.batch);
 
@@ -134,18 +223,7 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
   const int32_t* labels = batch.labels(host_labels.data(), host_labels.size());
   be.synchronize();
 
-  TimingPlan plan;
-  plan.warmup = o.warmup;
-  if (o.iters > 0) {
-    plan.min_iters = o.iters;
-    plan.max_iters = o.iters;
-  } else if (o.seconds > 0) {
-    plan.min_iters = 1;
-    plan.min_seconds = o.seconds;
-  } else {
-    plan.min_iters = kDefaultMinIters;
-    plan.min_seconds = kDefaultMinSeconds;
-  }
+  const TimingPlan plan = timing_plan(o);
   auto sync = [&be] { be.synchronize(); };
 
   std::vector<double> samples, upload_samples, with_upload_samples;
@@ -271,10 +349,11 @@ Command add_bench(CLI::App& app) {
   sub->add_option("--task", o->task, "cls or seg")->check(CLI::IsMember({"cls", "seg"}));
   sub->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   sub->add_option("--precision", o->precision,
-                  "fp32, tf32, fp16, bf16 (those three: --device cuda), int8 (CPU inference: an int8 engine)")
+                  "fp32, tf32, fp16, bf16 (those three: --device cuda), int8 (inference: an int8 engine)")
       ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16", "int8"}));
   sub->add_option("--runner", o->runner,
-                  "CPU inference: engine (folded and fused, as `pointnet build` makes it) or model (the training code's forward)")
+                  "inference: engine (folded and fused, as `pointnet build` makes it; on cuda the CUDA engine runner) or "
+                  "model (the training code's forward)")
       ->check(CLI::IsMember({"engine", "model"}));
   sub->add_option("--batch", o->batch, "clouds per batch")->check(CLI::Range(1, 65536));
   sub->add_option("--points", o->points, "points per cloud")->check(CLI::Range(1, 1000000));

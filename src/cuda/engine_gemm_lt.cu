@@ -1,0 +1,88 @@
+#include "cuda/engine_gemm_lt.h"
+
+#include <cublasLt.h>
+
+#include "cuda/check.h"
+
+#define LT_CHECK(call)                                                                               \
+  do {                                                                                               \
+    const cublasStatus_t pn_lt_status_ = (call);                                                     \
+    if (pn_lt_status_ != CUBLAS_STATUS_SUCCESS)                                                      \
+      ::pointnet::cuda::throw_cublas(pn_lt_status_, #call, __FILE__, __LINE__);                      \
+  } while (0)
+
+namespace pointnet::cuda_engine {
+
+namespace {
+constexpr size_t kWorkspaceBytes = size_t(4) << 20;
+}
+
+// Column-major view: D(out, rows) = W^T(out, in) X(in, rows) + bias (per row of D).
+struct LtLinear::Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  ~Plan() {
+    if (d) cublasLtMatrixLayoutDestroy(d);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+struct LtLinear::State {
+  cublasLtHandle_t handle = nullptr;
+  void* workspace = nullptr;
+  std::map<std::tuple<int, int, int, bool>, std::unique_ptr<Plan>> plans;  // (rows, in, out, relu)
+
+  Plan& plan(int rows, int in, int out, bool relu) {
+    auto& slot = plans[{rows, in, out, relu}];
+    if (slot) return *slot;
+    auto p = std::make_unique<Plan>();
+    LT_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
+    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa));
+    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb));
+    const cublasLtEpilogue_t epilogue = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+    LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, in, out, in));    // w stored (in, out) column-major
+    LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, in, rows, in));   // x stored (in, rows)
+    LT_CHECK(cublasLtMatrixLayoutCreate(&p->d, CUDA_R_32F, out, rows, out)); // y stored (out, rows)
+    cublasLtMatmulPreference_t pref = nullptr;
+    LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &kWorkspaceBytes,
+                                                  sizeof kWorkspaceBytes));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    const cublasStatus_t st =
+        cublasLtMatmulAlgoGetHeuristic(handle, p->desc, p->a, p->b, p->d, p->d, pref, 1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    LT_CHECK(st);
+    if (found < 1) fail("cuBLASLt found no algorithm for a ", rows, " x ", in, " -> ", out, " fp32 layer");
+    p->algo = result.algo;
+    slot = std::move(p);
+    return *slot;
+  }
+};
+
+LtLinear::LtLinear() : state_(std::make_unique<State>()) {
+  LT_CHECK(cublasLtCreate(&state_->handle));
+  CUDA_CHECK(cudaMalloc(&state_->workspace, kWorkspaceBytes));
+}
+
+LtLinear::~LtLinear() {
+  state_->plans.clear();
+  if (state_->workspace) cudaFree(state_->workspace);
+  if (state_->handle) cublasLtDestroy(state_->handle);
+}
+
+void LtLinear::run(const float* x, int rows, int in, const float* w, const float* bias, int out, bool relu, float* y,
+                   cudaStream_t stream) {
+  Plan& p = state_->plan(rows, in, out, relu);
+  LT_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+  const float one = 1.f, zero = 0.f;
+  LT_CHECK(cublasLtMatmul(state_->handle, p.desc, &one, w, p.a, x, p.b, &zero, y, p.d, y, p.d, &p.algo,
+                          state_->workspace, kWorkspaceBytes, stream));
+}
+
+}  // namespace pointnet::cuda_engine

@@ -1,0 +1,139 @@
+// The tensor-core element types of the CUDA engine, one struct each: the
+// mma.sync instruction, how an fp32 value becomes an element (and two become a
+// stored pair), and the epilogue value of an accumulator. Every type's mma
+// consumes 32 bytes of k per step with the same register layout (A: 4 words
+// from ldmatrix.x4, B: 2 words, C: 4 accumulators: rows g and g + 8, columns
+// 2t and 2t + 1), so the tile code above it is written once.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cfloat>
+#include <climits>
+#include <cstdint>
+#include <type_traits>
+
+namespace pointnet::cuda_engine {
+
+// A: rows 0-15 of a 16 x 32-byte block at row stride `stride` bytes.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&a)[4], const char* tile, int stride) {
+  const int lane = threadIdx.x & 31;
+  const char* p = tile + (lane & 15) * stride + (lane >> 4) * 16;
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+               : "r"(addr));
+}
+
+// Clamp first (NaN -> 0), then round half to even: cpu/int8_gemm_portable.cpp's to_u8.
+__device__ __forceinline__ uint32_t to_u8(float t) {
+  t = t > 0.f ? t : 0.f;
+  t = t < 255.f ? t : 255.f;
+  return static_cast<uint32_t>(__float2int_rn(t));
+}
+
+struct F16Op {
+  using Acc = float;
+  static constexpr int kBytes = 2;
+  __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint2 b) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b.x), "r"(b.y));
+  }
+  __device__ static void store1(char* p, float v, float) { *reinterpret_cast<__half*>(p) = __float2half_rn(v); }
+  __device__ static void store2(char* p, float v0, float v1, float) {
+    *reinterpret_cast<__half2*>(p) = __floats2half2_rn(v0, v1);
+  }
+};
+
+struct BF16Op {
+  using Acc = float;
+  static constexpr int kBytes = 2;
+  __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint2 b) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b.x), "r"(b.y));
+  }
+  __device__ static void store1(char* p, float v, float) {
+    *reinterpret_cast<__nv_bfloat16*>(p) = __float2bfloat16_rn(v);
+  }
+  __device__ static void store2(char* p, float v0, float v1, float) {
+    *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(v0, v1);
+  }
+};
+
+__device__ __forceinline__ float to_tf32(float v) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(v));
+  return __uint_as_float(r);
+}
+
+struct TF32Op {
+  using Acc = float;
+  static constexpr int kBytes = 4;
+  __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint2 b) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b.x), "r"(b.y));
+  }
+  __device__ static void store1(char* p, float v, float) { *reinterpret_cast<float*>(p) = to_tf32(v); }
+  __device__ static void store2(char* p, float v0, float v1, float) {
+    *reinterpret_cast<float2*>(p) = make_float2(to_tf32(v0), to_tf32(v1));
+  }
+};
+
+// u8 activations x s8 weights -> s32. store1 quantises conv1's fp32 output
+// (x / scale: cpu::quantize_u8); store2 requantises an epilogue value
+// (v * (1 / scale): cpu::int8_linear_u8), so both take their own argument.
+struct I8Op {
+  using Acc = int;
+  static constexpr int kBytes = 1;
+  __device__ static void mma(int (&d)[4], const uint32_t (&a)[4], uint2 b) {
+    asm("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b.x), "r"(b.y));
+  }
+  __device__ static void store1(char* p, float v, float scale) {
+    *reinterpret_cast<uint8_t*>(p) = static_cast<uint8_t>(to_u8(__fdiv_rn(v, scale)));
+  }
+  __device__ static void store2(char* p, float v0, float v1, float inv_scale) {
+    *reinterpret_cast<uint16_t*>(p) =
+        static_cast<uint16_t>(to_u8(__fmul_rn(v0, inv_scale)) | (to_u8(__fmul_rn(v1, inv_scale)) << 8));
+  }
+};
+
+// The epilogue value of accumulator `acc` for output channel c: float types
+// add the bias; I8 dequantises with one fused multiply-add, as
+// cpu/int8_gemm.h: fma(float(acc), x_scale * w_scale[c], bias).
+template <class Op>
+__device__ __forceinline__ float epilogue_value(typename Op::Acc acc, float bias, float x_scale, float w_scale) {
+  if constexpr (Op::kBytes == 1)
+    return __fmaf_rn(static_cast<float>(acc), __fmul_rn(x_scale, w_scale), bias);
+  else
+    return acc + bias;
+}
+
+// Running maxima of accumulators: the start value and the max, per type.
+template <class Acc>
+__device__ __forceinline__ Acc acc_lowest() {
+  if constexpr (std::is_integral_v<Acc>) return INT_MIN;
+  else return -FLT_MAX;
+}
+__device__ __forceinline__ int acc_max(int a, int b) { return max(a, b); }
+__device__ __forceinline__ float acc_max(float a, float b) { return fmaxf(a, b); }
+
+// y[k] = x[k] - log(sum exp x) over K values, by one whole warp (as
+// engine_cpu::log_softmax_rows; x and y may be the same).
+__device__ __forceinline__ void warp_log_softmax(const float* x, float* y, int K) {
+  const int lane = threadIdx.x & 31;
+  float top = -INFINITY;
+  for (int k = lane; k < K; k += 32) top = fmaxf(top, x[k]);
+  for (int s = 16; s > 0; s >>= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, s));
+  float sum = 0.f;
+  for (int k = lane; k < K; k += 32) sum += expf(x[k] - top);
+  for (int s = 16; s > 0; s >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, s);
+  const float lse = top + logf(sum);
+  for (int k = lane; k < K; k += 32) y[k] = x[k] - lse;
+}
+
+}  // namespace pointnet::cuda_engine

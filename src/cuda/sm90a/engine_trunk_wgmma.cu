@@ -1,0 +1,67 @@
+// The trunk with conv3 through wgmma (engine_tile_wgmma.cuh): compiled for
+// sm_90a alone (CMakeLists.txt), so it runs on compute capability 9.0 only;
+// engine_trunk.cu calls it there when POINTNET_ENGINE_TRUNK asks for it.
+#include "cuda/engine_tile_wgmma.cuh"
+#include "cuda/engine_trunk.cuh"
+
+namespace pointnet::cuda_engine {
+namespace {
+
+using namespace trunk_detail;
+
+// Double-buffered weight slices (one block per SM, except int8's smaller tiles).
+using F16 = WgMath<F16Op, 1, 2>;
+using BF16 = WgMath<BF16Op, 1, 2>;
+using TF32 = WgMath<TF32Op, 1, 2>;
+using I8 = WgMath<I8Op, 2, 2>;
+// Single-buffered, two blocks per SM (TF32: one).
+using F16s = WgMath<F16Op, 2, 1>;
+using BF16s = WgMath<BF16Op, 2, 1>;
+using TF32s = WgMath<TF32Op, 1, 1>;
+using I8s = WgMath<I8Op, 2, 1>;
+
+template <class A, class B>
+bool fits_either(bool single, int TP, int C, bool from_points, bool has_pre, bool conv1_only) {
+  return single ? fits<B>(TP, C, from_points, has_pre, conv1_only) : fits<A>(TP, C, from_points, has_pre, conv1_only);
+}
+
+}  // namespace
+
+TrunkShape trunk_shape_wgmma(bool single, Math math, bool from_points, bool has_pre, bool conv1_only, int B, int N,
+                             int C, int sms) {
+  const auto fit = [&](int TP) {
+    switch (math) {
+      case Math::F16: return fits_either<F16, F16s>(single, TP, C, from_points, has_pre, conv1_only);
+      case Math::BF16: return fits_either<BF16, BF16s>(single, TP, C, from_points, has_pre, conv1_only);
+      case Math::TF32: return fits_either<TF32, TF32s>(single, TP, C, from_points, has_pre, conv1_only);
+      case Math::I8: return fits_either<I8, I8s>(single, TP, C, from_points, has_pre, conv1_only);
+      case Math::F32: break;
+    }
+    return false;
+  };
+  return choose_shape(256, fit, conv1_only, B, N, sms);
+}
+
+void launch_trunk_wgmma(bool single, const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
+  switch (a.math) {
+    case Math::F16: return single ? launch<F16s>(a, s, stream) : launch<F16>(a, s, stream);
+    case Math::BF16: return single ? launch<BF16s>(a, s, stream) : launch<BF16>(a, s, stream);
+    case Math::TF32: return single ? launch<TF32s>(a, s, stream) : launch<TF32>(a, s, stream);
+    case Math::I8: return single ? launch<I8s>(a, s, stream) : launch<I8>(a, s, stream);
+    case Math::F32: break;
+  }
+  fail("launch_trunk_wgmma: fp32 has no wgmma trunk");
+}
+
+void prepare_trunk_wgmma_kernels() {
+  raise_smem_limit<F16>();
+  raise_smem_limit<BF16>();
+  raise_smem_limit<TF32>();
+  raise_smem_limit<I8>();
+  raise_smem_limit<F16s>();
+  raise_smem_limit<BF16s>();
+  raise_smem_limit<TF32s>();
+  raise_smem_limit<I8s>();
+}
+
+}  // namespace pointnet::cuda_engine

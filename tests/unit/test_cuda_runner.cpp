@@ -1,0 +1,426 @@
+// The CUDA engine runner (engine/cuda_runner.h) against the CPU: every
+// precision against the folded fp32 reference for cls and seg, with and
+// without the feature transform, 3 and 6 channels, ragged N, B = 1, batches
+// on both per-cloud paths (<= 8 clouds: the warp kernel; more: cuBLASLt);
+// int8 against the CPU int8 engine; the device-pointer and timed entries;
+// graphs dropped and recaptured when buffers grow. Outputs are poisoned (NaN)
+// before each run, so an element no kernel wrote fails.
+//
+// The weight layouts are checked on any machine (against PTX's operand
+// tables); everything that needs a GPU skips cleanly ("no CUDA device:
+// <reason>") without one, and in builds without the CUDA backend.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "../engine_fixtures.h"
+#include "core/errors.h"
+#include "core/half.h"
+#include "cuda/cuda_backend.h"
+#include "cuda/engine_fragment.h"
+#include "engine/builder.h"
+#include "engine/cpu_runner.h"
+#include "engine/cuda_runner.h"
+#include "engine/cuda_weights.h"
+#include "engine/engine_predictor.h"
+#include "expect_error.h"
+
+#ifdef POINTNET_HAS_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace pointnet {
+namespace {
+
+using testing::engine_config;
+
+#define PN_REQUIRE_CUDA()                                                                \
+  do {                                                                                   \
+    std::string pn_why_;                                                                 \
+    if (!cuda_device_available(&pn_why_)) GTEST_SKIP() << "no CUDA device: " << pn_why_; \
+  } while (0)
+
+// ---------------------------------------------------------------- layouts (no GPU)
+
+uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// PTX ISA, "Matrix fragments for mma.m16n8k*": operand B of m16n8k16 (.f16,
+// .bf16), m16n8k8 (.tf32) and m16n8k32 (.s8). Lane = 4 g + t, column n = g;
+// register r (0, 1), element e within it: the row k it holds.
+int ptx_b_row(int elem_bytes, int t, int r, int e) {
+  switch (elem_bytes) {
+    case 2: return 2 * t + e + 8 * r;   // b0, b1: 2t + {0, 1}; b2, b3: 2t + 8 + {0, 1}
+    case 4: return t + 4 * r;           // b0: t; b1: t + 4
+    default: return 4 * t + e + 16 * r; // b0..b3: 4t + {0..3}; b4..b7: 4t + 16 + {0..3}
+  }
+}
+
+// Packs a 16 x 64 layer with distinct weights and reads every lane's
+// registers back through PTX's table.
+void check_fragments(EnginePrecision p) {
+  const int out = 16, in = 64;
+  FoldedLinear l;
+  l.in = in;
+  l.out = out;
+  l.bias.assign(out, 0.f);
+  Int8LayerWeights q;
+  q.in = in;
+  q.out = out;
+  q.scale.assign(out, 1.f);
+  for (int o = 0; o < out; ++o)
+    for (int i = 0; i < in; ++i) {
+      l.weight.push_back(static_cast<float>(o * in + i) * 0.37f);  // distinct; compared as converted bits
+      q.q.push_back(static_cast<int8_t>((o * 7 + i) % 255 - 127));
+    }
+  const bool int8 = p == EnginePrecision::INT8;
+  const CudaLayerWeights w = int8 ? cuda_layer_weights(q) : cuda_layer_weights(l, p);
+  const int eb = int8 ? 1 : p == EnginePrecision::TF32 ? 4 : 2;
+  const int k_step = 32 / eb, steps = in / k_step;
+  ASSERT_EQ(w.bytes.size(), static_cast<size_t>(out) * in * eb);
+  for (int nt = 0; nt < out / 8; ++nt)
+    for (int ks = 0; ks < steps; ++ks)
+      for (int lane = 0; lane < 32; ++lane)
+        for (int r = 0; r < 2; ++r)
+          for (int e = 0; e < 4 / eb; ++e) {
+            const int g = lane / 4, t = lane % 4;
+            const int o = nt * 8 + g, k = ks * k_step + ptx_b_row(eb, t, r, e);
+            const uint8_t* at = &w.bytes[((static_cast<size_t>(nt) * steps + ks) * 32 + lane) * 8 + r * 4 + e * eb];
+            const float v = l.weight[static_cast<size_t>(o) * in + k];
+            if (int8) {
+              ASSERT_EQ(static_cast<int8_t>(*at), q.q[static_cast<size_t>(o) * in + k]) << "o " << o << " k " << k;
+            } else if (eb == 2) {
+              uint16_t h;
+              std::memcpy(&h, at, 2);
+              ASSERT_EQ(h, p == EnginePrecision::FP16 ? float_to_half(v) : float_to_bf16(v)) << "o " << o << " k " << k;
+            } else {
+              uint32_t u;
+              std::memcpy(&u, at, 4);
+              ASSERT_EQ(u, bits(round_to_tf32(v))) << "o " << o << " k " << k;
+            }
+          }
+}
+
+TEST(CudaEngineLayout, FragmentsFollowThePtxOperandTables) {
+  for (EnginePrecision p : {EnginePrecision::FP16, EnginePrecision::BF16, EnginePrecision::TF32, EnginePrecision::INT8}) {
+    SCOPED_TRACE(precision_name(p));
+    check_fragments(p);
+  }
+}
+
+// wgmma's operands without swizzling: every 128-byte block is a core matrix
+// of 8 consecutive channels x 16 consecutive bytes of K; a group of 8
+// channels (and so any slice of 64) is one contiguous range of the layer.
+TEST(CudaEngineLayout, CoreMatricesHoldEightChannelsBySixteenBytes) {
+  for (EnginePrecision p : {EnginePrecision::FP16, EnginePrecision::TF32, EnginePrecision::INT8}) {
+    SCOPED_TRACE(precision_name(p));
+    const int out = 24, in = 128, eb = p == EnginePrecision::INT8 ? 1 : p == EnginePrecision::TF32 ? 4 : 2;
+    FoldedLinear l;
+    l.in = in;
+    l.out = out;
+    Int8LayerWeights q;
+    q.in = in;
+    q.out = out;
+    q.scale.assign(out, 1.f);
+    for (int o = 0; o < out; ++o)
+      for (int i = 0; i < in; ++i) {
+        l.weight.push_back(static_cast<float>((o * in + i) % 2048 - 1024));  // integers below 2048: exact in fp16, tf32
+        q.q.push_back(static_cast<int8_t>((o * 5 + i) % 250 - 125));
+      }
+    const CudaLayerWeights w = p == EnginePrecision::INT8 ? cuda_core_weights(q) : cuda_core_weights(l, p);
+    ASSERT_EQ(w.bytes.size(), static_cast<size_t>(out) * in * eb);
+    const int row_bytes = in * eb, chunks = row_bytes / 16;
+    for (size_t block = 0; block < w.bytes.size() / 128; ++block) {
+      const int group = static_cast<int>(block) / chunks, chunk = static_cast<int>(block) % chunks;
+      for (int r = 0; r < 8; ++r)
+        for (int e = 0; e < 16 / eb; ++e) {
+          const int o = group * 8 + r, i = chunk * 16 / eb + e;
+          const uint8_t* at = &w.bytes[block * 128 + r * 16 + e * eb];
+          if (p == EnginePrecision::INT8) {
+            ASSERT_EQ(static_cast<int8_t>(*at), q.q[static_cast<size_t>(o) * in + i]) << o << ", " << i;
+          } else if (eb == 2) {
+            uint16_t h;
+            std::memcpy(&h, at, 2);
+            ASSERT_EQ(half_to_float(h), l.weight[static_cast<size_t>(o) * in + i]) << o << ", " << i;
+          } else {
+            float f;
+            std::memcpy(&f, at, 4);
+            ASSERT_EQ(f, l.weight[static_cast<size_t>(o) * in + i]) << o << ", " << i;
+          }
+        }
+    }
+  }
+}
+
+TEST(CudaEngineLayout, Fp32WeightsAreTransposed) {
+  FoldedLinear l;
+  l.in = 3;
+  l.out = 2;
+  l.weight = {1, 2, 3, 4, 5, 6};
+  const CudaLayerWeights w = cuda_layer_weights(l, EnginePrecision::FP32);
+  std::vector<float> t(6);
+  std::memcpy(t.data(), w.bytes.data(), 24);
+  EXPECT_EQ(t, (std::vector<float>{1, 4, 2, 5, 3, 6}));
+}
+
+TEST(CudaEngineLayout, RoundingMatchesTheDevice) {
+  // bf16: ties to even, as __float2bfloat16_rn.
+  EXPECT_EQ(float_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(float_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);                               // tie, even below
+  EXPECT_EQ(float_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82);                           // tie, even above
+  EXPECT_EQ(float_to_bf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -12)), 0x3f81);      // above the tie
+  const uint16_t nan = float_to_bf16(std::numeric_limits<float>::quiet_NaN());
+  EXPECT_EQ(nan & 0x7f80, 0x7f80);
+  EXPECT_NE(nan & 0x7f, 0);
+  // tf32: 10 mantissa bits, ties away from zero, as cvt.rna.tf32.f32.
+  EXPECT_EQ(round_to_tf32(1.0f + std::ldexp(1.0f, -11)), 1.0f + std::ldexp(1.0f, -10));
+  EXPECT_EQ(round_to_tf32(-1.0f - std::ldexp(1.0f, -11)), -1.0f - std::ldexp(1.0f, -10));
+  EXPECT_EQ(round_to_tf32(1.0f + std::ldexp(1.0f, -12)), 1.0f);
+  EXPECT_TRUE(std::isinf(round_to_tf32(std::numeric_limits<float>::infinity())));
+}
+
+TEST(CudaEngineLayout, BuildRecordNamesTheFp32Layers) {
+  testing::TempDir dir;
+  const FoldedModel model = fold_model(testing::make_random_checkpoint(engine_config(ModelTask::Segmentation, 4, true), 3, dir));
+  BuildOptions options;
+  options.device = "cuda";
+  options.precision = EnginePrecision::FP16;
+  const EnginePlan plan = build_plan(model, options, {}, 0, 0);
+  const nlohmann::json& layers = plan.build["layers"];
+  EXPECT_EQ(layers["conv1"], "fp32");
+  EXPECT_EQ(layers["stn.conv1"], "fp32");
+  EXPECT_EQ(layers["stn.conv3"], "fp16");
+  EXPECT_EQ(layers["fstn.conv1"], "fp16");
+  EXPECT_EQ(layers["stn.fc2"], "fp32 (per cloud)");
+  EXPECT_EQ(layers["head.3"], "fp32 (logits)");
+  EXPECT_EQ(layers["head.1"], "fp16");
+  EXPECT_NE(layers["conv2"].get<std::string>().find("per cloud"), std::string::npos);
+  EXPECT_NE(layers["head.0.point"].get<std::string>().find("per cloud"), std::string::npos);
+}
+
+TEST(CudaEngineRunner, RefusesWithoutAGpu) {
+  std::string why;
+  if (cuda_device_available(&why)) GTEST_SKIP() << "a CUDA device is here: " << why;
+  testing::TempDir dir;
+  EnginePlan plan;
+  plan.model = fold_model(testing::make_random_checkpoint(engine_config(ModelTask::Classification, 3, false), 1, dir));
+  plan.device = "cuda";
+  plan.precision = EnginePrecision::FP16;
+  plan.max_batch = plan.max_points = 8;
+  testing::expect_error_containing([&] { CudaRunner runner(plan); }, {"a CUDA engine needs a CUDA GPU: " + why});
+  testing::expect_error_containing([&] { make_engine_predictor(plan, "m.engine"); },
+                                   {"m.engine: a CUDA engine needs a CUDA GPU: " + why});
+}
+
+// ---------------------------------------------------------------- on the GPU
+
+// Tolerances on ||out - ref|| / ||ref|| of log-probabilities against the CPU
+// fp32 reference, from each precision's unit roundoff u (operands rounded to
+// it; fp32 accumulation): about 20 u covers a value's walk through the ~10
+// layers (conv1, the T-Net's transform re-entering conv1, conv2 ... logits).
+// fp32: different summation order only (K up to 1024): ~sqrt(K) ulp per sum.
+constexpr double kFp32 = 1e-5;
+// tf32 and fp16 both keep 10 mantissa bits (u = 2^-11 = 4.9e-4): 20 u = 1e-2.
+constexpr double kTenBits = 1e-2;
+// bf16 keeps 7 (u = 2^-8 = 3.9e-3): 20 u = 8e-2.
+constexpr double kBf16 = 8e-2;
+// int8 against the CPU int8 engine: the same integers, except where the fp32
+// parts (conv1, the transforms) round differently and a quantised activation
+// lands one step away at a tie: rare, and each moves a sum by one step of its
+// scale. A layer fed a wrong scale or weight misses by far more than 1e-2.
+constexpr double kInt8VsCpu = 1e-2;
+
+double tolerance(EnginePrecision p) {
+  switch (p) {
+    case EnginePrecision::FP32: return kFp32;
+    case EnginePrecision::TF32: case EnginePrecision::FP16: return kTenBits;
+    case EnginePrecision::BF16: return kBf16;
+    case EnginePrecision::INT8: return kInt8VsCpu;
+  }
+  return 0;
+}
+
+size_t count_nonfinite(const std::vector<float>& v) {
+  size_t n = 0;
+  for (float x : v) n += !std::isfinite(x);
+  return n;
+}
+
+// NaN never passes: infinity on any non-finite value or a size mismatch.
+double rel_error(const std::vector<float>& a, const std::vector<float>& ref) {
+  if (a.size() != ref.size() || count_nonfinite(a) || count_nonfinite(ref)) return std::numeric_limits<double>::infinity();
+  double diff = 0.0, norm = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff += (static_cast<double>(a[i]) - ref[i]) * (static_cast<double>(a[i]) - ref[i]);
+    norm += static_cast<double>(ref[i]) * ref[i];
+  }
+  return std::sqrt(diff / (norm > 0 ? norm : 1.0));
+}
+
+size_t outputs(const ModelConfig& c, int B, int N) {
+  return static_cast<size_t>(B) * (c.task == ModelTask::Segmentation ? N : 1) * c.num_classes;
+}
+
+std::vector<float> run_poisoned(CudaRunner& runner, const ModelConfig& c, const std::vector<float>& points, int B, int N) {
+  std::vector<float> out(outputs(c, B, N), std::numeric_limits<float>::quiet_NaN());
+  runner.run(points.data(), B, N, out.data());
+  return out;
+}
+
+EnginePlan cuda_plan(const FoldedModel& model, EnginePrecision p, const std::vector<float>& calib = {}, int calib_count = 0,
+                     int calib_points = 0) {
+  BuildOptions options;
+  options.device = "cuda";
+  options.precision = p;
+  options.max_batch = 256;
+  options.max_points = 4096;
+  options.calibration = CalibrationMethod::MinMax;  // nothing clips on clouds like the calibration's
+  return build_plan(model, options, calib, calib_count, calib_points);
+}
+
+// (3, 300): ragged last tile; (1, 1): one point; (1, 1024): channel groups
+// over one cloud; (13, 129): the cuBLASLt per-cloud path, ragged; (2, 700);
+// (130, 64): two slices on two streams (64 and 66 clouds).
+const std::vector<std::pair<int, int>> kShapes = {{3, 300}, {1, 1}, {1, 1024}, {13, 129}, {2, 700}, {130, 64}};
+
+class CudaRunnerTest : public ::testing::TestWithParam<ModelConfig> {};
+
+TEST_P(CudaRunnerTest, EveryFloatPrecisionMatchesTheFoldedReference) {
+  PN_REQUIRE_CUDA();
+  testing::TempDir dir;
+  const ModelConfig config = GetParam();
+  const FoldedModel model = fold_model(testing::make_random_checkpoint(config, 5, dir));
+  std::vector<std::vector<float>> clouds, want;
+  for (auto [B, N] : kShapes) {
+    clouds.push_back(testing::random_clouds(B, N, config.input_channels, 100 + B * N));
+    want.push_back(folded_forward_reference(model, clouds.back().data(), B, N));
+  }
+  for (EnginePrecision p : {EnginePrecision::FP32, EnginePrecision::TF32, EnginePrecision::FP16, EnginePrecision::BF16}) {
+    CudaRunner runner(cuda_plan(model, p));
+    for (size_t s = 0; s < kShapes.size(); ++s) {
+      const auto [B, N] = kShapes[s];
+      const std::vector<float> got = run_poisoned(runner, config, clouds[s], B, N);
+      const double err = rel_error(got, want[s]);
+      std::cout << "[ info     ] " << precision_name(p) << " " << B << " x " << N << ": rel. error " << err << "\n";
+      EXPECT_EQ(count_nonfinite(got), 0u) << precision_name(p) << " " << B << " x " << N << ": unwritten or non-finite";
+      EXPECT_LT(err, tolerance(p)) << precision_name(p) << " " << B << " x " << N;
+      // The same shape again replays the captured graph: the same bits.
+      EXPECT_EQ(run_poisoned(runner, config, clouds[s], B, N), got) << precision_name(p) << " " << B << " x " << N;
+    }
+  }
+}
+
+TEST_P(CudaRunnerTest, Int8MatchesTheCpuInt8Engine) {
+  PN_REQUIRE_CUDA();
+  testing::TempDir dir;
+  const ModelConfig config = GetParam();
+  const FoldedModel model = fold_model(testing::make_random_checkpoint(config, 21, dir));
+  const int count = 24, calib_points = 200;
+  const std::vector<float> calib = testing::random_clouds(count, calib_points, config.input_channels, 77);
+  const EnginePlan plan = cuda_plan(model, EnginePrecision::INT8, calib, count, calib_points);
+  CudaRunner gpu(plan);
+  CpuRunner cpu(plan);
+  for (auto [B, N] : kShapes) {
+    const std::vector<float> points = testing::random_clouds(B, N, config.input_channels, 500 + N);
+    std::vector<float> want(outputs(config, B, N));
+    cpu.run(points.data(), B, N, want.data());
+    const std::vector<float> got = run_poisoned(gpu, config, points, B, N);
+    const double err = rel_error(got, want);
+    std::cout << "[ info     ] int8 " << B << " x " << N << ": rel. error vs the CPU int8 engine " << err << "\n";
+    EXPECT_LT(err, kInt8VsCpu) << B << " x " << N;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(CudaArchitectures, CudaRunnerTest,
+                         ::testing::Values(engine_config(ModelTask::Classification, 5, false),
+                                           engine_config(ModelTask::Classification, 7, true),
+                                           engine_config(ModelTask::Classification, 4, false, 6),
+                                           engine_config(ModelTask::Segmentation, 6, false),
+                                           engine_config(ModelTask::Segmentation, 4, true, 6)),
+                         [](const ::testing::TestParamInfo<ModelConfig>& info) {
+                           const ModelConfig& c = info.param;
+                           return std::string(c.task == ModelTask::Segmentation ? "seg" : "cls") +
+                                  (c.feature_transform ? "_ft" : "") + "_" + std::to_string(c.input_channels) + "ch";
+                         });
+
+#ifdef POINTNET_HAS_CUDA
+
+TEST(CudaRunnerEntries, DeviceAndTimedEntriesAgreeWithRun) {
+  PN_REQUIRE_CUDA();
+  testing::TempDir dir;
+  const ModelConfig config = engine_config(ModelTask::Classification, 10, true);
+  CudaRunner runner(cuda_plan(fold_model(testing::make_random_checkpoint(config, 8, dir)), EnginePrecision::FP16));
+  const int B = 12, N = 333;
+  const std::vector<float> points = testing::random_clouds(B, N, 3, 9);
+  const std::vector<float> want = run_poisoned(runner, config, points, B, N);
+
+  float *d_points = nullptr, *d_out = nullptr;
+  ASSERT_EQ(cudaMalloc(&d_points, points.size() * 4), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&d_out, want.size() * 4), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(d_points, points.data(), points.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+  for (int round = 0; round < 2; ++round) {  // capture, then replay
+    ASSERT_EQ(cudaMemset(d_out, 0xff, want.size() * 4), cudaSuccess);  // NaN poison
+    runner.run_device(d_points, B, N, d_out);
+    runner.synchronize();
+    std::vector<float> got(want.size());
+    ASSERT_EQ(cudaMemcpy(got.data(), d_out, got.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_EQ(got, want) << "round " << round;
+  }
+  cudaFree(d_points);
+  cudaFree(d_out);
+
+  float* in = runner.input_buffer(B, N);
+  float* out = runner.output_buffer(B, N);
+  std::copy(points.begin(), points.end(), in);
+  for (int round = 0; round < 2; ++round) {
+    std::fill(out, out + want.size(), std::numeric_limits<float>::quiet_NaN());
+    const CudaRunTiming t = runner.run_timed(B, N);
+    EXPECT_GT(t.h2d_ms, 0.0);
+    EXPECT_GT(t.compute_ms, 0.0);
+    EXPECT_GT(t.d2h_ms, 0.0);
+    EXPECT_EQ(std::vector<float>(out, out + want.size()), want) << "round " << round;
+  }
+  // The pinned buffers as run()'s arguments: no host copies, same result.
+  std::fill(out, out + want.size(), std::numeric_limits<float>::quiet_NaN());
+  runner.run(in, B, N, out);
+  EXPECT_EQ(std::vector<float>(out, out + want.size()), want);
+}
+
+#endif
+
+TEST(CudaRunnerEntries, GrowingBuffersRecaptureTheGraphs) {
+  PN_REQUIRE_CUDA();
+  testing::TempDir dir;
+  const ModelConfig config = engine_config(ModelTask::Segmentation, 5, false);
+  CudaRunner runner(cuda_plan(fold_model(testing::make_random_checkpoint(config, 4, dir)), EnginePrecision::BF16));
+  const std::vector<float> small = testing::random_clouds(2, 100, 3, 1), large = testing::random_clouds(9, 900, 3, 2);
+  const std::vector<float> first = run_poisoned(runner, config, small, 2, 100);
+  run_poisoned(runner, config, large, 9, 900);  // grows every buffer: the small shape's graph is gone
+  EXPECT_EQ(run_poisoned(runner, config, small, 2, 100), first);
+}
+
+TEST(CudaRunnerEntries, PredictorEnforcesThePlanLimits) {
+  PN_REQUIRE_CUDA();
+  testing::TempDir dir;
+  const ModelConfig config = engine_config(ModelTask::Classification, 3, false);
+  EnginePlan plan = cuda_plan(fold_model(testing::make_random_checkpoint(config, 6, dir)), EnginePrecision::TF32);
+  plan.max_batch = 4;
+  plan.max_points = 64;
+  const auto predictor = make_engine_predictor(plan, "t.engine");
+  const std::vector<float> points = testing::random_clouds(5, 64, 3, 3);
+  testing::expect_error_containing([&] { predictor->predict(points.data(), 5, 64); },
+                                   {"t.engine: engine built for batches of at most 4"});
+  testing::expect_error_containing([&] { predictor->predict(points.data(), 1, 65); }, {"at most 64 points"});
+  EXPECT_EQ(predictor->predict(points.data(), 4, 64).size(), 4u * 3);
+}
+
+}  // namespace
+}  // namespace pointnet
