@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Ours beside ONNX Runtime and PyTorch eager on this CPU (issue 4): the same
-# machine, shapes, thread count and weights. Checks first that all three give
-# the same log-probs, then times, repeats interleaved (ours, ORT, PyTorch, then
-# again) so that a busy spell hits all of them, and prints one markdown table.
+# Ours beside ONNX Runtime, PyTorch eager and LibTorch on this CPU (issue 4):
+# the same machine, shapes, thread count and weights. Checks first that all give
+# the same log-probs, then times, repeats interleaved (ours, ORT, PyTorch,
+# LibTorch, then again) so that a busy spell hits all of them, and prints one
+# markdown table. LibTorch (bench/peers/libtorch, C++) is built into
+# DIR/bench-cpu/libtorch where CMake finds it (Debian: libtorch-dev) and skipped
+# otherwise; it runs the classifier cases only (it implements PointNetCls, no
+# segmenter).
 #
 #   scripts/bench-cpu.sh [--threads T] [--batch B] [--points N] [--seg-batch B --seg-points N]
 #                        [--model CLS_CKPT] [--seg-model SEG_CKPT] [--repeat R] [--seconds S]
@@ -44,9 +48,21 @@ peers=bench/peers/cpu_peers.py
 }
 mkdir -p "$work"
 export OMP_NUM_THREADS=$threads  # every library's OpenMP pool the same size
+quiet() { local log=$1; shift; "$@" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }; }
+
+# The LibTorch peer: a CMake project of its own, rebuilt only when its sources change.
+libtorch=""
+if cmake -S bench/peers/libtorch -B "$work/libtorch" -DCMAKE_BUILD_TYPE=Release >"$work/libtorch-configure.log" 2>&1
+then
+  echo "bench-cpu: building the LibTorch peer in $work/libtorch" >&2
+  quiet "$work/libtorch-build.log" cmake --build "$work/libtorch"
+  libtorch=$work/libtorch/pointnet_libtorch
+else
+  echo "bench-cpu: LibTorch not found (apt-get install libtorch-dev, or see bench/peers/libtorch/CMakeLists.txt):" \
+    "skipping the LibTorch peer (why: $work/libtorch-configure.log)" >&2
+fi
 
 # One epoch of training on small synthetic data: seconds, not minutes.
-quiet() { local log=$1; shift; "$@" >"$log" 2>&1 || { cat "$log" >&2; exit 1; }; }
 if [[ -z $model ]]; then
   data=$work/synth-cls-$points  # synth refuses a folder made with other options
   quiet "$work/synth-cls.log" "$bin" synth --task cls --out "$data" --points "$points" --train-per-class 8 --test-per-class 1
@@ -64,27 +80,36 @@ if [[ -z $seg_model ]]; then
   seg_model=$work/run-seg/model.safetensors
 fi
 
+# A checkpoint the LibTorch peer does not implement (feature transform, normals): ours, ORT and PyTorch only.
+if [[ -n $libtorch ]] && ! why=$("$libtorch" time --model "$model" --batch 1 --points 32 --warmup 0 --iters 1 2>&1 >/dev/null)
+then
+  echo "bench-cpu: skipping the LibTorch peer: $why" >&2
+  libtorch=""
+fi
 versions=$("$py" -c "import torch, onnxruntime; print(f'PyTorch {torch.__version__}, ONNX Runtime {onnxruntime.__version__}')")
+[[ -z $libtorch ]] || versions+=", LibTorch $("$libtorch" --version)"
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 : >"$out"
 loads=()
 
 # Same answers first: no timing of a model that computes something else.
-"$py" $peers check --model "$model" --pointnet "$bin" --threads "$threads" --points "$points" >>"$out"
+"$py" $peers check --model "$model" --pointnet "$bin" --threads "$threads" --points "$points" \
+  ${libtorch:+--libtorch "$libtorch"} >>"$out"
 "$py" $peers check --model "$seg_model" --pointnet "$bin" --threads "$threads" --points "$seg_points" \
   --clouds 2 >>"$out"
 
-# case: model batch points train(0/1); one ONNX graph per inference case, exported once
-cases=("$model $batch $points 0" "$model 1 $points 0" "$model $batch $points 1" "$seg_model $seg_batch $seg_points 0")
+# case: model batch points train(0/1) libtorch(0/1); one ONNX graph per inference case, exported once
+cases=("$model $batch $points 0 1" "$model 1 $points 0 1" "$model $batch $points 1 1"
+  "$seg_model $seg_batch $seg_points 0 0")
 for i in "${!cases[@]}"; do
-  read -r m b n t <<<"${cases[$i]}"
+  read -r m b n t lt <<<"${cases[$i]}"
   [[ $t == 1 ]] || "$py" $peers export --model "$m" --batch "$b" --points "$n" --out "$work/case$i.onnx"
 done
 
 for ((r = 1; r <= repeat; r++)); do
   loads+=("$(cut -d' ' -f1-3 /proc/loadavg)")
   for i in "${!cases[@]}"; do
-    read -r m b n t <<<"${cases[$i]}"
+    read -r m b n t lt <<<"${cases[$i]}"
     echo "bench-cpu: repeat $r/$repeat, $(basename "$m") B=$b N=$n $([[ $t == 1 ]] && echo train || echo inference)" >&2
     tag="s/^{/{\"repeat\":$r,/"
     if [[ $t == 1 ]]; then
@@ -102,6 +127,10 @@ for ((r = 1; r <= repeat; r++)); do
         --batch "$b" --points "$n" "${timing[@]}" | sed "$tag" >>"$out"
       "$py" $peers time --peer torch --model "$m" --threads "$threads" --batch "$b" --points "$n" \
         "${timing[@]}" | sed "$tag" >>"$out"
+    fi
+    if [[ -n $libtorch && $lt == 1 ]]; then
+      "$libtorch" time --model "$m" --threads "$threads" --batch "$b" --points "$n" \
+        $([[ $t == 1 ]] && echo --train) "${timing[@]}" | sed "$tag" >>"$out"
     fi
   done
 done

@@ -6,13 +6,14 @@ Prints one JSON line per run with `pointnet bench --json`'s field names, plus
 "peer" and library versions. scripts/bench-cpu.sh runs it beside ours.
 
     cpu_peers.py time  --peer torch|ort|torch-train --model CKPT [--threads T --batch B --points N]
-    cpu_peers.py check --model CKPT --pointnet build/pointnet [--clouds C --points N]
+    cpu_peers.py check --model CKPT --pointnet build/pointnet [--clouds C --points N] [--libtorch BIN]
     cpu_peers.py export --model CKPT --batch B --points N --out FILE.onnx
 
 `time --peer ort` exports in a child process, so the timed process imports
 onnxruntime and numpy only and its peak RSS is not inflated by torch.
-`check` compares PyTorch's and ONNX Runtime's log-probs with `pointnet predict
---json` on the same clouds (written as .npy files) and exits 1 beyond 1e-4.
+`check` compares PyTorch's and ONNX Runtime's log-probs (and with --libtorch,
+the LibTorch peer's: bench/peers/libtorch) with `pointnet predict --json` on
+the same clouds (written as .npy files) and exits 1 beyond 1e-4.
 Needs torch, onnx, onnxruntime, numpy (not the project's dependencies).
 """
 import argparse
@@ -168,6 +169,12 @@ def cmd_check(args):
         with torch.inference_mode():
             theirs = {"pytorch-eager": model(torch.from_numpy(x))[0].numpy(),
                       "onnxruntime": session.run(["log_probs"], {"points": x})[0]}
+        if args.libtorch:  # the same normalised batch, through bench/peers/libtorch's `check`
+            np.save(os.path.join(tmp, "clouds.npy"), x)
+            run = subprocess.run([args.libtorch, "check", "--model", args.model, "--threads", str(args.threads),
+                                  "--input", os.path.join(tmp, "clouds.npy")], check=True, capture_output=True,
+                                 text=True)
+            theirs["libtorch"] = np.array(json.loads(run.stdout)["log_probs"], dtype=np.float32)
     diff = {k: float(np.abs(v.astype(np.float64) - ours).max()) for k, v in theirs.items()}
     ok = all(d <= TOLERANCE for d in diff.values())
     print(json.dumps({"check": "log_probs vs pointnet predict", "model": args.model, "task": info["task"],
@@ -195,6 +202,7 @@ def main():
         elif name == "check":
             p.add_argument("--pointnet", required=True, help="our binary, e.g. build/pointnet")
             p.add_argument("--clouds", type=int, default=3)
+            p.add_argument("--libtorch", help="also check this LibTorch peer binary (bench/peers/libtorch)")
         else:
             p.add_argument("--batch", type=int, required=True)
             p.add_argument("--out", required=True)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Prints the markdown table of scripts/bench-cpu.sh from its results file (JSON
 lines: a "meta" line, "check" lines, one line per timed run with "peer" and
-"repeat"). Each cell is the median over repeats, with the range over repeats in
-brackets when they differ; a ratio is ours' throughput over the
-peer's, per repeat (> 1: ours is faster), so for B=1 it is their latency over ours.
+"repeat"): ours beside ONNX Runtime, PyTorch and, where it ran, LibTorch. Each
+cell is the median over repeats, with the range over repeats in brackets when
+they differ; a ratio is ours' throughput over the peer's, per repeat (> 1: ours
+is faster), so for B=1 it is their latency over ours.
 
     python3 bench/peers/cpu_table.py RESULTS.jsonl
 """
@@ -11,7 +12,10 @@ import json
 import statistics
 import sys
 
-PEERS = ("pointnet", "onnxruntime", "pytorch-eager")
+# The peers' "peer" names and column names; LibTorch (bench/peers/libtorch) gets
+# its columns only when the results have it (it is built where libtorch-dev is).
+PEERS = {"onnxruntime": "ONNX Runtime", "pytorch-eager": "PyTorch", "libtorch": "LibTorch"}
+SHORT = {"onnxruntime": "ORT"}
 OURS = ("pointnet", "pointnet-int8")  # our fp32 and int8 engines: one table row each, beside the same fp32 peers
 
 
@@ -34,18 +38,21 @@ def main(path):
     if meta:
         print(f"{meta['date']}, {meta['cpu']}, {meta['threads']} threads, pointnet {meta['commit']}, "
               f"{meta['versions']}; load average before each repeat: {', '.join(meta.get('loadavg', []))}\n")
-    print("| work | ours clouds/s | ONNX Runtime clouds/s | PyTorch clouds/s | ours vs ORT | ours vs PyTorch "
-          "| median latency ms, ours / ORT / PyTorch | peak RSS MiB, ours / ORT / PyTorch |")
-    print("|---|---|---|---|---|---|---|---|")
+    seen = {r["peer"] for r in runs}
+    peers = [p for p in PEERS if p != "libtorch" or p in seen]
+    short = [SHORT.get(p, PEERS[p]) for p in peers]
+    print("| work | ours clouds/s | " + " | ".join(f"{PEERS[p]} clouds/s" for p in peers) + " | "
+          + " | ".join(f"ours vs {s}" for s in short) + f" | median latency ms, ours / {' / '.join(short)} "
+          f"| peak RSS MiB, ours / {' / '.join(short)} |")
+    print("|---" * (3 + 2 * len(peers)) + "|---|")
     int8_gains = []
     for task, batch, points, train in cases:
         by = {p: [r for r in runs if r["peer"] == p and (r["task"], r["batch"], r["points"], r["train"]) ==
-                  (task, batch, points, train)] for p in PEERS + OURS[1:]}
+                  (task, batch, points, train)] for p in list(peers) + list(OURS)}
         for ours_name in OURS:
             if not by[ours_name]:
                 continue
-            names = (ours_name,) + PEERS[1:]
-            tput = {p: [r["clouds_per_s"] for r in by[p]] for p in names}
+            names = [ours_name] + peers
 
             def ratio(peer):
                 ours = {r["repeat"]: r["clouds_per_s"] for r in by[ours_name]}
@@ -53,11 +60,11 @@ def main(path):
                             "{:.2f}x")
             precision = " int8" if ours_name == "pointnet-int8" else ""
             work = f"{task} {'training step' if train else 'inference'}{precision}, B={batch} x {points}"
+            tput = " | ".join(cell([r["clouds_per_s"] for r in by[p]], "{:.0f}") for p in names)
+            ratios = " | ".join(ratio(p) for p in peers)
             latency = " / ".join(cell([r["latency_ms"]["median"] for r in by[p]], "{:.1f}") for p in names)
             rss = " / ".join(cell([r["peak_rss_mb"] for r in by[p]], "{:.0f}") for p in names)
-            print(f"| {work} | {cell(tput[ours_name], '{:.0f}')} | {cell(tput['onnxruntime'], '{:.0f}')} "
-                  f"| {cell(tput['pytorch-eager'], '{:.0f}')} | {ratio('onnxruntime')} | {ratio('pytorch-eager')} "
-                  f"| {latency} | {rss} |")
+            print(f"| {work} | {tput} | {ratios} | {latency} | {rss} |")
             if ours_name == "pointnet-int8":
                 fp32 = {r["repeat"]: r["clouds_per_s"] for r in by["pointnet"]}
                 int8_gains.append((work, cell([r["clouds_per_s"] / fp32[r["repeat"]] for r in by[ours_name]
