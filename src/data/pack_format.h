@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/mapped_file.h"
+#include "core/sealed_file.h"
 
 namespace pointnet::pack {
 
@@ -21,15 +22,9 @@ constexpr size_t kChecksumAt = 24;   // the u64 checksum, read as zero while com
 
 inline size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-inline uint64_t get_le(const unsigned char* p, int bytes) {
-  uint64_t v = 0;
-  for (int k = bytes - 1; k >= 0; --k) v = (v << 8) | p[k];
-  return v;
-}
-
-inline void put_le(std::string& out, size_t at, uint64_t value, int bytes) {
-  for (int k = 0; k < bytes; ++k) out[at + k] = static_cast<char>((value >> (8 * k)) & 0xff);
-}
+// Little-endian fields: get_le / put_le from core/sealed_file.h (shared with engine files).
+using ::pointnet::get_le;
+using ::pointnet::put_le;
 
 struct Header {
   uint32_t version = 0;
