@@ -37,12 +37,13 @@ cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DPOINTNET_CUDA=ON "$@" >> "$
 grep -q 'openblas-openmp' build-gpu/CMakeCache.txt || export OPENBLAS_NUM_THREADS=1
 P=build-gpu/pointnet
 
-# The tests once per trunk variant (POINTNET_ENGINE_TRUNK, engine_trunk.cu).
+# The tests once per kernel variant: the caller's environment picks it
+# (POINTNET_ENGINE_TRUNK, engine_trunk.cu; POINTNET_ENGINE_FP32, cuda_runner.cpp).
 : > "$OUT/engine-tests.log"
-run_tests() {  # variant ("" for the default)
-  local label=${1:-default} log=build-gpu/engine-tests-${1:-default}.log rc
-  stamp "== CUDA engine tests, trunk variant $label"
-  POINTNET_ENGINE_TRUNK=$1 OMP_NUM_THREADS=8 timeout "${2:-120}" build-gpu/pointnet_tests \
+run_tests() {  # label [timeout]
+  local label=$1 log=build-gpu/engine-tests-$1.log rc
+  stamp "== CUDA engine tests, kernel variant $label"
+  OMP_NUM_THREADS=8 timeout "${2:-120}" build-gpu/pointnet_tests \
     --gtest_filter='CudaEngine*:CudaRunner*:CudaArchitectures*' --gtest_color=no > "$log" 2>&1
   rc=$?
   { echo "===== trunk variant $label (rc $rc)"; cat "$log"; } >> "$OUT/engine-tests.log"
@@ -57,10 +58,11 @@ run_tests() {  # variant ("" for the default)
     return 1
   fi
 }
-run_tests ""
+run_tests default
 # A variant is benchmarked only after its tests pass (a hang would eat the lease).
-wgmma_ok=0; run_tests wgmma 60 && wgmma_ok=1
-wgmma1_ok=0; run_tests wgmma1 60 && wgmma1_ok=1
+wgmma_ok=0; POINTNET_ENGINE_TRUNK=wgmma run_tests wgmma 60 && wgmma_ok=1
+wgmma1_ok=0; POINTNET_ENGINE_TRUNK=wgmma1 run_tests wgmma1 60 && wgmma1_ok=1
+ffma_ok=0; POINTNET_ENGINE_FP32=ffma run_tests fp32-ffma 60 && ffma_ok=1
 
 stamp "== engines (synthetic data, one epoch on the GPU)"
 rm -rf build-gpu/esynth build-gpu/erun
@@ -98,6 +100,12 @@ done
 # The same engine again: the spread between the two is the noise.
 bench "fp16 again" --model build-gpu/e-fp16.engine --batch 1024 --points 1024 --seconds 1.5
 bench "fp16 again" --model build-gpu/e-fp16.engine --batch 1 --points 1024 --seconds 1.5
+# fp32 engines: the 3xTF32 kernels (default) against the plain FFMA ones.
+bench "fp32 again" --model build-gpu/e-fp32.engine --batch 1024 --points 1024 --seconds 1.5
+if [ "$ffma_ok" = 1 ]; then
+  POINTNET_ENGINE_FP32=ffma bench "fp32 ffma" --model build-gpu/e-fp32.engine --batch 1024 --points 1024 --seconds 1.5
+  POINTNET_ENGINE_FP32=ffma bench "fp32 ffma" --model build-gpu/e-fp32.engine --batch 1 --points 1024 --seconds 1.5
+fi
 stamp "== the wgmma trunk (POINTNET_ENGINE_TRUNK=wgmma, wgmma1; tests passed: $wgmma_ok, $wgmma1_ok)"
 if [ "$wgmma_ok" = 1 ]; then
   for p in fp16 int8 bf16 tf32; do
@@ -136,6 +144,8 @@ if [ "${ENGINE_CHECK_EXTRA:-1}" = 1 ]; then
   for p in fp16 int8 fp32; do
     bench "seg $p" --device cuda --task seg --precision $p --batch 32 --points 2500 --seconds 1
   done
+  [ "$ffma_ok" = 1 ] && POINTNET_ENGINE_FP32=ffma bench "seg fp32 ffma" --device cuda --task seg --precision fp32 \
+    --batch 32 --points 2500 --seconds 1
   bench "cls-ft fp16" --device cuda --task cls --feature-transform --precision fp16 --batch 1024 --points 1024 --seconds 1
   if [ "$wgmma_ok" = 1 ]; then
     for p in fp16 int8; do

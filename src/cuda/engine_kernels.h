@@ -4,12 +4,14 @@
 //
 // Activations between per-point layers live in the precision's element type:
 //   F32  fp32 (FFMA kernels)            TF32 fp32 rounded to tf32 (mma k8)
+//   F32X3 fp32 (3xTF32 split on the tensor cores, engine_mma.cuh F32x3Op;
+//        fp32 engines use it unless POINTNET_ENGINE_FP32=ffma)
 //   F16  fp16 (mma k16, fp32 acc.)      BF16 bf16 (mma k16, fp32 acc.)
 //   I8   u8 quantised with the layer's calibrated scale (mma u8 x s8 k32, s32
 //        acc.), the epilogue of cpu/int8_gemm.h bit for bit.
 // Weights of a per-point layer: packed mma B fragments (engine_fragment.h) in
 // the element type (int8: s8 + per-channel scales), or for F32 the transpose
-// (in, out) in fp32. conv1 (3 or 6 inputs), the per-cloud layers and the
+// (in, out) in fp32 (F32X3: packed fragments of unrounded fp32). conv1 (3 or 6 inputs), the per-cloud layers and the
 // segmenter's logits run in fp32 for every precision.
 #pragma once
 #include <cuda_runtime.h>
@@ -20,7 +22,7 @@
 
 namespace pointnet::cuda_engine {
 
-enum class Math { F32, TF32, F16, BF16, I8 };
+enum class Math { F32, TF32, F16, BF16, I8, F32X3 };
 
 // Bytes of one activation or weight element.
 PN_HOST_DEVICE inline int elem_bytes(Math m) {

@@ -82,6 +82,43 @@ struct TF32Op {
   }
 };
 
+// fp32 on the TF32 tensor cores by the 3xTF32 split (CUTLASS's "fast
+// accurate" fp32): every operand v = big + small with big = tf32(v) and small =
+// tf32(v - big), and a b = a_big b_small + a_small b_big + a_big b_big (the
+// small terms first, so they are not lost in the big one). What is dropped,
+// a_small b_small and the rounding of the small parts, is ~2^-21 of |a b|:
+// fp32's level (a K = 128 sum of fp32 products already carries ~2^-21), at a
+// third of TF32's mma rate, which is still ~6x the FFMA rate. Activations and
+// weights are stored as plain fp32 and split in registers.
+struct F32x3Op {
+  using Acc = float;
+  static constexpr int kBytes = 4;
+  __device__ static void split(uint32_t v, uint32_t& big, uint32_t& small) {
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(big) : "f"(__uint_as_float(v)));
+    const float rest = __fsub_rn(__uint_as_float(v), __uint_as_float(big));
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(small) : "f"(rest));
+  }
+  __device__ static void mma1(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  __device__ static void mma(float (&d)[4], const uint32_t (&a)[4], uint2 b) {
+    uint32_t ab[4], as[4], bb0, bs0, bb1, bs1;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) split(a[i], ab[i], as[i]);
+    split(b.x, bb0, bs0);
+    split(b.y, bb1, bs1);
+    mma1(d, as, bb0, bb1);
+    mma1(d, ab, bs0, bs1);
+    mma1(d, ab, bb0, bb1);
+  }
+  __device__ static void store1(char* p, float v, float) { *reinterpret_cast<float*>(p) = v; }
+  __device__ static void store2(char* p, float v0, float v1, float) {
+    *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
+  }
+};
+
 // u8 activations x s8 weights -> s32. store1 quantises conv1's fp32 output
 // (x / scale: cpu::quantize_u8); store2 requantises an epilogue value
 // (v * (1 / scale): cpu::int8_linear_u8), so both take their own argument.

@@ -159,6 +159,7 @@ __global__ void fold_transform_kernel(Math math, const float* w, int out, const 
       case Math::F16: F16Op::store1(p, v[h], 1.f); break;
       case Math::BF16: BF16Op::store1(p, v[h], 1.f); break;
       case Math::TF32: TF32Op::store1(p, v[h], 1.f); break;
+      case Math::F32X3: F32x3Op::store1(p, v[h], 1.f); break;
       default: {
         const float q = fminf(fmaxf(rintf(__fdiv_rn(v[h], scale)), -127.f), 127.f);
         *reinterpret_cast<int8_t*>(p) = static_cast<int8_t>(q);

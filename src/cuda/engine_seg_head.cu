@@ -20,6 +20,7 @@ using F16 = TcMath<F16Op, 1>;
 using BF16 = TcMath<BF16Op, 1>;
 using TF32 = TcMath<TF32Op, 1>;
 using I8 = TcMath<I8Op, 1>;
+using F32X3 = TcMath<F32x3Op, 1>;
 using F32 = SimtMath<2>;  // 32 points per block: fp32 tiles of 512 channels are large
 
 template <class M>
@@ -135,6 +136,7 @@ int seg_max_parts(Math math) {
     case Math::TF32: return max_parts<TF32>();
     case Math::I8: return max_parts<I8>();
     case Math::F32: return max_parts<F32>();
+    case Math::F32X3: return max_parts<F32X3>();
   }
   return 0;
 }
@@ -146,6 +148,7 @@ void launch_seg_head(const SegArgs& a, cudaStream_t stream) {
     case Math::TF32: return launch<TF32>(a, stream);
     case Math::I8: return launch<I8>(a, stream);
     case Math::F32: return launch<F32>(a, stream);
+    case Math::F32X3: return launch<F32X3>(a, stream);
   }
 }
 
@@ -155,6 +158,7 @@ void prepare_seg_kernels() {
   raise_smem_limit<TF32>();
   raise_smem_limit<I8>();
   raise_smem_limit<F32>();
+  raise_smem_limit<F32X3>();
 }
 
 }  // namespace pointnet::cuda_engine

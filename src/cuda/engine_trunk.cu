@@ -8,7 +8,7 @@
 //   wgmma    conv3 through wgmma (sm_90a only: compute capability 9.0), the
 //            weight slices double-buffered in shared memory.
 //   wgmma1   the same, single-buffered, two blocks per SM.
-// wgmma falls back to the default on other GPUs.
+// wgmma falls back to the default on other GPUs, and for fp32 (FFMA or 3xTF32).
 #include <cstdlib>
 #include <string>
 
@@ -28,6 +28,8 @@ using F16Alt = TcMath<F16Op, 1, 8>;
 using BF16Alt = TcMath<BF16Op, 1, 8>;
 using TF32Alt = TcMath<TF32Op, 2, 2>;
 using I8Alt = TcMath<I8Op, 1, 8>;
+using F32X3 = TcMath<F32x3Op, 1, 4>;
+using F32X3Alt = TcMath<F32x3Op, 2, 2>;
 using F32Wide = SimtMath<8>;    // 128 points per tile
 using F32Narrow = SimtMath<4>;  // 64 points per tile
 
@@ -59,7 +61,7 @@ bool fits_either(bool alt, int TP, int C, bool from_points, bool has_pre, bool c
 
 TrunkShape trunk_shape(Math math, bool from_points, bool has_pre, bool conv1_only, int B, int N, int C, int sms) {
   const Variant v = variant();
-  if (math != Math::F32 && (v == Variant::Wgmma || v == Variant::Wgmma1))
+  if (math != Math::F32 && math != Math::F32X3 && (v == Variant::Wgmma || v == Variant::Wgmma1))
     return trunk_shape_wgmma(v == Variant::Wgmma1, math, from_points, has_pre, conv1_only, B, N, C, sms);
   const bool a = v == Variant::Alt;
   const auto fit = [&](int TP) {
@@ -68,6 +70,7 @@ TrunkShape trunk_shape(Math math, bool from_points, bool has_pre, bool conv1_onl
       case Math::BF16: return fits_either<BF16Alt, BF16>(a, TP, C, from_points, has_pre, conv1_only);
       case Math::TF32: return fits_either<TF32Alt, TF32>(a, TP, C, from_points, has_pre, conv1_only);
       case Math::I8: return fits_either<I8Alt, I8>(a, TP, C, from_points, has_pre, conv1_only);
+      case Math::F32X3: return fits_either<F32X3Alt, F32X3>(a, TP, C, from_points, has_pre, conv1_only);
       case Math::F32: return TP == 128 ? fits<F32Wide>(TP, C, from_points, has_pre, conv1_only)
                                        : fits<F32Narrow>(TP, C, from_points, has_pre, conv1_only);
     }
@@ -78,7 +81,7 @@ TrunkShape trunk_shape(Math math, bool from_points, bool has_pre, bool conv1_onl
 
 void launch_trunk(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
   const Variant v = variant();
-  if (a.math != Math::F32 && (v == Variant::Wgmma || v == Variant::Wgmma1))
+  if (a.math != Math::F32 && a.math != Math::F32X3 && (v == Variant::Wgmma || v == Variant::Wgmma1))
     return launch_trunk_wgmma(v == Variant::Wgmma1, a, s, stream);
   const bool x = v == Variant::Alt;
   switch (a.math) {
@@ -86,6 +89,7 @@ void launch_trunk(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) 
     case Math::BF16: return x ? launch<BF16Alt>(a, s, stream) : launch<BF16>(a, s, stream);
     case Math::TF32: return x ? launch<TF32Alt>(a, s, stream) : launch<TF32>(a, s, stream);
     case Math::I8: return x ? launch<I8Alt>(a, s, stream) : launch<I8>(a, s, stream);
+    case Math::F32X3: return x ? launch<F32X3Alt>(a, s, stream) : launch<F32X3>(a, s, stream);
     case Math::F32: return s.tile_points == 128 ? launch<F32Wide>(a, s, stream) : launch<F32Narrow>(a, s, stream);
   }
 }
@@ -108,6 +112,8 @@ void prepare_trunk_kernels() {
   raise_smem_limit<BF16Alt>();
   raise_smem_limit<TF32Alt>();
   raise_smem_limit<I8Alt>();
+  raise_smem_limit<F32X3>();
+  raise_smem_limit<F32X3Alt>();
   raise_smem_limit<F32Wide>();
   raise_smem_limit<F32Narrow>();
   if (variant() == Variant::Wgmma || variant() == Variant::Wgmma1) prepare_trunk_wgmma_kernels();

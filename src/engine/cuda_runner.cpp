@@ -51,9 +51,20 @@ using namespace cuda_engine;
 
 namespace {
 
+// fp32 engines run on the tensor cores by the 3xTF32 split (engine_mma.cuh,
+// F32x3Op); POINTNET_ENGINE_FP32=ffma picks the plain FFMA kernels instead
+// (to compare on a GPU).
+bool fp32_uses_ffma() {
+  static const bool ffma = [] {
+    const char* e = std::getenv("POINTNET_ENGINE_FP32");
+    return e && std::string(e) == "ffma";
+  }();
+  return ffma;
+}
+
 Math math_of(EnginePrecision p) {
   switch (p) {
-    case EnginePrecision::FP32: return Math::F32;
+    case EnginePrecision::FP32: return fp32_uses_ffma() ? Math::F32 : Math::F32X3;
     case EnginePrecision::TF32: return Math::TF32;
     case EnginePrecision::FP16: return Math::F16;
     case EnginePrecision::BF16: return Math::BF16;
@@ -227,7 +238,7 @@ struct CudaRunner::Impl {
     d.bias = upload(l.bias);
     const bool conv3 = y_act.empty() && l.in == 128 && l.out == 1024;
     if (!int8) {
-      d.w = upload(cuda_layer_weights(l, precision).bytes);
+      d.w = upload(math == Math::F32X3 ? cuda_3xtf32_weights(l).bytes : cuda_layer_weights(l, precision).bytes);
       if (conv3 && precision != EnginePrecision::FP32) d.w_core = upload(cuda_core_weights(l, precision).bytes);
       return d;
     }
@@ -702,7 +713,9 @@ CudaRunTiming CudaRunner::run_timed(int B, int N) {
 std::string CudaRunner::device_name() const { return impl_->name; }
 
 std::string CudaRunner::trunk_kernels() const {
-  return impl_->math == Math::F32 ? "ffma" : trunk_variant_name();
+  if (impl_->math == Math::F32) return "ffma";
+  if (impl_->math == Math::F32X3) return "3xtf32 (mma.sync)";
+  return trunk_variant_name();
 }
 
 size_t CudaRunner::device_bytes() const {

@@ -112,6 +112,12 @@ CudaLayerWeights cuda_layer_weights(const FoldedLinear& l, EnginePrecision p) {
   fail("cuda_layer_weights: int8 layers come quantised from the plan (Int8LayerWeights)");
 }
 
+CudaLayerWeights cuda_3xtf32_weights(const FoldedLinear& l) {
+  CudaLayerWeights w;
+  w.bytes = pack<float>(l.out, l.in, [&l](int o, int i) { return l.weight[static_cast<size_t>(o) * l.in + i]; });
+  return w;
+}
+
 CudaLayerWeights cuda_layer_weights(const Int8LayerWeights& l) {
   CudaLayerWeights w;
   w.bytes = pack<int8_t>(l.out, l.in, [&l](int o, int i) { return l.q[static_cast<size_t>(o) * l.in + i]; });

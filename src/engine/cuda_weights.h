@@ -21,6 +21,9 @@ struct CudaLayerWeights {
 };
 CudaLayerWeights cuda_layer_weights(const FoldedLinear& layer, EnginePrecision precision);
 CudaLayerWeights cuda_layer_weights(const Int8LayerWeights& layer);
+// fp32 weights as packed mma fragments, unrounded: the 3xTF32 kernels split
+// each one into two tf32 parts in registers (engine_mma.cuh, F32x3Op).
+CudaLayerWeights cuda_3xtf32_weights(const FoldedLinear& layer);
 
 // conv3's weights for the wgmma trunk: the same elements in wgmma's
 // core-matrix layout (engine_fragment.h, core_byte).

@@ -160,6 +160,30 @@ TEST(CudaEngineLayout, CoreMatricesHoldEightChannelsBySixteenBytes) {
   }
 }
 
+// The 3xTF32 kernels read fp32 weights from the TF32 fragment positions,
+// every bit kept (the split into tf32 parts happens in registers).
+TEST(CudaEngineLayout, ThreeTf32WeightsAreUnroundedTf32Fragments) {
+  const int out = 16, in = 64;
+  FoldedLinear l;
+  l.in = in;
+  l.out = out;
+  l.bias.assign(out, 0.f);
+  for (int o = 0; o < out; ++o)
+    for (int i = 0; i < in; ++i) l.weight.push_back(static_cast<float>(o * in + i) * 0.37f + 1e-3f);
+  const CudaLayerWeights w = cuda_3xtf32_weights(l);
+  ASSERT_EQ(w.bytes.size(), static_cast<size_t>(out) * in * 4);
+  int not_tf32 = 0;
+  for (int o = 0; o < out; ++o)
+    for (int i = 0; i < in; ++i) {
+      const float v = l.weight[static_cast<size_t>(o) * in + i];
+      float f;
+      std::memcpy(&f, &w.bytes[cuda_engine::fragment_byte(o, i, in, 4)], 4);
+      ASSERT_EQ(bits(f), bits(v)) << "o " << o << " i " << i;
+      not_tf32 += round_to_tf32(v) != v;
+    }
+  EXPECT_GT(not_tf32, out * in / 2);  // the check above would catch a rounding packer
+}
+
 TEST(CudaEngineLayout, Fp32WeightsAreTransposed) {
   FoldedLinear l;
   l.in = 3;

@@ -35,7 +35,7 @@ TrunkShape trunk_shape_wgmma(bool single, Math math, bool from_points, bool has_
       case Math::BF16: return fits_either<BF16, BF16s>(single, TP, C, from_points, has_pre, conv1_only);
       case Math::TF32: return fits_either<TF32, TF32s>(single, TP, C, from_points, has_pre, conv1_only);
       case Math::I8: return fits_either<I8, I8s>(single, TP, C, from_points, has_pre, conv1_only);
-      case Math::F32: break;
+      case Math::F32: case Math::F32X3: break;
     }
     return false;
   };
@@ -48,7 +48,7 @@ void launch_trunk_wgmma(bool single, const TrunkArgs& a, const TrunkShape& s, cu
     case Math::BF16: return single ? launch<BF16s>(a, s, stream) : launch<BF16>(a, s, stream);
     case Math::TF32: return single ? launch<TF32s>(a, s, stream) : launch<TF32>(a, s, stream);
     case Math::I8: return single ? launch<I8s>(a, s, stream) : launch<I8>(a, s, stream);
-    case Math::F32: break;
+    case Math::F32: case Math::F32X3: break;
   }
   fail("launch_trunk_wgmma: fp32 has no wgmma trunk");
 }
