@@ -119,6 +119,9 @@ CudaBackend::~CudaBackend() {
   // No throwing from a destructor: best effort.
   if (!s_) return;
   if (s_->stream) cudaStreamSynchronize(s_->stream);
+  for (cudaGraphExec_t g : s_->graphs)
+    if (g) cudaGraphExecDestroy(g);
+  if (s_->host_results) cudaFreeHost(s_->host_results);
   if (s_->blas) cublasDestroy(s_->blas);
   for (void* p : s_->scratch_ptr)
     if (p) cudaFree(p);

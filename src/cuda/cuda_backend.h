@@ -14,7 +14,8 @@
 //
 // Execution: every op is queued on one stream owned by the backend and returns
 // at once, except download, download_index, nll_loss, transform_regularizer
-// and all_finite, which wait for the stream (they hand host values back). upload from pageable
+// and all_finite, which wait for the stream (they hand host values back), as
+// do the *_result halves of their queue_* forms (model/backend.h). upload from pageable
 // host memory returns once the host buffer may be reused (the runtime stages
 // it); from pinned memory it waits for the copy. Errors from a kernel surface as
 // pointnet::Error at the next synchronising call.
@@ -188,6 +189,21 @@ class CudaBackend final : public Backend<float> {
   void adam_step(float* param, const float* grad, float* m, float* v, size_t count, double lr,
                  double beta1, double beta2, double eps, int64_t step, double grad_scale,
                  double weight_decay) override;
+
+  void queue_nll_loss(const float* logp, const int32_t* target, int M, int K) override;
+  double nll_loss_result(int64_t* correct) override;
+  void queue_transform_regularizer(const float* t, int B, int K) override;
+  double transform_regularizer_result() override;
+  void queue_all_finite(const float* x, size_t count) override;
+  bool all_finite_result() override;
+
+  // Recorded steps as CUDA graphs of the backend's stream (recording.cu).
+  bool can_record() const override { return true; }
+  void begin_recording() override;
+  int end_recording() override;
+  void replay(int id) override;
+  void forget_recording(int id) override;
+  size_t allocation_count() const override { return device_allocations(); }
 
   // Stream, cuBLAS handle, scratch: defined in cuda/cuda_common.cuh.
   struct State;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -49,6 +50,24 @@ struct CudaBackend::State {
   std::unordered_map<void*, size_t> block_bytes;
   void* scratch_ptr[kSlots] = {};
   size_t scratch_bytes[kSlots] = {};
+
+  // Pinned host memory the queued results land in (queue_* / *_result in
+  // model/backend.h): the loss at kHostNll, the non-finite flag at kHostFlag,
+  // the regulariser's per-cloud norms from kHostNorms. The copies into it are
+  // ordinary stream operations, so a recorded step can hold them.
+  enum HostOffset : size_t { kHostNll = 0, kHostFlag = 64, kHostNorms = 128 };
+  char* host_results = nullptr;
+  size_t host_results_bytes = 0;
+  int queued_rows = 0;    // M of the queued loss
+  int queued_classes = 0; // its K
+  int queued_clouds = 0;  // B of the queued regulariser
+  char* host_results_for(size_t bytes);  // at least `bytes`; grows (waiting for the stream) when short
+
+  // Recording (recording.cu): capture in progress, allocations when it began,
+  // and the instantiated graphs by id (null once forgotten).
+  bool recording = false;
+  size_t allocations_at_recording = 0;
+  std::vector<cudaGraphExec_t> graphs;
 
   void* device_malloc(size_t bytes);          // cudaMalloc, counted
   void device_free(void* pointer);            // waits for the stream, then cudaFree

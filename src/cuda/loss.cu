@@ -1,8 +1,9 @@
 // log-softmax, negative log-likelihood (with the accuracy count), their joint
 // gradient, and the argmax of each row. Row sums are in double with fixed
 // warp/block trees (deterministic). nll_loss waits for the stream: it returns
-// the loss to the host.
+// the loss to the host (queue_nll_loss does not; nll_loss_result waits).
 #include <cmath>
+#include <cstring>
 
 #include "cuda/cuda_common.cuh"
 
@@ -106,18 +107,31 @@ void CudaBackend::log_softmax_forward(float* y, const float* x, int M, int K) {
   CUDA_CHECK_LAUNCH();
 }
 
-double CudaBackend::nll_loss(int64_t* correct, const float* logp, const int32_t* target, int M, int K) {
+void CudaBackend::queue_nll_loss(const float* logp, const int32_t* target, int M, int K) {
   PN_CHECK(M >= 1 && K >= 1);
+  static_assert(sizeof(NllResult) <= State::kHostFlag - State::kHostNll, "the loss fits its host slot");
   auto* out = static_cast<NllResult*>(s_->scratch(State::kSmall, sizeof(NllResult)));
+  char* host = s_->host_results_for(State::kHostNorms);
   nll_kernel<<<1, kLossThreads, 0, s_->stream>>>(out, logp, target, M, K);
   CUDA_CHECK_LAUNCH();
-  NllResult host{};
-  CUDA_CHECK(cudaMemcpyAsync(&host, out, sizeof(host), cudaMemcpyDeviceToHost, s_->stream));
+  CUDA_CHECK(cudaMemcpyAsync(host + State::kHostNll, out, sizeof(NllResult), cudaMemcpyDeviceToHost, s_->stream));
+  s_->queued_rows = M;
+  s_->queued_classes = K;
+}
+
+double CudaBackend::nll_loss_result(int64_t* correct) {
   CUDA_CHECK(cudaStreamSynchronize(s_->stream));
-  if (host.invalid > 0)
-    fail("nll_loss: ", host.invalid, " of ", M, " targets are outside [0, ", K, ")");
-  if (correct) *correct = host.hits;
-  return host.sum / M;
+  NllResult r;
+  std::memcpy(&r, s_->host_results + State::kHostNll, sizeof(r));
+  if (r.invalid > 0)
+    fail("nll_loss: ", r.invalid, " of ", s_->queued_rows, " targets are outside [0, ", s_->queued_classes, ")");
+  if (correct) *correct = r.hits;
+  return r.sum / s_->queued_rows;
+}
+
+double CudaBackend::nll_loss(int64_t* correct, const float* logp, const int32_t* target, int M, int K) {
+  queue_nll_loss(logp, target, M, K);
+  return nll_loss_result(correct);
 }
 
 void CudaBackend::log_softmax_nll_backward(float* dx, const float* logp, const int32_t* target, int M,

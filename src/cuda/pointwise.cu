@@ -1,6 +1,8 @@
 // Element-wise kernels: fill, accumulation, masks (dropout), ReLU, and the
 // non-finite check. Grid-stride loops; each element is read before it is
 // written, so y == x (in place) is fine for all of them.
+#include <cstring>
+
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet {
@@ -82,12 +84,22 @@ void CudaBackend::relu_backward(float* dx, const float* dy, const float* y, size
   CUDA_CHECK_LAUNCH();
 }
 
-bool CudaBackend::all_finite(const float* x, size_t count) {
+void CudaBackend::queue_all_finite(const float* x, size_t count) {
+  char* host = s_->host_results_for(State::kHostNorms);
   const int* flag = cuda::nonfinite_flag(*s_, x, count);
-  int host = 0;
-  CUDA_CHECK(cudaMemcpyAsync(&host, flag, sizeof(int), cudaMemcpyDeviceToHost, s_->stream));
+  CUDA_CHECK(cudaMemcpyAsync(host + State::kHostFlag, flag, sizeof(int), cudaMemcpyDeviceToHost, s_->stream));
+}
+
+bool CudaBackend::all_finite_result() {
   CUDA_CHECK(cudaStreamSynchronize(s_->stream));
-  return host == 0;
+  int flag;
+  std::memcpy(&flag, s_->host_results + State::kHostFlag, sizeof(flag));
+  return flag == 0;
+}
+
+bool CudaBackend::all_finite(const float* x, size_t count) {
+  queue_all_finite(x, count);
+  return all_finite_result();
 }
 
 }  // namespace pointnet

@@ -100,18 +100,28 @@ void CudaBackend::add_identity(float* t, int B, int K) {
   CUDA_CHECK_LAUNCH();
 }
 
-double CudaBackend::transform_regularizer(const float* t, int B, int K) {
+void CudaBackend::queue_transform_regularizer(const float* t, int B, int K) {
   PN_CHECK(B >= 1 && K >= 1);
   auto* norms = static_cast<double*>(s_->scratch(State::kSmall, size_t(B) * sizeof(double)));
+  char* host = s_->host_results_for(State::kHostNorms + size_t(B) * sizeof(double));
   gram_minus_identity_kernel<<<B, kGramThreads, 0, s_->stream>>>(nullptr, norms, t, K);
   CUDA_CHECK_LAUNCH();
-  std::vector<double> host(B);
-  CUDA_CHECK(cudaMemcpyAsync(host.data(), norms, size_t(B) * sizeof(double), cudaMemcpyDeviceToHost,
+  CUDA_CHECK(cudaMemcpyAsync(host + State::kHostNorms, norms, size_t(B) * sizeof(double), cudaMemcpyDeviceToHost,
                              s_->stream));
+  s_->queued_clouds = B;
+}
+
+double CudaBackend::transform_regularizer_result() {
   CUDA_CHECK(cudaStreamSynchronize(s_->stream));
+  const double* norms = reinterpret_cast<const double*>(s_->host_results + State::kHostNorms);
   double total = 0.0;
-  for (double v : host) total += v;  // in order, as the CPU
-  return total / B;
+  for (int b = 0; b < s_->queued_clouds; ++b) total += norms[b];  // in order, as the CPU
+  return total / s_->queued_clouds;
+}
+
+double CudaBackend::transform_regularizer(const float* t, int B, int K) {
+  queue_transform_regularizer(t, B, K);
+  return transform_regularizer_result();
 }
 
 void CudaBackend::transform_regularizer_backward_accumulate(float* dt, const float* t, int B, int K,

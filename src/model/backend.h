@@ -166,6 +166,46 @@ class Backend {
   // as it would be without them (torch.optim.Adam's L2 weight_decay).
   virtual void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1,
                          double beta2, double eps, int64_t step, double grad_scale, double weight_decay) = 0;
+
+  // nll_loss, transform_regularizer and all_finite in two halves, for a step
+  // queued whole before anything is read back (a recorded step, below):
+  // queue_* leaves the value in the backend's result slot (one slot each; a
+  // later queue_* overwrites it), *_result() waits for the queue and reads it.
+  // The defaults compute at once, as the synchronous ops do (CPU).
+  virtual void queue_nll_loss(const T* logp, const int32_t* target, int M, int K) {
+    queued_nll_ = nll_loss(&queued_correct_, logp, target, M, K);
+  }
+  virtual double nll_loss_result(int64_t* correct) {
+    if (correct) *correct = queued_correct_;
+    return queued_nll_;
+  }
+  virtual void queue_transform_regularizer(const T* t, int B, int K) { queued_regularizer_ = transform_regularizer(t, B, K); }
+  virtual double transform_regularizer_result() { return queued_regularizer_; }
+  virtual void queue_all_finite(const T* x, size_t count) { queued_finite_ = all_finite(x, count); }
+  virtual bool all_finite_result() { return queued_finite_; }
+
+  // Recorded steps (CUDA graphs). The ops queued between begin_recording()
+  // and end_recording() are captured, not run; replay(id) runs them again
+  // with the same pointers, sizes and scalar arguments, on whatever the memory
+  // holds then. Nothing that waits for the queue or allocates may be called
+  // while recording (the queue_* halves above are fine); if something does,
+  // end_recording() throws and the caller runs the ops eagerly instead.
+  // Backends that cannot record say so here and need none of the rest.
+  virtual bool can_record() const { return false; }
+  virtual void begin_recording() {}
+  // Throws pointnet::Error when the recording failed (and leaves the backend
+  // usable, not recording); else an id for replay().
+  virtual int end_recording() { return -1; }
+  virtual void replay(int /*id*/) {}
+  virtual void forget_recording(int /*id*/) {}
+  // Allocations made so far (recordings hold raw pointers: a recording is
+  // stale once a buffer it uses may have moved).
+  virtual size_t allocation_count() const { return 0; }
+
+ private:
+  double queued_nll_ = 0.0, queued_regularizer_ = 0.0;
+  int64_t queued_correct_ = 0;
+  bool queued_finite_ = true;
 };
 
 }  // namespace pointnet

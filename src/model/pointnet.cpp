@@ -71,6 +71,15 @@ void PointNet<T>::set_dropout_probability(double p) {
 }
 
 template <typename T>
+void PointNet<T>::draw_dropout(int B, Rng& rng) {
+  if (B < 1) fail("draw_dropout needs at least one cloud, got B=", B);
+  if (config_.task != ModelTask::Classification) return;  // the segmenter has no dropout
+  batch_ = B;
+  draw_dropout_mask(rng);
+  dropout_drawn_ = true;
+}
+
+template <typename T>
 void PointNet<T>::draw_dropout_mask(Rng& rng) {
   const size_t count = static_cast<size_t>(batch_) * 256;
   std::vector<T> host(count);
@@ -115,10 +124,11 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
   wide_max_forward(conv3_, be_, store_, conv2_.output(), B, N, training, kBatchNormMomentum);
 
   if (config_.task == ModelTask::Classification) {
-    if (training) {
+    if (training && !dropout_drawn_) {
       Rng fallback(0);
       draw_dropout_mask(dropout_rng ? *dropout_rng : fallback);
     }
+    dropout_drawn_ = false;
     forward_head_cls(training);
   } else {
     forward_head_seg(training);
@@ -156,11 +166,22 @@ void PointNet<T>::forward_head_seg(bool training) {
 
 template <typename T>
 LossValue PointNet<T>::loss(const int32_t* targets) {
+  queue_loss(targets);
+  return loss_result();
+}
+
+template <typename T>
+void PointNet<T>::queue_loss(const int32_t* targets) {
+  be_.queue_nll_loss(log_probs_.data(), targets, output_rows(), config_.num_classes);
+  if (config_.feature_transform) be_.queue_transform_regularizer(fstn_.transform(), batch_, kPointFeat);
+}
+
+template <typename T>
+LossValue PointNet<T>::loss_result() {
   LossValue loss;
   loss.rows = output_rows();
-  loss.nll = be_.nll_loss(&loss.correct, log_probs_.data(), targets, output_rows(), config_.num_classes);
-  if (config_.feature_transform)
-    loss.regularizer = be_.transform_regularizer(fstn_.transform(), batch_, kPointFeat);
+  loss.nll = be_.nll_loss_result(&loss.correct);
+  if (config_.feature_transform) loss.regularizer = be_.transform_regularizer_result();
   loss.total = loss.nll + kFeatureTransformWeight * loss.regularizer;
   return loss;
 }

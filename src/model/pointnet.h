@@ -52,6 +52,15 @@ class PointNet {
 
   // targets: (B) class labels or (B*N) part labels, in backend memory.
   LossValue loss(const int32_t* targets);
+  // loss() in two halves (Backend's queue_* / *_result): queue_loss queues
+  // the loss kernels and returns at once; loss_result waits and reads them.
+  void queue_loss(const int32_t* targets);
+  LossValue loss_result();
+
+  // Draws the dropout mask of the next training forward now (from `rng`, or
+  // the set_dropout_mask one) and uploads it, so that the forward itself
+  // queues nothing from the host: a recorded step draws before each replay.
+  void draw_dropout(int B, Rng& rng);
   // Gradients of loss_scale * loss(targets) for every trainable parameter (=).
   // Needs a training forward first. fp16 training passes its loss scale S so
   // that small gradients stay above fp16's underflow; Adam divides it out.
@@ -88,6 +97,7 @@ class PointNet {
   Buffer<T> dropout_mask_;         // (B, 256) cls only
   std::vector<T> fixed_dropout_mask_;
   double dropout_p_ = kDropoutP;
+  bool dropout_drawn_ = false;     // draw_dropout() ran for the next forward
 
   // Backward scratch: two ping-pong buffers (see backward()) and dedicated gradients.
   Buffer<T> scratch_a_, scratch_b_, dglobal_, dpointfeat_, dconv1_, dtmp_, dtransform3_, dtransform64_;

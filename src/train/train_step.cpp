@@ -1,11 +1,38 @@
 #include "train/train_step.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "core/errors.h"
 
 namespace pointnet {
 
+namespace {
+bool recording_wanted() {
+  const char* e = std::getenv("POINTNET_STEP_GRAPHS");
+  return !(e && std::strcmp(e, "0") == 0);
+}
+}  // namespace
+
 TrainStep::TrainStep(PointNet<float>& model, Adam<float>& adam, LossScaler& scaler)
-    : model_(model), adam_(adam), scaler_(scaler), saved_stats_(&model.backend()) {}
+    : model_(model), adam_(adam), scaler_(scaler), saved_stats_(&model.backend()) {
+  record_ = model.backend().can_record() && recording_wanted();
+}
+
+TrainStep::~TrainStep() {
+  try {
+    forget_recording();
+  } catch (...) {  // no throwing from a destructor
+  }
+}
+
+void TrainStep::forget_recording() {
+  if (recording_ >= 0) model_.backend().forget_recording(recording_);
+  recording_ = -1;
+}
 
 void TrainStep::save_running_stats() {
   const ParamStore<float>& store = model_.params();
@@ -20,22 +47,80 @@ void TrainStep::restore_running_stats() {
   model_.batches_tracked() = saved_batches_tracked_;
 }
 
+void TrainStep::queue_step(const Shape& s, bool scaling, Rng* dropout) {
+  model_.forward(s.points, s.B, s.N, true, dropout);
+  model_.queue_loss(s.targets);
+  model_.backward(s.targets, s.scale);
+  // Without scaling the gradients are not checked: no extra pass, and the
+  // step stays exactly what it was before loss scaling existed.
+  if (scaling) model_.backend().queue_all_finite(model_.params().grads(), model_.params().trainable_count());
+}
+
+bool TrainStep::replay_step(const Shape& s, bool scaling, Rng* dropout) {
+  if (!record_) return false;
+  Backend<float>& be = model_.backend();
+  const bool repeat = s == last_ && be.allocation_count() == last_allocations_;
+  last_ = s;
+  last_allocations_ = be.allocation_count();
+  const bool current = recording_ >= 0 && s == recorded_ && be.allocation_count() == recorded_allocations_;
+  if (!current) {
+    forget_recording();
+    // The first step of a shape runs eagerly: it grows every buffer, which a
+    // recording must not do.
+    if (!repeat) return false;
+  }
+  // The mask is the forward's only upload: drawn now, it is in place for the replay.
+  Rng fallback(0);
+  Rng& rng = dropout ? *dropout : fallback;
+  const Rng rng_before = rng;
+  model_.draw_dropout(s.B, rng);
+  if (!current) {
+    const int64_t tracked = model_.batches_tracked();
+    std::string failure;
+    be.begin_recording();
+    try {
+      queue_step(s, scaling, nullptr);
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+    try {
+      const int id = be.end_recording();
+      if (failure.empty()) recording_ = id;
+      else be.forget_recording(id);
+    } catch (const Error& e) {
+      if (failure.empty()) failure = e.what();
+    }
+    model_.batches_tracked() = tracked;  // the recorded forward counted a batch that did not run
+    if (!failure.empty()) {
+      // Nothing ran: the eager step starts from the same state, the same mask included.
+      record_ = false;
+      rng = rng_before;
+      std::cerr << "train: recording the step as a CUDA graph failed (" << failure
+                << "); running it op by op from now on\n";
+      return false;
+    }
+    recorded_ = s;
+    recorded_allocations_ = be.allocation_count();
+  }
+  be.replay(recording_);
+  ++model_.batches_tracked();
+  return true;
+}
+
 StepResult TrainStep::run(const float* points, const int32_t* targets, int B, int N, double lr, Rng* dropout) {
   StepResult r;
   r.scale = scaler_.scale();
   const bool scaling = scaler_.enabled();
   if (scaling) save_running_stats();
 
-  model_.forward(points, B, N, true, dropout);
-  r.loss = model_.loss(targets);
+  const Shape shape{points, targets, B, N, r.scale};
+  last_replayed_ = replay_step(shape, scaling, dropout);
+  if (!last_replayed_) queue_step(shape, scaling, dropout);
+  // One wait: the loss (and the overflow flag, queued after it) are in.
+  r.loss = model_.loss_result();
   r.loss_finite = std::isfinite(r.loss.total);
   bool finite = r.loss_finite;
-  if (finite) {
-    model_.backward(targets, r.scale);
-    // Without scaling the gradients are not checked: no extra pass, and the
-    // step stays exactly what it was before loss scaling existed.
-    if (scaling) finite = model_.backend().all_finite(model_.params().grads(), model_.params().trainable_count());
-  }
+  if (finite && scaling) finite = model_.backend().all_finite_result();
   if (finite) {
     adam_.step(model_.params().values(), model_.params().grads(), lr, 1.0 / r.scale);
     if (scaling) scaler_.update(true);

@@ -14,6 +14,18 @@
 //
 // With a disabled scaler (fp32, tf32, bf16) the step is today's: no gradient
 // check, S = 1 (bit for bit), and a non-finite loss is fatal.
+//
+// Recorded steps: on a backend that can record (CUDA graphs), forward, loss,
+// backward and the overflow check are recorded once per shape and replayed,
+// one launch instead of a few hundred, with no wait in the middle; the step
+// waits once, for the loss, and Adam runs after it as before. The dropout
+// mask is drawn and uploaded before each replay. A recording is made on the
+// second step of a shape (the first grows every buffer to it) and made again
+// when anything it points to may have moved (a new shape, an allocation, a
+// new batch buffer or loss scale). The results are bit for bit those of the
+// eager step (the same kernels in the same order). POINTNET_STEP_GRAPHS=0
+// turns recording off; a recording that fails says why once on stderr and
+// the steps run eagerly from then on.
 #pragma once
 #include <cstdint>
 
@@ -43,20 +55,49 @@ class TrainStep {
  public:
   // Keeps references: all three must outlive this.
   TrainStep(PointNet<float>& model, Adam<float>& adam, LossScaler& scaler);
+  ~TrainStep();
+  TrainStep(const TrainStep&) = delete;
+  TrainStep& operator=(const TrainStep&) = delete;
 
   // points (B, N, 3) and targets in the model's backend memory; dropout as
   // PointNet::forward.
   StepResult run(const float* points, const int32_t* targets, int B, int N, double lr, Rng* dropout);
 
+  // Whether the last run() replayed a recording (tests, benchmarks).
+  bool last_step_replayed() const { return last_replayed_; }
+
  private:
+  struct Shape {
+    const float* points = nullptr;
+    const int32_t* targets = nullptr;
+    int B = 0, N = 0;
+    double scale = 1.0;
+    bool operator==(const Shape& o) const {
+      return points == o.points && targets == o.targets && B == o.B && N == o.N && scale == o.scale;
+    }
+  };
+
   void save_running_stats();
   void restore_running_stats();
+  // Queues forward, loss, backward (and the overflow check) for the step.
+  void queue_step(const Shape& s, bool scaling, Rng* dropout);
+  // Runs queue_step as a replayed recording when it can; false: run it eagerly.
+  bool replay_step(const Shape& s, bool scaling, Rng* dropout);
+  void forget_recording();
 
   PointNet<float>& model_;
   Adam<float>& adam_;
   LossScaler& scaler_;
   Buffer<float> saved_stats_;      // (buffer_count) BatchNorm running stats before the forward
   int64_t saved_batches_tracked_ = 0;
+
+  bool record_ = false;            // the backend records and POINTNET_STEP_GRAPHS is not 0
+  int recording_ = -1;             // the backend's id for the recorded step, or -1
+  Shape recorded_;                 // what the recording was made for
+  size_t recorded_allocations_ = 0;
+  Shape last_;                     // the previous step's shape (recording waits for a repeat)
+  size_t last_allocations_ = 0;
+  bool last_replayed_ = false;
 };
 
 }  // namespace pointnet
