@@ -11,6 +11,7 @@
 # table.txt. Exits non-zero if the build or a test fails.
 # Usage: scripts/gpu-engine-check.sh [extra cmake arguments]
 #   ENGINE_CHECK_EXTRA=0    only the tests, the main benchmarks and the peer
+#   ENGINE_CHECK_WGMMA=0    skip the wgmma trunk variants (tests and benchmarks)
 #   ENGINE_CHECK_COMPILE=0  skip torch.compile(mode="max-autotune") (it runs last, in the time left
 #                           of ENGINE_CHECK_BUDGET seconds, default 400)
 set -uo pipefail
@@ -60,8 +61,11 @@ run_tests() {  # label [timeout]
 }
 run_tests default
 # A variant is benchmarked only after its tests pass (a hang would eat the lease).
-wgmma_ok=0; POINTNET_ENGINE_TRUNK=wgmma run_tests wgmma 60 && wgmma_ok=1
-wgmma1_ok=0; POINTNET_ENGINE_TRUNK=wgmma1 run_tests wgmma1 60 && wgmma1_ok=1
+wgmma_ok=0; wgmma1_ok=0
+if [ "${ENGINE_CHECK_WGMMA:-1}" = 1 ]; then
+  POINTNET_ENGINE_TRUNK=wgmma run_tests wgmma 60 && wgmma_ok=1
+  POINTNET_ENGINE_TRUNK=wgmma1 run_tests wgmma1 60 && wgmma1_ok=1
+fi
 ffma_ok=0; POINTNET_ENGINE_FP32=ffma run_tests fp32-ffma 60 && ffma_ok=1
 
 stamp "== engines (synthetic data, one epoch on the GPU)"

@@ -227,6 +227,7 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
   auto sync = [&be] { be.synchronize(); };
 
   std::vector<double> samples, upload_samples, with_upload_samples;
+  bool step_graph = false;  // --train: the timed steps replayed a recorded step (CUDA graph)
   if (run_engine) {
     // Host clouds in, host log-probs out: on the CPU there is nothing to upload.
     samples = time_iterations(plan, [&] { engine->predict(host_points.data(), B, N); }, sync);
@@ -266,6 +267,7 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
           if (r.outcome == StepOutcome::kDiverged) fail("bench: the training loss became ", r.loss.total);
         },
         sync);
+    step_graph = step.last_step_replayed();
   }
 
   const LatencyStats stats = summarize_latencies(samples);
@@ -305,6 +307,7 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
                         {"runner", run_engine ? "engine" : "model"}};
   if (run_engine && out["precision"] == "int8") out["int8_kernel"] = cpu::int8_kernel_name();
 
+  if (o.train) out["step_graph"] = step_graph;
   if (!o.train) {
     out["upload_ms"] = 1e3 * percentile(upload_samples, 0.5);
     out["with_upload_ms"] = 1e3 * percentile(with_upload_samples, 0.5);
