@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <string>
 
 #include "core/errors.h"
 #include "core/parallel_for.h"
+#include "cpu/f32_linear_max.h"
 #include "cpu/int8_gemm.h"
 #include "engine/cpu_layers.h"
 
@@ -28,6 +31,11 @@ struct CpuRunner::Impl {
   FoldedLinear head1_global, head1_point;  // seg: the 1088 -> 512 layer split by input columns
   std::map<std::string, cpu::Int8Weights> qw;   // int8: the fixed layers' packed weights
   std::map<std::string, float> scale;           // int8: activation -> scale
+  // fp32: the 128 -> 1024 layers as panels for the fused GEMM + max kernel
+  // (cpu/f32_linear_max.h), where the CPU has AVX-512 and
+  // POINTNET_CPU_FP32_MAX is not "blas" (OpenBLAS's GEMM, then the max).
+  bool fused_max = false;
+  cpu::F32PanelWeights stn_conv3, fstn_conv3, conv3;
   Observer observer;
   std::mutex observer_mutex;
 
@@ -48,7 +56,15 @@ struct CpuRunner::Impl {
       head1_global = columns(plan.model.head[0], 0, 1024);
       head1_point = columns(plan.model.head[0], 1024, 64);
     }
-    if (!int8) return;
+    if (!int8) {
+      fused_max = std::string(cpu_fp32_max_kernel()) == "avx512-fused";
+      if (!fused_max) return;
+      const auto pack = [](const FoldedLinear& l) { return cpu::pack_f32_panels(l.weight.data(), l.out, l.in); };
+      stn_conv3 = pack(plan.model.stn.conv3);
+      if (plan.model.has_fstn) fstn_conv3 = pack(plan.model.fstn.conv3);
+      conv3 = pack(plan.model.conv3);
+      return;
+    }
     for (const Int8Layer& il : int8_layers(plan.model)) {
       scale[il.input] = plan.activation_scales.at(il.input);
       if (il.per_cloud) continue;
@@ -108,6 +124,13 @@ struct CpuRunner::Impl {
     });
   }
 
+  // ymax = max over the tile's rows of x l.weight^T (no bias), fused or not.
+  void conv3_max(float* ymax, const float* x, int rows, const FoldedLinear& l, const cpu::F32PanelWeights& panels) {
+    if (!fused_max) return dense_max(ymax, x, rows, l, scratch(2));
+    std::fill(ymax, ymax + l.out, -INFINITY);
+    cpu::f32_linear_max(ymax, x, rows, panels);
+  }
+
   float* partial_of(int b, int tile, int n) { return &partial[(static_cast<size_t>(b) * tiles_of(n) + tile) * 1024]; }
 
   // The int8 max over a tile's rows, into a fresh partial (bias after the merge).
@@ -155,7 +178,7 @@ struct CpuRunner::Impl {
       float* c = scratch(1);
       dense(c, a, rows, t.conv2, t.conv2.bias.data(), true);
       observe("stn.h2", c, static_cast<size_t>(rows) * 128);
-      dense_max(partial_of(b, tile, n), c, rows, t.conv3, scratch(2));
+      conv3_max(partial_of(b, tile, n), c, rows, t.conv3, stn_conv3);
     });
     merge_tiles(b_count, n, t.conv3, true);
     tnet_head(t, b_count);
@@ -180,7 +203,7 @@ struct CpuRunner::Impl {
       observe("fstn.h1", a, static_cast<size_t>(rows) * 64);
       dense(c, a, rows, t.conv2, t.conv2.bias.data(), true);
       observe("fstn.h2", c, static_cast<size_t>(rows) * 128);
-      dense_max(partial_of(b, tile, n), c, rows, t.conv3, scratch(2));
+      conv3_max(partial_of(b, tile, n), c, rows, t.conv3, fstn_conv3);
     });
     merge_tiles(b_count, n, t.conv3, true);
     tnet_head(t, b_count);
@@ -199,7 +222,7 @@ struct CpuRunner::Impl {
     float* c = scratch(1);
     dense(c, a, rows, m.has_fstn ? conv2_cloud[b] : m.conv2, m.conv2.bias.data(), true);
     observe("h2", c, static_cast<size_t>(rows) * 128);
-    dense_max(partial_of(b, tile, n), c, rows, m.conv3, scratch(2));
+    conv3_max(partial_of(b, tile, n), c, rows, m.conv3, conv3);
   }
 
   // The segmenter's per-point head over one tile, log-probs into y.
@@ -296,6 +319,11 @@ void CpuRunner::run(const float* points, int B, int N, float* log_probs) {
 void CpuRunner::set_observer(Observer observer) {
   if (impl_->int8) fail("calibration observes an fp32 engine, not an int8 one");
   impl_->observer = std::move(observer);
+}
+
+const char* cpu_fp32_max_kernel() {
+  const char* e = std::getenv("POINTNET_CPU_FP32_MAX");
+  return cpu::f32_linear_max_available() && !(e && std::string(e) == "blas") ? "avx512-fused" : "openblas";
 }
 
 const char* CpuRunner::int8_kernel() const { return impl_->int8 ? cpu::int8_kernel_name() : "-"; }

@@ -38,4 +38,9 @@ class CpuRunner {
   std::unique_ptr<Impl> impl_;
 };
 
+// How fp32 engines run their 128 -> 1024 layers and the max over points on
+// this CPU: "avx512-fused" (cpu/f32_linear_max.h) or "openblas" (GEMM, then
+// the max); POINTNET_CPU_FP32_MAX=blas forces the latter.
+const char* cpu_fp32_max_kernel();
+
 }  // namespace pointnet

@@ -306,6 +306,7 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
                         {"peak_rss_mb", rss_mb},
                         {"runner", run_engine ? "engine" : "model"}};
   if (run_engine && out["precision"] == "int8") out["int8_kernel"] = cpu::int8_kernel_name();
+  if (run_engine && out["precision"] == "fp32" && o.device != "cuda") out["fp32_max_kernel"] = cpu_fp32_max_kernel();
 
   if (o.train) out["step_graph"] = step_graph;
   if (!o.train) {
