@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The part of scripts/gpu-check.sh and scripts/gpu-engine-check.sh that fits a
+# short device lease (one call, under 10 minutes): build build-gpu/, the CUDA
+# tests (every kernel against the CPU reference, recorded vs eager training
+# steps, the engine runner; then the runner again with the FFMA fp32 kernels),
+# and the benchmarks this session's changes need, each beside its baseline in
+# the same call: fp32 engines by 3xTF32 vs FFMA, training steps recorded as a
+# CUDA graph vs op by op, and PyTorch eager's training step on the same shapes.
+# Writes bench.jsonl, peer.jsonl and tests.log to $OUT. Exits non-zero if the
+# build or a test fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0
+source scripts/gpu-build.sh
+start=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
+nvidia-smi -L 2>/dev/null
+gpu_build || exit 1
+P=build-gpu/pointnet
+status=0
+
+stamp "== CUDA tests"
+timeout 240 build-gpu/pointnet_tests --gtest_filter='Cuda*' --gtest_color=no > "$OUT/tests.log" 2>&1 || status=1
+grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is|no CUDA device' "$OUT/tests.log" | head -n 30
+grep -E 'info.*rel. error' "$OUT/tests.log" | tail -n 12
+stamp "== CUDA engine tests with POINTNET_ENGINE_FP32=ffma"
+POINTNET_ENGINE_FP32=ffma timeout 90 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*' \
+  --gtest_color=no >> "$OUT/tests.log" 2>&1 || status=1
+grep -E '^\[  (PASSED|FAILED) ' "$OUT/tests.log" | tail -n 2
+
+bench() {  # pointnet bench arguments; the caller's environment picks the kernels
+  local out
+  if out=$(timeout 40 $P bench --json --seconds 1.5 "$@" 2>&1 | tail -n 1); then
+    echo "$out" | python3 -c "
+import json, os, sys
+r = json.loads(sys.stdin.read())
+r['env'] = ' '.join(k + '=' + v for k, v in os.environ.items() if k.startswith('POINTNET_'))
+print(json.dumps(r))" >> "$OUT/bench.jsonl"
+    tail -n 1 "$OUT/bench.jsonl" | python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read())
+print('%-3s %-5s %-5s %4dx%-4d %-22s median %8.4f ms  %9.0f clouds/s  gpu %9.0f  peak %5.0f MiB  %s %s' % (
+    r['task'], r['precision'], 'train' if r['train'] else 'infer', r['batch'], r['points'], r['env'] or '-',
+    r['latency_ms']['median'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r.get('peak_device_mb', 0),
+    'graph' if r.get('step_graph') else '', 'err %.1e %s' % (r['check_rel_error'], r.get('trunk_kernels')) if 'check_rel_error' in r else ''))"
+  else
+    echo "bench $* FAILED: $out"
+    status=1
+  fi
+}
+stamp "== fp32 engines: 3xTF32 (default) vs FFMA; fp16 beside them"
+for b in 1024 1; do
+  bench --device cuda --task cls --precision fp32 --batch $b --points 1024
+  POINTNET_ENGINE_FP32=ffma bench --device cuda --task cls --precision fp32 --batch $b --points 1024
+done
+bench --device cuda --task cls --precision fp32 --batch 1024 --points 1024
+bench --device cuda --task cls --precision fp16 --batch 1024 --points 1024
+bench --device cuda --task seg --precision fp32 --batch 32 --points 2500
+POINTNET_ENGINE_FP32=ffma bench --device cuda --task seg --precision fp32 --batch 32 --points 2500
+
+stamp "== training step, B = 32 x 2500: recorded (CUDA graph) vs op by op"
+for args in "cls bf16" "cls fp16" "cls fp32" "seg bf16" "cls bf16 ft"; do
+  set -- $args
+  k=40; [ "$1" = seg ] && k=50
+  ft=(); [ "${3:-}" = ft ] && ft=(--feature-transform)
+  bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k --train "${ft[@]}"
+  POINTNET_STEP_GRAPHS=0 bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k \
+    --train "${ft[@]}"
+done
+
+stamp "== PyTorch eager training step, same shapes (bench/peers/torch_train_step.py)"
+peer() { timeout 60 python3 bench/peers/torch_train_step.py --batch 32 --points 2500 --steps 30 --warmup 5 "$@" \
+  >> "$OUT/peer.jsonl" 2>> "$OUT/tests.log" || { echo "peer $* FAILED"; status=1; }; }
+peer --task cls --classes 40 --precisions bf16,fp16,fp32
+peer --task seg --classes 50 --precisions bf16
+peer --task cls --classes 40 --precisions bf16 --feature-transform
+python3 -c "
+import json, sys
+for line in open('$OUT/peer.jsonl'):
+    r = json.loads(line)
+    print('peer %-3s %-5s ft=%s median %.3f ms  peak %.0f MiB' % (r['task'], r['precision'], r.get('feature_transform'),
+          r['latency_ms']['median'], r.get('peak_device_mb') or 0))"
+stamp "done"
+nvidia-smi -L 2>/dev/null
+if [ "$status" -eq 0 ]; then echo "gpu-session-check: OK"; else echo "gpu-session-check: FAILED"; fi
+exit "$status"
