@@ -80,6 +80,12 @@ void PointNet<T>::draw_dropout(int B, Rng& rng) {
 }
 
 template <typename T>
+void PointNet<T>::replayed_training_forward() {
+  ++batches_tracked_;
+  dropout_drawn_ = false;
+}
+
+template <typename T>
 void PointNet<T>::draw_dropout_mask(Rng& rng) {
   const size_t count = static_cast<size_t>(batch_) * 256;
   std::vector<T> host(count);

@@ -92,9 +92,11 @@ bool TrainStep::replay_step(const Shape& s, bool scaling, Rng* dropout) {
     }
     model_.batches_tracked() = tracked;  // the recorded forward counted a batch that did not run
     if (!failure.empty()) {
-      // Nothing ran: the eager step starts from the same state, the same mask included.
+      // Nothing ran: the eager step starts from the same state. The recorded
+      // forward may have used up the drawn mask: draw the same one again.
       record_ = false;
-      rng = rng_before;
+      Rng again = rng_before;
+      model_.draw_dropout(s.B, again);
       std::cerr << "train: recording the step as a CUDA graph failed (" << failure
                 << "); running it op by op from now on\n";
       return false;
@@ -103,7 +105,7 @@ bool TrainStep::replay_step(const Shape& s, bool scaling, Rng* dropout) {
     recorded_allocations_ = be.allocation_count();
   }
   be.replay(recording_);
-  ++model_.batches_tracked();
+  model_.replayed_training_forward();
   return true;
 }
 

@@ -266,3 +266,45 @@ TEST(TrainStep, HugeInitialScaleBacksOffThenLearns) {
 
 }  // namespace
 }  // namespace pointnet
+
+namespace pointnet {
+namespace {
+
+// The dropout mask drawn ahead of the forward (what a recorded step does
+// before each replay) is the mask the forward would have drawn itself, and a
+// replayed forward uses it up: the next forward draws its own again.
+TEST(DropoutDrawnAhead, EqualsTheForwardsOwnDrawAndIsUsedOnce) {
+  CpuBackend<float> be;
+  ModelConfig config;
+  config.num_classes = kClasses;
+  PointNet<float> model(config, be);
+  Rng init(3);
+  model.initialize(init);
+  const Batch batch;
+  const size_t out = size_t(kB) * kClasses;
+  const auto logp = [&] { return std::vector<float>(model.log_probs(), model.log_probs() + out); };
+
+  Rng own(99);
+  model.forward(batch.points.data(), kB, kN, true, &own);
+  const std::vector<float> drawn_by_forward = logp();
+
+  Rng ahead(99);
+  model.draw_dropout(kB, ahead);
+  Rng unused(12345);  // ignored: the mask is already drawn
+  model.forward(batch.points.data(), kB, kN, true, &unused);
+  EXPECT_EQ(logp(), drawn_by_forward);
+
+  // Drawn ahead again, then "replayed" (no host forward): the mask is used up,
+  // so the next forward draws from its own stream, not the stale mask.
+  Rng other(5);
+  model.draw_dropout(kB, other);
+  const int64_t tracked = model.batches_tracked();
+  model.replayed_training_forward();
+  EXPECT_EQ(model.batches_tracked(), tracked + 1);
+  Rng fresh(99);
+  model.forward(batch.points.data(), kB, kN, true, &fresh);
+  EXPECT_EQ(logp(), drawn_by_forward) << "the forward used the mask drawn for the replayed step";
+}
+
+}  // namespace
+}  // namespace pointnet
