@@ -6,6 +6,7 @@
 #include "core/errors.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// GCC 12 warns inside its own intrinsics (_mm512_undefined_ps() is "__Y = __Y").
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>

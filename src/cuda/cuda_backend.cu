@@ -119,8 +119,8 @@ CudaBackend::~CudaBackend() {
   // No throwing from a destructor: best effort.
   if (!s_) return;
   if (s_->stream) cudaStreamSynchronize(s_->stream);
-  for (cudaGraphExec_t g : s_->graphs)
-    if (g) cudaGraphExecDestroy(g);
+  for (const State::Recorded& g : s_->graphs)
+    if (g.exec) cudaGraphExecDestroy(g.exec);
   if (s_->host_results) cudaFreeHost(s_->host_results);
   if (s_->blas) cublasDestroy(s_->blas);
   for (void* p : s_->scratch_ptr)

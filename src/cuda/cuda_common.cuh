@@ -64,10 +64,15 @@ struct CudaBackend::State {
   char* host_results_for(size_t bytes);  // at least `bytes`; grows (waiting for the stream) when short
 
   // Recording (recording.cu): capture in progress, allocations when it began,
-  // and the instantiated graphs by id (null once forgotten).
+  // and the instantiated graphs by id (null once forgotten) with the queued
+  // sizes their results are read with (a replay sets them again).
+  struct Recorded {
+    cudaGraphExec_t exec = nullptr;
+    int rows = 0, classes = 0, clouds = 0;
+  };
   bool recording = false;
   size_t allocations_at_recording = 0;
-  std::vector<cudaGraphExec_t> graphs;
+  std::vector<Recorded> graphs;
 
   void* device_malloc(size_t bytes);          // cudaMalloc, counted
   void device_free(void* pointer);            // waits for the stream, then cudaFree

@@ -84,12 +84,13 @@ struct TF32Op {
 
 // fp32 on the TF32 tensor cores by the 3xTF32 split (CUTLASS's "fast
 // accurate" fp32): every operand v = big + small with big = tf32(v) and small =
-// tf32(v - big), and a b = a_big b_small + a_small b_big + a_big b_big (the
-// small terms first, so they are not lost in the big one). What is dropped,
-// a_small b_small and the rounding of the small parts, is ~2^-21 of |a b|:
-// fp32's level (a K = 128 sum of fp32 products already carries ~2^-21), at a
-// third of TF32's mma rate, which is still ~6x the FFMA rate. Activations and
-// weights are stored as plain fp32 and split in registers.
+// tf32(v - big), and a b = a_small b_big + a_big b_small + a_big b_big. What is
+// dropped, a_small b_small and the rounding of the small parts, is ~2^-21 of
+// |a b|: fp32's level (a K = 128 sum of fp32 products already carries
+// ~2^-21). Three tf32 mma per product: a third of TF32's rate, ~2.5x the FFMA
+// ceiling on paper (390 / 3 vs ~51 TFLOP/s, DESIGN.md); measured 1.24x the
+// FFMA kernels end to end (docs/benchmarks.md). Activations and weights are
+// stored as plain fp32 and split in registers.
 struct F32x3Op {
   using Acc = float;
   static constexpr int kBytes = 4;

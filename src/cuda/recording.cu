@@ -7,22 +7,28 @@
 // capturing (a grow-only scratch slot that grows, a download) fails the
 // capture; end_recording() then ends it, clears the error and throws, and the
 // backend is as it was before begin_recording() (nothing ran).
+#include <cstring>
+
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet {
 
 char* CudaBackend::State::host_results_for(size_t bytes) {
   if (bytes > host_results_bytes) {
-    if (host_results) {
-      CUDA_CHECK(cudaStreamSynchronize(stream));  // a queued copy may still target it
-      CUDA_CHECK(cudaFreeHost(host_results));
-      host_results = nullptr;
-      host_results_bytes = 0;
-    }
     const size_t rounded = (bytes + 4095) / 4096 * 4096;
-    CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_results), rounded));
-    ++allocations;  // recordings must not keep the old address
+    char* grown = nullptr;
+    CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&grown), rounded));
+    std::memset(grown, 0, rounded);
+    if (host_results) {
+      // Results queued before this one (the loss, when the regulariser's norms
+      // need more room) have landed once the stream is done: carry them over.
+      CUDA_CHECK(cudaStreamSynchronize(stream));
+      std::memcpy(grown, host_results, host_results_bytes);
+      CUDA_CHECK(cudaFreeHost(host_results));
+    }
+    host_results = grown;
     host_results_bytes = rounded;
+    ++allocations;  // recordings must not keep the old address
   }
   return host_results;
 }
@@ -55,21 +61,27 @@ int CudaBackend::end_recording() {
     (void)cudaGetLastError();
     fail("CUDA graph instantiation failed: ", cudaGetErrorString(made));
   }
-  s_->graphs.push_back(exec);
+  s_->graphs.push_back({exec, s_->queued_rows, s_->queued_classes, s_->queued_clouds});
   return static_cast<int>(s_->graphs.size()) - 1;
 }
 
 void CudaBackend::replay(int id) {
-  if (id < 0 || id >= static_cast<int>(s_->graphs.size()) || !s_->graphs[id])
+  if (id < 0 || id >= static_cast<int>(s_->graphs.size()) || !s_->graphs[id].exec)
     fail("CudaBackend::replay: no recording ", id);
-  CUDA_CHECK(cudaGraphLaunch(s_->graphs[id], s_->stream));
+  const State::Recorded& r = s_->graphs[id];
+  CUDA_CHECK(cudaGraphLaunch(r.exec, s_->stream));
+  // The results are read as the recorded queue_* calls left them to be read,
+  // whatever was queued in between (an evaluation's loss, say).
+  s_->queued_rows = r.rows;
+  s_->queued_classes = r.classes;
+  s_->queued_clouds = r.clouds;
 }
 
 void CudaBackend::forget_recording(int id) {
-  if (id < 0 || id >= static_cast<int>(s_->graphs.size()) || !s_->graphs[id]) return;
+  if (id < 0 || id >= static_cast<int>(s_->graphs.size()) || !s_->graphs[id].exec) return;
   CUDA_CHECK(cudaStreamSynchronize(s_->stream));  // a replay may still be running
-  CUDA_CHECK(cudaGraphExecDestroy(s_->graphs[id]));
-  s_->graphs[id] = nullptr;
+  CUDA_CHECK(cudaGraphExecDestroy(s_->graphs[id].exec));
+  s_->graphs[id].exec = nullptr;
 }
 
 }  // namespace pointnet

@@ -40,12 +40,13 @@ inline void dense(float* y, const float* x, int M, const FoldedLinear& l, const 
 }
 
 // ymax(out) = max over the M rows of x W^T (no bias: it commutes with the
-// max and is added once per cloud). scratch: M * out floats.
+// max and is added once per cloud). scratch: M * out floats. A NaN never
+// replaces a number, as in the fused kernel (cpu/f32_linear_max.h).
 inline void dense_max(float* ymax, const float* x, int M, const FoldedLinear& l, float* scratch) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, l.out, l.in, 1.0f, x, l.in, l.weight.data(), l.in, 0.0f,
               scratch, l.out);
-  std::copy(scratch, scratch + l.out, ymax);
-  for (int m = 1; m < M; ++m) {
+  std::fill(ymax, ymax + l.out, -INFINITY);
+  for (int m = 0; m < M; ++m) {
     const float* r = scratch + static_cast<size_t>(m) * l.out;
     for (int o = 0; o < l.out; ++o) ymax[o] = std::max(ymax[o], r[o]);
   }

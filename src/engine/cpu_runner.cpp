@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/env_choice.h"
 #include "core/errors.h"
 #include "core/parallel_for.h"
 #include "cpu/f32_linear_max.h"
@@ -322,8 +323,8 @@ void CpuRunner::set_observer(Observer observer) {
 }
 
 const char* cpu_fp32_max_kernel() {
-  const char* e = std::getenv("POINTNET_CPU_FP32_MAX");
-  return cpu::f32_linear_max_available() && !(e && std::string(e) == "blas") ? "avx512-fused" : "openblas";
+  const bool blas = env_choice("POINTNET_CPU_FP32_MAX", {"fused", "blas"}) == "blas";
+  return cpu::f32_linear_max_available() && !blas ? "avx512-fused" : "openblas";
 }
 
 const char* CpuRunner::int8_kernel() const { return impl_->int8 ? cpu::int8_kernel_name() : "-"; }

@@ -40,7 +40,8 @@ class CpuRunner {
 
 // How fp32 engines run their 128 -> 1024 layers and the max over points on
 // this CPU: "avx512-fused" (cpu/f32_linear_max.h) or "openblas" (GEMM, then
-// the max); POINTNET_CPU_FP32_MAX=blas forces the latter.
+// the max); POINTNET_CPU_FP32_MAX=blas forces the latter (=fused, or unset:
+// the former where the CPU has AVX-512F; another value throws).
 const char* cpu_fp32_max_kernel();
 
 }  // namespace pointnet

@@ -1,5 +1,6 @@
 #include "engine/cuda_runner.h"
 
+#include "core/env_choice.h"
 #include "core/errors.h"
 #include "cuda/cuda_backend.h"  // cuda_device_available
 
@@ -55,10 +56,7 @@ namespace {
 // F32x3Op); POINTNET_ENGINE_FP32=ffma picks the plain FFMA kernels instead
 // (to compare on a GPU).
 bool fp32_uses_ffma() {
-  static const bool ffma = [] {
-    const char* e = std::getenv("POINTNET_ENGINE_FP32");
-    return e && std::string(e) == "ffma";
-  }();
+  static const bool ffma = env_choice("POINTNET_ENGINE_FP32", {"3xtf32", "ffma"}) == "ffma";
   return ffma;
 }
 

@@ -80,7 +80,11 @@ void PointNet<T>::draw_dropout(int B, Rng& rng) {
 }
 
 template <typename T>
-void PointNet<T>::replayed_training_forward() {
+void PointNet<T>::replayed_training_forward(const T* points, int B, int N) {
+  batch_ = B;
+  points_ = N;
+  trained_ = true;
+  input_points_ = points;
   ++batches_tracked_;
   dropout_drawn_ = false;
 }

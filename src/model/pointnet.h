@@ -61,9 +61,11 @@ class PointNet {
   // the set_dropout_mask one) and uploads it, so that the forward itself
   // queues nothing from the host: a recorded step draws before each replay.
   void draw_dropout(int B, Rng& rng);
-  // A replayed recording of a training forward ran in place of forward():
-  // counts its batch and uses up the drawn mask, as forward() does.
-  void replayed_training_forward();
+  // A replayed recording of a training forward of points (B, N, C) ran in
+  // place of forward(): sets what forward() would have set on the host (the
+  // shape loss_result() counts rows by, the batch count) and uses up the
+  // drawn mask.
+  void replayed_training_forward(const T* points, int B, int N);
   // Gradients of loss_scale * loss(targets) for every trainable parameter (=).
   // Needs a training forward first. fp16 training passes its loss scale S so
   // that small gradients stay above fp16's underflow; Adam divides it out.

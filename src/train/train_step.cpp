@@ -6,20 +6,15 @@
 #include <iostream>
 #include <string>
 
+#include "core/env_choice.h"
 #include "core/errors.h"
 
 namespace pointnet {
 
-namespace {
-bool recording_wanted() {
-  const char* e = std::getenv("POINTNET_STEP_GRAPHS");
-  return !(e && std::strcmp(e, "0") == 0);
-}
-}  // namespace
 
 TrainStep::TrainStep(PointNet<float>& model, Adam<float>& adam, LossScaler& scaler)
     : model_(model), adam_(adam), scaler_(scaler), saved_stats_(&model.backend()) {
-  record_ = model.backend().can_record() && recording_wanted();
+  record_ = model.backend().can_record() && env_choice("POINTNET_STEP_GRAPHS", {"1", "0"}) == "1";
 }
 
 TrainStep::~TrainStep() {
@@ -77,18 +72,22 @@ bool TrainStep::replay_step(const Shape& s, bool scaling, Rng* dropout) {
   if (!current) {
     const int64_t tracked = model_.batches_tracked();
     std::string failure;
-    be.begin_recording();
+    bool started = false;
     try {
+      be.begin_recording();
+      started = true;
       queue_step(s, scaling, nullptr);
     } catch (const Error& e) {
       failure = e.what();
     }
-    try {
-      const int id = be.end_recording();
-      if (failure.empty()) recording_ = id;
-      else be.forget_recording(id);
-    } catch (const Error& e) {
-      if (failure.empty()) failure = e.what();
+    if (started) {
+      try {
+        const int id = be.end_recording();
+        if (failure.empty()) recording_ = id;
+        else be.forget_recording(id);
+      } catch (const Error& e) {
+        if (failure.empty()) failure = e.what();
+      }
     }
     model_.batches_tracked() = tracked;  // the recorded forward counted a batch that did not run
     if (!failure.empty()) {
@@ -104,8 +103,8 @@ bool TrainStep::replay_step(const Shape& s, bool scaling, Rng* dropout) {
     recorded_ = s;
     recorded_allocations_ = be.allocation_count();
   }
-  be.replay(recording_);
-  model_.replayed_training_forward();
+  be.replay(recording_);  // a failure here is the GPU's: it propagates and ends the run
+  model_.replayed_training_forward(s.points, s.B, s.N);
   return true;
 }
 

@@ -19,10 +19,10 @@
 // backward and the overflow check are recorded once per shape and replayed,
 // one launch instead of a few hundred, with no wait in the middle; the step
 // waits once, for the loss, and Adam runs after it as before. The dropout
-// mask is drawn and uploaded before each replay. A recording is made on the
-// second step of a shape (the first grows every buffer to it) and made again
-// when anything it points to may have moved (a new shape, an allocation, a
-// new batch buffer or loss scale). The results are bit for bit those of the
+// mask is drawn and uploaded before each replay. A recording is made once a
+// step of a shape has run without allocating (the first grows the buffers, so
+// usually on the third step), and made again when anything it points to may
+// have moved (a new shape, an allocation, a new batch buffer or loss scale). The results are bit for bit those of the
 // eager step (the same kernels in the same order). POINTNET_STEP_GRAPHS=0
 // turns recording off; a recording that fails says why once on stderr and
 // the steps run eagerly from then on.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "../engine_fixtures.h"
 #include "engine/cpu_runner.h"
@@ -33,19 +34,26 @@ EnginePlan fp32_plan(const Checkpoint& ckpt) {
 
 class CpuRunnerTest : public ::testing::TestWithParam<ModelConfig> {};
 
+// Both ways of running the 128 -> 1024 layers and their max: the fused
+// AVX-512 kernel where the CPU has it (the default) and OpenBLAS + max.
 TEST_P(CpuRunnerTest, MatchesTheReferenceOverShapes) {
   testing::TempDir dir;
   const ModelConfig config = GetParam();
   const EnginePlan plan = fp32_plan(testing::make_random_checkpoint(config, 5, dir));
-  CpuRunner runner(plan);
-  const bool seg = config.task == ModelTask::Segmentation;
-  // 300 points: two full tiles and a ragged one; 1 point; then back to a larger batch.
-  for (auto [B, N] : {std::pair{3, 300}, std::pair{1, 1}, std::pair{2, 128}, std::pair{4, 257}}) {
-    const std::vector<float> points = testing::random_clouds(B, N, config.input_channels, 100 + B * N);
-    const std::vector<float> want = folded_forward_reference(plan.model, points.data(), B, N);
-    std::vector<float> got(static_cast<size_t>(B) * (seg ? N : 1) * config.num_classes, NAN);
-    runner.run(points.data(), B, N, got.data());
-    EXPECT_LT(worst_relative(got, want), 1e-4) << B << " x " << N;
+  for (const char* max_kernel : {"fused", "blas"}) {
+    setenv("POINTNET_CPU_FP32_MAX", max_kernel, 1);
+    CpuRunner runner(plan);
+    unsetenv("POINTNET_CPU_FP32_MAX");
+    SCOPED_TRACE(max_kernel);
+    const bool seg = config.task == ModelTask::Segmentation;
+    // 300 points: two full tiles and a ragged one; 1 point; then back to a larger batch.
+    for (auto [B, N] : {std::pair{3, 300}, std::pair{1, 1}, std::pair{2, 128}, std::pair{4, 257}}) {
+      const std::vector<float> points = testing::random_clouds(B, N, config.input_channels, 100 + B * N);
+      const std::vector<float> want = folded_forward_reference(plan.model, points.data(), B, N);
+      std::vector<float> got(static_cast<size_t>(B) * (seg ? N : 1) * config.num_classes, NAN);
+      runner.run(points.data(), B, N, got.data());
+      EXPECT_LT(worst_relative(got, want), 1e-4) << B << " x " << N;
+    }
   }
 }
 

@@ -63,6 +63,23 @@ TEST(F32LinearMax, MatchesDoubleLoopOnEveryTail) {
     for (bool preset : {false, true}) check(s, preset);
 }
 
+// A NaN product never replaces a number (as std::max(ymax, v)): a row of NaN
+// leaves the other rows' max; a tile of nothing but NaN leaves ymax as it was.
+TEST(F32LinearMax, NanRowsNeverWin) {
+  if (!cpu::f32_linear_max_available()) GTEST_SKIP() << "this CPU has no AVX-512F";
+  const int in = 4, out = 20, rows = 14;
+  std::vector<float> w(out * in, 0.5f), x(rows * in, 1.0f);
+  for (int k = 0; k < in; ++k) x[3 * in + k] = std::numeric_limits<float>::quiet_NaN();  // row 3
+  for (int k = 0; k < in; ++k) x[5 * in + k] = 2.0f;                                      // row 5: the max, 4
+  const cpu::F32PanelWeights p = cpu::pack_f32_panels(w.data(), out, in);
+  std::vector<float> ymax(out, -std::numeric_limits<float>::infinity());
+  cpu::f32_linear_max(ymax.data(), x.data(), rows, p);
+  for (int o = 0; o < out; ++o) EXPECT_EQ(ymax[o], 4.0f) << o;
+  std::vector<float> all_nan(in, std::numeric_limits<float>::quiet_NaN()), kept(out, -7.0f);
+  cpu::f32_linear_max(kept.data(), all_nan.data(), 1, p);
+  for (int o = 0; o < out; ++o) EXPECT_EQ(kept[o], -7.0f) << o;
+}
+
 TEST(F32LinearMax, PackingPutsEachWeightInItsPanel) {
   const int out = 40, in = 3;
   std::vector<float> w(out * in);
