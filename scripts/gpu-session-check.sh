@@ -65,7 +65,8 @@ for args in "cls bf16" "cls fp16" "cls fp32" "seg bf16" "cls bf16 ft"; do
   set -- $args
   k=40; [ "$1" = seg ] && k=50
   ft=(); [ "${3:-}" = ft ] && ft=(--feature-transform)
-  bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k --train "${ft[@]}"
+  POINTNET_STEP_GRAPHS=1 bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k \
+    --train "${ft[@]}"
   POINTNET_STEP_GRAPHS=0 bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k \
     --train "${ft[@]}"
 done

@@ -48,8 +48,7 @@ struct Trainee {
     LossScalerConfig from_the_top;
     from_the_top.init_scale = from_the_top.max_scale;
     scaler = c.precision == Precision::FP16 ? LossScaler(from_the_top) : LossScaler::disabled();
-    if (record) unsetenv("POINTNET_STEP_GRAPHS");
-    else setenv("POINTNET_STEP_GRAPHS", "0", 1);
+    setenv("POINTNET_STEP_GRAPHS", record ? "1" : "0", 1);
     step = std::make_unique<TrainStep>(model, adam, scaler);
     unsetenv("POINTNET_STEP_GRAPHS");
   }
