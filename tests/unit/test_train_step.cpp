@@ -299,7 +299,7 @@ TEST(DropoutDrawnAhead, EqualsTheForwardsOwnDrawAndIsUsedOnce) {
   Rng other(5);
   model.draw_dropout(kB, other);
   const int64_t tracked = model.batches_tracked();
-  model.replayed_training_forward();
+  model.replayed_training_forward(batch.points.data(), kB, kN);
   EXPECT_EQ(model.batches_tracked(), tracked + 1);
   Rng fresh(99);
   model.forward(batch.points.data(), kB, kN, true, &fresh);
