@@ -1,6 +1,6 @@
-// Reads the .ply/.pcd files that independent tools wrote (plyfile, pypcd4 with
-// liblzf; tests/data/formats/README.md) and compares them with the values
-// those tools were given (expected.json).
+// Reads the files that independent tools wrote (plyfile, pypcd4 with liblzf,
+// PCL, numpy, trimesh, h5py; tests/data/formats/README.md) and compares them
+// with the values those tools were given (expected.json).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,8 +10,11 @@
 #include <vector>
 
 #include "io/cloud_file.h"
+#include "io/h5.h"
 #include "io/npy.h"
 #include "io/off.h"
+#include "io/shapenet_text.h"
+#include "io/text_cloud.h"
 
 namespace pointnet {
 namespace {
@@ -144,6 +147,49 @@ TEST(FormatFixtures, OffMeshesGetFaceNormals) {
     EXPECT_EQ(normals[i + 2], 1.0f);  // counter-clockwise seen from +z
     EXPECT_EQ(xyz[i + 2], 0.0f);
   }
+}
+
+// make_more_fixtures.py's files: every value was written so that it reads back
+// exactly (trimesh's fixed decimals of binary fractions, numpy's %.9g of float32
+// values, h5py's binary data).
+const nlohmann::json& more(const std::string& name) { return expected().at("more").at(name); }
+
+TEST(FormatFixtures, OffFromTrimesh) {
+  const Mesh m = read_off(fixture("trimesh_mesh.off"));
+  EXPECT_EQ(m.vertices, floats(more("trimesh_mesh.off")["vertices"]));
+  EXPECT_EQ(m.triangles, more("trimesh_mesh.off")["triangles"].get<std::vector<int32_t>>());
+}
+
+TEST(FormatFixtures, TextCloudsFromNumpySavetxt) {
+  for (const char* name : {"numpy_points.xyz", "numpy_normals.txt", "numpy_parts.txt", "numpy_shape.pts"}) {
+    SCOPED_TRACE(name);
+    const nlohmann::json& e = more(name);
+    const Cloud c = read_text_cloud(fixture(name));
+    EXPECT_EQ(c.xyz, floats(e["xyz"]));
+    EXPECT_EQ(c.normals, e.contains("normals") ? floats(e["normals"]) : std::vector<float>{});
+    EXPECT_EQ(c.labels, e.contains("labels") ? e["labels"].get<std::vector<int32_t>>() : std::vector<int32_t>{});
+  }
+  // The same cloud through the generic reader and the ShapeNet .pts reader.
+  EXPECT_EQ(read_cloud(fixture("numpy_normals.txt"), {}).normals, floats(more("numpy_normals.txt")["normals"]));
+  EXPECT_EQ(read_pts(fixture("numpy_shape.pts")), floats(more("numpy_shape.pts")["xyz"]));
+}
+
+TEST(FormatFixtures, SegLabelsFromNumpySavetxt) {
+  std::vector<int32_t> zero_based;
+  for (int v : more("numpy_shape.seg")["labels"].get<std::vector<int>>()) zero_based.push_back(v - 1);
+  EXPECT_EQ(read_seg(fixture("numpy_shape.seg")), zero_based);
+}
+
+TEST(FormatFixtures, Hdf5FromH5py) {
+  if (!hdf5_supported()) GTEST_SKIP() << "built without libhdf5";
+  const nlohmann::json& e = more("h5py_ply_data.h5");
+  const H5Array<float> data = read_h5_floats(fixture("h5py_ply_data.h5"), "data");  // gzip-compressed, chunked
+  EXPECT_EQ(data.shape, e["data_shape"].get<std::vector<uint64_t>>());
+  EXPECT_EQ(data.values, floats(e["data"]));
+  const H5Array<int32_t> label = read_h5_ints(fixture("h5py_ply_data.h5"), "label");  // uint8 on disk
+  EXPECT_EQ(label.shape, (std::vector<uint64_t>{3, 1}));
+  EXPECT_EQ(label.values, e["label"].get<std::vector<int32_t>>());
+  EXPECT_EQ(read_h5_floats(fixture("h5py_ply_data.h5"), "normal").values, floats(e["normal"]));
 }
 
 }  // namespace
