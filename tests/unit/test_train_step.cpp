@@ -9,11 +9,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <limits>
 #include <vector>
 
+#include "core/errors.h"
 #include "cpu/cpu_backend.h"
 #include "train/train_step.h"
 
@@ -304,6 +306,52 @@ TEST(DropoutDrawnAhead, EqualsTheForwardsOwnDrawAndIsUsedOnce) {
   Rng fresh(99);
   model.forward(batch.points.data(), kB, kN, true, &fresh);
   EXPECT_EQ(logp(), drawn_by_forward) << "the forward used the mask drawn for the replayed step";
+}
+
+}  // namespace
+}  // namespace pointnet
+
+namespace pointnet {
+namespace {
+
+// A backend that says it can record but cannot start a recording: TrainStep
+// must fall back to the op-by-op step with nothing run twice and the same
+// dropout mask, so the run equals one that never tried, bit for bit.
+class UnrecordableCpu final : public CpuBackend<float> {
+ public:
+  bool can_record() const override { return true; }
+  void begin_recording() override {
+    ++attempts;
+    fail("capture is not supported here");
+  }
+  int attempts = 0;
+};
+
+TEST(TrainStepRecording, FailedCaptureFallsBackToTheSameSteps) {
+  setenv("POINTNET_STEP_GRAPHS", "1", 1);
+  UnrecordableCpu tries;
+  CpuBackend<float> plain_be;
+  ModelConfig config;
+  config.num_classes = kClasses;
+  PointNet<float> a(config, tries), b(config, plain_be);
+  Rng init_a(8), init_b(8);
+  a.initialize(init_a);
+  b.initialize(init_b);
+  Adam<float> adam_a(tries, a.params().trainable_count()), adam_b(plain_be, b.params().trainable_count());
+  LossScaler scaler_a = LossScaler::disabled(), scaler_b = LossScaler::disabled();
+  TrainStep step_a(a, adam_a, scaler_a), step_b(b, adam_b, scaler_b);
+  unsetenv("POINTNET_STEP_GRAPHS");
+  const Batch batch;
+  for (int i = 0; i < 5; ++i) {
+    Rng drop_a(40 + i), drop_b(40 + i);
+    const StepResult ra = step_a.run(batch.points.data(), batch.targets.data(), kB, kN, 1e-3, &drop_a);
+    const StepResult rb = step_b.run(batch.points.data(), batch.targets.data(), kB, kN, 1e-3, &drop_b);
+    EXPECT_FALSE(step_a.last_step_replayed());
+    ASSERT_EQ(ra.loss.total, rb.loss.total) << "step " << i;
+    ASSERT_TRUE(snapshot(a, adam_a) == snapshot(b, adam_b)) << "step " << i;
+    EXPECT_EQ(drop_a.uniform(), drop_b.uniform()) << "step " << i << ": the dropout streams moved apart";
+  }
+  EXPECT_EQ(tries.attempts, 1) << "one failed attempt, then the steps run op by op";
 }
 
 }  // namespace
