@@ -96,7 +96,8 @@ Command add_info(CLI::App& app) {
                   << out["points_per_shape"]["median"] << ", max " << out["points_per_shape"]["max"] << "\n";
       for (const nlohmann::json& c : classes) {
         std::cout << "  " << c["name"].get<std::string>();
-        for (const auto& [split, counts] : per_class) std::cout << "  " << split << " " << c[split];
+        for (const std::string& split : splits_of(layout))  // the summary's order (train first), not the map's
+          if (c.contains(split)) std::cout << "  " << split << " " << c[split];
         std::cout << "\n";
       }
       for (const auto& p : problems) std::cout << "  problem: " << p.get<std::string>() << "\n";
