@@ -24,6 +24,8 @@ TrainStep::~TrainStep() {
   }
 }
 
+int TrainStep::ranks() const { return communicator_ ? communicator_->size() : 1; }
+
 void TrainStep::forget_recording() {
   if (recording_ >= 0) model_.backend().forget_recording(recording_);
   recording_ = -1;
@@ -46,9 +48,11 @@ void TrainStep::queue_step(const Shape& s, bool scaling, Rng* dropout) {
   model_.forward(s.points, s.B, s.N, true, dropout);
   model_.queue_loss(s.targets);
   model_.backward(s.targets, s.scale);
-  // Without scaling the gradients are not checked: no extra pass, and the
-  // step stays exactly what it was before loss scaling existed.
-  if (scaling) model_.backend().queue_all_finite(model_.params().grads(), model_.params().trainable_count());
+  ParamStore<float>& p = model_.params();
+  if (ranks() > 1) communicator_->all_reduce_sum(p.grads(), p.trainable_count());
+  // Without scaling (and alone) the gradients are not checked: no extra pass,
+  // and the step stays exactly what it was before loss scaling existed.
+  if (scaling || ranks() > 1) model_.backend().queue_all_finite(p.grads(), p.trainable_count());
 }
 
 bool TrainStep::replay_step(const Shape& s, bool scaling, Rng* dropout) {
@@ -120,10 +124,12 @@ StepResult TrainStep::run(const float* points, const int32_t* targets, int B, in
   // One wait: the loss (and the overflow flag, queued after it) are in.
   r.loss = model_.loss_result();
   r.loss_finite = std::isfinite(r.loss.total);
-  bool finite = r.loss_finite;
-  if (finite && scaling) finite = model_.backend().all_finite_result();
+  // Over several ranks only the summed gradients decide (the same on every
+  // rank): a rank whose own loss overflowed made them non-finite too.
+  bool finite = ranks() > 1 ? model_.backend().all_finite_result() : r.loss_finite;
+  if (finite && scaling && ranks() == 1) finite = model_.backend().all_finite_result();
   if (finite) {
-    adam_.step(model_.params().values(), model_.params().grads(), lr, 1.0 / r.scale);
+    adam_.step(model_.params().values(), model_.params().grads(), lr, 1.0 / (r.scale * ranks()));
     if (scaling) scaler_.update(true);
     r.outcome = StepOutcome::kTaken;
     return r;

@@ -32,6 +32,7 @@
 #include <cstdint>
 
 #include "core/rng.h"
+#include "dist/communicator.h"
 #include "model/buffer.h"
 #include "model/pointnet.h"
 #include "train/adam.h"
@@ -68,6 +69,15 @@ class TrainStep {
   // Whether the last run() replayed a recording (tests, benchmarks).
   bool last_step_replayed() const { return last_replayed_; }
 
+  // Data parallelism: each rank steps on its own shard of the global batch;
+  // after the backward the gradients are summed over the ranks (in place) and
+  // Adam divides by the rank count with the loss scale, in its one pass, so
+  // every rank takes the same step on the mean gradient. The overflow check
+  // then runs on the summed gradients whatever the precision, so every rank
+  // decides alike (a NaN on one rank is a NaN on all). Keeps the pointer;
+  // null or one rank: the single-process step.
+  void set_communicator(Communicator* communicator) { communicator_ = communicator; }
+
  private:
   struct Shape {
     const float* points = nullptr;
@@ -86,6 +96,7 @@ class TrainStep {
   // Runs queue_step as a replayed recording when it can; false: run it eagerly.
   bool replay_step(const Shape& s, bool scaling, Rng* dropout);
   void forget_recording();
+  int ranks() const;
 
   PointNet<float>& model_;
   Adam<float>& adam_;
@@ -100,6 +111,7 @@ class TrainStep {
   Shape last_;                     // the previous step's shape (recording waits for a repeat)
   size_t last_allocations_ = 0;
   bool last_replayed_ = false;
+  Communicator* communicator_ = nullptr;
 };
 
 }  // namespace pointnet

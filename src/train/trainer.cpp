@@ -1,16 +1,23 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <optional>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <numeric>
 
+#include "core/checksum.h"
 #include "core/errors.h"
+#include "dist/nccl_communicator.h"
+#include "dist/rendezvous.h"
 #include "model/make_backend.h"
 #include "data/batch.h"
 #include "data/fps.h"
+#include "model/buffer.h"
 #include "model/device_batch.h"
 #include "eval/evaluate.h"
 #include "train/adam.h"
@@ -102,6 +109,32 @@ std::string skipped_note(int skipped, const LossScaler& scaler) {
   if (skipped == 0) return "";
   return ", " + std::to_string(skipped) + (skipped == 1 ? " step" : " steps") +
          " skipped (fp16 overflow), loss scale " + fmt("%.0f", scaler.scale());
+}
+
+// Sums host values over the ranks (through `scratch` in the backend's memory,
+// where the communicator works; grow-only, so a step allocates nothing); one
+// rank: the values unchanged.
+std::vector<double> sum_over_ranks(Communicator* comm, Backend<float>& be, Buffer<float>& scratch,
+                                   const std::vector<double>& values) {
+  if (!comm || comm->size() == 1) return values;
+  std::vector<float> host(values.begin(), values.end());
+  float* device = scratch.reserve(host.size());
+  be.upload(device, host.data(), host.size());
+  comm->all_reduce_sum(device, host.size());
+  be.download(host.data(), device, host.size());
+  return std::vector<double>(host.begin(), host.end());
+}
+
+// A multi-process run named by the environment (POINTNET_WORLD_SIZE > 1):
+// this process's GPU, then NCCL over rank 0's id. Null for one process.
+std::unique_ptr<Communicator> communicator_from_environment(const TrainOptions& o, const DistEnv& env,
+                                                            Backend<float>& be) {
+  if (env.world_size == 1) return nullptr;
+  if (o.device != "cuda")
+    fail("train: a multi-process run (POINTNET_WORLD_SIZE=", env.world_size, ") trains on GPUs: pass --device cuda");
+  std::vector<uint8_t> id = env.rank == 0 ? nccl_unique_id() : std::vector<uint8_t>{};
+  id = share_from_rank0(env, id);
+  return make_nccl_communicator(be, env.rank, env.world_size, id);
 }
 
 std::vector<int> epoch_order(int count, uint64_t seed, int epoch) {
@@ -225,13 +258,23 @@ TrainResult train(const TrainOptions& options) {
   }
   if (evaluate_test) align_to_model(test_data, info);
   const int B = o.batch_size, N = o.points;
-  const int batches_per_epoch = static_cast<int>(train_data.shapes.size()) / B;
+  // Data parallelism: this process's GPU must be chosen before CUDA starts.
+  const DistEnv env = o.communicator ? DistEnv{} : dist_env_from_environment();
+  if (env.world_size > 1 && !std::getenv("CUDA_VISIBLE_DEVICES"))
+    setenv("CUDA_VISIBLE_DEVICES", std::to_string(env.local_rank).c_str(), 1);
+  const int ranks = o.communicator ? o.communicator->size() : env.world_size;
+  const int rank = o.communicator ? o.communicator->rank() : env.rank;
+  const bool lead = rank == 0;  // writes the run folder, evaluates, shows progress
+  const int batches_per_epoch = static_cast<int>(train_data.shapes.size()) / (B * ranks);
   if (batches_per_epoch == 0)
-    fail(o.data_dir, ": the training split has ", train_data.shapes.size(), " shapes, fewer than one batch of ", B);
+    fail(o.data_dir, ": the training split has ", train_data.shapes.size(), " shapes, fewer than one batch of ", B,
+         ranks > 1 ? " on each of " + std::to_string(ranks) + " ranks" : std::string());
 
   std::unique_ptr<Backend<float>> backend = make_backend(o.device, o.precision, o.fp32_fc);
   Backend<float>& be = *backend;
-  fs::create_directories(o.out_dir);  // only now that the options and data are known to be good
+  std::unique_ptr<Communicator> owned_communicator = communicator_from_environment(o, env, be);
+  Communicator* comm = o.communicator ? o.communicator : owned_communicator.get();
+  if (lead) fs::create_directories(o.out_dir);  // only now that the options and data are known to be good
   PointNet<float> model(info.config, be);
   model.set_dropout_probability(o.dropout);
   AdamConfig adam_config;
@@ -245,19 +288,30 @@ TrainResult train(const TrainOptions& options) {
     first_epoch = resume_epoch;
     first_batch = resume_batch;
     totals = EpochTotals::from_json(resume_totals);
-    MetricsLog::truncate_after_epoch(log_path, first_epoch);
-    // A model.safetensors from an earlier finish is older than the run now going on.
-    std::error_code ignored;
-    fs::remove(fs::path(o.out_dir) / "model.safetensors", ignored);
-    std::cerr << "resuming " << checkpoint_path << " at epoch " << first_epoch + 1 << ", batch " << first_batch
+    if (lead) {
+      MetricsLog::truncate_after_epoch(log_path, first_epoch);
+      // A model.safetensors from an earlier finish is older than the run now going on.
+      std::error_code ignored;
+      fs::remove(fs::path(o.out_dir) / "model.safetensors", ignored);
+    }
+    if (lead) std::cerr << "resuming " << checkpoint_path << " at epoch " << first_epoch + 1 << ", batch " << first_batch
               << "\n";
   } else {
     Rng init(mix_seed(o.seed, 0x1417));
     model.initialize(init);
   }
-  MetricsLog log(log_path, o.resume);
+  if (comm && ranks > 1) {
+    // Every rank starts from rank 0's parameters and BatchNorm statistics
+    // (they agree already, from the same seed or checkpoint: this makes sure).
+    ParamStore<float>& p = model.params();
+    comm->broadcast(p.values(), p.trainable_count(), 0);
+    comm->broadcast(p.buffers(), p.buffer_count(), 0);
+  }
+  std::optional<MetricsLog> log;
+  if (lead) log.emplace(log_path, o.resume);
 
-  std::cerr << "train: " << train_data.shapes.size() << " shapes, test: " << (evaluate_test ? std::to_string(test_data.shapes.size()) : "none") << ", "
+  if (lead)
+    std::cerr << (ranks > 1 ? std::to_string(ranks) + " ranks, " : std::string()) << "train: " << train_data.shapes.size() << " shapes, test: " << (evaluate_test ? std::to_string(test_data.shapes.size()) : "none") << ", "
             << info.class_names.size() << (seg ? " categories, " : " classes, ")
             << (seg ? std::to_string(info.config.num_classes) + " parts, " : std::string())
             << N << " points" << (o.use_normals ? " with normals" : "") << ", batch " << B
@@ -283,9 +337,16 @@ TrainResult train(const TrainOptions& options) {
     info.trainer = {{"recipe", recipe_json(o, N)}, {"epoch_in_progress", epoch_in_progress}, {"batch", batch},
                     {"totals", t.to_json()}};
     if (scaler.enabled()) info.trainer["loss_scaler"] = scaler.to_json();
-    save_checkpoint(checkpoint_path, model, &adam, info);
+    if (lead) save_checkpoint(checkpoint_path, model, &adam, info);
   };
   TrainStep stepper(model, adam, scaler);
+  stepper.set_communicator(comm);
+  // Ctrl-C reaches every rank at its own moment: they stop together after the
+  // first step that any of them saw it in.
+  Buffer<float> rank_sums(&be);
+  const auto interrupted = [&] {
+    return sum_over_ranks(comm, be, rank_sums, {interrupt_requested() ? 1.0 : 0.0})[0] > 0;
+  };
 
   for (int epoch = first_epoch; epoch < o.epochs; ++epoch) {
     const double lr = o.lr * std::pow(o.lr_gamma, epoch / o.lr_step);
@@ -296,10 +357,13 @@ TrainResult train(const TrainOptions& options) {
     const auto epoch_start = Clock::now();
     const double seconds_before = totals.seconds;
     for (int b = (epoch == first_epoch ? first_batch : 0); b < batches_per_epoch; ++b) {
-      std::vector<int> indices(order.begin() + static_cast<size_t>(b) * B, order.begin() + static_cast<size_t>(b + 1) * B);
+      // This rank's slice of the global batch b (ranks x B shapes of the epoch's order).
+      const size_t first = (static_cast<size_t>(b) * ranks + rank) * B;
+      std::vector<int> indices(order.begin() + first, order.begin() + first + B);
       assemble_batch(train_data, indices, sampling, mix_seed(o.seed, 0xA06, static_cast<uint64_t>(epoch)), seg,
                      points.data(), labels.data());
-      Rng dropout(mix_seed(o.seed, 0xD50, static_cast<uint64_t>(epoch) * 1000003u + static_cast<uint64_t>(b)));
+      Rng dropout(mix_seed(o.seed, 0xD50 + static_cast<uint64_t>(rank), static_cast<uint64_t>(epoch) * 1000003u +
+                                                                             static_cast<uint64_t>(b)));
       const float* batch_points = batch.points(points.data(), points.size());
       const int32_t* targets = batch.labels(labels.data(), labels.size());
       const StepResult step = stepper.run(batch_points, targets, B, N, lr, &dropout);
@@ -324,34 +388,49 @@ TrainResult train(const TrainOptions& options) {
       totals.seconds = seconds_before + seconds_since(epoch_start);
       // Every batch the epoch has processed (b + 1, across a resume), skipped ones too.
       const double clouds_per_s = static_cast<double>(b + 1) * B / std::max(totals.seconds, 1e-9);
-      progress.update(static_cast<int64_t>(b + 1) * B,
+      if (lead)
+        progress.update(static_cast<int64_t>(b + 1) * B,
                       "loss " + fmt("%.3f", totals.loss_sum / std::max(totals.batches, 1)) + " acc " +
                           fmt("%.1f%%", 100.0 * totals.correct / std::max<int64_t>(totals.rows, 1)) + " " +
                           fmt("%.0f clouds/s", clouds_per_s) +
                           (totals.skipped ? " skipped " + std::to_string(totals.skipped) : std::string()));
-      if (interrupt_requested()) {
+      if (interrupted()) {
         save(epoch, b + 1, totals);
-        progress.finish("interrupted");
-        std::cerr << "saved " << checkpoint_path << " at epoch " << epoch + 1 << ", batch " << b + 1
-                  << "; continue with --resume\n";
+        if (lead) {
+          progress.finish("interrupted");
+          std::cerr << "saved " << checkpoint_path << " at epoch " << epoch + 1 << ", batch " << b + 1
+                    << "; continue with --resume\n";
+        }
         result.interrupted = true;
+        result.rank = rank;
+        result.ranks = ranks;
         result.epochs_done = epoch;
         result.seconds = seconds_since(start);
         return result;
       }
     }
+    if (ranks > 1) {  // the epoch's figures over every rank's shards (skips are the same on all)
+      const std::vector<double> sums = sum_over_ranks(
+          comm, be, rank_sums, {totals.loss_sum, static_cast<double>(totals.batches), static_cast<double>(totals.correct),
+                     static_cast<double>(totals.rows)});
+      totals.loss_sum = sums[0];
+      totals.batches = static_cast<int>(sums[1]);
+      totals.correct = static_cast<int64_t>(sums[2]);
+      totals.rows = static_cast<int64_t>(sums[3]);
+    }
     const double train_loss = totals.loss_sum / std::max(totals.batches, 1);
     const double train_acc = static_cast<double>(totals.correct) / std::max<int64_t>(totals.rows, 1);
     const std::string skipped = skipped_note(totals.skipped, scaler);
-    progress.finish("loss " + fmt("%.3f", train_loss) + " acc " + fmt("%.1f%%", 100 * train_acc) + skipped);
+    if (lead) progress.finish("loss " + fmt("%.3f", train_loss) + " acc " + fmt("%.1f%%", 100 * train_acc) + skipped);
 
     nlohmann::json record = {{"epoch", epoch + 1}, {"lr", lr}, {"train_loss", train_loss},
                              {"train_accuracy", train_acc}, {"seconds", totals.seconds},
-                             {"clouds_per_s", batches_per_epoch * B / std::max(totals.seconds, 1e-9)},
+                             {"clouds_per_s", batches_per_epoch * B * ranks / std::max(totals.seconds, 1e-9)},
                              {"device", o.device}, {"precision", o.precision},
                              {"skipped_steps", totals.skipped}, {"loss_scale", scaler.scale()}};
     const bool last = epoch + 1 == o.epochs;
-    if (evaluate_test && (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
+    if (ranks > 1) record["ranks"] = ranks;
+    if (lead && evaluate_test && (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
       result.evaluated = true;
       ModelPredictor predictor(model);
       const Evaluation ev = evaluate(predictor, test_data, info, N, B, kEvaluationSeed, nullptr);
@@ -376,24 +455,29 @@ TrainResult train(const TrainOptions& options) {
                 << ", train acc " << fmt("%.2f%%", 100 * train_acc) << ", " << summary << skipped << ", "
                 << fmt("%.1fs", totals.seconds) << "\n";
     }
-    log.write(record);
+    if (lead) log->write(record);
     totals = EpochTotals();
     save(epoch + 1, 0, totals);
     result.epochs_done = epoch + 1;
-    if (interrupt_requested() && !last) {
+    if (interrupted() && !last) {
       // Interrupted during the evaluation or save after the epoch's last batch:
       // the checkpoint just written is the place to resume from.
-      std::cerr << "saved " << checkpoint_path << " after epoch " << epoch + 1 << "; continue with --resume\n";
+      if (lead) std::cerr << "saved " << checkpoint_path << " after epoch " << epoch + 1 << "; continue with --resume\n";
       result.interrupted = true;
       break;
     }
   }
-  if (!result.interrupted && result.epochs_done == o.epochs) {
+  if (lead && !result.interrupted && result.epochs_done == o.epochs) {
     // The finished model alone (no optimizer state): a third of the
     // checkpoint's size, what eval/predict and deployment need.
     result.model = (fs::path(o.out_dir) / "model.safetensors").string();
     save_checkpoint(result.model, model, nullptr, info);
   }
+  result.rank = rank;
+  result.ranks = ranks;
+  std::vector<float> values(model.params().trainable_count());
+  be.download(values.data(), model.params().values(), values.size());
+  result.parameters_checksum = checksum64(values.data(), values.size() * sizeof(float));
   result.seconds = seconds_since(start);
   return result;
 }

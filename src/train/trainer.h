@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "model/config.h"
+#include "dist/communicator.h"
 #include "train/loss_scaler.h"
 
 namespace pointnet {
@@ -47,6 +48,12 @@ struct TrainOptions {
   // precision, so the CPU can exercise it (from a huge scale: fp32 overflows
   // near 2^128). Unset: fp16 scales with GradScaler's defaults, others do not.
   std::optional<LossScalerConfig> loss_scaling;
+  // Data parallelism over this rank's communicator (tests: a ThreadGroup's
+  // rank). Unset: one process, unless the environment names a multi-process
+  // run (dist/rendezvous.h: POINTNET_WORLD_SIZE > 1), which then trains over
+  // NCCL on --device cuda. Each rank takes its slice of a global batch of
+  // batch_size x ranks; rank 0 alone writes the run folder and evaluates.
+  Communicator* communicator = nullptr;
 };
 
 struct TrainResult {
@@ -60,6 +67,8 @@ struct TrainResult {
   bool evaluated = false;            // false with --test-data none
   std::string checkpoint;            // path of the last checkpoint written
   std::string model;                 // OUT/model.safetensors: the finished model without optimizer state
+  int rank = 0, ranks = 1;           // this process's rank and the run's rank count
+  uint64_t parameters_checksum = 0;  // of the final trainable values: the same on every rank of a run
 };
 
 // Trains, writing OUT/checkpoint.safetensors (every epoch and on interrupt),
