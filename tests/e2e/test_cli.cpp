@@ -300,6 +300,20 @@ TEST_F(Cli, Fp16NeedsCuda) {
   EXPECT_FALSE(fs::exists(p("run/checkpoint.safetensors")));
 }
 
+// --gpus N launches one process per GPU: without --device cuda it is refused
+// up front; with it, a rank that cannot start (no GPU here, or fewer GPUs
+// than asked for) stops the others and the launcher says which, exit 1, and
+// nothing is written. (A GPU machine with N GPUs trains instead: issue 8.)
+TEST_F(Cli, GpusLauncherRefusesOrReportsTheFailingRank) {
+  const std::string data = synth("cls", "data");
+  expect_user_error(train(data, p("run"), {"--gpus", "2"}), "--device cuda");
+  const RunResult r = train(data, p("run"), {"--gpus", "16", "--device", "cuda"});
+  EXPECT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(r.exited && r.exit_code == 1) << r.describe();
+  EXPECT_NE(r.err.find("error: rank "), std::string::npos) << r.describe();
+  EXPECT_FALSE(fs::exists(p("run/checkpoint.safetensors")));
+}
+
 // fp16 with dynamic loss scaling on the GPU: the run finishes, logs each
 // epoch's skipped steps and loss scale, keeps the scaler's state in the
 // checkpoint, and 1 epoch + --resume equals 2 epochs in one go (the scale and

@@ -3,6 +3,8 @@
 #include <iostream>
 
 #include "commands.h"
+#include "core/errors.h"
+#include "dist/launcher.h"
 #include "train/interrupt.h"
 #include "train/trainer.h"
 
@@ -56,12 +58,22 @@ Command add_train(CLI::App& app) {
                   "fp32, tf32, bf16 or fp16 (all but fp32 need --device cuda; fp16 trains with dynamic loss "
                   "scaling, docs/precision.md)")
       ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}));
+  auto gpus = std::make_shared<int>(1);
+  sub->add_option("--gpus", *gpus,
+                  "train over N GPUs of this host: one process per GPU, gradients summed with NCCL, a global batch "
+                  "of N x --batch-size (needs --device cuda; docs/user-guide.md, 'Several GPUs')")
+      ->check(CLI::Range(1, 1024));
   return {sub, [=] {
     o->task = *task == "cls" ? Task::Classification : Task::Segmentation;
     o->epochs = *epochs > 0 ? *epochs : (*task == "cls" ? 250 : 25);
+    if (*gpus > 1) {
+      if (o->device != "cuda") fail("train: --gpus ", *gpus, " trains on GPUs: pass --device cuda");
+      return launch_local_ranks(*gpus, without_gpus_option(program_arguments()));
+    }
     install_interrupt_handler();
     const TrainResult r = train(*o);
     if (r.interrupted) return 130;
+    if (r.rank != 0) return 0;  // rank 0 reports the run
     if (!r.evaluated)
       std::printf("trained %d epochs, %.1f s (no test evaluation)\n", r.epochs_done, r.seconds);
     else if (o->task == Task::Classification)

@@ -3,6 +3,8 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace pointnet::cli {
 
@@ -24,5 +26,9 @@ Command add_show(CLI::App& app);
 Command add_plot(CLI::App& app);
 Command add_export_onnx(CLI::App& app);
 Command add_build(CLI::App& app);
+
+// This program's command line, for subcommands that run it again (train --gpus).
+void set_program_arguments(int argc, char** argv);
+const std::vector<std::string>& program_arguments();
 
 }  // namespace pointnet::cli

@@ -7,7 +7,19 @@
 #include "commands.h"
 #include "core/errors.h"
 
+namespace pointnet::cli {
+namespace {
+std::vector<std::string>& arguments() {
+  static std::vector<std::string> a;
+  return a;
+}
+}  // namespace
+void set_program_arguments(int argc, char** argv) { arguments().assign(argv, argv + argc); }
+const std::vector<std::string>& program_arguments() { return arguments(); }
+}  // namespace pointnet::cli
+
 int main(int argc, char** argv) {
+  pointnet::cli::set_program_arguments(argc, argv);
   CLI::App app{"pointnet: PointNet classification and part segmentation, trained and run on the CPU"};
   app.require_subcommand(1);
   app.fallthrough();  // --threads may come before or after the subcommand

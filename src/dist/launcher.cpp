@@ -1,0 +1,145 @@
+#include "dist/launcher.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "core/errors.h"
+
+namespace pointnet {
+
+namespace {
+
+// A TCP port nobody listens on now, for rank 0's rendezvous.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) fail("--gpus: cannot open a socket to find a free port (", std::strerror(errno), ")");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  ::close(fd);
+  if (!ok) fail("--gpus: cannot find a free port for the ranks to meet on (", std::strerror(errno), ")");
+  return ntohs(addr.sin_port);
+}
+
+// The GPU of rank r: the r-th of CUDA_VISIBLE_DEVICES when the user narrowed
+// them, else GPU r.
+std::string device_of(int r) {
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (!visible || !*visible) return std::to_string(r);
+  std::vector<std::string> ids;
+  std::stringstream in(visible);
+  for (std::string id; std::getline(in, id, ',');) ids.push_back(id);
+  if (r >= static_cast<int>(ids.size()))
+    fail("--gpus: rank ", r, " needs a GPU, but CUDA_VISIBLE_DEVICES='", visible, "' names ", ids.size());
+  return ids[r];
+}
+
+std::string describe(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
+  return "stopped";
+}
+
+}  // namespace
+
+std::vector<std::string> without_gpus_option(const std::vector<std::string>& argv) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--gpus") {
+      ++i;  // and its value
+      continue;
+    }
+    if (argv[i].rfind("--gpus=", 0) == 0) continue;
+    out.push_back(argv[i]);
+  }
+  return out;
+}
+
+int launch_local_ranks(int ranks, const std::vector<std::string>& argv) {
+  if (ranks < 2) fail("--gpus: launching needs at least 2 ranks, got ", ranks);
+  if (std::getenv("POINTNET_WORLD_SIZE")) fail("--gpus inside a run that already has ranks (POINTNET_WORLD_SIZE is set)");
+  const int port = free_port();
+  std::vector<std::string> devices;
+  for (int r = 0; r < ranks; ++r) devices.push_back(device_of(r));
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::cerr << "train: " << ranks << " ranks on GPUs " << [&] {
+    std::string s;
+    for (const std::string& d : devices) s += (s.empty() ? "" : ",") + d;
+    return s;
+  }() << ", meeting on 127.0.0.1:" << port << "\n";
+
+  std::vector<pid_t> children;
+  for (int r = 0; r < ranks; ++r) {
+    const pid_t pid = ::fork();
+    if (pid < 0) fail("--gpus: fork failed (", std::strerror(errno), ")");
+    if (pid == 0) {  // the rank: its environment, then this program again
+      setenv("POINTNET_RANK", std::to_string(r).c_str(), 1);
+      setenv("POINTNET_WORLD_SIZE", std::to_string(ranks).c_str(), 1);
+      setenv("POINTNET_LOCAL_RANK", std::to_string(r).c_str(), 1);
+      setenv("POINTNET_MASTER_ADDR", "127.0.0.1", 1);
+      setenv("POINTNET_MASTER_PORT", std::to_string(port).c_str(), 1);
+      setenv("CUDA_VISIBLE_DEVICES", devices[r].c_str(), 1);
+      setenv("NCCL_NVLS_ENABLE", "0", 1);
+      ::execv("/proc/self/exe", args.data());
+      std::cerr << "error: --gpus: cannot run /proc/self/exe for rank " << r << " (" << std::strerror(errno) << ")\n";
+      ::_exit(127);
+    }
+    children.push_back(pid);
+  }
+  // Ctrl-C reaches the ranks through the terminal's process group; the
+  // launcher waits for them to save and stop.
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGTERM, SIG_IGN);
+  int result = 0;
+  size_t running = children.size();
+  // After a failure the others get SIGTERM (rank 0 saves where it can), and
+  // SIGKILL 10 s later: a rank blocked in NCCL or the rendezvous never sees SIGTERM.
+  std::chrono::steady_clock::time_point kill_at{};
+  while (running > 0) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid < 0 && errno != EINTR) break;
+    if (pid <= 0) {
+      if (result == 1 && std::chrono::steady_clock::now() >= kill_at)
+        for (pid_t other : children)
+          if (other > 0) ::kill(other, SIGKILL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    int r = 0;
+    while (r < ranks && children[r] != pid) ++r;
+    if (r == ranks) continue;
+    children[r] = 0;
+    --running;
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const bool stopped = WIFEXITED(status) && WEXITSTATUS(status) == 130;
+    if (stopped && result == 0) result = 130;
+    if (!ok && !stopped && result != 1) {
+      std::cerr << "error: rank " << r << " " << describe(status) << "; stopping the other ranks\n";
+      result = 1;
+      kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      for (pid_t other : children)
+        if (other > 0) ::kill(other, SIGTERM);
+    }
+  }
+  return result;
+}
+
+}  // namespace pointnet
