@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +50,19 @@ std::string device_of(int r) {
   return ids[r];
 }
 
+// The ranks, for the signal handler: Ctrl-C (or a scheduler's SIGTERM) sent
+// to the launcher is passed on once to each rank, which saves and stops. The
+// ranks run in their own process group, so a terminal's Ctrl-C reaches them
+// only this way (twice would make them quit without saving).
+constexpr int kMaxRanks = 1024;
+volatile sig_atomic_t forwarded_count = 0;
+pid_t forwarded_pids[kMaxRanks];
+
+extern "C" void forward_signal(int sig) {
+  for (int i = 0; i < forwarded_count; ++i)
+    if (forwarded_pids[i] > 0) ::kill(forwarded_pids[i], sig);
+}
+
 std::string describe(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
@@ -85,11 +99,23 @@ int launch_local_ranks(int ranks, const std::vector<std::string>& argv) {
     return s;
   }() << ", meeting on 127.0.0.1:" << port << "\n";
 
+  if (ranks > kMaxRanks) fail("--gpus: at most ", kMaxRanks, " ranks on one host");
+  struct sigaction forward {};
+  forward.sa_handler = forward_signal;
+  sigemptyset(&forward.sa_mask);
+  ::sigaction(SIGINT, &forward, nullptr);
+  ::sigaction(SIGTERM, &forward, nullptr);
+  ::sigaction(SIGHUP, &forward, nullptr);
   std::vector<pid_t> children;
   for (int r = 0; r < ranks; ++r) {
     const pid_t pid = ::fork();
     if (pid < 0) fail("--gpus: fork failed (", std::strerror(errno), ")");
     if (pid == 0) {  // the rank: its environment, then this program again
+      ::signal(SIGINT, SIG_DFL);
+      ::signal(SIGTERM, SIG_DFL);
+      ::signal(SIGHUP, SIG_DFL);
+      ::setpgid(0, 0);                       // Ctrl-C comes through the launcher, once
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);    // a launcher that dies takes its ranks with it
       setenv("POINTNET_RANK", std::to_string(r).c_str(), 1);
       setenv("POINTNET_WORLD_SIZE", std::to_string(ranks).c_str(), 1);
       setenv("POINTNET_LOCAL_RANK", std::to_string(r).c_str(), 1);
@@ -102,15 +128,14 @@ int launch_local_ranks(int ranks, const std::vector<std::string>& argv) {
       ::_exit(127);
     }
     children.push_back(pid);
+    forwarded_pids[r] = pid;
+    forwarded_count = r + 1;
   }
-  // Ctrl-C reaches the ranks through the terminal's process group; the
-  // launcher waits for them to save and stop.
-  ::signal(SIGINT, SIG_IGN);
-  ::signal(SIGTERM, SIG_IGN);
   int result = 0;
   size_t running = children.size();
-  // After a failure the others get SIGTERM (rank 0 saves where it can), and
-  // SIGKILL 10 s later: a rank blocked in NCCL or the rendezvous never sees SIGTERM.
+  // After a failure the others get SIGTERM, and SIGKILL 10 s later: a rank
+  // waits in the next collective for the failed one and never stops by itself
+  // (rank 0's last checkpoint, written atomically, is the one to resume from).
   std::chrono::steady_clock::time_point kill_at{};
   while (running > 0) {
     int status = 0;
@@ -127,12 +152,15 @@ int launch_local_ranks(int ranks, const std::vector<std::string>& argv) {
     while (r < ranks && children[r] != pid) ++r;
     if (r == ranks) continue;
     children[r] = 0;
+    forwarded_pids[r] = 0;
     --running;
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     const bool stopped = WIFEXITED(status) && WEXITSTATUS(status) == 130;
     if (stopped && result == 0) result = 130;
     if (!ok && !stopped && result != 1) {
       std::cerr << "error: rank " << r << " " << describe(status) << "; stopping the other ranks\n";
+      // (Their SIGTERM asks them to stop after the batch; one blocked in a
+      // collective with the failed rank never gets there: SIGKILL follows.)
       result = 1;
       kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
       for (pid_t other : children)

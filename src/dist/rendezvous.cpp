@@ -179,6 +179,9 @@ std::vector<uint8_t> fetch(const DistEnv& env, Clock::time_point deadline) {
 DistEnv dist_env_from_environment() {
   DistEnv e;
   e.world_size = env_int("POINTNET_WORLD_SIZE", "WORLD_SIZE", 1, 1, 65536);
+  // One process: nothing else is read (a stray RANK or MASTER_PORT from
+  // another tool must not turn a plain run into a rank that waits).
+  if (e.world_size == 1) return e;
   e.rank = env_int("POINTNET_RANK", "RANK", 0, 0, e.world_size - 1);
   e.local_rank = env_int("POINTNET_LOCAL_RANK", "LOCAL_RANK", 0, 0, 1023);
   e.master_address = env_text("POINTNET_MASTER_ADDR", "MASTER_ADDR", e.master_address);

@@ -20,8 +20,9 @@ struct DistEnv {
 // Reads POINTNET_RANK, POINTNET_WORLD_SIZE, POINTNET_LOCAL_RANK,
 // POINTNET_MASTER_ADDR and POINTNET_MASTER_PORT, or where one is unset the
 // name torchrun uses (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-// MASTER_PORT); unset everywhere: one process (the defaults above). A value
-// that is not a number, or out of range, is an error naming the variable.
+// MASTER_PORT); unset everywhere: one process (the defaults above). With a
+// world size of 1 the other variables are not read. A value that is not a
+// number, or out of range, is an error naming the variable.
 DistEnv dist_env_from_environment();
 
 // Rank 0 listens on env.master_port (every interface) and sends `blob` to

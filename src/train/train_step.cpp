@@ -13,7 +13,7 @@ namespace pointnet {
 
 
 TrainStep::TrainStep(PointNet<float>& model, Adam<float>& adam, LossScaler& scaler)
-    : model_(model), adam_(adam), scaler_(scaler), saved_stats_(&model.backend()) {
+    : model_(model), adam_(adam), scaler_(scaler), saved_stats_(&model.backend()), vote_(&model.backend()) {
   record_ = model.backend().can_record() && env_choice("POINTNET_STEP_GRAPHS", {"0", "1"}) == "1";
 }
 
@@ -25,6 +25,17 @@ TrainStep::~TrainStep() {
 }
 
 int TrainStep::ranks() const { return communicator_ ? communicator_->size() : 1; }
+
+bool TrainStep::all_ranks_agree(bool ok) {
+  Backend<float>& be = model_.backend();
+  float* vote = vote_.reserve(1);
+  const float mine = ok ? 0.0f : 1.0f;
+  be.upload(vote, &mine, 1);
+  communicator_->all_reduce_sum(vote, 1);
+  float against = 0.0f;
+  be.download(&against, vote, 1);
+  return against == 0.0f;
+}
 
 void TrainStep::forget_recording() {
   if (recording_ >= 0) model_.backend().forget_recording(recording_);
@@ -124,9 +135,9 @@ StepResult TrainStep::run(const float* points, const int32_t* targets, int B, in
   // One wait: the loss (and the overflow flag, queued after it) are in.
   r.loss = model_.loss_result();
   r.loss_finite = std::isfinite(r.loss.total);
-  // Over several ranks only the summed gradients decide (the same on every
-  // rank): a rank whose own loss overflowed made them non-finite too.
-  bool finite = ranks() > 1 ? model_.backend().all_finite_result() : r.loss_finite;
+  // Over several ranks every rank must decide alike: the summed gradients
+  // (the same everywhere) and every rank's own loss, by a vote.
+  bool finite = ranks() > 1 ? all_ranks_agree(model_.backend().all_finite_result() && r.loss_finite) : r.loss_finite;
   if (finite && scaling && ranks() == 1) finite = model_.backend().all_finite_result();
   if (finite) {
     adam_.step(model_.params().values(), model_.params().grads(), lr, 1.0 / (r.scale * ranks()));

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -123,6 +124,40 @@ std::vector<double> sum_over_ranks(Communicator* comm, Backend<float>& be, Buffe
   comm->all_reduce_sum(device, host.size());
   be.download(host.data(), device, host.size());
   return std::vector<double>(host.begin(), host.end());
+}
+
+// Sums whole counts over the ranks exactly (the float sum is exact below
+// 2^24: each count goes as two 20-bit halves, good to 2^40 and 16 ranks).
+std::vector<int64_t> sum_counts_over_ranks(Communicator* comm, Backend<float>& be, Buffer<float>& scratch,
+                                           const std::vector<int64_t>& counts) {
+  std::vector<double> halves;
+  for (int64_t c : counts) {
+    halves.push_back(static_cast<double>(c >> 20));
+    halves.push_back(static_cast<double>(c & ((int64_t(1) << 20) - 1)));
+  }
+  halves = sum_over_ranks(comm, be, scratch, halves);
+  std::vector<int64_t> sums;
+  for (size_t i = 0; i < counts.size(); ++i)
+    sums.push_back((static_cast<int64_t>(halves[2 * i]) << 20) + static_cast<int64_t>(halves[2 * i + 1]));
+  return sums;
+}
+
+// A rank's GPU: CUDA_VISIBLE_DEVICES narrowed to the local rank's entry when
+// it lists several (a scheduler's allocation), or the local rank when unset;
+// one entry (the launcher's choice) stays.
+void choose_gpu(int local_rank) {
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (!visible || !*visible) {
+    setenv("CUDA_VISIBLE_DEVICES", std::to_string(local_rank).c_str(), 1);
+    return;
+  }
+  std::vector<std::string> ids;
+  std::stringstream in(visible);
+  for (std::string id; std::getline(in, id, ',');) ids.push_back(id);
+  if (ids.size() == 1) return;
+  if (local_rank >= static_cast<int>(ids.size()))
+    fail("train: local rank ", local_rank, " needs a GPU, but CUDA_VISIBLE_DEVICES='", visible, "' lists ", ids.size());
+  setenv("CUDA_VISIBLE_DEVICES", ids[local_rank].c_str(), 1);
 }
 
 // A multi-process run named by the environment (POINTNET_WORLD_SIZE > 1):
@@ -260,8 +295,7 @@ TrainResult train(const TrainOptions& options) {
   const int B = o.batch_size, N = o.points;
   // Data parallelism: this process's GPU must be chosen before CUDA starts.
   const DistEnv env = o.communicator ? DistEnv{} : dist_env_from_environment();
-  if (env.world_size > 1 && !std::getenv("CUDA_VISIBLE_DEVICES"))
-    setenv("CUDA_VISIBLE_DEVICES", std::to_string(env.local_rank).c_str(), 1);
+  if (env.world_size > 1) choose_gpu(env.local_rank);
   const int ranks = o.communicator ? o.communicator->size() : env.world_size;
   const int rank = o.communicator ? o.communicator->rank() : env.rank;
   const bool lead = rank == 0;  // writes the run folder, evaluates, shows progress
@@ -287,7 +321,11 @@ TrainResult train(const TrainOptions& options) {
     restore_optimizer(resumed, model, adam);
     first_epoch = resume_epoch;
     first_batch = resume_batch;
-    totals = EpochTotals::from_json(resume_totals);
+    const int saved_ranks = resumed.info.trainer.value("ranks", 1);
+    if (saved_ranks != ranks && first_batch > 0)
+      fail(checkpoint_path, ": the run stopped inside an epoch with ", saved_ranks, saved_ranks == 1 ? " rank" : " ranks",
+           "; resume it with as many (--gpus ", saved_ranks, ")");
+    if (lead) totals = EpochTotals::from_json(resume_totals);  // the epoch so far, over every rank
     if (lead) {
       MetricsLog::truncate_after_epoch(log_path, first_epoch);
       // A model.safetensors from an earlier finish is older than the run now going on.
@@ -336,6 +374,7 @@ TrainResult train(const TrainOptions& options) {
     info.epoch = epoch_in_progress;
     info.trainer = {{"recipe", recipe_json(o, N)}, {"epoch_in_progress", epoch_in_progress}, {"batch", batch},
                     {"totals", t.to_json()}};
+    if (ranks > 1) info.trainer["ranks"] = ranks;  // batch counts global batches of ranks x B
     if (scaler.enabled()) info.trainer["loss_scaler"] = scaler.to_json();
     if (lead) save_checkpoint(checkpoint_path, model, &adam, info);
   };
@@ -344,8 +383,24 @@ TrainResult train(const TrainOptions& options) {
   // Ctrl-C reaches every rank at its own moment: they stop together after the
   // first step that any of them saw it in.
   Buffer<float> rank_sums(&be);
+  // What rank 0 alone does (evaluate, write) may fail; the others must not
+  // wait for it forever in the next collective: the failure rides on this vote.
+  std::string lead_failure;
   const auto interrupted = [&] {
-    return sum_over_ranks(comm, be, rank_sums, {interrupt_requested() ? 1.0 : 0.0})[0] > 0;
+    const std::vector<double> votes =
+        sum_over_ranks(comm, be, rank_sums, {interrupt_requested() ? 1.0 : 0.0, lead_failure.empty() ? 0.0 : 1.0});
+    if (votes[1] > 0) fail(lead ? lead_failure : "train: rank 0 failed (its error is in its output); stopping");
+    return votes[0] > 0;
+  };
+  // Sums the epoch's figures over the ranks (every rank calls it at the same point).
+  const auto epoch_over_ranks = [&](EpochTotals t) {
+    if (ranks == 1) return t;
+    t.loss_sum = sum_over_ranks(comm, be, rank_sums, {t.loss_sum})[0];
+    const std::vector<int64_t> c = sum_counts_over_ranks(comm, be, rank_sums, {t.batches, t.correct, t.rows});
+    t.batches = static_cast<int>(c[0]);
+    t.correct = c[1];
+    t.rows = c[2];
+    return t;
   };
 
   for (int epoch = first_epoch; epoch < o.epochs; ++epoch) {
@@ -395,7 +450,7 @@ TrainResult train(const TrainOptions& options) {
                           fmt("%.0f clouds/s", clouds_per_s) +
                           (totals.skipped ? " skipped " + std::to_string(totals.skipped) : std::string()));
       if (interrupted()) {
-        save(epoch, b + 1, totals);
+        save(epoch, b + 1, epoch_over_ranks(totals));
         if (lead) {
           progress.finish("interrupted");
           std::cerr << "saved " << checkpoint_path << " at epoch " << epoch + 1 << ", batch " << b + 1
@@ -409,15 +464,7 @@ TrainResult train(const TrainOptions& options) {
         return result;
       }
     }
-    if (ranks > 1) {  // the epoch's figures over every rank's shards (skips are the same on all)
-      const std::vector<double> sums = sum_over_ranks(
-          comm, be, rank_sums, {totals.loss_sum, static_cast<double>(totals.batches), static_cast<double>(totals.correct),
-                     static_cast<double>(totals.rows)});
-      totals.loss_sum = sums[0];
-      totals.batches = static_cast<int>(sums[1]);
-      totals.correct = static_cast<int64_t>(sums[2]);
-      totals.rows = static_cast<int64_t>(sums[3]);
-    }
+    totals = epoch_over_ranks(totals);  // over every rank's shards (skips are the same on all)
     const double train_loss = totals.loss_sum / std::max(totals.batches, 1);
     const double train_acc = static_cast<double>(totals.correct) / std::max<int64_t>(totals.rows, 1);
     const std::string skipped = skipped_note(totals.skipped, scaler);
@@ -430,34 +477,39 @@ TrainResult train(const TrainOptions& options) {
                              {"skipped_steps", totals.skipped}, {"loss_scale", scaler.scale()}};
     const bool last = epoch + 1 == o.epochs;
     if (ranks > 1) record["ranks"] = ranks;
-    if (lead && evaluate_test && (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
-      result.evaluated = true;
-      ModelPredictor predictor(model);
-      const Evaluation ev = evaluate(predictor, test_data, info, N, B, kEvaluationSeed, nullptr);
-      record["test_loss"] = ev.loss;
-      std::string summary;
-      if (!seg) {
-        record["test_accuracy"] = ev.classification.overall_accuracy;
-        record["test_mean_class_accuracy"] = ev.classification.mean_class_accuracy;
-        result.test_accuracy = ev.classification.overall_accuracy;
-        result.test_mean_class_accuracy = ev.classification.mean_class_accuracy;
-        summary = "test acc " + fmt("%.2f%%", 100 * ev.classification.overall_accuracy) + " (mean class " +
-                  fmt("%.2f%%", 100 * ev.classification.mean_class_accuracy) + ")";
-      } else {
-        record["test_instance_miou"] = ev.segmentation.instance_miou;
-        record["test_class_miou"] = ev.segmentation.class_miou;
-        result.test_instance_miou = ev.segmentation.instance_miou;
-        result.test_class_miou = ev.segmentation.class_miou;
-        summary = "test mIoU " + fmt("%.2f%%", 100 * ev.segmentation.instance_miou) + " (class " +
-                  fmt("%.2f%%", 100 * ev.segmentation.class_miou) + ")";
+    try {  // rank 0's own work; over several ranks a failure is voted on below, not left to hang the others
+      if (lead && evaluate_test && (last || (o.eval_every > 0 && (epoch + 1) % o.eval_every == 0))) {
+        result.evaluated = true;
+        ModelPredictor predictor(model);
+        const Evaluation ev = evaluate(predictor, test_data, info, N, B, kEvaluationSeed, nullptr);
+        record["test_loss"] = ev.loss;
+        std::string summary;
+        if (!seg) {
+          record["test_accuracy"] = ev.classification.overall_accuracy;
+          record["test_mean_class_accuracy"] = ev.classification.mean_class_accuracy;
+          result.test_accuracy = ev.classification.overall_accuracy;
+          result.test_mean_class_accuracy = ev.classification.mean_class_accuracy;
+          summary = "test acc " + fmt("%.2f%%", 100 * ev.classification.overall_accuracy) + " (mean class " +
+                    fmt("%.2f%%", 100 * ev.classification.mean_class_accuracy) + ")";
+        } else {
+          record["test_instance_miou"] = ev.segmentation.instance_miou;
+          record["test_class_miou"] = ev.segmentation.class_miou;
+          result.test_instance_miou = ev.segmentation.instance_miou;
+          result.test_class_miou = ev.segmentation.class_miou;
+          summary = "test mIoU " + fmt("%.2f%%", 100 * ev.segmentation.instance_miou) + " (class " +
+                    fmt("%.2f%%", 100 * ev.segmentation.class_miou) + ")";
+        }
+        std::cerr << "epoch " << epoch + 1 << "/" << o.epochs << ": train loss " << fmt("%.4f", train_loss)
+                  << ", train acc " << fmt("%.2f%%", 100 * train_acc) << ", " << summary << skipped << ", "
+                  << fmt("%.1fs", totals.seconds) << "\n";
       }
-      std::cerr << "epoch " << epoch + 1 << "/" << o.epochs << ": train loss " << fmt("%.4f", train_loss)
-                << ", train acc " << fmt("%.2f%%", 100 * train_acc) << ", " << summary << skipped << ", "
-                << fmt("%.1fs", totals.seconds) << "\n";
+      if (lead) log->write(record);
+      totals = EpochTotals();
+      save(epoch + 1, 0, totals);
+    } catch (const std::exception& e) {
+      if (ranks == 1) throw;
+      lead_failure = e.what();
     }
-    if (lead) log->write(record);
-    totals = EpochTotals();
-    save(epoch + 1, 0, totals);
     result.epochs_done = epoch + 1;
     if (interrupted() && !last) {
       // Interrupted during the evaluation or save after the epoch's last batch:

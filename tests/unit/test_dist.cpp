@@ -162,6 +162,14 @@ TEST(DistEnv, ReadsOursThenTorchrunsNames) {
     EXPECT_EQ(e.master_address, "10.0.0.7");
     EXPECT_EQ(e.master_port, 12345);
   }
+  {
+    ScopedEnv env;
+    env.set("RANK", "1");  // a stray rank without a world size: still one process
+    env.set("MASTER_PORT", "not a port");
+    const DistEnv e = dist_env_from_environment();
+    EXPECT_EQ(e.world_size, 1);
+    EXPECT_EQ(e.rank, 0);
+  }
   for (const auto& [name, value] : std::vector<std::pair<const char*, const char*>>{
            {"POINTNET_RANK", "2"}, {"POINTNET_WORLD_SIZE", "two"}, {"POINTNET_MASTER_PORT", "70000"}}) {
     ScopedEnv env;
