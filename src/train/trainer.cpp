@@ -142,6 +142,23 @@ std::vector<int64_t> sum_counts_over_ranks(Communicator* comm, Backend<float>& b
   return sums;
 }
 
+// True on every rank when every rank's `values` equal rank 0's (a
+// broadcast, then a vote: all ranks learn of any one that differs).
+bool ranks_agree_with_rank0(Communicator* comm, Backend<float>& be, const std::vector<float>& values) {
+  Buffer<float> scratch(&be);
+  float* device = scratch.reserve(values.size() + 1);
+  be.upload(device, values.data(), values.size());
+  comm->broadcast(device, values.size(), 0);
+  std::vector<float> rank0(values.size());
+  be.download(rank0.data(), device, values.size());
+  const float differ = rank0 == values ? 0.0f : 1.0f;
+  be.upload(device + values.size(), &differ, 1);
+  comm->all_reduce_sum(device + values.size(), 1);
+  float differing = 0.0f;
+  be.download(&differing, device + values.size(), 1);
+  return differing == 0.0f;
+}
+
 // A rank's GPU: CUDA_VISIBLE_DEVICES narrowed to the local rank's entry when
 // it lists several (a scheduler's allocation), or the local rank when unset;
 // one entry (the launcher's choice) stays.
@@ -339,6 +356,17 @@ TrainResult train(const TrainOptions& options) {
     model.initialize(init);
   }
   if (comm && ranks > 1) {
+    // Every rank must run the same loop (the same collectives, as often):
+    // ranks that loaded other data, options or checkpoints stop here, all of
+    // them, instead of hanging or mixing unrelated gradients later.
+    const std::vector<float> mine = {static_cast<float>(batches_per_epoch), static_cast<float>(first_epoch),
+                                     static_cast<float>(first_batch), static_cast<float>(B), static_cast<float>(N),
+                                     static_cast<float>(o.epochs), static_cast<float>(info.config.num_classes),
+                                     static_cast<float>(model.params().trainable_count() % (1 << 22)),
+                                     static_cast<float>(scaler.enabled() ? scaler.scale() : 0.0)};
+    if (!ranks_agree_with_rank0(comm, be, mine))
+      fail("train: the ranks disagree on the run (batches per epoch, resume point, --batch-size, --points, ",
+           "--epochs, classes, model or loss scale): every rank needs the same data, options and checkpoint");
     // Every rank starts from rank 0's parameters and BatchNorm statistics
     // (they agree already, from the same seed or checkpoint: this makes sure).
     ParamStore<float>& p = model.params();

@@ -40,8 +40,10 @@ class DataParallel : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root); }
 
-  // Trains `ranks` ranks on threads, rank r into root/<name>-<r>.
-  std::vector<TrainResult> run(const std::string& name, int ranks) {
+  // Trains `ranks` ranks on threads, rank r into root/<name>-<r>; errors[r]
+  // gets rank r's error, if any (expected empty unless `expect_errors`).
+  std::vector<TrainResult> run(const std::string& name, int ranks, std::vector<std::string>* errors_out = nullptr,
+                               int rank1_batch = 4) {
     ThreadGroup group(ranks);
     std::vector<TrainResult> results(ranks);
     std::vector<std::string> errors(ranks);
@@ -52,7 +54,7 @@ class DataParallel : public ::testing::Test {
         o.data_dir = (root / "data").string();
         o.out_dir = (root / (name + "-" + std::to_string(r))).string();
         o.epochs = 2;
-        o.batch_size = 4;  // per rank
+        o.batch_size = r == 1 ? rank1_batch : 4;  // per rank
         o.points = 64;
         o.eval_every = 0;
         o.plain_output = true;
@@ -64,7 +66,9 @@ class DataParallel : public ::testing::Test {
         }
       });
     for (std::thread& t : threads) t.join();
-    for (int r = 0; r < ranks; ++r) EXPECT_EQ(errors[r], "") << "rank " << r;
+    if (errors_out) *errors_out = errors;
+    else
+      for (int r = 0; r < ranks; ++r) EXPECT_EQ(errors[r], "") << "rank " << r;
     return results;
   }
 };
@@ -94,6 +98,15 @@ TEST_F(DataParallel, RanksStayInStepAndOnlyRankZeroWrites) {
   EXPECT_EQ(again[0].parameters_checksum, a[0].parameters_checksum);
   const std::vector<TrainResult> alone = run("c", 1);
   EXPECT_NE(alone[0].parameters_checksum, a[0].parameters_checksum);
+}
+
+// Ranks that would run different loops (here another --batch-size, so other
+// batch counts) all stop at the start with the same error; none hangs.
+TEST_F(DataParallel, RanksThatDisagreeAllStopAtTheStart) {
+  std::vector<std::string> errors;
+  run("d", 2, &errors, 8);
+  for (int r = 0; r < 2; ++r) EXPECT_NE(errors[r].find("the ranks disagree on the run"), std::string::npos) << errors[r];
+  EXPECT_FALSE(fs::exists(root / "d-0" / "checkpoint.safetensors"));
 }
 
 }  // namespace
