@@ -13,10 +13,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include "core/errors.h"
+#include "dist/rendezvous.h"
 
 namespace pointnet {
 
@@ -40,14 +40,8 @@ int free_port() {
 // The GPU of rank r: the r-th of CUDA_VISIBLE_DEVICES when the user narrowed
 // them, else GPU r.
 std::string device_of(int r) {
-  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
-  if (!visible || !*visible) return std::to_string(r);
-  std::vector<std::string> ids;
-  std::stringstream in(visible);
-  for (std::string id; std::getline(in, id, ',');) ids.push_back(id);
-  if (r >= static_cast<int>(ids.size()))
-    fail("--gpus: rank ", r, " needs a GPU, but CUDA_VISIBLE_DEVICES='", visible, "' names ", ids.size());
-  return ids[r];
+  const std::vector<std::string> ids = cuda_visible_devices();
+  return ids.empty() ? std::to_string(r) : gpu_of_rank(ids, r);
 }
 
 // The ranks, for the signal handler: Ctrl-C (or a scheduler's SIGTERM) sent

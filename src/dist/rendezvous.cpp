@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <thread>
 
 #include "core/errors.h"
@@ -175,6 +176,22 @@ std::vector<uint8_t> fetch(const DistEnv& env, Clock::time_point deadline) {
 }
 
 }  // namespace
+
+std::vector<std::string> cuda_visible_devices() {
+  std::vector<std::string> ids;
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (!visible || !*visible) return ids;
+  std::stringstream in(visible);
+  for (std::string id; std::getline(in, id, ',');) ids.push_back(id);
+  return ids;
+}
+
+std::string gpu_of_rank(const std::vector<std::string>& ids, int rank) {
+  if (rank < 0 || rank >= static_cast<int>(ids.size()))
+    fail("rank ", rank, " needs a GPU, but CUDA_VISIBLE_DEVICES='", std::getenv("CUDA_VISIBLE_DEVICES"), "' lists ",
+         ids.size());
+  return ids[rank];
+}
 
 DistEnv dist_env_from_environment() {
   DistEnv e;

@@ -25,6 +25,12 @@ struct DistEnv {
 // number, or out of range, is an error naming the variable.
 DistEnv dist_env_from_environment();
 
+// CUDA_VISIBLE_DEVICES as a list of GPU ids (empty when unset or empty).
+std::vector<std::string> cuda_visible_devices();
+// The rank's GPU from that list: ids[rank]; an error naming the variable when
+// the list is too short.
+std::string gpu_of_rank(const std::vector<std::string>& ids, int rank);
+
 // Rank 0 listens on env.master_port (every interface) and sends `blob` to
 // each of the other world_size - 1 ranks; the others connect to
 // master_address:master_port, retrying until `timeout_seconds`, and receive

@@ -1,16 +1,14 @@
 #include "train/train_step.h"
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <string>
 
 #include "core/env_choice.h"
 #include "core/errors.h"
+#include "dist/host_collectives.h"
 
 namespace pointnet {
-
 
 TrainStep::TrainStep(PointNet<float>& model, Adam<float>& adam, LossScaler& scaler)
     : model_(model), adam_(adam), scaler_(scaler), saved_stats_(&model.backend()), vote_(&model.backend()) {
@@ -25,17 +23,6 @@ TrainStep::~TrainStep() {
 }
 
 int TrainStep::ranks() const { return communicator_ ? communicator_->size() : 1; }
-
-bool TrainStep::all_ranks_agree(bool ok) {
-  Backend<float>& be = model_.backend();
-  float* vote = vote_.reserve(1);
-  const float mine = ok ? 0.0f : 1.0f;
-  be.upload(vote, &mine, 1);
-  communicator_->all_reduce_sum(vote, 1);
-  float against = 0.0f;
-  be.download(&against, vote, 1);
-  return against == 0.0f;
-}
 
 void TrainStep::forget_recording() {
   if (recording_ >= 0) model_.backend().forget_recording(recording_);
@@ -137,7 +124,7 @@ StepResult TrainStep::run(const float* points, const int32_t* targets, int B, in
   r.loss_finite = std::isfinite(r.loss.total);
   // Over several ranks every rank must decide alike: the summed gradients
   // (the same everywhere) and every rank's own loss, by a vote.
-  bool finite = ranks() > 1 ? all_ranks_agree(model_.backend().all_finite_result() && r.loss_finite) : r.loss_finite;
+  bool finite = ranks() > 1 ? all_ranks_agree(communicator_, model_.backend(), vote_, model_.backend().all_finite_result() && r.loss_finite) : r.loss_finite;
   if (finite && scaling && ranks() == 1) finite = model_.backend().all_finite_result();
   if (finite) {
     adam_.step(model_.params().values(), model_.params().grads(), lr, 1.0 / (r.scale * ranks()));

@@ -97,8 +97,6 @@ class TrainStep {
   bool replay_step(const Shape& s, bool scaling, Rng* dropout);
   void forget_recording();
   int ranks() const;
-  // True when `ok` on every rank (a collective: every rank calls it).
-  bool all_ranks_agree(bool ok);
 
   PointNet<float>& model_;
   Adam<float>& adam_;
@@ -114,7 +112,7 @@ class TrainStep {
   size_t last_allocations_ = 0;
   bool last_replayed_ = false;
   Communicator* communicator_ = nullptr;
-  Buffer<float> vote_;             // (1) all_ranks_agree's count of ranks against
+  Buffer<float> vote_;             // (1) the ranks' vote on the step (dist/host_collectives.h)
 };
 
 }  // namespace pointnet

@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +12,7 @@
 
 #include "core/checksum.h"
 #include "core/errors.h"
+#include "dist/host_collectives.h"
 #include "dist/nccl_communicator.h"
 #include "dist/rendezvous.h"
 #include "model/make_backend.h"
@@ -112,69 +112,13 @@ std::string skipped_note(int skipped, const LossScaler& scaler) {
          " skipped (fp16 overflow), loss scale " + fmt("%.0f", scaler.scale());
 }
 
-// Sums host values over the ranks (through `scratch` in the backend's memory,
-// where the communicator works; grow-only, so a step allocates nothing); one
-// rank: the values unchanged.
-std::vector<double> sum_over_ranks(Communicator* comm, Backend<float>& be, Buffer<float>& scratch,
-                                   const std::vector<double>& values) {
-  if (!comm || comm->size() == 1) return values;
-  std::vector<float> host(values.begin(), values.end());
-  float* device = scratch.reserve(host.size());
-  be.upload(device, host.data(), host.size());
-  comm->all_reduce_sum(device, host.size());
-  be.download(host.data(), device, host.size());
-  return std::vector<double>(host.begin(), host.end());
-}
-
-// Sums whole counts over the ranks exactly (the float sum is exact below
-// 2^24: each count goes as two 20-bit halves, good to 2^40 and 16 ranks).
-std::vector<int64_t> sum_counts_over_ranks(Communicator* comm, Backend<float>& be, Buffer<float>& scratch,
-                                           const std::vector<int64_t>& counts) {
-  std::vector<double> halves;
-  for (int64_t c : counts) {
-    halves.push_back(static_cast<double>(c >> 20));
-    halves.push_back(static_cast<double>(c & ((int64_t(1) << 20) - 1)));
-  }
-  halves = sum_over_ranks(comm, be, scratch, halves);
-  std::vector<int64_t> sums;
-  for (size_t i = 0; i < counts.size(); ++i)
-    sums.push_back((static_cast<int64_t>(halves[2 * i]) << 20) + static_cast<int64_t>(halves[2 * i + 1]));
-  return sums;
-}
-
-// True on every rank when every rank's `values` equal rank 0's (a
-// broadcast, then a vote: all ranks learn of any one that differs).
-bool ranks_agree_with_rank0(Communicator* comm, Backend<float>& be, const std::vector<float>& values) {
-  Buffer<float> scratch(&be);
-  float* device = scratch.reserve(values.size() + 1);
-  be.upload(device, values.data(), values.size());
-  comm->broadcast(device, values.size(), 0);
-  std::vector<float> rank0(values.size());
-  be.download(rank0.data(), device, values.size());
-  const float differ = rank0 == values ? 0.0f : 1.0f;
-  be.upload(device + values.size(), &differ, 1);
-  comm->all_reduce_sum(device + values.size(), 1);
-  float differing = 0.0f;
-  be.download(&differing, device + values.size(), 1);
-  return differing == 0.0f;
-}
-
 // A rank's GPU: CUDA_VISIBLE_DEVICES narrowed to the local rank's entry when
 // it lists several (a scheduler's allocation), or the local rank when unset;
 // one entry (the launcher's choice) stays.
 void choose_gpu(int local_rank) {
-  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
-  if (!visible || !*visible) {
-    setenv("CUDA_VISIBLE_DEVICES", std::to_string(local_rank).c_str(), 1);
-    return;
-  }
-  std::vector<std::string> ids;
-  std::stringstream in(visible);
-  for (std::string id; std::getline(in, id, ',');) ids.push_back(id);
+  const std::vector<std::string> ids = cuda_visible_devices();
   if (ids.size() == 1) return;
-  if (local_rank >= static_cast<int>(ids.size()))
-    fail("train: local rank ", local_rank, " needs a GPU, but CUDA_VISIBLE_DEVICES='", visible, "' lists ", ids.size());
-  setenv("CUDA_VISIBLE_DEVICES", ids[local_rank].c_str(), 1);
+  setenv("CUDA_VISIBLE_DEVICES", (ids.empty() ? std::to_string(local_rank) : gpu_of_rank(ids, local_rank)).c_str(), 1);
 }
 
 // A multi-process run named by the environment (POINTNET_WORLD_SIZE > 1):
@@ -342,15 +286,15 @@ TrainResult train(const TrainOptions& options) {
     if (saved_ranks != ranks && first_batch > 0)
       fail(checkpoint_path, ": the run stopped inside an epoch with ", saved_ranks, saved_ranks == 1 ? " rank" : " ranks",
            "; resume it with as many (--gpus ", saved_ranks, ")");
-    if (lead) totals = EpochTotals::from_json(resume_totals);  // the epoch so far, over every rank
     if (lead) {
+      totals = EpochTotals::from_json(resume_totals);  // the epoch so far, over every rank
       MetricsLog::truncate_after_epoch(log_path, first_epoch);
       // A model.safetensors from an earlier finish is older than the run now going on.
       std::error_code ignored;
       fs::remove(fs::path(o.out_dir) / "model.safetensors", ignored);
+      std::cerr << "resuming " << checkpoint_path << " at epoch " << first_epoch + 1 << ", batch " << first_batch
+                << "\n";
     }
-    if (lead) std::cerr << "resuming " << checkpoint_path << " at epoch " << first_epoch + 1 << ", batch " << first_batch
-              << "\n";
   } else {
     Rng init(mix_seed(o.seed, 0x1417));
     model.initialize(init);
@@ -364,7 +308,8 @@ TrainResult train(const TrainOptions& options) {
                                      static_cast<float>(o.epochs), static_cast<float>(info.config.num_classes),
                                      static_cast<float>(model.params().trainable_count() % (1 << 22)),
                                      static_cast<float>(scaler.enabled() ? scaler.scale() : 0.0)};
-    if (!ranks_agree_with_rank0(comm, be, mine))
+    Buffer<float> scratch(&be);
+    if (!ranks_agree_with_rank0(comm, be, scratch, mine))
       fail("train: the ranks disagree on the run (batches per epoch, resume point, --batch-size, --points, ",
            "--epochs, classes, model or loss scale): every rank needs the same data, options and checkpoint");
     // Every rank starts from rank 0's parameters and BatchNorm statistics
