@@ -3,6 +3,10 @@
 //
 //   build/bench_load_dataset --folder DIR --pack FILE [--split train[,test]] [--repeat 5] [--cold]
 //
+// The pack is loaded two ways: "verify", checksumming every byte as a first
+// load does (POINTNET_PACK_VERIFY=always), and "stamp", trusting the stamp that
+// an earlier load of the unchanged file left (data/pack_stamp.h; the stamps go
+// to a temporary POINTNET_CACHE_DIR, primed before timing).
 // --split train,test loads both splits into Datasets that stay alive together,
 // as `pointnet train` does (a pack is then mapped and verified once).
 // Two measurements, each repeat loading the folder and then the pack (the order
@@ -27,7 +31,10 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/mapped_file.h"
 #include "data/dataset.h"
+#include "data/pack_format.h"
+#include "data/pack_stamp.h"
 
 namespace {
 
@@ -82,15 +89,23 @@ std::pair<double, double> time_load(const std::string& source, const std::string
           std::chrono::duration<double, std::milli>(t2 - t1).count()};
 }
 
+// What is loaded, and how a pack is verified (POINTNET_PACK_VERIFY).
+struct Source {
+  const char* name;
+  std::string path;
+  const char* verify;
+};
+
 // Runs this program as `--child SOURCE --split S` and reads its two numbers.
-std::pair<double, double> time_in_child(const std::string& source, const std::string& split) {
+std::pair<double, double> time_in_child(const Source& source, const std::string& split) {
   int out[2];
   if (::pipe(out) != 0) pointnet::fail("bench: pipe failed");
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::setenv("POINTNET_PACK_VERIFY", source.verify, 1);
     ::dup2(out[1], STDOUT_FILENO);
     ::close(out[0]);
-    const char* args[] = {"bench_load_dataset", "--child", source.c_str(), "--split", split.c_str(), nullptr};
+    const char* args[] = {"bench_load_dataset", "--child", source.path.c_str(), "--split", split.c_str(), nullptr};
     ::execv("/proc/self/exe", const_cast<char* const*>(args));
     std::_Exit(127);
   }
@@ -102,7 +117,7 @@ std::pair<double, double> time_in_child(const std::string& source, const std::st
   ::waitpid(pid, &status, 0);
   double load = 0, touch = 0;
   if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || std::sscanf(text, "%lf %lf", &load, &touch) != 2)
-    pointnet::fail("bench: the child loading ", source, " failed");
+    pointnet::fail("bench: the child loading ", source.path, " failed");
   return {load, touch};
 }
 
@@ -124,26 +139,45 @@ void check_same(const Dataset& folder, const Dataset& pack) {
   }
 }
 
+uint64_t stored_checksum(const std::string& pack) {
+  const pointnet::MappedFile f(pack);
+  return pointnet::pack::get_le(f.data() + pointnet::pack::kChecksumAt, 8);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 void print_row(const char* name, const char* what, const std::vector<double>& ms) {
-  std::printf("  %-6s %-5s ms:", name, what);
+  std::printf("  %-12s %-5s ms:", name, what);
   for (double t : ms) std::printf(" %7.1f", t);
   std::printf("   median %7.1f  min %7.1f\n", median(ms), *std::min_element(ms.begin(), ms.end()));
 }
 
-void report(const char* title, const Times& folder, const Times& pack) {
+void report(const char* title, const std::vector<Source>& sources, const std::vector<Times>& times) {
   std::printf("%s\n", title);
-  print_row("folder", "load", folder.load_ms);
-  print_row("folder", "touch", folder.touch_ms);
-  print_row("pack", "load", pack.load_ms);
-  print_row("pack", "touch", pack.touch_ms);
-  const double f = median(folder.load_ms), p = median(pack.load_ms);
-  std::printf("  pack vs folder (medians): load %.1fx faster, load + touch %.1fx faster\n", f / p,
-              (f + median(folder.touch_ms)) / (p + median(pack.touch_ms)));
+  for (size_t k = 0; k < sources.size(); ++k) {
+    print_row(sources[k].name, "load", times[k].load_ms);
+    print_row(sources[k].name, "touch", times[k].touch_ms);
+  }
+  const double f = median(times[0].load_ms), ft = median(times[0].touch_ms);
+  for (size_t k = 1; k < sources.size(); ++k) {
+    const double p = median(times[k].load_ms), pt = median(times[k].touch_ms);
+    std::printf("  %s vs folder (medians): load %.1fx faster, load + touch %.1fx faster\n", sources[k].name, f / p,
+                (f + ft) / (p + pt));
+  }
+}
+
+// A temporary cache folder for the stamps, and the stamp primed by one load.
+void prime_stamp(const std::string& pack) {
+  char dir[] = "/tmp/bench_load_dataset_XXXXXX";
+  if (!::mkdtemp(dir)) pointnet::fail("bench: cannot make a temporary folder");
+  ::setenv("POINTNET_CACHE_DIR", dir, 1);
+  ::setenv("POINTNET_PACK_VERIFY", "stamp", 1);
+  pointnet::load_dataset(pack, {});
+  if (!pointnet::pack::stamp_says_verified(pointnet::MappedFile(pack), stored_checksum(pack)))
+    std::printf("note: no stamp was written (the pack changed under 2 s ago?): 'pack stamp' rows verify too\n");
 }
 
 }  // namespace
@@ -181,27 +215,32 @@ int main(int argc, char** argv) {
       options.split = split;
       check_same(pointnet::load_dataset(folder, options), pointnet::load_dataset(pack, options));
     }
-    Times fresh[2], again[2];  // [0] folder, [1] pack
+    prime_stamp(pack);
+    const std::vector<Source> sources = {{"folder", folder, "stamp"}, {"pack verify", pack, "always"},
+                                         {"pack stamp", pack, "stamp"}};
+    const size_t n = sources.size();
+    std::vector<Times> fresh(n), again(n);
     for (int r = 0; r < repeat; ++r) {
-      for (int k = 0; k < 2; ++k) {
-        const int which = r % 2 ? 1 - k : k;
+      for (size_t k = 0; k < n; ++k) {
+        const size_t which = r % 2 ? n - 1 - k : k;  // the order alternates between repeats
         if (cold && !drop_page_cache()) pointnet::fail("bench: --cold needs root (cannot write /proc/sys/vm/drop_caches)");
-        const auto [load, touch] = time_in_child(which == 0 ? folder : pack, splits);
+        const auto [load, touch] = time_in_child(sources[which], splits);
         fresh[which].load_ms.push_back(load);
         fresh[which].touch_ms.push_back(touch);
       }
     }
     std::printf("split %s, %s page cache, %d repeats\n", splits.c_str(), cold ? "cold" : "warm", repeat);
-    report("fresh process per load:", fresh[0], fresh[1]);
+    report("fresh process per load:", sources, fresh);
     if (cold) return 0;  // repeated loads in one process are warm by definition
     for (int r = 0; r < repeat; ++r)
-      for (int k = 0; k < 2; ++k) {
-        const int which = r % 2 ? 1 - k : k;
-        const auto [load, touch] = time_load(which == 0 ? folder : pack, splits);
+      for (size_t k = 0; k < n; ++k) {
+        const size_t which = r % 2 ? n - 1 - k : k;
+        ::setenv("POINTNET_PACK_VERIFY", sources[which].verify, 1);
+        const auto [load, touch] = time_load(sources[which].path, splits);
         again[which].load_ms.push_back(load);
         again[which].touch_ms.push_back(touch);
       }
-    report("again in this process:", again[0], again[1]);
+    report("again in this process:", sources, again);
   } catch (const pointnet::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

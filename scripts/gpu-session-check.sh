@@ -71,6 +71,21 @@ for args in "cls bf16" "cls fp16" "cls fp32" "seg bf16" "cls bf16 ft"; do
     --train "${ft[@]}"
 done
 
+stamp "== GPU time per kernel of the recorded training step (build-gpu/libkernel_profile.so, CUPTI)"
+if [ -f build-gpu/libkernel_profile.so ]; then
+  for args in "cls bf16 40" "seg bf16 50"; do
+    set -- $args
+    POINTNET_STEP_GRAPHS=1 KERNEL_PROFILE_OUT="$OUT/profile-$1-$2.txt" KERNEL_PROFILE_TOP=60 \
+      LD_PRELOAD=build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task "$1" --precision "$2" \
+      --batch 32 --points 2500 --classes "$3" --train --warmup 5 --iters 50 > /dev/null 2>> "$OUT/tests.log" ||
+      echo "kernel profile of $1 $2 FAILED (not counted)"
+    head -n 25 "$OUT/profile-$1-$2.txt" 2>/dev/null
+    grep -a 'kernel_profile:' "$OUT/tests.log" | tail -n 5
+  done
+else
+  echo "no build-gpu/libkernel_profile.so (CUPTI not found): no profile"
+fi
+
 stamp "== PyTorch eager training step, same shapes (bench/peers/torch_train_step.py)"
 peer() { timeout 60 python3 bench/peers/torch_train_step.py --batch 32 --points 2500 --steps 30 --warmup 5 "$@" \
   >> "$OUT/peer.jsonl" 2>> "$OUT/tests.log" || { echo "peer $* FAILED"; status=1; }; }

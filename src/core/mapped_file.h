@@ -8,12 +8,15 @@
 namespace pointnet {
 
 // Which file, in which state: equal identities mean the same bytes, unless a
-// writer changed the file in place within one mtime tick.
+// writer changed the file in place within one timestamp tick. The ctime is
+// set by the kernel on every change and cannot be set back by a user (as
+// `touch -d` sets the mtime).
 struct FileIdentity {
   uint64_t device = 0, inode = 0, size = 0;
-  int64_t mtime_ns = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
   bool operator==(const FileIdentity& o) const {
-    return device == o.device && inode == o.inode && size == o.size && mtime_ns == o.mtime_ns;
+    return device == o.device && inode == o.inode && size == o.size && mtime_ns == o.mtime_ns &&
+           ctime_ns == o.ctime_ns;
   }
 };
 

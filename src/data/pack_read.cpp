@@ -1,6 +1,7 @@
 // Reading a pack: one split as a Dataset. An f32 pack's shapes view the memory
 // mapping (zero copy), which each view keeps alive; the whole file is verified
-// first in one pass (data/pack_verify.h).
+// first in one pass (data/pack_verify.h), unless an earlier load verified it
+// unchanged (data/pack_stamp.h).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "data/pack_cache.h"
 #include "data/pack_format.h"
 #include "data/pack_paths.h"
+#include "data/pack_stamp.h"
 #include "data/pack_verify.h"
 
 namespace pointnet {
@@ -201,7 +203,11 @@ Dataset read_pack(const std::string& path, const LoadOptions& opt) {
   Dataset ds;
   Layout L = parse_layout(*file, ds);
   if (fresh) {
-    verify_file(*file, L);
+    const uint64_t stored = get_le(file->data() + kChecksumAt, 8);
+    if (!stamp_says_verified(*file, stored)) {  // an unchanged pack verified by an earlier load is trusted
+      verify_file(*file, L);
+      write_stamp(*file, stored);
+    }
     remember_verified(file);
   }
   const auto names = std::make_shared<const PackNames>(file, std::move(L.paths));

@@ -12,7 +12,7 @@ namespace pointnet {
 
 TrainStep::TrainStep(PointNet<float>& model, Adam<float>& adam, LossScaler& scaler)
     : model_(model), adam_(adam), scaler_(scaler), saved_stats_(&model.backend()), vote_(&model.backend()) {
-  record_ = model.backend().can_record() && env_choice("POINTNET_STEP_GRAPHS", {"0", "1"}) == "1";
+  record_ = model.backend().can_record() && env_choice("POINTNET_STEP_GRAPHS", {"1", "0"}) == "1";
 }
 
 TrainStep::~TrainStep() {

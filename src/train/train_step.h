@@ -24,10 +24,10 @@
 // usually on the third step), and made again when anything it points to may
 // have moved (a new shape, an allocation, a new batch buffer or loss scale).
 // The results are meant to be bit for bit those of the eager step (the same
-// kernels in the same order; tests/unit/test_cuda_step_graph.cpp). Opt-in,
-// POINTNET_STEP_GRAPHS=1, until that test has passed on a GPU with the final
-// code (it gains 5-9%: docs/benchmarks.md); a recording that fails says why
-// once on stderr and the steps run eagerly from then on.
+// kernels in the same order; tests/unit/test_cuda_step_graph.cpp, passed on
+// the H100 2026-12-06). The default; POINTNET_STEP_GRAPHS=0 runs every step
+// op by op (recording gains 5-9%: docs/benchmarks.md). A recording that fails
+// says why once on stderr and the steps run eagerly from then on.
 #pragma once
 #include <cstdint>
 
@@ -104,7 +104,7 @@ class TrainStep {
   Buffer<float> saved_stats_;      // (buffer_count) BatchNorm running stats before the forward
   int64_t saved_batches_tracked_ = 0;
 
-  bool record_ = false;            // the backend records and POINTNET_STEP_GRAPHS=1
+  bool record_ = false;            // the backend records and POINTNET_STEP_GRAPHS is not 0
   int recording_ = -1;             // the backend's id for the recorded step, or -1
   Shape recorded_;                 // what the recording was made for
   size_t recorded_allocations_ = 0;

@@ -22,6 +22,7 @@
 #include "dist/rendezvous.h"
 #include "dist/thread_group.h"
 #include "model/make_backend.h"
+#include "../scoped_env.h"
 
 namespace pointnet {
 namespace {
@@ -129,16 +130,7 @@ TEST(Rendezvous, NoRankZeroIsAClearErrorAfterTheTimeout) {
   }
 }
 
-struct ScopedEnv {
-  std::vector<std::string> names;
-  void set(const char* name, const char* value) {
-    setenv(name, value, 1);
-    names.push_back(name);
-  }
-  ~ScopedEnv() {
-    for (const std::string& n : names) unsetenv(n.c_str());
-  }
-};
+using testing::ScopedEnv;
 
 TEST(DistEnv, ReadsOursThenTorchrunsNames) {
   {
