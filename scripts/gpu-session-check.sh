@@ -50,6 +50,7 @@ print('%-3s %-5s %-5s %4dx%-4d %-22s median %8.4f ms  %9.0f clouds/s  gpu %9.0f 
     status=1
   fi
 }
+if [ "${SESSION_CHECK_ENGINES:-1}" = 1 ]; then
 stamp "== fp32 engines: 3xTF32 (default) vs FFMA; fp16 beside them"
 for b in 1024 1; do
   bench --device cuda --task cls --precision fp32 --batch $b --points 1024
@@ -60,23 +61,28 @@ bench --device cuda --task cls --precision fp16 --batch 1024 --points 1024
 bench --device cuda --task seg --precision fp32 --batch 32 --points 2500
 POINTNET_ENGINE_FP32=ffma bench --device cuda --task seg --precision fp32 --batch 32 --points 2500
 
-stamp "== training step, B = 32 x 2500: recorded (CUDA graph) vs op by op"
+fi
+
+# Each training case by default, then again with $STEP_COMPARE's environment
+# (default: op by op instead of the recorded CUDA graph).
+compare=${STEP_COMPARE:-POINTNET_STEP_GRAPHS=0}
+stamp "== training step, B = 32 x 2500: default vs $compare"
 for args in "cls bf16" "cls fp16" "cls fp32" "seg bf16" "cls bf16 ft"; do
   set -- $args
   k=40; [ "$1" = seg ] && k=50
   ft=(); [ "${3:-}" = ft ] && ft=(--feature-transform)
-  POINTNET_STEP_GRAPHS=1 bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k \
-    --train "${ft[@]}"
-  POINTNET_STEP_GRAPHS=0 bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k \
-    --train "${ft[@]}"
+  bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k --train "${ft[@]}"
+  for kv in $compare; do export "$kv"; done
+  bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k --train "${ft[@]}"
+  for kv in $compare; do unset "${kv%%=*}"; done
 done
 
 stamp "== GPU time per kernel of the recorded training step (build-gpu/libkernel_profile.so, CUPTI)"
 if [ -f build-gpu/libkernel_profile.so ]; then
   for args in "cls bf16 40" "seg bf16 50"; do
     set -- $args
-    POINTNET_STEP_GRAPHS=1 KERNEL_PROFILE_OUT="$OUT/profile-$1-$2.txt" KERNEL_PROFILE_TOP=60 \
-      LD_PRELOAD=build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task "$1" --precision "$2" \
+    KERNEL_PROFILE_OUT="$OUT/profile-$1-$2.txt" KERNEL_PROFILE_TOP=60 \
+      CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task "$1" --precision "$2" \
       --batch 32 --points 2500 --classes "$3" --train --warmup 5 --iters 50 > /dev/null 2>> "$OUT/tests.log" ||
       echo "kernel profile of $1 $2 FAILED (not counted)"
     head -n 25 "$OUT/profile-$1-$2.txt" 2>/dev/null

@@ -12,16 +12,19 @@
 //                               fp32 (CUBLAS_COMPUTE_32F, fp32 operands) in every
 //                               precision mode: the statistics stay fp32-accurate.
 //   channel_mean_kernel         one thread per channel: mu = bias + w_c.xbar (double).
-//   gemm (precision mode) +     z = x w^T (no bias) in row chunks of kChunkRows
-//   extremes_kernel             into scratch; per chunk one block per (cloud,
-//                               32 channels) with kLanes point lanes finds z's max
-//                               and min and their first occurrence (strict
-//                               compare per lane walking points in order, a
-//                               fixed tree preferring the smaller index on ties)
-//                               and merges them into the running (B, C) extremes
-//                               (a later chunk replaces only a strictly better
-//                               value: its points come later in the cloud), and
-//                               sums (z - mu)^2 per cloud in double (fixed tree).
+//   gemm (precision mode) +     z = x w^T (no bias) in row chunks of at most
+//   segment_extremes_kernel     chunk_rows() (whole segments: kSegment points of
+//                               one cloud) into scratch; per chunk one block per
+//                               (segment, 32 channels) with kLanes point lanes
+//                               finds z's max and min over the segment and their
+//                               first occurrence (strict compare per lane walking
+//                               points in order, a fixed tree preferring the
+//                               smaller index on ties) and sums (z - mu)^2 in
+//                               double (fixed tree), into per-segment partials.
+//   merge_segments_kernel       one thread per (b, c): the cloud's segments in
+//                               ascending order, a later one replacing only a
+//                               strictly better value (first occurrence wins),
+//                               squares summed in that order: the (B, C) extremes.
 //   channel_stats_kernel        one thread per channel: var = sum over clouds of
 //                               those squares / M (b ascending, as the CPU),
 //                               invstd, running stats as batchnorm_forward_train.
@@ -41,21 +44,23 @@
 //   if dx is wanted:
 //   scale_rows_kernel           scaled_w(C, K) = (a invstd dgamma / M)_c w_c.
 //   gemm_fp32                   P(K, K) = w^T scaled_w (plain fp32, as the CPU).
-//   offset_kernel               one thread per column l: xbar P - u, u =
-//                               sum_c (a dbeta / M)_c w_c, double, c ascending.
+//   offset_kernel               one block per column l: xbar P - u, u =
+//                               sum_c (a dbeta / M)_c w_c, double, a fixed tree.
 //   broadcast_rows_kernel +     dx = offset on every row, then dx += -x P (plain
 //   gemm_fp32                   fp32: P's entries carry a 1/M and would sit near
 //                               fp16's underflow; this GEMM is K/C of the forward's).
-//   scatter_picks_kernel        the sparse part: one block per (cloud, kScatterRows
-//                               rows of it); the block stages kScatterChannels
-//                               channels' (row, a_c g_bc) in shared memory and
-//                               walks them in ascending c; thread t owns columns
-//                               k = t, t + blockDim, ... of the block's rows, so
+//   scatter_picks_kernel        the sparse part: one block per (cloud, a run of
+//                               its rows that fits kScatterTileFloats); the block
+//                               loads those dx rows into shared memory, stages
+//                               kScatterChannels channels' (row, a_c g_bc) at a
+//                               time and walks them in ascending c; thread t owns
+//                               columns k = t, t + blockDim, ... of the rows, so
 //                               every dx element has one writer and sees its
 //                               terms in ascending c (as the CPU): no atomics,
 //                               the bits do not depend on scheduling.
 // Scratch (grow-only, cuda_common.cuh): kWideRows holds the centred rows and
-// then z's chunks; kWideTerms the (B, C) extremes and the per-channel terms,
+// then z's chunks; kWideTerms the (B, C) extremes, the per-segment partials
+// and the per-channel terms,
 // carved into aligned arrays; column_sums uses kSums/kPartials and the GEMMs'
 // half operands kGemmA/kGemmB as everywhere. No host synchronisation except
 // when a scratch slot grows (the first call of a shape).
@@ -63,6 +68,7 @@
 #include <climits>
 #include <cmath>
 
+#include "core/env_choice.h"
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet {
@@ -72,13 +78,23 @@ using cuda::grid_for;
 using cuda::kBlock;
 using State = CudaBackend::State;
 
-constexpr int kChunkRows = 8192;        // rows of z per GEMM (32 MB of z at C = 1024)
+constexpr int kSegment = 256;           // points of one cloud per extremes block
 constexpr int kTile = 32;               // channels per extremes block (one warp wide)
-constexpr int kLanes = 16;              // point lanes per extremes block (a power of 2)
+constexpr int kLanes = 8;               // point lanes per extremes block (a power of 2)
 constexpr int kSmallTile = 16;          // tile edge of rows_dot_rows_kernel
-constexpr int kScatterRows = 256;       // rows of one cloud per scatter block
+constexpr int kScatterTileFloats = 8192;  // dx values staged per scatter block (32 KB of shared memory)
 constexpr int kScatterChannels = 256;   // channels staged per pass of a scatter block
 constexpr int kScatterThreads = 128;    // threads (columns k) per scatter block
+constexpr int kOffsetThreads = 256;     // threads per column of offset_kernel (a power of 2)
+
+// Rows of z per GEMM chunk (at most; chunks end on segment boundaries). 4096
+// rows of C = 1024 floats are 16 MB, which the GEMM leaves in the H100's 50 MB
+// L2 for the extremes pass to read back; POINTNET_WIDE_CHUNK_ROWS picks
+// another size to compare.
+int chunk_rows() {
+  static const int rows = std::stoi(env_choice("POINTNET_WIDE_CHUNK_ROWS", {"4096", "8192", "2048", "16384"}));
+  return rows;
+}
 
 // Carves one scratch block into arrays aligned to 256 bytes: a pass with a null
 // base measures, a pass with the block hands out the pointers.
@@ -104,6 +120,13 @@ void carve_terms(State& s, Terms& terms, Sizes... sizes) {
   terms.carve(block, sizes...);
 }
 
+// Per-segment partial extremes (device arrays, (B, S, C)).
+struct Extreme {
+  float *max = nullptr, *min = nullptr;
+  int32_t *argmax = nullptr, *argmin = nullptr;  // the point n (in the cloud) of each
+  double* sq = nullptr;                          // sum of (z - mu)^2 (train only)
+};
+
 struct Extremes {
   float* zmax = nullptr;        // (B, C) z's max per cloud and channel, bias not added
   float* zmin = nullptr;        // (B, C) its min
@@ -113,18 +136,27 @@ struct Extremes {
   double* xbar = nullptr;       // (K) x's mean in double (train only)
   double* mu = nullptr;         // (C) z's mean, bias included (train only)
   double* sq = nullptr;         // (B, C) sum over the cloud's points of (z - mu)^2 (train only)
-  void carve(Carve& c, int B, int K, int C, bool train) {
+  Extreme seg;                  // (B, S, C) the same per segment of kSegment points
+  int S = 0;                    // segments per cloud
+  void carve(Carve& c, int B, int N, int K, int C, bool train) {
     const size_t bc = size_t(B) * C;
+    S = (N + kSegment - 1) / kSegment;
+    const size_t bsc = bc * S;
     scale = c.take<double>(C);
     if (train) {
       xbar = c.take<double>(K);
       mu = c.take<double>(C);
       sq = c.take<double>(bc);
+      seg.sq = c.take<double>(bsc);
     }
     zmax = c.take<float>(bc);
     zmin = c.take<float>(bc);
     argmax = c.take<int32_t>(bc);
     argmin = c.take<int32_t>(bc);
+    seg.max = c.take<float>(bsc);
+    seg.min = c.take<float>(bsc);
+    seg.argmax = c.take<int32_t>(bsc);
+    seg.argmin = c.take<int32_t>(bsc);
   }
 };
 
@@ -250,26 +282,21 @@ __global__ void eval_scale_kernel(double* scale, const float* running_var, int C
   if (c < C) scale[c] = 1.0 / sqrt(static_cast<double>(running_var[c]) + eps);
 }
 
-// One chunk of z: rows [r0, r0 + rows) of the (M, C) matrix, stored from z.
-// Block (kTile, kLanes) for cloud b = b_first + blockIdx.y and channels
-// blockIdx.x * kTile + tx; the cloud's points in this chunk are n in
-// [n_begin, n_end). Each lane walks its points in increasing order keeping the
-// first strict extreme; the lanes merge in a fixed tree that prefers, on equal
-// values, the smaller n: the chunk's first max and min. The chunk that holds
-// the cloud's point 0 writes the (B, C) extremes; a later chunk (larger n)
-// replaces them only where strictly better, so the first occurrence overall wins.
-// With `mu` given (training), the lanes also sum (z + bias - mu)^2 over their
-// points in double and merge in a fixed tree into sq(B, C), the first chunk of
-// a cloud writing and later ones adding (stream order): the same sum every run.
-__global__ void extremes_kernel(float* zmax, int32_t* argmax, float* zmin, int32_t* argmin, const float* z,
-                                int r0, int rows, int b_first, int N, int C, const double* mu, const float* bias,
-                                double* sq) {
+// Segments g = g_first + blockIdx.y of one chunk of z (the chunk's rows from
+// r0 stored from z); segment g is cloud b = g / S, points n in [s kSegment,
+// min(N, (s + 1) kSegment)), s = g % S, all in the chunk. Block (kTile,
+// kLanes), channel c = blockIdx.x * kTile + tx. Each lane walks its points in
+// increasing order keeping the first strict extreme; the lanes merge in a fixed
+// tree that prefers, on equal values, the smaller n: the segment's first max
+// and min. With `mu` given (training), the lanes also sum (z + bias - mu)^2
+// over their points in double and merge in a fixed tree: the same sum every run.
+__global__ void segment_extremes_kernel(Extreme seg, const float* z, long long r0, int g_first, int S, int N,
+                                        int C, const double* mu, const float* bias) {
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int c = blockIdx.x * kTile + tx;
-  const int b = b_first + blockIdx.y;
-  const long long cloud_row = static_cast<long long>(b) * N;  // row of the cloud's point 0
-  const int n_begin = static_cast<int>(max(0LL, r0 - cloud_row));
-  const int n_end = static_cast<int>(min(static_cast<long long>(N), r0 + rows - cloud_row));
+  const int g = g_first + blockIdx.y;
+  const long long cloud_row = static_cast<long long>(g / S) * N;  // row of the cloud's point 0
+  const int n_begin = (g % S) * kSegment, n_end = min(N, n_begin + kSegment);
   __shared__ float max_value[kLanes][kTile];
   __shared__ int max_index[kLanes][kTile];
   __shared__ float min_value[kLanes][kTile];
@@ -280,8 +307,10 @@ __global__ void extremes_kernel(float* zmax, int32_t* argmax, float* zmin, int32
   double acc = 0.0;
   if (c < C) {
     const double centre = mu ? mu[c] - static_cast<double>(bias[c]) : 0.0;
+    const float* zc = z + static_cast<size_t>(cloud_row - r0) * C + c;
+#pragma unroll 4
     for (int n = n_begin + ty; n < n_end; n += kLanes) {
-      const float v = z[static_cast<size_t>(cloud_row + n - r0) * C + c];
+      const float v = zc[static_cast<size_t>(n) * C];
       const double d = static_cast<double>(v) - centre;
       acc += d * d;
       if (hi_at < 0 || v > hi) {
@@ -318,39 +347,74 @@ __global__ void extremes_kernel(float* zmax, int32_t* argmax, float* zmin, int32
     }
     __syncthreads();
   }
-  if (ty != 0 || c >= C || max_index[0][tx] < 0) return;  // (every cloud of the grid has a point here)
-  const size_t i = static_cast<size_t>(b) * C + c;
-  if (sq) sq[i] = (n_begin == 0 ? 0.0 : sq[i]) + centred_sq[0][tx];
-  const float best_hi = max_value[0][tx], best_lo = min_value[0][tx];
-  if (n_begin == 0 || best_hi > zmax[i]) {
-    zmax[i] = best_hi;
-    argmax[i] = max_index[0][tx];
-  }
-  if (n_begin == 0 || best_lo < zmin[i]) {
-    zmin[i] = best_lo;
-    argmin[i] = min_index[0][tx];
+  if (ty != 0 || c >= C) return;  // lane 0 saw the segment's first point: every index is set
+  const size_t i = static_cast<size_t>(g) * C + c;
+  seg.max[i] = max_value[0][tx];
+  seg.argmax[i] = max_index[0][tx];
+  seg.min[i] = min_value[0][tx];
+  seg.argmin[i] = min_index[0][tx];
+  if (seg.sq) seg.sq[i] = centred_sq[0][tx];
+}
+
+// (b, c)'s extremes over the cloud's S segments, ascending: a later segment
+// (larger n) replaces only a strictly better value, so the first occurrence in
+// the cloud wins; the squares are summed in the same order.
+__global__ void merge_segments_kernel(Extremes e, int B, int C) {
+  const size_t total = size_t(B) * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t b = i / C, c = i % C;
+    size_t j = b * e.S * C + c;
+    float hi = e.seg.max[j], lo = e.seg.min[j];
+    int hi_at = e.seg.argmax[j], lo_at = e.seg.argmin[j];
+    double sq = e.seg.sq ? e.seg.sq[j] : 0.0;
+    for (int s = 1; s < e.S; ++s) {
+      j += C;
+      if (e.seg.max[j] > hi) {
+        hi = e.seg.max[j];
+        hi_at = e.seg.argmax[j];
+      }
+      if (e.seg.min[j] < lo) {
+        lo = e.seg.min[j];
+        lo_at = e.seg.argmin[j];
+      }
+      if (e.seg.sq) sq += e.seg.sq[j];
+    }
+    e.zmax[i] = hi;
+    e.argmax[i] = hi_at;
+    e.zmin[i] = lo;
+    e.argmin[i] = lo_at;
+    if (e.sq) e.sq[i] = sq;
   }
 }
 
-// The chunked z = x w^T and its per-cloud extremes into e (zmax, zmin, argmax, argmin).
+// The chunked z = x w^T and its per-cloud extremes into e (zmax, zmin, argmax,
+// argmin, and sq where e.mu is set). A chunk is a run of whole segments (rows
+// are ordered by cloud, then point) of at most chunk_rows() rows.
 void cloud_extremes(State& s, const Extremes& e, float* z, const float* x, const float* w, const float* bias, int B,
                     int N, int K, int C) {
-  const int M = B * N;
-  const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(M) * K);
+  const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(B) * N * K);
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(C) * K);
   // Bytes per operand element (gemm_operand: fp32 as is, or 2-byte halves).
   const size_t element = (s.precision == Precision::FP16 || s.precision == Precision::BF16) ? 2 : sizeof(float);
-  for (int r0 = 0; r0 < M; r0 += kChunkRows) {
-    const int rows = std::min(kChunkRows, M - r0);
+  const int S = e.S;
+  const long long segments = static_cast<long long>(B) * S;
+  const auto first_row = [&](long long g) { return (g / S) * N + (g % S) * kSegment; };
+  const auto end_row = [&](long long g) { return (g / S) * N + std::min<long long>(N, (g % S + 1) * kSegment); };
+  for (long long g0 = 0; g0 < segments;) {
+    long long g1 = g0 + 1;  // one segment (<= kSegment rows) always fits
+    while (g1 < segments && end_row(g1) - first_row(g0) <= chunk_rows()) ++g1;
+    const long long r0 = first_row(g0);
+    const int rows = static_cast<int>(end_row(g1 - 1) - r0);
     const void* xr = static_cast<const char*>(xo) + size_t(r0) * K * element;
     // z(rows, C) = x[r0 : r0 + rows] w^T, in the backend's precision mode.
     cuda::gemm(s, false, true, rows, C, K, xr, K, 0, wo, K, 0, 0.0f, z, C, 0);
-    const int b_first = r0 / N, b_last = (r0 + rows - 1) / N;
-    const dim3 block(kTile, kLanes), grid((C + kTile - 1) / kTile, b_last - b_first + 1);
-    extremes_kernel<<<grid, block, 0, s.stream>>>(e.zmax, e.argmax, e.zmin, e.argmin, z, r0, rows, b_first, N, C,
-                                                   e.mu, bias, e.sq);
+    const dim3 block(kTile, kLanes), grid((C + kTile - 1) / kTile, static_cast<unsigned>(g1 - g0));
+    segment_extremes_kernel<<<grid, block, 0, s.stream>>>(e.seg, z, r0, static_cast<int>(g0), S, N, C, e.mu, bias);
     CUDA_CHECK_LAUNCH();
+    g0 = g1;
   }
+  merge_segments_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(e, B, C);
+  CUDA_CHECK_LAUNCH();
 }
 
 // y(b, c) = act(gamma (picked - center) scale + beta), picking z's max where
@@ -429,19 +493,22 @@ __global__ void scale_rows_kernel(float* scaled_w, const float* w, const double*
 }
 
 // offset(l) = sum_k xbar_k P(k, l) - u_l with u = sum_c (a_c dbeta_c / M) w_c:
-// one thread per column, double, c and k ascending (as the CPU).
+// one block per column l, each thread a strided share of the c and k terms in
+// double, then a fixed tree (the same bits every run).
 __global__ void offset_kernel(float* offset, const float* w, const float* P, const float* input_mean,
                               const double* a, const double* db, int M, int K, int C) {
-  const int l = blockIdx.x * blockDim.x + threadIdx.x;
-  if (l >= K) return;
-  double u = 0.0;
-  for (int c = 0; c < C; ++c) {
-    const double e = a[c] * db[c] / M;
-    u += e * w[size_t(c) * K + l];
+  __shared__ double part[kOffsetThreads];
+  const int l = blockIdx.x, t = threadIdx.x;
+  double v = 0.0;
+  for (int c = t; c < C; c += kOffsetThreads) v -= a[c] * db[c] / M * w[size_t(c) * K + l];
+  for (int k = t; k < K; k += kOffsetThreads) v += static_cast<double>(input_mean[k]) * P[size_t(k) * K + l];
+  part[t] = v;
+  __syncthreads();
+  for (int half = kOffsetThreads / 2; half > 0; half /= 2) {
+    if (t < half) part[t] += part[t + half];
+    __syncthreads();
   }
-  double v = -u;
-  for (int k = 0; k < K; ++k) v += static_cast<double>(input_mean[k]) * P[size_t(k) * K + l];
-  offset[l] = static_cast<float>(v);
+  if (t == 0) offset[l] = static_cast<float>(part[0]);
 }
 
 // y(M, K) = offset(K) on every row.
@@ -452,40 +519,46 @@ __global__ void broadcast_rows_kernel(float* y, const float* offset, size_t M, i
 }
 
 // dx[b, row_bc, :] += float(a_c g_bc w_c) for every channel c, c ascending.
-// Block (row segment blockIdx.x, cloud blockIdx.y) applies only the picks whose
-// row lies in its kScatterRows rows; thread t writes only columns k = t,
-// t + blockDim.x, ... of them. So each dx element has exactly one writing
-// thread, which adds its terms in ascending c: deterministic without atomics.
-// Rows outside [0, N) fall in no segment and are never written.
+// Block (row run blockIdx.x, cloud blockIdx.y) loads its rows_per_block rows of
+// dx into shared memory, applies only the picks whose row lies in them and
+// writes them back; thread t updates only columns k = t, t + blockDim.x, ...
+// So each dx element has exactly one updating thread, which adds its terms in
+// ascending c: deterministic without atomics. Rows outside [0, N) fall in no
+// run and are never written.
 __global__ void scatter_picks_kernel(float* dx, const float* w, const double* a, const float* dy, const float* y,
-                                     const int32_t* selected_row, int N, int K, int C, bool relu) {
+                                     const int32_t* selected_row, int N, int K, int C, int rows_per_block,
+                                     bool relu) {
+  extern __shared__ float tile[];  // (rows_per_block, K)
   __shared__ double term[kScatterChannels];
   __shared__ int target[kScatterChannels];
   const int b = blockIdx.y;
-  const int row_begin = blockIdx.x * kScatterRows;
-  const int row_end = min(N, row_begin + kScatterRows);
-  float* dxb = dx + size_t(b) * N * K;
+  const int row_begin = blockIdx.x * rows_per_block;
+  const int row_end = min(N, row_begin + rows_per_block);
+  float* dx_rows = dx + (size_t(b) * N + row_begin) * K;
+  const int values = (row_end - row_begin) * K;
+  for (int i = threadIdx.x; i < values; i += blockDim.x) tile[i] = dx_rows[i];
   for (int c0 = 0; c0 < C; c0 += kScatterChannels) {
     const int count = min(kScatterChannels, C - c0);
     for (int t = threadIdx.x; t < count; t += blockDim.x) {
       const size_t bc = size_t(b) * C + c0 + t;
       const int row = selected_row[bc];
       const double v = a[c0 + t] * masked_grad(dy[bc], y[bc], relu);
-      // -1: not this block's (another segment's row, or a zero term the CPU skips too).
-      target[t] = (row >= row_begin && row < row_end && v != 0.0) ? row : -1;
+      // -1: not this block's (another run's row, or a zero term the CPU skips too).
+      target[t] = (row >= row_begin && row < row_end && v != 0.0) ? row - row_begin : -1;
       term[t] = v;
     }
-    __syncthreads();
+    __syncthreads();  // (the first also orders the tile's load before any update)
     for (int t = 0; t < count; ++t) {
       const int row = target[t];
       if (row < 0) continue;
       const double v = term[t];
       const float* wc = w + size_t(c0 + t) * K;
-      float* out = dxb + size_t(row) * K;
+      float* out = tile + size_t(row) * K;
       for (int k = threadIdx.x; k < K; k += blockDim.x) out[k] += static_cast<float>(v * wc[k]);
     }
-    __syncthreads();  // before the next pass restages the shared arrays
+    __syncthreads();  // before the next pass restages the shared arrays, and before the write-back
   }
+  for (int i = threadIdx.x; i < values; i += blockDim.x) dx_rows[i] = tile[i];
 }
 
 unsigned blocks_for(int n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
@@ -507,9 +580,9 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   State& s = *s_;
   const int M = B * N;
   Extremes e;
-  carve_terms(s, e, B, K, C, true);
+  carve_terms(s, e, B, N, K, C, true);
   // The centred rows first, z's chunks later (stream order): one slot for both.
-  const size_t row_floats = std::max(size_t(M) * K, size_t(std::min(M, kChunkRows)) * C);
+  const size_t row_floats = std::max(size_t(M) * K, size_t(std::min(M, chunk_rows())) * C);
   float* rows = static_cast<float*>(s.scratch(State::kWideRows, row_floats * sizeof(float)));
 
   // x's mean and covariance.
@@ -542,8 +615,8 @@ void CudaBackend::wide_max_forward_eval(float* y, const float* x, const float* w
   State& s = *s_;
   const int M = B * N;
   Extremes e;
-  carve_terms(s, e, B, K, C, false);
-  float* z = static_cast<float*>(s.scratch(State::kWideRows, size_t(std::min(M, kChunkRows)) * C * sizeof(float)));
+  carve_terms(s, e, B, N, K, C, false);
+  float* z = static_cast<float*>(s.scratch(State::kWideRows, size_t(std::min(M, chunk_rows())) * C * sizeof(float)));
 
   eval_scale_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.scale, running_var, C, eps);
   CUDA_CHECK_LAUNCH();
@@ -583,15 +656,18 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
                                                                       K, C);
   CUDA_CHECK_LAUNCH();
   gemm_fp32(s, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);  // P = w^T scaled_w
-  offset_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, t.db, M, K, C);
+  offset_kernel<<<K, kOffsetThreads, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, t.db, M, K, C);
   CUDA_CHECK_LAUNCH();
   broadcast_rows_kernel<<<grid_for(size_t(M) * K), kBlock, 0, s.stream>>>(dx, t.offset, M, K);
   CUDA_CHECK_LAUNCH();
   gemm_fp32(s, false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
   // The sparse part: the picked points.
-  const dim3 grid((N + kScatterRows - 1) / kScatterRows, B);
-  scatter_picks_kernel<<<grid, kScatterThreads, 0, s.stream>>>(dx, w, t.a, dy, y, saved.selected_row, N, K, C,
-                                                               relu);
+  PN_CHECK(K <= kScatterTileFloats);  // one row of dx fits a scatter block's shared memory
+  const int rows_per_block = std::min(N, kScatterTileFloats / K);
+  const dim3 grid((N + rows_per_block - 1) / rows_per_block, B);
+  const size_t tile_bytes = size_t(rows_per_block) * K * sizeof(float);
+  scatter_picks_kernel<<<grid, kScatterThreads, tile_bytes, s.stream>>>(dx, w, t.a, dy, y, saved.selected_row, N,
+                                                                        K, C, rows_per_block, relu);
   CUDA_CHECK_LAUNCH();
 }
 
