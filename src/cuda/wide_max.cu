@@ -49,15 +49,17 @@
 //   broadcast_rows_kernel +     dx = offset on every row, then dx += -x P (plain
 //   gemm_fp32                   fp32: P's entries carry a 1/M and would sit near
 //                               fp16's underflow; this GEMM is K/C of the forward's).
-//   scatter_picks_kernel        the sparse part: one block per (cloud, a run of
-//                               its rows that fits kScatterTileFloats); the block
-//                               loads those dx rows into shared memory, stages
-//                               kScatterChannels channels' (row, a_c g_bc) at a
-//                               time and walks them in ascending c; thread t owns
-//                               columns k = t, t + blockDim, ... of the rows, so
-//                               every dx element has one writer and sees its
-//                               terms in ascending c (as the CPU): no atomics,
-//                               the bits do not depend on scheduling.
+//   sort_picks_kernel +         the sparse part. Max pooling concentrates the
+//   apply_picks_kernel          picks: a few rows of a cloud take hundreds of
+//                               channels each, so a kernel walking channels per
+//                               row range serialises on them. One block per
+//                               cloud sorts its (row, c) picks (bitonic, in
+//                               shared memory), writing (row, c, a_c g_bc) in
+//                               that order; then one warp per run of equal rows
+//                               keeps the row's dx in registers (lane l owns
+//                               columns l, l + 32, ...) and adds the terms in
+//                               ascending c, as the CPU does: one writer per dx
+//                               element, no atomics, the CPU's bits.
 // Scratch (grow-only, cuda_common.cuh): kWideRows holds the centred rows and
 // then z's chunks; kWideTerms the (B, C) extremes, the per-segment partials
 // and the per-channel terms,
@@ -82,17 +84,17 @@ constexpr int kSegment = 256;           // points of one cloud per extremes bloc
 constexpr int kTile = 32;               // channels per extremes block (one warp wide)
 constexpr int kLanes = 8;               // point lanes per extremes block (a power of 2)
 constexpr int kSmallTile = 16;          // tile edge of rows_dot_rows_kernel
-constexpr int kScatterTileFloats = 8192;  // dx values staged per scatter block (32 KB of shared memory)
-constexpr int kScatterChannels = 256;   // channels staged per pass of a scatter block
-constexpr int kScatterThreads = 128;    // threads (columns k) per scatter block
+constexpr int kSortThreads = 512;       // threads of the per-cloud pick sort
+constexpr int kMaxSortedPicks = 4096;   // channels a cloud's sort holds (32 KB of shared memory)
+constexpr int kPerLane = 4;             // dx columns per lane per pass of apply_picks_kernel
 constexpr int kOffsetThreads = 256;     // threads per column of offset_kernel (a power of 2)
 
-// Rows of z per GEMM chunk (at most; chunks end on segment boundaries). 4096
-// rows of C = 1024 floats are 16 MB, which the GEMM leaves in the H100's 50 MB
-// L2 for the extremes pass to read back; POINTNET_WIDE_CHUNK_ROWS picks
-// another size to compare.
+// Rows of z per GEMM chunk (at most; chunks end on segment boundaries): 32 MB
+// of z at C = 1024. Predicted: 4096 rows (16 MB, left in the H100's 50 MB L2
+// for the extremes pass) would be faster; measured 2026-12-06: 2% slower (cls
+// bf16 step 3.44 vs 3.36 ms). POINTNET_WIDE_CHUNK_ROWS picks another size.
 int chunk_rows() {
-  static const int rows = std::stoi(env_choice("POINTNET_WIDE_CHUNK_ROWS", {"4096", "8192", "2048", "16384"}));
+  static const int rows = std::stoi(env_choice("POINTNET_WIDE_CHUNK_ROWS", {"8192", "4096", "16384", "2048"}));
   return rows;
 }
 
@@ -168,7 +170,13 @@ struct BackwardTerms {
   float* scaled_w = nullptr;    // (C, K) (a invstd dgamma / M)_c w_c
   float* P = nullptr;           // (K, K)
   float* offset = nullptr;      // (K) xbar P - u
-  void carve(Carve& c, int K, int C) {
+  int32_t* pick_row = nullptr;  // (B, C) each cloud's picks sorted by (row, c); row -1 (skipped) last
+  int32_t* pick_channel = nullptr;  // (B, C) their channels
+  double* pick_term = nullptr;  // (B, C) their a_c g_bc
+  void carve(Carve& c, int B, int K, int C) {
+    pick_row = c.take<int32_t>(size_t(B) * C);
+    pick_channel = c.take<int32_t>(size_t(B) * C);
+    pick_term = c.take<double>(size_t(B) * C);
     a = c.take<double>(C);
     db = c.take<double>(C);
     dg = c.take<double>(C);
@@ -518,47 +526,102 @@ __global__ void broadcast_rows_kernel(float* y, const float* offset, size_t M, i
     y[i] = offset[i % K];
 }
 
-// dx[b, row_bc, :] += float(a_c g_bc w_c) for every channel c, c ascending.
-// Block (row run blockIdx.x, cloud blockIdx.y) loads its rows_per_block rows of
-// dx into shared memory, applies only the picks whose row lies in them and
-// writes them back; thread t updates only columns k = t, t + blockDim.x, ...
-// So each dx element has exactly one updating thread, which adds its terms in
-// ascending c: deterministic without atomics. Rows outside [0, N) fall in no
-// run and are never written.
-__global__ void scatter_picks_kernel(float* dx, const float* w, const double* a, const float* dy, const float* y,
-                                     const int32_t* selected_row, int N, int K, int C, int rows_per_block,
-                                     bool relu) {
-  extern __shared__ float tile[];  // (rows_per_block, K)
-  __shared__ double term[kScatterChannels];
-  __shared__ int target[kScatterChannels];
-  const int b = blockIdx.y;
-  const int row_begin = blockIdx.x * rows_per_block;
-  const int row_end = min(N, row_begin + rows_per_block);
-  float* dx_rows = dx + (size_t(b) * N + row_begin) * K;
-  const int values = (row_end - row_begin) * K;
-  for (int i = threadIdx.x; i < values; i += blockDim.x) tile[i] = dx_rows[i];
-  for (int c0 = 0; c0 < C; c0 += kScatterChannels) {
-    const int count = min(kScatterChannels, C - c0);
-    for (int t = threadIdx.x; t < count; t += blockDim.x) {
-      const size_t bc = size_t(b) * C + c0 + t;
+// Cloud b = blockIdx.x: its picks (b, c) sorted by (row, c), ascending, as
+// (pick_row, pick_channel, pick_term = a_c g_bc); picks the CPU skips (a zero
+// term) and rows outside [0, N) (a broken contract) sort last with row -1.
+// Keys are unique (c differs), so the order is the same every run. P: C
+// rounded up to a power of 2 (the bitonic network's size).
+__global__ void sort_picks_kernel(int32_t* pick_row, int32_t* pick_channel, double* pick_term, const double* a,
+                                  const float* dy, const float* y, const int32_t* selected_row, int N, int C,
+                                  int P, bool relu) {
+  extern __shared__ unsigned long long keys[];  // (row << 32) | c
+  const int b = blockIdx.x;
+  constexpr unsigned long long kSkipped = ~0ull;
+  for (int i = threadIdx.x; i < P; i += blockDim.x) {
+    unsigned long long key = kSkipped;  // also the padding
+    if (i < C) {
+      const size_t bc = size_t(b) * C + i;
       const int row = selected_row[bc];
-      const double v = a[c0 + t] * masked_grad(dy[bc], y[bc], relu);
-      // -1: not this block's (another run's row, or a zero term the CPU skips too).
-      target[t] = (row >= row_begin && row < row_end && v != 0.0) ? row - row_begin : -1;
-      term[t] = v;
+      if (row >= 0 && row < N && a[i] * masked_grad(dy[bc], y[bc], relu) != 0.0)
+        key = (static_cast<unsigned long long>(row) << 32) | static_cast<unsigned>(i);
     }
-    __syncthreads();  // (the first also orders the tile's load before any update)
-    for (int t = 0; t < count; ++t) {
-      const int row = target[t];
-      if (row < 0) continue;
-      const double v = term[t];
-      const float* wc = w + size_t(c0 + t) * K;
-      float* out = tile + size_t(row) * K;
-      for (int k = threadIdx.x; k < K; k += blockDim.x) out[k] += static_cast<float>(v * wc[k]);
-    }
-    __syncthreads();  // before the next pass restages the shared arrays, and before the write-back
+    keys[i] = key;
   }
-  for (int i = threadIdx.x; i < values; i += blockDim.x) dx_rows[i] = tile[i];
+  __syncthreads();
+  for (int size = 2; size <= P; size <<= 1) {
+    for (int stride = size >> 1; stride > 0; stride >>= 1) {
+      for (int i = threadIdx.x; i < P; i += blockDim.x) {
+        const int j = i ^ stride;
+        if (j <= i) continue;
+        const unsigned long long lo = keys[i], hi = keys[j];
+        if ((lo > hi) == ((i & size) == 0)) {
+          keys[i] = hi;
+          keys[j] = lo;
+        }
+      }
+      __syncthreads();
+    }
+  }
+  for (int i = threadIdx.x; i < C; i += blockDim.x) {
+    const size_t out = size_t(b) * C + i;
+    const unsigned long long key = keys[i];
+    const int c = static_cast<int>(key & 0xffffffffu);
+    pick_row[out] = key == kSkipped ? -1 : static_cast<int>(key >> 32);
+    pick_channel[out] = key == kSkipped ? 0 : c;
+    pick_term[out] = key == kSkipped ? 0.0 : a[c] * masked_grad(dy[size_t(b) * C + c], y[size_t(b) * C + c], relu);
+  }
+}
+
+// dx[b, row, :] += float(term w_c) over the run of sorted picks with that row,
+// c ascending (the CPU's operations in the CPU's order). One warp per sorted
+// pick; only the warp at the start of a run works: it holds kPerLane columns
+// per lane of the row in registers for a pass of 32 kPerLane columns, reads
+// the run's picks 32 at a time (one coalesced load, then shuffles) and issues
+// a pick's kPerLane loads of w before it needs them.
+__global__ void apply_picks_kernel(float* dx, const float* w, const int32_t* pick_row, const int32_t* pick_channel,
+                                   const double* pick_term, int B, int N, int K, int C) {
+  const size_t warp = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32;
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  if (warp >= size_t(B) * C) return;  // the whole warp
+  const int b = static_cast<int>(warp / C), first = static_cast<int>(warp % C);
+  const size_t base = size_t(b) * C;
+  const int row = pick_row[base + first];
+  if (row < 0 || (first > 0 && pick_row[base + first - 1] == row)) return;  // not a run's start
+  float* out = dx + (size_t(b) * N + row) * K;
+  for (int k0 = 0; k0 < K; k0 += 32 * kPerLane) {
+    float acc[kPerLane];
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const int k = k0 + lane + 32 * j;
+      acc[j] = k < K ? out[k] : 0.0f;
+    }
+    bool done = false;
+    for (int e0 = first; e0 < C && !done; e0 += 32) {
+      const int e = e0 + lane;  // this lane's pick of the next 32
+      const int my_row = e < C ? pick_row[base + e] : -1;
+      const int my_channel = e < C ? pick_channel[base + e] : 0;
+      const double my_term = e < C ? pick_term[base + e] : 0.0;
+      for (int t = 0; t < 32; ++t) {
+        if (__shfl_sync(0xffffffffu, my_row, t) != row) {
+          done = true;
+          break;
+        }
+        const int c = __shfl_sync(0xffffffffu, my_channel, t);
+        const double v = __shfl_sync(0xffffffffu, my_term, t);
+        const float* wc = w + size_t(c) * K + k0 + lane;
+        float wv[kPerLane];
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) wv[j] = k0 + lane + 32 * j < K ? wc[32 * j] : 0.0f;
+#pragma unroll
+        for (int j = 0; j < kPerLane; ++j) acc[j] += static_cast<float>(v * wv[j]);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const int k = k0 + lane + 32 * j;
+      if (k < K) out[k] = acc[j];
+    }
+  }
 }
 
 unsigned blocks_for(int n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
@@ -566,7 +629,6 @@ unsigned blocks_for(int n) { return static_cast<unsigned>((n + kBlock - 1) / kBl
 void check_shape(int B, int N, int K, int C) {
   PN_CHECK(B >= 1 && N >= 1 && K >= 1 && C >= 1);
   PN_CHECK(static_cast<long long>(B) * N <= INT_MAX);
-  PN_CHECK(B <= 65535);  // grid.y of the scatter
 }
 }  // namespace
 
@@ -637,7 +699,7 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   State& s = *s_;
   const int M = B * N;
   BackwardTerms t;
-  carve_terms(s, t, K, C);
+  carve_terms(s, t, B, K, C);
 
   backward_channels_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(dgamma, dbeta, dbias, t.a, t.db, t.dg, dy, y,
                                                                     gamma, saved.mean, saved.invstd,
@@ -662,12 +724,15 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   CUDA_CHECK_LAUNCH();
   gemm_fp32(s, false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
   // The sparse part: the picked points.
-  PN_CHECK(K <= kScatterTileFloats);  // one row of dx fits a scatter block's shared memory
-  const int rows_per_block = std::min(N, kScatterTileFloats / K);
-  const dim3 grid((N + rows_per_block - 1) / rows_per_block, B);
-  const size_t tile_bytes = size_t(rows_per_block) * K * sizeof(float);
-  scatter_picks_kernel<<<grid, kScatterThreads, tile_bytes, s.stream>>>(dx, w, t.a, dy, y, saved.selected_row, N,
-                                                                        K, C, rows_per_block, relu);
+  PN_CHECK(C <= kMaxSortedPicks);
+  int P = 1;
+  while (P < C) P *= 2;
+  sort_picks_kernel<<<B, kSortThreads, size_t(P) * sizeof(unsigned long long), s.stream>>>(
+      t.pick_row, t.pick_channel, t.pick_term, t.a, dy, y, saved.selected_row, N, C, P, relu);
+  CUDA_CHECK_LAUNCH();
+  const size_t threads = size_t(B) * C * 32;  // a warp per sorted pick
+  apply_picks_kernel<<<static_cast<unsigned>((threads + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
+      dx, w, t.pick_row, t.pick_channel, t.pick_term, B, N, K, C);
   CUDA_CHECK_LAUNCH();
 }
 
