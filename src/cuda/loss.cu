@@ -15,6 +15,7 @@ using cuda::kBlock;
 
 constexpr int kWarp = 32;
 constexpr int kLossThreads = 512;
+constexpr int kLossRowsPerBlock = 2048;  // rows per block of the loss sum (a constant: the same sums on any GPU)
 
 // One warp per row: max, sum of exp in double, then y = x - log-sum-exp.
 __global__ void log_softmax_kernel(float* y, const float* x, int M, int K) {
@@ -47,15 +48,18 @@ __device__ int row_argmax(const float* row, int K) {
   return best;
 }
 
-// One block: each thread takes rows tid, tid + 512, ...; then a fixed tree.
-__global__ void nll_kernel(NllResult* out, const float* logp, const int32_t* target, int M, int K) {
+// Block i takes rows [i kLossRowsPerBlock, (i + 1) kLossRowsPerBlock): each
+// thread rows tid, tid + 512, ... of them, then a fixed tree into partials[i].
+// (One block over all rows took 1.4 ms for the segmenter's 80,000 rows.)
+__global__ void nll_partials_kernel(NllResult* partials, const float* logp, const int32_t* target, int M, int K) {
   __shared__ double sums[kLossThreads];
   __shared__ long long hits[kLossThreads];
   __shared__ long long invalid[kLossThreads];
   const int tid = threadIdx.x;
+  const int begin = blockIdx.x * kLossRowsPerBlock, end = min(M, begin + kLossRowsPerBlock);
   double s = 0.0;
   long long h = 0, bad = 0;
-  for (int r = tid; r < M; r += kLossThreads) {
+  for (int r = begin + tid; r < end; r += kLossThreads) {
     const int t = target[r];
     if (t < 0 || t >= K) {
       ++bad;
@@ -68,6 +72,33 @@ __global__ void nll_kernel(NllResult* out, const float* logp, const int32_t* tar
   sums[tid] = s;
   hits[tid] = h;
   invalid[tid] = bad;
+  __syncthreads();
+  for (int half = kLossThreads / 2; half > 0; half /= 2) {
+    if (tid < half) {
+      sums[tid] += sums[tid + half];
+      hits[tid] += hits[tid + half];
+      invalid[tid] += invalid[tid + half];
+    }
+    __syncthreads();
+  }
+  if (tid == 0) partials[blockIdx.x] = NllResult{sums[0], hits[0], invalid[0]};
+}
+
+// One block: the partials, thread t adding t, t + 512, ... in order, then a fixed tree.
+__global__ void nll_finish_kernel(NllResult* out, const NllResult* partials, int count) {
+  __shared__ double sums[kLossThreads];
+  __shared__ long long hits[kLossThreads];
+  __shared__ long long invalid[kLossThreads];
+  const int tid = threadIdx.x;
+  NllResult r{0.0, 0, 0};
+  for (int i = tid; i < count; i += kLossThreads) {
+    r.sum += partials[i].sum;
+    r.hits += partials[i].hits;
+    r.invalid += partials[i].invalid;
+  }
+  sums[tid] = r.sum;
+  hits[tid] = r.hits;
+  invalid[tid] = r.invalid;
   __syncthreads();
   for (int half = kLossThreads / 2; half > 0; half /= 2) {
     if (tid < half) {
@@ -110,9 +141,12 @@ void CudaBackend::log_softmax_forward(float* y, const float* x, int M, int K) {
 void CudaBackend::queue_nll_loss(const float* logp, const int32_t* target, int M, int K) {
   PN_CHECK(M >= 1 && K >= 1);
   static_assert(sizeof(NllResult) <= State::kHostFlag - State::kHostNll, "the loss fits its host slot");
-  auto* out = static_cast<NllResult*>(s_->scratch(State::kSmall, sizeof(NllResult)));
+  const int blocks = (M + kLossRowsPerBlock - 1) / kLossRowsPerBlock;
+  auto* out = static_cast<NllResult*>(s_->scratch(State::kSmall, (1 + size_t(blocks)) * sizeof(NllResult)));
   char* host = s_->host_results_for(State::kHostNorms);
-  nll_kernel<<<1, kLossThreads, 0, s_->stream>>>(out, logp, target, M, K);
+  nll_partials_kernel<<<blocks, kLossThreads, 0, s_->stream>>>(out + 1, logp, target, M, K);
+  CUDA_CHECK_LAUNCH();
+  nll_finish_kernel<<<1, kLossThreads, 0, s_->stream>>>(out, out + 1, blocks);
   CUDA_CHECK_LAUNCH();
   CUDA_CHECK(cudaMemcpyAsync(host + State::kHostNll, out, sizeof(NllResult), cudaMemcpyDeviceToHost, s_->stream));
   s_->queued_rows = M;

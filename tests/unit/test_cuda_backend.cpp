@@ -551,8 +551,9 @@ TEST_F(CudaOps, TransformRegularizer) {
 // ------------------------------------------------------------ loss
 
 TEST_F(CudaOps, LogSoftmaxNllAndArgmax) {
+  // 5000 rows: the loss sums span three blocks of 2048 rows (loss.cu).
   for (const RowsChannels& s : {RowsChannels{1, 2}, RowsChannels{37, 40}, RowsChannels{1000, 50},
-                                RowsChannels{5, 100}}) {
+                                RowsChannels{5, 100}, RowsChannels{5000, 50}}) {
     const int M = s.M, K = s.C;
     SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K));
     const size_t n = size_t(M) * K;
