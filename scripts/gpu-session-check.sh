@@ -21,14 +21,20 @@ gpu_build || exit 1
 P=build-gpu/pointnet
 status=0
 
-stamp "== CUDA tests"
-timeout 240 build-gpu/pointnet_tests --gtest_filter='Cuda*:*CudaStepGraph*:Nccl*' --gtest_color=no > "$OUT/tests.log" 2>&1 || status=1
+# SESSION_CHECK_ENGINES=0: no engine tests or benchmarks (the training ones only).
+engines=${SESSION_CHECK_ENGINES:-1}
+filter='Cuda*:*CudaStepGraph*:Nccl*'
+[ "$engines" = 1 ] || filter='CudaOps.*:CudaWideMax.*:*CudaStepGraph*:*CudaModel*:Nccl*'
+stamp "== CUDA tests ($filter)"
+timeout 240 build-gpu/pointnet_tests --gtest_filter="$filter" --gtest_color=no > "$OUT/tests.log" 2>&1 || status=1
 grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is|no CUDA device' "$OUT/tests.log" | head -n 30
 grep -E 'info.*rel. error' "$OUT/tests.log" | tail -n 12
-stamp "== CUDA engine tests with POINTNET_ENGINE_FP32=ffma"
-POINTNET_ENGINE_FP32=ffma timeout 90 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*' \
-  --gtest_color=no >> "$OUT/tests.log" 2>&1 || status=1
-grep -E '^\[  (PASSED|FAILED) ' "$OUT/tests.log" | tail -n 2
+if [ "$engines" = 1 ]; then
+  stamp "== CUDA engine tests with POINTNET_ENGINE_FP32=ffma"
+  POINTNET_ENGINE_FP32=ffma timeout 90 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*' \
+    --gtest_color=no >> "$OUT/tests.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED) ' "$OUT/tests.log" | tail -n 2
+fi
 
 bench() {  # pointnet bench arguments; the caller's environment picks the kernels
   local out
@@ -50,7 +56,7 @@ print('%-3s %-5s %-5s %4dx%-4d %-22s median %8.4f ms  %9.0f clouds/s  gpu %9.0f 
     status=1
   fi
 }
-if [ "${SESSION_CHECK_ENGINES:-1}" = 1 ]; then
+if [ "$engines" = 1 ]; then
 stamp "== fp32 engines: 3xTF32 (default) vs FFMA; fp16 beside them"
 for b in 1024 1; do
   bench --device cuda --task cls --precision fp32 --batch $b --points 1024
@@ -64,7 +70,7 @@ POINTNET_ENGINE_FP32=ffma bench --device cuda --task seg --precision fp32 --batc
 fi
 
 # Each training case by default, then again with $STEP_COMPARE's environment
-# (default: op by op instead of the recorded CUDA graph).
+# (default: op by op instead of the recorded CUDA graph; "none": not again).
 compare=${STEP_COMPARE:-POINTNET_STEP_GRAPHS=0}
 stamp "== training step, B = 32 x 2500: default vs $compare"
 for args in "cls bf16" "cls fp16" "cls fp32" "seg bf16" "cls bf16 ft"; do
@@ -72,6 +78,7 @@ for args in "cls bf16" "cls fp16" "cls fp32" "seg bf16" "cls bf16 ft"; do
   k=40; [ "$1" = seg ] && k=50
   ft=(); [ "${3:-}" = ft ] && ft=(--feature-transform)
   bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k --train "${ft[@]}"
+  [ "$compare" = none ] && continue
   for kv in $compare; do export "$kv"; done
   bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k --train "${ft[@]}"
   for kv in $compare; do unset "${kv%%=*}"; done

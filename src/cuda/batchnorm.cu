@@ -116,12 +116,15 @@ using State = CudaBackend::State;
 // y = (x - centre[c]) * scale[c] + shift[c], as the CPU: subtracting the mean
 // first (as PyTorch) rather than folding it into the shift keeps precision when
 // a channel's mean is large next to its spread (the segmenter's 1088->512 layer).
+// With `relu`, then max(y, 0) as relu_forward (NaN -> 0): the same bits as the
+// two passes, one pass over the activations fewer.
 __global__ void normalize_kernel(float* y, const float* x, const float* centre, const float* scale,
-                                 const float* shift, size_t M, int C) {
+                                 const float* shift, size_t M, int C, bool relu) {
   const size_t n = M * C;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(i % C);
-    y[i] = (x[i] - centre[c]) * scale[c] + shift[c];
+    const float v = (x[i] - centre[c]) * scale[c] + shift[c];
+    y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
   }
 }
 
@@ -176,36 +179,59 @@ __global__ void batchnorm_dx_kernel(float* dx, const float* dy, const float* x, 
 }
 
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
+
+// The forward passes, with or without the ReLU fused into the apply.
+void batchnorm_train(State& s, float* y, float* mean, float* invstd, float* running_mean, float* running_var,
+                     const float* x, const float* gamma, const float* beta, int M, int C, double eps, double momentum,
+                     bool relu) {
+  // PyTorch refuses this too: the unbiased variance of one value is undefined.
+  if (M < 2) fail("batch normalisation in training needs at least 2 values per channel, got ", M,
+                  " (use a batch size of 2 or more)");
+  if (C <= 0) return;
+  const double* sums = cuda::column_sums(s, cuda::ReduceTerm::kShiftedMoments, x, nullptr, nullptr, nullptr, M, C);
+  float* scale = static_cast<float*>(s.scratch(State::kCoeffs, size_t(C) * sizeof(float)));
+  finish_train_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(mean, invstd, running_mean, running_var, scale,
+                                                                  sums, x, gamma, M, C, eps, momentum);
+  CUDA_CHECK_LAUNCH();
+  // After the statistics (stream order), so y == x works too.
+  normalize_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(y, x, mean, scale, beta, M, C, relu);
+  CUDA_CHECK_LAUNCH();
+}
+
+void batchnorm_eval(State& s, float* y, const float* x, const float* gamma, const float* beta,
+                    const float* running_mean, const float* running_var, int M, int C, double eps, bool relu) {
+  if (M <= 0 || C <= 0) return;
+  float* scale = static_cast<float*>(s.scratch(State::kCoeffs, size_t(C) * sizeof(float)));
+  finish_eval_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(scale, gamma, running_var, C, eps);
+  CUDA_CHECK_LAUNCH();
+  normalize_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(y, x, running_mean, scale, beta, M, C, relu);
+  CUDA_CHECK_LAUNCH();
+}
 }  // namespace
 
 void CudaBackend::batchnorm_forward_train(float* y, float* mean, float* invstd, float* running_mean,
                                           float* running_var, const float* x, const float* gamma,
                                           const float* beta, int M, int C, double eps,
                                           double momentum) {
-  // PyTorch refuses this too: the unbiased variance of one value is undefined.
-  if (M < 2) fail("batch normalisation in training needs at least 2 values per channel, got ", M,
-                  " (use a batch size of 2 or more)");
-  if (C <= 0) return;
-  const double* sums = cuda::column_sums(*s_, cuda::ReduceTerm::kShiftedMoments, x, nullptr,
-                                         nullptr, nullptr, M, C);
-  float* scale = static_cast<float*>(s_->scratch(State::kCoeffs, size_t(C) * sizeof(float)));
-  finish_train_kernel<<<channel_blocks(C), kBlock, 0, s_->stream>>>(
-      mean, invstd, running_mean, running_var, scale, sums, x, gamma, M, C, eps, momentum);
-  CUDA_CHECK_LAUNCH();
-  // After the statistics (stream order), so y == x works too.
-  normalize_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s_->stream>>>(y, x, mean, scale, beta, M, C);
-  CUDA_CHECK_LAUNCH();
+  batchnorm_train(*s_, y, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum, false);
+}
+
+void CudaBackend::batchnorm_relu_forward_train(float* y, float* mean, float* invstd, float* running_mean,
+                                               float* running_var, const float* x, const float* gamma,
+                                               const float* beta, int M, int C, double eps, double momentum) {
+  batchnorm_train(*s_, y, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum, true);
 }
 
 void CudaBackend::batchnorm_forward_eval(float* y, const float* x, const float* gamma,
                                          const float* beta, const float* running_mean,
                                          const float* running_var, int M, int C, double eps) {
-  if (M <= 0 || C <= 0) return;
-  float* scale = static_cast<float*>(s_->scratch(State::kCoeffs, size_t(C) * sizeof(float)));
-  finish_eval_kernel<<<channel_blocks(C), kBlock, 0, s_->stream>>>(scale, gamma, running_var, C, eps);
-  CUDA_CHECK_LAUNCH();
-  normalize_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s_->stream>>>(y, x, running_mean, scale, beta, M, C);
-  CUDA_CHECK_LAUNCH();
+  batchnorm_eval(*s_, y, x, gamma, beta, running_mean, running_var, M, C, eps, false);
+}
+
+void CudaBackend::batchnorm_relu_forward_eval(float* y, const float* x, const float* gamma, const float* beta,
+                                              const float* running_mean, const float* running_var, int M, int C,
+                                              double eps) {
+  batchnorm_eval(*s_, y, x, gamma, beta, running_mean, running_var, M, C, eps, true);
 }
 
 void CudaBackend::batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,

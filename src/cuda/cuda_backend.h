@@ -140,6 +140,12 @@ class CudaBackend final : public Backend<float> {
                           const float* gamma, const float* mean, const float* invstd, int M,
                           int C) override;
 
+  void batchnorm_relu_forward_train(float* y, float* mean, float* invstd, float* running_mean, float* running_var,
+                                    const float* x, const float* gamma, const float* beta, int M, int C, double eps,
+                                    double momentum) override;
+  void batchnorm_relu_forward_eval(float* y, const float* x, const float* gamma, const float* beta,
+                                   const float* running_mean, const float* running_var, int M, int C,
+                                   double eps) override;
   void relu_forward(float* y, const float* x, size_t count) override;
   void relu_backward(float* dx, const float* dy, const float* y, size_t count) override;
 

@@ -76,6 +76,19 @@ class Backend {
                                       double eps) = 0;
   virtual void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
                                   const T* gamma, const T* mean, const T* invstd, int M, int C) = 0;
+  // The batch normalisations above followed by relu_forward(y, y): the same
+  // values, in one pass over the activations where a backend fuses them.
+  virtual void batchnorm_relu_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var,
+                                            const T* x, const T* gamma, const T* beta, int M, int C, double eps,
+                                            double momentum) {
+    batchnorm_forward_train(y, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum);
+    relu_forward(y, y, static_cast<size_t>(M) * C);
+  }
+  virtual void batchnorm_relu_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
+                                           const T* running_var, int M, int C, double eps) {
+    batchnorm_forward_eval(y, x, gamma, beta, running_mean, running_var, M, C, eps);
+    relu_forward(y, y, static_cast<size_t>(M) * C);
+  }
 
   // y = max(x, 0); in place allowed. dx = dy where y > 0 else 0; in place allowed.
   virtual void relu_forward(T* y, const T* x, size_t count) = 0;

@@ -58,16 +58,15 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
   if (training) {
     layer.mean.bind(&be);
     layer.invstd.bind(&be);
-    be.batchnorm_forward_train(y, layer.mean.reserve(s.out), layer.invstd.reserve(s.out),
-                               store.value(layer.bn_mean), store.value(layer.bn_var), z,
-                               store.value(layer.bn_weight), store.value(layer.bn_bias), M, s.out,
-                               kBatchNormEps, bn_momentum);
+    auto train = s.relu ? &Backend<T>::batchnorm_relu_forward_train : &Backend<T>::batchnorm_forward_train;
+    (be.*train)(y, layer.mean.reserve(s.out), layer.invstd.reserve(s.out), store.value(layer.bn_mean),
+                store.value(layer.bn_var), z, store.value(layer.bn_weight), store.value(layer.bn_bias), M, s.out,
+                kBatchNormEps, bn_momentum);
   } else {
-    be.batchnorm_forward_eval(y, z, store.value(layer.bn_weight), store.value(layer.bn_bias),
-                              store.value(layer.bn_mean), store.value(layer.bn_var), M, s.out,
-                              kBatchNormEps);
+    auto eval = s.relu ? &Backend<T>::batchnorm_relu_forward_eval : &Backend<T>::batchnorm_forward_eval;
+    (be.*eval)(y, z, store.value(layer.bn_weight), store.value(layer.bn_bias), store.value(layer.bn_mean),
+               store.value(layer.bn_var), M, s.out, kBatchNormEps);
   }
-  if (s.relu) be.relu_forward(y, y, count);
 }
 
 template <typename T>

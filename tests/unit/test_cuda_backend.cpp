@@ -359,6 +359,36 @@ TEST_F(CudaOps, BatchNormForwardTrain) {
   }
 }
 
+// The fused BatchNorm + ReLU passes give the bits of the two passes, in place
+// too, in training and in eval; and their statistics are the same.
+TEST_F(CudaOps, BatchNormReluIsBatchNormThenRelu) {
+  for (const RowsChannels& s : kBatchNormShapes) {
+    SCOPED_TRACE("M=" + std::to_string(s.M) + " C=" + std::to_string(s.C));
+    const size_t n = size_t(s.M) * s.C;
+    const std::vector<float> x = randn(n, 0.0f, 1.0f), gamma = randn(s.C, 0.5f, 1.0f), beta = randn(s.C),
+                             rv0 = ties(s.C, 3);
+    const std::vector<float> rm0 = randn(s.C);
+    Dev gx(*gpu, x), gg(*gpu, gamma), gb(*gpu, beta), y2(*gpu, n), y1(*gpu, x), mean2(*gpu, s.C),
+        invstd2(*gpu, s.C), mean1(*gpu, s.C), invstd1(*gpu, s.C), rm2(*gpu, rm0), rv2(*gpu, rv0), rm1(*gpu, rm0),
+        rv1(*gpu, rv0);
+    gpu->batchnorm_forward_train(y2, mean2, invstd2, rm2, rv2, gx, gg, gb, s.M, s.C, 1e-5, 0.1);
+    gpu->relu_forward(y2, y2, n);
+    gpu->batchnorm_relu_forward_train(y1, mean1, invstd1, rm1, rv1, y1, gg, gb, s.M, s.C, 1e-5, 0.1);  // in place
+    const std::vector<float> two = y2.host(), one = y1.host();
+    EXPECT_CLOSE(one, two, kExact);
+    EXPECT_CLOSE(mean1.host(), mean2.host(), kExact);
+    EXPECT_CLOSE(invstd1.host(), invstd2.host(), kExact);
+    EXPECT_CLOSE(rv1.host(), rv2.host(), kExact);
+    if (n >= 1000) {
+      EXPECT_GT(std::count(one.begin(), one.end(), 0.0f), 0) << "the ReLU cut nothing";
+    }
+    gpu->batchnorm_forward_eval(y2, gx, gg, gb, rm1, rv1, s.M, s.C, 1e-5);
+    gpu->relu_forward(y2, y2, n);
+    gpu->batchnorm_relu_forward_eval(y1, gx, gg, gb, rm1, rv1, s.M, s.C, 1e-5);
+    EXPECT_CLOSE(y1.host(), y2.host(), kExact);
+  }
+}
+
 TEST_F(CudaOps, BatchNormTrainNeedsTwoRows) {
   Dev x(*gpu, 3), y(*gpu, 3), stat(*gpu, 3), rm(*gpu, 3), rv(*gpu, 3), g(*gpu, 3), b(*gpu, 3);
   EXPECT_THROW(gpu->batchnorm_forward_train(y, stat, stat, rm, rv, x, g, b, 1, 3, 1e-5, 0.1), Error);
