@@ -26,7 +26,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <system_error>
 #include <string>
 #include <vector>
 
@@ -139,10 +141,7 @@ void check_same(const Dataset& folder, const Dataset& pack) {
   }
 }
 
-uint64_t stored_checksum(const std::string& pack) {
-  const pointnet::MappedFile f(pack);
-  return pointnet::pack::get_le(f.data() + pointnet::pack::kChecksumAt, 8);
-}
+uint64_t stored_checksum(const std::string& pack) { return pointnet::pack::stored_checksum(pointnet::MappedFile(pack)); }
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -169,11 +168,23 @@ void report(const char* title, const std::vector<Source>& sources, const std::ve
   }
 }
 
-// A temporary cache folder for the stamps, and the stamp primed by one load.
+// The stamps in a temporary cache folder (never the user's), removed at the end.
+struct PrivateCacheFolder {
+  std::string path;
+  PrivateCacheFolder() {
+    char dir[] = "/tmp/bench_load_dataset_XXXXXX";
+    if (!::mkdtemp(dir)) pointnet::fail("bench: cannot make a temporary folder");
+    path = dir;
+    ::setenv("POINTNET_CACHE_DIR", dir, 1);
+  }
+  ~PrivateCacheFolder() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+// The stamp primed by one load.
 void prime_stamp(const std::string& pack) {
-  char dir[] = "/tmp/bench_load_dataset_XXXXXX";
-  if (!::mkdtemp(dir)) pointnet::fail("bench: cannot make a temporary folder");
-  ::setenv("POINTNET_CACHE_DIR", dir, 1);
   ::setenv("POINTNET_PACK_VERIFY", "stamp", 1);
   pointnet::load_dataset(pack, {});
   if (!pointnet::pack::stamp_says_verified(pointnet::MappedFile(pack), stored_checksum(pack)))
@@ -210,6 +221,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_load_dataset: --folder and --pack are required\n");
       return 2;
     }
+    const PrivateCacheFolder cache;  // before any load of the pack
+    ::setenv("POINTNET_PACK_VERIFY", "always", 1);
     for (const std::string& split : split_list(splits)) {
       pointnet::LoadOptions options;
       options.split = split;

@@ -34,6 +34,9 @@ struct Header {
   uint64_t data_bytes = 0;
 };
 
+// The checksum the pack says it has (bytes 24..32); the file is at least kFixedHeader long.
+inline uint64_t stored_checksum(const MappedFile& file) { return get_le(file.data() + kChecksumAt, 8); }
+
 // Magic, version and the sizes against the file's; the JSON is left for parse_json().
 Header parse_fixed_header(const MappedFile& file);
 void parse_json(const MappedFile& file, Header& h);

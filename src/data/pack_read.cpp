@@ -100,7 +100,7 @@ Layout parse_layout(const MappedFile& file, Dataset& ds) {
     parse_fields(file.path(), L, ds);
     parse_sections(file, L);
   } catch (const Error&) {
-    if (file_checksum(file.data(), file.size(), L.h.version) != get_le(file.data() + kChecksumAt, 8))
+    if (file_checksum(file.data(), file.size(), L.h.version) != stored_checksum(file))
       fail(file.path(), ": checksum mismatch: the pack is corrupted (re-create it with `pointnet pack`)");
     throw;
   }
@@ -199,14 +199,15 @@ std::string pack_layout(const std::string& path) {
 Dataset read_pack(const std::string& path, const LoadOptions& opt) {
   std::shared_ptr<const MappedFile> file = verified_mapping(path);  // another split of a pack read before
   const bool fresh = !file;
-  if (fresh) file = std::make_shared<const MappedFile>(path, true);  // populated: every byte is verified
+  const int64_t stat_time = wall_clock_ns();  // before the file's stat data is read (pack_stamp.h)
+  // Populated: every byte is read, by the verification or soon by training.
+  if (fresh) file = std::make_shared<const MappedFile>(path, true);
   Dataset ds;
-  Layout L = parse_layout(*file, ds);
+  Layout L = parse_layout(*file, ds);  // (the fixed header, so the stored checksum, is in the file)
   if (fresh) {
-    const uint64_t stored = get_le(file->data() + kChecksumAt, 8);
-    if (!stamp_says_verified(*file, stored)) {  // an unchanged pack verified by an earlier load is trusted
+    if (!stamp_says_verified(*file, stored_checksum(*file))) {  // an unchanged pack verified before is trusted
       verify_file(*file, L);
-      write_stamp(*file, stored);
+      write_stamp(*file, stored_checksum(*file), stat_time);
     }
     remember_verified(file);
   }

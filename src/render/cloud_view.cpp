@@ -122,6 +122,8 @@ void draw_cloud(Image& image, const Projection& projection, const std::vector<fl
   const float rim = std::max(0.5f, radius * 0.15f);  // the outline's width in pixels
   for (size_t i : order) {
     const ScreenPoint& s = screen[i];
+    // A non-finite point has no pixel (and floor(NaN) to int is undefined): skip it.
+    if (!std::isfinite(s.x) || !std::isfinite(s.y)) continue;
     // Farther points a little darker: depth reads without fog washing the colours out.
     const float far = dmax > dmin ? (s.depth - dmin) / (dmax - dmin) : 0.f;
     const Rgb base = scaled(colors[i], 1.f - 0.28f * far);
