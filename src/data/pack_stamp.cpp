@@ -109,14 +109,23 @@ void write_stamp(const MappedFile& file, uint64_t stored_checksum, int64_t stat_
   const FileIdentity& id = file.identity();
   if (stat_time_ns - std::max(id.mtime_ns, id.ctime_ns) < kRacyNs) return;
   try {
-    if (!(file_identity(file.path()) == id)) return;  // changed or replaced while being verified
+    // Defensive: the stamp names the identity the file had when opened, so a
+    // later change would not match it anyway; but a stamp for a file that is
+    // no longer at its path is useless.
+    if (!(file_identity(file.path()) == id)) return;
   } catch (const Error&) {
     return;
   }
   const std::string folder = std::filesystem::path(path).parent_path().string();
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(folder).parent_path(), ec);
-  ::mkdir(folder.c_str(), 0700);  // (an existing folder is kept, and trusted only if private)
+  if (::mkdir(folder.c_str(), 0700) != 0) {
+    // An existing folder of this user's that others could write (an older
+    // version made it under the umask) is made private; anyone else's is left alone.
+    struct stat st {};
+    if (::lstat(folder.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid())
+      ::chmod(folder.c_str(), 0700);
+  }
   if (!private_folder(folder)) return;
   write_small_file(path, stamp_text(id, stored_checksum));
 }

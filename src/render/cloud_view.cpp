@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "core/errors.h"
 
@@ -105,14 +104,17 @@ void draw_cloud(Image& image, const Projection& projection, const std::vector<fl
   const size_t n = xyz.size() / 3;
   PN_CHECK(colors.size() == n);
   std::vector<ScreenPoint> screen(n);
+  std::vector<size_t> order;  // the points that have a pixel: a non-finite one has none
+  order.reserve(n);
   float dmin = INFINITY, dmax = -INFINITY;
   for (size_t i = 0; i < n; ++i) {
     screen[i] = projection.project(&xyz[3 * i]);
-    dmin = std::min(dmin, screen[i].depth);
-    dmax = std::max(dmax, screen[i].depth);
+    const ScreenPoint& s = screen[i];
+    if (!std::isfinite(s.x) || !std::isfinite(s.y) || !std::isfinite(s.depth)) continue;
+    order.push_back(i);
+    dmin = std::min(dmin, s.depth);
+    dmax = std::max(dmax, s.depth);
   }
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t{0});
   // Painter's order: farthest first; ties keep file order so output is deterministic.
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return screen[a].depth > screen[b].depth; });
@@ -122,8 +124,6 @@ void draw_cloud(Image& image, const Projection& projection, const std::vector<fl
   const float rim = std::max(0.5f, radius * 0.15f);  // the outline's width in pixels
   for (size_t i : order) {
     const ScreenPoint& s = screen[i];
-    // A non-finite point has no pixel (and floor(NaN) to int is undefined): skip it.
-    if (!std::isfinite(s.x) || !std::isfinite(s.y)) continue;
     // Farther points a little darker: depth reads without fog washing the colours out.
     const float far = dmax > dmin ? (s.depth - dmin) / (dmax - dmin) : 0.f;
     const Rgb base = scaled(colors[i], 1.f - 0.28f * far);

@@ -26,12 +26,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Packs written once for the whole suite and left to settle past the 2 s in
-// which write_stamp declines to stamp a just-changed file: one wait, not one per test.
+// Packs written once per test process; the tests that need a load to stamp
+// one wait, once, until 2 s have passed since (write_stamp declines to stamp
+// a file changed more recently than that).
 class PackStamp : public ::testing::Test {
  protected:
   static constexpr int kPacks = 8;
   static inline fs::path packs_;
+  static inline std::chrono::steady_clock::time_point written_;
   static void SetUpTestSuite() {
     packs_ = fs::temp_directory_path() / ("pointnet_stamp_packs_" + std::to_string(::getpid()));
     fs::create_directories(packs_);
@@ -40,14 +42,19 @@ class PackStamp : public ::testing::Test {
     o.train_per_class = 3;
     o.test_per_class = 2;
     write_synthetic_classification((packs_ / "cls").string(), o);
-    for (int i = 0; i < kPacks; ++i) write_pack((packs_ / "cls").string(), settled(i), {});
-    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    for (int i = 0; i < kPacks; ++i) write_pack((packs_ / "cls").string(), pack_path(i), {});
+    written_ = std::chrono::steady_clock::now();
   }
   static void TearDownTestSuite() {
     std::error_code ec;
     fs::remove_all(packs_, ec);
   }
-  static std::string settled(int i) { return (packs_ / ("p" + std::to_string(i) + ".pack")).string(); }
+  static std::string pack_path(int i) { return (packs_ / ("p" + std::to_string(i) + ".pack")).string(); }
+  // Pack i once it is old enough for a load to stamp it.
+  static std::string settled(int i) {
+    std::this_thread::sleep_until(written_ + std::chrono::milliseconds(2100));
+    return pack_path(i);
+  }
 
   testing::TempDir tmp_;
   testing::ScopedEnv env_;
@@ -95,7 +102,7 @@ TEST_F(PackStamp, AVerifiedPackIsStampedAndAChangedOneVerifiedAgain) {
 }
 
 TEST_F(PackStamp, AStampIsTrustedOnlyForTheIdentityItNames) {
-  const std::string pack = settled(1);
+  const std::string pack = pack_path(1);
   flip_byte_in_place(pack);  // damaged, then stamped as if verified
   forge_stamp(pack);
   ASSERT_TRUE(trusted(pack));
@@ -124,7 +131,7 @@ TEST_F(PackStamp, APackReplacedByRenameIsVerifiedAgain) {
 }
 
 TEST_F(PackStamp, GarbageHugeOrSpecialStampsAreIgnoredWithoutHanging) {
-  const std::string pack = settled(4);
+  const std::string pack = pack_path(4);
   flip_byte_in_place(pack);  // so that a stamp wrongly trusted would let it load
   forge_stamp(pack);
   const std::string stamp = stamp_of(pack);
@@ -142,12 +149,18 @@ TEST_F(PackStamp, GarbageHugeOrSpecialStampsAreIgnoredWithoutHanging) {
   EXPECT_FALSE(trusted(pack));
   testing::expect_error([&] { load_dataset(pack, {}); }, {"p4.pack: checksum mismatch"});
   fs::remove(stamp);
-  fs::create_symlink(fs::path(packs_) / "nowhere", stamp);  // a link is not followed
+  // A link to a good stamp is not followed (another user could point it anywhere).
+  forge_stamp(pack);
+  fs::rename(stamp, stamp + ".real");
+  fs::create_symlink(stamp + ".real", stamp);
   EXPECT_FALSE(trusted(pack));
+  fs::remove(stamp);
+  fs::rename(stamp + ".real", stamp);
+  EXPECT_TRUE(trusted(pack));  // (the same stamp, not through a link)
 }
 
 TEST_F(PackStamp, AStampInAFolderOthersCanWriteIsNotTrusted) {
-  const std::string pack = settled(5);
+  const std::string pack = pack_path(5);
   flip_byte_in_place(pack);
   forge_stamp(pack);
   ASSERT_TRUE(trusted(pack));
@@ -171,9 +184,16 @@ TEST_F(PackStamp, APackChangedMomentsAgoIsNotStamped) {
   write_pack((dir / "cls").string(), pack, {});
   load_dataset(pack, {});
   EXPECT_FALSE(fs::exists(stamp_of(pack)));
-  // write_stamp measures from the moment the file was stat'ed, not from when verification ended.
-  pack::write_stamp(MappedFile(pack), stored(pack), pack::wall_clock_ns());
-  EXPECT_FALSE(fs::exists(stamp_of(pack)));
+  // The 2 s count up to the moment the file was stat'ed, not to the end of
+  // its verification: a file stat'ed 1 s after its last change gets no stamp,
+  // however long ago that was.
+  const std::string old = pack_path(7);
+  const MappedFile mapped(old);
+  const int64_t changed = std::max(mapped.identity().mtime_ns, mapped.identity().ctime_ns);
+  pack::write_stamp(mapped, stored(old), changed + 1'000'000'000);
+  EXPECT_FALSE(fs::exists(stamp_of(old)));
+  pack::write_stamp(mapped, stored(old), changed + 2'000'000'000);
+  EXPECT_TRUE(fs::exists(stamp_of(old)));
 }
 
 TEST_F(PackStamp, AnUnwritableCacheFolderOnlyMeansVerifyingEveryTime) {
@@ -185,7 +205,7 @@ TEST_F(PackStamp, AnUnwritableCacheFolderOnlyMeansVerifyingEveryTime) {
 }
 
 TEST_F(PackStamp, TheCacheFolderFollowsTheEnvironment) {
-  const std::string pack = settled(7);
+  const std::string pack = pack_path(7);
   testing::ScopedEnv env;
   env.set("POINTNET_CACHE_DIR", "");
   env.set("XDG_CACHE_HOME", "/xdg");
@@ -200,7 +220,7 @@ TEST_F(PackStamp, TheCacheFolderFollowsTheEnvironment) {
 TEST_F(PackStamp, AMistypedSwitchIsAnError) {
   testing::ScopedEnv typo;
   typo.set("POINTNET_PACK_VERIFY", "sometimes");
-  testing::expect_error([&] { load_dataset(settled(0), {}); }, {"POINTNET_PACK_VERIFY='sometimes'", "always"});
+  testing::expect_error([&] { load_dataset(pack_path(0), {}); }, {"POINTNET_PACK_VERIFY='sometimes'", "always"});
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The headless renderer: PNG bytes, projection, depth order, palette, font.
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include <gtest/gtest.h>
 
@@ -85,6 +86,20 @@ TEST(RenderProjection, KnownPointLandsOnKnownPixel) {
   EXPECT_GT(hit.r, 100) << "the red point's splat";
   EXPECT_LT(hit.g, 60);
   EXPECT_EQ(image.get(150, 30), kBackground);
+}
+
+TEST(RenderProjection, NonFinitePointsAreSkipped) {
+  const std::vector<float> xyz = {-1, 0, -1, 1, 0, 1, 0, 0, 0};
+  const Projection p = fit_projection(xyz, ViewAngles{"front", 0, 0}, 2, 0, 0, 200, 100, 10);
+  Image clean(200, 100, kBackground), with_bad(200, 100, kBackground);
+  draw_cloud(clean, p, xyz, {Rgb{0, 0, 200}, Rgb{200, 0, 0}, Rgb{0, 200, 0}}, 3.f);
+  std::vector<float> bad = xyz;
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  bad.insert(bad.begin() + 3, {nan, 0, 0});
+  bad.insert(bad.end(), {0, inf, 0});
+  draw_cloud(with_bad, p, bad, {Rgb{0, 0, 200}, Rgb{9, 9, 9}, Rgb{200, 0, 0}, Rgb{0, 200, 0}, Rgb{9, 9, 9}}, 3.f);
+  for (int y = 0; y < 100; ++y)
+    for (int x = 0; x < 200; ++x) ASSERT_EQ(with_bad.get(x, y), clean.get(x, y)) << x << ", " << y;
 }
 
 TEST(RenderProjection, UpAxisPointsUp) {
