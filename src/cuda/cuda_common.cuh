@@ -30,7 +30,7 @@ struct CudaBackend::State {
     kSmall,     // a few values handed back to the host (loss, norms)
     kFlag,      // one int: the non-finite flag (its own slot so that it could stay on the device)
     kWideRows,  // wide_max: x's centred rows (M, K), then row chunks of z (wide_max.cu)
-    kWideTerms, // wide_max: per-cloud extremes and per-channel terms (wide_max.cu)
+    kWideTerms, // wide_max: per-cloud and per-segment extremes, per-channel terms, sorted picks (wide_max.cu)
     kConcat,    // concat_linear: per-cloud rows and sums (concat_linear.cu)
     kSlots
   };
@@ -117,8 +117,8 @@ enum class ReduceTerm {
 };
 // Deterministic column sums in double: rows are cut into fixed chunks of
 // kReduceChunkRows (independent of the device), each chunk is summed by one
-// block in a fixed order with a fixed tree, and the chunks are then added in
-// order. Returns (1 or 2, C) doubles in scratch slot kSums.
+// block in a fixed order with a fixed tree, and the chunks are then added by
+// one warp per sum (lanes over the chunks in order, a fixed shuffle tree). Returns (1 or 2, C) doubles in scratch slot kSums.
 constexpr int kReduceChunkRows = 256;
 const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
                           const float* mean, const float* invstd, int M, int C);

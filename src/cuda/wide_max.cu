@@ -59,7 +59,9 @@
 //                               keeps the row's dx in registers (lane l owns
 //                               columns l, l + 32, ...) and adds the terms in
 //                               ascending c, as the CPU does: one writer per dx
-//                               element, no atomics, the CPU's bits.
+//                               element, no atomics, the CPU's operations in
+//                               the CPU's order (on a dense part that cuBLAS
+//                               summed in its own order).
 // Scratch (grow-only, cuda_common.cuh): kWideRows holds the centred rows and
 // then z's chunks; kWideTerms the (B, C) extremes, the per-segment partials
 // and the per-channel terms,
@@ -315,10 +317,11 @@ __global__ void segment_extremes_kernel(Extreme seg, const float* z, long long r
   double acc = 0.0;
   if (c < C) {
     const double centre = mu ? mu[c] - static_cast<double>(bias[c]) : 0.0;
-    const float* zc = z + static_cast<size_t>(cloud_row - r0) * C + c;
+    // From the segment's first row (in the chunk: never before z).
+    const float* zc = z + static_cast<size_t>(cloud_row + n_begin - r0) * C + c;
 #pragma unroll 4
     for (int n = n_begin + ty; n < n_end; n += kLanes) {
-      const float v = zc[static_cast<size_t>(n) * C];
+      const float v = zc[static_cast<size_t>(n - n_begin) * C];
       const double d = static_cast<double>(v) - centre;
       acc += d * d;
       if (hi_at < 0 || v > hi) {
@@ -630,6 +633,13 @@ void check_shape(int B, int N, int K, int C) {
   PN_CHECK(B >= 1 && N >= 1 && K >= 1 && C >= 1);
   PN_CHECK(static_cast<long long>(B) * N <= INT_MAX);
 }
+
+// The backward's per-cloud sort of the picks holds at most kMaxSortedPicks
+// channels; checked at the training forward, before anything is queued.
+void check_trainable(int C) {
+  if (C > kMaxSortedPicks)
+    fail("the fused wide layer trains on the GPU with at most ", kMaxSortedPicks, " output channels, got ", C);
+}
 }  // namespace
 
 void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& saved, float* running_mean,
@@ -637,6 +647,7 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
                                          const float* gamma, const float* beta, int B, int N, int K, int C,
                                          bool relu, double eps, double momentum) {
   check_shape(B, N, K, C);
+  check_trainable(C);
   PN_CHECK(saved.input_mean && saved.input_cov && saved.mean && saved.invstd && saved.selected &&
            saved.selected_row);
   State& s = *s_;
@@ -694,6 +705,7 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
                                     const float* x, const float* w, const float* gamma, int B, int N, int K, int C,
                                     bool relu) {
   check_shape(B, N, K, C);
+  check_trainable(C);
   PN_CHECK(saved.input_mean && saved.input_cov && saved.mean && saved.invstd && saved.selected &&
            saved.selected_row);
   State& s = *s_;
@@ -724,7 +736,6 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   CUDA_CHECK_LAUNCH();
   gemm_fp32(s, false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
   // The sparse part: the picked points.
-  PN_CHECK(C <= kMaxSortedPicks);
   int P = 1;
   while (P < C) P *= 2;
   sort_picks_kernel<<<B, kSortThreads, size_t(P) * sizeof(unsigned long long), s.stream>>>(

@@ -378,6 +378,7 @@ TEST_F(CudaOps, BatchNormReluIsBatchNormThenRelu) {
     EXPECT_CLOSE(one, two, kExact);
     EXPECT_CLOSE(mean1.host(), mean2.host(), kExact);
     EXPECT_CLOSE(invstd1.host(), invstd2.host(), kExact);
+    EXPECT_CLOSE(rm1.host(), rm2.host(), kExact);
     EXPECT_CLOSE(rv1.host(), rv2.host(), kExact);
     if (n >= 1000) {
       EXPECT_GT(std::count(one.begin(), one.end(), 0.0f), 0) << "the ReLU cut nothing";
@@ -820,14 +821,16 @@ TEST(CudaPrecisionModes, GemmsWithinDtypeTolerance) {
 // wide_max_* (src/cuda/wide_max.cu) against the CPU reference
 // (src/cpu/wide_max.cpp). Shapes: N past one z chunk (8192 rows) and not a
 // multiple of it, so clouds straddle chunks and one chunk holds parts of
-// several clouds; N below the extremes kernel's 16 point lanes; B*N, K and C
-// off every block size there (32-channel tiles, 16-wide tiles, 256-channel
-// scatter passes, 256-row scatter segments, 128 scatter threads); and the
-// model's K = 128, C = 1024.
+// several clouds; N below the extremes kernel's 8 point lanes, N = 1 (every
+// pick on one row) and N a multiple of its 256-point segments; B*N, K and C off
+// every block size there (32-channel tiles, 16-wide tiles, the scatter's 128
+// columns per pass, a sort of 4096 picks); and the model's K = 128, C = 1024
+// at N = 2500 and 1024.
 struct WideShape {
   int B, N, K, C;
 };
-const WideShape kWideShapes[] = {{3, 9001, 13, 70}, {2, 3, 8, 40}, {5, 300, 64, 257}, {4, 2500, 128, 1024}};
+const WideShape kWideShapes[] = {{3, 9001, 13, 70}, {2, 3, 8, 40},    {5, 300, 64, 257},  {4, 2500, 128, 1024},
+                                 {3, 512, 200, 2100}, {40, 1, 8, 33}, {2, 1024, 128, 1024}};
 
 std::string wide_name(const WideShape& s, bool relu) {
   return "B=" + std::to_string(s.B) + " N=" + std::to_string(s.N) + " K=" + std::to_string(s.K) +
