@@ -24,7 +24,7 @@ constexpr int kLanes = 8;   // row lanes per block
 
 __global__ void column_partials_kernel(double* partials, ReduceTerm term, const float* a,
                                        const float* b, const float* mean, const float* invstd,
-                                       int M, int C, int chunks) {
+                                       const float* gamma, const float* beta, int M, int C, int chunks) {
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int c = blockIdx.x * kTile + tx;
   __shared__ double sh1[kLanes][kTile];
@@ -43,13 +43,17 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
           s1 += d;
           s2 += d * d;
         }
-      } else {  // kBatchNormGrad: a = dy, b = x
+      } else {  // kBatchNormGrad, kBatchNormReluGrad: a = dy, b = x
         const double mu = mean[c], is = invstd[c];
+        const bool relu = term == ReduceTerm::kBatchNormReluGrad;
+        const float centre = mean[c], scale = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f,
+                    shift = relu ? beta[c] : 0.0f;
         for (int m = begin + ty; m < end; m += kLanes) {
           const size_t i = size_t(m) * C + c;
-          const double g = a[i];
+          const float x = b[i];
+          const double g = relu && !(batchnorm_apply(x, centre, scale, shift) > 0.0f) ? 0.0 : a[i];
           s1 += g;
-          s2 += g * ((static_cast<double>(b[i]) - mu) * is);
+          s2 += g * ((static_cast<double>(x) - mu) * is);
         }
       }
     }
@@ -87,7 +91,8 @@ __global__ void column_finish_kernel(double* sums, const double* partials, int C
 }  // namespace
 
 const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
-                          const float* mean, const float* invstd, int M, int C) {
+                          const float* mean, const float* invstd, int M, int C, const float* gamma,
+                          const float* beta) {
   const int rows_of_sums = term == ReduceTerm::kSum ? 1 : 2;
   double* sums = static_cast<double*>(s.scratch(State::kSums, size_t(2) * C * sizeof(double)));
   const int chunks = (M + kReduceChunkRows - 1) / kReduceChunkRows;
@@ -96,7 +101,8 @@ const double* column_sums(State& s, ReduceTerm term, const float* a, const float
   if (chunks > 0) {
     const dim3 block(kTile, kLanes);
     const dim3 grid((C + kTile - 1) / kTile, chunks < 65535 ? chunks : 65535);
-    column_partials_kernel<<<grid, block, 0, s.stream>>>(partials, term, a, b, mean, invstd, M, C, chunks);
+    column_partials_kernel<<<grid, block, 0, s.stream>>>(partials, term, a, b, mean, invstd, gamma, beta, M,
+                                                         C, chunks);
     CUDA_CHECK_LAUNCH();
   }
   const size_t threads = size_t(rows_of_sums) * C * 32;  // a warp per sum
@@ -109,6 +115,8 @@ const double* column_sums(State& s, ReduceTerm term, const float* a, const float
 }  // namespace cuda
 
 namespace {
+using cuda::batchnorm_apply;
+using cuda::batchnorm_scale;
 using cuda::grid_for;
 using cuda::kBlock;
 using State = CudaBackend::State;
@@ -123,7 +131,7 @@ __global__ void normalize_kernel(float* y, const float* x, const float* centre, 
   const size_t n = M * C;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(i % C);
-    const float v = (x[i] - centre[c]) * scale[c] + shift[c];
+    const float v = batchnorm_apply(x[i], centre[c], scale[c], shift[c]);
     y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
   }
 }
@@ -141,7 +149,7 @@ __global__ void finish_train_kernel(float* mean, float* invstd, float* running_m
   const double is = 1.0 / sqrt(squares / M + eps);
   mean[c] = static_cast<float>(mu);
   invstd[c] = static_cast<float>(is);
-  scale[c] = static_cast<float>(gamma[c] * is);
+  scale[c] = batchnorm_scale(gamma[c], invstd[c]);
   running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
   running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * (squares / (M - 1)));
 }
@@ -168,13 +176,19 @@ __global__ void finish_backward_kernel(float* dgamma, float* dbeta, double* coef
 }
 
 // dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), in double. dx == dy allowed.
+// With gamma and beta (the fused ReLU's backward), dy is first masked where the
+// forward's output was not positive, recomputed from x as the forward did.
 __global__ void batchnorm_dx_kernel(float* dx, const float* dy, const float* x, const float* mean,
-                                    const float* invstd, const double* coeffs, size_t M, int C) {
+                                    const float* invstd, const double* coeffs, const float* gamma,
+                                    const float* beta, size_t M, int C) {
   const size_t n = M * C;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(i % C);
-    const double xh = (static_cast<double>(x[i]) - mean[c]) * invstd[c];
-    dx[i] = static_cast<float>(coeffs[c] * (dy[i] - coeffs[C + c] - xh * coeffs[2 * C + c]));
+    const float xi = x[i];
+    const bool cut = gamma && !(batchnorm_apply(xi, mean[c], batchnorm_scale(gamma[c], invstd[c]), beta[c]) > 0.0f);
+    const double g = cut ? 0.0 : dy[i];
+    const double xh = (static_cast<double>(xi) - mean[c]) * invstd[c];
+    dx[i] = static_cast<float>(coeffs[c] * (g - coeffs[C + c] - xh * coeffs[2 * C + c]));
   }
 }
 
@@ -234,20 +248,38 @@ void CudaBackend::batchnorm_relu_forward_eval(float* y, const float* x, const fl
   batchnorm_eval(*s_, y, x, gamma, beta, running_mean, running_var, M, C, eps, true);
 }
 
+namespace {
+// The backward, optionally through the fused ReLU (gamma/beta for its mask
+// when relu; see batchnorm_dx_kernel).
+void batchnorm_grad(State& s, float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                    const float* gamma, const float* beta, const float* mean, const float* invstd, int M, int C,
+                    bool relu) {
+  if (C <= 0) return;
+  const double* sums = cuda::column_sums(s, relu ? cuda::ReduceTerm::kBatchNormReluGrad : cuda::ReduceTerm::kBatchNormGrad,
+                                         dy, x, mean, invstd, M, C, gamma, beta);
+  double* coeffs = static_cast<double*>(s.scratch(State::kCoeffs, size_t(3) * C * sizeof(double)));
+  finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(dgamma, dbeta, coeffs, sums, gamma, invstd,
+                                                                     M, C);
+  CUDA_CHECK_LAUNCH();
+  if (!dx || M <= 0) return;
+  batchnorm_dx_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(
+      dx, dy, x, mean, invstd, coeffs, relu ? gamma : nullptr, relu ? beta : nullptr, M, C);
+  CUDA_CHECK_LAUNCH();
+}
+}  // namespace
+
 void CudaBackend::batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
                                      const float* x, const float* gamma, const float* mean,
                                      const float* invstd, int M, int C) {
-  if (C <= 0) return;
-  const double* sums = cuda::column_sums(*s_, cuda::ReduceTerm::kBatchNormGrad, dy, x, mean,
-                                         invstd, M, C);
-  double* coeffs = static_cast<double*>(s_->scratch(State::kCoeffs, size_t(3) * C * sizeof(double)));
-  finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s_->stream>>>(dgamma, dbeta, coeffs, sums,
-                                                                       gamma, invstd, M, C);
-  CUDA_CHECK_LAUNCH();
-  if (!dx || M <= 0) return;
-  batchnorm_dx_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s_->stream>>>(dx, dy, x, mean, invstd,
-                                                                          coeffs, M, C);
-  CUDA_CHECK_LAUNCH();
+  batchnorm_grad(*s_, dx, dgamma, dbeta, dy, x, gamma, nullptr, mean, invstd, M, C, false);
+}
+
+// The ReLU's mask comes from x and the saved statistics (the forward's own
+// formula and bits), so y is not read and the relu_backward pass is gone.
+void CudaBackend::batchnorm_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                                          const float* /*y*/, const float* gamma, const float* beta,
+                                          const float* mean, const float* invstd, int M, int C) {
+  batchnorm_grad(*s_, dx, dgamma, dbeta, dy, x, gamma, beta, mean, invstd, M, C, true);
 }
 
 }  // namespace pointnet

@@ -146,6 +146,9 @@ class CudaBackend final : public Backend<float> {
   void batchnorm_relu_forward_eval(float* y, const float* x, const float* gamma, const float* beta,
                                    const float* running_mean, const float* running_var, int M, int C,
                                    double eps) override;
+  void batchnorm_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                               const float* y, const float* gamma, const float* beta, const float* mean,
+                               const float* invstd, int M, int C) override;
   void relu_forward(float* y, const float* x, size_t count) override;
   void relu_backward(float* dx, const float* dy, const float* y, size_t count) override;
 

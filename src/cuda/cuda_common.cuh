@@ -114,6 +114,7 @@ enum class ReduceTerm {
   kSum,            // sums[c] = sum a(m, c)                                    (one row of sums)
   kShiftedMoments, // sums[c] = sum (a - a(0, c)), sums[C + c] = sum (a - a(0, c))^2
   kBatchNormGrad,  // sums[c] = sum a, sums[C + c] = sum a (b - mean[c]) invstd[c]
+  kBatchNormReluGrad,  // kBatchNormGrad with a = 0 where batchnorm_apply(b, ...) <= 0 (needs gamma, beta)
 };
 // Deterministic column sums in double: rows are cut into fixed chunks of
 // kReduceChunkRows (independent of the device), each chunk is summed by one
@@ -121,7 +122,16 @@ enum class ReduceTerm {
 // one warp per sum (lanes over the chunks in order, a fixed shuffle tree). Returns (1 or 2, C) doubles in scratch slot kSums.
 constexpr int kReduceChunkRows = 256;
 const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
-                          const float* mean, const float* invstd, int M, int C);
+                          const float* mean, const float* invstd, int M, int C, const float* gamma = nullptr,
+                          const float* beta = nullptr);
+
+// BatchNorm's per-channel scale and its apply, in float with explicit
+// roundings: the forward applies them, and the fused ReLU's backward recomputes
+// the forward's output sign from x with the same bits (no saved mask).
+__device__ __forceinline__ float batchnorm_scale(float gamma, float invstd) { return __fmul_rn(gamma, invstd); }
+__device__ __forceinline__ float batchnorm_apply(float x, float centre, float scale, float shift) {
+  return __fmaf_rn(__fsub_rn(x, centre), scale, shift);
+}
 
 }  // namespace cuda
 }  // namespace pointnet

@@ -90,6 +90,18 @@ class Backend {
     relu_forward(y, y, static_cast<size_t>(M) * C);
   }
 
+  // The backward of batchnorm_relu_forward_train: relu_backward(dx, dy, y)
+  // then batchnorm_backward(dx, ..., dx, x, ...); dx == dy allowed. A backend
+  // may instead recompute the ReLU's mask from x (its forward's exact bits)
+  // and never read y, one pass over the activations fewer.
+  virtual void batchnorm_relu_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* y,
+                                       const T* gamma, const T* beta, const T* mean, const T* invstd, int M,
+                                       int C) {
+    static_cast<void>(beta);
+    relu_backward(dx, dy, y, static_cast<size_t>(M) * C);
+    batchnorm_backward(dx, dgamma, dbeta, dx, x, gamma, mean, invstd, M, C);
+  }
+
   // y = max(x, 0); in place allowed. dx = dy where y > 0 else 0; in place allowed.
   virtual void relu_forward(T* y, const T* x, size_t count) = 0;
   virtual void relu_backward(T* dx, const T* dy, const T* y, size_t count) = 0;

@@ -85,9 +85,14 @@ void dense_deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& stor
   PN_CHECK(layer.trained);  // backward needs batch statistics from a training forward
   const int M = layer.rows;
   const size_t count = static_cast<size_t>(M) * s.out;
-  if (s.relu) be.relu_backward(dy, dy, layer.y.data(), count);
-  if (!s.bn_name.empty()) {
-    // In place: the kernel reads dy[i] and z[i] before writing dx[i].
+  // In place: the kernels read dy[i] and z[i] before writing dx[i].
+  if (s.relu && !s.bn_name.empty()) {
+    be.batchnorm_relu_backward(dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy, layer.z.data(),
+                               layer.y.data(), store.value(layer.bn_weight), store.value(layer.bn_bias),
+                               layer.mean.data(), layer.invstd.data(), M, s.out);
+  } else if (s.relu) {
+    be.relu_backward(dy, dy, layer.y.data(), count);
+  } else if (!s.bn_name.empty()) {
     be.batchnorm_backward(dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy,
                           layer.z.data(), store.value(layer.bn_weight), layer.mean.data(),
                           layer.invstd.data(), M, s.out);

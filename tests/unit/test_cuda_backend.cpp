@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -444,6 +445,33 @@ TEST_F(CudaOps, BatchNormBackward) {
   }
 }
 
+// The fused BatchNorm + ReLU backward recomputes the ReLU's mask from x and the
+// saved statistics: the bits of relu_backward then batchnorm_backward on the
+// fused forward's output, in place too.
+TEST_F(CudaOps, BatchNormReluBackwardIsReluThenBatchNorm) {
+  for (const RowsChannels& s : {RowsChannels{3, 3}, RowsChannels{1000, 64}, RowsChannels{33, 1024},
+                                RowsChannels{4097, 128}, RowsChannels{8, 512}}) {
+    SCOPED_TRACE("M=" + std::to_string(s.M) + " C=" + std::to_string(s.C));
+    const size_t n = size_t(s.M) * s.C;
+    const std::vector<float> x = randn(n, 0.0f, 2.0f), gamma = randn(s.C, 0.5f, 1.0f), beta = randn(s.C),
+                             dy = randn(n);
+    Dev gx(*gpu, x), gg(*gpu, gamma), gb(*gpu, beta), gy(*gpu, n), mean(*gpu, s.C), invstd(*gpu, s.C),
+        rm(*gpu, s.C), rv(*gpu, s.C), d2(*gpu, dy), d1(*gpu, dy), dg2(*gpu, s.C), db2(*gpu, s.C), dg1(*gpu, s.C),
+        db1(*gpu, s.C);
+    gpu->batchnorm_relu_forward_train(gy, mean, invstd, rm, rv, gx, gg, gb, s.M, s.C, 1e-5, 0.1);
+    gpu->relu_backward(d2, d2, gy, n);
+    gpu->batchnorm_backward(d2, dg2, db2, d2, gx, gg, mean, invstd, s.M, s.C);
+    gpu->batchnorm_relu_backward(d1, dg1, db1, d1, gx, gy, gg, gb, mean, invstd, s.M, s.C);  // in place
+    EXPECT_CLOSE(d1.host(), d2.host(), kExact);
+    EXPECT_CLOSE(dg1.host(), dg2.host(), kExact);
+    EXPECT_CLOSE(db1.host(), db2.host(), kExact);
+    const std::vector<float> out = gy.host();
+    if (n >= 1000) {
+      EXPECT_GT(std::count(out.begin(), out.end(), 0.0f), 0) << "the ReLU cut nothing: the mask is untested";
+    }
+  }
+}
+
 // ------------------------------------------------------------ pooling, concat
 
 struct CloudShape {
@@ -761,6 +789,50 @@ TEST(CudaPrecisionModes, PerCloudGemmsKeepFp32WhenAsked) {
   const double err = rel_error(by.host(), reference);
   EXPECT_GT(err, 1e-4) << "per-point GEMMs should be bf16 again";
   EXPECT_LT(err, kHalf);
+}
+
+// The operand conversion, four at a time where aligned, one by one otherwise:
+// a GEMM against the identity returns the converted operand itself, which must
+// be x rounded to nearest (even) in the format, for every element (counts not a
+// multiple of four, and an input one float off 16-byte alignment).
+TEST(CudaPrecisionModes, OperandConversionRoundsEveryElement) {
+  PN_REQUIRE_CUDA();
+  Rng rng(11);
+  const int C = 7;
+  std::vector<float> eye(size_t(C) * C, 0.0f);
+  for (int c = 0; c < C; ++c) eye[size_t(c) * C + c] = 1.0f;
+  auto bf16_round = [](float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    bits &= 0xffff0000u;
+    std::memcpy(&v, &bits, 4);
+    return v;
+  };
+  for (Precision p : {Precision::BF16, Precision::FP16}) {
+    for (int M : {1, 13, 4096}) {
+      for (int offset : {0, 1}) {
+        SCOPED_TRACE(std::string(precision_name(p)) + " M=" + std::to_string(M) + " offset=" + std::to_string(offset));
+        std::vector<float> x(size_t(M) * C + offset);
+        for (float& v : x) v = rng.normal();
+        CudaBackend gpu(p);
+        Dev gx(gpu, x), gw(gpu, eye), gy(gpu, size_t(M) * C);
+        gpu.linear_forward(gy, gx.get() + offset, gw, nullptr, M, C, C);
+        const std::vector<float> y = gy.host();
+        size_t wrong = 0, changed = 0;
+        for (size_t i = 0; i < y.size(); ++i) {
+          const float v = x[i + offset];
+          changed += y[i] != v;
+          // fp16: 11 significant bits, so at most half an ulp (2^-11 relative;
+          // 2^-25 absolute below its normal range) away.
+          wrong += p == Precision::BF16 ? y[i] != bf16_round(v)
+                                        : std::fabs(y[i] - v) > std::max(std::ldexp(std::fabs(v), -11), std::ldexp(1.0f, -25));
+        }
+        EXPECT_GT(changed, 0u) << "no element was rounded: the operand looks fp32";
+        EXPECT_EQ(wrong, 0u);
+      }
+    }
+  }
 }
 
 TEST(CudaPrecisionModes, GemmsWithinDtypeTolerance) {
