@@ -128,12 +128,10 @@ using State = CudaBackend::State;
 // two passes, one pass over the activations fewer.
 __global__ void normalize_kernel(float* y, const float* x, const float* centre, const float* scale,
                                  const float* shift, size_t M, int C, bool relu) {
-  const size_t n = M * C;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    const int c = static_cast<int>(i % C);
+  cuda::for_each_element(M * C, C, [&](size_t i, int c) {
     const float v = batchnorm_apply(x[i], centre[c], scale[c], shift[c]);
     y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
-  }
+  });
 }
 
 // mean, invstd (saved for the backward), scale = gamma invstd, running stats.
@@ -181,15 +179,13 @@ __global__ void finish_backward_kernel(float* dgamma, float* dbeta, double* coef
 __global__ void batchnorm_dx_kernel(float* dx, const float* dy, const float* x, const float* mean,
                                     const float* invstd, const double* coeffs, const float* gamma,
                                     const float* beta, size_t M, int C) {
-  const size_t n = M * C;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    const int c = static_cast<int>(i % C);
+  cuda::for_each_element(M * C, C, [&](size_t i, int c) {
     const float xi = x[i];
     const bool cut = gamma && !(batchnorm_apply(xi, mean[c], batchnorm_scale(gamma[c], invstd[c]), beta[c]) > 0.0f);
     const double g = cut ? 0.0 : dy[i];
     const double xh = (static_cast<double>(xi) - mean[c]) * invstd[c];
     dx[i] = static_cast<float>(coeffs[c] * (g - coeffs[C + c] - xh * coeffs[2 * C + c]));
-  }
+  });
 }
 
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }

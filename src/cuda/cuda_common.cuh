@@ -92,6 +92,24 @@ inline unsigned grid_for(size_t n, int block = kBlock) {
   return static_cast<unsigned>(blocks == 0 ? 1 : (blocks < cap ? blocks : cap));
 }
 
+// A grid-stride loop over the n elements of a row-major (rows, C) matrix that
+// hands f(i, c) each element's index and channel. The channel is stepped, not
+// divided out: i % C in 64 bits is a software division (dozens of
+// instructions), which made the BatchNorm passes compute-bound.
+template <typename F>
+__device__ __forceinline__ void for_each_element(size_t n, int C, F&& f) {
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
+  if (i >= n) return;
+  int c = static_cast<int>(i % C);
+  const int step = static_cast<int>(stride % C);
+  for (; i < n; i += stride) {
+    f(i, c);
+    c += step;
+    if (c >= C) c -= C;
+  }
+}
+
 // The operand of a GEMM in the current precision: `x` itself for fp32/tf32,
 // or `count` values converted to fp16/bf16 into scratch `slot`.
 const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count);

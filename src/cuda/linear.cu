@@ -8,9 +8,7 @@ namespace pointnet {
 namespace {
 // y(M, C) = b(C) on every row.
 __global__ void broadcast_rows_kernel(float* y, const float* b, size_t M, int C) {
-  const size_t n = M * C;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
-    y[i] = b[i % C];
+  cuda::for_each_element(M * C, C, [&](size_t i, int c) { y[i] = b[c]; });
 }
 
 __global__ void sums_to_float_kernel(float* out, const double* sums, int C) {

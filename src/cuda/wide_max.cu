@@ -218,9 +218,7 @@ __global__ void finish_mean_kernel(float* input_mean, double* xbar, const double
 
 // xc(M, K) = x - input_mean on every row (float, as the CPU).
 __global__ void centre_kernel(float* xc, const float* x, const float* input_mean, size_t M, int K) {
-  const size_t n = M * K;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
-    xc[i] = x[i] - input_mean[i % K];
+  cuda::for_each_element(M * K, K, [&](size_t i, int k) { xc[i] = x[i] - input_mean[k]; });
 }
 
 // out(rows, cols)[i, j] = sum_l a[i, l] b[j, l] (a (rows, K), b (cols, K), both
@@ -435,9 +433,7 @@ __global__ void select_kernel(float* y, float* selected, int32_t* selected_row, 
                               const int32_t* argmax, const float* zmin, const int32_t* argmin, const float* bias,
                               const float* center, const double* scale, const float* gamma, const float* beta,
                               int B, int C, bool relu) {
-  const size_t total = size_t(B) * C;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
-    const int c = static_cast<int>(i % C);
+  cuda::for_each_element(size_t(B) * C, C, [&](size_t i, int c) {
     const bool up = gamma[c] >= 0.0f;
     const float z = (up ? zmax[i] : zmin[i]) + bias[c];
     if (selected) selected[i] = z;
@@ -445,7 +441,7 @@ __global__ void select_kernel(float* y, float* selected, int32_t* selected_row, 
     // The CPU's float operations, unfused (batchnorm_forward_*): centre, one scale, shift.
     const float v = __fadd_rn(__fmul_rn(__fsub_rn(z, center[c]), static_cast<float>(gamma[c] * scale[c])), beta[c]);
     y[i] = relu && !(v > 0.0f) ? 0.0f : v;
-  }
+  });
 }
 
 // Per channel (one thread, b ascending, double): dbeta, dgamma, dbias = 0, and
@@ -524,9 +520,7 @@ __global__ void offset_kernel(float* offset, const float* w, const float* P, con
 
 // y(M, K) = offset(K) on every row.
 __global__ void broadcast_rows_kernel(float* y, const float* offset, size_t M, int K) {
-  const size_t n = M * K;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
-    y[i] = offset[i % K];
+  cuda::for_each_element(M * K, K, [&](size_t i, int k) { y[i] = offset[k]; });
 }
 
 // Cloud b = blockIdx.x: its picks (b, c) sorted by (row, c), ascending, as
