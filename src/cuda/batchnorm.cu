@@ -126,12 +126,46 @@ using State = CudaBackend::State;
 // a channel's mean is large next to its spread (the segmenter's 1088->512 layer).
 // With `relu`, then max(y, 0) as relu_forward (NaN -> 0): the same bits as the
 // two passes, one pass over the activations fewer.
+__device__ __forceinline__ float normalized(float x, const float* centre, const float* scale, const float* shift,
+                                            int c, bool relu) {
+  const float v = batchnorm_apply(x, centre[c], scale[c], shift[c]);
+  return relu ? (v > 0.0f ? v : 0.0f) : v;
+}
 __global__ void normalize_kernel(float* y, const float* x, const float* centre, const float* scale,
                                  const float* shift, size_t M, int C, bool relu) {
-  cuda::for_each_element(M * C, C, [&](size_t i, int c) {
-    const float v = batchnorm_apply(x[i], centre[c], scale[c], shift[c]);
-    y[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
-  });
+  const size_t n = M * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    y[i] = normalized(x[i], centre, scale, shift, static_cast<int>(i % C), relu);
+}
+// The same four values at a time (C % 4 == 0, x and y 16-byte aligned): the
+// element-wise passes moved ~2 TB/s one float per thread.
+__global__ void normalize4_kernel(float4* y, const float4* x, const float* centre, const float* scale,
+                                  const float* shift, size_t quads, int C, bool relu) {
+  for (size_t q = blockIdx.x * size_t(blockDim.x) + threadIdx.x; q < quads; q += size_t(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(q * 4 % C);
+    const float4 v = x[q];
+    y[q] = make_float4(normalized(v.x, centre, scale, shift, c, relu), normalized(v.y, centre, scale, shift, c + 1, relu),
+                       normalized(v.z, centre, scale, shift, c + 2, relu),
+                       normalized(v.w, centre, scale, shift, c + 3, relu));
+  }
+}
+
+bool by_four(int C, const void* a, const void* b, const void* c = nullptr) {
+  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return C % 4 == 0 && aligned(a) && aligned(b) && aligned(c);
+}
+
+void normalize(State& s, float* y, const float* x, const float* centre, const float* scale, const float* shift,
+               size_t M, int C, bool relu) {
+  if (by_four(C, y, x)) {
+    const size_t quads = M * C / 4;
+    normalize4_kernel<<<grid_for(quads), kBlock, 0, s.stream>>>(reinterpret_cast<float4*>(y),
+                                                                reinterpret_cast<const float4*>(x), centre, scale,
+                                                                shift, quads, C, relu);
+  } else {
+    normalize_kernel<<<grid_for(M * C), kBlock, 0, s.stream>>>(y, x, centre, scale, shift, M, C, relu);
+  }
+  CUDA_CHECK_LAUNCH();
 }
 
 // mean, invstd (saved for the backward), scale = gamma invstd, running stats.
@@ -176,16 +210,30 @@ __global__ void finish_backward_kernel(float* dgamma, float* dbeta, double* coef
 // dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), in double. dx == dy allowed.
 // With gamma and beta (the fused ReLU's backward), dy is first masked where the
 // forward's output was not positive, recomputed from x as the forward did.
-__global__ void batchnorm_dx_kernel(float* dx, const float* dy, const float* x, const float* mean,
-                                    const float* invstd, const double* coeffs, const float* gamma,
-                                    const float* beta, size_t M, int C) {
-  cuda::for_each_element(M * C, C, [&](size_t i, int c) {
-    const float xi = x[i];
-    const bool cut = gamma && !(batchnorm_apply(xi, mean[c], batchnorm_scale(gamma[c], invstd[c]), beta[c]) > 0.0f);
-    const double g = cut ? 0.0 : dy[i];
-    const double xh = (static_cast<double>(xi) - mean[c]) * invstd[c];
-    dx[i] = static_cast<float>(coeffs[c] * (g - coeffs[C + c] - xh * coeffs[2 * C + c]));
-  });
+struct DxTerms {
+  const float *mean, *invstd, *gamma, *beta;  // gamma, beta: null without the ReLU
+  const double* coeffs;
+  int C;
+};
+__device__ __forceinline__ float batchnorm_dx(float dy, float x, const DxTerms& t, int c) {
+  const bool cut =
+      t.gamma && !(batchnorm_apply(x, t.mean[c], batchnorm_scale(t.gamma[c], t.invstd[c]), t.beta[c]) > 0.0f);
+  const double g = cut ? 0.0 : dy;
+  const double xh = (static_cast<double>(x) - t.mean[c]) * t.invstd[c];
+  return static_cast<float>(t.coeffs[c] * (g - t.coeffs[t.C + c] - xh * t.coeffs[2 * t.C + c]));
+}
+__global__ void batchnorm_dx_kernel(float* dx, const float* dy, const float* x, DxTerms t, size_t M) {
+  const size_t n = M * t.C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    dx[i] = batchnorm_dx(dy[i], x[i], t, static_cast<int>(i % t.C));
+}
+__global__ void batchnorm_dx4_kernel(float4* dx, const float4* dy, const float4* x, DxTerms t, size_t quads) {
+  for (size_t q = blockIdx.x * size_t(blockDim.x) + threadIdx.x; q < quads; q += size_t(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(q * 4 % t.C);
+    const float4 g = dy[q], v = x[q];
+    dx[q] = make_float4(batchnorm_dx(g.x, v.x, t, c), batchnorm_dx(g.y, v.y, t, c + 1), batchnorm_dx(g.z, v.z, t, c + 2),
+                        batchnorm_dx(g.w, v.w, t, c + 3));
+  }
 }
 
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
@@ -204,8 +252,7 @@ void batchnorm_train(State& s, float* y, float* mean, float* invstd, float* runn
                                                                   sums, x, gamma, M, C, eps, momentum);
   CUDA_CHECK_LAUNCH();
   // After the statistics (stream order), so y == x works too.
-  normalize_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(y, x, mean, scale, beta, M, C, relu);
-  CUDA_CHECK_LAUNCH();
+  normalize(s, y, x, mean, scale, beta, M, C, relu);
 }
 
 void batchnorm_eval(State& s, float* y, const float* x, const float* gamma, const float* beta,
@@ -214,8 +261,7 @@ void batchnorm_eval(State& s, float* y, const float* x, const float* gamma, cons
   float* scale = static_cast<float*>(s.scratch(State::kCoeffs, size_t(C) * sizeof(float)));
   finish_eval_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(scale, gamma, running_var, C, eps);
   CUDA_CHECK_LAUNCH();
-  normalize_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(y, x, running_mean, scale, beta, M, C, relu);
-  CUDA_CHECK_LAUNCH();
+  normalize(s, y, x, running_mean, scale, beta, M, C, relu);
 }
 }  // namespace
 
@@ -258,8 +304,15 @@ void batchnorm_grad(State& s, float* dx, float* dgamma, float* dbeta, const floa
                                                                      M, C);
   CUDA_CHECK_LAUNCH();
   if (!dx || M <= 0) return;
-  batchnorm_dx_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(
-      dx, dy, x, mean, invstd, coeffs, relu ? gamma : nullptr, relu ? beta : nullptr, M, C);
+  const DxTerms terms{mean, invstd, relu ? gamma : nullptr, relu ? beta : nullptr, coeffs, C};
+  if (by_four(C, dx, dy, x)) {
+    const size_t quads = size_t(M) * C / 4;
+    batchnorm_dx4_kernel<<<grid_for(quads), kBlock, 0, s.stream>>>(
+        reinterpret_cast<float4*>(dx), reinterpret_cast<const float4*>(dy), reinterpret_cast<const float4*>(x), terms,
+        quads);
+  } else {
+    batchnorm_dx_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(dx, dy, x, terms, M);
+  }
   CUDA_CHECK_LAUNCH();
 }
 }  // namespace

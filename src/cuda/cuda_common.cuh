@@ -92,24 +92,6 @@ inline unsigned grid_for(size_t n, int block = kBlock) {
   return static_cast<unsigned>(blocks == 0 ? 1 : (blocks < cap ? blocks : cap));
 }
 
-// A grid-stride loop over the n elements of a row-major (rows, C) matrix that
-// hands f(i, c) each element's index and channel. The channel is stepped, not
-// divided out: i % C in 64 bits is a software division (dozens of
-// instructions), which made the BatchNorm passes compute-bound.
-template <typename F>
-__device__ __forceinline__ void for_each_element(size_t n, int C, F&& f) {
-  const size_t stride = size_t(gridDim.x) * blockDim.x;
-  size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
-  if (i >= n) return;
-  int c = static_cast<int>(i % C);
-  const int step = static_cast<int>(stride % C);
-  for (; i < n; i += stride) {
-    f(i, c);
-    c += step;
-    if (c >= C) c -= C;
-  }
-}
-
 // The operand of a GEMM in the current precision: `x` itself for fp32/tf32,
 // or `count` values converted to fp16/bf16 into scratch `slot`.
 const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count);
@@ -120,6 +102,10 @@ const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t coun
 void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A,
           int lda, long long stride_a, const void* B, int ldb, long long stride_b, float beta,
           float* C, int ldc, long long stride_c, int batch = 1);
+
+// y(M, C) = row(C) on every row (linear.cu): the bias under a GEMM that
+// accumulates onto it, the wide layer's offset.
+void broadcast_rows(State& s, float* y, const float* row, size_t M, int C);
 
 // Queues a check of x(count) that leaves one int in scratch slot kFlag: 0 when
 // every element is finite, 1 when any is inf or NaN. all_finite() reads it

@@ -60,12 +60,14 @@ __global__ void max_over_points_kernel(float* y, int32_t* argmax, const float* x
 // dx(B, N, C) = dy(b, c) where n is the argmax, 0 elsewhere: one write per element.
 __global__ void max_backward_kernel(float* dx, const float* dy, const int32_t* argmax, size_t B,
                                     int N, int C) {
-  cuda::for_each_element(B * N * C, C, [&](size_t i, int c) {
+  const size_t total = B * N * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(i % C);
     const size_t row = i / C;
     const int n = static_cast<int>(row % N);
     const size_t bc = (row / N) * C + c;
     dx[i] = argmax[bc] == n ? dy[bc] : 0.0f;
-  });
+  }
 }
 
 __global__ void concat_forward_kernel(float* y, const float* global, const float* pointfeat,

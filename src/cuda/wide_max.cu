@@ -46,7 +46,7 @@
 //   gemm_fp32                   P(K, K) = w^T scaled_w (plain fp32, as the CPU).
 //   offset_kernel               one block per column l: xbar P - u, u =
 //                               sum_c (a dbeta / M)_c w_c, double, a fixed tree.
-//   broadcast_rows_kernel +     dx = offset on every row, then dx += -x P (plain
+//   broadcast_rows +            dx = offset on every row, then dx += -x P (plain
 //   gemm_fp32                   fp32: P's entries carry a 1/M and would sit near
 //                               fp16's underflow; this GEMM is K/C of the forward's).
 //   sort_picks_kernel +         the sparse part. Max pooling concentrates the
@@ -218,7 +218,9 @@ __global__ void finish_mean_kernel(float* input_mean, double* xbar, const double
 
 // xc(M, K) = x - input_mean on every row (float, as the CPU).
 __global__ void centre_kernel(float* xc, const float* x, const float* input_mean, size_t M, int K) {
-  cuda::for_each_element(M * K, K, [&](size_t i, int k) { xc[i] = x[i] - input_mean[k]; });
+  const size_t n = M * K;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    xc[i] = x[i] - input_mean[i % K];
 }
 
 // out(rows, cols)[i, j] = sum_l a[i, l] b[j, l] (a (rows, K), b (cols, K), both
@@ -433,7 +435,9 @@ __global__ void select_kernel(float* y, float* selected, int32_t* selected_row, 
                               const int32_t* argmax, const float* zmin, const int32_t* argmin, const float* bias,
                               const float* center, const double* scale, const float* gamma, const float* beta,
                               int B, int C, bool relu) {
-  cuda::for_each_element(size_t(B) * C, C, [&](size_t i, int c) {
+  const size_t total = size_t(B) * C;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(i % C);
     const bool up = gamma[c] >= 0.0f;
     const float z = (up ? zmax[i] : zmin[i]) + bias[c];
     if (selected) selected[i] = z;
@@ -441,7 +445,7 @@ __global__ void select_kernel(float* y, float* selected, int32_t* selected_row, 
     // The CPU's float operations, unfused (batchnorm_forward_*): centre, one scale, shift.
     const float v = __fadd_rn(__fmul_rn(__fsub_rn(z, center[c]), static_cast<float>(gamma[c] * scale[c])), beta[c]);
     y[i] = relu && !(v > 0.0f) ? 0.0f : v;
-  });
+  }
 }
 
 // Per channel (one thread, b ascending, double): dbeta, dgamma, dbias = 0, and
@@ -516,11 +520,6 @@ __global__ void offset_kernel(float* offset, const float* w, const float* P, con
     __syncthreads();
   }
   if (t == 0) offset[l] = static_cast<float>(part[0]);
-}
-
-// y(M, K) = offset(K) on every row.
-__global__ void broadcast_rows_kernel(float* y, const float* offset, size_t M, int K) {
-  cuda::for_each_element(M * K, K, [&](size_t i, int k) { y[i] = offset[k]; });
 }
 
 // Cloud b = blockIdx.x: its picks (b, c) sorted by (row, c), ascending, as
@@ -726,8 +725,7 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   gemm_fp32(s, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);  // P = w^T scaled_w
   offset_kernel<<<K, kOffsetThreads, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, t.db, M, K, C);
   CUDA_CHECK_LAUNCH();
-  broadcast_rows_kernel<<<grid_for(size_t(M) * K), kBlock, 0, s.stream>>>(dx, t.offset, M, K);
-  CUDA_CHECK_LAUNCH();
+  cuda::broadcast_rows(s, dx, t.offset, size_t(M), K);
   gemm_fp32(s, false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
   // The sparse part: the picked points.
   int P = 1;
