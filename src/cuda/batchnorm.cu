@@ -35,9 +35,11 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
     double s1 = 0.0, s2 = 0.0;
     if (c < C) {
       if (term == ReduceTerm::kSum) {
+        #pragma unroll 8
         for (int m = begin + ty; m < end; m += kLanes) s1 += static_cast<double>(a[size_t(m) * C + c]);
       } else if (term == ReduceTerm::kShiftedMoments) {
         const double shift = a[c];
+        #pragma unroll 8
         for (int m = begin + ty; m < end; m += kLanes) {
           const double d = static_cast<double>(a[size_t(m) * C + c]) - shift;
           s1 += d;
@@ -48,6 +50,7 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
         const bool relu = term == ReduceTerm::kBatchNormReluGrad;
         const float centre = mean[c], scale = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f,
                     shift = relu ? beta[c] : 0.0f;
+        #pragma unroll 8
         for (int m = begin + ty; m < end; m += kLanes) {
           const size_t i = size_t(m) * C + c;
           const float x = b[i];
@@ -96,8 +99,11 @@ const double* column_sums(State& s, ReduceTerm term, const float* a, const float
   const int rows_of_sums = term == ReduceTerm::kSum ? 1 : 2;
   double* sums = static_cast<double*>(s.scratch(State::kSums, size_t(2) * C * sizeof(double)));
   const int chunks = (M + kReduceChunkRows - 1) / kReduceChunkRows;
-  double* partials = static_cast<double*>(
-      s.scratch(State::kPartials, size_t(chunks > 0 ? chunks : 1) * 2 * C * sizeof(double)));
+  // One chunk (the per-cloud layers' M = B rows): its partials are laid out as
+  // the sums, so they are written there and the finishing launch is skipped.
+  double* partials = chunks == 1 ? sums
+                                 : static_cast<double*>(s.scratch(
+                                       State::kPartials, size_t(chunks > 0 ? chunks : 1) * 2 * C * sizeof(double)));
   if (chunks > 0) {
     const dim3 block(kTile, kLanes);
     const dim3 grid((C + kTile - 1) / kTile, chunks < 65535 ? chunks : 65535);
@@ -105,6 +111,7 @@ const double* column_sums(State& s, ReduceTerm term, const float* a, const float
                                                          C, chunks);
     CUDA_CHECK_LAUNCH();
   }
+  if (chunks == 1) return sums;
   const size_t threads = size_t(rows_of_sums) * C * 32;  // a warp per sum
   column_finish_kernel<<<static_cast<unsigned>((threads + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
       sums, partials, C, rows_of_sums, chunks);

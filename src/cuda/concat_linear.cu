@@ -41,7 +41,7 @@ __global__ void add_cloud_rows_kernel(float* y, const float* per_cloud, const fl
 // Deterministic: a block per (cloud, 32 channels), kSumLanes lanes each adding
 // the points n = lane, lane + kSumLanes, ... in order, then a fixed tree over
 // the lanes (one thread per (b, c) walking all N points was latency-bound).
-constexpr int kSumTile = 32, kSumLanes = 32;
+constexpr int kSumTile = 32, kSumLanes = 8;
 __global__ void cloud_sums_kernel(double* sums, float* sums_f, const float* dy, int B, int N, int C) {
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int c = blockIdx.x * kSumTile + tx;
