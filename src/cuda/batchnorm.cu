@@ -35,11 +35,9 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
     double s1 = 0.0, s2 = 0.0;
     if (c < C) {
       if (term == ReduceTerm::kSum) {
-        #pragma unroll 8
         for (int m = begin + ty; m < end; m += kLanes) s1 += static_cast<double>(a[size_t(m) * C + c]);
       } else if (term == ReduceTerm::kShiftedMoments) {
         const double shift = a[c];
-        #pragma unroll 8
         for (int m = begin + ty; m < end; m += kLanes) {
           const double d = static_cast<double>(a[size_t(m) * C + c]) - shift;
           s1 += d;
@@ -50,7 +48,6 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
         const bool relu = term == ReduceTerm::kBatchNormReluGrad;
         const float centre = mean[c], scale = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f,
                     shift = relu ? beta[c] : 0.0f;
-        #pragma unroll 8
         for (int m = begin + ty; m < end; m += kLanes) {
           const size_t i = size_t(m) * C + c;
           const float x = b[i];
