@@ -1,10 +1,12 @@
 // Batch normalisation over the rows of (M, C): PyTorch's BatchNorm1d, both for
 // conv features (rows = points of all clouds) and fc features (rows = clouds).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "core/errors.h"
 #include "cpu/column_sums.h"
+#include "cpu/group_sums.h"
 #include "cpu/instantiate.h"
 #include "cpu/kernels.h"
 
@@ -30,28 +32,34 @@ void apply_scale_shift(T* y, const T* x, const std::vector<T>& centre, const std
 template <typename T>
 void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x,
                              const T* gamma, const T* beta, int M, int C, double eps,
-                             double momentum) {
-  // PyTorch refuses this too: the unbiased variance of one value is undefined.
-  if (M < 2) fail("batch normalisation in training needs at least 2 values per channel, got ", M,
-                  " (use a batch size of 2 or more)");
+                             double momentum, Communicator* group) {
   auto at = [&](int m, int c) { return static_cast<double>(x[static_cast<size_t>(m) * C + c]); };
-  // Two passes (mean, then squared deviations) for accuracy in float.
-  std::vector<double> mu(C), var(C);
+  // Two passes (mean, then squared deviations) for accuracy in float. With a
+  // group, each pass's sums (and the row count, carried after them) are summed
+  // over the ranks: the statistics of the global batch.
+  std::vector<double> mu(C + 1), var(C);
   column_sums(mu.data(), M, C, at);
-  for (int c = 0; c < C; ++c) mu[c] /= M;
+  mu[C] = M;
+  sum_over_group(group, mu);
+  const double rows = mu[C];
+  // PyTorch refuses this too: the unbiased variance of one value is undefined.
+  if (rows < 2) fail("batch normalisation in training needs at least 2 values per channel, got ", rows,
+                     " (use a batch size of 2 or more)");
+  for (int c = 0; c < C; ++c) mu[c] /= rows;
   column_sums(var.data(), M, C, [&](int m, int c) {
     double d = at(m, c) - mu[c];
     return d * d;
   });
+  sum_over_group(group, var);
   std::vector<T> centre(C), scale(C), shift(beta, beta + C);
   for (int c = 0; c < C; ++c) {
-    const double biased = var[c] / M;
+    const double biased = var[c] / rows;
     const double is = 1.0 / std::sqrt(biased + eps);
     mean[c] = static_cast<T>(mu[c]);
     invstd[c] = static_cast<T>(is);
     centre[c] = static_cast<T>(mu[c]);
     scale[c] = static_cast<T>(gamma[c] * is);
-    const double unbiased = var[c] / (M - 1);
+    const double unbiased = var[c] / (rows - 1);
     running_mean[c] = static_cast<T>((1.0 - momentum) * running_mean[c] + momentum * mu[c]);
     running_var[c] = static_cast<T>((1.0 - momentum) * running_var[c] + momentum * unbiased);
   }
@@ -68,7 +76,7 @@ void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, con
 
 template <typename T>
 void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
-                        const T* mean, const T* invstd, int M, int C) {
+                        const T* mean, const T* invstd, int M, int C, Communicator* group) {
   auto xhat = [&](int m, int c) {
     return (static_cast<double>(x[static_cast<size_t>(m) * C + c]) - mean[c]) * invstd[c];
   };
@@ -83,12 +91,24 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, con
   if (!dx) return;
   // dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat))
   // Per element in double: dy - mean(dy) - xhat * mean(dy xhat) cancels heavily
-  // (its column sums are exactly zero), and float loses digits there.
+  // (its column sums are exactly zero), and float loses digits there. With a
+  // group, the sums and M are the global batch's (the parameter gradients
+  // above stay this rank's: the gradient all-reduce adds them).
+  double rows = M;
+  if (synchronised(group)) {
+    std::vector<double> sums(sum_dy);
+    sums.insert(sums.end(), sum_dy_xhat.begin(), sum_dy_xhat.end());
+    sums.push_back(M);
+    sum_over_group(group, sums);
+    std::copy(sums.begin(), sums.begin() + C, sum_dy.begin());
+    std::copy(sums.begin() + C, sums.begin() + 2 * C, sum_dy_xhat.begin());
+    rows = sums[2 * C];
+  }
   std::vector<double> k(C), mean_dy(C), mean_dy_xhat(C);
   for (int c = 0; c < C; ++c) {
     k[c] = gamma[c] * static_cast<double>(invstd[c]);
-    mean_dy[c] = sum_dy[c] / M;
-    mean_dy_xhat[c] = sum_dy_xhat[c] / M;
+    mean_dy[c] = sum_dy[c] / rows;
+    mean_dy_xhat[c] = sum_dy_xhat[c] / rows;
   }
 #pragma omp parallel for schedule(static)
   for (int m = 0; m < M; ++m) {
@@ -102,11 +122,11 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, con
 
 #define PN_BATCHNORM(T)                                                                            \
   template void batchnorm_forward_train<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, int,  \
-                                           int, double, double);                                   \
+                                           int, double, double, Communicator*);                    \
   template void batchnorm_forward_eval<T>(T*, const T*, const T*, const T*, const T*, const T*,    \
                                           int, int, double);                               \
   template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,          \
-                                      const T*, int, int);
+                                      const T*, int, int, Communicator*);
 PN_INSTANTIATE_FLOAT_AND_DOUBLE(PN_BATCHNORM)
 
 }  // namespace pointnet::cpu

@@ -16,6 +16,7 @@ template <typename T>
 class CpuBackend : public Backend<T> {
  public:
   const char* name() const override { return "cpu"; }
+  void set_batchnorm_group(Communicator* group) override { group_ = group; }
 
   T* allocate(size_t count) override { return static_cast<T*>(aligned(count * sizeof(T))); }
   void release(T* pointer) override { std::free(pointer); }
@@ -38,7 +39,8 @@ class CpuBackend : public Backend<T> {
   }
   void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x, const T* gamma,
                                const T* beta, int M, int C, double eps, double momentum) override {
-    cpu::batchnorm_forward_train(y, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum);
+    cpu::batchnorm_forward_train(y, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum,
+                                 group_);
   }
   void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
                               const T* running_var, int M, int C, double eps) override {
@@ -46,7 +48,7 @@ class CpuBackend : public Backend<T> {
   }
   void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma, const T* mean,
                           const T* invstd, int M, int C) override {
-    cpu::batchnorm_backward(dx, dgamma, dbeta, dy, x, gamma, mean, invstd, M, C);
+    cpu::batchnorm_backward(dx, dgamma, dbeta, dy, x, gamma, mean, invstd, M, C, group_);
   }
   void relu_forward(T* y, const T* x, size_t count) override { cpu::relu_forward(y, x, count); }
   void relu_backward(T* dx, const T* dy, const T* y, size_t count) override { cpu::relu_backward(dx, dy, y, count); }
@@ -93,7 +95,8 @@ class CpuBackend : public Backend<T> {
                               const T* w, const T* bias, const T* gamma, const T* beta, int B, int N, int K, int C,
                               bool relu, double eps, double momentum) override {
     cpu::wide_max_forward_train(y, s.input_mean, s.input_cov, s.mean, s.invstd, s.selected, s.selected_row,
-                                running_mean, running_var, x, w, bias, gamma, beta, B, N, K, C, relu, eps, momentum);
+                                running_mean, running_var, x, w, bias, gamma, beta, B, N, K, C, relu, eps, momentum,
+                                group_);
   }
   void wide_max_forward_eval(T* y, const T* x, const T* w, const T* bias, const T* gamma, const T* beta,
                              const T* running_mean, const T* running_var, int B, int N, int K, int C, bool relu,
@@ -104,7 +107,7 @@ class CpuBackend : public Backend<T> {
                          const WideMaxSaved<T>& s, const T* x, const T* w, const T* gamma, int B, int N, int K,
                          int C, bool relu) override {
     cpu::wide_max_backward(dx, dw, dbias, dgamma, dbeta, dy, y, s.input_mean, s.input_cov, s.mean, s.invstd,
-                           s.selected, s.selected_row, x, w, gamma, B, N, K, C, relu);
+                           s.selected, s.selected_row, x, w, gamma, B, N, K, C, relu, group_);
   }
   bool all_finite(const T* x, size_t count) override { return cpu::all_finite(x, count); }
   void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1, double beta2,
@@ -120,6 +123,8 @@ class CpuBackend : public Backend<T> {
     if (!p) throw std::bad_alloc();
     return p;
   }
+
+  Communicator* group_ = nullptr;  // SyncBN's ranks (set_batchnorm_group), or none
 };
 
 }  // namespace pointnet

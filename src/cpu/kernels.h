@@ -6,7 +6,15 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace pointnet {
+class Communicator;  // dist/communicator.h
+}
+
 namespace pointnet::cpu {
+
+// `group` (batchnorm_*_train/backward, wide_max_*_train/backward): SyncBN,
+// statistics over every rank's rows (Backend::set_batchnorm_group); null or
+// one rank: this rank's rows alone.
 
 // linear.cpp (OpenBLAS GEMM)
 template <typename T> void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout);
@@ -15,9 +23,9 @@ template <typename T> void linear_backward(T* dx, T* dw, T* db, const T* dy, con
 template <typename T> void linear_forward_reference(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout);
 
 // batchnorm.cpp
-template <typename T> void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x, const T* gamma, const T* beta, int M, int C, double eps, double momentum);
+template <typename T> void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x, const T* gamma, const T* beta, int M, int C, double eps, double momentum, Communicator* group = nullptr);
 template <typename T> void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean, const T* running_var, int M, int C, double eps);
-template <typename T> void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma, const T* mean, const T* invstd, int M, int C);
+template <typename T> void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma, const T* mean, const T* invstd, int M, int C, Communicator* group = nullptr);
 
 // pointwise.cpp
 template <typename T> void relu_forward(T* y, const T* x, size_t count);
@@ -48,9 +56,9 @@ template <typename T> void log_softmax_nll_backward(T* dx, const T* logp, const 
 template <typename T> void argmax_rows(int32_t* argmax, const T* x, int M, int K);
 
 // wide_max.cpp (the fused conv + BatchNorm + ReLU + max over points)
-template <typename T> void wide_max_forward_train(T* y, T* input_mean, T* input_cov, T* mean, T* invstd, T* selected, int32_t* selected_row, T* running_mean, T* running_var, const T* x, const T* w, const T* bias, const T* gamma, const T* beta, int B, int N, int K, int C, bool relu, double eps, double momentum);
+template <typename T> void wide_max_forward_train(T* y, T* input_mean, T* input_cov, T* mean, T* invstd, T* selected, int32_t* selected_row, T* running_mean, T* running_var, const T* x, const T* w, const T* bias, const T* gamma, const T* beta, int B, int N, int K, int C, bool relu, double eps, double momentum, Communicator* group = nullptr);
 template <typename T> void wide_max_forward_eval(T* y, const T* x, const T* w, const T* bias, const T* gamma, const T* beta, const T* running_mean, const T* running_var, int B, int N, int K, int C, bool relu, double eps);
-template <typename T> void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y, const T* input_mean, const T* input_cov, const T* mean, const T* invstd, const T* selected, const int32_t* selected_row, const T* x, const T* w, const T* gamma, int B, int N, int K, int C, bool relu);
+template <typename T> void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y, const T* input_mean, const T* input_cov, const T* mean, const T* invstd, const T* selected, const int32_t* selected_row, const T* x, const T* w, const T* gamma, int B, int N, int K, int C, bool relu, Communicator* group = nullptr);
 
 // adam.cpp
 template <typename T> void adam_step(T* param, const T* grad, T* m, T* v, size_t count, double lr, double beta1, double beta2, double eps, int64_t step, double grad_scale, double weight_decay);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cpu/column_sums.h"
+#include "cpu/group_sums.h"
 #include "cpu/instantiate.h"
 #include "cpu/kernels.h"
 
@@ -134,13 +135,19 @@ template <typename T>
 void wide_max_forward_train(T* y, T* input_mean, T* input_cov, T* mean, T* invstd, T* selected,
                             int32_t* selected_row, T* running_mean, T* running_var, const T* x, const T* w,
                             const T* bias, const T* gamma, const T* beta, int B, int N, int K, int C, bool relu,
-                            double eps, double momentum) {
+                            double eps, double momentum, Communicator* group) {
   const int M = B * N;
-  // x's mean (double, fixed-block) and covariance from the centred rows.
-  std::vector<double> xbar(K);
+  const bool sync = synchronised(group);
+  // x's mean (double, fixed-block) and covariance from the centred rows. With
+  // a group (SyncBN): x's sums with the row count after them, the covariance
+  // around the global mean and z's centred squares are summed over the ranks.
+  std::vector<double> xbar(K + 1);
   column_sums(xbar.data(), M, K, [&](int m, int k) { return static_cast<double>(x[static_cast<size_t>(m) * K + k]); });
+  xbar[K] = M;
+  sum_over_group(group, xbar);
+  const double rows = xbar[K];
   for (int k = 0; k < K; ++k) {
-    xbar[k] /= M;
+    xbar[k] /= rows;
     input_mean[k] = static_cast<T>(xbar[k]);
   }
   std::vector<T> centred(static_cast<size_t>(M) * K);
@@ -148,7 +155,14 @@ void wide_max_forward_train(T* y, T* input_mean, T* input_cov, T* mean, T* invst
   for (int m = 0; m < M; ++m)
     for (int k = 0; k < K; ++k)
       centred[static_cast<size_t>(m) * K + k] = x[static_cast<size_t>(m) * K + k] - input_mean[k];
-  gemm<T>(true, false, K, K, M, static_cast<T>(1.0 / M), centred.data(), K, centred.data(), K, T(0), input_cov, K);
+  if (!sync) {
+    gemm<T>(true, false, K, K, M, static_cast<T>(1.0 / M), centred.data(), K, centred.data(), K, T(0), input_cov, K);
+  } else {
+    gemm<T>(true, false, K, K, M, T(1), centred.data(), K, centred.data(), K, T(0), input_cov, K);
+    std::vector<double> cov(input_cov, input_cov + static_cast<size_t>(K) * K);
+    sum_over_group(group, cov);
+    for (size_t i = 0; i < cov.size(); ++i) input_cov[i] = static_cast<T>(cov[i] / rows);
+  }
 
   // z's mean per channel from x's (exact: z is linear in x), then one pass of
   // tiled GEMMs for each cloud's extremes and the centred squares.
@@ -165,12 +179,13 @@ void wide_max_forward_train(T* y, T* input_mean, T* input_cov, T* mean, T* invst
   cloud_extremes(zmax.data(), argmax.data(), zmin.data(), argmin.data(), x, w, bias, B, N, K, C, mu.data(),
                  centred_sq.data());
 
-  std::vector<double> scale(C);
-  const double unbias = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
+  std::vector<double> scale(C), squares(C, 0.0);
+  for (int c = 0; c < C; ++c)
+    for (int b = 0; b < B; ++b) squares[c] += centred_sq[static_cast<size_t>(b) * C + c];  // clouds in order
+  sum_over_group(group, squares);
+  const double unbias = rows > 1 ? rows / (rows - 1) : 1.0;
   for (int c = 0; c < C; ++c) {
-    double sq = 0.0;
-    for (int b = 0; b < B; ++b) sq += centred_sq[static_cast<size_t>(b) * C + c];  // clouds in order
-    const double var = sq / M;
+    const double var = squares[c] / rows;
     scale[c] = 1.0 / std::sqrt(var + eps);
     mean[c] = static_cast<T>(mu[c]);
     invstd[c] = static_cast<T>(scale[c]);
@@ -198,7 +213,7 @@ template <typename T>
 void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y,
                        const T* input_mean, const T* input_cov, const T* mean, const T* invstd, const T* selected,
                        const int32_t* selected_row, const T* x, const T* w, const T* gamma, int B, int N, int K,
-                       int C, bool relu) {
+                       int C, bool relu, Communicator* group) {
   const int M = B * N;
   auto g = [&](size_t i) { return relu && !(y[i] > T(0)) ? 0.0 : static_cast<double>(dy[i]); };
   std::vector<double> a(C), db(C), dg(C);
@@ -234,12 +249,24 @@ void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy,
     }
   }
   if (!dx) return;
-  // dx = -(x - xbar) P - u, then the picked points' sparse part.
+  // dx = -(x - xbar) P - u, then the picked points' sparse part. With a group,
+  // P and u take the global batch's sums and row count (dw above is linear in
+  // this rank's dg: the gradient all-reduce completes it).
+  double rows = M;
+  if (synchronised(group)) {
+    std::vector<double> sums(db);
+    sums.insert(sums.end(), dg.begin(), dg.end());
+    sums.push_back(M);
+    sum_over_group(group, sums);
+    std::copy(sums.begin(), sums.begin() + C, db.begin());
+    std::copy(sums.begin() + C, sums.begin() + 2 * C, dg.begin());
+    rows = sums[2 * C];
+  }
   std::vector<T> scaled_w(static_cast<size_t>(C) * K);
   std::vector<double> u(K, 0.0);
   for (int c = 0; c < C; ++c) {
-    const double d = a[c] * invstd[c] * dg[c] / M;
-    const double e = a[c] * db[c] / M;
+    const double d = a[c] * invstd[c] * dg[c] / rows;
+    const double e = a[c] * db[c] / rows;
     for (int k = 0; k < K; ++k) {
       scaled_w[static_cast<size_t>(c) * K + k] = static_cast<T>(d * w[static_cast<size_t>(c) * K + k]);
       u[k] += e * w[static_cast<size_t>(c) * K + k];
@@ -272,12 +299,13 @@ void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy,
 
 #define PN_WIDE_MAX(T)                                                                                              \
   template void wide_max_forward_train<T>(T*, T*, T*, T*, T*, T*, int32_t*, T*, T*, const T*, const T*, const T*, \
-                                          const T*, const T*, int, int, int, int, bool, double, double);          \
+                                          const T*, const T*, int, int, int, int, bool, double, double,           \
+                                          Communicator*);                                                          \
   template void wide_max_forward_eval<T>(T*, const T*, const T*, const T*, const T*, const T*, const T*, const T*, \
                                          int, int, int, int, bool, double);                                        \
   template void wide_max_backward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,         \
                                      const T*, const T*, const int32_t*, const T*, const T*, const T*, int, int,   \
-                                     int, int, bool);
+                                     int, int, bool, Communicator*);
 PN_INSTANTIATE_FLOAT_AND_DOUBLE(PN_WIDE_MAX)
 
 }  // namespace pointnet::cpu

@@ -20,6 +20,9 @@ class Communicator {
   // rank (OVERWRITES x). x lives in the memory of the rank's backend; a CUDA
   // communicator queues the sum on that backend's stream and returns at once.
   virtual void all_reduce_sum(float* x, size_t count) = 0;
+  // The same in double (SyncBN's statistics: sums of many rows that float
+  // would round).
+  virtual void all_reduce_sum(double* x, size_t count) = 0;
   // x(count) = root's x(count) on every rank (OVERWRITES x on the others).
   virtual void broadcast(float* x, size_t count, int root) = 0;
 };

@@ -38,6 +38,9 @@ class NcclCommunicator final : public Communicator {
   void all_reduce_sum(float* x, size_t count) override {
     NCCL_CHECK(ncclAllReduce(x, x, count, ncclFloat32, ncclSum, comm_, stream_));
   }
+  void all_reduce_sum(double* x, size_t count) override {
+    NCCL_CHECK(ncclAllReduce(x, x, count, ncclFloat64, ncclSum, comm_, stream_));
+  }
   void broadcast(float* x, size_t count, int root) override {
     if (root < 0 || root >= size_) fail("broadcast: root ", root, " is not a rank of ", size_);
     NCCL_CHECK(ncclBroadcast(x, x, count, ncclFloat32, root, comm_, stream_));

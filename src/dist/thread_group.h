@@ -38,9 +38,10 @@ class ThreadGroup {
   long long generation_ = 0;
 
   // One collective at a time: what each rank published, and the sums.
-  std::vector<float*> buffers_;   // (size) each rank's x
-  std::vector<size_t> counts_;    // (size) each rank's count
-  std::vector<float> sums_;       // (count) the reduced values
+  std::vector<void*> buffers_;         // (size) each rank's x
+  std::vector<size_t> counts_;         // (size) each rank's count
+  std::vector<size_t> element_sizes_;  // (size) sizeof each rank's element (float or double)
+  std::vector<double> sums_;           // (count) the reduced values
 };
 
 }  // namespace pointnet

@@ -13,7 +13,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/errors.h"
+
 namespace pointnet {
+
+class Communicator;  // dist/communicator.h
 
 // What the fused wide layer (wide_max_* below) saves for its backward, all in
 // backend memory. K = input channels, C = output channels.
@@ -42,6 +46,16 @@ class Backend {
   // the default). A mixed-precision backend may keep per-cloud GEMMs in fp32
   // (CudaBackend::set_fp32_per_cloud); the others ignore it.
   virtual void per_cloud_gemms(bool /*per_cloud*/) {}
+
+  // SyncBN (data-parallel training): BatchNorm in training, plain and in the
+  // fused wide layer, normalises with the statistics of the rows of every rank
+  // of `group` (null, the default: this rank's rows alone). The sums that feed
+  // dx are all-reduced inside the backward; the parameter gradients stay this
+  // rank's contribution, for the gradient all-reduce to add up. Every rank
+  // runs the same layers in the same order. A backend without it refuses.
+  virtual void set_batchnorm_group(Communicator* group) {
+    if (group) fail("synchronised BatchNorm (--sync-bn) is not supported on the ", name(), " backend yet");
+  }
 
   // Memory.
   virtual T* allocate(size_t count) = 0;

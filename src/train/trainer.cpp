@@ -70,13 +70,14 @@ LossScaler make_loss_scaler(const TrainOptions& o) {
 
 // The recipe values that must stay fixed across --resume for the run to be exact.
 nlohmann::json recipe_json(const TrainOptions& o, int points) {
-  return {{"seed", o.seed}, {"batch_size", o.batch_size}, {"points", points}, {"lr", o.lr},
-          {"lr_step", o.lr_step}, {"lr_gamma", o.lr_gamma}, {"augment", o.augment},
-          {"augmentation", o.augmentation}, {"weight_decay", o.weight_decay}, {"dropout", o.dropout},
-          {"feature_transform", o.feature_transform}, {"use_normals", o.use_normals}, {"fp32_fc", o.fp32_fc},
-          {"sampling", o.sampling}, {"modelnet_classes", o.modelnet_classes},
-          {"class_choice", o.class_choice},
-          {"data", o.data_dir}};
+  nlohmann::json recipe = {{"seed", o.seed}, {"batch_size", o.batch_size}, {"points", points}, {"lr", o.lr},
+                           {"lr_step", o.lr_step}, {"lr_gamma", o.lr_gamma}, {"augment", o.augment},
+                           {"augmentation", o.augmentation}, {"weight_decay", o.weight_decay}, {"dropout", o.dropout},
+                           {"feature_transform", o.feature_transform}, {"use_normals", o.use_normals},
+                           {"fp32_fc", o.fp32_fc}, {"sampling", o.sampling}, {"modelnet_classes", o.modelnet_classes},
+                           {"class_choice", o.class_choice}, {"data", o.data_dir}};
+  if (o.sync_batchnorm) recipe["sync_batchnorm"] = true;  // only when on: other runs' checkpoints keep their bytes
+  return recipe;
 }
 
 struct EpochTotals {
@@ -307,11 +308,15 @@ TrainResult train(const TrainOptions& options) {
                                      static_cast<float>(first_batch), static_cast<float>(B), static_cast<float>(N),
                                      static_cast<float>(o.epochs), static_cast<float>(info.config.num_classes),
                                      static_cast<float>(model.params().trainable_count() % (1 << 22)),
-                                     static_cast<float>(scaler.enabled() ? scaler.scale() : 0.0)};
+                                     static_cast<float>(scaler.enabled() ? scaler.scale() : 0.0),
+                                     o.sync_batchnorm ? 1.0f : 0.0f};
     Buffer<float> scratch(&be);
     if (!ranks_agree_with_rank0(comm, be, scratch, mine))
       fail("train: the ranks disagree on the run (batches per epoch, resume point, --batch-size, --points, ",
-           "--epochs, classes, model or loss scale): every rank needs the same data, options and checkpoint");
+           "--epochs, classes, model, loss scale or --sync-bn): every rank needs the same data, options and "
+           "checkpoint");
+    // After the vote: every rank asks alike, so a backend that refuses stops them all.
+    if (o.sync_batchnorm) be.set_batchnorm_group(comm);
     // Every rank starts from rank 0's parameters and BatchNorm statistics
     // (they agree already, from the same seed or checkpoint: this makes sure).
     ParamStore<float>& p = model.params();

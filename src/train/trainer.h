@@ -54,6 +54,9 @@ struct TrainOptions {
   // NCCL on --device cuda. Each rank takes its slice of a global batch of
   // batch_size x ranks; rank 0 alone writes the run folder and evaluates.
   Communicator* communicator = nullptr;
+  // SyncBN: with several ranks, BatchNorm normalises with the statistics of
+  // the global batch (Backend::set_batchnorm_group), as one device would.
+  bool sync_batchnorm = false;
 };
 
 struct TrainResult {

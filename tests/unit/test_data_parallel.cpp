@@ -20,6 +20,7 @@
 
 #include "data/synth.h"
 #include "dist/thread_group.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 namespace pointnet {
@@ -43,7 +44,7 @@ class DataParallel : public ::testing::Test {
   // Trains `ranks` ranks on threads, rank r into root/<name>-<r>; errors[r]
   // gets rank r's error, if any (expected empty unless `expect_errors`).
   std::vector<TrainResult> run(const std::string& name, int ranks, std::vector<std::string>* errors_out = nullptr,
-                               int rank1_batch = 4) {
+                               int rank1_batch = 4, bool sync_batchnorm = false) {
     ThreadGroup group(ranks);
     std::vector<TrainResult> results(ranks);
     std::vector<std::string> errors(ranks);
@@ -59,6 +60,7 @@ class DataParallel : public ::testing::Test {
         o.eval_every = 0;
         o.plain_output = true;
         o.communicator = &group.rank(r);
+        o.sync_batchnorm = sync_batchnorm;
         try {
           results[r] = train(o);
         } catch (const std::exception& e) {
@@ -98,6 +100,21 @@ TEST_F(DataParallel, RanksStayInStepAndOnlyRankZeroWrites) {
   EXPECT_EQ(again[0].parameters_checksum, a[0].parameters_checksum);
   const std::vector<TrainResult> alone = run("c", 1);
   EXPECT_NE(alone[0].parameters_checksum, a[0].parameters_checksum);
+}
+
+// SyncBN: the ranks normalise with the global batch's statistics and still
+// end bit-identical; the run is not the one without it, and its checkpoint
+// says how it was trained.
+TEST_F(DataParallel, SyncBatchNormKeepsRanksInStep) {
+  const std::vector<TrainResult> synced = run("s", 2, nullptr, 4, true);
+  ASSERT_EQ(synced.size(), 2u);
+  EXPECT_EQ(synced[0].parameters_checksum, synced[1].parameters_checksum) << "the ranks' parameters drifted apart";
+  const std::vector<TrainResult> plain = run("p", 2);
+  EXPECT_NE(plain[0].parameters_checksum, synced[0].parameters_checksum) << "SyncBN changed nothing";
+  const Checkpoint synced_checkpoint = load_checkpoint((root / "s-0" / "checkpoint.safetensors").string());
+  EXPECT_EQ(synced_checkpoint.info.trainer.at("recipe").value("sync_batchnorm", false), true);
+  const Checkpoint plain_checkpoint = load_checkpoint((root / "p-0" / "checkpoint.safetensors").string());
+  EXPECT_FALSE(plain_checkpoint.info.trainer.at("recipe").contains("sync_batchnorm"));
 }
 
 // Ranks that would run different loops (here another --batch-size, so other

@@ -52,6 +52,35 @@ TEST(ThreadGroup, AllReduceSumsInRankOrderOnEveryRank) {
   for (int r = 0; r < n; ++r) EXPECT_EQ(std::memcmp(x[r].data(), want.data(), count * sizeof(float)), 0) << "rank " << r;
 }
 
+// In double (SyncBN's statistics): sums in rank order in double, every rank
+// the same bits; a rank that passes floats where the others pass doubles fails
+// on every rank.
+TEST(ThreadGroup, AllReduceSumsDoublesAndRefusesMixedTypes) {
+  const int n = 3;
+  const size_t count = 257;
+  std::vector<std::vector<double>> x(n, std::vector<double>(count));
+  Rng rng(5);
+  for (auto& v : x)
+    for (double& e : v) e = rng.uniform(-1e3f, 1e3f) * (1.0 + 1e-12);  // bits below float's
+  std::vector<double> want(count);
+  for (size_t i = 0; i < count; ++i) want[i] = (x[0][i] + x[1][i]) + x[2][i];
+  ThreadGroup group(n);
+  on_every_rank(n, [&](int r) { group.rank(r).all_reduce_sum(x[r].data(), count); });
+  for (int r = 0; r < n; ++r) EXPECT_EQ(std::memcmp(x[r].data(), want.data(), count * sizeof(double)), 0) << "rank " << r;
+
+  std::atomic<int> failed{0};
+  std::vector<float> as_float(count);
+  on_every_rank(n, [&](int r) {
+    try {
+      if (r == 2) group.rank(r).all_reduce_sum(as_float.data(), count);
+      else group.rank(r).all_reduce_sum(x[r].data(), count);
+    } catch (const Error& e) {
+      if (std::string(e.what()).find("rank 2 passed 257 values of 4 bytes") != std::string::npos) ++failed;
+    }
+  });
+  EXPECT_EQ(failed.load(), n);
+}
+
 TEST(ThreadGroup, BroadcastCopiesTheRootsValues) {
   const int n = 4;
   std::vector<std::vector<float>> x(n);
@@ -192,8 +221,16 @@ TEST(Nccl, OneRankAllReduceAndBroadcast) {
   comm->broadcast(x, host.size(), 0);
   std::vector<float> back(host.size());
   be->download(back.data(), x, back.size());
-  be->release(x);
   EXPECT_EQ(back, host);
+  // Doubles: two floats' worth of device memory per value.
+  const std::vector<double> host_d = {1.0 + 1e-12, -3.5};
+  double* xd = reinterpret_cast<double*>(x);
+  be->upload(x, reinterpret_cast<const float*>(host_d.data()), 2 * host_d.size());
+  comm->all_reduce_sum(xd, host_d.size());
+  std::vector<double> back_d(host_d.size());
+  be->download(reinterpret_cast<float*>(back_d.data()), x, 2 * host_d.size());
+  be->release(x);
+  EXPECT_EQ(back_d, host_d);
 }
 
 }  // namespace
