@@ -24,7 +24,7 @@ status=0
 # SESSION_CHECK_ENGINES=0: no engine tests or benchmarks (the training ones only).
 engines=${SESSION_CHECK_ENGINES:-1}
 filter='Cuda*:*CudaStepGraph*:Nccl*'
-[ "$engines" = 1 ] || filter='CudaOps.*:CudaWideMax.*:*CudaStepGraph*:*CudaModel*:Nccl*'
+[ "$engines" = 1 ] || filter='CudaOps.*:CudaWideMax.*:*CudaStepGraph*:*CudaModel*:Nccl*:CudaSync*:CudaPrecisionModes.*'
 stamp "== CUDA tests ($filter)"
 timeout 240 build-gpu/pointnet_tests --gtest_filter="$filter" --gtest_color=no > "$OUT/tests.log" 2>&1 || status=1
 grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is|no CUDA device' "$OUT/tests.log" | head -n 30

@@ -24,7 +24,8 @@ constexpr int kLanes = 8;   // row lanes per block
 
 __global__ void column_partials_kernel(double* partials, ReduceTerm term, const float* a,
                                        const float* b, const float* mean, const float* invstd,
-                                       const float* gamma, const float* beta, int M, int C, int chunks) {
+                                       const float* gamma, const float* beta, const double* centre, int M, int C,
+                                       int chunks) {
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int c = blockIdx.x * kTile + tx;
   __shared__ double sh1[kLanes][kTile];
@@ -36,6 +37,12 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
     if (c < C) {
       if (term == ReduceTerm::kSum) {
         for (int m = begin + ty; m < end; m += kLanes) s1 += static_cast<double>(a[size_t(m) * C + c]);
+      } else if (term == ReduceTerm::kCentredSquares) {
+        const double mu = centre[c] / centre[C];
+        for (int m = begin + ty; m < end; m += kLanes) {
+          const double d = static_cast<double>(a[size_t(m) * C + c]) - mu;
+          s1 += d * d;
+        }
       } else if (term == ReduceTerm::kShiftedMoments) {
         const double shift = a[c];
         for (int m = begin + ty; m < end; m += kLanes) {
@@ -92,8 +99,10 @@ __global__ void column_finish_kernel(double* sums, const double* partials, int C
 
 const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
                           const float* mean, const float* invstd, int M, int C, const float* gamma,
-                          const float* beta) {
-  const int rows_of_sums = term == ReduceTerm::kSum ? 1 : 2;
+                          const float* beta, const double* centre) {
+  PN_CHECK(term != ReduceTerm::kBatchNormReluGrad || (gamma && beta));
+  PN_CHECK(term != ReduceTerm::kCentredSquares || centre);
+  const int rows_of_sums = term == ReduceTerm::kSum || term == ReduceTerm::kCentredSquares ? 1 : 2;
   double* sums = static_cast<double*>(s.scratch(State::kSums, size_t(2) * C * sizeof(double)));
   const int chunks = (M + kReduceChunkRows - 1) / kReduceChunkRows;
   // One chunk (the per-cloud layers' M = B rows): its partials are laid out as
@@ -104,8 +113,8 @@ const double* column_sums(State& s, ReduceTerm term, const float* a, const float
   if (chunks > 0) {
     const dim3 block(kTile, kLanes);
     const dim3 grid((C + kTile - 1) / kTile, chunks < 65535 ? chunks : 65535);
-    column_partials_kernel<<<grid, block, 0, s.stream>>>(partials, term, a, b, mean, invstd, gamma, beta, M,
-                                                         C, chunks);
+    column_partials_kernel<<<grid, block, 0, s.stream>>>(partials, term, a, b, mean, invstd, gamma, beta, centre,
+                                                         M, C, chunks);
     CUDA_CHECK_LAUNCH();
   }
   if (chunks == 1) return sums;
@@ -190,6 +199,23 @@ __global__ void finish_train_kernel(float* mean, float* invstd, float* running_m
   running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * (squares / (M - 1)));
 }
 
+// SyncBN's finish: sums = (x's sums, rows) and squares = (sum (x - mu)^2,
+// rows), both over every rank (group_sums).
+__global__ void finish_train_group_kernel(float* mean, float* invstd, float* running_mean, float* running_var,
+                                          float* scale, const double* sums, const double* squares,
+                                          const float* gamma, int C, double eps, double momentum) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const double rows = sums[C];
+  const double mu = sums[c] / rows;
+  const double is = 1.0 / sqrt(squares[c] / rows + eps);
+  mean[c] = static_cast<float>(mu);
+  invstd[c] = static_cast<float>(is);
+  scale[c] = batchnorm_scale(gamma[c], invstd[c]);
+  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
+  running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * (squares[c] / (rows - 1)));
+}
+
 __global__ void finish_eval_kernel(float* scale, const float* gamma, const float* running_var, int C,
                                    double eps) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
@@ -198,17 +224,20 @@ __global__ void finish_eval_kernel(float* scale, const float* gamma, const float
 }
 
 // coeffs (3, C): gamma * invstd, mean(dy), mean(dy xhat).
+// With SyncBN, called twice: with this rank's sums for dgamma and dbeta, then
+// with the group's (global_rows: their row count) for the coefficients.
 __global__ void finish_backward_kernel(float* dgamma, float* dbeta, double* coeffs,
                                        const double* sums, const float* gamma,
-                                       const float* invstd, int M, int C) {
+                                       const float* invstd, int M, int C, const double* global_rows) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   const double sum_dy = sums[c], sum_dy_xhat = sums[C + c];
   if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
   if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
+  const double rows = cuda::row_count(global_rows, M);
   coeffs[c] = gamma[c] * static_cast<double>(invstd[c]);
-  coeffs[C + c] = sum_dy / M;
-  coeffs[2 * C + c] = sum_dy_xhat / M;
+  coeffs[C + c] = sum_dy / rows;
+  coeffs[2 * C + c] = sum_dy_xhat / rows;
 }
 
 // dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), in double. dx == dy allowed.
@@ -246,14 +275,33 @@ unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) /
 void batchnorm_train(State& s, float* y, float* mean, float* invstd, float* running_mean, float* running_var,
                      const float* x, const float* gamma, const float* beta, int M, int C, double eps, double momentum,
                      bool relu) {
+  const bool group = cuda::synchronised(s);
   // PyTorch refuses this too: the unbiased variance of one value is undefined.
-  if (M < 2) fail("batch normalisation in training needs at least 2 values per channel, got ", M,
-                  " (use a batch size of 2 or more)");
+  // (With SyncBN the group has two ranks or more, each with a row at least.)
+  if (M < 2 && !group)
+    fail("batch normalisation in training needs at least 2 values per channel, got ", M,
+         " (use a batch size of 2 or more)");
   if (C <= 0) return;
-  const double* sums = cuda::column_sums(s, cuda::ReduceTerm::kShiftedMoments, x, nullptr, nullptr, nullptr, M, C);
   float* scale = static_cast<float*>(s.scratch(State::kCoeffs, size_t(C) * sizeof(float)));
-  finish_train_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(mean, invstd, running_mean, running_var, scale,
-                                                                  sums, x, gamma, M, C, eps, momentum);
+  if (!group) {
+    const double* sums = cuda::column_sums(s, cuda::ReduceTerm::kShiftedMoments, x, nullptr, nullptr, nullptr, M, C);
+    finish_train_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(mean, invstd, running_mean, running_var, scale,
+                                                                    sums, x, gamma, M, C, eps, momentum);
+  } else {
+    // Two passes over the global batch: the ranks' first rows differ, so no
+    // common shift exists for the one-pass moments.
+    const double* sums = cuda::group_sums(
+        s, State::kGroupSums, {{cuda::column_sums(s, cuda::ReduceTerm::kSum, x, nullptr, nullptr, nullptr, M, C), C}},
+        M);
+    const double* squares = cuda::group_sums(
+        s, State::kGroupSums2,
+        {{cuda::column_sums(s, cuda::ReduceTerm::kCentredSquares, x, nullptr, nullptr, nullptr, M, C, nullptr,
+                            nullptr, sums),
+          C}},
+        M);
+    finish_train_group_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(
+        mean, invstd, running_mean, running_var, scale, sums, squares, gamma, C, eps, momentum);
+  }
   CUDA_CHECK_LAUNCH();
   // After the statistics (stream order), so y == x works too.
   normalize(s, y, x, mean, scale, beta, M, C, relu);
@@ -305,8 +353,16 @@ void batchnorm_grad(State& s, float* dx, float* dgamma, float* dbeta, const floa
                                          dy, x, mean, invstd, M, C, gamma, beta);
   double* coeffs = static_cast<double*>(s.scratch(State::kCoeffs, size_t(3) * C * sizeof(double)));
   finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(dgamma, dbeta, coeffs, sums, gamma, invstd,
-                                                                     M, C);
+                                                                     M, C, nullptr);
   CUDA_CHECK_LAUNCH();
+  if (cuda::synchronised(s)) {
+    // dgamma and dbeta stay this rank's (the gradient all-reduce adds them);
+    // dx takes the global batch's sums.
+    const double* global = cuda::group_sums(s, State::kGroupSums, {{sums, 2 * C}}, M);
+    finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(nullptr, nullptr, coeffs, global, gamma,
+                                                                       invstd, M, C, global + 2 * C);
+    CUDA_CHECK_LAUNCH();
+  }
   if (!dx || M <= 0) return;
   const DxTerms terms{mean, invstd, relu ? gamma : nullptr, relu ? beta : nullptr, coeffs, C};
   if (by_four(C, dx, dy, x)) {

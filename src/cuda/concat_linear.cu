@@ -114,6 +114,7 @@ void CudaBackend::concat_linear_backward(float* dglobal, float* dpointfeat, floa
   char* block = static_cast<char*>(s.scratch(State::kConcat, align256(bc * sizeof(double)) + bc * sizeof(float)));
   double* sums = reinterpret_cast<double*>(block);
   float* sums_f = reinterpret_cast<float*>(block + align256(bc * sizeof(double)));
+  if (B > 65535) fail("the segmenter's head trains on the GPU with at most 65535 clouds per batch, got ", B);
   cloud_sums_kernel<<<dim3((Cout + kSumTile - 1) / kSumTile, B), dim3(kSumTile, kSumLanes), 0, s.stream>>>(
       sums, sums_f, dy, B, N, Cout);
   CUDA_CHECK_LAUNCH();

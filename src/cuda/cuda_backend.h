@@ -110,6 +110,8 @@ class CudaBackend final : public Backend<float> {
   size_t device_bytes_peak() const;
 
   const char* name() const override { return "cuda"; }
+  // SyncBN over `group` (NCCL on this backend's stream; group_sums.cu).
+  void set_batchnorm_group(Communicator* group) override;
 
   float* allocate(size_t count) override;
   void release(float* pointer) override;

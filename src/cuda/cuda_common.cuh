@@ -5,7 +5,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -32,6 +34,8 @@ struct CudaBackend::State {
     kWideRows,  // wide_max: x's centred rows (M, K), then row chunks of z (wide_max.cu)
     kWideTerms, // wide_max: per-cloud and per-segment extremes, per-channel terms, sorted picks (wide_max.cu)
     kConcat,    // concat_linear: per-cloud rows and sums (concat_linear.cu)
+    kGroupSums, // SyncBN: the double sums (and row count) all-reduced over the group (group_sums)
+    kGroupSums2,// SyncBN: a second such buffer, for an op that needs two at once
     kSlots
   };
 
@@ -39,6 +43,7 @@ struct CudaBackend::State {
   Precision precision = Precision::FP32;       // of the GEMMs queued now
   Precision mode_precision = Precision::FP32;  // the backend's mode (set_precision)
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
+  Communicator* batchnorm_group = nullptr;     // SyncBN's ranks (set_batchnorm_group), or none
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
   void* blas_workspace = nullptr;
@@ -119,6 +124,7 @@ enum class ReduceTerm {
   kShiftedMoments, // sums[c] = sum (a - a(0, c)), sums[C + c] = sum (a - a(0, c))^2
   kBatchNormGrad,  // sums[c] = sum a, sums[C + c] = sum a (b - mean[c]) invstd[c]
   kBatchNormReluGrad,  // kBatchNormGrad with a = 0 where batchnorm_apply(b, ...) <= 0 (needs gamma, beta)
+  kCentredSquares,     // sums[c] = sum (a - mu_c)^2, mu_c = centre[c] / centre[C] (group_sums' layout)
 };
 // Deterministic column sums in double: rows are cut into fixed chunks of
 // kReduceChunkRows (independent of the device), each chunk is summed by one
@@ -127,11 +133,29 @@ enum class ReduceTerm {
 constexpr int kReduceChunkRows = 256;
 const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
                           const float* mean, const float* invstd, int M, int C, const float* gamma = nullptr,
-                          const float* beta = nullptr);
+                          const float* beta = nullptr, const double* centre = nullptr);
+
+// SyncBN (set_batchnorm_group). True when the statistics span several ranks.
+bool synchronised(const State& s);
+// The sum over the group's ranks of parts[0] (n[0] doubles), parts[1] (n[1]),
+// ... and of this rank's row count `rows` after them, gathered into scratch
+// slot `slot` (kGroupSums or kGroupSums2) and all-reduced there on the stream
+// (NCCL queues it; no host wait). Returns that buffer: the parts in order,
+// then the global row count.
+double* group_sums(State& s, State::Slot slot, std::initializer_list<std::pair<const double*, int>> parts,
+                   int rows);
+// The row count a kernel divides by: the global one where SyncBN summed it
+// (a pointer into group_sums' result), else this rank's M.
+__device__ __forceinline__ double row_count(const double* global_rows, int M) {
+  return global_rows ? *global_rows : static_cast<double>(M);
+}
 
 // BatchNorm's per-channel scale and its apply, in float with explicit
 // roundings: the forward applies them, and the fused ReLU's backward recomputes
-// the forward's output sign from x with the same bits (no saved mask).
+// the forward's output sign from x with the same bits (no saved mask). The
+// scale is gamma times the saved float invstd, rounded once more than the
+// CPU's float(gamma * invstd in double): at most 1 ulp apart, and it is what
+// lets the backward rebuild it from what was saved.
 __device__ __forceinline__ float batchnorm_scale(float gamma, float invstd) { return __fmul_rn(gamma, invstd); }
 __device__ __forceinline__ float batchnorm_apply(float x, float centre, float scale, float shift) {
   return __fmaf_rn(__fsub_rn(x, centre), scale, shift);

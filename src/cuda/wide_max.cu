@@ -74,6 +74,7 @@
 
 #include "core/env_choice.h"
 #include "cuda/cuda_common.cuh"
+#include "dist/communicator.h"
 
 namespace pointnet {
 
@@ -208,10 +209,11 @@ __device__ __forceinline__ double masked_grad(float dy, float y, bool relu) {
   return relu && !(y > 0.0f) ? 0.0 : static_cast<double>(dy);
 }
 
-__global__ void finish_mean_kernel(float* input_mean, double* xbar, const double* sums, int M, int K) {
+__global__ void finish_mean_kernel(float* input_mean, double* xbar, const double* sums, int M, int K,
+                                   const double* global_rows) {
   const int k = blockIdx.x * blockDim.x + threadIdx.x;
   if (k >= K) return;
-  const double v = sums[k] / M;
+  const double v = sums[k] / cuda::row_count(global_rows, M);
   xbar[k] = v;
   input_mean[k] = static_cast<float>(v);
 }
@@ -270,21 +272,39 @@ __global__ void channel_mean_kernel(double* mu, const double* xbar, const float*
 // z's variance from the clouds' centred squares (b ascending, as the CPU: the
 // quadratic form w_c^T S w_c cancels in float when var is small next to
 // |w_c|^2 |S|), the saved mean and invstd, the double scale, the running stats.
+// With SyncBN: sq is the group's totals (B = 1) and global_rows their row count.
 __global__ void channel_stats_kernel(float* mean, float* invstd, double* scale, float* running_mean,
                                      float* running_var, const double* mu, const double* sq, int B, int M, int C,
-                                     double eps, double momentum) {
+                                     double eps, double momentum, const double* global_rows) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   double total = 0.0;
   for (int b = 0; b < B; ++b) total += sq[size_t(b) * C + c];
-  const double var = total / M;
+  const double rows = cuda::row_count(global_rows, M);
+  const double var = total / rows;
   const double is = 1.0 / sqrt(var + eps);
   scale[c] = is;
   mean[c] = static_cast<float>(mu[c]);
   invstd[c] = static_cast<float>(is);
-  const double unbias = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
+  const double unbias = rows > 1 ? rows / (rows - 1) : 1.0;
   running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu[c]);
   running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var * unbias);
+}
+
+// SyncBN: this rank's centred squares per channel, clouds in order (b ascending).
+__global__ void cloud_totals_kernel(double* totals, const double* sq, int B, int C) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double total = 0.0;
+  for (int b = 0; b < B; ++b) total += sq[size_t(b) * C + c];
+  totals[c] = total;
+}
+
+// SyncBN: the covariance summed over the ranks, divided by the global row count.
+__global__ void divide_by_rows_kernel(float* x, size_t n, const double* global_rows) {
+  const double rows = *global_rows;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    x[i] = static_cast<float>(x[i] / rows);
 }
 
 __global__ void eval_scale_kernel(double* scale, const float* running_var, int C, double eps) {
@@ -494,11 +514,12 @@ __global__ void dw_kernel(float* dw, const float* x, const float* input_mean, co
 
 // scaled_w(c, k) = (a_c invstd_c dgamma_c / M) w(c, k), rounded to float (as the CPU).
 __global__ void scale_rows_kernel(float* scaled_w, const float* w, const double* a, const double* dg,
-                                  const float* invstd, int M, int K, int C) {
+                                  const float* invstd, int M, int K, int C, const double* global_rows) {
   const size_t total = size_t(C) * K;
+  const double rows = cuda::row_count(global_rows, M);
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(i / K);
-    const double d = a[c] * invstd[c] * dg[c] / M;
+    const double d = a[c] * invstd[c] * dg[c] / rows;
     scaled_w[i] = static_cast<float>(d * w[i]);
   }
 }
@@ -507,11 +528,12 @@ __global__ void scale_rows_kernel(float* scaled_w, const float* w, const double*
 // one block per column l, each thread a strided share of the c and k terms in
 // double, then a fixed tree (the same bits every run).
 __global__ void offset_kernel(float* offset, const float* w, const float* P, const float* input_mean,
-                              const double* a, const double* db, int M, int K, int C) {
+                              const double* a, const double* db, int M, int K, int C, const double* global_rows) {
   __shared__ double part[kOffsetThreads];
   const int l = blockIdx.x, t = threadIdx.x;
+  const double rows = cuda::row_count(global_rows, M);
   double v = 0.0;
-  for (int c = t; c < C; c += kOffsetThreads) v -= a[c] * db[c] / M * w[size_t(c) * K + l];
+  for (int c = t; c < C; c += kOffsetThreads) v -= a[c] * db[c] / rows * w[size_t(c) * K + l];
   for (int k = t; k < K; k += kOffsetThreads) v += static_cast<double>(input_mean[k]) * P[size_t(k) * K + l];
   part[t] = v;
   __syncthreads();
@@ -651,21 +673,44 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   const size_t row_floats = std::max(size_t(M) * K, size_t(std::min(M, chunk_rows())) * C);
   float* rows = static_cast<float*>(s.scratch(State::kWideRows, row_floats * sizeof(float)));
 
-  // x's mean and covariance.
+  // x's mean and covariance. With SyncBN (group): x's sums, the covariance
+  // around the global mean and z's centred squares are summed over the ranks.
+  const bool group = cuda::synchronised(s);
   const double* sums = cuda::column_sums(s, cuda::ReduceTerm::kSum, x, nullptr, nullptr, nullptr, M, K);
-  finish_mean_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(saved.input_mean, e.xbar, sums, M, K);
+  if (group) sums = cuda::group_sums(s, State::kGroupSums, {{sums, K}}, M);
+  const double* global_rows = group ? sums + K : nullptr;
+  finish_mean_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(saved.input_mean, e.xbar, sums, M, K, global_rows);
   CUDA_CHECK_LAUNCH();
   centre_kernel<<<grid_for(size_t(M) * K), kBlock, 0, s.stream>>>(rows, x, saved.input_mean, M, K);
   CUDA_CHECK_LAUNCH();
-  gemm_fp32(s, true, false, K, K, M, static_cast<float>(1.0 / M), rows, K, rows, K, 0.0f, saved.input_cov, K);
+  if (!group) {
+    gemm_fp32(s, true, false, K, K, M, static_cast<float>(1.0 / M), rows, K, rows, K, 0.0f, saved.input_cov, K);
+  } else {
+    gemm_fp32(s, true, false, K, K, M, 1.0f, rows, K, rows, K, 0.0f, saved.input_cov, K);
+    s.batchnorm_group->all_reduce_sum(saved.input_cov, size_t(K) * K);
+    divide_by_rows_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(saved.input_cov, size_t(K) * K,
+                                                                            global_rows);
+    CUDA_CHECK_LAUNCH();
+  }
 
   // z's mean, then each cloud's extremes of z and centred squares (one pass
   // over z's chunks), then the variance and the pick and normalisation.
   channel_mean_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.mu, e.xbar, w, bias, K, C);
   CUDA_CHECK_LAUNCH();
   cloud_extremes(s, e, rows, x, w, bias, B, N, K, C);
-  channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
-                                                                running_var, e.mu, e.sq, B, M, C, eps, momentum);
+  if (!group) {
+    channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
+                                                                  running_var, e.mu, e.sq, B, M, C, eps, momentum,
+                                                                  nullptr);
+  } else {
+    // This rank's totals (in e.scale until channel_stats writes it), then the group's.
+    cloud_totals_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.scale, e.sq, B, C);
+    CUDA_CHECK_LAUNCH();
+    const double* totals = cuda::group_sums(s, State::kGroupSums2, {{e.scale, C}}, M);
+    channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
+                                                                  running_var, e.mu, totals, 1, M, C, eps, momentum,
+                                                                  totals + C);
+  }
   CUDA_CHECK_LAUNCH();
   select_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(y, saved.selected, saved.selected_row, e.zmax,
                                                                   e.argmax, e.zmin, e.argmin, bias, saved.mean,
@@ -718,12 +763,22 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
     CUDA_CHECK_LAUNCH();
   }
   if (!dx) return;
-  // The dense part: dx = (xbar P - u) - x P.
-  scale_rows_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(t.scaled_w, w, t.a, t.dg, saved.invstd, M,
-                                                                      K, C);
+  // The dense part: dx = (xbar P - u) - x P. With SyncBN, P and u take the
+  // global batch's sums (dw above is linear in this rank's: the gradient
+  // all-reduce completes it).
+  const double *db = t.db, *dg = t.dg, *global_rows = nullptr;
+  if (cuda::synchronised(s)) {
+    const double* global = cuda::group_sums(s, State::kGroupSums, {{t.db, C}, {t.dg, C}}, M);
+    db = global;
+    dg = global + C;
+    global_rows = global + 2 * C;
+  }
+  scale_rows_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(t.scaled_w, w, t.a, dg, saved.invstd, M,
+                                                                      K, C, global_rows);
   CUDA_CHECK_LAUNCH();
   gemm_fp32(s, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);  // P = w^T scaled_w
-  offset_kernel<<<K, kOffsetThreads, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, t.db, M, K, C);
+  offset_kernel<<<K, kOffsetThreads, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, db, M, K, C,
+                                                    global_rows);
   CUDA_CHECK_LAUNCH();
   cuda::broadcast_rows(s, dx, t.offset, size_t(M), K);
   gemm_fp32(s, false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P

@@ -105,9 +105,11 @@ class Backend {
   }
 
   // The backward of batchnorm_relu_forward_train: relu_backward(dx, dy, y)
-  // then batchnorm_backward(dx, ..., dx, x, ...); dx == dy allowed. A backend
-  // may instead recompute the ReLU's mask from x (its forward's exact bits)
-  // and never read y, one pass over the activations fewer.
+  // then batchnorm_backward(dx, ..., dx, x, ...); dx == dy allowed; dgamma and
+  // dbeta overwritten (=). y, mean and invstd must come from this backend's
+  // training forward of the same x, gamma and beta: a backend may recompute
+  // the ReLU's mask from them (its forward's exact bits) and never read y,
+  // one pass over the activations fewer.
   virtual void batchnorm_relu_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* y,
                                        const T* gamma, const T* beta, const T* mean, const T* invstd, int M,
                                        int C) {

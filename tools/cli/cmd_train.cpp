@@ -58,6 +58,9 @@ Command add_train(CLI::App& app) {
                   "fp32, tf32, bf16 or fp16 (all but fp32 need --device cuda; fp16 trains with dynamic loss "
                   "scaling, docs/precision.md)")
       ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}));
+  sub->add_flag("--sync-bn", o->sync_batchnorm,
+                "with --gpus N: BatchNorm normalises with the statistics of the global batch (SyncBN), as one GPU "
+                "with N x --batch-size would; off: each GPU's own clouds (PyTorch's DistributedDataParallel default)");
   auto gpus = std::make_shared<int>(1);
   sub->add_option("--gpus", *gpus,
                   "train over N GPUs of this host: one process per GPU, gradients summed with NCCL, a global batch "

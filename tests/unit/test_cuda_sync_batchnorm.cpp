@@ -1,0 +1,280 @@
+// SyncBN on the GPU (CudaBackend::set_batchnorm_group), two ranks on one GPU:
+// each rank is a thread with its own CudaBackend, and their collectives go
+// through the host (StagedRank: wait for the stream, download, sum in the
+// thread group, upload), which plays NCCL without a second GPU. As on the CPU
+// (test_sync_batchnorm.cpp): two ranks with slices of a batch must give one
+// rank's results on the whole batch, row for row, and the parameter gradients
+// summed over the ranks must be the whole batch's. fp32 throughout; tolerances
+// are fp32 sums in another order (kFp32, as test_cuda_backend.cpp).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/rng.h"
+#include "cuda/cuda_backend.h"
+#include "dist/communicator.h"
+#include "dist/thread_group.h"
+#include "model/pointnet.h"
+
+namespace pointnet {
+namespace {
+
+using Vec = std::vector<float>;
+
+#define PN_REQUIRE_CUDA()                                                                 \
+  do {                                                                                    \
+    std::string pn_why_;                                                                  \
+    if (!cuda_device_available(&pn_why_)) GTEST_SKIP() << "no CUDA device: " << pn_why_; \
+  } while (0)
+
+constexpr double kFp32 = 1e-5;
+
+// A rank whose collectives run on the host: the backend's values go down,
+// through the thread group, and back up.
+class StagedRank final : public Communicator {
+ public:
+  StagedRank(CudaBackend& be, Communicator& host) : be_(be), host_(host) {}
+  int rank() const override { return host_.rank(); }
+  int size() const override { return host_.size(); }
+  void all_reduce_sum(float* x, size_t count) override {
+    Vec h(count);
+    be_.download(h.data(), x, count);  // waits for the stream
+    host_.all_reduce_sum(h.data(), count);
+    be_.upload(x, h.data(), count);
+  }
+  void all_reduce_sum(double* x, size_t count) override {
+    std::vector<double> h(count);
+    be_.download(reinterpret_cast<float*>(h.data()), reinterpret_cast<const float*>(x), 2 * count);
+    host_.all_reduce_sum(h.data(), count);
+    be_.upload(reinterpret_cast<float*>(x), reinterpret_cast<const float*>(h.data()), 2 * count);
+  }
+  void broadcast(float* x, size_t count, int root) override {
+    Vec h(count);
+    be_.download(h.data(), x, count);
+    host_.broadcast(h.data(), count, root);
+    be_.upload(x, h.data(), count);
+  }
+
+ private:
+  CudaBackend& be_;
+  Communicator& host_;
+};
+
+Vec random(size_t n, Rng& rng, float lo = -1.0f, float hi = 1.0f) {
+  Vec v(n);
+  for (float& e : v) e = lo + (hi - lo) * rng.uniform();
+  return v;
+}
+
+Vec slice(const Vec& v, size_t first, size_t count) {
+  return Vec(v.begin() + static_cast<std::ptrdiff_t>(first), v.begin() + static_cast<std::ptrdiff_t>(first + count));
+}
+
+Vec concat(const Vec& a, const Vec& b) {
+  Vec v(a);
+  v.insert(v.end(), b.begin(), b.end());
+  return v;
+}
+
+Vec add(const Vec& a, const Vec& b) {
+  Vec v(a);
+  for (size_t i = 0; i < v.size(); ++i) v[i] += b[i];
+  return v;
+}
+
+// ||a - ref|| / ||ref||; infinity on a size mismatch or a non-finite value.
+double rel_error(const Vec& a, const Vec& ref) {
+  if (a.size() != ref.size()) return INFINITY;
+  double diff = 0.0, norm = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(ref[i])) return INFINITY;
+    diff += (double(a[i]) - ref[i]) * (double(a[i]) - ref[i]);
+    norm += double(ref[i]) * ref[i];
+  }
+  return norm > 0.0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+}
+
+// fn(rank) on one thread per rank, each with its own backend in the group.
+void on_ranks(ThreadGroup& group, const std::function<void(int, CudaBackend&)>& fn) {
+  std::vector<std::thread> threads;
+  for (int r = 0; r < group.size(); ++r)
+    threads.emplace_back([&, r] {
+      CudaBackend be(Precision::FP32);
+      StagedRank rank(be, group.rank(r));
+      be.set_batchnorm_group(&rank);
+      fn(r, be);
+    });
+  for (std::thread& t : threads) t.join();
+}
+
+// A host vector in and out of backend memory.
+struct Dev {
+  CudaBackend& be;
+  float* p;
+  size_t n;
+  Dev(CudaBackend& b, const Vec& host) : be(b), p(b.allocate(host.size())), n(host.size()) {
+    b.upload(p, host.data(), n);
+  }
+  Dev(CudaBackend& b, size_t count) : Dev(b, Vec(count, NAN)) {}
+  ~Dev() { be.release(p); }
+  Vec host() const {
+    Vec h(n);
+    be.download(h.data(), p, n);
+    return h;
+  }
+};
+
+struct BatchNormResult {
+  Vec y, mean, invstd, rm, rv, dx, dgamma, dbeta;
+};
+
+BatchNormResult batchnorm_step(CudaBackend& be, const Vec& x, const Vec& dy, const Vec& gamma, const Vec& beta,
+                               const Vec& rm0, const Vec& rv0, int M, int C, bool relu) {
+  Dev gx(be, x), gdy(be, dy), gg(be, gamma), gb(be, beta), rm(be, rm0), rv(be, rv0), y(be, x.size()), mean(be, C),
+      invstd(be, C), dx(be, x.size()), dgamma(be, C), dbeta(be, C);
+  if (relu) {
+    be.batchnorm_relu_forward_train(y.p, mean.p, invstd.p, rm.p, rv.p, gx.p, gg.p, gb.p, M, C, 1e-5, 0.1);
+    be.batchnorm_relu_backward(dx.p, dgamma.p, dbeta.p, gdy.p, gx.p, y.p, gg.p, gb.p, mean.p, invstd.p, M, C);
+  } else {
+    be.batchnorm_forward_train(y.p, mean.p, invstd.p, rm.p, rv.p, gx.p, gg.p, gb.p, M, C, 1e-5, 0.1);
+    be.batchnorm_backward(dx.p, dgamma.p, dbeta.p, gdy.p, gx.p, gg.p, mean.p, invstd.p, M, C);
+  }
+  return {y.host(), mean.host(), invstd.host(), rm.host(), rv.host(), dx.host(), dgamma.host(), dbeta.host()};
+}
+
+// Rows split unevenly (several 256-row chunks each, one odd), C off the tile.
+TEST(CudaSyncBatchNorm, TwoRanksEqualOneRankWithTheWholeBatch) {
+  PN_REQUIRE_CUDA();
+  const int C = 70, rows[2] = {1000, 1537}, M = rows[0] + rows[1];
+  for (bool relu : {false, true}) {
+    SCOPED_TRACE(relu ? "BatchNorm + ReLU" : "BatchNorm");
+    Rng rng(relu ? 12 : 13);
+    const Vec x = random(size_t(M) * C, rng, 2.0f, 4.0f), dy = random(size_t(M) * C, rng),
+              gamma = random(C, rng, 0.5f, 1.5f), beta = random(C, rng), rm0 = random(C, rng),
+              rv0 = random(C, rng, 0.5f, 1.5f);
+    CudaBackend one(Precision::FP32);
+    const BatchNormResult whole = batchnorm_step(one, x, dy, gamma, beta, rm0, rv0, M, C, relu);
+    ThreadGroup group(2);
+    BatchNormResult part[2];
+    on_ranks(group, [&](int r, CudaBackend& be) {
+      const size_t first = r == 0 ? 0 : size_t(rows[0]) * C, count = size_t(rows[r]) * C;
+      part[r] = batchnorm_step(be, slice(x, first, count), slice(dy, first, count), gamma, beta, rm0, rv0, rows[r],
+                               C, relu);
+    });
+    EXPECT_LT(rel_error(concat(part[0].y, part[1].y), whole.y), kFp32);
+    EXPECT_LT(rel_error(concat(part[0].dx, part[1].dx), whole.dx), kFp32);
+    for (int r = 0; r < 2; ++r) {
+      EXPECT_LT(rel_error(part[r].mean, whole.mean), kFp32) << "rank " << r;
+      EXPECT_LT(rel_error(part[r].invstd, whole.invstd), kFp32) << "rank " << r;
+      EXPECT_LT(rel_error(part[r].rm, whole.rm), kFp32) << "rank " << r;
+      EXPECT_LT(rel_error(part[r].rv, whole.rv), kFp32) << "rank " << r;
+    }
+    EXPECT_LT(rel_error(add(part[0].dgamma, part[1].dgamma), whole.dgamma), kFp32);
+    EXPECT_LT(rel_error(add(part[0].dbeta, part[1].dbeta), whole.dbeta), kFp32);
+  }
+}
+
+struct WideResult {
+  Vec y, input_mean, input_cov, mean, invstd, rm, rv, dx, dw, dgamma, dbeta;
+};
+
+WideResult wide_step(CudaBackend& be, const Vec& x, const Vec& dy, const Vec& w, const Vec& bias, const Vec& gamma,
+                     const Vec& beta, const Vec& rm0, const Vec& rv0, int B, int N, int K, int C, bool relu) {
+  Dev gx(be, x), gdy(be, dy), gw(be, w), gbias(be, bias), gg(be, gamma), gb(be, beta), rm(be, rm0), rv(be, rv0),
+      y(be, size_t(B) * C), xm(be, K), xc(be, size_t(K) * K), mean(be, C), invstd(be, C), sel(be, size_t(B) * C),
+      dx(be, x.size()), dw(be, w.size()), dbias(be, C), dgamma(be, C), dbeta(be, C);
+  int32_t* row = be.allocate_index(size_t(B) * C);
+  WideMaxSaved<float> s{xm.p, xc.p, mean.p, invstd.p, sel.p, row};
+  be.wide_max_forward_train(y.p, s, rm.p, rv.p, gx.p, gw.p, gbias.p, gg.p, gb.p, B, N, K, C, relu, 1e-5, 0.1);
+  be.wide_max_backward(dx.p, dw.p, dbias.p, dgamma.p, dbeta.p, gdy.p, y.p, s, gx.p, gw.p, gg.p, B, N, K, C, relu);
+  WideResult out{y.host(),  xm.host(), xc.host(), mean.host(), invstd.host(), rm.host(),
+                 rv.host(), dx.host(), dw.host(), dgamma.host(), dbeta.host()};
+  be.release_index(row);
+  return out;
+}
+
+// The fused wide layer, clouds split 1 + 2 of 3, gamma of both signs.
+TEST(CudaSyncBatchNorm, WideLayerOverTwoRanksEqualsOneRank) {
+  PN_REQUIRE_CUDA();
+  const int B = 3, N = 700, K = 64, C = 257, clouds[2] = {1, 2};
+  for (bool relu : {true, false}) {
+    SCOPED_TRACE(relu ? "relu" : "no relu");
+    Rng rng(relu ? 15 : 16);
+    const Vec x = random(size_t(B) * N * K, rng, 0.0f, 2.0f), w = random(size_t(C) * K, rng, -0.3f, 0.3f),
+              bias = random(C, rng, -0.2f, 0.2f), beta = random(C, rng, -0.3f, 0.3f), rm0 = random(C, rng),
+              rv0 = random(C, rng, 0.5f, 1.5f), dy = random(size_t(B) * C, rng);
+    Vec gamma = random(C, rng, 0.5f, 1.5f);
+    for (int c = 0; c < C; c += 3) gamma[c] = -gamma[c];
+    CudaBackend one(Precision::FP32);
+    const WideResult whole = wide_step(one, x, dy, w, bias, gamma, beta, rm0, rv0, B, N, K, C, relu);
+    ThreadGroup group(2);
+    WideResult part[2];
+    on_ranks(group, [&](int r, CudaBackend& be) {
+      const int first = r == 0 ? 0 : clouds[0];
+      part[r] = wide_step(be, slice(x, size_t(first) * N * K, size_t(clouds[r]) * N * K),
+                          slice(dy, size_t(first) * C, size_t(clouds[r]) * C), w, bias, gamma, beta, rm0, rv0,
+                          clouds[r], N, K, C, relu);
+    });
+    EXPECT_LT(rel_error(concat(part[0].y, part[1].y), whole.y), kFp32);
+    EXPECT_LT(rel_error(concat(part[0].dx, part[1].dx), whole.dx), kFp32);
+    for (int r = 0; r < 2; ++r) {
+      SCOPED_TRACE("rank " + std::to_string(r));
+      EXPECT_LT(rel_error(part[r].input_mean, whole.input_mean), kFp32);
+      EXPECT_LT(rel_error(part[r].input_cov, whole.input_cov), kFp32);
+      EXPECT_LT(rel_error(part[r].mean, whole.mean), kFp32);
+      EXPECT_LT(rel_error(part[r].invstd, whole.invstd), kFp32);
+      EXPECT_LT(rel_error(part[r].rm, whole.rm), kFp32);
+      EXPECT_LT(rel_error(part[r].rv, whole.rv), kFp32);
+    }
+    EXPECT_LT(rel_error(add(part[0].dw, part[1].dw), whole.dw), kFp32);
+    EXPECT_LT(rel_error(add(part[0].dgamma, part[1].dgamma), whole.dgamma), kFp32);
+    EXPECT_LT(rel_error(add(part[0].dbeta, part[1].dbeta), whole.dbeta), kFp32);
+  }
+}
+
+// The whole classifier with the feature transform: the ranks' mean gradient is
+// the whole batch's (the per-cloud layers' BatchNorm sees one cloud per rank
+// and two in the group).
+TEST(CudaSyncBatchNorm, ModelGradientOverTwoRanksIsTheWholeBatchs) {
+  PN_REQUIRE_CUDA();
+  ModelConfig config;
+  config.num_classes = 5;
+  config.feature_transform = true;
+  const int B = 4, N = 300, half = B / 2;
+  Rng data(31);
+  const Vec points = random(size_t(B) * N * 3, data);
+  std::vector<int32_t> targets(B);
+  for (int32_t& t : targets) t = static_cast<int32_t>(data.below(config.num_classes));
+  auto gradients = [&](CudaBackend& be, int first, int count) {
+    PointNet<float> model(config, be);
+    Rng init(3);
+    model.initialize(init);
+    model.set_dropout_probability(0.0);
+    Dev p(be, slice(points, size_t(first) * N * 3, size_t(count) * N * 3));
+    int32_t* t = be.allocate_index(count);
+    be.upload_index(t, targets.data() + first, count);
+    model.forward(p.p, count, N, true);
+    model.backward(t);
+    const ParamStore<float>& store = model.params();
+    Vec g(store.trainable_count());
+    be.download(g.data(), store.grads(), g.size());
+    be.release_index(t);
+    return g;
+  };
+  CudaBackend one(Precision::FP32);
+  const Vec whole = gradients(one, 0, B);
+  ThreadGroup group(2);
+  Vec part[2];
+  on_ranks(group, [&](int r, CudaBackend& be) { part[r] = gradients(be, r * half, half); });
+  Vec mean = add(part[0], part[1]);
+  for (float& g : mean) g /= 2;
+  // fp32 through ~10 layers and the max picks: 1e-4 of the gradient's norm.
+  EXPECT_LT(rel_error(mean, whole), 1e-4);
+}
+
+}  // namespace
+}  // namespace pointnet
