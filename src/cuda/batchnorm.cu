@@ -355,15 +355,16 @@ void batchnorm_grad(State& s, float* dx, float* dgamma, float* dbeta, const floa
   finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(dgamma, dbeta, coeffs, sums, gamma, invstd,
                                                                      M, C, nullptr);
   CUDA_CHECK_LAUNCH();
+  if (!dx) return;  // the same on every rank (as the CPU)
   if (cuda::synchronised(s)) {
     // dgamma and dbeta stay this rank's (the gradient all-reduce adds them);
-    // dx takes the global batch's sums.
+    // dx takes the global batch's sums. A rank without rows still takes part.
     const double* global = cuda::group_sums(s, State::kGroupSums, {{sums, 2 * C}}, M);
     finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(nullptr, nullptr, coeffs, global, gamma,
                                                                        invstd, M, C, global + 2 * C);
     CUDA_CHECK_LAUNCH();
   }
-  if (!dx || M <= 0) return;
+  if (M <= 0) return;
   const DxTerms terms{mean, invstd, relu ? gamma : nullptr, relu ? beta : nullptr, coeffs, C};
   if (by_four(C, dx, dy, x)) {
     const size_t quads = size_t(M) * C / 4;

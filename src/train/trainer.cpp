@@ -69,14 +69,15 @@ LossScaler make_loss_scaler(const TrainOptions& o) {
 }
 
 // The recipe values that must stay fixed across --resume for the run to be exact.
-nlohmann::json recipe_json(const TrainOptions& o, int points) {
+nlohmann::json recipe_json(const TrainOptions& o, int points, int ranks) {
   nlohmann::json recipe = {{"seed", o.seed}, {"batch_size", o.batch_size}, {"points", points}, {"lr", o.lr},
                            {"lr_step", o.lr_step}, {"lr_gamma", o.lr_gamma}, {"augment", o.augment},
                            {"augmentation", o.augmentation}, {"weight_decay", o.weight_decay}, {"dropout", o.dropout},
                            {"feature_transform", o.feature_transform}, {"use_normals", o.use_normals},
                            {"fp32_fc", o.fp32_fc}, {"sampling", o.sampling}, {"modelnet_classes", o.modelnet_classes},
                            {"class_choice", o.class_choice}, {"data", o.data_dir}};
-  if (o.sync_batchnorm) recipe["sync_batchnorm"] = true;  // only when on: other runs' checkpoints keep their bytes
+  // Only when it acts (several ranks): other runs' checkpoints keep their bytes.
+  if (o.sync_batchnorm && ranks > 1) recipe["sync_batchnorm"] = true;
   return recipe;
 }
 
@@ -186,6 +187,7 @@ TrainResult train(const TrainOptions& options) {
       o.use_normals = r.value("use_normals", false);  // absent in checkpoints from before normals
       o.sampling = r.value("sampling", std::string("random"));
       o.modelnet_classes = r.value("modelnet_classes", 0);
+      o.sync_batchnorm = r.value("sync_batchnorm", false);
       resume_epoch = resumed.info.trainer.at("epoch_in_progress");
       resume_batch = resumed.info.trainer.at("batch");
       resume_totals = resumed.info.trainer.at("totals");
@@ -317,6 +319,9 @@ TrainResult train(const TrainOptions& options) {
            "checkpoint");
     // After the vote: every rank asks alike, so a backend that refuses stops them all.
     if (o.sync_batchnorm) be.set_batchnorm_group(comm);
+  } else if (o.sync_batchnorm) {
+    std::cerr << "train: --sync-bn has nothing to synchronise with one rank (it acts with --gpus N or several "
+                 "processes)\n";
     // Every rank starts from rank 0's parameters and BatchNorm statistics
     // (they agree already, from the same seed or checkpoint: this makes sure).
     ParamStore<float>& p = model.params();
@@ -350,7 +355,7 @@ TrainResult train(const TrainOptions& options) {
 
   auto save = [&](int epoch_in_progress, int batch, const EpochTotals& t) {
     info.epoch = epoch_in_progress;
-    info.trainer = {{"recipe", recipe_json(o, N)}, {"epoch_in_progress", epoch_in_progress}, {"batch", batch},
+    info.trainer = {{"recipe", recipe_json(o, N, ranks)}, {"epoch_in_progress", epoch_in_progress}, {"batch", batch},
                     {"totals", t.to_json()}};
     if (ranks > 1) info.trainer["ranks"] = ranks;  // batch counts global batches of ranks x B
     if (scaler.enabled()) info.trainer["loss_scaler"] = scaler.to_json();

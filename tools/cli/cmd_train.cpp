@@ -59,8 +59,9 @@ Command add_train(CLI::App& app) {
                   "scaling, docs/precision.md)")
       ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}));
   sub->add_flag("--sync-bn", o->sync_batchnorm,
-                "with --gpus N: BatchNorm normalises with the statistics of the global batch (SyncBN), as one GPU "
-                "with N x --batch-size would; off: each GPU's own clouds (PyTorch's DistributedDataParallel default)");
+                "with several ranks (--gpus N, or processes started with POINTNET_WORLD_SIZE): BatchNorm "
+                "normalises with the statistics of the global batch (SyncBN), as one GPU with the whole batch would; "
+                "off: each GPU's own clouds (PyTorch's DistributedDataParallel default)");
   auto gpus = std::make_shared<int>(1);
   sub->add_option("--gpus", *gpus,
                   "train over N GPUs of this host: one process per GPU, gradients summed with NCCL, a global batch "
