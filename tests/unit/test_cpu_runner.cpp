@@ -8,6 +8,7 @@
 
 #include "../engine_fixtures.h"
 #include "engine/cpu_runner.h"
+#include "../scoped_env.h"
 
 #include <omp.h>
 
@@ -41,9 +42,9 @@ TEST_P(CpuRunnerTest, MatchesTheReferenceOverShapes) {
   const ModelConfig config = GetParam();
   const EnginePlan plan = fp32_plan(testing::make_random_checkpoint(config, 5, dir));
   for (const char* max_kernel : {"fused", "blas"}) {
-    setenv("POINTNET_CPU_FP32_MAX", max_kernel, 1);
+    testing::ScopedEnv env;  // restored however the iteration ends
+    env.set("POINTNET_CPU_FP32_MAX", max_kernel);
     CpuRunner runner(plan);
-    unsetenv("POINTNET_CPU_FP32_MAX");
     SCOPED_TRACE(max_kernel);
     const bool seg = config.task == ModelTask::Segmentation;
     // 300 points: two full tiles and a ragged one; 1 point; then back to a larger batch.

@@ -26,6 +26,7 @@
 #include "train/adam.h"
 #include "train/loss_scaler.h"
 #include "train/train_step.h"
+#include "../scoped_env.h"
 
 namespace pointnet {
 namespace {
@@ -48,9 +49,9 @@ struct Trainee {
     LossScalerConfig from_the_top;
     from_the_top.init_scale = from_the_top.max_scale;
     scaler = c.precision == Precision::FP16 ? LossScaler(from_the_top) : LossScaler::disabled();
-    setenv("POINTNET_STEP_GRAPHS", record ? "1" : "0", 1);
+    testing::ScopedEnv env;  // restored however this ends
+    env.set("POINTNET_STEP_GRAPHS", record ? "1" : "0");
     step = std::make_unique<TrainStep>(model, adam, scaler);
-    unsetenv("POINTNET_STEP_GRAPHS");
   }
   static ModelConfig config_of(const GraphCase& c) {
     ModelConfig config;

@@ -18,6 +18,7 @@
 #include "core/errors.h"
 #include "cpu/cpu_backend.h"
 #include "train/train_step.h"
+#include "../scoped_env.h"
 
 namespace pointnet {
 namespace {
@@ -328,7 +329,8 @@ class UnrecordableCpu final : public CpuBackend<float> {
 };
 
 TEST(TrainStepRecording, FailedCaptureFallsBackToTheSameSteps) {
-  setenv("POINTNET_STEP_GRAPHS", "1", 1);
+  testing::ScopedEnv env;  // restored however the test ends
+  env.set("POINTNET_STEP_GRAPHS", "1");
   UnrecordableCpu tries;
   CpuBackend<float> plain_be;
   ModelConfig config;
@@ -340,7 +342,6 @@ TEST(TrainStepRecording, FailedCaptureFallsBackToTheSameSteps) {
   Adam<float> adam_a(tries, a.params().trainable_count()), adam_b(plain_be, b.params().trainable_count());
   LossScaler scaler_a = LossScaler::disabled(), scaler_b = LossScaler::disabled();
   TrainStep step_a(a, adam_a, scaler_a), step_b(b, adam_b, scaler_b);
-  unsetenv("POINTNET_STEP_GRAPHS");
   const Batch batch;
   for (int i = 0; i < 5; ++i) {
     Rng drop_a(40 + i), drop_b(40 + i);
