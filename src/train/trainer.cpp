@@ -317,16 +317,16 @@ TrainResult train(const TrainOptions& options) {
       fail("train: the ranks disagree on the run (batches per epoch, resume point, --batch-size, --points, ",
            "--epochs, classes, model, loss scale or --sync-bn): every rank needs the same data, options and "
            "checkpoint");
-    // After the vote: every rank asks alike, so a backend that refuses stops them all.
-    if (o.sync_batchnorm) be.set_batchnorm_group(comm);
-  } else if (o.sync_batchnorm) {
-    std::cerr << "train: --sync-bn has nothing to synchronise with one rank (it acts with --gpus N or several "
-                 "processes)\n";
     // Every rank starts from rank 0's parameters and BatchNorm statistics
     // (they agree already, from the same seed or checkpoint: this makes sure).
     ParamStore<float>& p = model.params();
     comm->broadcast(p.values(), p.trainable_count(), 0);
     comm->broadcast(p.buffers(), p.buffer_count(), 0);
+    // After the vote: every rank asks alike, so a backend that refuses stops them all.
+    if (o.sync_batchnorm) be.set_batchnorm_group(comm);
+  } else if (o.sync_batchnorm) {
+    std::cerr << "train: --sync-bn has nothing to synchronise with one rank (it acts with --gpus N or several "
+                 "processes)\n";
   }
   std::optional<MetricsLog> log;
   if (lead) log.emplace(log_path, o.resume);

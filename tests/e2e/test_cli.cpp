@@ -314,6 +314,19 @@ TEST_F(Cli, GpusLauncherRefusesOrReportsTheFailingRank) {
   EXPECT_FALSE(fs::exists(p("run/checkpoint.safetensors")));
 }
 
+// --sync-bn with one rank: nothing to synchronise; the run says so, trains as
+// without it (the same checkpoint bytes), and the recipe does not claim SyncBN.
+TEST_F(Cli, SyncBnWithOneRankSaysItHasNothingToDo) {
+  const std::string data = synth("cls", "data");
+  const RunResult with = train(data, p("with"), {"--sync-bn"});
+  ASSERT_EQ(with.exit_code, 0) << with.describe();
+  EXPECT_NE(with.err.find("--sync-bn has nothing to synchronise with one rank"), std::string::npos) << with.describe();
+  const RunResult without = train(data, p("without"));
+  ASSERT_EQ(without.exit_code, 0) << without.describe();
+  EXPECT_TRUE(files_equal(fs::path(p("with")) / "checkpoint.safetensors",
+                          fs::path(p("without")) / "checkpoint.safetensors"));
+}
+
 // fp16 with dynamic loss scaling on the GPU: the run finishes, logs each
 // epoch's skipped steps and loss scale, keeps the scaler's state in the
 // checkpoint, and 1 epoch + --resume equals 2 epochs in one go (the scale and

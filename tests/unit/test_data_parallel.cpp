@@ -44,7 +44,7 @@ class DataParallel : public ::testing::Test {
   // Trains `ranks` ranks on threads, rank r into root/<name>-<r>; errors[r]
   // gets rank r's error, if any (expected empty unless `expect_errors`).
   std::vector<TrainResult> run(const std::string& name, int ranks, std::vector<std::string>* errors_out = nullptr,
-                               int rank1_batch = 4, bool sync_batchnorm = false) {
+                               int rank1_batch = 4, bool sync_batchnorm = false, uint64_t rank1_seed = 1) {
     ThreadGroup group(ranks);
     std::vector<TrainResult> results(ranks);
     std::vector<std::string> errors(ranks);
@@ -61,6 +61,7 @@ class DataParallel : public ::testing::Test {
         o.plain_output = true;
         o.communicator = &group.rank(r);
         o.sync_batchnorm = sync_batchnorm;
+        if (r == 1) o.seed = rank1_seed;
         try {
           results[r] = train(o);
         } catch (const std::exception& e) {
@@ -115,6 +116,14 @@ TEST_F(DataParallel, SyncBatchNormKeepsRanksInStep) {
   EXPECT_EQ(synced_checkpoint.info.trainer.at("recipe").value("sync_batchnorm", false), true);
   const Checkpoint plain_checkpoint = load_checkpoint((root / "p-0" / "checkpoint.safetensors").string());
   EXPECT_FALSE(plain_checkpoint.info.trainer.at("recipe").contains("sync_batchnorm"));
+}
+
+// Every rank starts from rank 0's parameters (broadcast after the vote): a
+// rank initialised from another seed still ends bit-identical to rank 0.
+TEST_F(DataParallel, RanksStartFromRankZerosParameters) {
+  const std::vector<TrainResult> r = run("i", 2, nullptr, 4, false, 99);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].parameters_checksum, r[1].parameters_checksum) << "rank 1 kept its own initial parameters";
 }
 
 // Ranks that would run different loops (here another --batch-size, so other
