@@ -35,13 +35,11 @@ void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* runni
                              double momentum, Communicator* group) {
   auto at = [&](int m, int c) { return static_cast<double>(x[static_cast<size_t>(m) * C + c]); };
   // Two passes (mean, then squared deviations) for accuracy in float. With a
-  // group, each pass's sums (and the row count, carried after them) are summed
-  // over the ranks: the statistics of the global batch.
-  std::vector<double> mu(C + 1), var(C);
+  // group, each pass's sums (and the row count) are summed over the ranks:
+  // the statistics of the global batch.
+  std::vector<double> mu(C), var(C);
   column_sums(mu.data(), M, C, at);
-  mu[C] = M;
-  sum_over_group(group, mu);
-  const double rows = mu[C];
+  const double rows = sum_over_group(group, {&mu}, M);
   // PyTorch refuses this too: the unbiased variance of one value is undefined.
   if (rows < 2) fail("batch normalisation in training needs at least 2 values per channel, got ", rows,
                      " (use a batch size of 2 or more)");
@@ -94,16 +92,7 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, con
   // (its column sums are exactly zero), and float loses digits there. With a
   // group, the sums and M are the global batch's (the parameter gradients
   // above stay this rank's: the gradient all-reduce adds them).
-  double rows = M;
-  if (synchronised(group)) {
-    std::vector<double> sums(sum_dy);
-    sums.insert(sums.end(), sum_dy_xhat.begin(), sum_dy_xhat.end());
-    sums.push_back(M);
-    sum_over_group(group, sums);
-    std::copy(sums.begin(), sums.begin() + C, sum_dy.begin());
-    std::copy(sums.begin() + C, sums.begin() + 2 * C, sum_dy_xhat.begin());
-    rows = sums[2 * C];
-  }
+  const double rows = sum_over_group(group, {&sum_dy, &sum_dy_xhat}, M);
   std::vector<double> k(C), mean_dy(C), mean_dy_xhat(C);
   for (int c = 0; c < C; ++c) {
     k[c] = gamma[c] * static_cast<double>(invstd[c]);

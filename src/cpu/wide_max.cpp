@@ -141,11 +141,9 @@ void wide_max_forward_train(T* y, T* input_mean, T* input_cov, T* mean, T* invst
   // x's mean (double, fixed-block) and covariance from the centred rows. With
   // a group (SyncBN): x's sums with the row count after them, the covariance
   // around the global mean and z's centred squares are summed over the ranks.
-  std::vector<double> xbar(K + 1);
+  std::vector<double> xbar(K);
   column_sums(xbar.data(), M, K, [&](int m, int k) { return static_cast<double>(x[static_cast<size_t>(m) * K + k]); });
-  xbar[K] = M;
-  sum_over_group(group, xbar);
-  const double rows = xbar[K];
+  const double rows = sum_over_group(group, {&xbar}, M);
   for (int k = 0; k < K; ++k) {
     xbar[k] /= rows;
     input_mean[k] = static_cast<T>(xbar[k]);
@@ -252,16 +250,7 @@ void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy,
   // dx = -(x - xbar) P - u, then the picked points' sparse part. With a group,
   // P and u take the global batch's sums and row count (dw above is linear in
   // this rank's dg: the gradient all-reduce completes it).
-  double rows = M;
-  if (synchronised(group)) {
-    std::vector<double> sums(db);
-    sums.insert(sums.end(), dg.begin(), dg.end());
-    sums.push_back(M);
-    sum_over_group(group, sums);
-    std::copy(sums.begin(), sums.begin() + C, db.begin());
-    std::copy(sums.begin() + C, sums.begin() + 2 * C, dg.begin());
-    rows = sums[2 * C];
-  }
+  const double rows = sum_over_group(group, {&db, &dg}, M);
   std::vector<T> scaled_w(static_cast<size_t>(C) * K);
   std::vector<double> u(K, 0.0);
   for (int c = 0; c < C; ++c) {
