@@ -163,10 +163,7 @@ __global__ void normalize4_kernel(float4* y, const float4* x, const float* centr
   }
 }
 
-bool by_four(int C, const void* a, const void* b, const void* c = nullptr) {
-  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return C % 4 == 0 && aligned(a) && aligned(b) && aligned(c);
-}
+using cuda::by_four;
 
 void normalize(State& s, float* y, const float* x, const float* centre, const float* scale, const float* shift,
                size_t M, int C, bool relu) {

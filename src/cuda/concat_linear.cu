@@ -97,8 +97,8 @@ void CudaBackend::concat_linear_forward(float* y, const float* global, const flo
   const void* po = cuda::gemm_operand(s, State::kGemmA, pointfeat, M * P);
   cuda::gemm(s, false, true, static_cast<int>(M), Cout, P, po, P, 0, advance(s, wo, G), ld, 0, 0.0f, y, Cout, 0);
   const unsigned rows_grid = static_cast<unsigned>(M < 65536 ? M : 65536);
-  const bool by_four = Cout % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
-  add_cloud_rows_kernel<<<rows_grid, by_four ? 128 : kBlock, 0, s.stream>>>(y, per_cloud, bias, M, N, Cout, by_four);
+  const bool four = cuda::by_four(Cout, y);
+  add_cloud_rows_kernel<<<rows_grid, four ? 128 : kBlock, 0, s.stream>>>(y, per_cloud, bias, M, N, Cout, four);
   CUDA_CHECK_LAUNCH();
 }
 

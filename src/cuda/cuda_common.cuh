@@ -97,6 +97,13 @@ inline unsigned grid_for(size_t n, int block = kBlock) {
   return static_cast<unsigned>(blocks == 0 ? 1 : (blocks < cap ? blocks : cap));
 }
 
+// Whether a row-major (rows, C) pass may move four floats at a time: C % 4 ==
+// 0 (a float4 never straddles rows) and every given pointer 16-byte aligned.
+inline bool by_four(int C, const void* a, const void* b = nullptr, const void* c = nullptr) {
+  auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return C % 4 == 0 && aligned(a) && aligned(b) && aligned(c);
+}
+
 // The operand of a GEMM in the current precision: `x` itself for fp32/tf32,
 // or `count` values converted to fp16/bf16 into scratch `slot`.
 const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count);

@@ -23,7 +23,7 @@ __global__ void broadcast_rows4_kernel(float4* y, const float* row, size_t quads
 }  // namespace
 
 void broadcast_rows(State& s, float* y, const float* row, size_t M, int C) {
-  if (C % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+  if (by_four(C, y)) {
     const size_t quads = M * C / 4;
     broadcast_rows4_kernel<<<grid_for(quads), kBlock, 0, s.stream>>>(reinterpret_cast<float4*>(y), row, quads, C);
   } else {
