@@ -3,9 +3,9 @@
 // .cpp may include this; the kernels live in src/cuda/*.cu (one per family).
 //
 // Precision (what the matrix products use; everything else is fp32 always:
-// BatchNorm statistics, softmax, loss, reductions, optimizer; and in the fused
-// wide layer only z = x w^T follows the mode: x's covariance and the backward's
-// K x K products stay plain fp32, see wide_max.cu):
+// BatchNorm statistics, softmax, loss, reductions, optimizer; in the fused
+// wide layer z = x w^T follows the mode, and x's covariance and the backward's
+// dx += -x P take TF32 in every mode but fp32, see wide_max.cu):
 //   FP32  plain fp32 cuBLAS (CUBLAS_COMPUTE_32F)
 //   TF32  fp32 tensors, TF32 tensor-core math (CUBLAS_COMPUTE_32F_FAST_TF32)
 //   FP16  operands converted to half on the fly into grow-only scratch,

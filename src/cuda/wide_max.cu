@@ -8,10 +8,14 @@
 //   column_sums (batchnorm.cu)  xbar in double, fixed chunks and trees.
 //   finish_mean_kernel          input_mean = float(xbar).
 //   centre_kernel               the centred rows x - input_mean into scratch.
-//   gemm_fp32                   input_cov = Xc^T Xc / M: one cuBLAS GEMM in plain
-//                               fp32 (CUBLAS_COMPUTE_32F, fp32 operands) in every
-//                               precision mode: the statistics stay fp32-accurate.
+//   gemm_fp32                   input_cov = Xc^T Xc / M: one cuBLAS GEMM on the
+//                               fp32 rows, plain fp32 in the fp32 mode and TF32
+//                               in the others (tf32_outside_fp32); the backward's
+//                               dw is its only reader.
 //   channel_mean_kernel         one thread per channel: mu = bias + w_c.xbar (double).
+//   mma_extremes_kernel         fp16/bf16 modes (wide_extremes_mma.cu): z in
+//                               registers, never stored; the same per-segment
+//                               partials as the two kernels below. Otherwise:
 //   gemm (precision mode) +     z = x w^T (no bias) in row chunks of at most
 //   segment_extremes_kernel     chunk_rows() (whole segments: kSegment points of
 //                               one cloud) into scratch; per chunk one block per
@@ -46,9 +50,9 @@
 //   gemm_fp32                   P(K, K) = w^T scaled_w (plain fp32, as the CPU).
 //   offset_kernel               one block per column l: xbar P - u, u =
 //                               sum_c (a dbeta / M)_c w_c, double, a fixed tree.
-//   broadcast_rows +            dx = offset on every row, then dx += -x P (plain
-//   gemm_fp32                   fp32: P's entries carry a 1/M and would sit near
-//                               fp16's underflow; this GEMM is K/C of the forward's).
+//   broadcast_rows +            dx = offset on every row, then dx += -x P (fp32
+//   gemm_fp32                   operands, TF32 outside the fp32 mode: P's entries
+//                               carry a 1/M and would sit near fp16's underflow).
 //   sort_picks_kernel +         the sparse part. Max pooling concentrates the
 //   apply_picks_kernel          picks: a few rows of a cloud take hundreds of
 //                               channels each, so a kernel walking channels per
@@ -74,6 +78,7 @@
 
 #include "core/env_choice.h"
 #include "cuda/cuda_common.cuh"
+#include "cuda/wide_extremes.h"
 #include "dist/communicator.h"
 
 namespace pointnet {
@@ -82,8 +87,9 @@ namespace {
 using cuda::grid_for;
 using cuda::kBlock;
 using State = CudaBackend::State;
+using cuda::Extreme;
+using cuda::kSegment;
 
-constexpr int kSegment = 256;           // points of one cloud per extremes block
 constexpr int kTile = 32;               // channels per extremes block (one warp wide)
 constexpr int kLanes = 8;               // point lanes per extremes block (a power of 2)
 constexpr int kSmallTile = 16;          // tile edge of rows_dot_rows_kernel
@@ -100,6 +106,12 @@ int chunk_rows() {
   static const int rows = std::stoi(env_choice("POINTNET_WIDE_CHUNK_ROWS", {"8192", "4096", "16384", "2048"}));
   return rows;
 }
+
+// Where the fp16/bf16 modes take z's extremes: "mma", z in registers on the
+// tensor cores (wide_extremes_mma.cu), or "gemm", the chunked GEMM and
+// extremes pass that fp32 and tf32 always take (POINTNET_WIDE_EXTREMES, to
+// compare the two; read at every call so that tests can switch it).
+bool wide_extremes_on_tensor_cores() { return env_choice("POINTNET_WIDE_EXTREMES", {"mma", "gemm"}) == "mma"; }
 
 // Carves one scratch block into arrays aligned to 256 bytes: a pass with a null
 // base measures, a pass with the block hands out the pointers.
@@ -124,13 +136,6 @@ void carve_terms(State& s, Terms& terms, Sizes... sizes) {
   Carve block{static_cast<char*>(s.scratch(State::kWideTerms, measure.bytes))};
   terms.carve(block, sizes...);
 }
-
-// Per-segment partial extremes (device arrays, (B, S, C)).
-struct Extreme {
-  float *max = nullptr, *min = nullptr;
-  int32_t *argmax = nullptr, *argmin = nullptr;  // the point n (in the cloud) of each
-  double* sq = nullptr;                          // sum of (z - mu)^2 (train only)
-};
 
 struct Extremes {
   float* zmax = nullptr;        // (B, C) z's max per cloud and channel, bias not added
@@ -190,18 +195,32 @@ struct BackwardTerms {
   }
 };
 
-// Row-major C(M, N) = alpha op(A) op(B) + beta C with fp32 operands and
-// CUBLAS_COMPUTE_32F (no TF32, no half operands) whatever the backend's
-// precision mode. The operand swap is cuda::gemm's (cuda_backend.cu): the
-// row-major C is the column-major C^T = op(B)^T op(A)^T.
-void gemm_fp32(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, float alpha,
-               const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+// Row-major C(M, N) = alpha op(A) op(B) + beta C with fp32 operands and fp32
+// accumulation, for the layer's K x K products. `math`: CUBLAS_COMPUTE_32F
+// (plain fp32) or, through tf32_outside_fp32(), CUBLAS_COMPUTE_32F_FAST_TF32.
+// The operand swap is cuda::gemm's (cuda_backend.cu): the row-major C is the
+// column-major C^T = op(B)^T op(A)^T.
+void gemm_fp32(State& s, cublasComputeType_t math, bool transpose_a, bool transpose_b, int M, int N, int K,
+               float alpha, const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
   if (M == 0 || N == 0) return;
   PN_CHECK(K > 0);
   const cublasOperation_t op_a = transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   CUBLAS_CHECK(cublasGemmEx(s.blas, op_b, op_a, N, M, K, &alpha, B, CUDA_R_32F, ldb, A, CUDA_R_32F, lda,
-                            &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                            &beta, C, CUDA_R_32F, ldc, math, CUBLAS_GEMM_DEFAULT));
+}
+
+// The two long products (x's covariance over M rows, dx += -x P over M rows,
+// 2.6 GFLOP each at the model's shape): plain fp32 in the fp32 mode, TF32
+// tensor cores in the tf32, fp16 and bf16 modes. TF32 keeps 10 mantissa bits,
+// as many as fp16 and more than bf16, so these products are no less precise
+// than the modes' own GEMMs; it keeps fp32's exponent range (P carries a 1/M
+// that fp16 would push toward underflow) and reads the fp32 tensors as they
+// are. On FFMA they took 0.31 ms of a 2.57 ms bf16 classifier step (CUPTI,
+// 2026-12-06). BatchNorm's statistics do not go through them: z's mean and
+// variance are double sums (channel_mean_kernel, the extremes' squares).
+cublasComputeType_t tf32_outside_fp32(const State& s) {
+  return s.precision == Precision::FP32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
 }
 
 // The gradient reaching a picked point: dy, or 0 where the ReLU cut it (as the CPU).
@@ -425,6 +444,12 @@ void cloud_extremes(State& s, const Extremes& e, float* z, const float* x, const
                     int N, int K, int C) {
   const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(B) * N * K);
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(C) * K);
+  if (wide_extremes_on_tensor_cores() &&
+      cuda::tensor_core_extremes(s.stream, s.precision, e.seg, xo, wo, B, N, K, C, e.mu, bias)) {
+    merge_segments_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(e, B, C);
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   // Bytes per operand element (gemm_operand: fp32 as is, or 2-byte halves).
   const size_t element = (s.precision == Precision::FP16 || s.precision == Precision::BF16) ? 2 : sizeof(float);
   const int S = e.S;
@@ -684,9 +709,9 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   centre_kernel<<<grid_for(size_t(M) * K), kBlock, 0, s.stream>>>(rows, x, saved.input_mean, M, K);
   CUDA_CHECK_LAUNCH();
   if (!group) {
-    gemm_fp32(s, true, false, K, K, M, static_cast<float>(1.0 / M), rows, K, rows, K, 0.0f, saved.input_cov, K);
+    gemm_fp32(s, tf32_outside_fp32(s), true, false, K, K, M, static_cast<float>(1.0 / M), rows, K, rows, K, 0.0f, saved.input_cov, K);
   } else {
-    gemm_fp32(s, true, false, K, K, M, 1.0f, rows, K, rows, K, 0.0f, saved.input_cov, K);
+    gemm_fp32(s, tf32_outside_fp32(s), true, false, K, K, M, 1.0f, rows, K, rows, K, 0.0f, saved.input_cov, K);
     s.batchnorm_group->all_reduce_sum(saved.input_cov, size_t(K) * K);
     divide_by_rows_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(saved.input_cov, size_t(K) * K,
                                                                             global_rows);
@@ -776,12 +801,12 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   scale_rows_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(t.scaled_w, w, t.a, dg, saved.invstd, M,
                                                                       K, C, global_rows);
   CUDA_CHECK_LAUNCH();
-  gemm_fp32(s, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);  // P = w^T scaled_w
+  gemm_fp32(s, CUBLAS_COMPUTE_32F, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);  // P = w^T scaled_w
   offset_kernel<<<K, kOffsetThreads, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, db, M, K, C,
                                                     global_rows);
   CUDA_CHECK_LAUNCH();
   cuda::broadcast_rows(s, dx, t.offset, size_t(M), K);
-  gemm_fp32(s, false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
+  gemm_fp32(s, tf32_outside_fp32(s), false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
   // The sparse part: the picked points.
   int P = 1;
   while (P < C) P *= 2;

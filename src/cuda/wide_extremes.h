@@ -1,0 +1,32 @@
+// Per-segment extremes of the fused wide layer's z = x w^T (src/cuda/wide_max.cu):
+// the layout both extremes kernels write, and the tensor-core kernel's entry
+// (src/cuda/wide_extremes_mma.cu). Not a public header.
+#pragma once
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "cuda/cuda_backend.h"
+
+namespace pointnet::cuda {
+
+constexpr int kSegment = 256;  // points of one cloud per extremes block
+
+// Per-segment partial extremes (device arrays, (B, S, C); segment g = b S + s
+// holds points [s kSegment, min(N, (s + 1) kSegment)) of cloud b).
+struct Extreme {
+  float *max = nullptr, *min = nullptr;
+  int32_t *argmax = nullptr, *argmin = nullptr;  // the point n (in the cloud) of each
+  double* sq = nullptr;                          // sum of (z - mu)^2 (train only)
+};
+
+// The tensor-core path: z in registers (mma.sync, fp16 or bf16 operands, fp32
+// accumulation), never written to memory. Takes the work and returns true when
+// `precision` is FP16 or BF16, K % 8 == 0 and K <= 128; returns false (nothing
+// queued) otherwise, and the caller takes the GEMM + extremes path. x (B N, K)
+// and w (C, K) are the GEMM operands in that half type; mu (C) z's mean with
+// the bias (or null: no squares), bias (C).
+bool tensor_core_extremes(cudaStream_t stream, Precision precision, const Extreme& seg, const void* x,
+                          const void* w, int B, int N, int K, int C, const double* mu, const float* bias);
+
+}  // namespace pointnet::cuda
