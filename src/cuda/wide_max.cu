@@ -437,10 +437,12 @@ __global__ void merge_segments_kernel(Extremes e, int B, int C) {
   }
 }
 
-// The chunked z = x w^T and its per-cloud extremes into e (zmax, zmin, argmax,
-// argmin, and sq where e.mu is set). A chunk is a run of whole segments (rows
-// are ordered by cloud, then point) of at most chunk_rows() rows.
-void cloud_extremes(State& s, const Extremes& e, float* z, const float* x, const float* w, const float* bias, int B,
+// z = x w^T's per-cloud extremes into e (zmax, zmin, argmax, argmin, and sq
+// where e.mu is set): on the tensor cores with z in registers where
+// tensor_core_extremes takes the shape and mode, else the chunked GEMM, a
+// chunk being a run of whole segments (rows are ordered by cloud, then point)
+// of at most chunk_rows() rows.
+void cloud_extremes(State& s, const Extremes& e, const float* x, const float* w, const float* bias, int B,
                     int N, int K, int C) {
   const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(B) * N * K);
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(C) * K);
@@ -450,6 +452,10 @@ void cloud_extremes(State& s, const Extremes& e, float* z, const float* x, const
     CUDA_CHECK_LAUNCH();
     return;
   }
+  // z's row chunks: slot kWideRows, whose centred rows (training) are no
+  // longer needed (stream order); the tensor-core path above needs neither.
+  const int M = B * N;
+  float* z = static_cast<float*>(s.scratch(State::kWideRows, size_t(std::min(M, chunk_rows())) * C * sizeof(float)));
   // Bytes per operand element (gemm_operand: fp32 as is, or 2-byte halves).
   const size_t element = (s.precision == Precision::FP16 || s.precision == Precision::BF16) ? 2 : sizeof(float);
   const int S = e.S;
@@ -695,8 +701,7 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   Extremes e;
   carve_terms(s, e, B, N, K, C, true);
   // The centred rows first, z's chunks later (stream order): one slot for both.
-  const size_t row_floats = std::max(size_t(M) * K, size_t(std::min(M, chunk_rows())) * C);
-  float* rows = static_cast<float*>(s.scratch(State::kWideRows, row_floats * sizeof(float)));
+  float* rows = static_cast<float*>(s.scratch(State::kWideRows, size_t(M) * K * sizeof(float)));
 
   // x's mean and covariance. With SyncBN (group): x's sums, the covariance
   // around the global mean and z's centred squares are summed over the ranks.
@@ -722,7 +727,7 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   // over z's chunks), then the variance and the pick and normalisation.
   channel_mean_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.mu, e.xbar, w, bias, K, C);
   CUDA_CHECK_LAUNCH();
-  cloud_extremes(s, e, rows, x, w, bias, B, N, K, C);
+  cloud_extremes(s, e, x, w, bias, B, N, K, C);
   if (!group) {
     channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
                                                                   running_var, e.mu, e.sq, B, M, C, eps, momentum,
@@ -749,14 +754,11 @@ void CudaBackend::wide_max_forward_eval(float* y, const float* x, const float* w
                                         double eps) {
   check_shape(B, N, K, C);
   State& s = *s_;
-  const int M = B * N;
   Extremes e;
   carve_terms(s, e, B, N, K, C, false);
-  float* z = static_cast<float*>(s.scratch(State::kWideRows, size_t(std::min(M, chunk_rows())) * C * sizeof(float)));
-
   eval_scale_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.scale, running_var, C, eps);
   CUDA_CHECK_LAUNCH();
-  cloud_extremes(s, e, z, x, w, bias, B, N, K, C);
+  cloud_extremes(s, e, x, w, bias, B, N, K, C);
   select_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(y, nullptr, nullptr, e.zmax, e.argmax, e.zmin,
                                                                   e.argmin, bias, running_mean, e.scale, gamma,
                                                                   beta, B, C, relu);
