@@ -13,6 +13,7 @@
 // then the warpgroup's four warps merge their maxima through shared memory.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/engine_fragment.h"
 #include "cuda/engine_tile_tc.cuh"
@@ -72,39 +73,40 @@ __device__ __forceinline__ void fence_acc(int (&d)[32]) {
 #define PN_F(x) "+f"(x)
 #define PN_R(x) "+r"(x)
 
-// d(64 x 64) += A(64 x 32 bytes of K) B(64 channels x 32 bytes of K)^T, per element type.
+// d(64 x 64) = A(64 x 32 bytes of K) B(64 channels x 32 bytes of K)^T (+ d if
+// `accumulate`: wgmma's scale-d), per element type.
 template <class Op>
 struct Mma;
 template <>
 struct Mma<F16Op> {
-  __device__ static void run(float (&d)[32], uint64_t a, uint64_t b) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " PN_WG_D ", %32, %33, 1, 1, 1, 0, 0;\n"
+  __device__ static void run(float (&d)[32], uint64_t a, uint64_t b, bool accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\nwgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " PN_WG_D ", %32, %33, p, 1, 1, 0, 0;\n}\n"
                  : PN_WG_ACC(PN_F)
-                 : "l"(a), "l"(b));
+                 : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
   }
 };
 template <>
 struct Mma<BF16Op> {
-  __device__ static void run(float (&d)[32], uint64_t a, uint64_t b) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " PN_WG_D ", %32, %33, 1, 1, 1, 0, 0;\n"
+  __device__ static void run(float (&d)[32], uint64_t a, uint64_t b, bool accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\nwgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " PN_WG_D ", %32, %33, p, 1, 1, 0, 0;\n}\n"
                  : PN_WG_ACC(PN_F)
-                 : "l"(a), "l"(b));
+                 : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
   }
 };
 template <>
 struct Mma<TF32Op> {
-  __device__ static void run(float (&d)[32], uint64_t a, uint64_t b) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 " PN_WG_D ", %32, %33, 1, 1, 1;\n"
+  __device__ static void run(float (&d)[32], uint64_t a, uint64_t b, bool accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\nwgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 " PN_WG_D ", %32, %33, p, 1, 1;\n}\n"
                  : PN_WG_ACC(PN_F)
-                 : "l"(a), "l"(b));
+                 : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
   }
 };
 template <>
 struct Mma<I8Op> {
-  __device__ static void run(int (&d)[32], uint64_t a, uint64_t b) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n64k32.s32.u8.s8 " PN_WG_D ", %32, %33, 1;\n"
+  __device__ static void run(int (&d)[32], uint64_t a, uint64_t b, bool accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\nwgmma.mma_async.sync.aligned.m64n64k32.s32.u8.s8 " PN_WG_D ", %32, %33, p;\n}\n"
                  : PN_WG_ACC(PN_R)
-                 : "l"(a), "l"(b));
+                 : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
   }
 };
 
@@ -158,14 +160,17 @@ struct WgMath : TcMath<OpT, kMinBlocksT, 4> {
       wg::cp_async_commit();
     };
     // 64-row tile mt against the slice in bb, into d.
+    // (The first k-step overwrites d: no zeroing, which would be a non-wgmma
+    // write to the accumulators between the pipeline's stages.)
     const auto issue = [&](Acc (&d)[32], int mt, const char* bb) {
-#pragma unroll
-      for (int i = 0; i < 32; ++i) d[i] = 0;
+      wg::fence_acc(d);
       wg::fence();
 #pragma unroll
       for (int ks = 0; ks < kSteps; ++ks)
-        wg::Mma<Op>::run(d, wg::desc(h + mt * 64 * kRowBytes + ks * 256, kSbo), wg::desc(bb + ks * 256, kSbo));
+        wg::Mma<Op>::run(d, wg::desc(h + mt * 64 * kRowBytes + ks * 256, kSbo), wg::desc(bb + ks * 256, kSbo),
+                         ks > 0);
       wg::commit();
+      wg::fence_acc(d);
     };
     Acc best[8][2];
     // Accumulator j * 4 + {0, 1}: columns 8 j + 2 (lane % 4) + {0, 1} of one
@@ -198,15 +203,40 @@ struct WgMath : TcMath<OpT, kMinBlocksT, 4> {
       const char* bb = bufs + buf * kSliceBytes;
 #pragma unroll
       for (int j = 0; j < 8; ++j) best[j][0] = best[j][1] = acc_lowest<Acc>();
-      // One tile's MMAs at a time: reading accumulators while other wgmmas
-      // are in flight makes ptxas serialise them (C7514). The block's other
-      // warpgroup (and block) keep the tensor cores busy meanwhile.
-      for (int mt = 0; mt < mtiles; ++mt) {
-        Acc d[32];
-        issue(d, mt, bb);
-        wg::wait<0>();
-        fold(d);
-      }
+      // Two accumulator sets: tile mt + 1's wgmmas run while tile mt's
+      // maxima are taken (wait_group 1 leaves only the newest group in
+      // flight), so the tensor cores do not drain at every tile. mtiles is
+      // TP / 64 with TP in {64, 128, 256}: 1 or even. No branch between a
+      // group's issue and its wait (ptxas serialises wgmma across divergent
+      // paths, C7518).
+      Acc d0[32], d1[32];
+      // Straight-line code per tile count: no branch or register renaming
+      // between a group's issue and its wait.
+      const auto tiles = [&](auto count) {
+        constexpr int T = decltype(count)::value;
+        issue(d0, 0, bb);
+#pragma unroll
+        for (int mt = 0; mt < T; mt += 2) {
+          if constexpr (T == 1) {
+            wg::wait<0>();
+            fold(d0);
+          } else {
+            issue(d1, mt + 1, bb);
+            wg::wait<1>();
+            fold(d0);
+            if (mt + 2 < T) {
+              issue(d0, mt + 2, bb);
+              wg::wait<1>();
+            } else {
+              wg::wait<0>();
+            }
+            fold(d1);
+          }
+        }
+      };
+      if (mtiles == 4) tiles(std::integral_constant<int, 4>());
+      else if (mtiles == 2) tiles(std::integral_constant<int, 2>());
+      else tiles(std::integral_constant<int, 1>());
       // Across the 8 row groups of each warp, then the warpgroup's 4 warps.
 #pragma unroll
       for (int j = 0; j < 8; ++j)
