@@ -22,6 +22,7 @@ P=build-gpu/pointnet
 status=0
 
 # SESSION_CHECK_ENGINES=0: no engine tests or benchmarks (the training ones only).
+# SESSION_STEP_CASES: the training steps to time, comma-separated ("task precision [ft]").
 engines=${SESSION_CHECK_ENGINES:-1}
 filter='Cuda*:*CudaStepGraph*:Nccl*'
 [ "$engines" = 1 ] || filter='CudaOps.*:CudaWideMax.*:*CudaStepGraph*:*CudaModel*:Nccl*:CudaSync*:CudaPrecisionModes.*'
@@ -73,7 +74,8 @@ fi
 # (default: op by op instead of the recorded CUDA graph; "none": not again).
 compare=${STEP_COMPARE:-POINTNET_STEP_GRAPHS=0}
 stamp "== training step, B = 32 x 2500: default vs $compare"
-for args in "cls bf16" "cls fp16" "cls fp32" "seg bf16" "cls bf16 ft"; do
+IFS=, read -r -a cases <<< "${SESSION_STEP_CASES:-cls bf16,cls fp16,cls fp32,seg bf16,cls bf16 ft}"
+for args in "${cases[@]}"; do
   set -- $args
   k=40; [ "$1" = seg ] && k=50
   ft=(); [ "${3:-}" = ft ] && ft=(--feature-transform)
@@ -111,6 +113,41 @@ for line in open('$OUT/peer.jsonl'):
     r = json.loads(line)
     print('peer %-3s %-5s ft=%s median %.3f ms  peak %.0f MiB' % (r['task'], r['precision'], r.get('feature_transform'),
           r['latency_ms']['median'], r.get('peak_device_mb') or 0))"
+# SESSION_CHECK_WGMMA=1: the engine's wgmma trunk variants (engine_tile_wgmma.cuh)
+# against the default mma.sync trunk, in the time left (the call's limit is 600 s):
+# their engine tests, then fp16 / int8 / tf32 engines at B = 1024 per variant.
+if [ "${SESSION_CHECK_WGMMA:-0}" = 1 ]; then
+  ok=()
+  for v in wgmma wgmma1; do
+    [ $(( $(date +%s) - start )) -gt 380 ] && { echo "no time left for the $v tests"; break; }
+    stamp "== CUDA engine tests, POINTNET_ENGINE_TRUNK=$v"
+    if POINTNET_ENGINE_TRUNK=$v timeout 70 build-gpu/pointnet_tests --gtest_filter='CudaEngine*:CudaRunner*' \
+        --gtest_color=no > "build-gpu/tests-$v.log" 2>&1; then
+      ok+=("$v")
+    else
+      status=1
+    fi
+    grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "build-gpu/tests-$v.log" | head -n 12
+    { echo "===== POINTNET_ENGINE_TRUNK=$v"; cat "build-gpu/tests-$v.log"; } >> "$OUT/tests.log"
+  done
+  if [ $(( $(date +%s) - start )) -lt 450 ]; then
+    stamp "== engines from a one-epoch synthetic checkpoint: default vs ${ok[*]:-none}"
+    rm -rf build-gpu/s7synth build-gpu/s7run
+    { $P synth --task cls --out build-gpu/s7synth --points 1024 --train-per-class 20 --test-per-class 5 &&
+      $P train --data build-gpu/s7synth --out build-gpu/s7run --device cuda --epochs 1 --plain; } > /dev/null 2>&1 ||
+      { echo "engine checkpoint FAILED"; status=1; }
+    for p in fp16 tf32 int8; do
+      calib=(); [ $p = int8 ] && calib=(--calib build-gpu/s7synth --calib-clouds 128)
+      $P build --model build-gpu/s7run/checkpoint.safetensors --device cuda --precision $p "${calib[@]}" \
+        --out build-gpu/s7-$p.engine > /dev/null 2>&1 || { echo "engine build $p FAILED"; status=1; continue; }
+      bench --model build-gpu/s7-$p.engine --batch 1024 --points 1024
+      for v in "${ok[@]}"; do POINTNET_ENGINE_TRUNK=$v bench --model build-gpu/s7-$p.engine --batch 1024 --points 1024; done
+    done
+  else
+    echo "no time left for the engine benchmarks"
+  fi
+fi
+
 stamp "done"
 nvidia-smi -L 2>/dev/null
 if [ "$status" -eq 0 ]; then echo "gpu-session-check: OK"; else echo "gpu-session-check: FAILED"; fi
