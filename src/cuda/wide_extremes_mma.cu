@@ -4,7 +4,7 @@
 // model's shape (B N = 80,000 rows, C = 1024) that is 0.48 ms of a 2.57 ms
 // classifier step for its two trunks (CUPTI, 2026-12-06). Here each block
 // stages one segment of x (kSegment points of one cloud) in shared memory,
-// each warp holds the weights of 16 channels as mma.sync B fragments in
+// each warp holds the weights of 16 or 32 channels as mma.sync B fragments in
 // registers for the whole segment, and the epilogue folds every accumulator
 // into the running max, min (first occurrence) and centred square sum of its
 // column. The outputs are the GEMM path's: per-segment partials that
@@ -21,6 +21,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "core/env_choice.h"
 #include "cuda/check.h"
 #include "cuda/engine_mma.cuh"
 #include "cuda/wide_extremes.h"
@@ -32,17 +33,28 @@ using cuda_engine::BF16Op;
 using cuda_engine::F16Op;
 using cuda_engine::ldmatrix_x4;
 
-constexpr int kWarps = 8;
-constexpr int kWarpChannels = 16;                         // two n-tiles of 8
-constexpr int kBlockChannels = kWarps * kWarpChannels;    // 128
+// A block takes 128 channels of one segment. Its warps split the channels:
+// kTiles n-tiles of 8 per warp, so 8 warps of 16 channels (kTiles = 2) or 4
+// warps of 32 (kTiles = 4: each A fragment read from shared memory feeds
+// twice the MMAs, for twice the registers).
+constexpr int kBlockChannels = 128;
 constexpr int kMaxSteps = 8;                              // k-steps of 16: K <= 128
-constexpr int kColumns = 4;                               // columns per thread: 2 n-tiles x 2
+template <int kTiles>
+constexpr int warps_of() { return kBlockChannels / (8 * kTiles); }
 
 // Bytes per staged row: K rounded up to 16 halves, plus 16 bytes, so the 8
 // rows of an ldmatrix phase start in 8 different 16-byte bank groups (the row
 // stride is an odd multiple of 16 bytes).
 __host__ __device__ constexpr int row_stride(int k_steps) { return k_steps * 32 + 16; }
 
+// 16 bytes from global memory into shared memory without a register round
+// trip; zeros instead when `real` is false (the source is not read).
+__device__ __forceinline__ void cp_async16_or_zero(char* dst, const void* src, bool real) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(real ? 16 : 0) : "memory");
+}
+
+template <int kColumns>
 struct Running {
   float hi[kColumns], lo[kColumns], sq[kColumns];
   int hi_at[kColumns], lo_at[kColumns];
@@ -61,10 +73,10 @@ __device__ __forceinline__ void merge_extreme(float& v, int& at, int mask_offset
 }
 
 // Grid (ceil(C / 128), B S): block (x, g) takes channels [128 x, 128 x + 128)
-// of segment g. 256 threads: warp w owns channels 16 w .. 16 w + 15 of the
+// of segment g. Warp w owns channels 8 kTiles w .. 8 kTiles (w + 1) - 1 of the
 // block's, for every row of the segment.
-template <class Op, typename Half>
-__global__ void __launch_bounds__(kWarps * 32)
+template <class Op, typename Half, int kTiles>
+__global__ void __launch_bounds__(warps_of<kTiles>() * 32)
     mma_extremes_kernel(Extreme seg, const Half* __restrict__ x, const Half* __restrict__ w, int S, int N, int K,
                         int C, const double* __restrict__ mu, const float* __restrict__ bias) {
   extern __shared__ __align__(16) char tile[];
@@ -76,27 +88,32 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int m_tiles = (rows + 15) / 16;
   const Half* xs = x + (static_cast<size_t>(g / S) * N + n_begin) * K;
 
-  // Stage the segment's rows, 16 bytes at a time; k past K and the rows up to
-  // the last m-tile's end are zero (padding that the epilogue never counts).
+  // Stage the segment's rows, 16 bytes per cp.async, all in flight at once
+  // (plain loads each waited for their store: 16 round trips to L2 per thread,
+  // and the kernel ran at a third of its shared-memory bound, CUPTI
+  // 2026-12-06). k past K and the rows up to the last m-tile's end are
+  // zero-filled (source size 0): padding the epilogue never counts.
   const int chunks_per_row = k_steps * 2;  // 16-byte chunks of a staged row
   const int row_chunks = K / 8;            // of them, the ones x has
   for (int i = threadIdx.x; i < m_tiles * 16 * chunks_per_row; i += blockDim.x) {
     const int r = i / chunks_per_row, q = i % chunks_per_row;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < rows && q < row_chunks) v = __ldg(reinterpret_cast<const uint4*>(xs + static_cast<size_t>(r) * K) + q);
-    *reinterpret_cast<uint4*>(tile + r * stride + q * 16) = v;
+    const bool real = r < rows && q < row_chunks;
+    const Half* src = real ? xs + static_cast<size_t>(r) * K + q * 8 : xs;
+    cp_async16_or_zero(tile + r * stride + q * 16, src, real);
   }
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
 
   // This warp's weights as B fragments: register (ks, j) holds w[c][k], w[c][k + 1]
   // and w[c][k + 8], w[c][k + 9] for c = c0 + 8 j + lane / 4, k = 16 ks + 2 (lane % 4).
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int group = lane >> 2, quad = lane & 3;
-  const int c0 = blockIdx.x * kBlockChannels + warp * kWarpChannels;
-  uint2 b[kMaxSteps][2];
+  constexpr int kColumns = 2 * kTiles;  // columns per thread: kTiles n-tiles x 2
+  const int c0 = blockIdx.x * kBlockChannels + warp * 8 * kTiles;
+  uint2 b[kMaxSteps][kTiles];
 #pragma unroll
   for (int ks = 0; ks < kMaxSteps; ++ks)
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
+    for (int j = 0; j < kTiles; ++j) {
       const int c = c0 + 8 * j + group, k = 16 * ks + 2 * quad;
       const uint32_t* wc = reinterpret_cast<const uint32_t*>(w + static_cast<size_t>(c) * K);
       b[ks][j].x = (ks < k_steps && c < C && k < K) ? __ldg(wc + k / 2) : 0u;
@@ -105,7 +122,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 
   // Column q of this thread: channel c0 + 8 (q / 2) + 2 quad + q % 2.
   float centre[kColumns];
-  Running run;
+  Running<kColumns> run;
 #pragma unroll
   for (int q = 0; q < kColumns; ++q) {
     const int c = c0 + 8 * (q / 2) + 2 * quad + q % 2;
@@ -116,14 +133,14 @@ __global__ void __launch_bounds__(kWarps * 32)
   __syncthreads();
 
   for (int mt = 0; mt < m_tiles; ++mt) {
-    float acc[2][4] = {};
+    float acc[kTiles][4] = {};
 #pragma unroll
     for (int ks = 0; ks < kMaxSteps; ++ks) {
       if (ks >= k_steps) break;
       uint32_t a[4];
       ldmatrix_x4(a, tile + mt * 16 * stride + ks * 32, stride);
-      Op::mma(acc[0], a, b[ks][0]);
-      Op::mma(acc[1], a, b[ks][1]);
+#pragma unroll
+      for (int j = 0; j < kTiles; ++j) Op::mma(acc[j], a, b[ks][j]);
     }
     // acc[j][h * 2 + e]: row 16 mt + group + 8 h, column q = 2 j + e.
 #pragma unroll
@@ -169,17 +186,28 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-template <class Op, typename Half>
+template <class Op, typename Half, int kTiles>
 void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, int B, int N, int K, int C,
             const double* mu, const float* bias) {
   const int S = (N + kSegment - 1) / kSegment;
   const size_t shared = static_cast<size_t>(kSegment) * row_stride((K + 15) / 16);
-  CUDA_CHECK(cudaFuncSetAttribute(mma_extremes_kernel<Op, Half>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(shared)));
+  const auto kernel = mma_extremes_kernel<Op, Half, kTiles>;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
   const dim3 grid((C + kBlockChannels - 1) / kBlockChannels, static_cast<unsigned>(B) * S);
-  mma_extremes_kernel<Op, Half><<<grid, kWarps * 32, shared, stream>>>(
-      seg, static_cast<const Half*>(x), static_cast<const Half*>(w), S, N, K, C, mu, bias);
+  kernel<<<grid, warps_of<kTiles>() * 32, shared, stream>>>(seg, static_cast<const Half*>(x),
+                                                            static_cast<const Half*>(w), S, N, K, C, mu, bias);
   CUDA_CHECK_LAUNCH();
+}
+
+// POINTNET_WIDE_MMA_TILES: n-tiles of 8 channels per warp, "2" or "4" (to
+// compare on a GPU; read at every call).
+template <class Op, typename Half>
+void launch_tiles(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, int B, int N, int K, int C,
+                  const double* mu, const float* bias) {
+  if (env_choice("POINTNET_WIDE_MMA_TILES", {"2", "4"}) == "4")
+    launch<Op, Half, 4>(stream, seg, x, w, B, N, K, C, mu, bias);
+  else
+    launch<Op, Half, 2>(stream, seg, x, w, B, N, K, C, mu, bias);
 }
 }  // namespace
 
@@ -190,9 +218,9 @@ bool tensor_core_extremes(cudaStream_t stream, Precision precision, const Extrem
   const int S = (N + kSegment - 1) / kSegment;
   if (static_cast<long long>(B) * S > 65535) return false;  // the grid's y
   if (precision == Precision::BF16)
-    launch<BF16Op, __nv_bfloat16>(stream, seg, x, w, B, N, K, C, mu, bias);
+    launch_tiles<BF16Op, __nv_bfloat16>(stream, seg, x, w, B, N, K, C, mu, bias);
   else if (precision == Precision::FP16)
-    launch<F16Op, __half>(stream, seg, x, w, B, N, K, C, mu, bias);
+    launch_tiles<F16Op, __half>(stream, seg, x, w, B, N, K, C, mu, bias);
   else
     return false;
   return true;

@@ -1311,8 +1311,10 @@ TEST_F(CudaWideMax, TensorCoreExtremesKeepTheFirstPoint) {
   extremes.set("POINTNET_WIDE_EXTREMES", "mma");
   for (const WideShape& s : {WideShape{3, 9001, 16, 70}, WideShape{2, 3, 8, 40}, WideShape{3, 700, 16, 33}}) {
     const WideInputs in = wide_inputs(s, rng, true);
+    for (const char* tiles : {"2", "4"})
     for (Precision p : {Precision::BF16, Precision::FP16}) {
-      SCOPED_TRACE(std::string(precision_name(p)) + " " + wide_name(s, true));
+      extremes.set("POINTNET_WIDE_MMA_TILES", tiles);
+      SCOPED_TRACE(std::string(precision_name(p)) + " tiles " + tiles + " " + wide_name(s, true));
       CudaBackend be(p);
       const WideForward ref = cpu_wide_forward(in, true), got = gpu_wide_forward(be, in, true);
       EXPECT_EQ(got.row, ref.row);
@@ -1322,6 +1324,28 @@ TEST_F(CudaWideMax, TensorCoreExtremesKeepTheFirstPoint) {
       EXPECT_CLOSE(got.invstd, ref.invstd, kFp32);
       EXPECT_CLOSE(got.y, ref.y, 2e-3);  // as ExactTiesKeepTheFirstPoint
     }
+  }
+}
+
+// The tensor-core extremes with 16 or 32 channels per warp
+// (POINTNET_WIDE_MMA_TILES): every z is the same k-ordered MMA chain and every
+// column meets its rows in the same threads, so the same bits, including a
+// block's channels past C (257) and a partial last m-tile (N = 300).
+TEST_F(CudaWideMax, TensorCoreExtremesSameBitsForEitherWarpShape) {
+  for (const WideShape& s : {WideShape{4, 2500, 128, 1024}, WideShape{5, 300, 64, 257}}) {
+    const WideInputs in = wide_inputs(s, rng);
+    CudaBackend be(Precision::BF16);
+    testing::ScopedEnv env;
+    env.set("POINTNET_WIDE_EXTREMES", "mma");
+    env.set("POINTNET_WIDE_MMA_TILES", "2");
+    const WideForward two = gpu_wide_forward(be, in, true);
+    env.set("POINTNET_WIDE_MMA_TILES", "4");
+    const WideForward four = gpu_wide_forward(be, in, true);
+    SCOPED_TRACE(wide_name(s, true));
+    EXPECT_EQ(four.row, two.row);
+    EXPECT_CLOSE(four.selected, two.selected, kExact);
+    EXPECT_CLOSE(four.invstd, two.invstd, kExact);
+    EXPECT_CLOSE(four.y, two.y, kExact);
   }
 }
 
