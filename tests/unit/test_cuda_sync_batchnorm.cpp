@@ -259,17 +259,17 @@ TEST(CudaSyncBatchNorm, WideLayerOverTwoRanksEqualsOneRank) {
 // than a few times that (a first version with a fixed 1e-4 bound measured
 // 1.0% here). Without SyncBN the ranks must be far off (the test can fail).
 //
-// DISABLED: on the H100 (2026-12-06, session 6) SyncBN measured 1.02e-2 against
-// a noise floor of 1.2e-3 (no SyncBN: 2.5e3), so it fails its bound while every
-// op-level SyncBN test above passes and the CPU model test agrees to 1e-10 in
-// double. Open question: a real bug on a path only the model takes, or a
-// noise floor that B = 8 underestimates (the ranks' GEMMs run at 600 rows,
-// B = 8's at 2,400; cuBLAS may pick the same kernels for 1,200 and 2,400 and
-// other ones for 600, and one flipped max pick moves dw by |x_a - x_b|). The
-// second control below (the first two clouds alone, B = 2, against the same
-// two inside a batch of them twice) measures the noise at the ranks' own
-// shape. Run it with --gtest_also_run_disabled_tests.
-TEST(CudaSyncBatchNorm, DISABLED_ModelGradientOverTwoRanksIsTheWholeBatchs) {
+// The noise floor is the larger of two controls: B = 4 against its clouds
+// given twice (B = 8), and at the ranks' own shape the first two clouds alone
+// (B = 2, 600 rows per GEMM) against them given twice. On the H100
+// (2026-12-06, session 7) the first measured 1.2e-3 and the second 3.5e-2,
+// SyncBN 1.0e-2, no SyncBN 2.5e3: at 600 rows cuBLAS rounds differently
+// enough to flip max picks. (Session 6 had only the first control and took
+// SyncBN's 1.0e-2 for a possible bug.) The tight checks are the op-level
+// tests above (1e-5) and the CPU model test in double (1e-10); this one
+// checks that the model's every SyncBN path is wired, within the rounding a
+// 600-row batch carries anyway.
+TEST(CudaSyncBatchNorm, ModelGradientOverTwoRanksIsTheWholeBatchs) {
   PN_REQUIRE_CUDA();
   ModelConfig config;
   config.num_classes = 5;

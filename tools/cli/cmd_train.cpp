@@ -61,8 +61,8 @@ Command add_train(CLI::App& app) {
   sub->add_flag("--sync-bn", o->sync_batchnorm,
                 "with several ranks (--gpus N, or processes started with POINTNET_WORLD_SIZE): BatchNorm "
                 "normalises with the statistics of the global batch (SyncBN), as one GPU with the whole batch would; "
-                "off: each GPU's own clouds (PyTorch's DistributedDataParallel default). Experimental on GPUs "
-                "(docs/user-guide.md, 'Several GPUs')");
+                "off: each GPU's own clouds (PyTorch's DistributedDataParallel default; docs/user-guide.md, "
+                "'Several GPUs')");
   auto gpus = std::make_shared<int>(1);
   sub->add_option("--gpus", *gpus,
                   "train over N GPUs of this host: one process per GPU, gradients summed with NCCL, a global batch "
