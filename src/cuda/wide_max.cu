@@ -13,7 +13,7 @@
 //                               fp32 mode and TF32 in the others
 //                               (tf32_outside_fp32), the parts summed in order in
 //                               double; the backward's dw is its only reader.
-//   channel_mean_kernel         one thread per channel: mu = bias + w_c.xbar (double).
+//   channel_mean_kernel         one warp per channel: mu = bias + w_c.xbar (double).
 //   mma_extremes_kernel         fp16/bf16 modes (wide_extremes_mma.cu): z in
 //                               registers, never stored; the same per-segment
 //                               partials as the two kernels below. Otherwise:
@@ -317,16 +317,21 @@ void rows_dot_rows(State& s, double* out, const float* a, const float* b, int ro
   CUDA_CHECK_LAUNCH();
 }
 
-// z's mean per channel (one thread each, double, k ascending as the CPU): z is
-// linear in x, so mu_c = bias_c + w_c . xbar exactly.
+// z's mean per channel, double: z is linear in x, so mu_c = bias_c + w_c .
+// xbar exactly. One warp per channel, lane l taking k = l, l + 32, ... in
+// order, then a fixed shuffle tree (the same bits every run). A thread per
+// channel walking its row alone read w with a stride of K floats across the
+// warp: 21 us per call for 128 K of work (CUPTI, 2026-12-06).
 __global__ void channel_mean_kernel(double* mu, const double* xbar, const float* w, const float* bias, int K,
                                     int C) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
+  const int c = static_cast<int>((blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32);
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  if (c >= C) return;  // the whole warp
   const float* wc = w + size_t(c) * K;
-  double m = bias[c];
-  for (int k = 0; k < K; ++k) m += static_cast<double>(wc[k]) * xbar[k];
-  mu[c] = m;
+  double m = 0.0;
+  for (int k = lane; k < K; k += 32) m += static_cast<double>(wc[k]) * xbar[k];
+  for (int offset = 16; offset > 0; offset /= 2) m += __shfl_down_sync(0xffffffffu, m, offset);
+  if (lane == 0) mu[c] = static_cast<double>(bias[c]) + m;
 }
 
 // z's variance from the clouds' centred squares (b ascending, as the CPU: the
@@ -779,7 +784,8 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
 
   // z's mean, then each cloud's extremes of z and centred squares (one pass
   // over z's chunks), then the variance and the pick and normalisation.
-  channel_mean_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.mu, e.xbar, w, bias, K, C);
+  channel_mean_kernel<<<static_cast<unsigned>((size_t(C) * 32 + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
+      e.mu, e.xbar, w, bias, K, C);
   CUDA_CHECK_LAUNCH();
   cloud_extremes(s, e, x, w, bias, B, N, K, C);
   if (!group) {
