@@ -33,7 +33,6 @@ struct CudaBackend::State {
     kFlag,      // one int: the non-finite flag (its own slot so that it could stay on the device)
     kWideRows,  // wide_max: x's centred rows (M, K), then row chunks of z (wide_max.cu)
     kWideTerms, // wide_max: per-cloud and per-segment extremes, per-channel terms, sorted picks (wide_max.cu)
-    kWideCov,   // wide_max: the covariance's per-chunk partial products (wide_max.cu)
     kConcat,    // concat_linear: per-cloud rows and sums (concat_linear.cu)
     kGroupSums, // SyncBN: the double sums (and row count) all-reduced over the group (group_sums)
     kGroupSums2,// SyncBN: a second such buffer, for an op that needs two at once

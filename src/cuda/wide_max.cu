@@ -8,11 +8,10 @@
 //   column_sums (batchnorm.cu)  xbar in double, fixed chunks and trees.
 //   finish_mean_kernel          input_mean = float(xbar).
 //   centre_kernel               the centred rows x - input_mean into scratch.
-//   covariance                  input_cov = Xc^T Xc / M: cuBLAS GEMMs over fixed
-//                               640-row chunks of the fp32 rows, plain fp32 in the
-//                               fp32 mode and TF32 in the others
-//                               (tf32_outside_fp32), the parts summed in order in
-//                               double; the backward's dw is its only reader.
+//   gemm_fp32                   input_cov = Xc^T Xc / M: one cuBLAS GEMM on the
+//                               fp32 rows, plain fp32 in the fp32 mode and TF32
+//                               in the others (tf32_outside_fp32); the backward's
+//                               dw is its only reader.
 //   channel_mean_kernel         one warp per channel: mu = bias + w_c.xbar (double).
 //   mma_extremes_kernel         fp16/bf16 modes (wide_extremes_mma.cu): z in
 //                               registers, never stored; the same per-segment
@@ -68,9 +67,9 @@
 //                               the CPU's order (on a dense part that cuBLAS
 //                               summed in its own order).
 // Scratch (grow-only, cuda_common.cuh): kWideRows holds the centred rows and
-// then z's chunks (GEMM path); kWideTerms the (B, C) extremes, the per-segment
-// partials and the per-channel terms, carved into aligned arrays; kWideCov the
-// covariance's per-chunk parts; column_sums uses kSums/kPartials and the GEMMs'
+// then z's chunks; kWideTerms the (B, C) extremes, the per-segment partials
+// and the per-channel terms,
+// carved into aligned arrays; column_sums uses kSums/kPartials and the GEMMs'
 // half operands kGemmA/kGemmB as everywhere. No host synchronisation except
 // when a scratch slot grows (the first call of a shape).
 #include <algorithm>
@@ -217,51 +216,12 @@ void gemm_fp32(State& s, cublasComputeType_t math, bool transpose_a, bool transp
 // as many as fp16 and more than bf16, so these products are no less precise
 // than the modes' own GEMMs; it keeps fp32's exponent range (P carries a 1/M
 // that fp16 would push toward underflow) and reads the fp32 tensors as they
-// are. On FFMA they took 0.31 ms of a 2.57 ms bf16 classifier step (CUPTI,
-// 2026-12-06). BatchNorm's statistics do not go through them: z's mean and
+// are. On FFMA they took 0.15 ms of a 2.57 ms bf16 classifier step per trunk
+// (CUPTI, 2026-12-06: the covariance 60 us, x P 94 us); on TF32 22 and 54 us
+// (x P reads and writes dx, 123 MB at the model's shape: near the copy rate). BatchNorm's statistics do not go through them: z's mean and
 // variance are double sums (channel_mean_kernel, the extremes' squares).
 cublasComputeType_t tf32_outside_fp32(const State& s) {
   return s.precision == Precision::FP32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
-}
-
-// x's covariance (K, K) = scale Xc^T Xc from the centred rows xc (M, K), in
-// fixed chunks of kCovChunkRows rows: one strided-batched GEMM over the whole
-// chunks and one over the rest, then the partial products summed in chunk
-// order in double (the same bits every run). One GEMM over all M rows has a
-// single 128 x 128 output tile to spread 80,000 rows over: cuBLAS took 94 us in
-// FFMA and 54 us in TF32 for 2.6 GFLOP (CUPTI, 2026-12-06).
-constexpr int kCovChunkRows = 640;
-
-__global__ void sum_parts_kernel(float* out, const float* parts, int count, size_t n, double scale) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    double total = 0.0;
-    for (int p = 0; p < count; ++p) total += parts[p * n + i];
-    out[i] = static_cast<float>(total * scale);
-  }
-}
-
-void covariance(State& s, float* cov, const float* xc, int M, int K, double scale) {
-  const int whole = M / kCovChunkRows, rest = M - whole * kCovChunkRows;
-  const int count = whole + (rest > 0 ? 1 : 0);
-  const size_t kk = size_t(K) * K;
-  float* parts = static_cast<float*>(s.scratch(State::kWideCov, size_t(count > 0 ? count : 1) * kk * sizeof(float)));
-  const cublasComputeType_t math = tf32_outside_fp32(s);
-  const float one = 1.0f, zero = 0.0f;
-  // Row-major part(K, K) = chunk^T chunk: column-major C = A B^T with A = B = the
-  // chunk read as (K, rows) column-major, so op_a = N, op_b = T.
-  if (whole > 0)
-    CUBLAS_CHECK(cublasGemmStridedBatchedEx(s.blas, CUBLAS_OP_N, CUBLAS_OP_T, K, K, kCovChunkRows, &one, xc,
-                                            CUDA_R_32F, K, static_cast<long long>(kCovChunkRows) * K, xc, CUDA_R_32F,
-                                            K, static_cast<long long>(kCovChunkRows) * K, &zero, parts, CUDA_R_32F, K,
-                                            static_cast<long long>(kk), whole, math, CUBLAS_GEMM_DEFAULT));
-  if (rest > 0) {
-    const float* tail = xc + size_t(whole) * kCovChunkRows * K;
-    CUBLAS_CHECK(cublasGemmEx(s.blas, CUBLAS_OP_N, CUBLAS_OP_T, K, K, rest, &one, tail, CUDA_R_32F, K, tail,
-                              CUDA_R_32F, K, &zero, parts + size_t(whole) * kk, CUDA_R_32F, K, math,
-                              CUBLAS_GEMM_DEFAULT));
-  }
-  sum_parts_kernel<<<grid_for(kk), kBlock, 0, s.stream>>>(cov, parts, count, kk, scale);
-  CUDA_CHECK_LAUNCH();
 }
 
 // The gradient reaching a picked point: dy, or 0 where the ReLU cut it (as the CPU).
@@ -773,9 +733,9 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   centre_kernel<<<grid_for(size_t(M) * K), kBlock, 0, s.stream>>>(rows, x, saved.input_mean, M, K);
   CUDA_CHECK_LAUNCH();
   if (!group) {
-    covariance(s, saved.input_cov, rows, M, K, 1.0 / M);
+    gemm_fp32(s, tf32_outside_fp32(s), true, false, K, K, M, static_cast<float>(1.0 / M), rows, K, rows, K, 0.0f, saved.input_cov, K);
   } else {
-    covariance(s, saved.input_cov, rows, M, K, 1.0f);
+    gemm_fp32(s, tf32_outside_fp32(s), true, false, K, K, M, 1.0f, rows, K, rows, K, 0.0f, saved.input_cov, K);
     s.batchnorm_group->all_reduce_sum(saved.input_cov, size_t(K) * K);
     divide_by_rows_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(saved.input_cov, size_t(K) * K,
                                                                             global_rows);
