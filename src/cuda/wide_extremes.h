@@ -22,10 +22,11 @@ struct Extreme {
 
 // The tensor-core path: z in registers (mma.sync, fp16 or bf16 operands, fp32
 // accumulation), never written to memory. Takes the work and returns true when
-// `precision` is FP16 or BF16, K % 8 == 0 and K <= 128; returns false (nothing
-// queued) otherwise, and the caller takes the GEMM + extremes path. x (B N, K)
-// and w (C, K) are the GEMM operands in that half type; mu (C) z's mean with
-// the bias (or null: no squares), bias (C).
+// `precision` is FP16 or BF16, K % 8 == 0, K <= 128 and B S <= 65535 (S =
+// segments per cloud: the grid's y); returns false (nothing queued) otherwise,
+// and the caller takes the GEMM + extremes path. x (B N, K) and w (C, K) are
+// the GEMM operands in that half type; mu (C) z's mean with the bias (null:
+// squares around 0), bias (C); seg.sq is written when set.
 bool tensor_core_extremes(cudaStream_t stream, Precision precision, const Extreme& seg, const void* x,
                           const void* w, int B, int N, int K, int C, const double* mu, const float* bias);
 

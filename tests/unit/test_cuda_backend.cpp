@@ -701,7 +701,7 @@ TEST_F(CudaOps, AdamSteps) {
   // grad_scale 1 (plain) and 2^-16 on gradients scaled by 2^16 (fp16's loss
   // scale): the unscaling is exact, so both must match the CPU's plain steps;
   // and L2 weight decay (--weight-decay) on both sides.
-  for (const auto [grad_scale, weight_decay] : {std::pair{1.0, 0.0}, std::pair{1.0 / 65536.0, 0.0},
+  for (const auto& [grad_scale, weight_decay] : {std::pair{1.0, 0.0}, std::pair{1.0 / 65536.0, 0.0},
                                                  std::pair{1.0 / 65536.0, 0.05}}) {
     std::vector<float> p = randn(n), m(n, 0.0f), v(n, 0.0f);
     Dev gp(*gpu, p), gm(*gpu, m), gv(*gpu, v);
@@ -1259,7 +1259,7 @@ TEST_F(CudaWideMax, PrecisionModes) {
     const std::vector<double> z = exact_z(in);
     WideForward ref = cpu_wide_forward(in, true);
     const WideGrads gref = cpu_wide_backward(in, ref, true);
-    for (const Mode& mode : {Mode{Precision::TF32, std::ldexp(1.0, -10), kWideTf32Fp16, "mma"},
+    for (const Mode& mode : {Mode{Precision::TF32, std::ldexp(1.0, -10), kWideTf32Fp16, "gemm"},
                              Mode{Precision::FP16, std::ldexp(1.0, -11), kWideTf32Fp16, "mma"},
                              Mode{Precision::FP16, std::ldexp(1.0, -11), kWideTf32Fp16, "gemm"},
                              Mode{Precision::BF16, std::ldexp(1.0, -8), kWideBf16, "mma"},
@@ -1290,6 +1290,19 @@ TEST_F(CudaWideMax, PrecisionModes) {
                 << wide_name(s, true) << ": y rel error " << rel_error(got.y, ref.y) << ", invstd "
                 << rel_error(got.invstd, ref.invstd) << ", cov " << rel_error(got.input_cov, ref.input_cov) << ", "
                 << separated << " of " << ref.row.size() << " picks clear of rounding\n";
+      // The eval forward (no squares: the extremes only) in the same mode and path.
+      {
+        std::vector<float> eval_ref(size_t(s.B) * s.C);
+        CpuBackend<float>().wide_max_forward_eval(eval_ref.data(), in.x.data(), in.w.data(), in.bias.data(),
+                                                  in.gamma.data(), in.beta.data(), in.rm.data(), in.rv.data(), s.B,
+                                                  s.N, s.K, s.C, true, 1e-5);
+        Dev x(be, in.x), w(be, in.w), bias(be, in.bias), gamma(be, in.gamma), beta(be, in.beta), rm(be, in.rm),
+            rv(be, in.rv), y(be, eval_ref.size());
+        y.poison();
+        be.wide_max_forward_eval(y, x, w, bias, gamma, beta, rm, rv, s.B, s.N, s.K, s.C, true, 1e-5);
+        SCOPED_TRACE("eval forward");
+        EXPECT_CLOSE(y.host(), eval_ref, mode.tolerance);
+      }
       // The backward from the CPU's saved tensors: dx's dense product in TF32,
       // the rest double sums.
       const WideGrads g = gpu_wide_backward(be, in, ref, true, true);
@@ -1304,12 +1317,14 @@ TEST_F(CudaWideMax, PrecisionModes) {
 // The tensor-core extremes (fp16/bf16) on exact inputs: integers and halves are
 // exact in both half types and every z is exact in fp32, so ties are exact
 // and the first point of each must be the CPU's (torch.max), within a segment
-// (the 8 threads of a column), across segments (N = 700, 9001) and in a
-// partial last m-tile. C = 33, 70: a block's channels past C.
+// (the 8 threads of a column), across segments (N = 600, 700, 9001) and in a
+// partial last m-tile. C = 33, 70, 150: a block's channels past C; K = 24: a
+// second k-step half of zeros.
 TEST_F(CudaWideMax, TensorCoreExtremesKeepTheFirstPoint) {
   testing::ScopedEnv extremes;
   extremes.set("POINTNET_WIDE_EXTREMES", "mma");
-  for (const WideShape& s : {WideShape{3, 9001, 16, 70}, WideShape{2, 3, 8, 40}, WideShape{3, 700, 16, 33}}) {
+  for (const WideShape& s : {WideShape{3, 9001, 16, 70}, WideShape{2, 3, 8, 40}, WideShape{3, 700, 16, 33},
+                             WideShape{2, 600, 24, 150}}) {
     const WideInputs in = wide_inputs(s, rng, true);
     for (const char* tiles : {"2", "4"})
     for (Precision p : {Precision::BF16, Precision::FP16}) {
@@ -1324,6 +1339,26 @@ TEST_F(CudaWideMax, TensorCoreExtremesKeepTheFirstPoint) {
       EXPECT_CLOSE(got.invstd, ref.invstd, kFp32);
       EXPECT_CLOSE(got.y, ref.y, 2e-3);  // as ExactTiesKeepTheFirstPoint
     }
+  }
+}
+
+// POINTNET_WIDE_EXTREMES really switches the path in fp16/bf16: the tensor-core
+// path sums each thread's centred squares in float and the GEMM path in
+// double, so the variances differ in their last bits (both within fp32 of
+// each other); were the tensor-core path never taken, they would be identical.
+TEST_F(CudaWideMax, TensorCorePathIsTaken) {
+  const WideShape s{4, 2500, 128, 1024};
+  const WideInputs in = wide_inputs(s, rng);
+  for (Precision p : {Precision::BF16, Precision::FP16}) {
+    SCOPED_TRACE(precision_name(p));
+    CudaBackend be(p);
+    testing::ScopedEnv env;
+    env.set("POINTNET_WIDE_EXTREMES", "mma");
+    const WideForward mma = gpu_wide_forward(be, in, true);
+    env.set("POINTNET_WIDE_EXTREMES", "gemm");
+    const WideForward gemm = gpu_wide_forward(be, in, true);
+    EXPECT_FALSE(mma.invstd == gemm.invstd) << "the two paths gave the same bits: is the tensor-core path taken?";
+    EXPECT_CLOSE(mma.invstd, gemm.invstd, kFp32);
   }
 }
 
@@ -1349,40 +1384,47 @@ TEST_F(CudaWideMax, TensorCoreExtremesSameBitsForEitherWarpShape) {
   }
 }
 
+// Three forward + backward + eval rounds on one backend: the same bits each
+// time and no device allocation after the first. fp32 (the GEMM path) and bf16
+// (the tensor-core extremes and the TF32 products).
 TEST_F(CudaWideMax, BitwiseReproducibleWithoutAllocations) {
   const WideShape s{4, 2500, 128, 1024};
   const WideInputs in = wide_inputs(s, rng);
   const size_t bc = size_t(s.B) * s.C;
-  Dev x(*gpu, in.x), w(*gpu, in.w), bias(*gpu, in.bias), gamma(*gpu, in.gamma), beta(*gpu, in.beta),
-      rm(*gpu, in.rm), rv(*gpu, in.rv), dy(*gpu, in.dy), y(*gpu, bc), y_eval(*gpu, bc), input_mean(*gpu, s.K),
-      input_cov(*gpu, size_t(s.K) * s.K), mean(*gpu, s.C), invstd(*gpu, s.C), selected(*gpu, bc),
-      dx(*gpu, in.x.size()), dw(*gpu, in.w.size()), dbias(*gpu, s.C), dgamma(*gpu, s.C), dbeta(*gpu, s.C);
-  DevIndex row(*gpu, bc);
-  const WideMaxSaved<float> saved{input_mean, input_cov, mean, invstd, selected, row};
-  std::vector<float> first;
-  std::vector<int32_t> first_rows;
-  size_t allocations = 0;
-  for (int run = 0; run < 3; ++run) {
-    gpu->upload(rm, in.rm.data(), s.C);
-    gpu->upload(rv, in.rv.data(), s.C);
-    gpu->wide_max_forward_train(y, saved, rm, rv, x, w, bias, gamma, beta, s.B, s.N, s.K, s.C, true, 1e-5, 0.1);
-    gpu->wide_max_backward(dx, dw, dbias, dgamma, dbeta, dy, y, saved, x, w, gamma, s.B, s.N, s.K, s.C, true);
-    gpu->wide_max_forward_eval(y_eval, x, w, bias, gamma, beta, rm, rv, s.B, s.N, s.K, s.C, true, 1e-5);
-    gpu->synchronize();
-    if (run == 0) allocations = gpu->device_allocations();
-    else EXPECT_EQ(gpu->device_allocations(), allocations) << "run " << run << " allocated device memory";
-    std::vector<float> all;
-    for (const Dev* d : {&y, &y_eval, &input_mean, &input_cov, &mean, &invstd, &selected, &rm, &rv, &dx, &dw,
-                         &dbias, &dgamma, &dbeta}) {
-      const std::vector<float> h = d->host();
-      all.insert(all.end(), h.begin(), h.end());
-    }
-    if (run == 0) {
-      first = all;
-      first_rows = row.host();
-    } else {
-      EXPECT_TRUE(all == first) << "run " << run << " differs from the first";
-      EXPECT_EQ(row.host(), first_rows);
+  for (Precision p : {Precision::FP32, Precision::BF16}) {
+    SCOPED_TRACE(precision_name(p));
+    CudaBackend be(p);
+    Dev x(be, in.x), w(be, in.w), bias(be, in.bias), gamma(be, in.gamma), beta(be, in.beta), rm(be, in.rm),
+        rv(be, in.rv), dy(be, in.dy), y(be, bc), y_eval(be, bc), input_mean(be, s.K), input_cov(be, size_t(s.K) * s.K),
+        mean(be, s.C), invstd(be, s.C), selected(be, bc), dx(be, in.x.size()), dw(be, in.w.size()), dbias(be, s.C),
+        dgamma(be, s.C), dbeta(be, s.C);
+    DevIndex row(be, bc);
+    const WideMaxSaved<float> saved{input_mean, input_cov, mean, invstd, selected, row};
+    std::vector<float> first;
+    std::vector<int32_t> first_rows;
+    size_t allocations = 0;
+    for (int run = 0; run < 3; ++run) {
+      be.upload(rm, in.rm.data(), s.C);
+      be.upload(rv, in.rv.data(), s.C);
+      be.wide_max_forward_train(y, saved, rm, rv, x, w, bias, gamma, beta, s.B, s.N, s.K, s.C, true, 1e-5, 0.1);
+      be.wide_max_backward(dx, dw, dbias, dgamma, dbeta, dy, y, saved, x, w, gamma, s.B, s.N, s.K, s.C, true);
+      be.wide_max_forward_eval(y_eval, x, w, bias, gamma, beta, rm, rv, s.B, s.N, s.K, s.C, true, 1e-5);
+      be.synchronize();
+      if (run == 0) allocations = be.device_allocations();
+      else EXPECT_EQ(be.device_allocations(), allocations) << "run " << run << " allocated device memory";
+      std::vector<float> all;
+      for (const Dev* d : {&y, &y_eval, &input_mean, &input_cov, &mean, &invstd, &selected, &rm, &rv, &dx, &dw,
+                           &dbias, &dgamma, &dbeta}) {
+        const std::vector<float> h = d->host();
+        all.insert(all.end(), h.begin(), h.end());
+      }
+      if (run == 0) {
+        first = all;
+        first_rows = row.host();
+      } else {
+        EXPECT_TRUE(all == first) << "run " << run << " differs from the first";
+        EXPECT_EQ(row.host(), first_rows);
+      }
     }
   }
 }

@@ -43,6 +43,8 @@ TrunkShape trunk_shape_wgmma(bool single, Math math, bool from_points, bool has_
 }
 
 void launch_trunk_wgmma(bool single, const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
+  // conv3_max runs 1, 2 or 4 tiles of 64 rows straight-line (engine_tile_wgmma.cuh).
+  PN_CHECK(s.tile_points == 64 || s.tile_points == 128 || s.tile_points == 256);
   switch (a.math) {
     case Math::F16: return single ? launch<F16s>(a, s, stream) : launch<F16>(a, s, stream);
     case Math::BF16: return single ? launch<BF16s>(a, s, stream) : launch<BF16>(a, s, stream);
