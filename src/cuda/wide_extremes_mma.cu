@@ -193,6 +193,10 @@ void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* 
   const size_t shared = static_cast<size_t>(kSegment) * row_stride((K + 15) / 16);
   const auto kernel = mma_extremes_kernel<Op, Half, kTiles>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
+  // All of the unified L1/shared block as shared memory: three blocks of 68 KiB
+  // per SM need 204 KiB of it (the kernel reads global memory once per block).
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                  cudaSharedmemCarveoutMaxShared));
   const dim3 grid((C + kBlockChannels - 1) / kBlockChannels, static_cast<unsigned>(B) * S);
   kernel<<<grid, warps_of<kTiles>() * 32, shared, stream>>>(seg, static_cast<const Half*>(x),
                                                             static_cast<const Half*>(w), S, N, K, C, mu, bias);
