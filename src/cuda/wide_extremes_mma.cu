@@ -14,12 +14,17 @@
 // row g before g + 8) and keeps the first strict extreme; the 8 threads
 // sharing a column merge in a fixed butterfly preferring the smaller n on
 // equal values. So the segment's first max and min, as the GEMM path, and the
-// same bits every run. The squares: float per thread (at most 32 terms of
-// (z - mu)^2 with mu subtracted in float), then double across threads in a
-// fixed order; z itself is a half-operand product, so the float sum's ~1e-6
+// same bits every run. NaN is never an extreme here (the GEMM path keeps one
+// met at a lane's first point): a non-finite z needs non-finite inputs or
+// weights, which make the step's outputs non-finite on either path. The
+// squares: float per thread (at most 32 terms of (z - mu)^2 with mu subtracted
+// in float), then double across threads in a fixed order; z itself is a half-operand product, so the float sum's ~1e-6
 // relative error is far below z's own rounding.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <cmath>
+#include <type_traits>
 
 #include "core/env_choice.h"
 #include "cuda/check.h"
@@ -127,10 +132,42 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
   for (int q = 0; q < kColumns; ++q) {
     const int c = c0 + 8 * (q / 2) + 2 * quad + q % 2;
     centre[q] = (mu && c < C) ? static_cast<float>(mu[c] - static_cast<double>(bias[c])) : 0.0f;
-    run.hi[q] = run.lo[q] = run.sq[q] = 0.0f;
+    // Any finite z beats these, so the first row needs no test of its own.
+    run.hi[q] = -INFINITY;
+    run.lo[q] = INFINITY;
+    run.sq[q] = 0.0f;
     run.hi_at[q] = run.lo_at[q] = -1;
   }
   __syncthreads();
+
+  // Folds one m-tile's accumulators, acc[j][h * 2 + e] (row 16 mt + group +
+  // 8 h, column q = 2 j + e), into the running extremes and squares: per z
+  // element a compare and two selects per extreme and two float operations
+  // for the square, nothing else (Nsight Compute, 2026-12-06: the first
+  // version issued ~30 instructions per element, tests for an empty lane
+  // included, and was issue-bound at 145 us per call). kCheck: the m-tile
+  // may pass the segment's last row (only the last one can).
+  const auto fold = [&](const float (&acc)[kTiles][4], int mt, auto check) {
+    constexpr bool kCheck = decltype(check)::value;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = mt * 16 + group + 8 * h;
+      if (kCheck && r >= rows) continue;
+      const int n = n_begin + r;
+#pragma unroll
+      for (int q = 0; q < kColumns; ++q) {
+        const float v = acc[q / 2][h * 2 + q % 2];
+        const float d = v - centre[q];
+        run.sq[q] = fmaf(d, d, run.sq[q]);
+        const bool up = v > run.hi[q], down = v < run.lo[q];
+        run.hi[q] = up ? v : run.hi[q];
+        run.hi_at[q] = up ? n : run.hi_at[q];
+        run.lo[q] = down ? v : run.lo[q];
+        run.lo_at[q] = down ? n : run.lo_at[q];
+      }
+    }
+  };
+  const int full_tiles = rows / 16;
 
   for (int mt = 0; mt < m_tiles; ++mt) {
     float acc[kTiles][4] = {};
@@ -142,27 +179,8 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
 #pragma unroll
       for (int j = 0; j < kTiles; ++j) Op::mma(acc[j], a, b[ks][j]);
     }
-    // acc[j][h * 2 + e]: row 16 mt + group + 8 h, column q = 2 j + e.
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int r = mt * 16 + group + 8 * h;
-      if (r >= rows) continue;
-      const int n = n_begin + r;
-#pragma unroll
-      for (int q = 0; q < kColumns; ++q) {
-        const float v = acc[q / 2][h * 2 + q % 2];
-        const float d = v - centre[q];
-        run.sq[q] = fmaf(d, d, run.sq[q]);
-        if (run.hi_at[q] < 0 || v > run.hi[q]) {
-          run.hi[q] = v;
-          run.hi_at[q] = n;
-        }
-        if (run.lo_at[q] < 0 || v < run.lo[q]) {
-          run.lo[q] = v;
-          run.lo_at[q] = n;
-        }
-      }
-    }
+    if (mt < full_tiles) fold(acc, mt, std::false_type());
+    else fold(acc, mt, std::true_type());
   }
 
   // Merge the 8 threads of each column (lane bits 2-4), then lanes 0-3 write.
