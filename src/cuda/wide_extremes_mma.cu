@@ -80,12 +80,16 @@ __device__ __forceinline__ void merge_extreme(float& v, int& at, int mask_offset
 // Grid (ceil(C / 128), B S): block (x, g) takes channels [128 x, 128 x + 128)
 // of segment g. Warp w owns channels 8 kTiles w .. 8 kTiles (w + 1) - 1 of the
 // block's, for every row of the segment.
-template <class Op, typename Half, int kTiles>
+// kSteps: K's k-steps of 16 when known at compile time (8: the model's K =
+// 128), 0 when read from K. A runtime count put a branch after every k-step
+// (PTX, 2026-12-06), so ptxas could not issue the next step's ldmatrix before
+// the last one's MMAs.
+template <class Op, typename Half, int kTiles, int kSteps>
 __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
     mma_extremes_kernel(Extreme seg, const Half* __restrict__ x, const Half* __restrict__ w, int S, int N, int K,
                         int C, const double* __restrict__ mu, const float* __restrict__ bias) {
   extern __shared__ __align__(16) char tile[];
-  const int k_steps = (K + 15) / 16;
+  const int k_steps = kSteps > 0 ? kSteps : (K + 15) / 16;
   const int stride = row_stride(k_steps);
   const int g = blockIdx.y;
   const int n_begin = (g % S) * kSegment;
@@ -172,8 +176,8 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
   for (int mt = 0; mt < m_tiles; ++mt) {
     float acc[kTiles][4] = {};
 #pragma unroll
-    for (int ks = 0; ks < kMaxSteps; ++ks) {
-      if (ks >= k_steps) break;
+    for (int ks = 0; ks < (kSteps > 0 ? kSteps : kMaxSteps); ++ks) {
+      if (kSteps == 0 && ks >= k_steps) break;
       uint32_t a[4];
       ldmatrix_x4(a, tile + mt * 16 * stride + ks * 32, stride);
 #pragma unroll
@@ -204,12 +208,12 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
   }
 }
 
-template <class Op, typename Half, int kTiles>
+template <class Op, typename Half, int kTiles, int kSteps>
 void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, int B, int N, int K, int C,
             const double* mu, const float* bias) {
   const int S = (N + kSegment - 1) / kSegment;
   const size_t shared = static_cast<size_t>(kSegment) * row_stride((K + 15) / 16);
-  const auto kernel = mma_extremes_kernel<Op, Half, kTiles>;
+  const auto kernel = mma_extremes_kernel<Op, Half, kTiles, kSteps>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
   // All of the unified L1/shared block as shared memory: three blocks of 68 KiB
   // per SM need 204 KiB of it (the kernel reads global memory once per block).
@@ -226,10 +230,14 @@ void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* 
 template <class Op, typename Half>
 void launch_tiles(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, int B, int N, int K, int C,
                   const double* mu, const float* bias) {
-  if (env_choice("POINTNET_WIDE_MMA_TILES", {"2", "4"}) == "4")
-    launch<Op, Half, 4>(stream, seg, x, w, B, N, K, C, mu, bias);
-  else
-    launch<Op, Half, 2>(stream, seg, x, w, B, N, K, C, mu, bias);
+  const bool four = env_choice("POINTNET_WIDE_MMA_TILES", {"2", "4"}) == "4";
+  if (K == 16 * kMaxSteps) {
+    if (four) launch<Op, Half, 4, kMaxSteps>(stream, seg, x, w, B, N, K, C, mu, bias);
+    else launch<Op, Half, 2, kMaxSteps>(stream, seg, x, w, B, N, K, C, mu, bias);
+  } else {
+    if (four) launch<Op, Half, 4, 0>(stream, seg, x, w, B, N, K, C, mu, bias);
+    else launch<Op, Half, 2, 0>(stream, seg, x, w, B, N, K, C, mu, bias);
+  }
 }
 }  // namespace
 
