@@ -29,3 +29,14 @@ gpu_build() {
     export OPENBLAS_NUM_THREADS=1
   fi
 }
+
+# GPU time per kernel of one training step shape under build-gpu/libkernel_profile.so
+# (CUPTI, tools/kernel_profile): profile_step OUT_FILE TOP ITERS pointnet-bench-arguments...
+# Writes OUT_FILE; returns non-zero if the library is missing or the run fails.
+profile_step() {
+  local file=$1 top=$2 iters=$3
+  shift 3
+  [ -f build-gpu/libkernel_profile.so ] || { echo "no build-gpu/libkernel_profile.so (CUPTI not found)"; return 1; }
+  KERNEL_PROFILE_OUT="$file" KERNEL_PROFILE_TOP="$top" CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so \
+    timeout 60 build-gpu/pointnet bench --device cuda --batch 32 --points 2500 --train --warmup 5 --iters "$iters" "$@"
+}

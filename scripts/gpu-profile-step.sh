@@ -15,10 +15,8 @@ status=0
 for args in "cls ${PRECISION:-bf16} 40" "cls ${PRECISION:-bf16} 40 ft" "seg ${PRECISION:-bf16} 50"; do
   set -- $args
   ft=(); name="$1-$2"; [ "${4:-}" = ft ] && { ft=(--feature-transform); name="$name-ft"; }
-  KERNEL_PROFILE_OUT="$OUT/profile-$name.txt" KERNEL_PROFILE_TOP=${TOP:-45} \
-    CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 build-gpu/pointnet bench --device cuda \
-    --task "$1" --precision "$2" --batch 32 --points 2500 --classes "$3" --train --warmup 5 --iters 100 \
-    "${ft[@]}" 2>&1 | tail -n 3 || status=1
+  profile_step "$OUT/profile-$name.txt" "${TOP:-45}" 100 --task "$1" --precision "$2" --classes "$3" "${ft[@]}" 2>&1 |
+    tail -n 3 || status=1
   echo "== $name (100 timed steps + 5 warm-up + the first)"
   head -n "${TOP:-45}" "$OUT/profile-$name.txt" 2>/dev/null || status=1
 done

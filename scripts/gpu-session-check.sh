@@ -90,10 +90,8 @@ stamp "== GPU time per kernel of the recorded training step (build-gpu/libkernel
 if [ -f build-gpu/libkernel_profile.so ]; then
   for args in "cls bf16 40" "seg bf16 50"; do
     set -- $args
-    KERNEL_PROFILE_OUT="$OUT/profile-$1-$2.txt" KERNEL_PROFILE_TOP=60 \
-      CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task "$1" --precision "$2" \
-      --batch 32 --points 2500 --classes "$3" --train --warmup 5 --iters 50 > /dev/null 2>> "$OUT/tests.log" ||
-      echo "kernel profile of $1 $2 FAILED (not counted)"
+    profile_step "$OUT/profile-$1-$2.txt" 60 50 --task "$1" --precision "$2" --classes "$3" > /dev/null \
+      2>> "$OUT/tests.log" || echo "kernel profile of $1 $2 FAILED (not counted)"
     head -n 25 "$OUT/profile-$1-$2.txt" 2>/dev/null
     grep -a 'kernel_profile:' "$OUT/tests.log" | tail -n 5
   done
