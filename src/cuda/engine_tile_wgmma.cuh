@@ -70,6 +70,8 @@ __device__ __forceinline__ void fence_acc(int (&d)[32]) {
   c(d[0]), c(d[1]), c(d[2]), c(d[3]), c(d[4]), c(d[5]), c(d[6]), c(d[7]), c(d[8]), c(d[9]), c(d[10]),     \
       c(d[11]), c(d[12]), c(d[13]), c(d[14]), c(d[15]), c(d[16]), c(d[17]), c(d[18]), c(d[19]), c(d[20]), \
       c(d[21]), c(d[22]), c(d[23]), c(d[24]), c(d[25]), c(d[26]), c(d[27]), c(d[28]), c(d[29]), c(d[30]), c(d[31])
+// Sets predicate p from operand %34 (the `accumulate` flag): wgmma's scale-d.
+#define PN_WG_SCALE_D "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
 #define PN_F(x) "+f"(x)
 #define PN_R(x) "+r"(x)
 
@@ -80,7 +82,7 @@ struct Mma;
 template <>
 struct Mma<F16Op> {
   __device__ static void run(float (&d)[32], uint64_t a, uint64_t b, bool accumulate) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\nwgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " PN_WG_D ", %32, %33, p, 1, 1, 0, 0;\n}\n"
+    asm volatile(PN_WG_SCALE_D "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " PN_WG_D ", %32, %33, p, 1, 1, 0, 0;\n}\n"
                  : PN_WG_ACC(PN_F)
                  : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
   }
@@ -88,7 +90,7 @@ struct Mma<F16Op> {
 template <>
 struct Mma<BF16Op> {
   __device__ static void run(float (&d)[32], uint64_t a, uint64_t b, bool accumulate) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\nwgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " PN_WG_D ", %32, %33, p, 1, 1, 0, 0;\n}\n"
+    asm volatile(PN_WG_SCALE_D "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " PN_WG_D ", %32, %33, p, 1, 1, 0, 0;\n}\n"
                  : PN_WG_ACC(PN_F)
                  : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
   }
@@ -96,7 +98,7 @@ struct Mma<BF16Op> {
 template <>
 struct Mma<TF32Op> {
   __device__ static void run(float (&d)[32], uint64_t a, uint64_t b, bool accumulate) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\nwgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 " PN_WG_D ", %32, %33, p, 1, 1;\n}\n"
+    asm volatile(PN_WG_SCALE_D "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 " PN_WG_D ", %32, %33, p, 1, 1;\n}\n"
                  : PN_WG_ACC(PN_F)
                  : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
   }
@@ -104,13 +106,14 @@ struct Mma<TF32Op> {
 template <>
 struct Mma<I8Op> {
   __device__ static void run(int (&d)[32], uint64_t a, uint64_t b, bool accumulate) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\nwgmma.mma_async.sync.aligned.m64n64k32.s32.u8.s8 " PN_WG_D ", %32, %33, p;\n}\n"
+    asm volatile(PN_WG_SCALE_D "wgmma.mma_async.sync.aligned.m64n64k32.s32.u8.s8 " PN_WG_D ", %32, %33, p;\n}\n"
                  : PN_WG_ACC(PN_R)
                  : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
   }
 };
 
 #undef PN_WG_D
+#undef PN_WG_SCALE_D
 #undef PN_WG_ACC
 #undef PN_F
 #undef PN_R
@@ -206,12 +209,10 @@ struct WgMath : TcMath<OpT, kMinBlocksT, 4> {
       // Two accumulator sets: tile mt + 1's wgmmas run while tile mt's
       // maxima are taken (wait_group 1 leaves only the newest group in
       // flight), so the tensor cores do not drain at every tile. mtiles is
-      // TP / 64 with TP in {64, 128, 256}: 1 or even. No branch between a
-      // group's issue and its wait (ptxas serialises wgmma across divergent
-      // paths, C7518).
+      // TP / 64 with TP in {64, 128, 256}: 1, 2 or 4, each straight-line
+      // code: a branch or register renaming between a group's issue and its
+      // wait makes ptxas serialise wgmma (C7514, C7518).
       Acc d0[32], d1[32];
-      // Straight-line code per tile count: no branch or register renaming
-      // between a group's issue and its wait.
       const auto tiles = [&](auto count) {
         constexpr int T = decltype(count)::value;
         issue(d0, 0, bb);

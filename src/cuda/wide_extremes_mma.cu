@@ -18,8 +18,9 @@
 // met at a lane's first point): a non-finite z needs non-finite inputs or
 // weights, which make the step's outputs non-finite on either path. The
 // squares: float per thread (at most 32 terms of (z - mu)^2 with mu subtracted
-// in float), then double across threads in a fixed order; z itself is a half-operand product, so the float sum's ~1e-6
-// relative error is far below z's own rounding.
+// in float), then double across threads in a fixed order; z itself is a
+// half-operand product, so the float sum's ~1e-6 relative error is far below
+// z's own rounding.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 

@@ -218,8 +218,9 @@ void gemm_fp32(State& s, cublasComputeType_t math, bool transpose_a, bool transp
 // that fp16 would push toward underflow) and reads the fp32 tensors as they
 // are. On FFMA they took 0.15 ms of a 2.57 ms bf16 classifier step per trunk
 // (CUPTI, 2026-12-06: the covariance 60 us, x P 94 us); on TF32 22 and 54 us
-// (x P reads and writes dx, 123 MB at the model's shape: near the copy rate). BatchNorm's statistics do not go through them: z's mean and
-// variance are double sums (channel_mean_kernel, the extremes' squares).
+// (x P reads and writes dx, 123 MB at the model's shape: near the copy rate).
+// BatchNorm's statistics do not go through them: z's mean and variance are
+// double sums (channel_mean_kernel, the extremes' squares).
 cublasComputeType_t tf32_outside_fp32(const State& s) {
   return s.precision == Precision::FP32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
 }
@@ -732,10 +733,11 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   CUDA_CHECK_LAUNCH();
   centre_kernel<<<grid_for(size_t(M) * K), kBlock, 0, s.stream>>>(rows, x, saved.input_mean, M, K);
   CUDA_CHECK_LAUNCH();
-  if (!group) {
-    gemm_fp32(s, tf32_outside_fp32(s), true, false, K, K, M, static_cast<float>(1.0 / M), rows, K, rows, K, 0.0f, saved.input_cov, K);
-  } else {
-    gemm_fp32(s, tf32_outside_fp32(s), true, false, K, K, M, 1.0f, rows, K, rows, K, 0.0f, saved.input_cov, K);
+  // Alone: divided by M inside the GEMM; with SyncBN: summed over the ranks,
+  // then divided by the global row count.
+  const float cov_scale = group ? 1.0f : static_cast<float>(1.0 / M);
+  gemm_fp32(s, tf32_outside_fp32(s), true, false, K, K, M, cov_scale, rows, K, rows, K, 0.0f, saved.input_cov, K);
+  if (group) {
     s.batchnorm_group->all_reduce_sum(saved.input_cov, size_t(K) * K);
     divide_by_rows_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(saved.input_cov, size_t(K) * K,
                                                                             global_rows);
@@ -823,7 +825,8 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   scale_rows_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(t.scaled_w, w, t.a, dg, saved.invstd, M,
                                                                       K, C, global_rows);
   CUDA_CHECK_LAUNCH();
-  gemm_fp32(s, CUBLAS_COMPUTE_32F, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);  // P = w^T scaled_w
+  // P = w^T scaled_w (plain fp32 in every mode: C terms, small next to x P's M rows)
+  gemm_fp32(s, CUBLAS_COMPUTE_32F, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);
   offset_kernel<<<K, kOffsetThreads, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, db, M, K, C,
                                                     global_rows);
   CUDA_CHECK_LAUNCH();
