@@ -31,10 +31,13 @@ class CpuBackend : public Backend<T> {
   void add_accumulate(T* y, const T* x, size_t count) override { cpu::add_accumulate(y, x, count); }
   void multiply(T* y, const T* x, const T* mask, size_t count) override { cpu::multiply(y, x, mask, count); }
 
-  void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout) override {
+  // No 2-byte copies here (narrow_activations() is false): the *_narrow arguments are ignored.
+  void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout,
+                      const void* /*x_narrow*/ = nullptr) override {
     cpu::linear_forward(y, x, w, b, M, Cin, Cout);
   }
-  void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin, int Cout) override {
+  void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin, int Cout,
+                       const void* /*dy_narrow*/ = nullptr, const void* /*x_narrow*/ = nullptr) override {
     cpu::linear_backward(dx, dw, db, dy, x, w, M, Cin, Cout);
   }
   void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x, const T* gamma,
@@ -93,7 +96,8 @@ class CpuBackend : public Backend<T> {
   }
   void wide_max_forward_train(T* y, const WideMaxSaved<T>& s, T* running_mean, T* running_var, const T* x,
                               const T* w, const T* bias, const T* gamma, const T* beta, int B, int N, int K, int C,
-                              bool relu, double eps, double momentum) override {
+                              bool relu, double eps, double momentum,
+                              const void* /*x_narrow*/ = nullptr) override {
     cpu::wide_max_forward_train(y, s.input_mean, s.input_cov, s.mean, s.invstd, s.selected, s.selected_row,
                                 running_mean, running_var, x, w, bias, gamma, beta, B, N, K, C, relu, eps, momentum,
                                 group_);

@@ -12,6 +12,7 @@
 // dy - mean(dy) - xhat mean(dy xhat) cancels heavily, so it is formed in double
 // as on the CPU.
 #include <cmath>
+#include <type_traits>
 
 #include "cuda/cuda_common.cuh"
 
@@ -144,37 +145,52 @@ __device__ __forceinline__ float normalized(float x, const float* centre, const 
   const float v = batchnorm_apply(x, centre[c], scale[c], shift[c]);
   return relu ? (v > 0.0f ? v : 0.0f) : v;
 }
-__global__ void normalize_kernel(float* y, const float* x, const float* centre, const float* scale,
+// Narrow: the 2-byte type y's copy is written in (Backend::narrow_activations),
+// or NoNarrow for none.
+template <typename Narrow>
+__global__ void normalize_kernel(float* y, Narrow* y_narrow, const float* x, const float* centre, const float* scale,
                                  const float* shift, size_t M, int C, bool relu) {
   const size_t n = M * C;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
-    y[i] = normalized(x[i], centre, scale, shift, static_cast<int>(i % C), relu);
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const float v = normalized(x[i], centre, scale, shift, static_cast<int>(i % C), relu);
+    y[i] = v;
+    if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) y_narrow[i] = cuda::to_narrow<Narrow>(v);
+  }
 }
 // The same four values at a time (C % 4 == 0, x and y 16-byte aligned): the
 // element-wise passes moved ~2 TB/s one float per thread.
-__global__ void normalize4_kernel(float4* y, const float4* x, const float* centre, const float* scale,
-                                  const float* shift, size_t quads, int C, bool relu) {
+template <typename Narrow>
+__global__ void normalize4_kernel(float4* y, Narrow* y_narrow, const float4* x, const float* centre,
+                                  const float* scale, const float* shift, size_t quads, int C, bool relu) {
   for (size_t q = blockIdx.x * size_t(blockDim.x) + threadIdx.x; q < quads; q += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(q * 4 % C);
     const float4 v = x[q];
-    y[q] = make_float4(normalized(v.x, centre, scale, shift, c, relu), normalized(v.y, centre, scale, shift, c + 1, relu),
-                       normalized(v.z, centre, scale, shift, c + 2, relu),
-                       normalized(v.w, centre, scale, shift, c + 3, relu));
+    const float4 out = make_float4(normalized(v.x, centre, scale, shift, c, relu),
+                                   normalized(v.y, centre, scale, shift, c + 1, relu),
+                                   normalized(v.z, centre, scale, shift, c + 2, relu),
+                                   normalized(v.w, centre, scale, shift, c + 3, relu));
+    y[q] = out;
+    if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) cuda::store_narrow4(y_narrow, q, out);
   }
 }
 
 using cuda::by_four;
 
-void normalize(State& s, float* y, const float* x, const float* centre, const float* scale, const float* shift,
-               size_t M, int C, bool relu) {
-  if (by_four(C, y, x)) {
-    const size_t quads = M * C / 4;
-    normalize4_kernel<<<grid_for(quads), kBlock, 0, s.stream>>>(reinterpret_cast<float4*>(y),
-                                                                reinterpret_cast<const float4*>(x), centre, scale,
-                                                                shift, quads, C, relu);
-  } else {
-    normalize_kernel<<<grid_for(M * C), kBlock, 0, s.stream>>>(y, x, centre, scale, shift, M, C, relu);
-  }
+// y_narrow: y's 2-byte copy is written there too, or null.
+void normalize(State& s, float* y, void* y_narrow, const float* x, const float* centre, const float* scale,
+               const float* shift, size_t M, int C, bool relu) {
+  cuda::with_narrow_type(s, y_narrow, [&](auto* narrow) {
+    using Narrow = std::remove_pointer_t<decltype(narrow)>;
+    if (by_four(C, y, x, narrow)) {
+      const size_t quads = M * C / 4;
+      normalize4_kernel<Narrow><<<grid_for(quads), kBlock, 0, s.stream>>>(
+          reinterpret_cast<float4*>(y), narrow, reinterpret_cast<const float4*>(x), centre, scale, shift, quads, C,
+          relu);
+    } else {
+      normalize_kernel<Narrow><<<grid_for(M * C), kBlock, 0, s.stream>>>(y, narrow, x, centre, scale, shift, M, C,
+                                                                         relu);
+    }
+  });
   CUDA_CHECK_LAUNCH();
 }
 
@@ -252,26 +268,35 @@ __device__ __forceinline__ float batchnorm_dx(float dy, float x, const DxTerms& 
   const double xh = (static_cast<double>(x) - t.mean[c]) * t.invstd[c];
   return static_cast<float>(t.coeffs[c] * (g - t.coeffs[t.C + c] - xh * t.coeffs[2 * t.C + c]));
 }
-__global__ void batchnorm_dx_kernel(float* dx, const float* dy, const float* x, DxTerms t, size_t M) {
+template <typename Narrow>  // as normalize_kernel's: dx's 2-byte copy, or NoNarrow
+__global__ void batchnorm_dx_kernel(float* dx, Narrow* dx_narrow, const float* dy, const float* x, DxTerms t,
+                                    size_t M) {
   const size_t n = M * t.C;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
-    dx[i] = batchnorm_dx(dy[i], x[i], t, static_cast<int>(i % t.C));
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const float v = batchnorm_dx(dy[i], x[i], t, static_cast<int>(i % t.C));
+    dx[i] = v;
+    if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) dx_narrow[i] = cuda::to_narrow<Narrow>(v);
+  }
 }
-__global__ void batchnorm_dx4_kernel(float4* dx, const float4* dy, const float4* x, DxTerms t, size_t quads) {
+template <typename Narrow>
+__global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const float4* dy, const float4* x, DxTerms t,
+                                     size_t quads) {
   for (size_t q = blockIdx.x * size_t(blockDim.x) + threadIdx.x; q < quads; q += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(q * 4 % t.C);
     const float4 g = dy[q], v = x[q];
-    dx[q] = make_float4(batchnorm_dx(g.x, v.x, t, c), batchnorm_dx(g.y, v.y, t, c + 1), batchnorm_dx(g.z, v.z, t, c + 2),
-                        batchnorm_dx(g.w, v.w, t, c + 3));
+    const float4 out = make_float4(batchnorm_dx(g.x, v.x, t, c), batchnorm_dx(g.y, v.y, t, c + 1),
+                                   batchnorm_dx(g.z, v.z, t, c + 2), batchnorm_dx(g.w, v.w, t, c + 3));
+    dx[q] = out;
+    if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) cuda::store_narrow4(dx_narrow, q, out);
   }
 }
 
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
 
 // The forward passes, with or without the ReLU fused into the apply.
-void batchnorm_train(State& s, float* y, float* mean, float* invstd, float* running_mean, float* running_var,
-                     const float* x, const float* gamma, const float* beta, int M, int C, double eps, double momentum,
-                     bool relu) {
+void batchnorm_train(State& s, float* y, void* y_narrow, float* mean, float* invstd, float* running_mean,
+                     float* running_var, const float* x, const float* gamma, const float* beta, int M, int C,
+                     double eps, double momentum, bool relu) {
   const bool group = cuda::synchronised(s);
   // PyTorch refuses this too: the unbiased variance of one value is undefined.
   // (With SyncBN the group has two ranks or more, each with a row at least.)
@@ -301,7 +326,7 @@ void batchnorm_train(State& s, float* y, float* mean, float* invstd, float* runn
   }
   CUDA_CHECK_LAUNCH();
   // After the statistics (stream order), so y == x works too.
-  normalize(s, y, x, mean, scale, beta, M, C, relu);
+  normalize(s, y, y_narrow, x, mean, scale, beta, M, C, relu);
 }
 
 void batchnorm_eval(State& s, float* y, const float* x, const float* gamma, const float* beta,
@@ -310,7 +335,7 @@ void batchnorm_eval(State& s, float* y, const float* x, const float* gamma, cons
   float* scale = static_cast<float*>(s.scratch(State::kCoeffs, size_t(C) * sizeof(float)));
   finish_eval_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(scale, gamma, running_var, C, eps);
   CUDA_CHECK_LAUNCH();
-  normalize(s, y, x, running_mean, scale, beta, M, C, relu);
+  normalize(s, y, nullptr, x, running_mean, scale, beta, M, C, relu);
 }
 }  // namespace
 
@@ -318,13 +343,16 @@ void CudaBackend::batchnorm_forward_train(float* y, float* mean, float* invstd, 
                                           float* running_var, const float* x, const float* gamma,
                                           const float* beta, int M, int C, double eps,
                                           double momentum) {
-  batchnorm_train(*s_, y, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum, false);
+  batchnorm_train(*s_, y, nullptr, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum,
+                  false);
 }
 
 void CudaBackend::batchnorm_relu_forward_train(float* y, float* mean, float* invstd, float* running_mean,
                                                float* running_var, const float* x, const float* gamma,
-                                               const float* beta, int M, int C, double eps, double momentum) {
-  batchnorm_train(*s_, y, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum, true);
+                                               const float* beta, int M, int C, double eps, double momentum,
+                                               void* y_narrow) {
+  batchnorm_train(*s_, y, cuda::narrow_copies_on(*s_) ? y_narrow : nullptr, mean, invstd, running_mean, running_var,
+                  x, gamma, beta, M, C, eps, momentum, true);
 }
 
 void CudaBackend::batchnorm_forward_eval(float* y, const float* x, const float* gamma,
@@ -342,9 +370,9 @@ void CudaBackend::batchnorm_relu_forward_eval(float* y, const float* x, const fl
 namespace {
 // The backward, optionally through the fused ReLU (gamma/beta for its mask
 // when relu; see batchnorm_dx_kernel).
-void batchnorm_grad(State& s, float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                    const float* gamma, const float* beta, const float* mean, const float* invstd, int M, int C,
-                    bool relu) {
+void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dgamma, float* dbeta, const float* dy,
+                    const float* x, const float* gamma, const float* beta, const float* mean, const float* invstd,
+                    int M, int C, bool relu) {
   if (C <= 0) return;
   const double* sums = cuda::column_sums(s, relu ? cuda::ReduceTerm::kBatchNormReluGrad : cuda::ReduceTerm::kBatchNormGrad,
                                          dy, x, mean, invstd, M, C, gamma, beta);
@@ -363,14 +391,17 @@ void batchnorm_grad(State& s, float* dx, float* dgamma, float* dbeta, const floa
   }
   if (M <= 0) return;
   const DxTerms terms{mean, invstd, relu ? gamma : nullptr, relu ? beta : nullptr, coeffs, C};
-  if (by_four(C, dx, dy, x)) {
-    const size_t quads = size_t(M) * C / 4;
-    batchnorm_dx4_kernel<<<grid_for(quads), kBlock, 0, s.stream>>>(
-        reinterpret_cast<float4*>(dx), reinterpret_cast<const float4*>(dy), reinterpret_cast<const float4*>(x), terms,
-        quads);
-  } else {
-    batchnorm_dx_kernel<<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(dx, dy, x, terms, M);
-  }
+  cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
+    using Narrow = std::remove_pointer_t<decltype(narrow)>;
+    if (by_four(C, dx, dy, x) && by_four(C, narrow)) {
+      const size_t quads = size_t(M) * C / 4;
+      batchnorm_dx4_kernel<Narrow><<<grid_for(quads), kBlock, 0, s.stream>>>(
+          reinterpret_cast<float4*>(dx), narrow, reinterpret_cast<const float4*>(dy),
+          reinterpret_cast<const float4*>(x), terms, quads);
+    } else {
+      batchnorm_dx_kernel<Narrow><<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(dx, narrow, dy, x, terms, M);
+    }
+  });
   CUDA_CHECK_LAUNCH();
 }
 }  // namespace
@@ -378,15 +409,16 @@ void batchnorm_grad(State& s, float* dx, float* dgamma, float* dbeta, const floa
 void CudaBackend::batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
                                      const float* x, const float* gamma, const float* mean,
                                      const float* invstd, int M, int C) {
-  batchnorm_grad(*s_, dx, dgamma, dbeta, dy, x, gamma, nullptr, mean, invstd, M, C, false);
+  batchnorm_grad(*s_, dx, nullptr, dgamma, dbeta, dy, x, gamma, nullptr, mean, invstd, M, C, false);
 }
 
 // The ReLU's mask comes from x and the saved statistics (the forward's own
 // formula and bits), so y is not read and the relu_backward pass is gone.
 void CudaBackend::batchnorm_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                           const float* /*y*/, const float* gamma, const float* beta,
-                                          const float* mean, const float* invstd, int M, int C) {
-  batchnorm_grad(*s_, dx, dgamma, dbeta, dy, x, gamma, beta, mean, invstd, M, C, true);
+                                          const float* mean, const float* invstd, int M, int C, void* dx_narrow) {
+  batchnorm_grad(*s_, dx, cuda::narrow_copies_on(*s_) ? dx_narrow : nullptr, dgamma, dbeta, dy, x, gamma, beta, mean,
+                 invstd, M, C, true);
 }
 
 }  // namespace pointnet

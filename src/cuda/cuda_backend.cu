@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "core/env_choice.h"
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet {
@@ -102,6 +103,8 @@ void* CudaBackend::State::scratch(Slot slot, size_t bytes) {
 CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<State>()) {
   s_->device = device;
   s_->precision = s_->mode_precision = precision;
+  // "off" converts every fp32 operand per GEMM as before the copies existed (the same bits; for comparisons).
+  s_->narrow_copies = env_choice("POINTNET_NARROW_ACTIVATIONS", {"on", "off"}) == "on";
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
@@ -132,6 +135,7 @@ CudaBackend::~CudaBackend() {
 Precision CudaBackend::precision() const { return s_->mode_precision; }
 void CudaBackend::set_precision(Precision precision) { s_->precision = s_->mode_precision = precision; }
 void CudaBackend::set_fp32_per_cloud(bool on) { s_->fp32_per_cloud = on; }
+bool CudaBackend::narrow_activations() const { return cuda::narrow_copies_on(*s_); }
 void CudaBackend::per_cloud_gemms(bool per_cloud) {
   s_->precision = per_cloud && s_->fp32_per_cloud ? Precision::FP32 : s_->mode_precision;
 }
@@ -202,24 +206,13 @@ namespace {
 // aligned for it (16-byte loads, 8-byte stores: the scalar loop ran at about
 // half the memory bandwidth), the tail and unaligned cases one by one.
 template <typename Half>
-__device__ __forceinline__ Half to_narrow(float v);
-template <>
-__device__ __forceinline__ __half to_narrow<__half>(float v) { return __float2half_rn(v); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 to_narrow<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-
-template <typename Half>
 __global__ void to_narrow_kernel(Half* y, const float* x, size_t n, bool by_four) {
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   size_t done = 0;
   if (by_four) {
-    struct alignas(8) Four { Half v[4]; };
     const size_t quads = n / 4;
-    for (size_t q = blockIdx.x * size_t(blockDim.x) + threadIdx.x; q < quads; q += stride) {
-      const float4 f = reinterpret_cast<const float4*>(x)[q];
-      reinterpret_cast<Four*>(y)[q] = Four{{to_narrow<Half>(f.x), to_narrow<Half>(f.y), to_narrow<Half>(f.z),
-                                            to_narrow<Half>(f.w)}};
-    }
+    for (size_t q = blockIdx.x * size_t(blockDim.x) + threadIdx.x; q < quads; q += stride)
+      store_narrow4(y, q, reinterpret_cast<const float4*>(x)[q]);
     done = quads * 4;
   }
   for (size_t i = done + blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += stride)
@@ -242,8 +235,14 @@ cudaDataType_t operand_type(Precision p) {
 }
 }  // namespace
 
-const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count) {
+bool narrow_copies_on(const State& s) {
+  return s.narrow_copies && (s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);
+}
+
+const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count, const void* x_narrow) {
   if (s.precision == Precision::FP32 || s.precision == Precision::TF32) return x;
+  // Copies are written in the mode's type; a GEMM queued in another (per-cloud fp32, above) reads x.
+  if (x_narrow && s.precision == s.mode_precision) return x_narrow;
   void* out = s.scratch(slot, count * 2);  // both half types are 2 bytes
   if (count == 0) return out;
   if (s.precision == Precision::FP16)

@@ -11,6 +11,9 @@
 //   FP16  operands converted to half on the fly into grow-only scratch,
 //         fp32 accumulation and fp32 output (cublasGemmEx)
 //   BF16  the same with bfloat16 operands
+// In FP16 / BF16 the BatchNorm+ReLU passes also write their output's (and its
+// gradient's) 2-byte copy where the model asks (narrow_activations), and the
+// GEMMs that read those tensors take the copy: the same values, no pass.
 //
 // Execution: every op is queued on one stream owned by the backend and returns
 // at once, except download, download_index, nll_loss, transform_regularizer
@@ -92,6 +95,8 @@ class CudaBackend final : public Backend<float> {
   // fully connected layers over B rows cost ~1% of a step's FLOPs.
   void set_fp32_per_cloud(bool on);
   void per_cloud_gemms(bool per_cloud) override;
+  // True in fp16 / bf16 unless POINTNET_NARROW_ACTIVATIONS=off (read at construction).
+  bool narrow_activations() const override;
   // Waits for everything queued on the backend's stream (cudaStreamSynchronize:
   // every op, copy and cuBLAS call goes to that one stream); throws
   // pointnet::Error on a kernel error.
@@ -126,10 +131,10 @@ class CudaBackend final : public Backend<float> {
   void add_accumulate(float* y, const float* x, size_t count) override;
   void multiply(float* y, const float* x, const float* mask, size_t count) override;
 
-  void linear_forward(float* y, const float* x, const float* w, const float* b, int M, int Cin,
-                      int Cout) override;
-  void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
-                       const float* w, int M, int Cin, int Cout) override;
+  void linear_forward(float* y, const float* x, const float* w, const float* b, int M, int Cin, int Cout,
+                      const void* x_narrow = nullptr) override;
+  void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, int M,
+                       int Cin, int Cout, const void* dy_narrow = nullptr, const void* x_narrow = nullptr) override;
 
   void batchnorm_forward_train(float* y, float* mean, float* invstd, float* running_mean,
                                float* running_var, const float* x, const float* gamma,
@@ -144,13 +149,13 @@ class CudaBackend final : public Backend<float> {
 
   void batchnorm_relu_forward_train(float* y, float* mean, float* invstd, float* running_mean, float* running_var,
                                     const float* x, const float* gamma, const float* beta, int M, int C, double eps,
-                                    double momentum) override;
+                                    double momentum, void* y_narrow = nullptr) override;
   void batchnorm_relu_forward_eval(float* y, const float* x, const float* gamma, const float* beta,
                                    const float* running_mean, const float* running_var, int M, int C,
                                    double eps) override;
   void batchnorm_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                const float* y, const float* gamma, const float* beta, const float* mean,
-                               const float* invstd, int M, int C) override;
+                               const float* invstd, int M, int C, void* dx_narrow = nullptr) override;
   void relu_forward(float* y, const float* x, size_t count) override;
   void relu_backward(float* dx, const float* dy, const float* y, size_t count) override;
 
@@ -188,7 +193,7 @@ class CudaBackend final : public Backend<float> {
   void wide_max_forward_train(float* y, const WideMaxSaved<float>& saved, float* running_mean,
                               float* running_var, const float* x, const float* w, const float* bias,
                               const float* gamma, const float* beta, int B, int N, int K, int C, bool relu,
-                              double eps, double momentum) override;
+                              double eps, double momentum, const void* x_narrow = nullptr) override;
   void wide_max_forward_eval(float* y, const float* x, const float* w, const float* bias, const float* gamma,
                              const float* beta, const float* running_mean, const float* running_var, int B,
                              int N, int K, int C, bool relu, double eps) override;

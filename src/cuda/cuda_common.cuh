@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include "cuda/check.h"
@@ -43,6 +45,7 @@ struct CudaBackend::State {
   Precision precision = Precision::FP32;       // of the GEMMs queued now
   Precision mode_precision = Precision::FP32;  // the backend's mode (set_precision)
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
+  bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
   Communicator* batchnorm_group = nullptr;     // SyncBN's ranks (set_batchnorm_group), or none
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
@@ -105,8 +108,43 @@ inline bool by_four(int C, const void* a, const void* b = nullptr, const void* c
 }
 
 // The operand of a GEMM in the current precision: `x` itself for fp32/tf32,
-// or `count` values converted to fp16/bf16 into scratch `slot`.
-const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count);
+// or `count` values converted to fp16/bf16 into scratch `slot`. With
+// x_narrow (x's 2-byte copy, Backend::narrow_activations), that copy where the
+// GEMMs queued now read the mode's 2-byte type (not a per-cloud GEMM kept in
+// fp32), and no conversion.
+const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count,
+                         const void* x_narrow = nullptr);
+
+// Whether ops write 2-byte activation copies now (Backend::narrow_activations).
+bool narrow_copies_on(const State& s);
+
+// fp32 -> the 2-byte types, rounded to nearest even (as the GEMM operand
+// conversion), one value or four (one 8-byte store).
+template <typename Half>
+__device__ __forceinline__ Half to_narrow(float v);
+template <>
+__device__ __forceinline__ __half to_narrow<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 to_narrow<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <typename Half>
+struct alignas(8) NarrowFour {
+  Half v[4];
+};
+template <typename Half>
+__device__ __forceinline__ void store_narrow4(Half* out, size_t quad, float4 f) {
+  reinterpret_cast<NarrowFour<Half>*>(out)[quad] =
+      NarrowFour<Half>{{to_narrow<Half>(f.x), to_narrow<Half>(f.y), to_narrow<Half>(f.z), to_narrow<Half>(f.w)}};
+}
+// The type a kernel template takes where no 2-byte copy is written.
+struct NoNarrow {};
+// Calls f with `narrow` typed as the mode's 2-byte type (__half* or
+// __nv_bfloat16*), or with a null NoNarrow* where `narrow` is null.
+template <typename F>
+void with_narrow_type(const State& s, void* narrow, F&& f) {
+  if (!narrow) f(static_cast<NoNarrow*>(nullptr));
+  else if (s.mode_precision == Precision::FP16) f(static_cast<__half*>(narrow));
+  else f(static_cast<__nv_bfloat16*>(narrow));
+}
 
 // Row-major C(M, N) = op(A) op(B) + beta C, batched with element strides
 // (batch 1: strides ignored). A and B come from gemm_operand (their element

@@ -45,25 +45,26 @@ using cuda::kBlock;
 using State = CudaBackend::State;
 
 void CudaBackend::linear_forward(float* y, const float* x, const float* w, const float* b, int M,
-                                 int Cin, int Cout) {
+                                 int Cin, int Cout, const void* x_narrow) {
   PN_CHECK(M >= 0 && Cin >= 0 && Cout >= 0);
   if (M == 0 || Cout == 0) return;
   if (b) {
     cuda::broadcast_rows(*s_, y, b, size_t(M), Cout);
   }
-  const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(M) * Cin);
+  const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(M) * Cin, x_narrow);
   const void* wo = cuda::gemm_operand(*s_, State::kGemmB, w, size_t(Cout) * Cin);
   // y(M, Cout) = x(M, Cin) w(Cout, Cin)^T (+ y)
   cuda::gemm(*s_, false, true, M, Cout, Cin, xo, Cin, 0, wo, Cin, 0, b ? 1.0f : 0.0f, y, Cout, 0);
 }
 
 void CudaBackend::linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
-                                  const float* w, int M, int Cin, int Cout) {
+                                  const float* w, int M, int Cin, int Cout, const void* dy_narrow,
+                                  const void* x_narrow) {
   PN_CHECK(M >= 0 && Cin >= 0 && Cout >= 0);
   if (!dx && !dw && !db) return;
   if (dx || dw) {
     // dy is an operand of both products: convert it once.
-    const void* dyo = cuda::gemm_operand(*s_, State::kGemmA, dy, size_t(M) * Cout);
+    const void* dyo = cuda::gemm_operand(*s_, State::kGemmA, dy, size_t(M) * Cout, dy_narrow);
     if (dx) {
       // dx(M, Cin) = dy(M, Cout) w(Cout, Cin)
       const void* wo = cuda::gemm_operand(*s_, State::kGemmB, w, size_t(Cout) * Cin);
@@ -71,7 +72,7 @@ void CudaBackend::linear_backward(float* dx, float* dw, float* db, const float* 
     }
     if (dw) {
       // dw(Cout, Cin) = dy(M, Cout)^T x(M, Cin); slot B is free again (stream order).
-      const void* xo = cuda::gemm_operand(*s_, State::kGemmB, x, size_t(M) * Cin);
+      const void* xo = cuda::gemm_operand(*s_, State::kGemmB, x, size_t(M) * Cin, x_narrow);
       cuda::gemm(*s_, true, false, Cout, Cin, M, dyo, Cout, 0, xo, Cin, 0, 0.0f, dw, Cin, 0);
     }
   }

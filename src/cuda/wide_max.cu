@@ -448,10 +448,10 @@ __global__ void merge_segments_kernel(Extremes e, int B, int C) {
 // where e.mu is set): on the tensor cores with z in registers where
 // tensor_core_extremes takes the shape and mode, else the chunked GEMM, a
 // chunk being a run of whole segments (rows are ordered by cloud, then point)
-// of at most chunk_rows() rows.
-void cloud_extremes(State& s, const Extremes& e, const float* x, const float* w, const float* bias, int B,
-                    int N, int K, int C) {
-  const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(B) * N * K);
+// of at most chunk_rows() rows. x_narrow: x's 2-byte copy, or null.
+void cloud_extremes(State& s, const Extremes& e, const float* x, const void* x_narrow, const float* w,
+                    const float* bias, int B, int N, int K, int C) {
+  const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(B) * N * K, x_narrow);
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(C) * K);
   if (wide_extremes_on_tensor_cores() &&
       cuda::tensor_core_extremes(s.stream, s.precision, e.seg, xo, wo, B, N, K, C, e.mu, bias)) {
@@ -711,7 +711,7 @@ void check_trainable(int C) {
 void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& saved, float* running_mean,
                                          float* running_var, const float* x, const float* w, const float* bias,
                                          const float* gamma, const float* beta, int B, int N, int K, int C,
-                                         bool relu, double eps, double momentum) {
+                                         bool relu, double eps, double momentum, const void* x_narrow) {
   check_shape(B, N, K, C);
   check_trainable(C);
   PN_CHECK(saved.input_mean && saved.input_cov && saved.mean && saved.invstd && saved.selected &&
@@ -749,7 +749,7 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   channel_mean_kernel<<<static_cast<unsigned>((size_t(C) * 32 + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
       e.mu, e.xbar, w, bias, K, C);
   CUDA_CHECK_LAUNCH();
-  cloud_extremes(s, e, x, w, bias, B, N, K, C);
+  cloud_extremes(s, e, x, x_narrow, w, bias, B, N, K, C);
   if (!group) {
     channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
                                                                   running_var, e.mu, e.sq, B, M, C, eps, momentum,
@@ -780,7 +780,7 @@ void CudaBackend::wide_max_forward_eval(float* y, const float* x, const float* w
   carve_terms(s, e, B, N, K, C, false);
   eval_scale_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.scale, running_var, C, eps);
   CUDA_CHECK_LAUNCH();
-  cloud_extremes(s, e, x, w, bias, B, N, K, C);
+  cloud_extremes(s, e, x, nullptr, w, bias, B, N, K, C);
   select_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(y, nullptr, nullptr, e.zmax, e.argmax, e.zmin,
                                                                   e.argmin, bias, running_mean, e.scale, gamma,
                                                                   beta, B, C, relu);

@@ -73,11 +73,27 @@ class Backend {
   // y = x * mask (dropout forward and backward; mask holds 0 or 1/(1-p))
   virtual void multiply(T* y, const T* x, const T* mask, size_t count) = 0;
 
+  // 2-byte copies of activations. A backend whose GEMMs read fp16 or bf16
+  // operands (CUDA in those modes) converts each fp32 operand first, a pass
+  // over it per GEMM. Where narrow_activations() is true, the ops that take a
+  // `*_narrow` pointer below also write (or read) that tensor's copy in the
+  // mode's 2-byte type, rounded as the conversion rounds, so a GEMM given the
+  // copy reads the same values without the pass. The caller owns the copies
+  // (narrow_count(n) T's hold n values), keeps each unchanged while it is
+  // read, and runs a forward and its backward in one precision mode.
+  // Elsewhere it is false and the `*_narrow` arguments are ignored.
+  virtual bool narrow_activations() const { return false; }
+  static size_t narrow_count(size_t values) { return (values * 2 + sizeof(T) - 1) / sizeof(T); }
+
   // 1x1 convolution / fully connected layer: y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + b(Cout).
-  virtual void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout) = 0;
+  // x_narrow: x's 2-byte copy, or null.
+  virtual void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout,
+                              const void* x_narrow = nullptr) = 0;
   // dx(M, Cin) = dy w; dw(Cout, Cin) = dy^T x; db(Cout) = sum over rows of dy.
+  // dy_narrow, x_narrow: the 2-byte copies of dy and x, or null.
   virtual void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M,
-                               int Cin, int Cout) = 0;
+                               int Cin, int Cout, const void* dy_narrow = nullptr,
+                               const void* x_narrow = nullptr) = 0;
 
   // Batch normalisation over the M rows of x(M, C), training mode: normalises
   // with the batch mean and biased variance, saves mean(C) and invstd(C) for
@@ -92,9 +108,10 @@ class Backend {
                                   const T* gamma, const T* mean, const T* invstd, int M, int C) = 0;
   // The batch normalisations above followed by relu_forward(y, y): the same
   // values, in one pass over the activations where a backend fuses them.
+  // y_narrow (this ReLU'd variant only): y's 2-byte copy is written there too.
   virtual void batchnorm_relu_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var,
                                             const T* x, const T* gamma, const T* beta, int M, int C, double eps,
-                                            double momentum) {
+                                            double momentum, void* /*y_narrow*/ = nullptr) {
     batchnorm_forward_train(y, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum);
     relu_forward(y, y, static_cast<size_t>(M) * C);
   }
@@ -109,10 +126,11 @@ class Backend {
   // dbeta overwritten (=). y, mean and invstd must come from this backend's
   // training forward of the same x, gamma and beta: a backend may recompute
   // the ReLU's mask from them (its forward's exact bits) and never read y,
-  // one pass over the activations fewer.
+  // one pass over the activations fewer. dx_narrow: dx's 2-byte copy is
+  // written there too.
   virtual void batchnorm_relu_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* y,
                                        const T* gamma, const T* beta, const T* mean, const T* invstd, int M,
-                                       int C) {
+                                       int C, void* /*dx_narrow*/ = nullptr) {
     static_cast<void>(beta);
     relu_backward(dx, dy, y, static_cast<size_t>(M) * C);
     batchnorm_backward(dx, dgamma, dbeta, dx, x, gamma, mean, invstd, M, C);
@@ -181,10 +199,11 @@ class Backend {
   // equal linear_forward + batchnorm_forward_train + relu + max_over_points up
   // to rounding (and to which point wins an exact tie; gamma == 0 exactly
   // picks z's max). Training mode: batch statistics, running stats updated
-  // as batchnorm_forward_train does.
+  // as batchnorm_forward_train does. x_narrow: x's 2-byte copy, or null.
   virtual void wide_max_forward_train(T* y, const WideMaxSaved<T>& saved, T* running_mean, T* running_var,
                                       const T* x, const T* w, const T* bias, const T* gamma, const T* beta,
-                                      int B, int N, int K, int C, bool relu, double eps, double momentum) = 0;
+                                      int B, int N, int K, int C, bool relu, double eps, double momentum,
+                                      const void* x_narrow = nullptr) = 0;
   // Eval mode: BatchNorm with the running statistics.
   virtual void wide_max_forward_eval(T* y, const T* x, const T* w, const T* bias, const T* gamma,
                                      const T* beta, const T* running_mean, const T* running_var, int B,

@@ -21,17 +21,18 @@ void dense_declare(Dense<T>& layer, const DenseSpec& spec, ParamStore<T>& store)
 
 template <typename T>
 void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int M,
-                   bool training, double bn_momentum) {
+                   bool training, double bn_momentum, const void* x_narrow) {
   const DenseSpec& s = layer.spec;
   const size_t count = static_cast<size_t>(M) * s.out;
   layer.z.bind(&be);
   layer.y.bind(&be);
   layer.input = x;
+  layer.input_narrow = be.narrow_activations() ? x_narrow : nullptr;
   layer.rows = M;
   layer.trained = training;
   T* z = layer.z.reserve(count);
   be.per_cloud_gemms(!s.conv);
-  be.linear_forward(z, x, store.value(layer.weight), store.value(layer.bias), M, s.in, s.out);
+  be.linear_forward(z, x, store.value(layer.weight), store.value(layer.bias), M, s.in, s.out, layer.input_narrow);
   be.per_cloud_gemms(false);
   dense_activate(layer, be, store, M, training, bn_momentum);
 }
@@ -42,8 +43,10 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
   const DenseSpec& s = layer.spec;
   const size_t count = static_cast<size_t>(M) * s.out;
   layer.y.bind(&be);
+  layer.narrow.bind(&be);
   layer.rows = M;
   layer.trained = training;
+  layer.narrow_holds_y = false;
   T* z = layer.z.data();
   if (s.dropout && training) {
     PN_CHECK(layer.dropout_mask != nullptr);
@@ -58,10 +61,20 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
   if (training) {
     layer.mean.bind(&be);
     layer.invstd.bind(&be);
-    auto train = s.relu ? &Backend<T>::batchnorm_relu_forward_train : &Backend<T>::batchnorm_forward_train;
-    (be.*train)(y, layer.mean.reserve(s.out), layer.invstd.reserve(s.out), store.value(layer.bn_mean),
-                store.value(layer.bn_var), z, store.value(layer.bn_weight), store.value(layer.bn_bias), M, s.out,
-                kBatchNormEps, bn_momentum);
+    T* mean = layer.mean.reserve(s.out);
+    T* invstd = layer.invstd.reserve(s.out);
+    if (s.relu) {
+      // Only conv layers: their consumers are per-point GEMMs in the mode's type.
+      layer.narrow_holds_y = s.conv && be.narrow_activations();
+      void* y_narrow = layer.narrow_holds_y ? layer.narrow.reserve(Backend<T>::narrow_count(count)) : nullptr;
+      be.batchnorm_relu_forward_train(y, mean, invstd, store.value(layer.bn_mean), store.value(layer.bn_var), z,
+                                      store.value(layer.bn_weight), store.value(layer.bn_bias), M, s.out,
+                                      kBatchNormEps, bn_momentum, y_narrow);
+    } else {
+      be.batchnorm_forward_train(y, mean, invstd, store.value(layer.bn_mean), store.value(layer.bn_var), z,
+                                 store.value(layer.bn_weight), store.value(layer.bn_bias), M, s.out, kBatchNormEps,
+                                 bn_momentum);
+    }
   } else {
     auto eval = s.relu ? &Backend<T>::batchnorm_relu_forward_eval : &Backend<T>::batchnorm_forward_eval;
     (be.*eval)(y, z, store.value(layer.bn_weight), store.value(layer.bn_bias), store.value(layer.bn_mean),
@@ -69,27 +82,24 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
   }
 }
 
+namespace {
+// dense_deactivate; with `copy`, the gradient's 2-byte copy is written into
+// layer.narrow where the forward kept y's there, and returned (else null).
 template <typename T>
-void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy) {
-  dense_deactivate(layer, be, store, dy);
-  const DenseSpec& s = layer.spec;
-  be.per_cloud_gemms(!s.conv);
-  be.linear_backward(dx, store.grad(layer.weight), store.grad(layer.bias), dy, layer.input,
-                     store.value(layer.weight), layer.rows, s.in, s.out);
-  be.per_cloud_gemms(false);
-}
-
-template <typename T>
-void dense_deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy) {
+const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy, bool copy) {
   const DenseSpec& s = layer.spec;
   PN_CHECK(layer.trained);  // backward needs batch statistics from a training forward
   const int M = layer.rows;
   const size_t count = static_cast<size_t>(M) * s.out;
+  // y's copy was read by the next layer's backward, already run; the copy of
+  // the gradient takes its place. Not with dropout: the mask comes after.
+  void* dz_narrow = copy && layer.narrow_holds_y && !s.dropout ? layer.narrow.data() : nullptr;
+  layer.narrow_holds_y = false;
   // In place: the kernels read dy[i] and z[i] before writing dx[i].
   if (s.relu && !s.bn_name.empty()) {
     be.batchnorm_relu_backward(dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy, layer.z.data(),
                                layer.y.data(), store.value(layer.bn_weight), store.value(layer.bn_bias),
-                               layer.mean.data(), layer.invstd.data(), M, s.out);
+                               layer.mean.data(), layer.invstd.data(), M, s.out, dz_narrow);
   } else if (s.relu) {
     be.relu_backward(dy, dy, layer.y.data(), count);
   } else if (!s.bn_name.empty()) {
@@ -98,12 +108,29 @@ void dense_deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& stor
                           layer.invstd.data(), M, s.out);
   }
   if (s.dropout) be.multiply(dy, dy, layer.dropout_mask, count);
+  return dz_narrow;
+}
+}  // namespace
+
+template <typename T>
+void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy) {
+  const void* dy_narrow = deactivate(layer, be, store, dy, true);
+  const DenseSpec& s = layer.spec;
+  be.per_cloud_gemms(!s.conv);
+  be.linear_backward(dx, store.grad(layer.weight), store.grad(layer.bias), dy, layer.input,
+                     store.value(layer.weight), layer.rows, s.in, s.out, dy_narrow, layer.input_narrow);
+  be.per_cloud_gemms(false);
+}
+
+template <typename T>
+void dense_deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy) {
+  deactivate(layer, be, store, dy, false);  // the caller's GEMMs read dy in fp32
 }
 
 #define PN_DENSE(T)                                                                         \
   template void dense_declare<T>(Dense<T>&, const DenseSpec&, ParamStore<T>&);              \
   template void dense_forward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
-                                 bool, double);                                             \
+                                 bool, double, const void*);                                \
   template void dense_backward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*, T*);                \
   template void dense_activate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, int, bool, double);     \
   template void dense_deactivate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*);

@@ -33,17 +33,28 @@ struct Dense {
   int rows = 0;
   bool trained = false;      // whether the last forward used batch statistics
 
+  // 2-byte copies (Backend::narrow_activations; conv layers with BatchNorm
+  // and ReLU, training only): y's after the forward, for the next layer's
+  // GEMMs; the backward then writes the linear output's gradient's there (y's
+  // copy is dead by then: the next layer's backward ran first).
+  Buffer<T> narrow;
+  bool narrow_holds_y = false;
+  const void* input_narrow = nullptr;  // x's copy, owned by the previous layer, or null
+
   const T* output() const { return (spec.bn_name.empty() && !spec.relu) ? z.data() : y.data(); }
+  const void* output_narrow() const { return narrow_holds_y ? narrow.data() : nullptr; }
 };
 
 // Declares the layer's parameters in `store` (call before store.allocate()).
 template <typename T>
 void dense_declare(Dense<T>& layer, const DenseSpec& spec, ParamStore<T>& store);
 
-// y = relu(bn(dropout(x w^T + b))). Stores what backward needs.
+// y = relu(bn(dropout(x w^T + b))). Stores what backward needs. x_narrow:
+// x's 2-byte copy (the previous layer's output_narrow()), or null; it must
+// stay as it is until this layer's backward.
 template <typename T>
 void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int M,
-                   bool training, double bn_momentum);
+                   bool training, double bn_momentum, const void* x_narrow = nullptr);
 
 // The part of dense_forward after the linear: dropout, BatchNorm, ReLU applied
 // to layer.z (already holding the linear output for M rows), into layer.y.

@@ -125,13 +125,14 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
   dense_forward(conv1_, be_, store_, tp, M, training, kBatchNormMomentum);
   pointfeat_ = conv1_.output();
   if (config_.feature_transform) {
-    tnet_forward(fstn_, be_, store_, conv1_.output(), B, N, training);
+    tnet_forward(fstn_, be_, store_, conv1_.output(), B, N, training, conv1_.output_narrow());
     T* tf = transformed_features_.reserve(static_cast<size_t>(M) * kPointFeat);
     be_.transform_forward(tf, conv1_.output(), fstn_.transform(), B, N, kPointFeat);
     pointfeat_ = tf;
   }
-  dense_forward(conv2_, be_, store_, pointfeat_, M, training, kBatchNormMomentum);
-  wide_max_forward(conv3_, be_, store_, conv2_.output(), B, N, training, kBatchNormMomentum);
+  dense_forward(conv2_, be_, store_, pointfeat_, M, training, kBatchNormMomentum,
+                config_.feature_transform ? nullptr : conv1_.output_narrow());
+  wide_max_forward(conv3_, be_, store_, conv2_.output(), B, N, training, kBatchNormMomentum, conv2_.output_narrow());
 
   if (config_.task == ModelTask::Classification) {
     if (training && !dropout_drawn_) {
@@ -167,9 +168,9 @@ void PointNet<T>::forward_head_seg(bool training) {
                             store_.value(head1_.weight), store_.value(head1_.bias), B, N, kGlobal, kPointFeat,
                             width);
   dense_activate(head1_, be_, store_, M, training, kBatchNormMomentum);
-  dense_forward(head2_, be_, store_, head1_.output(), M, training, kBatchNormMomentum);
-  dense_forward(head3_, be_, store_, head2_.output(), M, training, kBatchNormMomentum);
-  dense_forward(head4_, be_, store_, head3_.output(), M, training, kBatchNormMomentum);
+  dense_forward(head2_, be_, store_, head1_.output(), M, training, kBatchNormMomentum, head1_.output_narrow());
+  dense_forward(head3_, be_, store_, head2_.output(), M, training, kBatchNormMomentum, head2_.output_narrow());
+  dense_forward(head4_, be_, store_, head3_.output(), M, training, kBatchNormMomentum, head3_.output_narrow());
   const int k = config_.num_classes;
   be_.log_softmax_forward(log_probs_.reserve(static_cast<size_t>(M) * k), head4_.output(), M, k);
 }

@@ -17,13 +17,15 @@ void tnet_declare(TNet<T>& net, const std::string& prefix, int k, int in_channel
 
 template <typename T>
 void tnet_forward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, const T* x, int B,
-                  int N, bool training) {
+                  int N, bool training, const void* x_narrow) {
   net.batch = B;
   net.points = N;
   const int M = B * N;
-  dense_forward(net.conv1, be, store, x, M, training, kBatchNormMomentum);
-  dense_forward(net.conv2, be, store, net.conv1.output(), M, training, kBatchNormMomentum);
-  wide_max_forward(net.conv3, be, store, net.conv2.output(), B, N, training, kBatchNormMomentum);
+  dense_forward(net.conv1, be, store, x, M, training, kBatchNormMomentum, x_narrow);
+  dense_forward(net.conv2, be, store, net.conv1.output(), M, training, kBatchNormMomentum,
+                net.conv1.output_narrow());
+  wide_max_forward(net.conv3, be, store, net.conv2.output(), B, N, training, kBatchNormMomentum,
+                   net.conv2.output_narrow());
   dense_forward(net.fc1, be, store, net.conv3.output(), B, training, kBatchNormMomentum);
   dense_forward(net.fc2, be, store, net.fc1.output(), B, training, kBatchNormMomentum);
   dense_forward(net.fc3, be, store, net.fc2.output(), B, training, kBatchNormMomentum);
@@ -45,7 +47,7 @@ void tnet_backward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, T* 
 #define PN_TNET(T)                                                                          \
   template void tnet_declare<T>(TNet<T>&, const std::string&, int, int, ParamStore<T>&);         \
   template void tnet_forward<T>(TNet<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
-                                int, bool);                                                 \
+                                int, bool, const void*);                                    \
   template void tnet_backward<T>(TNet<T>&, Backend<T>&, const ParamStore<T>&, T*, T*, T*, T*);
 PN_TNET(float)
 PN_TNET(double)

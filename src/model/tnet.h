@@ -27,10 +27,11 @@ struct TNet {
 template <typename T>
 void tnet_declare(TNet<T>& net, const std::string& prefix, int k, int in_channels, ParamStore<T>& store);
 
-// x (B, N, in_channels) -> net.transform() (B, K*K).
+// x (B, N, in_channels) -> net.transform() (B, K*K). x_narrow: x's 2-byte
+// copy (dense_forward), or null.
 template <typename T>
 void tnet_forward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, const T* x, int B,
-                  int N, bool training);
+                  int N, bool training, const void* x_narrow = nullptr);
 
 // dtransform (B, K*K): clobbered. dx (B, N, in_channels): gradient wrt the input, written
 // (=) when not null. scratch_a/scratch_b: each at least B * N * 1024.

@@ -18,7 +18,7 @@ WideMaxSaved<T> saved_tensors(WideMax<T>& l) {
 
 template <typename T>
 void wide_max_forward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int B, int N,
-                      bool training, double bn_momentum) {
+                      bool training, double bn_momentum, const void* x_narrow) {
   const Dense<T>& p = layer.params;
   const int K = p.spec.in, C = p.spec.out;
   layer.input = x;
@@ -43,7 +43,7 @@ void wide_max_forward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& st
   layer.selected_row.reserve(static_cast<size_t>(B) * C);
   be.wide_max_forward_train(y, saved_tensors(layer), store.value(p.bn_mean), store.value(p.bn_var), x,
                             store.value(p.weight), store.value(p.bias), store.value(p.bn_weight),
-                            store.value(p.bn_bias), B, N, K, C, p.spec.relu, kBatchNormEps, bn_momentum);
+                            store.value(p.bn_bias), B, N, K, C, p.spec.relu, kBatchNormEps, bn_momentum, x_narrow);
 }
 
 template <typename T>
@@ -58,7 +58,7 @@ void wide_max_backward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& s
 #define PN_WIDE_MAX_LAYER(T)                                                                                   \
   template void wide_max_declare<T>(WideMax<T>&, const DenseSpec&, ParamStore<T>&);                           \
   template void wide_max_forward<T>(WideMax<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, int, bool, \
-                                    double);                                                                  \
+                                    double, const void*);                                                     \
   template void wide_max_backward<T>(WideMax<T>&, Backend<T>&, const ParamStore<T>&, T*, const T*);
 PN_WIDE_MAX_LAYER(float)
 PN_WIDE_MAX_LAYER(double)

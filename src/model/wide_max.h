@@ -25,10 +25,11 @@ struct WideMax {
 template <typename T>
 void wide_max_declare(WideMax<T>& layer, const DenseSpec& spec, ParamStore<T>& store);
 
-// x (B, N, in) -> output() (B, out).
+// x (B, N, in) -> output() (B, out). x_narrow: x's 2-byte copy
+// (dense_forward), or null.
 template <typename T>
 void wide_max_forward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int B, int N,
-                      bool training, double bn_momentum);
+                      bool training, double bn_momentum, const void* x_narrow = nullptr);
 
 // dy (B, out) -> dx (B*N, in) (=, skipped when null); parameter gradients (=).
 template <typename T>

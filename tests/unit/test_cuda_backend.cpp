@@ -815,6 +815,71 @@ TEST(CudaPrecisionModes, PerCloudGemmsKeepFp32WhenAsked) {
   EXPECT_LT(err, kHalf);
 }
 
+// The 2-byte activation copies (Backend::narrow_activations): BatchNorm+ReLU
+// forward and backward write them, and a GEMM given one reads it instead of
+// converting the fp32 tensor. The fp32 tensor handed beside the copy is zeros
+// here, so a GEMM against the identity that still returns the values shows the
+// copy was read and holds exactly the conversion's rounding. C = 64: four at a
+// time; C = 6 one by one. In fp32, and with POINTNET_NARROW_ACTIVATIONS=off,
+// no copy is written or read.
+TEST(CudaPrecisionModes, NarrowCopiesHoldTheConversionAndAreRead) {
+  PN_REQUIRE_CUDA();
+  Rng rng(13);
+  for (Precision p : {Precision::BF16, Precision::FP16, Precision::FP32})
+  for (int C : {64, 6}) {
+    SCOPED_TRACE(std::string(precision_name(p)) + " C=" + std::to_string(C));
+    const int M = 301;
+    const size_t n = size_t(M) * C;
+    std::vector<float> eye(size_t(C) * C, 0.0f), z(n), dy(n), gamma(C), beta(C);
+    for (int c = 0; c < C; ++c) eye[size_t(c) * C + c] = 1.0f;
+    for (float& v : z) v = rng.normal();
+    for (float& v : dy) v = rng.normal();
+    for (float& v : gamma) v = 1.0f + 0.3f * rng.normal();
+    for (float& v : beta) v = 0.3f * rng.normal();
+    CudaBackend gpu(p);
+    const bool narrow = p != Precision::FP32;
+    EXPECT_EQ(gpu.narrow_activations(), narrow);
+    const size_t copy_floats = Backend<float>::narrow_count(n);
+    Dev gz(gpu, z), gg(gpu, gamma), gb(gpu, beta), gy(gpu, n), mean(gpu, C), invstd(gpu, C), rm(gpu, C),
+        rv(gpu, C), copy(gpu, copy_floats), zeros(gpu, std::vector<float>(n, 0.0f)), eyes(gpu, eye),
+        plain(gpu, n), from_copy(gpu, n), gdy(gpu, dy), dw_plain(gpu, size_t(C) * C), dw_copy(gpu, size_t(C) * C);
+    copy.poison();
+    gpu.batchnorm_relu_forward_train(gy, mean, invstd, rm, rv, gz, gg, gb, M, C, 1e-5, 0.1, copy);
+    // y itself is as without the copy; the copy is y rounded.
+    gpu.linear_forward(plain, gy, eyes, nullptr, M, C, C);
+    gpu.linear_forward(from_copy, zeros, eyes, nullptr, M, C, C, copy);
+    if (narrow) {
+      EXPECT_CLOSE(from_copy.host(), plain.host(), kExact);
+    } else {
+      EXPECT_CLOSE(from_copy.host(), std::vector<float>(n, 0.0f), kExact);  // fp32: the copy is ignored
+      EXPECT_EQ(count_nonfinite(copy.host()), copy_floats) << "fp32 wrote a copy";
+    }
+    // dW = dy^T x through x's copy; then the backward's copy of dz, read as dy.
+    gpu.linear_backward(nullptr, dw_plain, nullptr, gdy, gy, eyes, M, C, C);
+    gpu.linear_backward(nullptr, dw_copy, nullptr, gdy, zeros, eyes, M, C, C, nullptr, narrow ? copy.get() : nullptr);
+    if (narrow) EXPECT_CLOSE(dw_copy.host(), dw_plain.host(), kExact);
+    Dev dz(gpu, n), dgamma(gpu, C), dbeta(gpu, C);
+    copy.poison();
+    gpu.batchnorm_relu_backward(dz, dgamma, dbeta, gdy, gz, gy, gg, gb, mean, invstd, M, C, copy);
+    gpu.linear_backward(plain, nullptr, nullptr, dz, gz, eyes, M, C, C);
+    gpu.linear_backward(from_copy, nullptr, nullptr, zeros, gz, eyes, M, C, C, copy);
+    if (narrow) EXPECT_CLOSE(from_copy.host(), plain.host(), kExact);
+    else EXPECT_EQ(count_nonfinite(copy.host()), copy_floats) << "fp32 wrote a copy";
+    if (!narrow) continue;
+    // Switched off: reported as off, and nothing written where asked.
+    testing::ScopedEnv env;
+    env.set("POINTNET_NARROW_ACTIVATIONS", "off");
+    CudaBackend off(p);
+    EXPECT_FALSE(off.narrow_activations());
+    Dev oz(off, z), og(off, gamma), ob(off, beta), oy(off, n), om(off, C), os(off, C), orm(off, C), orv(off, C),
+        ocopy(off, copy_floats);
+    ocopy.poison();
+    off.batchnorm_relu_forward_train(oy, om, os, orm, orv, oz, og, ob, M, C, 1e-5, 0.1, ocopy);
+    EXPECT_EQ(count_nonfinite(ocopy.host()), copy_floats) << "a copy was written while switched off";
+    EXPECT_CLOSE(oy.host(), gy.host(), kExact);
+  }
+}
+
 // The operand conversion, four at a time where aligned, one by one otherwise:
 // a GEMM against the identity returns the converted operand itself, which must
 // be x rounded to nearest (even) in the format, for every element (counts not a
@@ -1470,12 +1535,13 @@ class Forwarding : public Backend<float> {
   void copy(float* y, const float* x, size_t n) override { in_.copy(y, x, n); }
   void add_accumulate(float* y, const float* x, size_t n) override { in_.add_accumulate(y, x, n); }
   void multiply(float* y, const float* x, const float* m, size_t n) override { in_.multiply(y, x, m, n); }
-  void linear_forward(float* y, const float* x, const float* w, const float* b, int M, int Ci, int Co) override {
-    in_.linear_forward(y, x, w, b, M, Ci, Co);
+  void linear_forward(float* y, const float* x, const float* w, const float* b, int M, int Ci, int Co,
+                      const void* xn = nullptr) override {
+    in_.linear_forward(y, x, w, b, M, Ci, Co, xn);
   }
   void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, int M,
-                       int Ci, int Co) override {
-    in_.linear_backward(dx, dw, db, dy, x, w, M, Ci, Co);
+                       int Ci, int Co, const void* dyn = nullptr, const void* xn = nullptr) override {
+    in_.linear_backward(dx, dw, db, dy, x, w, M, Ci, Co, dyn, xn);
   }
   void batchnorm_forward_train(float* y, float* mean, float* is, float* rm, float* rv, const float* x,
                                const float* g, const float* b, int M, int C, double eps, double mom) override {
@@ -1533,8 +1599,8 @@ class Forwarding : public Backend<float> {
   }
   void wide_max_forward_train(float* y, const WideMaxSaved<float>& s, float* rm, float* rv, const float* x,
                               const float* w, const float* b, const float* g, const float* be, int B, int N, int K,
-                              int C, bool relu, double eps, double mom) override {
-    in_.wide_max_forward_train(y, s, rm, rv, x, w, b, g, be, B, N, K, C, relu, eps, mom);
+                              int C, bool relu, double eps, double mom, const void* xn = nullptr) override {
+    in_.wide_max_forward_train(y, s, rm, rv, x, w, b, g, be, B, N, K, C, relu, eps, mom, xn);
   }
   void wide_max_forward_eval(float* y, const float* x, const float* w, const float* b, const float* g,
                              const float* be, const float* rm, const float* rv, int B, int N, int K, int C, bool relu,
@@ -1591,8 +1657,8 @@ class KinkRecorder final : public Forwarding {
   }
   void wide_max_forward_train(float* y, const WideMaxSaved<float>& s, float* rm, float* rv, const float* x,
                               const float* w, const float* b, const float* g, const float* be, int B, int N, int K,
-                              int C, bool relu, double eps, double mom) override {
-    in_.wide_max_forward_train(y, s, rm, rv, x, w, b, g, be, B, N, K, C, relu, eps, mom);
+                              int C, bool relu, double eps, double mom, const void* xn = nullptr) override {
+    in_.wide_max_forward_train(y, s, rm, rv, x, w, b, g, be, B, N, K, C, relu, eps, mom, xn);
     std::vector<int32_t> rows(size_t(B) * C);
     in_.download_index(rows.data(), s.selected_row, rows.size());
     wide_row.push_back(std::move(rows));
@@ -1659,8 +1725,8 @@ class KinkAligner final : public Forwarding {
   }
   void wide_max_forward_train(float* y, const WideMaxSaved<float>& s, float* rm, float* rv, const float* x,
                               const float* w, const float* b, const float* g, const float* be, int B, int N, int K,
-                              int C, bool relu, double eps, double mom) override {
-    in_.wide_max_forward_train(y, s, rm, rv, x, w, b, g, be, B, N, K, C, relu, eps, mom);
+                              int C, bool relu, double eps, double mom, const void* xn = nullptr) override {
+    in_.wide_max_forward_train(y, s, rm, rv, x, w, b, g, be, B, N, K, C, relu, eps, mom, xn);
     ASSERT_LT(wide_call_, ref_.wide_row.size()) << "the two models call wide_max_forward_train differently";
     const std::vector<int32_t>& ref_row = ref_.wide_row[wide_call_];
     const std::vector<float>& ref_y = ref_.wide_y[wide_call_];

@@ -6,7 +6,8 @@
 // classifier with dropout and the feature transform (fp32, and fp16 with loss
 // scaling from its largest scale, so skipped steps change the scale), the
 // segmenter (bf16), and changes of batch shape (the recording is dropped and
-// made again).
+// made again). And training with the 2-byte activation copies against
+// converting every GEMM operand: the same bits too.
 //
 // Skips cleanly where there is no GPU and in builds without the CUDA backend.
 #include <gtest/gtest.h>
@@ -76,24 +77,21 @@ struct Trainee {
   std::unique_ptr<TrainStep> step;
 };
 
-class CudaStepGraph : public ::testing::TestWithParam<GraphCase> {};
-
-TEST_P(CudaStepGraph, ReplayedStepsEqualEagerStepsBitForBit) {
-  std::string why;
-  if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
-  const GraphCase& c = GetParam();
-  Trainee recorded(c, true), eager(c, false);
+// Runs the same steps on `a` and `b` (batch shapes 6, 4, 6, eight steps each)
+// and expects every loss, parameter, Adam moment and running statistic equal
+// bit for bit after each. Returns how many of a's steps were replayed graphs.
+int expect_same_steps(Trainee& a, Trainee& b, const GraphCase& c) {
   const bool seg = c.task == ModelTask::Segmentation;
-  // Shapes per step: each change drops the recording; it is made again.
+  // Shapes per step: each change drops a recording; it is made again.
   std::vector<int> batches;
   for (int B : {6, 4, 6}) batches.insert(batches.end(), 8, B);
   const int N = 96, max_B = 6;
-  Buffer<float> points_r(&recorded.gpu), points_e(&eager.gpu);
-  IndexBuffer<float> targets_r(&recorded.gpu), targets_e(&eager.gpu);
-  float* pr = points_r.reserve(size_t(max_B) * N * 3);
-  float* pe = points_e.reserve(size_t(max_B) * N * 3);
-  int32_t* tr = targets_r.reserve(size_t(max_B) * N);
-  int32_t* te = targets_e.reserve(size_t(max_B) * N);
+  Buffer<float> points_a(&a.gpu), points_b(&b.gpu);
+  IndexBuffer<float> targets_a(&a.gpu), targets_b(&b.gpu);
+  float* pa = points_a.reserve(size_t(max_B) * N * 3);
+  float* pb = points_b.reserve(size_t(max_B) * N * 3);
+  int32_t* ta = targets_a.reserve(size_t(max_B) * N);
+  int32_t* tb = targets_b.reserve(size_t(max_B) * N);
   int replayed = 0;
   for (size_t i = 0; i < batches.size(); ++i) {
     const int B = batches[i];
@@ -101,37 +99,73 @@ TEST_P(CudaStepGraph, ReplayedStepsEqualEagerStepsBitForBit) {
     std::vector<float> points(size_t(B) * N * 3);
     for (float& v : points) v = data.normal();
     std::vector<int32_t> targets(size_t(B) * (seg ? N : 1));
-    for (int32_t& t : targets) t = static_cast<int32_t>(data.below(recorded.model.config().num_classes));
-    recorded.gpu.upload(pr, points.data(), points.size());
-    eager.gpu.upload(pe, points.data(), points.size());
-    recorded.gpu.upload_index(tr, targets.data(), targets.size());
-    eager.gpu.upload_index(te, targets.data(), targets.size());
-    Rng dropout_r(7 * i + 1), dropout_e(7 * i + 1);
-    const StepResult a = recorded.step->run(pr, tr, B, N, 1e-3, &dropout_r);
-    const StepResult b = eager.step->run(pe, te, B, N, 1e-3, &dropout_e);
-    EXPECT_FALSE(eager.step->last_step_replayed());
-    replayed += recorded.step->last_step_replayed();
-    ASSERT_EQ(a.outcome, b.outcome) << "step " << i;
-    ASSERT_EQ(std::memcmp(&a.loss.total, &b.loss.total, sizeof(double)), 0)
-        << "step " << i << ": loss " << a.loss.total << " vs " << b.loss.total;
-    ASSERT_EQ(a.loss.correct, b.loss.correct) << "step " << i;
-    ASSERT_EQ(recorded.model.batches_tracked(), eager.model.batches_tracked()) << "step " << i;
-    const std::vector<float> sa = recorded.all_state(), sb = eager.all_state();
-    ASSERT_EQ(sa.size(), sb.size());
-    ASSERT_EQ(std::memcmp(sa.data(), sb.data(), sa.size() * sizeof(float)), 0)
-        << "step " << i << ": parameters or running statistics differ";
+    for (int32_t& t : targets) t = static_cast<int32_t>(data.below(a.model.config().num_classes));
+    a.gpu.upload(pa, points.data(), points.size());
+    b.gpu.upload(pb, points.data(), points.size());
+    a.gpu.upload_index(ta, targets.data(), targets.size());
+    b.gpu.upload_index(tb, targets.data(), targets.size());
+    Rng dropout_a(7 * i + 1), dropout_b(7 * i + 1);
+    const StepResult ra = a.step->run(pa, ta, B, N, 1e-3, &dropout_a);
+    const StepResult rb = b.step->run(pb, tb, B, N, 1e-3, &dropout_b);
+    replayed += a.step->last_step_replayed();
+    EXPECT_EQ(ra.outcome, rb.outcome) << "step " << i;
+    EXPECT_EQ(std::memcmp(&ra.loss.total, &rb.loss.total, sizeof(double)), 0)
+        << "step " << i << ": loss " << ra.loss.total << " vs " << rb.loss.total;
+    EXPECT_EQ(ra.loss.correct, rb.loss.correct) << "step " << i;
+    EXPECT_EQ(a.model.batches_tracked(), b.model.batches_tracked()) << "step " << i;
+    const std::vector<float> sa = a.all_state(), sb = b.all_state();
+    EXPECT_EQ(sa.size(), sb.size());
+    const bool same = sa.size() == sb.size() && std::memcmp(sa.data(), sb.data(), sa.size() * sizeof(float)) == 0;
+    EXPECT_TRUE(same) << "step " << i << ": parameters or running statistics differ";
+    if (!same || ::testing::Test::HasFailure()) break;  // the later steps would only repeat it
   }
+  EXPECT_EQ(a.adam.steps(), b.adam.steps());
+  return replayed;
+}
+
+class CudaStepGraph : public ::testing::TestWithParam<GraphCase> {};
+
+TEST_P(CudaStepGraph, ReplayedStepsEqualEagerStepsBitForBit) {
+  std::string why;
+  if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  const GraphCase& c = GetParam();
+  Trainee recorded(c, true), eager(c, false);
+  const int replayed = expect_same_steps(recorded, eager, c);
+  EXPECT_FALSE(eager.step->last_step_replayed());
   // A shape's first steps run eagerly until one allocates nothing (usually two); the rest replay.
   EXPECT_GE(replayed, 5) << "the recorded step was replayed too rarely";
-  EXPECT_EQ(recorded.adam.steps(), eager.adam.steps());
   if (c.precision == Precision::FP16) EXPECT_GT(recorded.scaler.skipped_steps(), 0) << "the scale never changed";
+}
+
+// The 2-byte activation copies (Backend::narrow_activations) hold exactly what
+// each GEMM's own conversion would make: training with them gives the same
+// bits as converting every operand (POINTNET_NARROW_ACTIVATIONS=off), for the
+// trunks, the feature transform's T-Net and the segmenter's head.
+TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
+  std::string why;
+  if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  const GraphCase& c = GetParam();
+  if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
+    GTEST_SKIP() << "no 2-byte copies in " << precision_name(c.precision);
+  std::unique_ptr<Trainee> converting;
+  {
+    testing::ScopedEnv env;  // read when the backend is made
+    env.set("POINTNET_NARROW_ACTIVATIONS", "off");
+    converting = std::make_unique<Trainee>(c, true);
+  }
+  Trainee copying(c, true);
+  ASSERT_TRUE(copying.gpu.narrow_activations());
+  ASSERT_FALSE(converting->gpu.narrow_activations());
+  expect_same_steps(copying, *converting, c);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Cuda, CudaStepGraph,
     ::testing::Values(GraphCase{ModelTask::Classification, false, Precision::FP32, "cls_fp32"},
                       GraphCase{ModelTask::Classification, true, Precision::FP16, "cls_feature_transform_fp16"},
-                      GraphCase{ModelTask::Segmentation, false, Precision::BF16, "seg_bf16"}),
+                      GraphCase{ModelTask::Classification, false, Precision::BF16, "cls_bf16"},
+                      GraphCase{ModelTask::Segmentation, false, Precision::BF16, "seg_bf16"},
+                      GraphCase{ModelTask::Segmentation, true, Precision::FP16, "seg_feature_transform_fp16"}),
     [](const ::testing::TestParamInfo<GraphCase>& info) { return info.param.name; });
 
 }  // namespace
@@ -140,5 +174,8 @@ INSTANTIATE_TEST_SUITE_P(
 #else
 
 TEST(CudaStepGraph, ReplayedStepsEqualEagerStepsBitForBit) { GTEST_SKIP() << "no CUDA device: built without CUDA"; }
+TEST(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
+  GTEST_SKIP() << "no CUDA device: built without CUDA";
+}
 
 #endif  // POINTNET_HAS_CUDA
