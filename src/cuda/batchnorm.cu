@@ -23,6 +23,29 @@ namespace {
 constexpr int kTile = 32;   // channels per block (one warp wide: coalesced rows)
 constexpr int kLanes = 8;   // row lanes per block
 
+// A chunk's two sums per channel: lane ty's running sums s1, s2 added over the
+// 8 lanes by a fixed tree, stored as partials[chunk][0 or 1][c]. Every block
+// of the block shape (kTile, kLanes) takes part (it synchronises).
+__device__ __forceinline__ void store_chunk_sums(double (&sh1)[kLanes][kTile], double (&sh2)[kLanes][kTile],
+                                                 double s1, double s2, double* partials, int chunk, int c, int C) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  sh1[ty][tx] = s1;
+  sh2[ty][tx] = s2;
+  __syncthreads();
+  for (int half = kLanes / 2; half > 0; half /= 2) {
+    if (ty < half) {
+      sh1[ty][tx] += sh1[ty + half][tx];
+      sh2[ty][tx] += sh2[ty + half][tx];
+    }
+    __syncthreads();
+  }
+  if (ty == 0 && c < C) {
+    partials[(size_t(chunk) * 2) * C + c] = sh1[0][tx];
+    partials[(size_t(chunk) * 2 + 1) * C + c] = sh2[0][tx];
+  }
+  __syncthreads();  // the shared arrays are reused by the next chunk
+}
+
 __global__ void column_partials_kernel(double* partials, ReduceTerm term, const float* a,
                                        const float* b, const float* mean, const float* invstd,
                                        const float* gamma, const float* beta, const double* centre, int M, int C,
@@ -65,21 +88,7 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
         }
       }
     }
-    sh1[ty][tx] = s1;
-    sh2[ty][tx] = s2;
-    __syncthreads();
-    for (int half = kLanes / 2; half > 0; half /= 2) {
-      if (ty < half) {
-        sh1[ty][tx] += sh1[ty + half][tx];
-        sh2[ty][tx] += sh2[ty + half][tx];
-      }
-      __syncthreads();
-    }
-    if (ty == 0 && c < C) {
-      partials[(size_t(chunk) * 2) * C + c] = sh1[0][tx];
-      partials[(size_t(chunk) * 2 + 1) * C + c] = sh2[0][tx];
-    }
-    __syncthreads();  // the shared arrays are reused by the next chunk
+    store_chunk_sums(sh1, sh2, s1, s2, partials, chunk, c, C);
   }
 }
 
@@ -98,32 +107,56 @@ __global__ void column_finish_kernel(double* sums, const double* partials, int C
 }
 }  // namespace
 
+ColumnPartials column_partials_for(State& s, int M, int C) {
+  ColumnPartials p;
+  p.C = C;
+  p.sums = static_cast<double*>(s.scratch(State::kSums, size_t(2) * C * sizeof(double)));
+  p.chunks = (M + kReduceChunkRows - 1) / kReduceChunkRows;
+  // One chunk (the per-cloud layers' M = B rows): its partials are laid out as
+  // the sums, so they are written there and the finishing launch is skipped.
+  p.partials = p.chunks == 1 ? p.sums
+                             : static_cast<double*>(s.scratch(
+                                   State::kPartials, size_t(p.chunks > 0 ? p.chunks : 1) * 2 * C * sizeof(double)));
+  p.grid = dim3((C + kTile - 1) / kTile, p.chunks < 65535 ? p.chunks : 65535);
+  p.block = dim3(kTile, kLanes);
+  return p;
+}
+
+const double* finish_column_sums(State& s, const ColumnPartials& p, int rows_of_sums) {
+  if (p.chunks == 1) return p.sums;
+  const size_t threads = size_t(rows_of_sums) * p.C * 32;  // a warp per sum
+  column_finish_kernel<<<static_cast<unsigned>((threads + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
+      p.sums, p.partials, p.C, rows_of_sums, p.chunks);
+  CUDA_CHECK_LAUNCH();
+  return p.sums;
+}
+
 const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
                           const float* mean, const float* invstd, int M, int C, const float* gamma,
                           const float* beta, const double* centre) {
   PN_CHECK(term != ReduceTerm::kBatchNormReluGrad || (gamma && beta));
   PN_CHECK(term != ReduceTerm::kCentredSquares || centre);
   const int rows_of_sums = term == ReduceTerm::kSum || term == ReduceTerm::kCentredSquares ? 1 : 2;
-  double* sums = static_cast<double*>(s.scratch(State::kSums, size_t(2) * C * sizeof(double)));
-  const int chunks = (M + kReduceChunkRows - 1) / kReduceChunkRows;
-  // One chunk (the per-cloud layers' M = B rows): its partials are laid out as
-  // the sums, so they are written there and the finishing launch is skipped.
-  double* partials = chunks == 1 ? sums
-                                 : static_cast<double*>(s.scratch(
-                                       State::kPartials, size_t(chunks > 0 ? chunks : 1) * 2 * C * sizeof(double)));
-  if (chunks > 0) {
-    const dim3 block(kTile, kLanes);
-    const dim3 grid((C + kTile - 1) / kTile, chunks < 65535 ? chunks : 65535);
-    column_partials_kernel<<<grid, block, 0, s.stream>>>(partials, term, a, b, mean, invstd, gamma, beta, centre,
-                                                         M, C, chunks);
+  const ColumnPartials p = column_partials_for(s, M, C);
+  if (p.chunks > 0) {
+    column_partials_kernel<<<p.grid, p.block, 0, s.stream>>>(p.partials, term, a, b, mean, invstd, gamma, beta,
+                                                             centre, M, C, p.chunks);
     CUDA_CHECK_LAUNCH();
   }
-  if (chunks == 1) return sums;
-  const size_t threads = size_t(rows_of_sums) * C * 32;  // a warp per sum
-  column_finish_kernel<<<static_cast<unsigned>((threads + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
-      sums, partials, C, rows_of_sums, chunks);
+  return finish_column_sums(s, p, rows_of_sums);
+}
+
+namespace {
+__global__ void sums_to_float_kernel(float* out, const double* sums, int C) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c < C) out[c] = static_cast<float>(sums[c]);
+}
+}  // namespace
+
+void sums_to_float(State& s, float* out, const double* sums, int C) {
+  if (C <= 0) return;
+  sums_to_float_kernel<<<(C + kBlock - 1) / kBlock, kBlock, 0, s.stream>>>(out, sums, C);
   CUDA_CHECK_LAUNCH();
-  return sums;
 }
 
 }  // namespace cuda
@@ -153,7 +186,7 @@ __global__ void normalize_kernel(float* y, Narrow* y_narrow, const float* x, con
   const size_t n = M * C;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const float v = normalized(x[i], centre, scale, shift, static_cast<int>(i % C), relu);
-    y[i] = v;
+    if (y) y[i] = v;
     if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) y_narrow[i] = cuda::to_narrow<Narrow>(v);
   }
 }
@@ -169,14 +202,14 @@ __global__ void normalize4_kernel(float4* y, Narrow* y_narrow, const float4* x, 
                                    normalized(v.y, centre, scale, shift, c + 1, relu),
                                    normalized(v.z, centre, scale, shift, c + 2, relu),
                                    normalized(v.w, centre, scale, shift, c + 3, relu));
-    y[q] = out;
+    if (y) y[q] = out;
     if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) cuda::store_narrow4(y_narrow, q, out);
   }
 }
 
 using cuda::by_four;
 
-// y_narrow: y's 2-byte copy is written there too, or null.
+// y_narrow: y's 2-byte copy is written there too, or null; y may then be null.
 void normalize(State& s, float* y, void* y_narrow, const float* x, const float* centre, const float* scale,
                const float* shift, size_t M, int C, bool relu) {
   cuda::with_narrow_type(s, y_narrow, [&](auto* narrow) {
@@ -291,6 +324,34 @@ __global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const float4
   }
 }
 
+// batchnorm_dx_kernel in column_partials_kernel's layout (blocks of 32
+// channels x 8 row lanes over fixed row chunks), also summing dx per channel
+// in that kernel's order: the same bits as column_sums(kSum) of dx, without
+// reading dx back. dx may be null (only the copy written).
+template <typename Narrow>
+__global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* partials, const float* dy,
+                                         const float* x, DxTerms t, int M, int chunks) {
+  const int tx = threadIdx.x, ty = threadIdx.y, C = t.C;
+  const int c = blockIdx.x * cuda::kTile + tx;
+  __shared__ double sh1[cuda::kLanes][cuda::kTile];
+  __shared__ double sh2[cuda::kLanes][cuda::kTile];
+  for (int chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
+    const int begin = chunk * cuda::kReduceChunkRows;
+    const int end = min(M, begin + cuda::kReduceChunkRows);
+    double s1 = 0.0;
+    if (c < C) {
+      for (int m = begin + ty; m < end; m += cuda::kLanes) {
+        const size_t i = size_t(m) * C + c;
+        const float v = batchnorm_dx(dy[i], x[i], t, c);
+        if (dx) dx[i] = v;
+        if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) dx_narrow[i] = cuda::to_narrow<Narrow>(v);
+        s1 += static_cast<double>(v);
+      }
+    }
+    cuda::store_chunk_sums(sh1, sh2, s1, 0.0, partials, chunk, c, C);
+  }
+}
+
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
 
 // The forward passes, with or without the ReLU fused into the apply.
@@ -351,8 +412,10 @@ void CudaBackend::batchnorm_relu_forward_train(float* y, float* mean, float* inv
                                                float* running_var, const float* x, const float* gamma,
                                                const float* beta, int M, int C, double eps, double momentum,
                                                void* y_narrow) {
-  batchnorm_train(*s_, y, cuda::narrow_copies_on(*s_) ? y_narrow : nullptr, mean, invstd, running_mean, running_var,
-                  x, gamma, beta, M, C, eps, momentum, true);
+  const bool copy = cuda::narrow_copies_on(*s_) && y_narrow;
+  PN_CHECK(y || copy);  // "only the copy" where no copy is written
+  batchnorm_train(*s_, y, copy ? y_narrow : nullptr, mean, invstd, running_mean, running_var, x, gamma, beta, M, C,
+                  eps, momentum, true);
 }
 
 void CudaBackend::batchnorm_forward_eval(float* y, const float* x, const float* gamma,
@@ -370,9 +433,9 @@ void CudaBackend::batchnorm_relu_forward_eval(float* y, const float* x, const fl
 namespace {
 // The backward, optionally through the fused ReLU (gamma/beta for its mask
 // when relu; see batchnorm_dx_kernel).
-void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dgamma, float* dbeta, const float* dy,
-                    const float* x, const float* gamma, const float* beta, const float* mean, const float* invstd,
-                    int M, int C, bool relu) {
+void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* dgamma, float* dbeta,
+                    const float* dy, const float* x, const float* gamma, const float* beta, const float* mean,
+                    const float* invstd, int M, int C, bool relu) {
   if (C <= 0) return;
   const double* sums = cuda::column_sums(s, relu ? cuda::ReduceTerm::kBatchNormReluGrad : cuda::ReduceTerm::kBatchNormGrad,
                                          dy, x, mean, invstd, M, C, gamma, beta);
@@ -380,7 +443,7 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dgamma, float* 
   finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(dgamma, dbeta, coeffs, sums, gamma, invstd,
                                                                      M, C, nullptr);
   CUDA_CHECK_LAUNCH();
-  if (!dx) return;  // the same on every rank (as the CPU)
+  if (!dx && !dx_narrow) return;  // the same on every rank (as the CPU)
   if (cuda::synchronised(s)) {
     // dgamma and dbeta stay this rank's (the gradient all-reduce adds them);
     // dx takes the global batch's sums. A rank without rows still takes part.
@@ -389,8 +452,22 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dgamma, float* 
                                                                        invstd, M, C, global + 2 * C);
     CUDA_CHECK_LAUNCH();
   }
-  if (M <= 0) return;
   const DxTerms terms{mean, invstd, relu ? gamma : nullptr, relu ? beta : nullptr, coeffs, C};
+  if (dx_sum) {
+    // The sums' scratch (kSums) is free again: finish_backward_kernel has read it (stream order).
+    const cuda::ColumnPartials p = cuda::column_partials_for(s, M, C);
+    if (p.chunks > 0) {
+      cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
+        batchnorm_dx_sums_kernel<<<p.grid, p.block, 0, s.stream>>>(dx, narrow, p.partials, dy, x, terms, M,
+                                                                    p.chunks);
+      });
+      CUDA_CHECK_LAUNCH();
+    }
+    cuda::sums_to_float(s, dx_sum, cuda::finish_column_sums(s, p, 1), C);
+    return;
+  }
+  if (M <= 0) return;
+  PN_CHECK(dx);  // a copy alone comes with its sums (above)
   cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
     using Narrow = std::remove_pointer_t<decltype(narrow)>;
     if (by_four(C, dx, dy, x) && by_four(C, narrow)) {
@@ -409,16 +486,19 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dgamma, float* 
 void CudaBackend::batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
                                      const float* x, const float* gamma, const float* mean,
                                      const float* invstd, int M, int C) {
-  batchnorm_grad(*s_, dx, nullptr, dgamma, dbeta, dy, x, gamma, nullptr, mean, invstd, M, C, false);
+  batchnorm_grad(*s_, dx, nullptr, nullptr, dgamma, dbeta, dy, x, gamma, nullptr, mean, invstd, M, C, false);
 }
 
 // The ReLU's mask comes from x and the saved statistics (the forward's own
 // formula and bits), so y is not read and the relu_backward pass is gone.
 void CudaBackend::batchnorm_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                           const float* /*y*/, const float* gamma, const float* beta,
-                                          const float* mean, const float* invstd, int M, int C, void* dx_narrow) {
-  batchnorm_grad(*s_, dx, cuda::narrow_copies_on(*s_) ? dx_narrow : nullptr, dgamma, dbeta, dy, x, gamma, beta, mean,
-                 invstd, M, C, true);
+                                          const float* mean, const float* invstd, int M, int C, void* dx_narrow,
+                                          float* dx_sum) {
+  const bool copy = cuda::narrow_copies_on(*s_) && dx_narrow;
+  PN_CHECK(dx || copy || !dx_narrow);  // "only the copy" where no copy is written
+  batchnorm_grad(*s_, dx, copy ? dx_narrow : nullptr, copy ? dx_sum : nullptr, dgamma, dbeta, dy, x, gamma, beta,
+                 mean, invstd, M, C, true);
 }
 
 }  // namespace pointnet

@@ -240,9 +240,11 @@ bool narrow_copies_on(const State& s) {
 }
 
 const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count, const void* x_narrow) {
-  if (s.precision == Precision::FP32 || s.precision == Precision::TF32) return x;
-  // Copies are written in the mode's type; a GEMM queued in another (per-cloud fp32, above) reads x.
-  if (x_narrow && s.precision == s.mode_precision) return x_narrow;
+  // Copies are written in the mode's type; a GEMM queued in another (per-cloud fp32) reads x.
+  const bool two_bytes = s.precision == Precision::FP16 || s.precision == Precision::BF16;
+  if (x_narrow && two_bytes && s.precision == s.mode_precision) return x_narrow;
+  PN_CHECK(x || count == 0);  // a caller that wrote only the copy must have handed it over
+  if (!two_bytes) return x;
   void* out = s.scratch(slot, count * 2);  // both half types are 2 bytes
   if (count == 0) return out;
   if (s.precision == Precision::FP16)

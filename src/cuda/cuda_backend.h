@@ -155,7 +155,8 @@ class CudaBackend final : public Backend<float> {
                                    double eps) override;
   void batchnorm_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                const float* y, const float* gamma, const float* beta, const float* mean,
-                               const float* invstd, int M, int C, void* dx_narrow = nullptr) override;
+                               const float* invstd, int M, int C, void* dx_narrow = nullptr,
+                               float* dx_sum = nullptr) override;
   void relu_forward(float* y, const float* x, size_t count) override;
   void relu_backward(float* dx, const float* dy, const float* y, size_t count) override;
 

@@ -179,6 +179,20 @@ constexpr int kReduceChunkRows = 256;
 const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
                           const float* mean, const float* invstd, int M, int C, const float* gamma = nullptr,
                           const float* beta = nullptr, const double* centre = nullptr);
+// column_sums in two halves, for a kernel that forms the summed values itself
+// and sums them in column_partials_kernel's order (so, the same bits): its
+// launch shape and the per-chunk partials buffer, then the finishing sum of
+// the chunks (rows_of_sums 1 or 2) into scratch slot kSums.
+struct ColumnPartials {
+  double* partials = nullptr;  // (chunks, 2, C)
+  double* sums = nullptr;      // (2, C)
+  int chunks = 0, C = 0;
+  dim3 grid, block;
+};
+ColumnPartials column_partials_for(State& s, int M, int C);
+const double* finish_column_sums(State& s, const ColumnPartials& p, int rows_of_sums);
+// out(C) = float(sums(C)).
+void sums_to_float(State& s, float* out, const double* sums, int C);
 
 // SyncBN (set_batchnorm_group). True when the statistics span several ranks.
 bool synchronised(const State& s);

@@ -33,13 +33,6 @@ void broadcast_rows(State& s, float* y, const float* row, size_t M, int C) {
 }
 }  // namespace cuda
 
-namespace {
-__global__ void sums_to_float_kernel(float* out, const double* sums, int C) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c < C) out[c] = static_cast<float>(sums[c]);
-}
-}  // namespace
-
 using cuda::grid_for;
 using cuda::kBlock;
 using State = CudaBackend::State;
@@ -80,8 +73,7 @@ void CudaBackend::linear_backward(float* dx, float* dw, float* db, const float* 
     // db = column sums of dy, in double and in a fixed order (deterministic).
     const double* sums = cuda::column_sums(*s_, cuda::ReduceTerm::kSum, dy, nullptr, nullptr,
                                            nullptr, M, Cout);
-    sums_to_float_kernel<<<(Cout + kBlock - 1) / kBlock, kBlock, 0, s_->stream>>>(db, sums, Cout);
-    CUDA_CHECK_LAUNCH();
+    cuda::sums_to_float(*s_, db, sums, Cout);
   }
 }
 

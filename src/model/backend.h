@@ -108,7 +108,8 @@ class Backend {
                                   const T* gamma, const T* mean, const T* invstd, int M, int C) = 0;
   // The batch normalisations above followed by relu_forward(y, y): the same
   // values, in one pass over the activations where a backend fuses them.
-  // y_narrow (this ReLU'd variant only): y's 2-byte copy is written there too.
+  // y_narrow (this ReLU'd variant only): y's 2-byte copy is written there
+  // too; with it, y may be null: only the copy.
   virtual void batchnorm_relu_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var,
                                             const T* x, const T* gamma, const T* beta, int M, int C, double eps,
                                             double momentum, void* /*y_narrow*/ = nullptr) {
@@ -127,10 +128,11 @@ class Backend {
   // training forward of the same x, gamma and beta: a backend may recompute
   // the ReLU's mask from them (its forward's exact bits) and never read y,
   // one pass over the activations fewer. dx_narrow: dx's 2-byte copy is
-  // written there too.
+  // written there too; with it, dx_sum (C) gets dx's column sums (the same
+  // bits as linear_backward's db from dx) and dx may be null: only the copy.
   virtual void batchnorm_relu_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* y,
                                        const T* gamma, const T* beta, const T* mean, const T* invstd, int M,
-                                       int C, void* /*dx_narrow*/ = nullptr) {
+                                       int C, void* /*dx_narrow*/ = nullptr, T* /*dx_sum*/ = nullptr) {
     static_cast<void>(beta);
     relu_backward(dx, dy, y, static_cast<size_t>(M) * C);
     batchnorm_backward(dx, dgamma, dbeta, dx, x, gamma, mean, invstd, M, C);

@@ -53,7 +53,10 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
     be.multiply(z, z, layer.dropout_mask, count);
   }
   if (s.bn_name.empty() && !s.relu) return;  // output is z
-  T* y = layer.y.reserve(count);
+  // Only the copy where no one reads fp32 y (decided in the ReLU'd training branch below).
+  const bool copy = training && s.relu && !s.bn_name.empty() && s.conv && be.narrow_activations();
+  layer.y_written = !copy || layer.output_read_in_fp32;
+  T* y = layer.y_written ? layer.y.reserve(count) : nullptr;
   if (s.bn_name.empty()) {
     be.relu_forward(y, z, count);
     return;
@@ -65,8 +68,8 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
     T* invstd = layer.invstd.reserve(s.out);
     if (s.relu) {
       // Only conv layers: their consumers are per-point GEMMs in the mode's type.
-      layer.narrow_holds_y = s.conv && be.narrow_activations();
-      void* y_narrow = layer.narrow_holds_y ? layer.narrow.reserve(Backend<T>::narrow_count(count)) : nullptr;
+      layer.narrow_holds_y = copy;
+      void* y_narrow = copy ? layer.narrow.reserve(Backend<T>::narrow_count(count)) : nullptr;
       be.batchnorm_relu_forward_train(y, mean, invstd, store.value(layer.bn_mean), store.value(layer.bn_var), z,
                                       store.value(layer.bn_weight), store.value(layer.bn_bias), M, s.out,
                                       kBatchNormEps, bn_momentum, y_narrow);
@@ -83,23 +86,37 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
 }
 
 namespace {
-// dense_deactivate; with `copy`, the gradient's 2-byte copy is written into
-// layer.narrow where the forward kept y's there, and returned (else null).
+// What deactivate leaves for the linear's backward: the gradient in fp32 (dy,
+// in place) or, where `copy` asks and the forward kept y's 2-byte copy, only
+// that gradient's copy (in layer.narrow) with the bias gradient already taken.
+struct Deactivated {
+  const void* narrow = nullptr;
+  bool bias_done = false;
+};
+
 template <typename T>
-const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy, bool copy) {
+Deactivated deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy, bool copy) {
   const DenseSpec& s = layer.spec;
   PN_CHECK(layer.trained);  // backward needs batch statistics from a training forward
   const int M = layer.rows;
   const size_t count = static_cast<size_t>(M) * s.out;
   // y's copy was read by the next layer's backward, already run; the copy of
   // the gradient takes its place. Not with dropout: the mask comes after.
-  void* dz_narrow = copy && layer.narrow_holds_y && !s.dropout ? layer.narrow.data() : nullptr;
+  const bool narrow = copy && layer.narrow_holds_y && !s.dropout;
   layer.narrow_holds_y = false;
+  if (narrow) {
+    // Only the copy and its column sums (the bias gradient): no fp32 gradient.
+    be.batchnorm_relu_backward(nullptr, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy, layer.z.data(),
+                               layer.y.data(), store.value(layer.bn_weight), store.value(layer.bn_bias),
+                               layer.mean.data(), layer.invstd.data(), M, s.out, layer.narrow.data(),
+                               store.grad(layer.bias));
+    return {layer.narrow.data(), true};
+  }
   // In place: the kernels read dy[i] and z[i] before writing dx[i].
   if (s.relu && !s.bn_name.empty()) {
     be.batchnorm_relu_backward(dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy, layer.z.data(),
                                layer.y.data(), store.value(layer.bn_weight), store.value(layer.bn_bias),
-                               layer.mean.data(), layer.invstd.data(), M, s.out, dz_narrow);
+                               layer.mean.data(), layer.invstd.data(), M, s.out);
   } else if (s.relu) {
     be.relu_backward(dy, dy, layer.y.data(), count);
   } else if (!s.bn_name.empty()) {
@@ -108,17 +125,19 @@ const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
                           layer.invstd.data(), M, s.out);
   }
   if (s.dropout) be.multiply(dy, dy, layer.dropout_mask, count);
-  return dz_narrow;
+  return {};
 }
 }  // namespace
 
 template <typename T>
 void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy) {
-  const void* dy_narrow = deactivate(layer, be, store, dy, true);
+  const Deactivated d = deactivate(layer, be, store, dy, true);
   const DenseSpec& s = layer.spec;
   be.per_cloud_gemms(!s.conv);
-  be.linear_backward(dx, store.grad(layer.weight), store.grad(layer.bias), dy, layer.input,
-                     store.value(layer.weight), layer.rows, s.in, s.out, dy_narrow, layer.input_narrow);
+  // With the copy, the fp32 dy was never written: null, so nothing can read it.
+  be.linear_backward(dx, store.grad(layer.weight), d.bias_done ? nullptr : store.grad(layer.bias),
+                     d.narrow ? nullptr : dy, layer.input, store.value(layer.weight), layer.rows, s.in, s.out,
+                     d.narrow, layer.input_narrow);
   be.per_cloud_gemms(false);
 }
 

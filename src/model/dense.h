@@ -40,8 +40,16 @@ struct Dense {
   Buffer<T> narrow;
   bool narrow_holds_y = false;
   const void* input_narrow = nullptr;  // x's copy, owned by the previous layer, or null
+  // False (set by the model) where every reader of the output takes its copy
+  // (dense layers only): then a forward that keeps the copy skips fp32 y, and
+  // output() is null until a forward writes y again.
+  bool output_read_in_fp32 = true;
+  bool y_written = false;
 
-  const T* output() const { return (spec.bn_name.empty() && !spec.relu) ? z.data() : y.data(); }
+  const T* output() const {
+    if (spec.bn_name.empty() && !spec.relu) return z.data();
+    return y_written ? y.data() : nullptr;
+  }
   const void* output_narrow() const { return narrow_holds_y ? narrow.data() : nullptr; }
 };
 

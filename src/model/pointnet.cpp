@@ -22,6 +22,9 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
   dense_declare(conv2_, {"feat.conv2", "feat.bn2", 64, 128, true, true, false}, store_);
   wide_max_declare(conv3_, {"feat.conv3", "feat.bn3", 128, kGlobal, true, false, false}, store_);
   if (config.feature_transform) tnet_declare(fstn_, "feat.fstn", 64, 64, store_);
+  // conv1's output is read by conv2 alone in the classifier without the
+  // feature transform (that one's transform and the segmenter's concat read it in fp32).
+  conv1_.output_read_in_fp32 = config.feature_transform || config.task == ModelTask::Segmentation;
   const int k = config.num_classes;
   if (config.task == ModelTask::Classification) {
     dense_declare(head1_, {"fc1", "bn1", kGlobal, 512, false, true, false}, store_);
@@ -32,6 +35,8 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
     dense_declare(head2_, {"conv2", "bn2", 512, 256, true, true, false}, store_);
     dense_declare(head3_, {"conv3", "bn3", 256, 128, true, true, false}, store_);
     dense_declare(head4_, {"conv4", "", 128, k, true, false, false}, store_);
+    // Each read by the next conv alone (Dense::output_read_in_fp32).
+    for (Dense<T>* layer : {&head1_, &head2_, &head3_}) layer->output_read_in_fp32 = false;
   }
   store_.allocate(&be_);
   for (Buffer<T>* b : {&transformed_points_, &transformed_features_, &log_probs_,

@@ -819,9 +819,19 @@ TEST(CudaPrecisionModes, PerCloudGemmsKeepFp32WhenAsked) {
 // forward and backward write them, and a GEMM given one reads it instead of
 // converting the fp32 tensor. The fp32 tensor handed beside the copy is zeros
 // here, so a GEMM against the identity that still returns the values shows the
-// copy was read and holds exactly the conversion's rounding. C = 64: four at a
-// time; C = 6 one by one. In fp32, and with POINTNET_NARROW_ACTIVATIONS=off,
-// no copy is written or read.
+// copy was read and holds exactly the conversion's rounding. Then the passes
+// that write only the copy (y null; dx null with dx's column sums, which must
+// be linear_backward's db bit for bit). C = 64: four at a time; C = 6 one by
+// one. In fp32, and with POINTNET_NARROW_ACTIVATIONS=off, no copy is written
+// or read.
+// host values -> the GEMM operand conversion of `gpu`'s mode, read back
+// through a GEMM against the identity `eyes` (C x C).
+std::vector<float> gpu_rounded(CudaBackend& gpu, const std::vector<float>& values, float* eyes, int M, int C) {
+  Dev in(gpu, values), out(gpu, values.size());
+  gpu.linear_forward(out, in, eyes, nullptr, M, C, C);
+  return out.host();
+}
+
 TEST(CudaPrecisionModes, NarrowCopiesHoldTheConversionAndAreRead) {
   PN_REQUIRE_CUDA();
   Rng rng(13);
@@ -866,6 +876,21 @@ TEST(CudaPrecisionModes, NarrowCopiesHoldTheConversionAndAreRead) {
     if (narrow) EXPECT_CLOSE(from_copy.host(), plain.host(), kExact);
     else EXPECT_EQ(count_nonfinite(copy.host()), copy_floats) << "fp32 wrote a copy";
     if (!narrow) continue;
+    // Only the copies: y null in the forward, dx null in the backward with
+    // dx's column sums, the same bits as linear_backward's db from fp32 dx.
+    const std::vector<float> y_kept = gy.host(), dz_kept = dz.host();
+    Dev db_plain(gpu, C), db_fused(gpu, C), only(gpu, copy_floats);
+    gpu.linear_backward(nullptr, nullptr, db_plain, dz, gz, eyes, M, C, C);
+    only.poison();
+    gpu.batchnorm_relu_forward_train(nullptr, mean, invstd, rm, rv, gz, gg, gb, M, C, 1e-5, 0.1, only);
+    gpu.linear_forward(from_copy, zeros, eyes, nullptr, M, C, C, only);
+    EXPECT_CLOSE(from_copy.host(), gpu_rounded(gpu, y_kept, eyes, M, C), kExact);
+    only.poison();
+    db_fused.poison();
+    gpu.batchnorm_relu_backward(nullptr, dgamma, dbeta, gdy, gz, nullptr, gg, gb, mean, invstd, M, C, only, db_fused);
+    EXPECT_CLOSE(db_fused.host(), db_plain.host(), kExact);
+    gpu.linear_backward(from_copy, nullptr, nullptr, nullptr, gz, eyes, M, C, C, only);
+    EXPECT_CLOSE(from_copy.host(), gpu_rounded(gpu, dz_kept, eyes, M, C), kExact);
     // Switched off: reported as off, and nothing written where asked.
     testing::ScopedEnv env;
     env.set("POINTNET_NARROW_ACTIVATIONS", "off");
