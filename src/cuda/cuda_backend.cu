@@ -105,6 +105,8 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   s_->precision = s_->mode_precision = precision;
   // "off" converts every fp32 operand per GEMM as before the copies existed (the same bits; for comparisons).
   s_->narrow_copies = env_choice("POINTNET_NARROW_ACTIVATIONS", {"on", "off"}) == "on";
+  // "broadcast" writes the bias into y and accumulates the GEMM onto it, as before the epilogue (for comparisons).
+  s_->bias_epilogue = env_choice("POINTNET_LINEAR_BIAS", {"epilogue", "broadcast"}) == "epilogue";
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
@@ -116,6 +118,7 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   s_->blas_workspace = s_->device_malloc(kBlasWorkspaceBytes);
   CUBLAS_CHECK(cublasSetWorkspace(s_->blas, s_->blas_workspace, kBlasWorkspaceBytes));
   CUBLAS_CHECK(cublasSetPointerMode(s_->blas, CUBLAS_POINTER_MODE_HOST));
+  s_->lt = std::make_unique<cuda_engine::LtLinear>();
 }
 
 CudaBackend::~CudaBackend() {
@@ -125,6 +128,7 @@ CudaBackend::~CudaBackend() {
   for (const State::Recorded& g : s_->graphs)
     if (g.exec) cudaGraphExecDestroy(g.exec);
   if (s_->host_results) cudaFreeHost(s_->host_results);
+  s_->lt.reset();
   if (s_->blas) cublasDestroy(s_->blas);
   for (void* p : s_->scratch_ptr)
     if (p) cudaFree(p);
@@ -237,6 +241,11 @@ cudaDataType_t operand_type(Precision p) {
 
 bool narrow_copies_on(const State& s) {
   return s.narrow_copies && (s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);
+}
+
+cuda_engine::LtLinear::Math gemm_math(const State& s) {
+  return {operand_type(s.precision),
+          s.precision == Precision::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F};
 }
 
 const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count, const void* x_narrow) {

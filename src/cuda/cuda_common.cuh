@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <utility>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/engine_gemm_lt.h"
 
 namespace pointnet {
 
@@ -46,6 +48,8 @@ struct CudaBackend::State {
   Precision mode_precision = Precision::FP32;  // the backend's mode (set_precision)
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
+  bool bias_epilogue = true;                   // linear_forward's bias in a cuBLASLt epilogue (POINTNET_LINEAR_BIAS)
+  std::unique_ptr<cuda_engine::LtLinear> lt;   // those matmuls (their plans, their workspace)
   Communicator* batchnorm_group = nullptr;     // SyncBN's ranks (set_batchnorm_group), or none
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
@@ -145,6 +149,9 @@ void with_narrow_type(const State& s, void* narrow, F&& f) {
   else if (s.mode_precision == Precision::FP16) f(static_cast<__half*>(narrow));
   else f(static_cast<__nv_bfloat16*>(narrow));
 }
+
+// The operand type and accumulation of the GEMMs queued now, for cuBLASLt.
+cuda_engine::LtLinear::Math gemm_math(const State& s);
 
 // Row-major C(M, N) = op(A) op(B) + beta C, batched with element strides
 // (batch 1: strides ignored). A and B come from gemm_operand (their element

@@ -22,6 +22,7 @@ struct LtLinear::Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
+  bool found = false;
   ~Plan() {
     if (d) cublasLtMatrixLayoutDestroy(d);
     if (b) cublasLtMatrixLayoutDestroy(b);
@@ -33,20 +34,24 @@ struct LtLinear::Plan {
 struct LtLinear::State {
   cublasLtHandle_t handle = nullptr;
   void* workspace = nullptr;
-  std::map<std::tuple<int, int, int, bool>, std::unique_ptr<Plan>> plans;  // (rows, in, out, relu)
+  // (rows, in, out, relu, operand type, compute type)
+  std::map<std::tuple<int, int, int, bool, int, int>, std::unique_ptr<Plan>> plans;
 
-  Plan& plan(int rows, int in, int out, bool relu) {
-    auto& slot = plans[{rows, in, out, relu}];
+  Plan& plan(int rows, int in, int out, bool relu, Math math) {
+    auto& slot = plans[{rows, in, out, relu, static_cast<int>(math.operands), static_cast<int>(math.compute)}];
     if (slot) return *slot;
     auto p = std::make_unique<Plan>();
-    LT_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    LT_CHECK(cublasLtMatmulDescCreate(&p->desc, math.compute, CUDA_R_32F));
     const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa));
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb));
     const cublasLtEpilogue_t epilogue = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
-    LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, in, out, in));    // w stored (in, out) column-major
-    LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, in, rows, in));   // x stored (in, rows)
+    const cudaDataType_t bias_type = CUDA_R_32F;  // as y, whatever the operands
+    LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                            sizeof bias_type));
+    LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, math.operands, in, out, in));  // w stored (in, out) column-major
+    LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, math.operands, in, rows, in)); // x stored (in, rows)
     LT_CHECK(cublasLtMatrixLayoutCreate(&p->d, CUDA_R_32F, out, rows, out)); // y stored (out, rows)
     cublasLtMatmulPreference_t pref = nullptr;
     LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -57,9 +62,9 @@ struct LtLinear::State {
     const cublasStatus_t st =
         cublasLtMatmulAlgoGetHeuristic(handle, p->desc, p->a, p->b, p->d, p->d, pref, 1, &result, &found);
     cublasLtMatmulPreferenceDestroy(pref);
-    LT_CHECK(st);
-    if (found < 1) fail("cuBLASLt found no algorithm for a ", rows, " x ", in, " -> ", out, " fp32 layer");
-    p->algo = result.algo;
+    if (st != CUBLAS_STATUS_NOT_SUPPORTED) LT_CHECK(st);
+    p->found = st == CUBLAS_STATUS_SUCCESS && found >= 1;
+    if (p->found) p->algo = result.algo;
     slot = std::move(p);
     return *slot;
   }
@@ -76,9 +81,14 @@ LtLinear::~LtLinear() {
   if (state_->handle) cublasLtDestroy(state_->handle);
 }
 
-void LtLinear::run(const float* x, int rows, int in, const float* w, const float* bias, int out, bool relu, float* y,
-                   cudaStream_t stream) {
-  Plan& p = state_->plan(rows, in, out, relu);
+bool LtLinear::supports(int rows, int in, int out, bool relu, Math math) {
+  return state_->plan(rows, in, out, relu, math).found;
+}
+
+void LtLinear::run(const void* x, int rows, int in, const void* w, const float* bias, int out, bool relu, float* y,
+                   cudaStream_t stream, Math math) {
+  Plan& p = state_->plan(rows, in, out, relu, math);
+  if (!p.found) fail("cuBLASLt found no algorithm for a ", rows, " x ", in, " -> ", out, " layer");
   LT_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
   const float one = 1.f, zero = 0.f;
   LT_CHECK(cublasLtMatmul(state_->handle, p.desc, &one, w, p.a, x, p.b, &zero, y, p.d, y, p.d, &p.algo,

@@ -1,8 +1,12 @@
-// The engine's per-cloud fp32 layers for larger batches (more than
-// kSmallRows clouds): cuBLASLt matmuls with the bias and ReLU in the epilogue,
-// true fp32 (CUBLAS_COMPUTE_32F). Plans are found once per shape and kept, so
-// a run (and its graph capture) only queues the matmul.
+// cuBLASLt matmuls with the bias (and ReLU) in the epilogue: the engine's
+// per-cloud fp32 layers for larger batches (more than kSmallRows clouds), true
+// fp32 (CUBLAS_COMPUTE_32F), and the training backend's linear forward in its
+// precision mode (fp32 / TF32 / fp16 / bf16 operands, fp32 accumulation and
+// output), where the bias would otherwise be broadcast into y first. Plans are
+// found once per shape and kept, so a run (and its graph capture) only queues
+// the matmul.
 #pragma once
+#include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <map>
@@ -18,9 +22,22 @@ class LtLinear {
   LtLinear(const LtLinear&) = delete;
   LtLinear& operator=(const LtLinear&) = delete;
 
+  // The operands' type and the accumulation; y and the bias are fp32.
+  struct Math {
+    cudaDataType_t operands = CUDA_R_32F;
+    cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  };
+
   // y(rows, out) = x(rows, in) w^T + bias, ReLU if relu; w (out, in) row-major.
   void run(const float* x, int rows, int in, const float* w, const float* bias, int out, bool relu, float* y,
-           cudaStream_t stream);
+           cudaStream_t stream) {
+    run(x, rows, in, w, bias, out, relu, y, stream, Math{});
+  }
+  // The same with x and w in `math.operands` (fp16 / bf16 ones 2 bytes each).
+  void run(const void* x, int rows, int in, const void* w, const float* bias, int out, bool relu, float* y,
+           cudaStream_t stream, Math math);
+  // Whether cuBLASLt has an algorithm for this shape and math (finding the plan once).
+  bool supports(int rows, int in, int out, bool relu, Math math);
 
  private:
   struct Plan;

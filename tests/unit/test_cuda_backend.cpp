@@ -253,9 +253,16 @@ struct LinearShape {
 const LinearShape kLinearShapes[] = {{1000, 3, 64}, {37, 64, 128}, {257, 128, 1024},
                                      {1, 1024, 512}, {33, 1024, 40}, {4097, 64, 9}};
 
+// The bias in cuBLASLt's epilogue (the default) and broadcast into y before
+// the GEMM (POINTNET_LINEAR_BIAS=broadcast).
 TEST_F(CudaOps, LinearForward) {
+  for (const char* bias : {"epilogue", "broadcast"})
   for (const LinearShape& s : kLinearShapes) {
-    SCOPED_TRACE("M=" + std::to_string(s.M) + " Cin=" + std::to_string(s.Cin) + " Cout=" + std::to_string(s.Cout));
+    SCOPED_TRACE(std::string(bias) + " M=" + std::to_string(s.M) + " Cin=" + std::to_string(s.Cin) +
+                 " Cout=" + std::to_string(s.Cout));
+    testing::ScopedEnv env;
+    env.set("POINTNET_LINEAR_BIAS", bias);
+    const auto gpu = std::make_unique<CudaBackend>(Precision::FP32);
     const std::vector<float> x = randn(size_t(s.M) * s.Cin), w = randn(size_t(s.Cout) * s.Cin, 0.1f),
                              b = randn(s.Cout);
     std::vector<float> y(size_t(s.M) * s.Cout), y_nobias(y.size());
@@ -982,9 +989,12 @@ TEST(CudaPrecisionModes, GemmsWithinDtypeTolerance) {
   cpu.transform_forward(ty.data(), tx.data(), tt.data(), B, N, K);
   cpu.transform_backward(tdx.data(), tdt.data(), tdy.data(), tx.data(), tt.data(), B, N, K);
 
+  for (const char* bias : {"epilogue", "broadcast"})
   for (const ModeCase& mode : {ModeCase{Precision::TF32, kTf32}, ModeCase{Precision::FP16, kHalf},
                                ModeCase{Precision::BF16, kHalf}}) {
-    SCOPED_TRACE(precision_name(mode.precision));
+    SCOPED_TRACE(std::string(precision_name(mode.precision)) + " bias " + bias);
+    testing::ScopedEnv env;  // POINTNET_LINEAR_BIAS: see CudaOps.LinearForward
+    env.set("POINTNET_LINEAR_BIAS", bias);
     CudaBackend gpu(mode.precision);
     Dev gx(gpu, x), gw(gpu, w), gb(gpu, b), gdy(gpu, dy), gy(gpu, y.size()), gdx(gpu, dx.size()),
         gdw(gpu, dw.size()), gdb(gpu, db.size());
