@@ -87,11 +87,12 @@ class CpuBackend : public Backend<T> {
     cpu::transform_regularizer_backward_accumulate(dt, t, B, K, weight);
   }
   void concat_linear_forward(T* y, const T* global, const T* pointfeat, const T* w, const T* bias, int B, int N,
-                             int G, int P, int Cout) override {
+                             int G, int P, int Cout, const void* /*pointfeat_narrow*/ = nullptr) override {
     cpu::concat_linear_forward(y, global, pointfeat, w, bias, B, N, G, P, Cout);
   }
   void concat_linear_backward(T* dglobal, T* dpointfeat, T* dw, T* dbias, const T* dy, const T* global,
-                              const T* pointfeat, const T* w, int B, int N, int G, int P, int Cout) override {
+                              const T* pointfeat, const T* w, int B, int N, int G, int P, int Cout,
+                              const void* /*pointfeat_narrow*/ = nullptr) override {
     cpu::concat_linear_backward(dglobal, dpointfeat, dw, dbias, dy, global, pointfeat, w, B, N, G, P, Cout);
   }
   void wide_max_forward_train(T* y, const WideMaxSaved<T>& s, T* running_mean, T* running_var, const T* x,

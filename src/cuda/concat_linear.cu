@@ -83,7 +83,8 @@ size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
 }  // namespace
 
 void CudaBackend::concat_linear_forward(float* y, const float* global, const float* pointfeat, const float* w,
-                                        const float* bias, int B, int N, int G, int P, int Cout) {
+                                        const float* bias, int B, int N, int G, int P, int Cout,
+                                        const void* pointfeat_narrow) {
   PN_CHECK(B >= 0 && N >= 0 && G > 0 && P > 0 && Cout >= 0);
   const size_t M = size_t(B) * N;
   if (M == 0 || Cout == 0) return;
@@ -94,7 +95,7 @@ void CudaBackend::concat_linear_forward(float* y, const float* global, const flo
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(Cout) * ld);
   const void* go = cuda::gemm_operand(s, State::kGemmA, global, size_t(B) * G);
   cuda::gemm(s, false, true, B, Cout, G, go, G, 0, wo, ld, 0, 0.0f, per_cloud, Cout, 0);
-  const void* po = cuda::gemm_operand(s, State::kGemmA, pointfeat, M * P);
+  const void* po = cuda::gemm_operand(s, State::kGemmA, pointfeat, M * P, pointfeat_narrow);
   cuda::gemm(s, false, true, static_cast<int>(M), Cout, P, po, P, 0, advance(s, wo, G), ld, 0, 0.0f, y, Cout, 0);
   const unsigned rows_grid = static_cast<unsigned>(M < 65536 ? M : 65536);
   const bool four = cuda::by_four(Cout, y);
@@ -104,7 +105,8 @@ void CudaBackend::concat_linear_forward(float* y, const float* global, const flo
 
 void CudaBackend::concat_linear_backward(float* dglobal, float* dpointfeat, float* dw, float* dbias,
                                          const float* dy, const float* global, const float* pointfeat,
-                                         const float* w, int B, int N, int G, int P, int Cout) {
+                                         const float* w, int B, int N, int G, int P, int Cout,
+                                         const void* pointfeat_narrow) {
   PN_CHECK(B >= 0 && N >= 0 && G > 0 && P > 0 && Cout >= 0);
   const size_t M = size_t(B) * N;
   if (M == 0 || Cout == 0) return;
@@ -129,7 +131,7 @@ void CudaBackend::concat_linear_backward(float* dglobal, float* dpointfeat, floa
   const void* dyo = cuda::gemm_operand(s, State::kGemmA, dy, M * Cout);
   cuda::gemm(s, false, false, static_cast<int>(M), P, Cout, dyo, Cout, 0, advance(s, wo, G), ld, 0, 0.0f,
              dpointfeat, P, 0);                                                                 // dpointfeat = dy wp
-  const void* po = cuda::gemm_operand(s, State::kGemmB, pointfeat, M * P);
+  const void* po = cuda::gemm_operand(s, State::kGemmB, pointfeat, M * P, pointfeat_narrow);
   cuda::gemm(s, true, false, Cout, P, static_cast<int>(M), dyo, Cout, 0, po, P, 0, 0.0f, dw + G, ld, 0);  // dwp
 }
 

@@ -187,10 +187,11 @@ class CudaBackend final : public Backend<float> {
                                                  float weight) override;
 
   void concat_linear_forward(float* y, const float* global, const float* pointfeat, const float* w,
-                             const float* bias, int B, int N, int G, int P, int Cout) override;
+                             const float* bias, int B, int N, int G, int P, int Cout,
+                             const void* pointfeat_narrow = nullptr) override;
   void concat_linear_backward(float* dglobal, float* dpointfeat, float* dw, float* dbias, const float* dy,
                               const float* global, const float* pointfeat, const float* w, int B, int N, int G,
-                              int P, int Cout) override;
+                              int P, int Cout, const void* pointfeat_narrow = nullptr) override;
   void wide_max_forward_train(float* y, const WideMaxSaved<float>& saved, float* running_mean,
                               float* running_var, const float* x, const float* w, const float* bias,
                               const float* gamma, const float* beta, int B, int N, int K, int C, bool relu,

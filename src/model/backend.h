@@ -166,12 +166,14 @@ class Backend {
   // so with w = [wg | wp] (Cout, G+P):
   //   y(B*N, Cout) = global(b) wg^T + pointfeat(b, n) wp^T + bias.
   // The global part is computed once per cloud, not once per point.
+  // pointfeat_narrow: pointfeat's 2-byte copy, or null.
   virtual void concat_linear_forward(T* y, const T* global, const T* pointfeat, const T* w, const T* bias, int B,
-                                     int N, int G, int P, int Cout) = 0;
+                                     int N, int G, int P, int Cout, const void* pointfeat_narrow = nullptr) = 0;
   // Gradients (=) of global (B, G), pointfeat (B*N, P), w (Cout, G+P) and bias
   // (Cout) from dy (B*N, Cout).
   virtual void concat_linear_backward(T* dglobal, T* dpointfeat, T* dw, T* dbias, const T* dy, const T* global,
-                                      const T* pointfeat, const T* w, int B, int N, int G, int P, int Cout) = 0;
+                                      const T* pointfeat, const T* w, int B, int N, int G, int P, int Cout,
+                                      const void* pointfeat_narrow = nullptr) = 0;
 
   // y(M, K) = log_softmax over each row of x.
   virtual void log_softmax_forward(T* y, const T* x, int M, int K) = 0;

@@ -135,8 +135,7 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
     be_.transform_forward(tf, conv1_.output(), fstn_.transform(), B, N, kPointFeat);
     pointfeat_ = tf;
   }
-  dense_forward(conv2_, be_, store_, pointfeat_, M, training, kBatchNormMomentum,
-                config_.feature_transform ? nullptr : conv1_.output_narrow());
+  dense_forward(conv2_, be_, store_, pointfeat_, M, training, kBatchNormMomentum, pointfeat_narrow());
   wide_max_forward(conv3_, be_, store_, conv2_.output(), B, N, training, kBatchNormMomentum, conv2_.output_narrow());
 
   if (config_.task == ModelTask::Classification) {
@@ -171,7 +170,7 @@ void PointNet<T>::forward_head_seg(bool training) {
   const int width = head1_.spec.out;
   be_.concat_linear_forward(head1_.z.reserve(static_cast<size_t>(M) * width), conv3_.output(), pointfeat_,
                             store_.value(head1_.weight), store_.value(head1_.bias), B, N, kGlobal, kPointFeat,
-                            width);
+                            width, pointfeat_narrow());
   dense_activate(head1_, be_, store_, M, training, kBatchNormMomentum);
   dense_forward(head2_, be_, store_, head1_.output(), M, training, kBatchNormMomentum, head1_.output_narrow());
   dense_forward(head3_, be_, store_, head2_.output(), M, training, kBatchNormMomentum, head2_.output_narrow());
@@ -232,7 +231,7 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
     dpointfeat = dpointfeat_.reserve(static_cast<size_t>(M) * kPointFeat);
     be_.concat_linear_backward(dglobal, dpointfeat, store_.grad(head1_.weight), store_.grad(head1_.bias), sb,
                                conv3_.output(), pointfeat_, store_.value(head1_.weight), B, N, kGlobal, kPointFeat,
-                               head1_.spec.out);
+                               head1_.spec.out, pointfeat_narrow());
   }
 
   // Feature extractor: max, conv3, conv2.

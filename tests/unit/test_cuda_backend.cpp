@@ -1625,12 +1625,13 @@ class Forwarding : public Backend<float> {
     in_.transform_regularizer_backward_accumulate(dt, t, B, K, w);
   }
   void concat_linear_forward(float* y, const float* g, const float* p, const float* w, const float* b, int B, int N,
-                             int G, int P, int Co) override {
-    in_.concat_linear_forward(y, g, p, w, b, B, N, G, P, Co);
+                             int G, int P, int Co, const void* pn = nullptr) override {
+    in_.concat_linear_forward(y, g, p, w, b, B, N, G, P, Co, pn);
   }
   void concat_linear_backward(float* dg, float* dp, float* dw, float* db, const float* dy, const float* g,
-                              const float* p, const float* w, int B, int N, int G, int P, int Co) override {
-    in_.concat_linear_backward(dg, dp, dw, db, dy, g, p, w, B, N, G, P, Co);
+                              const float* p, const float* w, int B, int N, int G, int P, int Co,
+                              const void* pn = nullptr) override {
+    in_.concat_linear_backward(dg, dp, dw, db, dy, g, p, w, B, N, G, P, Co, pn);
   }
   void wide_max_forward_train(float* y, const WideMaxSaved<float>& s, float* rm, float* rv, const float* x,
                               const float* w, const float* b, const float* g, const float* be, int B, int N, int K,
