@@ -187,7 +187,7 @@ __global__ void normalize_kernel(float* y, Narrow* y_narrow, const float* x, con
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const float v = normalized(x[i], centre, scale, shift, static_cast<int>(i % C), relu);
     if (y) y[i] = v;
-    if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) y_narrow[i] = cuda::to_narrow<Narrow>(v);
+    cuda::store_narrow(y_narrow, i, v);
   }
 }
 // The same four values at a time (C % 4 == 0, x and y 16-byte aligned): the
@@ -203,7 +203,7 @@ __global__ void normalize4_kernel(float4* y, Narrow* y_narrow, const float4* x, 
                                    normalized(v.z, centre, scale, shift, c + 2, relu),
                                    normalized(v.w, centre, scale, shift, c + 3, relu));
     if (y) y[q] = out;
-    if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) cuda::store_narrow4(y_narrow, q, out);
+    cuda::store_narrow4(y_narrow, q, out);
   }
 }
 
@@ -308,7 +308,7 @@ __global__ void batchnorm_dx_kernel(float* dx, Narrow* dx_narrow, const float* d
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
     const float v = batchnorm_dx(dy[i], x[i], t, static_cast<int>(i % t.C));
     dx[i] = v;
-    if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) dx_narrow[i] = cuda::to_narrow<Narrow>(v);
+    cuda::store_narrow(dx_narrow, i, v);
   }
 }
 template <typename Narrow>
@@ -320,7 +320,7 @@ __global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const float4
     const float4 out = make_float4(batchnorm_dx(g.x, v.x, t, c), batchnorm_dx(g.y, v.y, t, c + 1),
                                    batchnorm_dx(g.z, v.z, t, c + 2), batchnorm_dx(g.w, v.w, t, c + 3));
     dx[q] = out;
-    if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) cuda::store_narrow4(dx_narrow, q, out);
+    cuda::store_narrow4(dx_narrow, q, out);
   }
 }
 
@@ -344,7 +344,7 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
         const size_t i = size_t(m) * C + c;
         const float v = batchnorm_dx(dy[i], x[i], t, c);
         if (dx) dx[i] = v;
-        if constexpr (!std::is_same_v<Narrow, cuda::NoNarrow>) dx_narrow[i] = cuda::to_narrow<Narrow>(v);
+        cuda::store_narrow(dx_narrow, i, v);
         s1 += static_cast<double>(v);
       }
     }
@@ -443,7 +443,7 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
   finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(dgamma, dbeta, coeffs, sums, gamma, invstd,
                                                                      M, C, nullptr);
   CUDA_CHECK_LAUNCH();
-  if (!dx && !dx_narrow) return;  // the same on every rank (as the CPU)
+  if (!dx && !dx_narrow && !dx_sum) return;  // the same on every rank (as the CPU)
   if (cuda::synchronised(s)) {
     // dgamma and dbeta stay this rank's (the gradient all-reduce adds them);
     // dx takes the global batch's sums. A rank without rows still takes part.
@@ -497,8 +497,8 @@ void CudaBackend::batchnorm_relu_backward(float* dx, float* dgamma, float* dbeta
                                           float* dx_sum) {
   const bool copy = cuda::narrow_copies_on(*s_) && dx_narrow;
   PN_CHECK(dx || copy || !dx_narrow);  // "only the copy" where no copy is written
-  batchnorm_grad(*s_, dx, copy ? dx_narrow : nullptr, copy ? dx_sum : nullptr, dgamma, dbeta, dy, x, gamma, beta,
-                 mean, invstd, M, C, true);
+  batchnorm_grad(*s_, dx, copy ? dx_narrow : nullptr, dx_sum, dgamma, dbeta, dy, x, gamma, beta, mean, invstd, M, C,
+                 true);
 }
 
 }  // namespace pointnet

@@ -118,7 +118,8 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   s_->blas_workspace = s_->device_malloc(kBlasWorkspaceBytes);
   CUBLAS_CHECK(cublasSetWorkspace(s_->blas, s_->blas_workspace, kBlasWorkspaceBytes));
   CUBLAS_CHECK(cublasSetPointerMode(s_->blas, CUBLAS_POINTER_MODE_HOST));
-  s_->lt = std::make_unique<cuda_engine::LtLinear>();
+  // cuBLASLt shares cuBLAS's workspace: both queue on this one stream.
+  s_->lt = std::make_unique<cuda_engine::LtLinear>(s_->blas_workspace, kBlasWorkspaceBytes);
 }
 
 CudaBackend::~CudaBackend() {

@@ -139,14 +139,21 @@ __device__ __forceinline__ void store_narrow4(Half* out, size_t quad, float4 f) 
   reinterpret_cast<NarrowFour<Half>*>(out)[quad] =
       NarrowFour<Half>{{to_narrow<Half>(f.x), to_narrow<Half>(f.y), to_narrow<Half>(f.z), to_narrow<Half>(f.w)}};
 }
-// The type a kernel template takes where no 2-byte copy is written.
+template <typename Half>
+__device__ __forceinline__ void store_narrow(Half* out, size_t i, float v) {
+  out[i] = to_narrow<Half>(v);
+}
+// The type a kernel template takes where no 2-byte copy is written: its stores do nothing.
 struct NoNarrow {};
+__device__ __forceinline__ void store_narrow(NoNarrow*, size_t, float) {}
+__device__ __forceinline__ void store_narrow4(NoNarrow*, size_t, float4) {}
 // Calls f with `narrow` typed as the mode's 2-byte type (__half* or
 // __nv_bfloat16*), or with a null NoNarrow* where `narrow` is null.
 template <typename F>
 void with_narrow_type(const State& s, void* narrow, F&& f) {
-  if (!narrow) f(static_cast<NoNarrow*>(nullptr));
-  else if (s.mode_precision == Precision::FP16) f(static_cast<__half*>(narrow));
+  if (!narrow) return f(static_cast<NoNarrow*>(nullptr));
+  PN_CHECK(s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);
+  if (s.mode_precision == Precision::FP16) f(static_cast<__half*>(narrow));
   else f(static_cast<__nv_bfloat16*>(narrow));
 }
 

@@ -2,6 +2,9 @@
 
 #include <cublasLt.h>
 
+#include <cstdint>
+#include <utility>
+
 #include "cuda/check.h"
 
 #define LT_CHECK(call)                                                                               \
@@ -31,14 +34,29 @@ struct LtLinear::Plan {
   }
 };
 
+namespace {
+// The largest power of two (at most 256, cuBLASLt's default assumption) that
+// divides the address: what the plan may assume of a pointer.
+uint32_t alignment_of(const void* p) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  uint32_t a = 256;
+  while (a > 1 && address % a != 0) a /= 2;
+  return a;
+}
+}  // namespace
+
 struct LtLinear::State {
   cublasLtHandle_t handle = nullptr;
   void* workspace = nullptr;
-  // (rows, in, out, relu, operand type, compute type)
-  std::map<std::tuple<int, int, int, bool, int, int>, std::unique_ptr<Plan>> plans;
+  size_t workspace_bytes = kWorkspaceBytes;
+  bool owns_workspace = true;
+  // (rows, in, out, relu, operand type, compute type, alignments of w, x, y)
+  using Key = std::tuple<int, int, int, bool, int, int, uint32_t, uint32_t, uint32_t>;
+  std::map<Key, std::unique_ptr<Plan>> plans;
 
-  Plan& plan(int rows, int in, int out, bool relu, Math math) {
-    auto& slot = plans[{rows, in, out, relu, static_cast<int>(math.operands), static_cast<int>(math.compute)}];
+  Plan& plan(int rows, int in, int out, bool relu, Math math, uint32_t align_w, uint32_t align_x, uint32_t align_y) {
+    auto& slot = plans[{rows, in, out, relu, static_cast<int>(math.operands), static_cast<int>(math.compute), align_w,
+                        align_x, align_y}];
     if (slot) return *slot;
     auto p = std::make_unique<Plan>();
     LT_CHECK(cublasLtMatmulDescCreate(&p->desc, math.compute, CUDA_R_32F));
@@ -55,8 +73,14 @@ struct LtLinear::State {
     LT_CHECK(cublasLtMatrixLayoutCreate(&p->d, CUDA_R_32F, out, rows, out)); // y stored (out, rows)
     cublasLtMatmulPreference_t pref = nullptr;
     LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &kWorkspaceBytes,
-                                                  sizeof kWorkspaceBytes));
+    LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
+                                                  sizeof workspace_bytes));
+    // The algorithm may assume no more alignment than these pointers have.
+    for (auto [attribute, bytes] : {std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_w},
+                                    std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_x},
+                                    std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_y},
+                                    std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_y}})
+      LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attribute, &bytes, sizeof bytes));
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     const cublasStatus_t st =
@@ -75,24 +99,36 @@ LtLinear::LtLinear() : state_(std::make_unique<State>()) {
   CUDA_CHECK(cudaMalloc(&state_->workspace, kWorkspaceBytes));
 }
 
-LtLinear::~LtLinear() {
-  state_->plans.clear();
-  if (state_->workspace) cudaFree(state_->workspace);
-  if (state_->handle) cublasLtDestroy(state_->handle);
+LtLinear::LtLinear(void* workspace, size_t bytes) : state_(std::make_unique<State>()) {
+  LT_CHECK(cublasLtCreate(&state_->handle));
+  state_->workspace = workspace;
+  state_->workspace_bytes = bytes;
+  state_->owns_workspace = false;
 }
 
-bool LtLinear::supports(int rows, int in, int out, bool relu, Math math) {
-  return state_->plan(rows, in, out, relu, math).found;
+LtLinear::~LtLinear() {
+  state_->plans.clear();
+  if (state_->workspace && state_->owns_workspace) cudaFree(state_->workspace);
+  if (state_->handle) cublasLtDestroy(state_->handle);
 }
 
 void LtLinear::run(const void* x, int rows, int in, const void* w, const float* bias, int out, bool relu, float* y,
                    cudaStream_t stream, Math math) {
-  Plan& p = state_->plan(rows, in, out, relu, math);
-  if (!p.found) fail("cuBLASLt found no algorithm for a ", rows, " x ", in, " -> ", out, " layer");
+  if (!try_run(x, rows, in, w, bias, out, relu, y, stream, math))
+    fail("cuBLASLt found no algorithm for a ", rows, " x ", in, " -> ", out, " layer");
+}
+
+bool LtLinear::try_run(const void* x, int rows, int in, const void* w, const float* bias, int out, bool relu,
+                       float* y, cudaStream_t stream, Math math) {
+  Plan& p = state_->plan(rows, in, out, relu, math, alignment_of(w), alignment_of(x), alignment_of(y));
+  if (!p.found) return false;
   LT_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
   const float one = 1.f, zero = 0.f;
-  LT_CHECK(cublasLtMatmul(state_->handle, p.desc, &one, w, p.a, x, p.b, &zero, y, p.d, y, p.d, &p.algo,
-                          state_->workspace, kWorkspaceBytes, stream));
+  const cublasStatus_t st = cublasLtMatmul(state_->handle, p.desc, &one, w, p.a, x, p.b, &zero, y, p.d, y, p.d,
+                                           &p.algo, state_->workspace, state_->workspace_bytes, stream);
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED) return false;  // nothing queued
+  LT_CHECK(st);
+  return true;
 }
 
 }  // namespace pointnet::cuda_engine

@@ -17,7 +17,10 @@ namespace pointnet::cuda_engine {
 
 class LtLinear {
  public:
+  // With its own workspace (cudaMalloc), or with the caller's (`bytes` at
+  // `workspace`, used by this object's matmuls only on the caller's stream).
   LtLinear();
+  LtLinear(void* workspace, size_t bytes);
   ~LtLinear();
   LtLinear(const LtLinear&) = delete;
   LtLinear& operator=(const LtLinear&) = delete;
@@ -36,8 +39,10 @@ class LtLinear {
   // The same with x and w in `math.operands` (fp16 / bf16 ones 2 bytes each).
   void run(const void* x, int rows, int in, const void* w, const float* bias, int out, bool relu, float* y,
            cudaStream_t stream, Math math);
-  // Whether cuBLASLt has an algorithm for this shape and math (finding the plan once).
-  bool supports(int rows, int in, int out, bool relu, Math math);
+  // run, or false with nothing queued where cuBLASLt has no algorithm for this
+  // shape, math and these pointers' alignments (the caller then takes another way).
+  bool try_run(const void* x, int rows, int in, const void* w, const float* bias, int out, bool relu, float* y,
+               cudaStream_t stream, Math math);
 
  private:
   struct Plan;

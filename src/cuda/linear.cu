@@ -44,11 +44,10 @@ void CudaBackend::linear_forward(float* y, const float* x, const float* w, const
   const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(M) * Cin, x_narrow);
   const void* wo = cuda::gemm_operand(*s_, State::kGemmB, w, size_t(Cout) * Cin);
   // The bias in the matmul's epilogue: y is written once, never read.
-  const cuda_engine::LtLinear::Math math = cuda::gemm_math(*s_);
-  if (b && Cin > 0 && s_->bias_epilogue && s_->lt->supports(M, Cin, Cout, false, math)) {
-    s_->lt->run(xo, M, Cin, wo, b, Cout, false, y, s_->stream, math);
+  // Where cuBLASLt has no plan for it, the bias is broadcast into y first.
+  if (b && Cin > 0 && s_->bias_epilogue &&
+      s_->lt->try_run(xo, M, Cin, wo, b, Cout, false, y, s_->stream, cuda::gemm_math(*s_)))
     return;
-  }
   if (b) cuda::broadcast_rows(*s_, y, b, size_t(M), Cout);
   // y(M, Cout) = x(M, Cin) w(Cout, Cin)^T (+ y)
   cuda::gemm(*s_, false, true, M, Cout, Cin, xo, Cin, 0, wo, Cin, 0, b ? 1.0f : 0.0f, y, Cout, 0);

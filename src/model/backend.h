@@ -9,6 +9,9 @@
 // - Every kernel OVERWRITES its outputs and gradients (=), except the ones
 //   whose name ends in _accumulate (+=). A null gradient pointer means "not needed".
 // - Rows are points (or clouds): activations are (M, C) row-major, M = B*N.
+// - The optional 2-byte copies (`*_narrow`, narrow_activations()) and the
+//   sums that come with them trail the sizes, defaulted to null, so that the
+//   calls without them read as before.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -128,8 +131,9 @@ class Backend {
   // training forward of the same x, gamma and beta: a backend may recompute
   // the ReLU's mask from them (its forward's exact bits) and never read y,
   // one pass over the activations fewer. dx_narrow: dx's 2-byte copy is
-  // written there too; with it, dx_sum (C) gets dx's column sums (the same
-  // bits as linear_backward's db from dx) and dx may be null: only the copy.
+  // written there too; with it, dx_sum (C) is overwritten with dx's column
+  // sums (the same bits as linear_backward's db from dx) and dx may be null:
+  // only the copy.
   virtual void batchnorm_relu_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* y,
                                        const T* gamma, const T* beta, const T* mean, const T* invstd, int M,
                                        int C, void* /*dx_narrow*/ = nullptr, T* /*dx_sum*/ = nullptr) {

@@ -53,8 +53,9 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
     be.multiply(z, z, layer.dropout_mask, count);
   }
   if (s.bn_name.empty() && !s.relu) return;  // output is z
-  // Only the copy where no one reads fp32 y (decided in the ReLU'd training branch below).
-  const bool copy = training && s.relu && !s.bn_name.empty() && s.conv && be.narrow_activations();
+  // The 2-byte copy: conv layers (per-point GEMMs in the mode's type read
+  // them) with BatchNorm and ReLU, in training. fp32 y only where read.
+  const bool copy = training && s.relu && !s.bn_name.empty() && s.conv && count > 0 && be.narrow_activations();
   layer.y_written = !copy || layer.output_read_in_fp32;
   T* y = layer.y_written ? layer.y.reserve(count) : nullptr;
   if (s.bn_name.empty()) {
@@ -67,7 +68,6 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
     T* mean = layer.mean.reserve(s.out);
     T* invstd = layer.invstd.reserve(s.out);
     if (s.relu) {
-      // Only conv layers: their consumers are per-point GEMMs in the mode's type.
       layer.narrow_holds_y = copy;
       void* y_narrow = copy ? layer.narrow.reserve(Backend<T>::narrow_count(count)) : nullptr;
       be.batchnorm_relu_forward_train(y, mean, invstd, store.value(layer.bn_mean), store.value(layer.bn_var), z,
@@ -104,21 +104,17 @@ Deactivated deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
   // the gradient takes its place. Not with dropout: the mask comes after.
   const bool narrow = copy && layer.narrow_holds_y && !s.dropout;
   layer.narrow_holds_y = false;
-  if (narrow) {
-    // Only the copy and its column sums (the bias gradient): no fp32 gradient.
-    be.batchnorm_relu_backward(nullptr, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy, layer.z.data(),
-                               layer.y.data(), store.value(layer.bn_weight), store.value(layer.bn_bias),
-                               layer.mean.data(), layer.invstd.data(), M, s.out, layer.narrow.data(),
-                               store.grad(layer.bias));
-    return {layer.narrow.data(), true};
-  }
-  // In place: the kernels read dy[i] and z[i] before writing dx[i].
+  const T* y = layer.y_written ? layer.y.data() : nullptr;  // the CUDA backend never reads it here
   if (s.relu && !s.bn_name.empty()) {
-    be.batchnorm_relu_backward(dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy, layer.z.data(),
-                               layer.y.data(), store.value(layer.bn_weight), store.value(layer.bn_bias),
-                               layer.mean.data(), layer.invstd.data(), M, s.out);
+    // In place (the kernels read dy[i] and z[i] before writing dx[i]), or,
+    // with the copy, only the copy and its column sums (the bias gradient).
+    be.batchnorm_relu_backward(narrow ? nullptr : dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy,
+                               layer.z.data(), y, store.value(layer.bn_weight), store.value(layer.bn_bias),
+                               layer.mean.data(), layer.invstd.data(), M, s.out,
+                               narrow ? layer.narrow.data() : nullptr, narrow ? store.grad(layer.bias) : nullptr);
+    if (narrow) return {layer.narrow.data(), true};
   } else if (s.relu) {
-    be.relu_backward(dy, dy, layer.y.data(), count);
+    be.relu_backward(dy, dy, y, count);
   } else if (!s.bn_name.empty()) {
     be.batchnorm_backward(dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy,
                           layer.z.data(), store.value(layer.bn_weight), layer.mean.data(),
@@ -139,6 +135,9 @@ void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
                      d.narrow ? nullptr : dy, layer.input, store.value(layer.weight), layer.rows, s.in, s.out,
                      d.narrow, layer.input_narrow);
   be.per_cloud_gemms(false);
+  // The producer's buffer now waits for its own gradient's copy: a second
+  // backward must not take it for x.
+  layer.input_narrow = nullptr;
 }
 
 template <typename T>

@@ -34,12 +34,14 @@ struct Dense {
   bool trained = false;      // whether the last forward used batch statistics
 
   // 2-byte copies (Backend::narrow_activations; conv layers with BatchNorm
-  // and ReLU, training only): y's after the forward, for the next layer's
-  // GEMMs; the backward then writes the linear output's gradient's there (y's
-  // copy is dead by then: the next layer's backward ran first).
+  // and ReLU, training only), (M, out) values in the mode's fp16 / bf16 in
+  // narrow_count(M * out) T's: y's after the forward, for the GEMMs that read
+  // y; the backward then writes the linear output's gradient's copy there.
+  // The model runs every reader's backward before this layer's (reverse
+  // order), so y's copy is dead by then.
   Buffer<T> narrow;
   bool narrow_holds_y = false;
-  const void* input_narrow = nullptr;  // x's copy, owned by the previous layer, or null
+  const void* input_narrow = nullptr;  // x's copy (M, in), owned by the previous layer, or null
   // False (set by the model) where every reader of the output takes its copy
   // (dense layers only): then a forward that keeps the copy skips fp32 y, and
   // output() is null until a forward writes y again.

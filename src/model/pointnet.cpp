@@ -22,9 +22,10 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
   dense_declare(conv2_, {"feat.conv2", "feat.bn2", 64, 128, true, true, false}, store_);
   wide_max_declare(conv3_, {"feat.conv3", "feat.bn3", 128, kGlobal, true, false, false}, store_);
   if (config.feature_transform) tnet_declare(fstn_, "feat.fstn", 64, 64, store_);
-  // conv1's output is read by conv2 alone in the classifier without the
-  // feature transform (that one's transform and the segmenter's concat read it in fp32).
-  conv1_.output_read_in_fp32 = config.feature_transform || config.task == ModelTask::Segmentation;
+  // Without the feature transform conv1's output is read by conv2 (and the
+  // segmenter's concat) alone, both able to take its copy; with it, the
+  // transform reads it in fp32.
+  conv1_.output_read_in_fp32 = config.feature_transform;
   const int k = config.num_classes;
   if (config.task == ModelTask::Classification) {
     dense_declare(head1_, {"fc1", "bn1", kGlobal, 512, false, true, false}, store_);

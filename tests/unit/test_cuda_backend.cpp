@@ -828,9 +828,10 @@ TEST(CudaPrecisionModes, PerCloudGemmsKeepFp32WhenAsked) {
 // here, so a GEMM against the identity that still returns the values shows the
 // copy was read and holds exactly the conversion's rounding. Then the passes
 // that write only the copy (y null; dx null with dx's column sums, which must
-// be linear_backward's db bit for bit). C = 64: four at a time; C = 6 one by
-// one. In fp32, and with POINTNET_NARROW_ACTIVATIONS=off, no copy is written
-// or read.
+// be linear_backward's db bit for bit), and the concat layer's pointfeat
+// copy. C = 64: four at a time; C = 6 one by one. M = 301 rows: two of the
+// sums' row chunks; M = 200: one (the sums written in place). In fp32, and
+// with POINTNET_NARROW_ACTIVATIONS=off, no copy is written or read.
 // host values -> the GEMM operand conversion of `gpu`'s mode, read back
 // through a GEMM against the identity `eyes` (C x C).
 std::vector<float> gpu_rounded(CudaBackend& gpu, const std::vector<float>& values, float* eyes, int M, int C) {
@@ -842,10 +843,14 @@ std::vector<float> gpu_rounded(CudaBackend& gpu, const std::vector<float>& value
 TEST(CudaPrecisionModes, NarrowCopiesHoldTheConversionAndAreRead) {
   PN_REQUIRE_CUDA();
   Rng rng(13);
+  struct Rows {
+    int B, N;  // M = B N rows (clouds of N points, for the concat layer)
+  };
   for (Precision p : {Precision::BF16, Precision::FP16, Precision::FP32})
+  for (const Rows& rows : {Rows{7, 43}, Rows{8, 25}})
   for (int C : {64, 6}) {
-    SCOPED_TRACE(std::string(precision_name(p)) + " C=" + std::to_string(C));
-    const int M = 301;
+    const int M = rows.B * rows.N;
+    SCOPED_TRACE(std::string(precision_name(p)) + " M=" + std::to_string(M) + " C=" + std::to_string(C));
     const size_t n = size_t(M) * C;
     std::vector<float> eye(size_t(C) * C, 0.0f), z(n), dy(n), gamma(C), beta(C);
     for (int c = 0; c < C; ++c) eye[size_t(c) * C + c] = 1.0f;
@@ -898,6 +903,25 @@ TEST(CudaPrecisionModes, NarrowCopiesHoldTheConversionAndAreRead) {
     EXPECT_CLOSE(db_fused.host(), db_plain.host(), kExact);
     gpu.linear_backward(from_copy, nullptr, nullptr, nullptr, gz, eyes, M, C, C, only);
     EXPECT_CLOSE(from_copy.host(), gpu_rounded(gpu, dz_kept, eyes, M, C), kExact);
+    // The concat layer: pointfeat (here y, P = C) from its copy, fp32 zeros beside it.
+    {
+      const int G = 5, Cout = 16;
+      std::vector<float> global(size_t(rows.B) * G), w(size_t(Cout) * (G + C)), bias(Cout);
+      for (float& v : global) v = rng.normal();
+      for (float& v : w) v = 0.2f * rng.normal();
+      for (float& v : bias) v = rng.normal();
+      gpu.batchnorm_relu_forward_train(gy, mean, invstd, rm, rv, gz, gg, gb, M, C, 1e-5, 0.1, copy);
+      Dev gglobal(gpu, global), gw(gpu, w), gbias(gpu, bias), out_plain(gpu, size_t(M) * Cout),
+          out_copy(gpu, size_t(M) * Cout), dglobal(gpu, size_t(rows.B) * G), dpf(gpu, n), dw_a(gpu, w.size()),
+          dw_b(gpu, w.size()), dbias(gpu, Cout), gdy_concat(gpu, std::vector<float>(size_t(M) * Cout, 0.5f));
+      gpu.concat_linear_forward(out_plain, gglobal, gy, gw, gbias, rows.B, rows.N, G, C, Cout);
+      gpu.concat_linear_forward(out_copy, gglobal, zeros, gw, gbias, rows.B, rows.N, G, C, Cout, copy);
+      EXPECT_CLOSE(out_copy.host(), out_plain.host(), kExact);
+      gpu.concat_linear_backward(dglobal, dpf, dw_a, dbias, gdy_concat, gglobal, gy, gw, rows.B, rows.N, G, C, Cout);
+      gpu.concat_linear_backward(dglobal, dpf, dw_b, dbias, gdy_concat, gglobal, zeros, gw, rows.B, rows.N, G, C, Cout,
+                                 copy);
+      EXPECT_CLOSE(dw_b.host(), dw_a.host(), kExact);
+    }
     // Switched off: reported as off, and nothing written where asked.
     testing::ScopedEnv env;
     env.set("POINTNET_NARROW_ACTIVATIONS", "off");
