@@ -294,12 +294,35 @@ struct DxTerms {
   const double* coeffs;
   int C;
 };
-__device__ __forceinline__ float batchnorm_dx(float dy, float x, const DxTerms& t, int c) {
-  const bool cut =
-      t.gamma && !(batchnorm_apply(x, t.mean[c], batchnorm_scale(t.gamma[c], t.invstd[c]), t.beta[c]) > 0.0f);
+// One channel's terms, read once: a kernel whose thread keeps one channel
+// (batchnorm_dx_sums_kernel) holds them in registers across its rows, where
+// reading them per element (dx may alias them, as far as the compiler knows)
+// cost seven loads per value.
+struct DxChannel {
+  bool relu;
+  float mean, invstd, scale, shift;
+  double coeff, mean_dy, mean_dy_xhat;
+};
+__device__ __forceinline__ DxChannel dx_channel(const DxTerms& t, int c) {
+  DxChannel k;
+  k.relu = t.gamma != nullptr;
+  k.mean = t.mean[c];
+  k.invstd = t.invstd[c];
+  k.scale = k.relu ? batchnorm_scale(t.gamma[c], t.invstd[c]) : 0.0f;
+  k.shift = k.relu ? t.beta[c] : 0.0f;
+  k.coeff = t.coeffs[c];
+  k.mean_dy = t.coeffs[t.C + c];
+  k.mean_dy_xhat = t.coeffs[2 * t.C + c];
+  return k;
+}
+__device__ __forceinline__ float batchnorm_dx(float dy, float x, const DxChannel& k) {
+  const bool cut = k.relu && !(batchnorm_apply(x, k.mean, k.scale, k.shift) > 0.0f);
   const double g = cut ? 0.0 : dy;
-  const double xh = (static_cast<double>(x) - t.mean[c]) * t.invstd[c];
-  return static_cast<float>(t.coeffs[c] * (g - t.coeffs[t.C + c] - xh * t.coeffs[2 * t.C + c]));
+  const double xh = (static_cast<double>(x) - k.mean) * k.invstd;
+  return static_cast<float>(k.coeff * (g - k.mean_dy - xh * k.mean_dy_xhat));
+}
+__device__ __forceinline__ float batchnorm_dx(float dy, float x, const DxTerms& t, int c) {
+  return batchnorm_dx(dy, x, dx_channel(t, c));
 }
 template <typename Narrow>  // as normalize_kernel's: dx's 2-byte copy, or NoNarrow
 __global__ void batchnorm_dx_kernel(float* dx, Narrow* dx_narrow, const float* dy, const float* x, DxTerms t,
@@ -340,9 +363,10 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
     const int end = min(M, begin + cuda::kReduceChunkRows);
     double s1 = 0.0;
     if (c < C) {
+      const DxChannel k = dx_channel(t, c);
       for (int m = begin + ty; m < end; m += cuda::kLanes) {
         const size_t i = size_t(m) * C + c;
-        const float v = batchnorm_dx(dy[i], x[i], t, c);
+        const float v = batchnorm_dx(dy[i], x[i], k);
         if (dx) dx[i] = v;
         cuda::store_narrow(dx_narrow, i, v);
         s1 += static_cast<double>(v);
