@@ -79,7 +79,10 @@ struct Trainee {
 
 // Runs the same steps on `a` and `b` (batch shapes 6, 4, 6, eight steps each)
 // and expects every loss, parameter, Adam moment and running statistic equal
-// bit for bit after each. Returns how many of a's steps were replayed graphs.
+// bit for bit after each. An eval forward runs between two steps of each
+// shape (as a validation pass would), its outputs equal too: the first one
+// allocates the outputs training skipped, so the recording is made again.
+// Returns how many of a's steps were replayed graphs.
 int expect_same_steps(Trainee& a, Trainee& b, const GraphCase& c) {
   const bool seg = c.task == ModelTask::Segmentation;
   // Shapes per step: each change drops a recording; it is made again.
@@ -118,6 +121,15 @@ int expect_same_steps(Trainee& a, Trainee& b, const GraphCase& c) {
     const bool same = sa.size() == sb.size() && std::memcmp(sa.data(), sb.data(), sa.size() * sizeof(float)) == 0;
     EXPECT_TRUE(same) << "step " << i << ": parameters or running statistics differ";
     if (!same || ::testing::Test::HasFailure()) break;  // the later steps would only repeat it
+    if (i % 8 == 3) {
+      a.model.forward(pa, B, N, false);
+      b.model.forward(pb, B, N, false);
+      const size_t outputs = size_t(a.model.output_rows()) * a.model.config().num_classes;
+      std::vector<float> ea(outputs), eb(outputs);
+      a.gpu.download(ea.data(), a.model.log_probs(), outputs);
+      b.gpu.download(eb.data(), b.model.log_probs(), outputs);
+      EXPECT_EQ(std::memcmp(ea.data(), eb.data(), outputs * sizeof(float)), 0) << "eval after step " << i;
+    }
   }
   EXPECT_EQ(a.adam.steps(), b.adam.steps());
   return replayed;
