@@ -148,6 +148,7 @@ void CudaBackend::synchronize() { CUDA_CHECK(cudaStreamSynchronize(s_->stream));
 void* CudaBackend::stream() const { return s_->stream; }
 std::string CudaBackend::device_name() const { return s_->device_name; }
 size_t CudaBackend::device_allocations() const { return s_->allocations; }
+CudaBackend::GemmCounts CudaBackend::gemm_counts() const { return s_->gemm_counts; }
 size_t CudaBackend::device_bytes_in_use() const { return s_->bytes_in_use; }
 size_t CudaBackend::device_bytes_peak() const { return s_->peak_bytes; }
 
@@ -257,6 +258,7 @@ const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t coun
   if (!two_bytes) return x;
   void* out = s.scratch(slot, count * 2);  // both half types are 2 bytes
   if (count == 0) return out;
+  s.gemm_counts.converted_values += count;
   if (s.precision == Precision::FP16)
     convert(s.stream, static_cast<__half*>(out), x, count);
   else

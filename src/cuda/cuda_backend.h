@@ -108,6 +108,16 @@ class CudaBackend final : public Backend<float> {
   // cudaMalloc calls made so far, contract allocations and scratch growth
   // together: tests use it to check that a steady-state step allocates nothing.
   size_t device_allocations() const;
+  // What the GEMM wrappers queued so far, for tests that check a path is
+  // taken: values converted to fp16/bf16 as operands (weights and activations
+  // without a 2-byte copy), and linear layers whose bias was broadcast into y
+  // because cuBLASLt had no epilogue plan (or POINTNET_LINEAR_BIAS=broadcast).
+  // Counted when queued: a recorded step's replays add nothing.
+  struct GemmCounts {
+    size_t converted_values = 0;
+    size_t bias_broadcasts = 0;
+  };
+  GemmCounts gemm_counts() const;
   // Bytes this backend holds through cudaMalloc (tensors, grow-only scratch,
   // the cuBLAS workspace), now and at most since it was created. Excludes the
   // CUDA context and cuBLAS's own internal allocations.

@@ -56,6 +56,7 @@ struct CudaBackend::State {
   void* blas_workspace = nullptr;
   std::string device_name;
   size_t allocations = 0;
+  CudaBackend::GemmCounts gemm_counts;  // CudaBackend::gemm_counts
   // Bytes held through device_malloc (contract allocations, scratch, the cuBLAS
   // workspace): now and at most so far. `block_bytes` remembers each block's size.
   size_t bytes_in_use = 0, peak_bytes = 0;

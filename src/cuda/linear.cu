@@ -48,7 +48,10 @@ void CudaBackend::linear_forward(float* y, const float* x, const float* w, const
   if (b && Cin > 0 && s_->bias_epilogue &&
       s_->lt->try_run(xo, M, Cin, wo, b, Cout, false, y, s_->stream, cuda::gemm_math(*s_)))
     return;
-  if (b) cuda::broadcast_rows(*s_, y, b, size_t(M), Cout);
+  if (b) {
+    cuda::broadcast_rows(*s_, y, b, size_t(M), Cout);
+    ++s_->gemm_counts.bias_broadcasts;
+  }
   // y(M, Cout) = x(M, Cin) w(Cout, Cin)^T (+ y)
   cuda::gemm(*s_, false, true, M, Cout, Cin, xo, Cin, 0, wo, Cin, 0, b ? 1.0f : 0.0f, y, Cout, 0);
 }

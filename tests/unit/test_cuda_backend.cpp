@@ -832,6 +832,43 @@ TEST(CudaPrecisionModes, PerCloudGemmsKeepFp32WhenAsked) {
 // copy. C = 64: four at a time; C = 6 one by one. M = 301 rows: two of the
 // sums' row chunks; M = 200: one (the sums written in place). In fp32, and
 // with POINTNET_NARROW_ACTIVATIONS=off, no copy is written or read.
+// linear_forward adds the bias in cuBLASLt's epilogue at the model's shapes
+// (conv2, the segmenter's head, a fully connected layer over 32 clouds) in
+// every mode: no broadcast pass is queued (gemm_counts). K = 3 (conv1 over
+// xyz) may lack a plan for 2-byte operands (6-byte rows): reported, not required.
+TEST(CudaPrecisionModes, BiasEpilogueTakenAtTheModelsShapes) {
+  PN_REQUIRE_CUDA();
+  Rng rng(17);
+  for (Precision p : {Precision::FP32, Precision::TF32, Precision::BF16, Precision::FP16}) {
+    CudaBackend gpu(p);
+    for (const LinearShape& s : {LinearShape{2500, 64, 128}, LinearShape{2500, 512, 256}, LinearShape{32, 1024, 512},
+                                 LinearShape{2500, 3, 64}}) {
+      SCOPED_TRACE(std::string(precision_name(p)) + " M=" + std::to_string(s.M) + " Cin=" + std::to_string(s.Cin));
+      std::vector<float> x(size_t(s.M) * s.Cin), w(size_t(s.Cout) * s.Cin), b(s.Cout);
+      for (float& v : x) v = rng.normal();
+      for (float& v : w) v = 0.1f * rng.normal();
+      for (float& v : b) v = rng.normal();
+      Dev gx(gpu, x), gw(gpu, w), gb(gpu, b), gy(gpu, size_t(s.M) * s.Cout);
+      const size_t before = gpu.gemm_counts().bias_broadcasts;
+      gpu.linear_forward(gy, gx, gw, gb, s.M, s.Cin, s.Cout);
+      const size_t broadcasts = gpu.gemm_counts().bias_broadcasts - before;
+      if (s.Cin == 3) {
+        std::cout << "[ info     ] " << precision_name(p) << " K=3 bias: " << (broadcasts ? "broadcast" : "epilogue")
+                  << "\n";
+      } else {
+        EXPECT_EQ(broadcasts, 0u) << "cuBLASLt found no epilogue plan";
+      }
+    }
+    testing::ScopedEnv env;
+    env.set("POINTNET_LINEAR_BIAS", "broadcast");
+    CudaBackend old_way(p);
+    Dev gx(old_way, std::vector<float>(64 * 8, 1.0f)), gw(old_way, std::vector<float>(8 * 8, 1.0f)),
+        gb(old_way, std::vector<float>(8, 1.0f)), gy(old_way, 64 * 8);
+    old_way.linear_forward(gy, gx, gw, gb, 64, 8, 8);
+    EXPECT_EQ(old_way.gemm_counts().bias_broadcasts, 1u) << "POINTNET_LINEAR_BIAS=broadcast not honoured";
+  }
+}
+
 // host values -> the GEMM operand conversion of `gpu`'s mode, read back
 // through a GEMM against the identity `eyes` (C x C).
 std::vector<float> gpu_rounded(CudaBackend& gpu, const std::vector<float>& values, float* eyes, int M, int C) {

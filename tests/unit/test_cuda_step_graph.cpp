@@ -169,6 +169,14 @@ TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
   ASSERT_TRUE(copying.gpu.narrow_activations());
   ASSERT_FALSE(converting->gpu.narrow_activations());
   expect_same_steps(copying, *converting, c);
+  // The copies were taken: the same steps converted far fewer operand values.
+  // Per conv trunk and step at least conv2's input (64 per row), the wide
+  // layer's (128), conv2's gradient and input again (192) and conv1's
+  // gradient (64): more than 400 per row, over both trunks' M = B N rows.
+  const size_t converted = copying.gpu.gemm_counts().converted_values,
+               without = converting->gpu.gemm_counts().converted_values;
+  EXPECT_LT(converted + size_t(400) * 4 * 96, without)
+      << "converted " << converted << " operand values with the copies, " << without << " without";
 }
 
 INSTANTIATE_TEST_SUITE_P(
