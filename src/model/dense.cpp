@@ -86,16 +86,11 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
 }
 
 namespace {
-// What deactivate leaves for the linear's backward: the gradient in fp32 (dy,
-// in place) or, where `copy` asks and the forward kept y's 2-byte copy, only
+// dense_deactivate. Leaves the gradient in fp32 (dy, in place) and returns
+// null, or, where `copy` asks and the forward kept y's 2-byte copy, returns
 // that gradient's copy (in layer.narrow) with the bias gradient already taken.
-struct Deactivated {
-  const void* narrow = nullptr;
-  bool bias_done = false;
-};
-
 template <typename T>
-Deactivated deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy, bool copy) {
+const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy, bool copy) {
   const DenseSpec& s = layer.spec;
   PN_CHECK(layer.trained);  // backward needs batch statistics from a training forward
   const int M = layer.rows;
@@ -112,7 +107,7 @@ Deactivated deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
                                layer.z.data(), y, store.value(layer.bn_weight), store.value(layer.bn_bias),
                                layer.mean.data(), layer.invstd.data(), M, s.out,
                                narrow ? layer.narrow.data() : nullptr, narrow ? store.grad(layer.bias) : nullptr);
-    if (narrow) return {layer.narrow.data(), true};
+    if (narrow) return layer.narrow.data();
   } else if (s.relu) {
     be.relu_backward(dy, dy, y, count);
   } else if (!s.bn_name.empty()) {
@@ -121,19 +116,20 @@ Deactivated deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
                           layer.invstd.data(), M, s.out);
   }
   if (s.dropout) be.multiply(dy, dy, layer.dropout_mask, count);
-  return {};
+  return nullptr;
 }
 }  // namespace
 
 template <typename T>
 void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy) {
-  const Deactivated d = deactivate(layer, be, store, dy, true);
+  const void* dy_narrow = deactivate(layer, be, store, dy, true);
   const DenseSpec& s = layer.spec;
   be.per_cloud_gemms(!s.conv);
-  // With the copy, the fp32 dy was never written: null, so nothing can read it.
-  be.linear_backward(dx, store.grad(layer.weight), d.bias_done ? nullptr : store.grad(layer.bias),
-                     d.narrow ? nullptr : dy, layer.input, store.value(layer.weight), layer.rows, s.in, s.out,
-                     d.narrow, layer.input_narrow);
+  // With the copy, the fp32 dy was never written (null, so nothing can read
+  // it) and the bias gradient is already taken.
+  be.linear_backward(dx, store.grad(layer.weight), dy_narrow ? nullptr : store.grad(layer.bias),
+                     dy_narrow ? nullptr : dy, layer.input, store.value(layer.weight), layer.rows, s.in, s.out,
+                     dy_narrow, layer.input_narrow);
   be.per_cloud_gemms(false);
   // The producer's buffer now waits for its own gradient's copy: a second
   // backward must not take it for x.
