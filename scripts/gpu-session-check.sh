@@ -21,6 +21,35 @@ gpu_build || exit 1
 P=build-gpu/pointnet
 status=0
 
+# SESSION_WIDE_MAX=1: the engine's conv3 + max alone (wgmma, weight-stationary)
+# beside cuBLAS's GEMM of the same shape (build-gpu/bench_wide_max_gpu), checked
+# against the CPU first, into $OUT/wide_max.jsonl; Nsight Compute on one fp16
+# launch into $OUT/ncu-wide-max.txt.
+if [ "${SESSION_WIDE_MAX:-0}" = 1 ]; then
+  stamp "== conv3 + max alone: wgmma wide_max vs cuBLAS GEMM (bench_wide_max_gpu)"
+  for b in 1024 256; do
+    timeout 60 build-gpu/bench_wide_max_gpu --batch $b --points 1024 --json > "$OUT/wide_max-$b.txt" 2>&1 || status=1
+    grep -v '^{' "$OUT/wide_max-$b.txt"
+    grep '^{' "$OUT/wide_max-$b.txt" >> "$OUT/wide_max.jsonl"
+    grep '^{' "$OUT/wide_max-$b.txt" | python3 -c "
+import json, sys
+for l in sys.stdin:
+    r = json.loads(l)
+    print('%-5s %-34s B=%-5d %9.2f us %7.1f TFLOP/s' % (r['precision'], r['program'], r['batch'], r['us'], r['tflops']))"
+  done
+  for prec in fp16 int8; do  # the whole engine today, for scale
+    timeout 40 $P bench --device cuda --task cls --precision $prec --batch 1024 --points 1024 --seconds 1.5 2>&1 |
+      grep -E 'throughput|gpu compute|latency' | sed "s/^/engine $prec: /"
+  done
+  ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+  if [ -x "$ncu" ]; then
+    timeout 90 "$ncu" --kernel-name "regex:wide_max_kernel" --launch-count 1 --set full --import-source no \
+      build-gpu/bench_wide_max_gpu --batch 1024 --iters 1 > "$OUT/ncu-wide-max.txt" 2>&1 || echo "ncu FAILED (not counted)"
+    grep -E 'Duration|Registers Per|Achieved Occupancy|Issue Slots Busy|No Eligible|Compute \(SM\) Throughput|Memory Throughput' \
+      "$OUT/ncu-wide-max.txt" | head -n 12
+  fi
+fi
+
 # SESSION_CHECK_ENGINES=0: no engine tests or benchmarks (the training ones only).
 # SESSION_STEP_CASES: the training steps to time, comma-separated ("task precision [ft]").
 engines=${SESSION_CHECK_ENGINES:-1}

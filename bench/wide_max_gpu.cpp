@@ -1,0 +1,263 @@
+// Micro-benchmark of the engine's widest layer alone: conv3 (128 -> 1024)
+// and the max over each cloud's points, by the weight-stationary wgmma
+// kernel (src/cuda/sm90a/wide_max_wgmma.cu), beside cuBLAS's plain GEMM of
+// the same shape (which writes the whole (B N, 1024) product and takes no
+// max) in the same process. Checks the kernel's maxima against the CPU
+// first: the inputs are small multiples of powers of two, so every product
+// and sum is exact in fp32 and int32 and the maxima must be equal.
+//
+//   bench_wide_max_gpu [--batch B] [--points N] [--iters K] [--json]
+//
+// Prints one line per (precision, program): microseconds per launch and
+// TFLOP/s (2 B N 128 1024 / time). Exits 1 if a check fails.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/half.h"
+#include "core/rng.h"
+#include "cuda/engine_fragment.h"
+#include "cuda/engine_wide_max.h"
+
+namespace {
+
+using pointnet::Rng;
+using namespace pointnet::cuda_engine;
+
+constexpr int K = 128, C = 1024;
+
+#define CHECK_CUDA(call)                                                                       \
+  do {                                                                                         \
+    const cudaError_t e_ = (call);                                                             \
+    if (e_ != cudaSuccess) {                                                                   \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+      std::exit(2);                                                                            \
+    }                                                                                          \
+  } while (0)
+#define CHECK_CUBLAS(call)                                                               \
+  do {                                                                                   \
+    const cublasStatus_t s_ = (call);                                                    \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                   \
+      std::fprintf(stderr, "%s:%d: %s: cuBLAS status %d\n", __FILE__, __LINE__, #call, int(s_)); \
+      std::exit(2);                                                                      \
+    }                                                                                    \
+  } while (0)
+
+struct Options {
+  int batch = 1024, points = 1024, iters = 20;
+  bool json = false;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto value = [&]() {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_wide_max_gpu: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return std::atoi(argv[++i]);
+    };
+    if (a == "--batch") o.batch = value();
+    else if (a == "--points") o.points = value();
+    else if (a == "--iters") o.iters = value();
+    else if (a == "--json") o.json = true;
+    else {
+      std::fprintf(stderr, "usage: bench_wide_max_gpu [--batch B] [--points N] [--iters K] [--json]\n");
+      std::exit(2);
+    }
+  }
+  if (o.batch < 1 || o.points < 1 || o.points % 64 != 0 || o.iters < 1) {
+    std::fprintf(stderr, "bench_wide_max_gpu: batch >= 1, points a positive multiple of 64, iters >= 1\n");
+    std::exit(2);
+  }
+  return o;
+}
+
+// Inputs as small integers: x in [0, 31], w in [-32, 32] (int8: u8 and s8
+// ranges), scaled by 1/16 and 1/64 for the float types (exact in fp16/bf16).
+struct Problem {
+  std::vector<int> x, w;  // (B N, K) and (C, K) as integers
+};
+
+Problem make_problem(int rows, bool int8, uint64_t seed) {
+  Rng rng(seed);
+  Problem p;
+  p.x.resize(static_cast<size_t>(rows) * K);
+  p.w.resize(static_cast<size_t>(C) * K);
+  for (int& v : p.x) v = int8 ? static_cast<int>(rng.below(256)) : static_cast<int>(rng.below(32));
+  for (int& v : p.w) v = int8 ? static_cast<int>(rng.below(255)) - 127 : static_cast<int>(rng.below(65)) - 32;
+  return p;
+}
+
+uint16_t bf16_bits(float f) {  // exact for the values above
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// Element bytes of value v (integer units) for the math type.
+void put(uint8_t* at, int v, Math m, float unit) {
+  if (m == Math::I8) {
+    *at = static_cast<uint8_t>(static_cast<int8_t>(v));  // u8 for x (0..255), s8 for w
+    return;
+  }
+  const uint16_t h = m == Math::F16 ? pointnet::float_to_half(v * unit) : bf16_bits(v * unit);
+  std::memcpy(at, &h, 2);
+}
+
+// (rows, K) integers -> core layout bytes (engine_fragment.h, core_byte).
+std::vector<uint8_t> core_bytes(const std::vector<int>& v, int rows, Math m, float unit) {
+  const int eb = elem_bytes(m), row_bytes = K * eb;
+  std::vector<uint8_t> out(static_cast<size_t>(rows) * row_bytes);
+  for (int r = 0; r < rows; ++r)
+    for (int k = 0; k < K; ++k) put(&out[core_byte(r, k * eb, row_bytes)], v[static_cast<size_t>(r) * K + k], m, unit);
+  return out;
+}
+// Row-major bytes for cuBLAS.
+std::vector<uint8_t> row_major_bytes(const std::vector<int>& v, Math m, float unit) {
+  const int eb = elem_bytes(m);
+  std::vector<uint8_t> out(v.size() * eb);
+  for (size_t i = 0; i < v.size(); ++i) put(&out[i * eb], v[i], m, unit);
+  return out;
+}
+
+template <class F>
+float time_us(int iters, F&& f) {
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  for (int i = 0; i < 3; ++i) f();
+  CHECK_CUDA(cudaEventRecord(start));
+  for (int i = 0; i < iters; ++i) f();
+  CHECK_CUDA(cudaEventRecord(stop));
+  CHECK_CUDA(cudaEventSynchronize(stop));
+  float ms = 0.f;
+  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+  CHECK_CUDA(cudaEventDestroy(start));
+  CHECK_CUDA(cudaEventDestroy(stop));
+  return ms * 1000.f / iters;
+}
+
+const char* name_of(Math m) { return m == Math::F16 ? "fp16" : m == Math::BF16 ? "bf16" : "int8"; }
+
+void report(const Options& o, Math m, const char* program, float us) {
+  const double flop = 2.0 * o.batch * o.points * K * C;
+  if (o.json)
+    std::printf("{\"bench\": \"wide_max\", \"precision\": \"%s\", \"program\": \"%s\", \"batch\": %d, \"points\": %d, "
+                "\"us\": %.2f, \"tflops\": %.1f}\n",
+                name_of(m), program, o.batch, o.points, us, flop / us * 1e-6);
+  else
+    std::printf("%-5s %-28s B=%d N=%d  %9.2f us  %6.1f TFLOP/s\n", name_of(m), program, o.batch, o.points, us,
+                flop / us * 1e-6);
+}
+
+// Returns false if the kernel's maxima differ from the CPU's.
+bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
+  const bool int8 = m == Math::I8;
+  const int rows = o.batch * o.points, eb = elem_bytes(m);
+  const float xu = int8 ? 1.f : 1.f / 16, wu = int8 ? 1.f : 1.f / 64;
+  const Problem p = make_problem(rows, int8, 7);
+  // Each cloud's rows are one block of core layout (tiles of 64 rows follow).
+  const std::vector<uint8_t> x_core = core_bytes(p.x, rows, m, xu), w_core = core_bytes(p.w, C, m, wu);
+  void *x_d, *w_d, *y_d, *xr_d, *wr_d;
+  float* out_d;
+  CHECK_CUDA(cudaMalloc(&x_d, x_core.size()));
+  CHECK_CUDA(cudaMalloc(&w_d, w_core.size()));
+  CHECK_CUDA(cudaMalloc(&out_d, sizeof(float) * o.batch * C));
+  CHECK_CUDA(cudaMemcpy(x_d, x_core.data(), x_core.size(), cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(w_d, w_core.data(), w_core.size(), cudaMemcpyHostToDevice));
+
+  WideMaxArgs a;
+  a.math = m;
+  a.B = o.batch;
+  a.tiles = o.points / 64;
+  a.C = C;
+  a.x = x_d;
+  a.w = w_d;
+  a.out = out_d;
+  const int grid = wide_max_grid(o.batch, C, sms);
+  launch_wide_max(a, grid, nullptr);
+  CHECK_CUDA(cudaDeviceSynchronize());
+  std::vector<float> out(static_cast<size_t>(o.batch) * C);
+  CHECK_CUDA(cudaMemcpy(out.data(), out_d, sizeof(float) * out.size(), cudaMemcpyDeviceToHost));
+  bool ok = true;
+  int checked = 0;
+  for (int b : {0, o.batch / 2, o.batch - 1}) {
+    for (int c = 0; c < C && ok; ++c) {
+      long best = 0;
+      for (int r = 0; r < o.points; ++r) {
+        long s = 0;
+        const int* xr = &p.x[(static_cast<size_t>(b) * o.points + r) * K];
+        const int* wr = &p.w[static_cast<size_t>(c) * K];
+        for (int k = 0; k < K; ++k) s += static_cast<long>(xr[k]) * wr[k];
+        best = r == 0 ? s : std::max(best, s);
+      }
+      const float want = static_cast<float>(best * static_cast<double>(xu) * wu);
+      const float got = out[static_cast<size_t>(b) * C + c];
+      if (got != want) {
+        std::fprintf(stderr, "%s wide_max: cloud %d channel %d: got %.9g, want %.9g\n", name_of(m), b, c, got, want);
+        ok = false;
+      }
+      ++checked;
+    }
+  }
+  if (ok) std::printf("%-5s check: %d maxima equal to the CPU's (exact inputs)\n", name_of(m), checked);
+  report(o, m, "wgmma wide_max (max only)", time_us(o.iters, [&] { launch_wide_max(a, grid, nullptr); }));
+
+  // cuBLAS: Y(B N, C) = X W^T, row-major: column-major Y^T = W X^T (TN).
+  const std::vector<uint8_t> xr = row_major_bytes(p.x, m, xu), wr = row_major_bytes(p.w, m, wu);
+  CHECK_CUDA(cudaMalloc(&xr_d, xr.size()));
+  CHECK_CUDA(cudaMalloc(&wr_d, wr.size()));
+  CHECK_CUDA(cudaMemcpy(xr_d, xr.data(), xr.size(), cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(wr_d, wr.data(), wr.size(), cudaMemcpyHostToDevice));
+  const size_t y_elem = int8 ? 4 : 2;
+  CHECK_CUDA(cudaMalloc(&y_d, static_cast<size_t>(rows) * C * y_elem));
+  const cudaDataType_t in_t = m == Math::F16 ? CUDA_R_16F : m == Math::BF16 ? CUDA_R_16BF : CUDA_R_8I;
+  const cudaDataType_t out_t = int8 ? CUDA_R_32I : in_t;
+  const cublasComputeType_t compute = int8 ? CUBLAS_COMPUTE_32I : CUBLAS_COMPUTE_32F;
+  const float alpha = 1.f, beta = 0.f;
+  const int32_t ialpha = 1, ibeta = 0;
+  const void* al = int8 ? static_cast<const void*>(&ialpha) : &alpha;
+  const void* be = int8 ? static_cast<const void*>(&ibeta) : &beta;
+  const auto gemm = [&] {
+    CHECK_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, C, rows, K, al, wr_d, in_t, K, xr_d, in_t, K, be, y_d,
+                              out_t, C, compute, CUBLAS_GEMM_DEFAULT));
+  };
+  report(o, m, int8 ? "cuBLAS GEMM (s32 out, no max)" : "cuBLAS GEMM (16-bit out, no max)", time_us(o.iters, gemm));
+  (void)eb;
+  for (void* ptr : {x_d, w_d, y_d, xr_d, wr_d, static_cast<void*>(out_d)}) CHECK_CUDA(cudaFree(ptr));
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  int device = 0, major = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    std::fprintf(stderr, "bench_wide_max_gpu: no CUDA device\n");
+    return 2;
+  }
+  CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  CHECK_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  if (major != 9) {
+    std::fprintf(stderr, "bench_wide_max_gpu: the wgmma kernel needs compute capability 9.x\n");
+    return 2;
+  }
+  prepare_wide_max_kernels();
+  cublasHandle_t blas;
+  CHECK_CUBLAS(cublasCreate(&blas));
+  bool ok = true;
+  for (Math m : {Math::F16, Math::BF16, Math::I8}) ok = run(o, m, sms, blas) && ok;
+  CHECK_CUBLAS(cublasDestroy(blas));
+  return ok ? 0 : 1;
+}
