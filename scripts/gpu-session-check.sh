@@ -37,9 +37,26 @@ for l in sys.stdin:
     r = json.loads(l)
     print('%-5s %-34s B=%-5d %9.2f us %7.1f TFLOP/s' % (r['precision'], r['program'], r['batch'], r['us'], r['tflops']))"
   done
-  for prec in fp16 int8; do  # the whole engine today, for scale
-    timeout 40 $P bench --device cuda --task cls --precision $prec --batch 1024 --points 1024 --seconds 1.5 2>&1 |
-      grep -E 'throughput|gpu compute|latency' | sed "s/^/engine $prec: /"
+  stamp "== engine tests with POINTNET_ENGINE_TRUNK=split"
+  POINTNET_ENGINE_TRUNK=split timeout 120 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*' \
+    --gtest_color=no > "$OUT/tests-split.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split.log" | head -n 20
+  grep -E 'info.*(150 x 200|130 x 64)' "$OUT/tests-split.log" | head -n 12
+  stamp "== engines, B = 1024 x 1024: fused trunk (default) vs split"
+  for prec in fp16 bf16 int8; do
+    for trunk in default split; do
+      POINTNET_ENGINE_TRUNK=$([ $trunk = split ] && echo split) timeout 40 $P bench --device cuda --task cls \
+        --precision $prec --batch 1024 --points 1024 --seconds 1.5 --json 2>/dev/null | tail -n 1 |
+        python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read()); r['trunk'] = '$trunk'
+print(json.dumps(r))" >> "$OUT/engine.jsonl" || echo "engine bench $prec $trunk FAILED"
+      tail -n 1 "$OUT/engine.jsonl" | python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read())
+print('engine %-5s %-8s %9.0f clouds/s  gpu %9.0f  err %s' % (r['precision'], r['trunk'], r['clouds_per_s'],
+      r.get('gpu_clouds_per_s', 0), r.get('check_rel_error')))"
+    done
   done
   ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
   if [ -x "$ncu" ]; then

@@ -66,6 +66,12 @@ struct TrunkArgs {
   DevLayer conv2;                    // 64 -> 128 with ReLU; w == nullptr: stop after conv1
   DevLayer conv3;                    // 128 -> 1024, no bias (added after the merge)
   float* partial = nullptr;          // (B, tiles, 1024): each tile's max (I8: dequantised)
+  // The split trunk (POINTNET_ENGINE_TRUNK=split): conv2's output is stored
+  // here instead, h2_rows rows per cloud (tiles x tile points; the last
+  // tile's extra rows repeat a valid point) in wgmma's core-matrix layout,
+  // for launch_wide_max (engine_wide_max.h); conv3 is not run.
+  void* h2_out = nullptr;
+  int h2_rows = 0;
 };
 
 // How a trunk launch is cut: points per block, tiles per cloud, and channel
@@ -77,10 +83,18 @@ TrunkShape trunk_shape(Math math, bool from_points, bool has_pre, bool conv1_onl
 void launch_trunk(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream);
 // The tensor-core variant in use (engine_trunk.cu: POINTNET_ENGINE_TRUNK).
 const char* trunk_variant_name();
+// Does a trunk over B clouds run split (POINTNET_ENGINE_TRUNK=split):
+// launch_trunk_split, then launch_wide_max? Smaller batches keep the fused
+// trunk: the wide_max kernel spreads clouds, not points, over the SMs.
+constexpr int kSplitMinClouds = 64;
+bool trunk_is_split(Math math, int B);
 // The wgmma variant (sm90a/engine_trunk_wgmma.cu), for compute capability 9.0.
 TrunkShape trunk_shape_wgmma(bool single_buffer, Math math, bool from_points, bool has_pre, bool conv1_only, int B,
                              int N, int C, int sms);
 void launch_trunk_wgmma(bool single_buffer, const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream);
+// The split trunk's first half (conv1, [64 -> 64], conv2 into a.h2_out), sm_90a.
+TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, int N, int C);
+void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream);
 void prepare_trunk_wgmma_kernels();
 
 // The segmenter's per-point head over tiles of points: h1 -> head.0's point

@@ -22,6 +22,7 @@ struct SimtMath {
   static constexpr int kBytes = 4;
   static constexpr int kMinBlocks = 2;
   static constexpr bool kSimt = true;
+  static constexpr bool kStoresConv2 = false;
 
   __host__ __device__ static constexpr int ld() { return kTile + 4; }
   __host__ __device__ static constexpr size_t tile_bytes(int rows, int width) {

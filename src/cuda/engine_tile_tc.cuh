@@ -26,6 +26,7 @@ struct TcMath {
   static constexpr int kBytes = Op::kBytes;
   static constexpr int kMinBlocks = kMinBlocksT;
   static constexpr bool kSimt = false;
+  static constexpr bool kStoresConv2 = false;  // WgSplit: conv2's tile to memory, no conv3
   // n8 tiles per warp in the max kernel: kNt * 8 channels' weights in registers.
   static constexpr int kNt = kNtT;
 

@@ -8,11 +8,15 @@
 //   wgmma    conv3 through wgmma (sm_90a only: compute capability 9.0), the
 //            weight slices double-buffered in shared memory.
 //   wgmma1   the same, single-buffered, two blocks per SM.
+//   split    F16/BF16/I8 on sm_90a, batches of kSplitMinClouds and more:
+//            conv1 and conv2 store conv2's output, then conv3 + max runs as
+//            the weight-stationary wgmma kernel (engine_wide_max.h).
 // wgmma falls back to the default on other GPUs, and for fp32 (FFMA or 3xTF32).
 #include <cstdlib>
 #include <string>
 
 #include "cuda/engine_trunk.cuh"
+#include "cuda/engine_wide_max.h"
 #include "cuda/engine_tile_simt.cuh"
 
 namespace pointnet::cuda_engine {
@@ -33,7 +37,7 @@ using F32X3Alt = TcMath<F32x3Op, 2, 2>;
 using F32Wide = SimtMath<8>;    // 128 points per tile
 using F32Narrow = SimtMath<4>;  // 64 points per tile
 
-enum class Variant { Default, Alt, Wgmma, Wgmma1 };
+enum class Variant { Default, Alt, Wgmma, Wgmma1, Split };
 
 Variant variant() {
   static const Variant v = [] {
@@ -47,6 +51,7 @@ Variant variant() {
 #endif
     if (s == "wgmma" && hopper) return Variant::Wgmma;
     if (s == "wgmma1" && hopper) return Variant::Wgmma1;
+    if (s == "split" && hopper) return Variant::Split;
     return Variant::Default;
   }();
   return v;
@@ -99,6 +104,7 @@ const char* trunk_variant_name() {
     case Variant::Alt: return "mma.sync-alt";
     case Variant::Wgmma: return "wgmma";
     case Variant::Wgmma1: return "wgmma1";
+    case Variant::Split: return "split";
     default: return "mma.sync";
   }
 }
@@ -116,7 +122,14 @@ void prepare_trunk_kernels() {
   raise_smem_limit<F32X3Alt>();
   raise_smem_limit<F32Wide>();
   raise_smem_limit<F32Narrow>();
-  if (variant() == Variant::Wgmma || variant() == Variant::Wgmma1) prepare_trunk_wgmma_kernels();
+  if (variant() == Variant::Wgmma || variant() == Variant::Wgmma1 || variant() == Variant::Split)
+    prepare_trunk_wgmma_kernels();
+  if (variant() == Variant::Split) prepare_wide_max_kernels();
+}
+
+bool trunk_is_split(Math math, int B) {
+  return variant() == Variant::Split && B >= kSplitMinClouds &&
+         (math == Math::F16 || math == Math::BF16 || math == Math::I8);
 }
 
 #ifdef POINTNET_NO_SM90A
@@ -127,6 +140,14 @@ void launch_trunk_wgmma(bool, const TrunkArgs&, const TrunkShape&, cudaStream_t)
   fail("this build has no sm_90a (wgmma) kernels");
 }
 void prepare_trunk_wgmma_kernels() {}
+TrunkShape trunk_shape_split(Math, bool, bool, int, int, int) { fail("this build has no sm_90a (wgmma) kernels"); }
+void launch_trunk_split(const TrunkArgs&, const TrunkShape&, cudaStream_t) {
+  fail("this build has no sm_90a (wgmma) kernels");
+}
+size_t wide_max_smem_bytes(Math) { fail("this build has no sm_90a (wgmma) kernels"); }
+int wide_max_grid(int, int, int) { fail("this build has no sm_90a (wgmma) kernels"); }
+void prepare_wide_max_kernels() {}
+void launch_wide_max(const WideMaxArgs&, int, cudaStream_t) { fail("this build has no sm_90a (wgmma) kernels"); }
 #endif
 
 }  // namespace pointnet::cuda_engine

@@ -35,7 +35,7 @@ __host__ __device__ TrunkLayout trunk_layout(int TP, int C, bool from_points, bo
   L.h128 = at;
   if (!conv1_only) at += M::h128_bytes(TP);
   L.scratch = at;
-  if (!conv1_only) at += M::scratch_bytes();
+  if (!conv1_only && !M::kStoresConv2) at += M::scratch_bytes();
   L.total = at;
   return L;
 }
@@ -100,6 +100,14 @@ __global__ void __launch_bounds__(kThreads, M::kMinBlocks) trunk_kernel(const Tr
   }
   M::template linear_h128<64>(in, smem + L.h128, TP, a.conv2, b);
   __syncthreads();
+  if constexpr (M::kStoresConv2) {
+    // The tile in core layout is TP contiguous rows: copied as it is.
+    const uint4* from = reinterpret_cast<const uint4*>(smem + L.h128);
+    uint4* to = reinterpret_cast<uint4*>(static_cast<char*>(a.h2_out) +
+                                         (static_cast<size_t>(b) * a.h2_rows + row0) * M::h128_bytes(1));
+    for (int i = threadIdx.x; i < static_cast<int>(M::h128_bytes(TP) / 16); i += kThreads) to[i] = from[i];
+    return;
+  }
   // x64 is dead now: it holds the max's cross-warp scratch.
   const int count = 1024 / s.groups;
   M::template conv3_max<128>(smem + L.h128, a.conv3, group * count, count, TP,

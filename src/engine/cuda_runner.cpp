@@ -43,6 +43,7 @@ size_t CudaRunner::device_bytes() const { return 0; }
 #include "cuda/check.h"
 #include "cuda/engine_gemm_lt.h"
 #include "cuda/engine_kernels.h"
+#include "cuda/engine_wide_max.h"
 #include "engine/cpu_layers.h"  // engine_cpu::columns
 #include "engine/cuda_weights.h"
 
@@ -324,6 +325,7 @@ struct CudaRunner::Impl {
         {"points", b * n * C * 4}, {"out", out_floats(capB, capN) * 4}, {"partial", b * max_tiles * 1024 * 4},
         {"global", b * 1024 * 4}, {"fc_a", b * 512 * 4}, {"fc_b", b * 256 * 4}, {"t3", b * 9 * 4}};
     if (ft || seg) want["h1"] = b * n * 64 * e;
+    if (trunk_is_split(math, capB)) want["h2"] = b * ((n + 255) / 256 * 256) * 128 * e;  // tiles of <= 256 points
     if (ft) {
       want["t64"] = b * 64 * 64 * 4;
       want["conv2_cloud"] = b * 128 * 64 * e;
@@ -407,6 +409,7 @@ struct CudaRunner::Impl {
 
   // A trunk over the slice, then the merge of its tiles' maxima.
   Global trunk(const Slice& sl, TrunkArgs a, const float* conv3_bias, bool relu) {
+    if (a.conv2.w && trunk_is_split(math, a.B)) return split_trunk(sl, a, conv3_bias, relu);
     const TrunkShape s = trunk_shape(math, a.points != nullptr, a.pre.w != nullptr, a.conv2.w == nullptr, a.B, a.N,
                                      C, sms);
     a.partial = at("partial", sl, static_cast<size_t>((a.N + 63) / 64) * 1024);
@@ -422,6 +425,30 @@ struct CudaRunner::Impl {
     } else {
       launch_merge_max(a.partial, a.B, s.tiles, conv3_bias, relu, at("global", sl, 1024), sl.stream);
     }
+    return g;
+  }
+
+  // The same, split: conv2's output to memory, then conv3 + max by the
+  // weight-stationary wgmma kernel, one maximum per cloud and channel.
+  Global split_trunk(const Slice& sl, TrunkArgs a, const float* conv3_bias, bool relu) {
+    const TrunkShape s = trunk_shape_split(math, a.points != nullptr, a.pre.w != nullptr, a.B, a.N, C);
+    a.h2_rows = s.tiles * s.tile_points;
+    a.h2_out = at<char>("h2", sl, static_cast<size_t>(a.h2_rows) * 128 * elem_bytes(math));
+    launch_trunk_split(a, s, sl.stream);
+    WideMaxArgs w;
+    w.math = math;
+    w.B = a.B;
+    w.tiles = a.h2_rows / 64;
+    w.C = 1024;
+    w.x = a.h2_out;
+    w.w = a.conv3.w_core;
+    w.scale = a.conv3.scale;
+    w.x_scale = a.conv3.x_scale;
+    w.out = at("partial", sl, 1024);
+    launch_wide_max(w, wide_max_grid(a.B, 1024, sms), sl.stream);
+    Global g;
+    g.x = at("global", sl, 1024);
+    launch_merge_max(w.out, a.B, 1, conv3_bias, relu, at("global", sl, 1024), sl.stream);
     return g;
   }
 

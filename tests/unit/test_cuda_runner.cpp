@@ -312,8 +312,9 @@ EnginePlan cuda_plan(const FoldedModel& model, EnginePrecision p, const std::vec
 
 // (3, 300): ragged last tile; (1, 1): one point; (1, 1024): channel groups
 // over one cloud; (13, 129): the cuBLASLt per-cloud path, ragged; (2, 700);
-// (130, 64): two slices on two streams (64 and 66 clouds).
-const std::vector<std::pair<int, int>> kShapes = {{3, 300}, {1, 1}, {1, 1024}, {13, 129}, {2, 700}, {130, 64}};
+// (130, 64): two slices on two streams (64 and 66 clouds); (150, 200): with
+// POINTNET_ENGINE_TRUNK=split, two clouds per wide_max block, ragged.
+const std::vector<std::pair<int, int>> kShapes = {{3, 300}, {1, 1}, {1, 1024}, {13, 129}, {2, 700}, {130, 64}, {150, 200}};
 
 class CudaRunnerTest : public ::testing::TestWithParam<ModelConfig> {};
 

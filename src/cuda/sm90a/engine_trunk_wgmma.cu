@@ -55,7 +55,44 @@ void launch_trunk_wgmma(bool single, const TrunkArgs& a, const TrunkShape& s, cu
   fail("launch_trunk_wgmma: fp32 has no wgmma trunk");
 }
 
+namespace {
+using F16Split = WgSplit<F16Op>;
+using BF16Split = WgSplit<BF16Op>;
+using I8Split = WgSplit<I8Op>;
+}  // namespace
+
+TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, int N, int C) {
+  // Tiles as large as fit (and N needs): the grid is many clouds deep
+  // wherever this is used.
+  const auto fit = [&](int TP) {
+    switch (math) {
+      case Math::F16: return fits<F16Split>(TP, C, from_points, has_pre, false);
+      case Math::BF16: return fits<BF16Split>(TP, C, from_points, has_pre, false);
+      case Math::I8: return fits<I8Split>(TP, C, from_points, has_pre, false);
+      default: break;
+    }
+    return false;
+  };
+  TrunkShape s = choose_shape(N <= 64 ? 64 : N <= 128 ? 128 : 256, fit, true, B, N, 0);
+  s.groups = 1;
+  return s;
+}
+
+void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
+  PN_CHECK(a.h2_out != nullptr && a.h2_rows == s.tiles * s.tile_points && s.groups == 1);
+  switch (a.math) {
+    case Math::F16: return launch<F16Split>(a, s, stream);
+    case Math::BF16: return launch<BF16Split>(a, s, stream);
+    case Math::I8: return launch<I8Split>(a, s, stream);
+    default: break;
+  }
+  fail("launch_trunk_split: no split trunk for this precision");
+}
+
 void prepare_trunk_wgmma_kernels() {
+  raise_smem_limit<F16Split>();
+  raise_smem_limit<BF16Split>();
+  raise_smem_limit<I8Split>();
   raise_smem_limit<F16>();
   raise_smem_limit<BF16>();
   raise_smem_limit<TF32>();
