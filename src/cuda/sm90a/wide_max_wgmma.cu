@@ -115,13 +115,14 @@ __global__ void __launch_bounds__(kThreadsWm, 1) wide_max_kernel(const WideMaxAr
   // The block's weights (committed with the first tile's group).
   const char* w_src = static_cast<const char*>(a.w) + static_cast<size_t>(group) * L::kWeightBytes;
   for (int i = threadIdx.x; i < L::kWeightBytes / 16; i += kThreadsWm) wg::cp_async16(w_s + i * 16, w_src + i * 16);
-  // Tile q into stage q % kStages; past the end, the last tile again (never
-  // read), so that each thread's copies and groups are the same at every step
-  // and the code between a wgmma and its wait has no branch.
+  // Tile q into stage q % kStages; past the end, the last tile's bytes into
+  // that (free, never read) stage, so that each thread's copies and groups are
+  // the same at every step and the code between a wgmma and its wait has no
+  // branch.
   const auto load = [&](int q) {
-    q = min(q, Q - 1);
-    const int b = first + (q / T) * stride;
-    const char* src = static_cast<const char*>(a.x) + (static_cast<size_t>(b) * T + q % T) * L::kTileBytes;
+    const int from = min(q, Q - 1);
+    const int b = first + (from / T) * stride;
+    const char* src = static_cast<const char*>(a.x) + (static_cast<size_t>(b) * T + from % T) * L::kTileBytes;
     char* dst = tiles_s + (q % kStages) * L::kTileBytes;
 #pragma unroll
     for (int i = 0; i < L::kTileBytes / 16 / kThreadsWm; ++i) {
