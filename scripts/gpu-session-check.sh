@@ -23,11 +23,13 @@ status=0
 
 # SESSION_WIDE_MAX=1: the engine's conv3 + max alone (wgmma, weight-stationary)
 # beside cuBLAS's GEMM of the same shape (build-gpu/bench_wide_max_gpu), checked
-# against the CPU first, into $OUT/wide_max.jsonl; Nsight Compute on one fp16
-# launch into $OUT/ncu-wide-max.txt.
+# against the CPU first, into $OUT/wide_max.jsonl; the engine tests; engines
+# with the split trunk (default) vs the fused mma.sync one and with fp32 wide
+# FCs into $OUT/engine.jsonl; the fp16 engine's kernel profile; Nsight
+# Compute on its first trunk kernel into $OUT/ncu-split-trunk.txt.
 if [ "${SESSION_WIDE_MAX:-0}" = 1 ]; then
   stamp "== conv3 + max alone: wgmma wide_max vs cuBLAS GEMM (bench_wide_max_gpu)"
-  for b in 1024 256; do
+  for b in 1024; do
     timeout 60 build-gpu/bench_wide_max_gpu --batch $b --points 1024 --json > "$OUT/wide_max-$b.txt" 2>&1 || status=1
     grep -v '^{' "$OUT/wide_max-$b.txt"
     grep '^{' "$OUT/wide_max-$b.txt" >> "$OUT/wide_max.jsonl"
@@ -37,33 +39,45 @@ for l in sys.stdin:
     r = json.loads(l)
     print('%-5s %-34s B=%-5d %9.2f us %7.1f TFLOP/s' % (r['precision'], r['program'], r['batch'], r['us'], r['tflops']))"
   done
-  stamp "== engine tests with POINTNET_ENGINE_TRUNK=split"
-  POINTNET_ENGINE_TRUNK=split timeout 120 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*' \
+  stamp "== engine tests (the split trunk is the default on sm_90)"
+  timeout 150 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
     --gtest_color=no > "$OUT/tests-split.log" 2>&1 || status=1
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split.log" | head -n 20
   grep -E 'info.*(150 x 200|130 x 64)' "$OUT/tests-split.log" | head -n 12
-  stamp "== engines, B = 1024 x 1024: fused trunk (default) vs split"
-  for prec in fp16 bf16 int8; do
-    for trunk in default split; do
-      POINTNET_ENGINE_TRUNK=$([ $trunk = split ] && echo split) timeout 40 $P bench --device cuda --task cls \
-        --precision $prec --batch 1024 --points 1024 --seconds 1.5 --json 2>/dev/null | tail -n 1 |
-        python3 -c "
+  stamp "== engines: default (split trunk, TF32 wide FCs) vs POINTNET_ENGINE_TRUNK=mma vs POINTNET_ENGINE_FC=fp32"
+  engine_bench() {  # label env batch precision
+    env $2 timeout 40 $P bench --device cuda --task cls --precision $4 --batch $3 --points 1024 --seconds 1.5 \
+      --json 2>/dev/null | tail -n 1 | python3 -c "
 import json, sys
-r = json.loads(sys.stdin.read()); r['trunk'] = '$trunk'
-print(json.dumps(r))" >> "$OUT/engine.jsonl" || echo "engine bench $prec $trunk FAILED"
-      tail -n 1 "$OUT/engine.jsonl" | python3 -c "
+r = json.loads(sys.stdin.read()); r['variant'] = '$1'
+print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench $*: FAILED"; return; }
+    tail -n 1 "$OUT/engine.jsonl" | python3 -c "
 import json, sys
 r = json.loads(sys.stdin.read())
-print('engine %-5s %-8s %9.0f clouds/s  gpu %9.0f  err %s' % (r['precision'], r['trunk'], r['clouds_per_s'],
-      r.get('gpu_clouds_per_s', 0), r.get('check_rel_error')))"
-    done
+print('engine %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.2e  %s' % (r['precision'], r['batch'],
+      r['variant'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r['latency_ms']['median'], r.get('check_rel_error', -1),
+      r.get('trunk_kernels')))"
+  }
+  for prec in fp16 int8 bf16 tf32; do
+    engine_bench default POINTNET_X=1 1024 $prec
+    engine_bench mma POINTNET_ENGINE_TRUNK=mma 1024 $prec
+    engine_bench fc-fp32 POINTNET_ENGINE_FC=fp32 1024 $prec
   done
+  for b in 128 1; do
+    engine_bench default POINTNET_X=1 $b fp16
+    engine_bench mma POINTNET_ENGINE_TRUNK=mma $b fp16
+  done
+  KERNEL_PROFILE_OUT=$OUT/engine-profile-fp16.txt KERNEL_PROFILE_TOP=12 \
+    CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
+    --precision fp16 --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
+  head -n 14 "$OUT/engine-profile-fp16.txt" 2>/dev/null | cut -c1-140
   ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
   if [ -x "$ncu" ]; then
-    timeout 90 "$ncu" --kernel-name "regex:wide_max_kernel" --launch-count 1 --set full --import-source no \
-      build-gpu/bench_wide_max_gpu --batch 1024 --iters 1 > "$OUT/ncu-wide-max.txt" 2>&1 || echo "ncu FAILED (not counted)"
+    timeout 90 "$ncu" --kernel-name "regex:trunk_kernel" --launch-count 1 --set full --import-source no \
+      $P bench --device cuda --task cls --precision fp16 --batch 1024 --points 1024 --iters 1 --warmup 1 \
+      > "$OUT/ncu-split-trunk.txt" 2>&1 || echo "ncu FAILED (not counted)"
     grep -E 'Duration|Registers Per|Achieved Occupancy|Issue Slots Busy|No Eligible|Compute \(SM\) Throughput|Memory Throughput' \
-      "$OUT/ncu-wide-max.txt" | head -n 12
+      "$OUT/ncu-split-trunk.txt" | head -n 12
   fi
 fi
 

@@ -2,7 +2,8 @@
 // instantiations of engine_trunk.cuh, and the choice of variant.
 //
 // POINTNET_ENGINE_TRUNK picks the tensor-core variant (to compare on a GPU):
-//   (unset)  mma.sync, 32 channels' weights per warp, two blocks per SM for
+//   (unset)  split where it applies (below), mma.sync elsewhere.
+//   mma      mma.sync, 32 channels' weights per warp, two blocks per SM for
 //            F16/BF16/I8 (<= 128 registers); TF32 one block.
 //   alt      mma.sync, 64 channels per warp, one block (TF32: 16, two).
 //   wgmma    conv3 through wgmma (sm_90a only: compute capability 9.0), the
@@ -51,7 +52,7 @@ Variant variant() {
 #endif
     if (s == "wgmma" && hopper) return Variant::Wgmma;
     if (s == "wgmma1" && hopper) return Variant::Wgmma1;
-    if (s == "split" && hopper) return Variant::Split;
+    if ((s.empty() || s == "split") && hopper) return Variant::Split;
     return Variant::Default;
   }();
   return v;

@@ -122,6 +122,13 @@ struct CudaRunner::Impl {
   // log-softmax in one launch, and the clouds and log-probs read and written
   // in mapped pinned memory by the kernels (no copy nodes).
   bool small_fusions = true;
+  // The wide per-cloud layers (the T-Nets' and the classifier's fc1 and fc2,
+  // the segmenter's head.0 global part) of tf32/fp16/bf16/int8 engines
+  // multiply on the TF32 tensor cores above kSmallRows clouds: as fp32 SIMT
+  // GEMMs they took a quarter of an fp16 engine's GPU time at B = 1024 (CUPTI,
+  // 2026-12-06). The layers that make a transform or the logits stay fp32.
+  // POINTNET_ENGINE_FC=fp32 keeps them all fp32 (to compare).
+  bool tf32_wide_fc = false;
   // POINTNET_ENGINE_PROFILE=1: no graphs; events between the stages of each
   // run, printed to stderr (where the time goes, for tuning).
   bool profile = false;
@@ -173,6 +180,8 @@ struct CudaRunner::Impl {
     if (const char* p = std::getenv("POINTNET_ENGINE_PROFILE")) profile = std::string(p) == "1";
     if (profile) use_graphs = false;
     if (const char* f = std::getenv("POINTNET_ENGINE_SMALL")) small_fusions = std::string(f) != "0";
+    tf32_wide_fc = math != Math::F32 && math != Math::F32X3;
+    if (const char* f = std::getenv("POINTNET_ENGINE_FC")) tf32_wide_fc = tf32_wide_fc && std::string(f) != "fp32";
     prepare_engine_kernels();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     for (int i = 1; i < kMaxSlices; ++i) CUDA_CHECK(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
@@ -395,9 +404,15 @@ struct CudaRunner::Impl {
     return buf<T>(name) + static_cast<size_t>(sl.b0) * per_cloud;
   }
 
-  void per_cloud(const Slice& sl, const float* x, const Fc& l, bool relu, float* y) {
-    if (sl.B <= kSmallRows) launch_small_linear(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream);
-    else sl.lt->run(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream);
+  // wide: one of the layers tf32_wide_fc moves to the TF32 tensor cores.
+  void per_cloud(const Slice& sl, const float* x, const Fc& l, bool relu, float* y, bool wide = false) {
+    if (sl.B <= kSmallRows) {
+      launch_small_linear(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream);
+    } else {
+      LtLinear::Math m;
+      if (wide && tf32_wide_fc) m.compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+      sl.lt->run(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream, m);
+    }
   }
 
   // A trunk's global features: in "global", or still to be merged from the
@@ -454,12 +469,12 @@ struct CudaRunner::Impl {
 
   void per_cloud_global(const Slice& sl, const Global& g, const Fc& l, bool relu, float* y) {
     if (g.merge.partial) launch_small_linear(nullptr, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream, g.merge);
-    else per_cloud(sl, g.x, l, relu, y);
+    else per_cloud(sl, g.x, l, relu, y, true);  // every layer reading a trunk's maxima is a wide one
   }
 
   void tnet_head(const Slice& sl, const Global& g, const TNet& t, float* out) {
     per_cloud_global(sl, g, t.fc1, true, at("fc_a", sl, 512));
-    per_cloud(sl, at("fc_a", sl, 512), t.fc2, true, at("fc_b", sl, 256));
+    per_cloud(sl, at("fc_a", sl, 512), t.fc2, true, at("fc_b", sl, 256), true);
     per_cloud(sl, at("fc_b", sl, 256), t.fc3, false, out);
   }
 
@@ -534,7 +549,7 @@ struct CudaRunner::Impl {
     }
     if (!seg) {
       per_cloud_global(sl, g, cls[0], true, at("fc_a", sl, 512));
-      per_cloud(sl, at("fc_a", sl, 512), cls[1], true, at("fc_b", sl, 256));
+      per_cloud(sl, at("fc_a", sl, 512), cls[1], true, at("fc_b", sl, 256), true);
       if (small_fusions && small_logits_fit(B, cls[2].in, cls[2].out)) {
         launch_small_logits(at("fc_b", sl, 256), B, cls[2].in, cls[2].w, cls[2].b, cls[2].out, out, sl.stream);
       } else {

@@ -128,19 +128,24 @@ CudaLayerWeights cuda_layer_weights(const Int8LayerWeights& l) {
 nlohmann::json cuda_layer_precisions(const FoldedModel& model, EnginePrecision precision) {
   const bool int8 = precision == EnginePrecision::INT8;
   const std::string p = precision_name(precision);
+  // The wide per-cloud layers (engine/cuda_runner.cpp, tf32_wide_fc).
+  const std::string wide_fc = precision == EnginePrecision::FP32
+                                  ? "fp32 (per cloud)"
+                                  : "tf32 products, fp32 in and out (per cloud; fp32 at <= 8 clouds)";
   nlohmann::json layers = nlohmann::json::object();
   for (const auto& [name, l] : named_layers(model)) {
     const bool tnet = name.rfind("stn.", 0) == 0 || name.rfind("fstn.", 0) == 0;
     const std::string leaf = name.substr(name.find_last_of('.') + 1);
     if (name == "conv1" || name == "stn.conv1") layers[name] = "fp32";
+    else if (tnet && (leaf == "fc1" || leaf == "fc2")) layers[name] = wide_fc;
     else if (tnet && leaf.rfind("fc", 0) == 0) layers[name] = "fp32 (per cloud)";
     else layers[name] = p;
   }
   const bool seg = model.config.task == ModelTask::Segmentation;
   for (size_t i = 0; i < model.head.size(); ++i) {
     const std::string name = "head." + std::to_string(i);
-    if (!seg) layers[name] = "fp32 (per cloud)";
-    else if (i == 0) layers[name] = "global part fp32 (once per cloud); point part: see head.0.point";
+    if (!seg) layers[name] = i + 1 < model.head.size() ? wide_fc : "fp32 (per cloud)";
+    else if (i == 0) layers[name] = "global part " + wide_fc + " (once per cloud); point part: see head.0.point";
     else if (i + 1 == model.head.size()) layers[name] = "fp32 (logits)";
   }
   if (seg) layers["head.0.point"] = p;
