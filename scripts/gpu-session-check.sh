@@ -27,7 +27,7 @@ status=0
 # with the split trunk (default) vs the fused mma.sync one and with fp32 wide
 # FCs into $OUT/engine.jsonl; the fp16 engine's kernel profile; Nsight
 # Compute on its first trunk kernel into $OUT/ncu-split-trunk.txt.
-if [ "${SESSION_WIDE_MAX:-0}" = 1 ]; then
+if [ "${SESSION_WIDE_MAX:-0}" != 0 ]; then
   stamp "== conv3 + max alone: wgmma wide_max vs cuBLAS GEMM (bench_wide_max_gpu)"
   for b in 1024; do
     timeout 60 build-gpu/bench_wide_max_gpu --batch $b --points 1024 --json > "$OUT/wide_max-$b.txt" 2>&1 || status=1
@@ -78,6 +78,12 @@ print('engine %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.
       > "$OUT/ncu-split-trunk.txt" 2>&1 || echo "ncu FAILED (not counted)"
     grep -E 'Duration|Registers Per|Achieved Occupancy|Issue Slots Busy|No Eligible|Compute \(SM\) Throughput|Memory Throughput' \
       "$OUT/ncu-split-trunk.txt" | head -n 12
+  fi
+  # SESSION_WIDE_MAX=only: nothing else.
+  if [ "${SESSION_WIDE_MAX}" = only ]; then
+    stamp "done"
+    [ $status = 0 ] && echo "gpu-session-check: OK" || echo "gpu-session-check: FAILED"
+    exit $status
   fi
 fi
 
