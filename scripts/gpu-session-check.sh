@@ -62,6 +62,7 @@ print('engine %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.
     engine_bench default POINTNET_X=1 1024 $prec
     engine_bench mma POINTNET_ENGINE_TRUNK=mma 1024 $prec
     engine_bench fc-fp32 POINTNET_ENGINE_FC=fp32 1024 $prec
+    [ $prec = tf32 ] || engine_bench tile128 POINTNET_ENGINE_SPLIT_TILE=128 1024 $prec
   done
   for b in 128 1; do
     engine_bench default POINTNET_X=1 $b fp16

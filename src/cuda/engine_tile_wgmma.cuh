@@ -275,9 +275,9 @@ struct WgMath : TcMath<OpT, kMinBlocksT, 4> {
 
 // The split trunk's policy: WgMath's layers up to conv2, whose tile (already
 // in core layout) goes to memory for the wide_max kernel; no conv3 here, so
-// no weight slices in shared memory and two blocks per SM.
-template <class OpT>
-struct WgSplit : WgMath<OpT, 2, 1> {
+// no weight slices in shared memory and kMinBlocksT blocks per SM.
+template <class OpT, int kMinBlocksT = 2>
+struct WgSplit : WgMath<OpT, kMinBlocksT, 1> {
   static constexpr bool kStoresConv2 = true;
 };
 

@@ -1,6 +1,9 @@
 // The trunk with conv3 through wgmma (engine_tile_wgmma.cuh): compiled for
 // sm_90a alone (CMakeLists.txt), so it runs on compute capability 9.0 only;
 // engine_trunk.cu calls it there when POINTNET_ENGINE_TRUNK asks for it.
+#include <cstdlib>
+#include <string>
+
 #include "cuda/engine_tile_wgmma.cuh"
 #include "cuda/engine_trunk.cuh"
 
@@ -56,34 +59,54 @@ void launch_trunk_wgmma(bool single, const TrunkArgs& a, const TrunkShape& s, cu
 }
 
 namespace {
+// Tiles of up to 256 points, two blocks per SM; POINTNET_ENGINE_SPLIT_TILE=128:
+// tiles of up to 128, three blocks per SM (more warps to hide latency; to
+// compare on a GPU).
 using F16Split = WgSplit<F16Op>;
 using BF16Split = WgSplit<BF16Op>;
 using I8Split = WgSplit<I8Op>;
+using F16Split3 = WgSplit<F16Op, 3>;
+using BF16Split3 = WgSplit<BF16Op, 3>;
+using I8Split3 = WgSplit<I8Op, 3>;
+
+bool small_split_tiles() {
+  static const bool small = [] {
+    const char* e = std::getenv("POINTNET_ENGINE_SPLIT_TILE");
+    return e && std::string(e) == "128";
+  }();
+  return small;
+}
 }  // namespace
 
 TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, int N, int C) {
   // Tiles as large as fit (and N needs): the grid is many clouds deep
   // wherever this is used.
+  const bool small = small_split_tiles();
   const auto fit = [&](int TP) {
     switch (math) {
-      case Math::F16: return fits<F16Split>(TP, C, from_points, has_pre, false);
-      case Math::BF16: return fits<BF16Split>(TP, C, from_points, has_pre, false);
-      case Math::I8: return fits<I8Split>(TP, C, from_points, has_pre, false);
+      case Math::F16: return small ? fits<F16Split3>(TP, C, from_points, has_pre, false)
+                                   : fits<F16Split>(TP, C, from_points, has_pre, false);
+      case Math::BF16: return small ? fits<BF16Split3>(TP, C, from_points, has_pre, false)
+                                    : fits<BF16Split>(TP, C, from_points, has_pre, false);
+      case Math::I8: return small ? fits<I8Split3>(TP, C, from_points, has_pre, false)
+                                  : fits<I8Split>(TP, C, from_points, has_pre, false);
       default: break;
     }
     return false;
   };
-  TrunkShape s = choose_shape(N <= 64 ? 64 : N <= 128 ? 128 : 256, fit, true, B, N, 0);
+  const int largest = N <= 64 ? 64 : N <= 128 || small ? 128 : 256;
+  TrunkShape s = choose_shape(largest, fit, true, B, N, 0);
   s.groups = 1;
   return s;
 }
 
 void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
   PN_CHECK(a.h2_out != nullptr && a.h2_rows == s.tiles * s.tile_points && s.groups == 1);
+  const bool small = small_split_tiles();
   switch (a.math) {
-    case Math::F16: return launch<F16Split>(a, s, stream);
-    case Math::BF16: return launch<BF16Split>(a, s, stream);
-    case Math::I8: return launch<I8Split>(a, s, stream);
+    case Math::F16: return small ? launch<F16Split3>(a, s, stream) : launch<F16Split>(a, s, stream);
+    case Math::BF16: return small ? launch<BF16Split3>(a, s, stream) : launch<BF16Split>(a, s, stream);
+    case Math::I8: return small ? launch<I8Split3>(a, s, stream) : launch<I8Split>(a, s, stream);
     default: break;
   }
   fail("launch_trunk_split: no split trunk for this precision");
@@ -93,6 +116,9 @@ void prepare_trunk_wgmma_kernels() {
   raise_smem_limit<F16Split>();
   raise_smem_limit<BF16Split>();
   raise_smem_limit<I8Split>();
+  raise_smem_limit<F16Split3>();
+  raise_smem_limit<BF16Split3>();
+  raise_smem_limit<I8Split3>();
   raise_smem_limit<F16>();
   raise_smem_limit<BF16>();
   raise_smem_limit<TF32>();
