@@ -14,6 +14,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -184,6 +185,17 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
   a.x = x_d;
   a.w = w_d;
   a.out = out_d;
+  // int8: the dequantising epilogue with an input scale and per-channel
+  // weight scales, powers of two so the expected values stay exact.
+  std::vector<float> scales(C);
+  for (int c = 0; c < C; ++c) scales[c] = std::ldexp(1.f, c % 5 - 2);
+  float* scale_d = nullptr;
+  if (int8) {
+    CHECK_CUDA(cudaMalloc(&scale_d, sizeof(float) * C));
+    CHECK_CUDA(cudaMemcpy(scale_d, scales.data(), sizeof(float) * C, cudaMemcpyHostToDevice));
+    a.scale = scale_d;
+    a.x_scale = 0.5f;
+  }
   const int grid = wide_max_grid(o.batch, C, sms);
   launch_wide_max(a, grid, nullptr);
   CHECK_CUDA(cudaDeviceSynchronize());
@@ -201,7 +213,8 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
         for (int k = 0; k < K; ++k) s += static_cast<long>(xr[k]) * wr[k];
         best = r == 0 ? s : std::max(best, s);
       }
-      const float want = static_cast<float>(best * static_cast<double>(xu) * wu);
+      const double epilogue = int8 ? 0.5 * scales[c] : static_cast<double>(xu) * wu;
+      const float want = static_cast<float>(best * epilogue);
       const float got = out[static_cast<size_t>(b) * C + c];
       if (got != want) {
         std::fprintf(stderr, "%s wide_max: cloud %d channel %d: got %.9g, want %.9g\n", name_of(m), b, c, got, want);
@@ -234,7 +247,8 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
   };
   report(o, m, int8 ? "cuBLAS GEMM (s32 out, no max)" : "cuBLAS GEMM (16-bit out, no max)", time_us(o.iters, gemm));
   (void)eb;
-  for (void* ptr : {x_d, w_d, y_d, xr_d, wr_d, static_cast<void*>(out_d)}) CHECK_CUDA(cudaFree(ptr));
+  for (void* ptr : {x_d, w_d, y_d, xr_d, wr_d, static_cast<void*>(out_d), static_cast<void*>(scale_d)})
+    CHECK_CUDA(cudaFree(ptr));
   return ok;
 }
 

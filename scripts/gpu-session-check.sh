@@ -43,7 +43,11 @@ for l in sys.stdin:
   timeout 150 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
     --gtest_color=no > "$OUT/tests-split.log" 2>&1 || status=1
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split.log" | head -n 20
-  grep -E 'info.*(150 x 200|130 x 64)' "$OUT/tests-split.log" | head -n 12
+  grep -E 'info.*(150 x 200|70 x 300)' "$OUT/tests-split.log" | head -n 8
+  POINTNET_ENGINE_SPLIT_TILE=128 timeout 150 build-gpu/pointnet_tests \
+    --gtest_filter='CudaArchitectures*.EveryFloat*/cls_3ch:CudaArchitectures*.Int8*/cls_3ch' \
+    --gtest_color=no > "$OUT/tests-split128.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split128.log" | sed 's/^/SPLIT_TILE=128: /' | head -n 8
   stamp "== engines: default (split trunk, TF32 wide FCs) vs POINTNET_ENGINE_TRUNK=mma vs POINTNET_ENGINE_FC=fp32"
   engine_bench() {  # label env batch precision
     env $2 timeout 40 $P bench --device cuda --task cls --precision $4 --batch $3 --points 1024 --seconds 1.5 \

@@ -409,9 +409,11 @@ struct CudaRunner::Impl {
     if (sl.B <= kSmallRows) {
       launch_small_linear(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream);
     } else {
-      LtLinear::Math m;
-      if (wide && tf32_wide_fc) m.compute = CUBLAS_COMPUTE_32F_FAST_TF32;
-      sl.lt->run(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream, m);
+      LtLinear::Math tf32;
+      tf32.compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+      // Where cuBLASLt has no TF32 algorithm for these pointers, fp32 products.
+      if (!(wide && tf32_wide_fc && sl.lt->try_run(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream, tf32)))
+        sl.lt->run(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream);
     }
   }
 
@@ -755,7 +757,10 @@ std::string CudaRunner::device_name() const { return impl_->name; }
 std::string CudaRunner::trunk_kernels() const {
   if (impl_->math == Math::F32) return "ffma";
   if (impl_->math == Math::F32X3) return "3xtf32 (mma.sync)";
-  return trunk_variant_name();
+  // The split trunk runs for batches of kSplitMinClouds and more only.
+  if (trunk_is_split(impl_->math, kSplitMinClouds)) return "split (wide_max) from 64 clouds, mma.sync below";
+  const std::string v = trunk_variant_name();
+  return v == "split" ? "mma.sync" : v;
 }
 
 size_t CudaRunner::device_bytes() const {
