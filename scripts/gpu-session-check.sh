@@ -24,7 +24,8 @@ status=0
 # SESSION_WIDE_MAX=1: the engine's conv3 + max alone (wgmma, weight-stationary)
 # beside cuBLAS's GEMM of the same shape (build-gpu/bench_wide_max_gpu), checked
 # against the CPU first, into $OUT/wide_max.jsonl; the engine tests; engines
-# with the split trunk (default) vs the fused mma.sync one and with fp32 wide
+# with the split trunk (default) vs the fused mma.sync one, the other split
+# tile size, and with fp32 wide
 # FCs into $OUT/engine.jsonl; the fp16 engine's kernel profile; Nsight
 # Compute on its first trunk kernel into $OUT/ncu-split-trunk.txt.
 if [ "${SESSION_WIDE_MAX:-0}" != 0 ]; then
@@ -44,10 +45,13 @@ for l in sys.stdin:
     --gtest_color=no > "$OUT/tests-split.log" 2>&1 || status=1
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split.log" | head -n 20
   grep -E 'info.*(150 x 200|70 x 300)' "$OUT/tests-split.log" | head -n 8
-  POINTNET_ENGINE_SPLIT_TILE=128 timeout 150 build-gpu/pointnet_tests \
-    --gtest_filter='CudaArchitectures*.EveryFloat*/cls_3ch:CudaArchitectures*.Int8*/cls_3ch' \
-    --gtest_color=no > "$OUT/tests-split128.log" 2>&1 || status=1
-  grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split128.log" | sed 's/^/SPLIT_TILE=128: /' | head -n 8
+  # The tile size the defaults do not take (fp16/bf16 128, int8 256): the other one.
+  for tile in 128 256; do
+    POINTNET_ENGINE_SPLIT_TILE=$tile timeout 150 build-gpu/pointnet_tests \
+      --gtest_filter='CudaArchitectures*.EveryFloat*/cls_3ch:CudaArchitectures*.Int8*/cls_3ch' \
+      --gtest_color=no > "$OUT/tests-split$tile.log" 2>&1 || status=1
+    grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split$tile.log" | sed "s/^/SPLIT_TILE=$tile: /" | head -n 8
+  done
   stamp "== engines: default (split trunk, TF32 wide FCs) vs POINTNET_ENGINE_TRUNK=mma vs POINTNET_ENGINE_FC=fp32"
   engine_bench() {  # label env batch precision
     env $2 timeout 40 $P bench --device cuda --task cls --precision $4 --batch $3 --points 1024 --seconds 1.5 \
@@ -66,7 +70,10 @@ print('engine %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.
     engine_bench default POINTNET_X=1 1024 $prec
     engine_bench mma POINTNET_ENGINE_TRUNK=mma 1024 $prec
     engine_bench fc-fp32 POINTNET_ENGINE_FC=fp32 1024 $prec
-    [ $prec = tf32 ] || engine_bench tile128 POINTNET_ENGINE_SPLIT_TILE=128 1024 $prec
+    case $prec in
+      int8) engine_bench tile128 POINTNET_ENGINE_SPLIT_TILE=128 1024 $prec ;;
+      fp16|bf16) engine_bench tile256 POINTNET_ENGINE_SPLIT_TILE=256 1024 $prec ;;
+    esac
   done
   for b in 128 1; do
     engine_bench default POINTNET_X=1 $b fp16

@@ -59,9 +59,11 @@ void launch_trunk_wgmma(bool single, const TrunkArgs& a, const TrunkShape& s, cu
 }
 
 namespace {
-// Tiles of up to 256 points, two blocks per SM; POINTNET_ENGINE_SPLIT_TILE=128:
-// tiles of up to 128, three blocks per SM (more warps to hide latency; to
-// compare on a GPU).
+// fp16/bf16: tiles of up to 128 points, three blocks per SM; int8: up to
+// 256, two blocks per SM. The first kernel is latency-bound (Nsight Compute:
+// 2 blocks per SM by shared memory, issue slots 46% busy); more warps helped
+// fp16 and bf16 by 6% and cost int8 4% (H100, 2026-12-06, session 9 call 4).
+// POINTNET_ENGINE_SPLIT_TILE=128|256 picks one for every precision.
 using F16Split = WgSplit<F16Op>;
 using BF16Split = WgSplit<BF16Op>;
 using I8Split = WgSplit<I8Op>;
@@ -69,19 +71,21 @@ using F16Split3 = WgSplit<F16Op, 3>;
 using BF16Split3 = WgSplit<BF16Op, 3>;
 using I8Split3 = WgSplit<I8Op, 3>;
 
-bool small_split_tiles() {
-  static const bool small = [] {
+bool small_split_tiles(Math math) {
+  static const std::string choice = [] {
     const char* e = std::getenv("POINTNET_ENGINE_SPLIT_TILE");
-    return e && std::string(e) == "128";
+    return std::string(e ? e : "");
   }();
-  return small;
+  if (choice == "128") return true;
+  if (choice == "256") return false;
+  return math != Math::I8;
 }
 }  // namespace
 
 TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, int N, int C) {
   // Tiles as large as fit (and N needs): the grid is many clouds deep
   // wherever this is used.
-  const bool small = small_split_tiles();
+  const bool small = small_split_tiles(math);
   const auto fit = [&](int TP) {
     switch (math) {
       case Math::F16: return small ? fits<F16Split3>(TP, C, from_points, has_pre, false)
@@ -102,7 +106,7 @@ TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, i
 
 void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
   PN_CHECK(a.h2_out != nullptr && a.h2_rows == s.tiles * s.tile_points && s.groups == 1);
-  const bool small = small_split_tiles();
+  const bool small = small_split_tiles(a.math);
   switch (a.math) {
     case Math::F16: return small ? launch<F16Split3>(a, s, stream) : launch<F16Split>(a, s, stream);
     case Math::BF16: return small ? launch<BF16Split3>(a, s, stream) : launch<BF16Split>(a, s, stream);
