@@ -63,42 +63,61 @@ namespace {
 // 256, two blocks per SM. The first kernel is latency-bound (Nsight Compute:
 // 2 blocks per SM by shared memory, issue slots 46% busy); more warps helped
 // fp16 and bf16 by 6% and cost int8 4% (H100, 2026-12-06, session 9 call 4).
-// POINTNET_ENGINE_SPLIT_TILE=128|256 picks one for every precision.
+// POINTNET_ENGINE_SPLIT_TILE=128|256 picks one for every precision; 128x4:
+// tiles of 128, four blocks per SM (64 registers, no spills; not yet measured).
 using F16Split = WgSplit<F16Op>;
 using BF16Split = WgSplit<BF16Op>;
 using I8Split = WgSplit<I8Op>;
 using F16Split3 = WgSplit<F16Op, 3>;
 using BF16Split3 = WgSplit<BF16Op, 3>;
 using I8Split3 = WgSplit<I8Op, 3>;
+using F16Split4 = WgSplit<F16Op, 4>;
+using BF16Split4 = WgSplit<BF16Op, 4>;
+using I8Split4 = WgSplit<I8Op, 4>;
 
-bool small_split_tiles(Math math) {
+// Blocks per SM of the split trunk's first kernel: 2 (tiles of up to 256
+// points), 3 or 4 (up to 128).
+int split_blocks(Math math) {
   static const std::string choice = [] {
     const char* e = std::getenv("POINTNET_ENGINE_SPLIT_TILE");
     return std::string(e ? e : "");
   }();
-  if (choice == "128") return true;
-  if (choice == "256") return false;
-  return math != Math::I8;
+  if (choice == "128") return 3;
+  if (choice == "128x4") return 4;
+  if (choice == "256") return 2;
+  return math == Math::I8 ? 2 : 3;
 }
+
+template <class Split2, class Split3, class Split4>
+bool split_fits(int blocks, int TP, int C, bool from_points, bool has_pre) {
+  return blocks == 2   ? fits<Split2>(TP, C, from_points, has_pre, false)
+         : blocks == 3 ? fits<Split3>(TP, C, from_points, has_pre, false)
+                       : fits<Split4>(TP, C, from_points, has_pre, false);
+}
+
+template <class Split2, class Split3, class Split4>
+void split_launch(int blocks, const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
+  if (blocks == 2) launch<Split2>(a, s, stream);
+  else if (blocks == 3) launch<Split3>(a, s, stream);
+  else launch<Split4>(a, s, stream);
+}
+
 }  // namespace
 
 TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, int N, int C) {
   // Tiles as large as fit (and N needs): the grid is many clouds deep
   // wherever this is used.
-  const bool small = small_split_tiles(math);
+  const int blocks = split_blocks(math);
   const auto fit = [&](int TP) {
     switch (math) {
-      case Math::F16: return small ? fits<F16Split3>(TP, C, from_points, has_pre, false)
-                                   : fits<F16Split>(TP, C, from_points, has_pre, false);
-      case Math::BF16: return small ? fits<BF16Split3>(TP, C, from_points, has_pre, false)
-                                    : fits<BF16Split>(TP, C, from_points, has_pre, false);
-      case Math::I8: return small ? fits<I8Split3>(TP, C, from_points, has_pre, false)
-                                  : fits<I8Split>(TP, C, from_points, has_pre, false);
+      case Math::F16: return split_fits<F16Split, F16Split3, F16Split4>(blocks, TP, C, from_points, has_pre);
+      case Math::BF16: return split_fits<BF16Split, BF16Split3, BF16Split4>(blocks, TP, C, from_points, has_pre);
+      case Math::I8: return split_fits<I8Split, I8Split3, I8Split4>(blocks, TP, C, from_points, has_pre);
       default: break;
     }
     return false;
   };
-  const int largest = N <= 64 ? 64 : N <= 128 || small ? 128 : 256;
+  const int largest = N <= 64 ? 64 : N <= 128 || blocks > 2 ? 128 : 256;
   TrunkShape s = choose_shape(largest, fit, true, B, N, 0);
   s.groups = 1;
   return s;
@@ -106,11 +125,11 @@ TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, i
 
 void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
   PN_CHECK(a.h2_out != nullptr && a.h2_rows == s.tiles * s.tile_points && s.groups == 1);
-  const bool small = small_split_tiles(a.math);
+  const int blocks = split_blocks(a.math);
   switch (a.math) {
-    case Math::F16: return small ? launch<F16Split3>(a, s, stream) : launch<F16Split>(a, s, stream);
-    case Math::BF16: return small ? launch<BF16Split3>(a, s, stream) : launch<BF16Split>(a, s, stream);
-    case Math::I8: return small ? launch<I8Split3>(a, s, stream) : launch<I8Split>(a, s, stream);
+    case Math::F16: return split_launch<F16Split, F16Split3, F16Split4>(blocks, a, s, stream);
+    case Math::BF16: return split_launch<BF16Split, BF16Split3, BF16Split4>(blocks, a, s, stream);
+    case Math::I8: return split_launch<I8Split, I8Split3, I8Split4>(blocks, a, s, stream);
     default: break;
   }
   fail("launch_trunk_split: no split trunk for this precision");
@@ -123,6 +142,9 @@ void prepare_trunk_wgmma_kernels() {
   raise_smem_limit<F16Split3>();
   raise_smem_limit<BF16Split3>();
   raise_smem_limit<I8Split3>();
+  raise_smem_limit<F16Split4>();
+  raise_smem_limit<BF16Split4>();
+  raise_smem_limit<I8Split4>();
   raise_smem_limit<F16>();
   raise_smem_limit<BF16>();
   raise_smem_limit<TF32>();
