@@ -12,7 +12,8 @@
 // Weights of a per-point layer: packed mma B fragments (engine_fragment.h) in
 // the element type (int8: s8 + per-channel scales), or for F32 the transpose
 // (in, out) in fp32 (F32X3: packed fragments of unrounded fp32). conv1 (3 or 6 inputs), the per-cloud layers and the
-// segmenter's logits run in fp32 for every precision.
+// segmenter's logits run in fp32 for every precision (the wide per-cloud
+// layers with TF32 products outside fp32 engines: engine/cuda_runner.cpp).
 #pragma once
 #include <cuda_runtime.h>
 
