@@ -52,6 +52,11 @@ for l in sys.stdin:
       --gtest_color=no > "$OUT/tests-split$tile.log" 2>&1 || status=1
     grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split$tile.log" | sed "s/^/SPLIT_TILE=$tile: /" | head -n 8
   done
+  stamp "== engine tests with POINTNET_ENGINE_TRUNK=fused-wide"
+  POINTNET_ENGINE_TRUNK=fused-wide timeout 150 build-gpu/pointnet_tests \
+    --gtest_filter='CudaArchitectures*/cls_3ch:CudaArchitectures*/seg_3ch:CudaArchitectures*/cls_6ch' \
+    --gtest_color=no > "$OUT/tests-fused-wide.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-fused-wide.log" | sed 's/^/fused-wide: /' | head -n 12
   stamp "== engines: default (split trunk, TF32 wide FCs) vs POINTNET_ENGINE_TRUNK=mma vs POINTNET_ENGINE_FC=fp32"
   engine_bench() {  # label env batch precision
     env $2 timeout 40 $P bench --device cuda --task cls --precision $4 --batch $3 --points 1024 --seconds 1.5 \
@@ -69,6 +74,7 @@ print('engine %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.
   for prec in fp16 int8 bf16 tf32; do
     engine_bench default POINTNET_X=1 1024 $prec
     engine_bench mma POINTNET_ENGINE_TRUNK=mma 1024 $prec
+    [ $prec = tf32 ] || engine_bench fused-wide POINTNET_ENGINE_TRUNK=fused-wide 1024 $prec
     engine_bench fc-fp32 POINTNET_ENGINE_FC=fp32 1024 $prec
     case $prec in
       int8) engine_bench tile128 POINTNET_ENGINE_SPLIT_TILE=128 1024 $prec ;;
@@ -78,6 +84,7 @@ print('engine %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.
   done
   for b in 128 1; do
     engine_bench default POINTNET_X=1 $b fp16
+    [ $b = 1 ] || engine_bench fused-wide POINTNET_ENGINE_TRUNK=fused-wide $b fp16
     engine_bench mma POINTNET_ENGINE_TRUNK=mma $b fp16
   done
   KERNEL_PROFILE_OUT=$OUT/engine-profile-fp16.txt KERNEL_PROFILE_TOP=12 \

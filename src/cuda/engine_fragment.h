@@ -8,6 +8,7 @@
 // n0 + g's 32-byte k-step. Packed as uint2[out / 8][in bytes / 32][32 lanes],
 // a warp loads one (n8 tile, k-step) fragment as 256 contiguous bytes.
 #pragma once
+#include <cmath>
 #include <cstddef>
 
 #ifdef __CUDACC__
@@ -42,6 +43,15 @@ PN_HOST_DEVICE inline size_t fragment_bytes(int out, int in, int elem_bytes) {
 // [8 g, 8 g + n) start at byte 8 g * row_bytes.
 PN_HOST_DEVICE inline size_t core_byte(int row, int byte, int row_bytes) {
   return (static_cast<size_t>(row / 8) * (row_bytes / 16) + byte / 16) * 128 + (row % 8) * 16 + byte % 16;
+}
+
+// conv1's weight (o, k) of C inputs with a cloud's 3x3 transform t folded in,
+// for each group of 3 inputs (xyz, then normals): as engine_cpu::fold_transform.
+PN_HOST_DEVICE inline float folded_conv1_weight(const float* w, const float* t, int o, int k, int C) {
+  const int g = k / 3 * 3, i = k % 3;
+  float s = 0.f;
+  for (int j = 0; j < 3; ++j) s = fmaf(w[o * C + g + j], t[i * 3 + j], s);
+  return s;
 }
 
 }  // namespace pointnet::cuda_engine

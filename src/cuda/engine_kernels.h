@@ -89,6 +89,9 @@ const char* trunk_variant_name();
 // trunk: the wide_max kernel spreads clouds, not points, over the SMs.
 constexpr int kSplitMinClouds = 64;
 bool trunk_is_split(Math math, int B);
+// Does this trunk run whole in the fused wide_max kernel
+// (POINTNET_ENGINE_TRUNK=fused-wide; launch_wide_max_fused)?
+bool trunk_fuses_wide(const TrunkArgs& a);
 // The wgmma variant (sm90a/engine_trunk_wgmma.cu), for compute capability 9.0.
 TrunkShape trunk_shape_wgmma(bool single_buffer, Math math, bool from_points, bool has_pre, bool conv1_only, int B,
                              int N, int C, int sms);

@@ -12,6 +12,9 @@
 //   split    F16/BF16/I8 on sm_90a, batches of kSplitMinClouds and more:
 //            conv1 and conv2 store conv2's output, then conv3 + max runs as
 //            the weight-stationary wgmma kernel (engine_wide_max.h).
+//   fused-wide  split, but the trunks that start from the points without a
+//            64 -> 64 layer run whole in one wgmma kernel (conv1 and conv2
+//            made inside wide_max's blocks; engine_wide_max.h). Opt-in.
 // wgmma falls back to the default on other GPUs, and for fp32 (FFMA or 3xTF32).
 #include <cstdlib>
 #include <string>
@@ -38,7 +41,7 @@ using F32X3Alt = TcMath<F32x3Op, 2, 2>;
 using F32Wide = SimtMath<8>;    // 128 points per tile
 using F32Narrow = SimtMath<4>;  // 64 points per tile
 
-enum class Variant { Default, Alt, Wgmma, Wgmma1, Split };
+enum class Variant { Default, Alt, Wgmma, Wgmma1, Split, FusedWide };
 
 Variant variant() {
   static const Variant v = [] {
@@ -53,6 +56,7 @@ Variant variant() {
     if (s == "wgmma" && hopper) return Variant::Wgmma;
     if (s == "wgmma1" && hopper) return Variant::Wgmma1;
     if ((s.empty() || s == "split") && hopper) return Variant::Split;
+    if (s == "fused-wide" && hopper) return Variant::FusedWide;
     return Variant::Default;
   }();
   return v;
@@ -106,6 +110,7 @@ const char* trunk_variant_name() {
     case Variant::Wgmma: return "wgmma";
     case Variant::Wgmma1: return "wgmma1";
     case Variant::Split: return "split";
+    case Variant::FusedWide: return "fused-wide";
     default: return "mma.sync";
   }
 }
@@ -123,14 +128,21 @@ void prepare_trunk_kernels() {
   raise_smem_limit<F32X3Alt>();
   raise_smem_limit<F32Wide>();
   raise_smem_limit<F32Narrow>();
-  if (variant() == Variant::Wgmma || variant() == Variant::Wgmma1 || variant() == Variant::Split)
+  const Variant v = variant();
+  if (v == Variant::Wgmma || v == Variant::Wgmma1 || v == Variant::Split || v == Variant::FusedWide)
     prepare_trunk_wgmma_kernels();
-  if (variant() == Variant::Split) prepare_wide_max_kernels();
+  if (v == Variant::Split || v == Variant::FusedWide) prepare_wide_max_kernels();
+  if (v == Variant::FusedWide) prepare_wide_max_fused_kernels();
 }
 
 bool trunk_is_split(Math math, int B) {
-  return variant() == Variant::Split && B >= kSplitMinClouds &&
+  return (variant() == Variant::Split || variant() == Variant::FusedWide) && B >= kSplitMinClouds &&
          (math == Math::F16 || math == Math::BF16 || math == Math::I8);
+}
+
+bool trunk_fuses_wide(const TrunkArgs& a) {
+  return variant() == Variant::FusedWide && trunk_is_split(a.math, a.B) && a.points && !a.pre.w && a.conv2.w &&
+         (a.C == 3 || a.C == 6);
 }
 
 #ifdef POINTNET_NO_SM90A
@@ -149,6 +161,10 @@ size_t wide_max_smem_bytes(Math) { fail("this build has no sm_90a (wgmma) kernel
 int wide_max_grid(int, int, int) { fail("this build has no sm_90a (wgmma) kernels"); }
 void prepare_wide_max_kernels() {}
 void launch_wide_max(const WideMaxArgs&, int, cudaStream_t) { fail("this build has no sm_90a (wgmma) kernels"); }
+void prepare_wide_max_fused_kernels() {}
+void launch_wide_max_fused(const TrunkArgs&, float*, int, cudaStream_t) {
+  fail("this build has no sm_90a (wgmma) kernels");
+}
 #endif
 
 }  // namespace pointnet::cuda_engine

@@ -49,15 +49,7 @@ __device__ void conv1_tile(const TrunkArgs& a, int b, int row0, int valid, int T
   __shared__ float w1[64 * 6];
   const int C = a.C;
   for (int i = threadIdx.x; i < 64 * C; i += kThreads) {
-    if (a.transform3) {
-      const int o = i / C, k = i % C, g = k / 3 * 3, ii = k % 3;
-      const float* t = a.transform3 + b * 9;
-      float s = 0.f;
-      for (int j = 0; j < 3; ++j) s = fmaf(a.conv1_w[o * C + g + j], t[ii * 3 + j], s);
-      w1[i] = s;
-    } else {
-      w1[i] = a.conv1_w[i];
-    }
+    w1[i] = a.transform3 ? folded_conv1_weight(a.conv1_w, a.transform3 + b * 9, i / C, i % C, C) : a.conv1_w[i];
   }
   const float* src = a.points + (static_cast<size_t>(b) * a.N + row0) * C;
   for (int i = threadIdx.x; i < TP * C; i += kThreads) {

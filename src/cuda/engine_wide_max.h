@@ -32,4 +32,13 @@ int wide_max_grid(int B, int C, int sms);
 void prepare_wide_max_kernels();
 void launch_wide_max(const WideMaxArgs& a, int grid, cudaStream_t stream);
 
+// The trunk from the points to conv3's max in one kernel
+// (sm90a/wide_max_fused_wgmma.cu; POINTNET_ENGINE_TRUNK=fused-wide): for a
+// trunk args `a` that starts from the points (C = 3 or 6) with no 64 -> 64
+// layer, conv2 and conv3 carrying core-layout weights (DevLayer::w_core).
+// out (B, 1024): per cloud and channel the epilogue of conv3's max (no
+// bias), as launch_wide_max. grid as wide_max_grid(B, 1024, sms).
+void prepare_wide_max_fused_kernels();
+void launch_wide_max_fused(const TrunkArgs& a, float* out, int grid, cudaStream_t stream);
+
 }  // namespace pointnet::cuda_engine

@@ -245,16 +245,18 @@ struct CudaRunner::Impl {
     DevLayer d;
     d.bias = upload(l.bias);
     const bool conv3 = y_act.empty() && l.in == 128 && l.out == 1024;
+    // conv2 (64 -> 128) too: the fused-wide trunk reads it from shared memory by wgmma.
+    const bool core = conv3 || (l.in == 64 && l.out == 128);
     if (!int8) {
       d.w = upload(math == Math::F32X3 ? cuda_3xtf32_weights(l).bytes : cuda_layer_weights(l, precision).bytes);
-      if (conv3 && precision != EnginePrecision::FP32) d.w_core = upload(cuda_core_weights(l, precision).bytes);
+      if (core && precision != EnginePrecision::FP32) d.w_core = upload(cuda_core_weights(l, precision).bytes);
       return d;
     }
     const auto it = plan.int8_weights.find(name);
     if (it == plan.int8_weights.end()) fail("int8 engine: no quantised weights for layer '", name, "'");
     const CudaLayerWeights w = cuda_layer_weights(it->second);
     d.w = upload(w.bytes);
-    if (conv3) d.w_core = upload(cuda_core_weights(it->second).bytes);
+    if (core) d.w_core = upload(cuda_core_weights(it->second).bytes);
     d.scale = upload(w.scale);
     d.x_scale = act_scale(x_act);
     if (!y_act.empty()) d.inv_y_scale = 1.f / act_scale(y_act);
@@ -426,6 +428,7 @@ struct CudaRunner::Impl {
 
   // A trunk over the slice, then the merge of its tiles' maxima.
   Global trunk(const Slice& sl, TrunkArgs a, const float* conv3_bias, bool relu) {
+    if (a.conv2.w && trunk_fuses_wide(a)) return fused_wide_trunk(sl, a, conv3_bias, relu);
     if (a.conv2.w && trunk_is_split(math, a.B)) return split_trunk(sl, a, conv3_bias, relu);
     const TrunkShape s = trunk_shape(math, a.points != nullptr, a.pre.w != nullptr, a.conv2.w == nullptr, a.B, a.N,
                                      C, sms);
@@ -466,6 +469,16 @@ struct CudaRunner::Impl {
     Global g;
     g.x = at("global", sl, 1024);
     launch_merge_max(w.out, a.B, 1, conv3_bias, relu, at("global", sl, 1024), sl.stream);
+    return g;
+  }
+
+  // The same in one kernel: conv1 and conv2 made inside wide_max's blocks.
+  Global fused_wide_trunk(const Slice& sl, const TrunkArgs& a, const float* conv3_bias, bool relu) {
+    float* maxima = at("partial", sl, 1024);
+    launch_wide_max_fused(a, maxima, wide_max_grid(a.B, 1024, sms), sl.stream);
+    Global g;
+    g.x = at("global", sl, 1024);
+    launch_merge_max(maxima, a.B, 1, conv3_bias, relu, at("global", sl, 1024), sl.stream);
     return g;
   }
 
