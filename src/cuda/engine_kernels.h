@@ -43,7 +43,7 @@ struct DevLayer {
   size_t w_cloud_bytes = 0;       // bytes between clouds' weights
   int scale_cloud_stride = 0;     // floats between clouds' scales
   int bias_cloud_stride = 0;      // floats between clouds' biases
-  const void* w_core = nullptr;   // conv3 layers: the weights again in wgmma's core-matrix layout
+  const void* w_core = nullptr;   // conv2 and conv3 layers: the weights again in wgmma's core-matrix layout
   float x_scale = 1.f;            // I8: scale of the input activation
   float inv_y_scale = 1.f;        // I8: 1 / scale of the output activation (u8 outputs)
 };
@@ -92,6 +92,7 @@ bool trunk_is_split(Math math, int B);
 // Does this trunk run whole in the fused wide_max kernel
 // (POINTNET_ENGINE_TRUNK=fused-wide; launch_wide_max_fused)?
 bool trunk_fuses_wide(const TrunkArgs& a);
+bool trunk_fuses_wide_at_all();  // the variant is fused-wide
 // The wgmma variant (sm90a/engine_trunk_wgmma.cu), for compute capability 9.0.
 TrunkShape trunk_shape_wgmma(bool single_buffer, Math math, bool from_points, bool has_pre, bool conv1_only, int B,
                              int N, int C, int sms);

@@ -141,9 +141,14 @@ bool trunk_is_split(Math math, int B) {
 }
 
 bool trunk_fuses_wide(const TrunkArgs& a) {
-  return variant() == Variant::FusedWide && trunk_is_split(a.math, a.B) && a.points && !a.pre.w && a.conv2.w &&
-         (a.C == 3 || a.C == 6);
+  // The kernel reads conv2's weights, bias and scales once for all clouds.
+  const bool shared_conv2 = a.conv2.w_core && a.conv2.w_cloud_bytes == 0 && a.conv2.bias_cloud_stride == 0 &&
+                            a.conv2.scale_cloud_stride == 0;
+  return variant() == Variant::FusedWide && trunk_is_split(a.math, a.B) && a.points && !a.h1_in && !a.pre.w &&
+         shared_conv2 && a.conv3.w_core && (a.C == 3 || a.C == 6);
 }
+
+bool trunk_fuses_wide_at_all() { return variant() == Variant::FusedWide; }
 
 #ifdef POINTNET_NO_SM90A
 TrunkShape trunk_shape_wgmma(bool, Math, bool, bool, bool, int, int, int, int) {

@@ -336,7 +336,10 @@ struct CudaRunner::Impl {
         {"points", b * n * C * 4}, {"out", out_floats(capB, capN) * 4}, {"partial", b * max_tiles * 1024 * 4},
         {"global", b * 1024 * 4}, {"fc_a", b * 512 * 4}, {"fc_b", b * 256 * 4}, {"t3", b * 9 * 4}};
     if (ft || seg) want["h1"] = b * n * 64 * e;
-    if (trunk_is_split(math, capB)) want["h2"] = b * ((n + 255) / 256 * 256) * 128 * e;  // tiles of <= 256 points
+    // conv2's stored output for the split trunk (tiles of <= 256 points); with
+    // fused-wide only the feature transform's trunks still store it.
+    if (trunk_is_split(math, capB) && (ft || !trunk_fuses_wide_at_all()))
+      want["h2"] = b * ((n + 255) / 256 * 256) * 128 * e;
     if (ft) {
       want["t64"] = b * 64 * 64 * 4;
       want["conv2_cloud"] = b * 128 * 64 * e;
@@ -771,7 +774,9 @@ std::string CudaRunner::trunk_kernels() const {
   if (impl_->math == Math::F32) return "ffma";
   if (impl_->math == Math::F32X3) return "3xtf32 (mma.sync)";
   // The split trunk runs for batches of kSplitMinClouds and more only.
-  if (trunk_is_split(impl_->math, kSplitMinClouds)) return "split (wide_max) from 64 clouds, mma.sync below";
+  if (trunk_is_split(impl_->math, kSplitMinClouds))
+    return trunk_fuses_wide_at_all() ? "fused-wide (feature transform: split) from 64 clouds, mma.sync below"
+                                     : "split (wide_max) from 64 clouds, mma.sync below";
   const std::string v = trunk_variant_name();
   return v == "split" ? "mma.sync" : v;
 }

@@ -220,6 +220,7 @@ void prepare_wide_max_fused_kernels() {
 
 void launch_wide_max_fused(const TrunkArgs& a, float* out, int grid, cudaStream_t stream) {
   PN_CHECK(a.points && !a.pre.w && !a.h1_in && a.conv2.w_core && a.conv3.w_core && (a.C == 3 || a.C == 6) &&
+           a.conv2.w_cloud_bytes == 0 && a.conv2.bias_cloud_stride == 0 && a.conv2.scale_cloud_stride == 0 &&
            grid % (1024 / kColsPerBlock) == 0);
   switch (a.math) {
     case Math::F16: return launch<F16Op>(a, out, grid, stream);
