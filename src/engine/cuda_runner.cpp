@@ -469,19 +469,21 @@ struct CudaRunner::Impl {
     w.x_scale = a.conv3.x_scale;
     w.out = at("partial", sl, 1024);
     launch_wide_max(w, wide_max_grid(a.B, 1024, sms), sl.stream);
-    Global g;
-    g.x = at("global", sl, 1024);
-    launch_merge_max(w.out, a.B, 1, conv3_bias, relu, at("global", sl, 1024), sl.stream);
-    return g;
+    return merged(sl, w.out, a.B, conv3_bias, relu);
   }
 
   // The same in one kernel: conv1 and conv2 made inside wide_max's blocks.
   Global fused_wide_trunk(const Slice& sl, const TrunkArgs& a, const float* conv3_bias, bool relu) {
     float* maxima = at("partial", sl, 1024);
     launch_wide_max_fused(a, maxima, wide_max_grid(a.B, 1024, sms), sl.stream);
+    return merged(sl, maxima, a.B, conv3_bias, relu);
+  }
+
+  // One maximum per cloud and channel, with conv3's bias (and ReLU), into "global".
+  Global merged(const Slice& sl, const float* maxima, int B, const float* conv3_bias, bool relu) {
     Global g;
     g.x = at("global", sl, 1024);
-    launch_merge_max(maxima, a.B, 1, conv3_bias, relu, at("global", sl, 1024), sl.stream);
+    launch_merge_max(maxima, B, 1, conv3_bias, relu, at("global", sl, 1024), sl.stream);
     return g;
   }
 
