@@ -25,8 +25,8 @@ CudaLayerWeights cuda_layer_weights(const Int8LayerWeights& layer);
 // each one into two tf32 parts in registers (engine_mma.cuh, F32x3Op).
 CudaLayerWeights cuda_3xtf32_weights(const FoldedLinear& layer);
 
-// conv3's weights for the wgmma trunk: the same elements in wgmma's
-// core-matrix layout (engine_fragment.h, core_byte).
+// conv2's and conv3's weights for the wgmma kernels: the same elements in
+// wgmma's core-matrix layout (engine_fragment.h, core_byte).
 CudaLayerWeights cuda_core_weights(const FoldedLinear& layer, EnginePrecision precision);  // tf32, fp16, bf16
 CudaLayerWeights cuda_core_weights(const Int8LayerWeights& layer);
 
@@ -35,8 +35,9 @@ float round_to_tf32(float f);     // 10 mantissa bits, ties away from zero
 
 // The layers' precisions on the CUDA runner, by named_layers() name: conv1
 // (3 or 6 inputs), the per-cloud layers (T-Net and classifier fc, the
-// segmenter's head.0 global part) and the segmenter's logits run in fp32;
-// every other per-point layer in `precision`.
+// segmenter's head.0 global part) and the segmenter's logits run in fp32,
+// the wide per-cloud ones (fc1, fc2, head.0's global part) with TF32
+// products outside fp32 engines; every other per-point layer in `precision`.
 nlohmann::json cuda_layer_precisions(const FoldedModel& model, EnginePrecision precision);
 
 }  // namespace pointnet
