@@ -24,8 +24,8 @@
 
 #include "core/half.h"
 #include "core/rng.h"
-#include "cuda/engine_fragment.h"
 #include "cuda/engine_wide_max.h"
+#include "engine/cuda_weights.h"
 
 namespace {
 
@@ -99,29 +99,32 @@ Problem make_problem(int rows, bool int8, uint64_t seed) {
   return p;
 }
 
-uint16_t bf16_bits(float f) {  // exact for the values above
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return static_cast<uint16_t>(u >> 16);
-}
-
 // Element bytes of value v (integer units) for the math type.
 void put(uint8_t* at, int v, Math m, float unit) {
   if (m == Math::I8) {
     *at = static_cast<uint8_t>(static_cast<int8_t>(v));  // u8 for x (0..255), s8 for w
     return;
   }
-  const uint16_t h = m == Math::F16 ? pointnet::float_to_half(v * unit) : bf16_bits(v * unit);
+  const uint16_t h = m == Math::F16 ? pointnet::float_to_half(v * unit) : pointnet::float_to_bf16(v * unit);
   std::memcpy(at, &h, 2);
 }
 
-// (rows, K) integers -> core layout bytes (engine_fragment.h, core_byte).
+// (rows, K) integers in the kernel's core layout, by the engine's own packers.
 std::vector<uint8_t> core_bytes(const std::vector<int>& v, int rows, Math m, float unit) {
-  const int eb = elem_bytes(m), row_bytes = K * eb;
-  std::vector<uint8_t> out(static_cast<size_t>(rows) * row_bytes);
-  for (int r = 0; r < rows; ++r)
-    for (int k = 0; k < K; ++k) put(&out[core_byte(r, k * eb, row_bytes)], v[static_cast<size_t>(r) * K + k], m, unit);
-  return out;
+  if (m == Math::I8) {
+    pointnet::Int8LayerWeights l;
+    l.out = rows;
+    l.in = K;
+    for (int x : v) l.q.push_back(static_cast<int8_t>(static_cast<uint8_t>(x)));  // u8 inputs keep their bits
+    l.scale.assign(rows, 1.f);
+    return pointnet::cuda_core_weights(l).bytes;
+  }
+  pointnet::FoldedLinear l;
+  l.out = rows;
+  l.in = K;
+  for (int x : v) l.weight.push_back(x * unit);
+  return pointnet::cuda_core_weights(l, m == Math::F16 ? pointnet::EnginePrecision::FP16 : pointnet::EnginePrecision::BF16)
+      .bytes;
 }
 // Row-major bytes for cuBLAS.
 std::vector<uint8_t> row_major_bytes(const std::vector<int>& v, Math m, float unit) {
@@ -164,7 +167,7 @@ void report(const Options& o, Math m, const char* program, float us) {
 // Returns false if the kernel's maxima differ from the CPU's.
 bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
   const bool int8 = m == Math::I8;
-  const int rows = o.batch * o.points, eb = elem_bytes(m);
+  const int rows = o.batch * o.points;
   const float xu = int8 ? 1.f : 1.f / 16, wu = int8 ? 1.f : 1.f / 64;
   const Problem p = make_problem(rows, int8, 7);
   // Each cloud's rows are one block of core layout (tiles of 64 rows follow).
@@ -246,7 +249,6 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
                               out_t, C, compute, CUBLAS_GEMM_DEFAULT));
   };
   report(o, m, int8 ? "cuBLAS GEMM (s32 out, no max)" : "cuBLAS GEMM (16-bit out, no max)", time_us(o.iters, gemm));
-  (void)eb;
   for (void* ptr : {x_d, w_d, y_d, xr_d, wr_d, static_cast<void*>(out_d), static_cast<void*>(scale_d)})
     CHECK_CUDA(cudaFree(ptr));
   return ok;

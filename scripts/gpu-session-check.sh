@@ -58,7 +58,7 @@ for l in sys.stdin:
     --gtest_color=no > "$OUT/tests-fused-wide.log" 2>&1 || status=1
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-fused-wide.log" | sed 's/^/fused-wide: /' | head -n 12
   stamp "== engines: default (split trunk, TF32 wide FCs) vs POINTNET_ENGINE_TRUNK=mma vs POINTNET_ENGINE_FC=fp32"
-  engine_bench() {  # label env batch precision
+  engine_bench() {  # label env ("" for none) batch precision
     env $2 timeout 40 $P bench --device cuda --task cls --precision $4 --batch $3 --points 1024 --seconds 1.5 \
       --json 2>/dev/null | tail -n 1 | python3 -c "
 import json, sys
@@ -72,7 +72,7 @@ print('engine %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.
       r.get('trunk_kernels')))"
   }
   for prec in fp16 int8 bf16 tf32; do
-    engine_bench default POINTNET_X=1 1024 $prec
+    engine_bench default "" 1024 $prec
     engine_bench mma POINTNET_ENGINE_TRUNK=mma 1024 $prec
     [ $prec = tf32 ] || engine_bench fused-wide POINTNET_ENGINE_TRUNK=fused-wide 1024 $prec
     engine_bench fc-fp32 POINTNET_ENGINE_FC=fp32 1024 $prec
@@ -84,7 +84,7 @@ print('engine %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.
     esac
   done
   for b in 128 1; do
-    engine_bench default POINTNET_X=1 $b fp16
+    engine_bench default "" $b fp16
     [ $b = 1 ] || engine_bench fused-wide POINTNET_ENGINE_TRUNK=fused-wide $b fp16
     engine_bench mma POINTNET_ENGINE_TRUNK=mma $b fp16
   done

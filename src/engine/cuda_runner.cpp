@@ -431,7 +431,7 @@ struct CudaRunner::Impl {
 
   // A trunk over the slice, then the merge of its tiles' maxima.
   Global trunk(const Slice& sl, TrunkArgs a, const float* conv3_bias, bool relu) {
-    if (a.conv2.w && trunk_fuses_wide(a)) return fused_wide_trunk(sl, a, conv3_bias, relu);
+    if (trunk_fuses_wide(a)) return fused_wide_trunk(sl, a, conv3_bias, relu);
     if (a.conv2.w && trunk_is_split(math, a.B)) return split_trunk(sl, a, conv3_bias, relu);
     const TrunkShape s = trunk_shape(math, a.points != nullptr, a.pre.w != nullptr, a.conv2.w == nullptr, a.B, a.N,
                                      C, sms);

@@ -79,13 +79,13 @@ template <class Op, int kRowBytes>
 __device__ __forceinline__ void issue128(typename Op::Acc (&d)[64], const char* x, const char* wb) {
   constexpr int kSteps = kRowBytes / 32;
   constexpr uint32_t kSbo = kRowBytes * 8;
-  wg::fence_acc64(d);
+  wg::fence_acc(d);
   wg::fence();
 #pragma unroll
   for (int ks = 0; ks < kSteps; ++ks)
     Mma128<Op>::run(d, wg::desc(x + ks * 256, kSbo), wg::desc(wb + ks * 256, kSbo), ks > 0);
   wg::commit();
-  wg::fence_acc64(d);
+  wg::fence_acc(d);
 }
 
 // Accumulator 4 j + {0, 1}: channels 8 j + 2 (lane % 4) + {0, 1} of one row;
@@ -93,7 +93,7 @@ __device__ __forceinline__ void issue128(typename Op::Acc (&d)[64], const char* 
 // (lane % 4) + x over the rows seen.
 template <class Acc>
 __device__ __forceinline__ void fold128(Acc (&best)[32], Acc (&d)[64]) {
-  wg::fence_acc64(d);
+  wg::fence_acc(d);
 #pragma unroll
   for (int j = 0; j < 16; ++j) {
     best[2 * j] = acc_max(best[2 * j], acc_max(d[4 * j], d[4 * j + 2]));
