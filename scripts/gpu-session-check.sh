@@ -58,8 +58,8 @@ for l in sys.stdin:
     --gtest_color=no > "$OUT/tests-fused-wide.log" 2>&1 || status=1
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-fused-wide.log" | sed 's/^/fused-wide: /' | head -n 12
   stamp "== engines: default (split trunk, TF32 wide FCs) vs POINTNET_ENGINE_TRUNK=mma vs POINTNET_ENGINE_FC=fp32"
-  engine_bench() {  # label env ("" for none) batch precision
-    env $2 timeout 40 $P bench --device cuda --task cls --precision $4 --batch $3 --points 1024 --seconds 1.5 \
+  engine_bench() {  # label env ("" for none) batch precision [task points]
+    env $2 timeout 40 $P bench --device cuda --task ${5:-cls} --precision $4 --batch $3 --points ${6:-1024} --seconds 1.5 \
       --json 2>/dev/null | tail -n 1 | python3 -c "
 import json, sys
 r = json.loads(sys.stdin.read()); r['variant'] = '$1'
@@ -67,7 +67,7 @@ print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench $*: FAILED"
     tail -n 1 "$OUT/engine.jsonl" | python3 -c "
 import json, sys
 r = json.loads(sys.stdin.read())
-print('engine %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.2e  %s' % (r['precision'], r['batch'],
+print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.2e  %s' % (r['task'], r['precision'], r['batch'],
       r['variant'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r['latency_ms']['median'], r.get('check_rel_error', -1),
       r.get('trunk_kernels')))"
   }
@@ -82,6 +82,11 @@ print('engine %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.
             engine_bench tile128x4 POINTNET_ENGINE_SPLIT_TILE=128x4 1024 $prec ;;
       bf16) engine_bench tile256 POINTNET_ENGINE_SPLIT_TILE=256 1024 $prec ;;
     esac
+  done
+  # The segmenter, B = 32 x 2500: its head as cuBLASLt GEMMs (default) vs one kernel.
+  for prec in fp16 bf16 tf32 int8; do
+    engine_bench default "" 32 $prec seg 2500
+    [ $prec = int8 ] || engine_bench seg-fused POINTNET_ENGINE_SEG_HEAD=fused 32 $prec seg 2500
   done
   for b in 128 1; do
     engine_bench default "" $b fp16

@@ -50,13 +50,14 @@ struct LtLinear::State {
   void* workspace = nullptr;
   size_t workspace_bytes = kWorkspaceBytes;
   bool owns_workspace = true;
-  // (rows, in, out, relu, operand type, compute type, alignments of w, x, y)
-  using Key = std::tuple<int, int, int, bool, int, int, uint32_t, uint32_t, uint32_t>;
+  // (batch, rows, in, out, relu, operand, compute and output types, alignments of w, x, y)
+  using Key = std::tuple<int, int, int, int, bool, int, int, int, uint32_t, uint32_t, uint32_t>;
   std::map<Key, std::unique_ptr<Plan>> plans;
 
-  Plan& plan(int rows, int in, int out, bool relu, Math math, uint32_t align_w, uint32_t align_x, uint32_t align_y) {
-    auto& slot = plans[{rows, in, out, relu, static_cast<int>(math.operands), static_cast<int>(math.compute), align_w,
-                        align_x, align_y}];
+  Plan& plan(int batch, int rows, int in, int out, bool relu, Math math, uint32_t align_w, uint32_t align_x,
+             uint32_t align_y) {
+    auto& slot = plans[{batch, rows, in, out, relu, static_cast<int>(math.operands), static_cast<int>(math.compute),
+                        static_cast<int>(math.out), align_w, align_x, align_y}];
     if (slot) return *slot;
     auto p = std::make_unique<Plan>();
     LT_CHECK(cublasLtMatmulDescCreate(&p->desc, math.compute, CUDA_R_32F));
@@ -65,12 +66,23 @@ struct LtLinear::State {
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb));
     const cublasLtEpilogue_t epilogue = relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
-    const cudaDataType_t bias_type = CUDA_R_32F;  // as y, whatever the operands
+    const cudaDataType_t bias_type = math.out;  // as y, whatever the operands
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
                                             sizeof bias_type));
     LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, math.operands, in, out, in));  // w stored (in, out) column-major
     LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, math.operands, in, rows, in)); // x stored (in, rows)
-    LT_CHECK(cublasLtMatrixLayoutCreate(&p->d, CUDA_R_32F, out, rows, out)); // y stored (out, rows)
+    LT_CHECK(cublasLtMatrixLayoutCreate(&p->d, math.out, out, rows, out));    // y stored (out, rows)
+    if (batch > 1) {  // consecutive blocks of x and y, one w, a bias per block
+      const int64_t bias_stride = out, w_stride = 0;
+      const int64_t x_stride = static_cast<int64_t>(rows) * in, y_stride = static_cast<int64_t>(rows) * out;
+      LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride,
+                                              sizeof bias_stride));
+      for (auto [layout, stride] : {std::pair{p->a, w_stride}, std::pair{p->b, x_stride}, std::pair{p->d, y_stride}}) {
+        LT_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
+        LT_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                                                  sizeof stride));
+      }
+    }
     cublasLtMatmulPreference_t pref = nullptr;
     LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
@@ -118,9 +130,9 @@ void LtLinear::run(const void* x, int rows, int in, const void* w, const float* 
     fail("cuBLASLt found no algorithm for a ", rows, " x ", in, " -> ", out, " layer");
 }
 
-bool LtLinear::try_run(const void* x, int rows, int in, const void* w, const float* bias, int out, bool relu,
-                       float* y, cudaStream_t stream, Math math) {
-  Plan& p = state_->plan(rows, in, out, relu, math, alignment_of(w), alignment_of(x), alignment_of(y));
+bool LtLinear::try_run_batched(const void* x, int batch, int rows, int in, const void* w, const void* bias, int out,
+                               bool relu, void* y, cudaStream_t stream, Math math) {
+  Plan& p = state_->plan(batch, rows, in, out, relu, math, alignment_of(w), alignment_of(x), alignment_of(y));
   if (!p.found) return false;
   LT_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
   const float one = 1.f, zero = 0.f;

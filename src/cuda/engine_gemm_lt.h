@@ -25,10 +25,12 @@ class LtLinear {
   LtLinear(const LtLinear&) = delete;
   LtLinear& operator=(const LtLinear&) = delete;
 
-  // The operands' type and the accumulation; y and the bias are fp32.
+  // The operands' type, the accumulation, and y's type (the bias is in y's
+  // type too: cuBLASLt's epilogue takes it so for fp16 / bf16 outputs).
   struct Math {
     cudaDataType_t operands = CUDA_R_32F;
     cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+    cudaDataType_t out = CUDA_R_32F;
   };
 
   // y(rows, out) = x(rows, in) w^T + bias, ReLU if relu; w (out, in) row-major.
@@ -42,7 +44,14 @@ class LtLinear {
   // run, or false with nothing queued where cuBLASLt has no algorithm for this
   // shape, math and these pointers' alignments (the caller then takes another way).
   bool try_run(const void* x, int rows, int in, const void* w, const float* bias, int out, bool relu, float* y,
-               cudaStream_t stream, Math math);
+               cudaStream_t stream, Math math) {
+    return try_run_batched(x, 1, rows, in, w, bias, out, relu, y, stream, math);
+  }
+  // try_run over `batch` consecutive blocks of `rows` rows of x and y (clouds),
+  // the same w, each block with its own bias (`out` elements apart): the
+  // segmenter's head.0, whose global part is a bias per cloud.
+  bool try_run_batched(const void* x, int batch, int rows, int in, const void* w, const void* bias, int out,
+                       bool relu, void* y, cudaStream_t stream, Math math);
 
  private:
   struct Plan;

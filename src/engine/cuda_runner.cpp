@@ -43,6 +43,7 @@ size_t CudaRunner::device_bytes() const { return 0; }
 #include "cuda/check.h"
 #include "cuda/engine_gemm_lt.h"
 #include "cuda/engine_kernels.h"
+#include "cuda/engine_seg_head_lt.h"
 #include "cuda/engine_wide_max.h"
 #include "engine/cpu_layers.h"  // engine_cpu::columns
 #include "engine/cuda_weights.h"
@@ -148,6 +149,11 @@ struct CudaRunner::Impl {
   Fc head0_global;
   DevLayer head0_point, head1, head2;
   const float *head0_point_w32 = nullptr, *head3_w = nullptr, *head3_b = nullptr;
+  // The segmenter's head as cuBLASLt GEMMs (engine_seg_head_lt.h) where it
+  // applies; POINTNET_ENGINE_SEG_HEAD=fused keeps the one-kernel head.
+  // POINTNET_ENGINE_SEG_ROWS: points per chunk of it (tests use small ones).
+  std::unique_ptr<SegHeadLt> seg_lt;
+  bool seg_lt_fell_back = false;  // cuBLASLt had no algorithm for some shape: the one-kernel head ran
 
   // Activation buffers: grow-only, for capB clouds of up to capN points.
   int capB = 0, capN = 0;
@@ -302,6 +308,20 @@ struct CudaRunner::Impl {
     head2 = point_layer(plan, "head.2", m.head.at(2), "head.c", "");
     head3_w = upload(m.head.at(3).weight);
     head3_b = upload(m.head[3].bias);
+    if (!ft && SegHeadLt::supports(math) &&
+        env_choice("POINTNET_ENGINE_SEG_HEAD", {"gemm", "fused"}) == "gemm") {
+      const auto host = [](const FoldedLinear& l) { return HostLinear{l.weight.data(), l.bias.data(), l.in, l.out}; };
+      int rows = 32768;
+      if (const char* r = std::getenv("POINTNET_ENGINE_SEG_ROWS")) {
+        char* end = nullptr;
+        const long v = std::strtol(r, &end, 10);
+        if (end == r || *end || v < 1 || v > (1 << 24))
+          fail("POINTNET_ENGINE_SEG_ROWS='", r, "': expected a number of points from 1 to 16777216");
+        rows = static_cast<int>(v);
+      }
+      seg_lt = std::make_unique<SegHeadLt>(math, host(point), host(m.head.at(1)), host(m.head.at(2)),
+                                           host(m.head.at(3)), rows);
+    }
   }
 
   // ---- activation buffers
@@ -346,6 +366,7 @@ struct CudaRunner::Impl {
       want["conv2_cloud_scale"] = b * 128 * 4;
     }
     if (seg) want["seg_bias"] = b * 512 * 4;
+    if (seg_lt) seg_lt->reserve(slices_for(capB), capB, capN);
     if (seg && ft) {
       want["head0_cloud"] = b * 512 * 64 * e;
       want["head0_cloud_scale"] = b * 512 * 4;
@@ -376,6 +397,7 @@ struct CudaRunner::Impl {
     int b0 = 0, B = 0;
     cudaStream_t stream = nullptr;
     LtLinear* lt = nullptr;
+    int index = 0;  // which of the slices: its scratch
   };
 
   void mark(const char* what, const Slice& sl) {
@@ -597,7 +619,9 @@ struct CudaRunner::Impl {
     s.head3_b = head3_b;
     s.out = out;
     mark("seg-bias", sl);
-    launch_seg_head(s, sl.stream);
+    const bool gemms = seg_lt && seg_lt->enqueue(*sl.lt, sl.index, h1, seg_bias, B, N, out, sl.stream);
+    seg_lt_fell_back = seg_lt_fell_back || (seg_lt && !gemms);
+    if (!gemms) launch_seg_head(s, sl.stream);
     mark("seg-head", sl);
   }
 
@@ -642,6 +666,7 @@ struct CudaRunner::Impl {
       sl.B = first(i + 1) - sl.b0;
       sl.stream = i == 0 ? stream : streams[i];
       sl.lt = lts[i].get();
+      sl.index = i;
       work(sl);
     }
     for (int i = 1; i < S; ++i) {
@@ -773,6 +798,13 @@ CudaRunTiming CudaRunner::run_timed(int B, int N) {
 std::string CudaRunner::device_name() const { return impl_->name; }
 
 std::string CudaRunner::trunk_kernels() const {
+  if (!impl_->seg) return trunk_kernel_names();
+  if (!impl_->seg_lt) return trunk_kernel_names() + "; seg head: one kernel";
+  return trunk_kernel_names() + "; seg head: cuBLASLt GEMMs" +
+         (impl_->seg_lt_fell_back ? " (one kernel for shapes cuBLASLt had no algorithm for)" : "");
+}
+
+std::string CudaRunner::trunk_kernel_names() const {
   if (impl_->math == Math::F32) return "ffma";
   if (impl_->math == Math::F32X3) return "3xtf32 (mma.sync)";
   // The split trunk runs for batches of kSplitMinClouds and more only.
@@ -784,7 +816,7 @@ std::string CudaRunner::trunk_kernels() const {
 }
 
 size_t CudaRunner::device_bytes() const {
-  size_t bytes = impl_->weight_bytes;
+  size_t bytes = impl_->weight_bytes + (impl_->seg_lt ? impl_->seg_lt->device_bytes() : 0);
   for (const auto& [n, b] : impl_->buffers) bytes += b.bytes;
   return bytes;
 }

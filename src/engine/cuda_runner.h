@@ -52,11 +52,13 @@ class CudaRunner {
   CudaRunTiming run_timed(int B, int N);
 
   std::string device_name() const;
-  // The trunk's tensor-core kernels in use: "mma.sync", "wgmma", ... (engine_trunk.cu).
+  // The trunk's tensor-core kernels in use: "mma.sync", "wgmma", ...
+  // (engine_trunk.cu); for a segmenter, its head's too.
   std::string trunk_kernels() const;
   size_t device_bytes() const;  // weights and activation buffers held through cudaMalloc
 
  private:
+  std::string trunk_kernel_names() const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -15,10 +15,12 @@
 #include <cstring>
 #include <iostream>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "../engine_fixtures.h"
+#include "../scoped_env.h"
 #include "core/errors.h"
 #include "core/half.h"
 #include "cuda/cuda_backend.h"
@@ -435,6 +437,51 @@ TEST(CudaRunnerEntries, GrowingBuffersRecaptureTheGraphs) {
   const std::vector<float> first = run_poisoned(runner, config, small, 2, 100);
   run_poisoned(runner, config, large, 9, 900);  // grows every buffer: the small shape's graph is gone
   EXPECT_EQ(run_poisoned(runner, config, small, 2, 100), first);
+}
+
+// The segmenter's head as cuBLASLt GEMMs (fp16 / bf16 / tf32, no feature
+// transform) in chunks of POINTNET_ENGINE_SEG_ROWS points: 256 splits clouds
+// of 300 and 700 points into pieces (the last ragged) and takes one cloud of
+// 129 or 200 per chunk; 1000 takes 7 clouds of 129 per chunk (13 = 7 + 6).
+// Each against the CPU reference, and against the one-kernel head
+// (POINTNET_ENGINE_SEG_HEAD=fused), within the precision's tolerance.
+TEST(CudaRunnerEntries, SegmenterHeadInChunksMatchesTheReference) {
+  PN_REQUIRE_CUDA();
+  testing::TempDir dir;
+  const ModelConfig config = engine_config(ModelTask::Segmentation, 7, false);
+  const FoldedModel model = fold_model(testing::make_random_checkpoint(config, 12, dir));
+  const std::vector<std::pair<int, int>> shapes = {{3, 300}, {2, 700}, {13, 129}, {5, 200}};
+  for (EnginePrecision p : {EnginePrecision::FP16, EnginePrecision::BF16, EnginePrecision::TF32}) {
+    std::vector<std::unique_ptr<CudaRunner>> runners;
+    for (const char* rows : {"256", "1000"}) {
+      testing::ScopedEnv env;
+      env.set("POINTNET_ENGINE_SEG_ROWS", rows);
+      runners.push_back(std::make_unique<CudaRunner>(cuda_plan(model, p)));
+    }
+    {
+      testing::ScopedEnv env;
+      env.set("POINTNET_ENGINE_SEG_HEAD", "fused");
+      runners.push_back(std::make_unique<CudaRunner>(cuda_plan(model, p)));
+    }
+    for (auto [B, N] : shapes) {
+      const std::vector<float> points = testing::random_clouds(B, N, 3, 40 + N);
+      const std::vector<float> want = folded_forward_reference(model, points.data(), B, N);
+      const std::vector<float> fused = run_poisoned(*runners[2], config, points, B, N);
+      for (int r = 0; r < 2; ++r) {
+        const std::vector<float> got = run_poisoned(*runners[r], config, points, B, N);
+        const std::string what = std::string(precision_name(p)) + " " + std::to_string(B) + " x " +
+                                 std::to_string(N) + (r == 0 ? ", chunks of 256" : ", chunks of 1000");
+        std::cout << "[ info     ] seg head GEMMs " << what << ": rel. error " << rel_error(got, want)
+                  << ", vs the one-kernel head " << rel_error(got, fused) << "\n";
+        EXPECT_LT(rel_error(got, want), tolerance(p)) << what;
+        EXPECT_LT(rel_error(got, fused), tolerance(p)) << what;
+      }
+    }
+    EXPECT_NE(runners[0]->trunk_kernels().find("seg head: cuBLASLt GEMMs"), std::string::npos);
+    EXPECT_EQ(runners[0]->trunk_kernels().find("one kernel"), std::string::npos) << runners[0]->trunk_kernels();
+    EXPECT_EQ(runners[1]->trunk_kernels().find("one kernel"), std::string::npos) << runners[1]->trunk_kernels();
+    EXPECT_NE(runners[2]->trunk_kernels().find("seg head: one kernel"), std::string::npos);
+  }
 }
 
 TEST(CudaRunnerEntries, PredictorEnforcesThePlanLimits) {

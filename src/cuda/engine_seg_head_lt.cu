@@ -1,0 +1,171 @@
+#include "cuda/engine_seg_head_lt.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cuda/check.h"
+
+namespace pointnet::cuda_engine {
+namespace {
+
+// y = x in the activation type: fp16 and bf16 rounded to nearest even (as the
+// tile kernels' weights and activations), tf32 engines keep fp32.
+__global__ void narrow_kernel(Math math, const float* x, size_t n, void* y) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    if (math == Math::F16) static_cast<__half*>(y)[i] = __float2half_rn(x[i]);
+    else if (math == Math::BF16) static_cast<__nv_bfloat16*>(y)[i] = __float2bfloat16_rn(x[i]);
+    else static_cast<float*>(y)[i] = x[i];
+  }
+}
+
+void launch_narrow(Math math, const float* x, size_t n, void* y, cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>(std::min<size_t>((n + 255) / 256, 1024));
+  narrow_kernel<<<blocks, 256, 0, stream>>>(math, x, n, y);
+  CUDA_CHECK_LAUNCH();
+}
+
+void* device_alloc(size_t bytes) {
+  void* p = nullptr;
+  CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(bytes, 16)));
+  return p;
+}
+
+}  // namespace
+
+struct SegHeadLt::Impl {
+  Math math;
+  int chunk_rows;
+  int K;
+  size_t e;  // bytes of one activation element
+  LtLinear::Math act, f32_out, logits;
+  // Weights (out, in) row-major in the operand type; biases in their output's type.
+  void *w0 = nullptr, *w1 = nullptr, *w2 = nullptr, *b1 = nullptr;
+  float *b2 = nullptr, *w3 = nullptr, *b3 = nullptr;
+  size_t weight_bytes = 0;
+  // Per slice: head.0's and head.1's outputs (activation type), head.2's (fp32), the chunk's biases.
+  struct Scratch {
+    void *a = nullptr, *c = nullptr, *bias = nullptr;
+    float* d = nullptr;
+  };
+  std::vector<Scratch> scratch;
+  size_t rows_held = 0, clouds_held = 0, scratch_bytes = 0;
+
+  void* upload_as(Math m, const float* host, size_t n) {
+    float* staged = static_cast<float*>(device_alloc(n * 4));
+    CUDA_CHECK(cudaMemcpy(staged, host, n * 4, cudaMemcpyHostToDevice));
+    if (m == Math::TF32) {
+      weight_bytes += n * 4;
+      return staged;
+    }
+    void* out = device_alloc(n * 2);
+    launch_narrow(m, staged, n, out, nullptr);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaFree(staged));
+    weight_bytes += n * 2;
+    return out;
+  }
+  float* upload_f32(const float* host, size_t n) { return static_cast<float*>(upload_as(Math::TF32, host, n)); }
+
+  void free_scratch() {
+    for (Scratch& s : scratch) {
+      cudaFree(s.a);
+      cudaFree(s.c);
+      cudaFree(s.d);
+      cudaFree(s.bias);
+    }
+    scratch.clear();
+    scratch_bytes = 0;
+  }
+};
+
+SegHeadLt::SegHeadLt(Math math, const HostLinear& head0, const HostLinear& head1, const HostLinear& head2,
+                     const HostLinear& head3, int chunk_rows)
+    : impl_(std::make_unique<Impl>()) {
+  if (!supports(math)) fail("SegHeadLt: fp16, bf16 or tf32 engines only");
+  if (head0.in != 64 || head0.out != 512 || head1.in != 512 || head1.out != 256 || head2.in != 256 ||
+      head2.out != 128 || head3.in != 128)
+    fail("SegHeadLt: the segmenter's head is 64 (+ 1024) -> 512 -> 256 -> 128 -> K");
+  Impl& m = *impl_;
+  m.math = math;
+  m.chunk_rows = std::max(1, chunk_rows);
+  m.K = head3.out;
+  m.e = math == Math::TF32 ? 4 : 2;
+  const cudaDataType_t type = math == Math::F16 ? CUDA_R_16F : math == Math::BF16 ? CUDA_R_16BF : CUDA_R_32F;
+  m.act.operands = m.act.out = type;
+  m.act.compute = math == Math::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  m.f32_out = m.act;
+  m.f32_out.out = CUDA_R_32F;
+  // m.logits: fp32 operands, products and output, as the one-kernel head's FFMA logits.
+  m.w0 = m.upload_as(math, head0.w, size_t(512) * 64);
+  m.w1 = m.upload_as(math, head1.w, size_t(256) * 512);
+  m.b1 = m.upload_as(math, head1.b, 256);
+  m.w2 = m.upload_as(math, head2.w, size_t(128) * 256);
+  m.b2 = m.upload_f32(head2.b, 128);
+  m.w3 = m.upload_f32(head3.w, static_cast<size_t>(m.K) * 128);
+  m.b3 = m.upload_f32(head3.b, m.K);
+}
+
+SegHeadLt::~SegHeadLt() {
+  Impl& m = *impl_;
+  m.free_scratch();
+  for (void* p : {m.w0, m.w1, m.w2, m.b1, static_cast<void*>(m.b2), static_cast<void*>(m.w3),
+                  static_cast<void*>(m.b3)})
+    cudaFree(p);
+}
+
+void SegHeadLt::reserve(int slices, int B, int N) {
+  Impl& m = *impl_;
+  const size_t rows = std::min<size_t>(m.chunk_rows >= N ? m.chunk_rows / N * N : m.chunk_rows,
+                                       static_cast<size_t>(B) * N);
+  const size_t clouds = std::min<size_t>(B, std::max(1, m.chunk_rows / N));
+  if (static_cast<int>(m.scratch.size()) >= slices && m.rows_held >= rows && m.clouds_held >= clouds) return;
+  const size_t want_rows = std::max(rows, m.rows_held), want_clouds = std::max(clouds, m.clouds_held);
+  const int want_slices = std::max<int>(slices, static_cast<int>(m.scratch.size()));
+  m.free_scratch();
+  for (int i = 0; i < want_slices; ++i) {
+    Impl::Scratch s;
+    s.a = device_alloc(want_rows * 512 * m.e);
+    s.c = device_alloc(want_rows * 256 * m.e);
+    s.d = static_cast<float*>(device_alloc(want_rows * 128 * 4));
+    s.bias = device_alloc(want_clouds * 512 * m.e);
+    m.scratch.push_back(s);
+    m.scratch_bytes += want_rows * (768 * m.e + 512) + want_clouds * 512 * m.e;
+  }
+  m.rows_held = want_rows;
+  m.clouds_held = want_clouds;
+}
+
+bool SegHeadLt::enqueue(LtLinear& lt, int slice, const void* h1, const float* bias, int B, int N, float* out,
+                        cudaStream_t stream) {
+  Impl& m = *impl_;
+  if (slice >= static_cast<int>(m.scratch.size())) fail("SegHeadLt: no scratch reserved for slice ", slice);
+  const Impl::Scratch& s = m.scratch[slice];
+  // Whole clouds per chunk where one fits; else one cloud in pieces of chunk_rows points.
+  const int clouds = N <= m.chunk_rows ? std::min<int>(std::min<size_t>(B, m.clouds_held), m.chunk_rows / N) : 1;
+  const int piece = N <= m.chunk_rows ? N : m.chunk_rows;
+  for (int b0 = 0; b0 < B; b0 += clouds) {
+    const int g = std::min(clouds, B - b0);
+    launch_narrow(m.math, bias + static_cast<size_t>(b0) * 512, static_cast<size_t>(g) * 512, s.bias, stream);
+    for (int r0 = 0; r0 < N; r0 += piece) {
+      const int rows = std::min(piece, N - r0), total = g * rows;
+      const size_t first = static_cast<size_t>(b0) * N + r0;
+      const char* x = static_cast<const char*>(h1) + first * 64 * m.e;
+      float* y = out + first * m.K;
+      if (!lt.try_run_batched(x, g, rows, 64, m.w0, s.bias, 512, true, s.a, stream, m.act) ||
+          !lt.try_run_batched(s.a, 1, total, 512, m.w1, m.b1, 256, true, s.c, stream, m.act) ||
+          !lt.try_run_batched(s.c, 1, total, 256, m.w2, m.b2, 128, true, s.d, stream, m.f32_out) ||
+          !lt.try_run_batched(s.d, 1, total, 128, m.w3, m.b3, m.K, false, y, stream, m.logits))
+        return false;
+      launch_log_softmax(y, total, m.K, stream);
+    }
+  }
+  return true;
+}
+
+size_t SegHeadLt::device_bytes() const { return impl_->weight_bytes + impl_->scratch_bytes; }
+
+}  // namespace pointnet::cuda_engine
