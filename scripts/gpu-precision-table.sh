@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# The seed's table, on the GPU machine: for each classifier engine in ENGINE_DIR
-# (built beforehand from one checkpoint, one per precision), its accuracy on
-# the test split of TEST_PACK (`pointnet eval`, the engine on the GPU) and its
-# speed at B = 1024 and B = 1 x 1024 points (`pointnet bench`); then PyTorch
-# eager and torch.compile (max-autotune) on the same shapes, same call, same
-# GPU (bench/peers/torch_train_step.py --infer). Writes accuracy.jsonl,
-# engine.jsonl and peer.jsonl to $OUT and prints one table.
-# Usage: scripts/gpu-precision-table.sh ENGINE_DIR TEST_PACK
+# The seed's table, on the GPU machine: one classifier checkpoint built into
+# fp32, tf32, fp16, bf16 and int8 engines on the GPU; each engine's accuracy
+# on the test split of TEST_PACK (`pointnet eval`, the engine on the GPU) and
+# its speed at B = 1024 and B = 1 x 1024 points (`pointnet bench`); then
+# PyTorch eager and torch.compile (max-autotune) on the same shapes, same
+# call, same GPU (bench/peers/torch_train_step.py --infer). Writes
+# accuracy.jsonl, engine.jsonl and peer.jsonl to $OUT and prints one table.
+# Usage: scripts/gpu-precision-table.sh MODEL|TRAIN_PACK TEST_PACK
+#   MODEL: a checkpoint (.safetensors). TRAIN_PACK (a .pack): train one first,
+#   fp32, `pointnet train --epochs $EPOCHS --seed $SEED $TRAIN_ARGS` within
+#   $TRAIN_LIMIT_S seconds (SIGINT at the limit: it saves and stops); its
+#   model and metrics go to $OUT. int8 calibrates on 512 clouds of the train
+#   split of TRAIN_PACK (or CALIB, a dataset with one).
+#   TABLE_TESTS=1: the CUDA engine tests first (tests.log).
 #   COMPILE_PRECISIONS: the precisions torch.compile is timed in (default
 #   fp16,fp32; each compiles for a minute or more), "" for none.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-engines=$1 pack=$2
+model=$1 pack=$2
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
 source scripts/gpu-build.sh
@@ -21,6 +27,35 @@ nvidia-smi -L 2>/dev/null
 gpu_build || exit 1
 P=build-gpu/pointnet
 status=0
+
+if [ "${TABLE_TESTS:-0}" = 1 ]; then
+  stamp "== CUDA engine tests"
+  timeout 200 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' --gtest_color=no \
+    > "$OUT/tests.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests.log" | head -n 20
+fi
+
+calib=${CALIB:-}
+if [[ $model == *.pack ]]; then
+  stamp "== training the checkpoint on $model (fp32, ${EPOCHS:-200} epochs, seed ${SEED:-1})"
+  calib=${calib:-$model}
+  rm -rf build-gpu/table-run
+  read -r -a extra <<< "${TRAIN_ARGS:-}"
+  timeout -s INT "${TRAIN_LIMIT_S:-240}" $P train --data "$model" --test-data none --device cuda --precision fp32 \
+    --epochs "${EPOCHS:-200}" --seed "${SEED:-1}" "${extra[@]}" --plain --out build-gpu/table-run \
+    > "$OUT/train.log" 2>&1 || { echo "training stopped: $(tail -n 2 "$OUT/train.log")"; }
+  tail -n 2 "$OUT/train.log"
+  cp build-gpu/table-run/metrics.jsonl "$OUT/metrics.jsonl" 2>/dev/null
+  cp build-gpu/table-run/model.safetensors "$OUT/model.safetensors" 2>/dev/null || { echo "no model"; exit 1; }
+  model=build-gpu/table-run/model.safetensors
+fi
+engines=build-gpu/table-engines
+rm -rf "$engines" && mkdir -p "$engines"
+for p in fp32 tf32 fp16 bf16 int8; do
+  c=(); [ $p = int8 ] && c=(--calib "$calib" --calib-split train --calib-clouds 512)
+  $P build --model "$model" --device cuda --precision $p "${c[@]}" --out "$engines/$p.engine" \
+    > "$OUT/build-$p.log" 2>&1 || { echo "build $p FAILED: $(tail -n 2 "$OUT/build-$p.log")"; status=1; }
+done
 
 stamp "== accuracy and speed of each engine"
 for e in "$engines"/*.engine; do
@@ -74,10 +109,11 @@ for r in lines("peer.jsonl"):
     peers[(r["peer"], r["precision"], r["batch"])] = r
 print("| engine | accuracy | mean class acc | B=1024 clouds/s (GPU compute) | B=1 median latency | eager B=1024 | compile B=1024 |")
 print("|---|---|---|---|---|---|---|")
-for name in sorted(acc.keys() | {k[0] for k in speed}):
+order = ["fp32", "tf32", "fp16", "bf16", "int8"]
+for name in sorted(acc.keys() | {k[0] for k in speed}, key=lambda n: order.index(n) if n in order else 9):
     a = acc.get(name, {})
     big, one = speed.get((name, 1024), {}), speed.get((name, 1), {})
-    prec = big.get("precision") or name.split("-")[-1]
+    prec = big.get("precision") or name
     eager = peers.get(("pytorch-eager", prec, 1024), {}).get("clouds_per_s")
     comp = peers.get(("torch.compile-max-autotune", prec, 1024), {}).get("clouds_per_s")
     fmt = lambda v: f"{v:,.0f}" if v else "-"
