@@ -32,7 +32,8 @@ struct Int8Weights {
   // The kernel's layout, rebuilt from q: [ceil(out/16)][ceil(in/4)][16][4], zero padded.
   std::vector<Int8Block> packed;
 
-  // scale[o] = max_k |w[o][k]| / 127 (1 for an all-zero row), q = round(w / scale).
+  // scale[o] = max_k |w[o][k]| / 127 (1 for a row of zeros, or for one too small
+  // for that to be a normal float: it quantises to zeros), q = round(w / scale).
   static Int8Weights quantize(const float* w, int out, int in);  // w (out, in)
   // From the stored form; checks sizes, q in [-127, 127], scales finite and > 0.
   static Int8Weights from_quantized(std::vector<int8_t> q, std::vector<float> scale, int out, int in);

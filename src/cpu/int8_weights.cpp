@@ -1,6 +1,7 @@
 // Int8Weights: per-output-channel symmetric quantisation of fp32 weights, and
 // the packed layout the VNNI kernel reads (rebuilt whenever q is loaded).
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <cstdlib>
 #include <utility>
@@ -26,6 +27,7 @@ std::vector<Int8Block> pack(const std::vector<int8_t>& q, int out, int in) {
 }  // namespace
 
 Int8Weights Int8Weights::quantize(const float* w, int out, int in) {
+  constexpr float kSmallestRowMax = 127.f * std::numeric_limits<float>::min();
   if (out < 0 || in < 0) fail("Int8Weights::quantize: negative shape (", out, ", ", in, ")");
   std::vector<float> scale(out);
   std::vector<int8_t> q(static_cast<size_t>(out) * in);
@@ -36,7 +38,11 @@ Int8Weights Int8Weights::quantize(const float* w, int out, int in) {
       if (!std::isfinite(row[k])) fail("Int8Weights::quantize: weight (", o, ", ", k, ") is ", row[k]);
       amax = std::max(amax, std::fabs(row[k]));
     }
-    scale[o] = amax > 0.f ? amax / 127.f : 1.f;  // an all-zero row quantises to zeros with any scale
+    // An all-zero row quantises to zeros with any scale; so does a row too small
+    // for amax / 127 to be a normal float (it would round to 0 or lose bits):
+    // such weights (a channel weight decay has all but zeroed) are below any
+    // other term of fp32 sums.
+    scale[o] = amax >= kSmallestRowMax ? amax / 127.f : 1.f;
     for (int k = 0; k < in; ++k) {
       // |row[k] / scale| <= 127 up to rounding; the clamp catches the rounding.
       const float t = std::nearbyint(row[k] / scale[o]);

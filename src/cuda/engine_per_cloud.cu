@@ -1,6 +1,7 @@
 // The engine's per-cloud kernels (engine_kernels.h): merging the tiles'
 // maxima, fp32 layers over a few clouds, log-softmax, and folding the feature
 // transform into the next layer's weights (quantised again for I8).
+#include <cfloat>
 #include <cmath>
 #include <mutex>
 
@@ -150,7 +151,7 @@ __global__ void fold_transform_kernel(Math math, const float* w, int out, const 
   if (math == Math::I8) {
     float amax = fmaxf(fabsf(v[0]), fabsf(v[1]));
     for (int s = 16; s > 0; s >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, s));
-    scale = amax > 0.f ? __fdiv_rn(amax, 127.f) : 1.f;
+    scale = amax >= 127.f * FLT_MIN ? __fdiv_rn(amax, 127.f) : 1.f;  // as Int8Weights::quantize
     if (lane == 0) dst_scale[static_cast<size_t>(b) * out + o] = scale;
   }
   for (int h = 0; h < 2; ++h) {

@@ -352,6 +352,22 @@ TEST(Int8Weights, QuantizeKnownRows) {
   EXPECT_EQ(q.in, 4);
 }
 
+// A channel that weight decay has all but zeroed (seen in a real ModelNet40
+// checkpoint after BatchNorm folding): max |w| / 127 is not a normal float,
+// 0 for the subnormal row here. It quantises to zeros with scale 1, as a row
+// of zeros, instead of a scale of 0 that the engine then refuses.
+TEST(Int8Weights, QuantizeRowsTooSmallForAScaleAsZeros) {
+  const float tiny = std::numeric_limits<float>::denorm_min() * 4;  // 5.6e-45
+  const float small = 100.f * std::numeric_limits<float>::min();    // just under 127 x FLT_MIN
+  const float least = 127.f * std::numeric_limits<float>::min();    // the smallest row max with a scale
+  const float w[3][2] = {{tiny, -tiny}, {small, 0.f}, {least, -least / 2}};
+  const Int8Weights q = Int8Weights::quantize(&w[0][0], 3, 2);
+  EXPECT_EQ(q.scale[0], 1.f);
+  EXPECT_EQ(q.scale[1], 1.f);
+  EXPECT_EQ(q.scale[2], least / 127.f);
+  EXPECT_EQ(q.q, (std::vector<int8_t>{0, 0, 0, 0, 127, -64}));
+}
+
 // Round to nearest: every weight within half a step of its quantised value.
 TEST(Int8Weights, QuantizeErrorIsAtMostHalfAStep) {
   Rng rng(9);
