@@ -28,9 +28,12 @@ status=0
 # tile size, and with fp32 wide
 # FCs into $OUT/engine.jsonl; the fp16 engine's kernel profile; Nsight
 # Compute on its first trunk kernel into $OUT/ncu-split-trunk.txt.
+# SESSION_LEAN=1 (with SESSION_WIDE_MAX): only the fused-wide tests and the
+# benchmarks of the variants not yet timed (fused-wide, the segmenter's head).
+lean=${SESSION_LEAN:-0}
 if [ "${SESSION_WIDE_MAX:-0}" != 0 ]; then
   stamp "== conv3 + max alone: wgmma wide_max vs cuBLAS GEMM (bench_wide_max_gpu)"
-  for b in 1024; do
+  [ "$lean" = 1 ] || for b in 1024; do
     timeout 60 build-gpu/bench_wide_max_gpu --batch $b --points 1024 --json > "$OUT/wide_max-$b.txt" 2>&1 || status=1
     grep -v '^{' "$OUT/wide_max-$b.txt"
     grep '^{' "$OUT/wide_max-$b.txt" >> "$OUT/wide_max.jsonl"
@@ -40,7 +43,7 @@ for l in sys.stdin:
     r = json.loads(l)
     print('%-5s %-34s B=%-5d %9.2f us %7.1f TFLOP/s' % (r['precision'], r['program'], r['batch'], r['us'], r['tflops']))"
   done
-  stamp "== engine tests (the split trunk is the default on sm_90)"
+  [ "$lean" = 1 ] || { stamp "== engine tests (the split trunk is the default on sm_90)"
   timeout 150 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
     --gtest_color=no > "$OUT/tests-split.log" 2>&1 || status=1
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split.log" | head -n 20
@@ -51,7 +54,7 @@ for l in sys.stdin:
       --gtest_filter='CudaArchitectures*.EveryFloat*/cls_3ch:CudaArchitectures*.Int8*/cls_3ch' \
       --gtest_color=no > "$OUT/tests-split$tile.log" 2>&1 || status=1
     grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split$tile.log" | sed "s/^/SPLIT_TILE=$tile: /" | head -n 8
-  done
+  done; }
   stamp "== engine tests with POINTNET_ENGINE_TRUNK=fused-wide"
   POINTNET_ENGINE_TRUNK=fused-wide timeout 150 build-gpu/pointnet_tests \
     --gtest_filter='CudaArchitectures*/cls_3ch:CudaArchitectures*/seg_3ch:CudaArchitectures*/cls_6ch' \
@@ -73,6 +76,10 @@ print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err
   }
   for prec in fp16 int8 bf16 tf32; do
     engine_bench default "" 1024 $prec
+    if [ "$lean" = 1 ]; then
+      [ $prec = fp16 ] || [ $prec = int8 ] && engine_bench fused-wide POINTNET_ENGINE_TRUNK=fused-wide 1024 $prec
+      continue
+    fi
     engine_bench mma POINTNET_ENGINE_TRUNK=mma 1024 $prec
     [ $prec = tf32 ] || engine_bench fused-wide POINTNET_ENGINE_TRUNK=fused-wide 1024 $prec
     engine_bench fc-fp32 POINTNET_ENGINE_FC=fp32 1024 $prec
@@ -88,11 +95,12 @@ print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err
     engine_bench default "" 32 $prec seg 2500
     [ $prec = int8 ] || engine_bench seg-fused POINTNET_ENGINE_SEG_HEAD=fused 32 $prec seg 2500
   done
-  for b in 128 1; do
+  [ "$lean" = 1 ] || for b in 128 1; do
     engine_bench default "" $b fp16
     [ $b = 1 ] || engine_bench fused-wide POINTNET_ENGINE_TRUNK=fused-wide $b fp16
     engine_bench mma POINTNET_ENGINE_TRUNK=mma $b fp16
   done
+  if [ "$lean" = 1 ]; then stamp "done"; [ $status = 0 ] && echo "gpu-session-check: OK" || echo "gpu-session-check: FAILED"; exit $status; fi
   KERNEL_PROFILE_OUT=$OUT/engine-profile-fp16.txt KERNEL_PROFILE_TOP=12 \
     CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
     --precision fp16 --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
