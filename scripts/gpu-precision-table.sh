@@ -17,6 +17,7 @@
 #   fp16,fp32; each compiles for a minute or more), "" for none.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+[ $# = 2 ] || { echo "usage: scripts/gpu-precision-table.sh MODEL|TRAIN_PACK TEST_PACK" >&2; exit 2; }
 model=$1 pack=$2
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
@@ -36,18 +37,22 @@ if [ "${TABLE_TESTS:-0}" = 1 ]; then
 fi
 
 calib=${CALIB:-}
+[[ $model == *.pack ]] || [ -n "$calib" ] || { echo "CALIB: a dataset with a train split, for the int8 engine" >&2; exit 2; }
 if [[ $model == *.pack ]]; then
   stamp "== training the checkpoint on $model (fp32, ${EPOCHS:-200} epochs, seed ${SEED:-1})"
   calib=${calib:-$model}
   rm -rf build-gpu/table-run
   read -r -a extra <<< "${TRAIN_ARGS:-}"
-  timeout -s INT "${TRAIN_LIMIT_S:-240}" $P train --data "$model" --test-data none --device cuda --precision fp32 \
+  timeout -k 30 -s INT "${TRAIN_LIMIT_S:-240}" $P train --data "$model" --test-data none --device cuda --precision fp32 \
     --epochs "${EPOCHS:-200}" --seed "${SEED:-1}" "${extra[@]}" --plain --out build-gpu/table-run \
     > "$OUT/train.log" 2>&1 || { echo "training stopped: $(tail -n 2 "$OUT/train.log")"; }
   tail -n 2 "$OUT/train.log"
   cp build-gpu/table-run/metrics.jsonl "$OUT/metrics.jsonl" 2>/dev/null
-  cp build-gpu/table-run/model.safetensors "$OUT/model.safetensors" 2>/dev/null || { echo "no model"; exit 1; }
+  # Stopped at the limit, the trainer leaves its last checkpoint, not model.safetensors.
   model=build-gpu/table-run/model.safetensors
+  [ -f "$model" ] || model=build-gpu/table-run/checkpoint.safetensors
+  cp "$model" "$OUT/model.safetensors" 2>/dev/null || { echo "no model or checkpoint"; exit 1; }
+  echo "epochs finished: $(wc -l < build-gpu/table-run/metrics.jsonl 2>/dev/null || echo 0)"
 fi
 engines=build-gpu/table-engines
 rm -rf "$engines" && mkdir -p "$engines"

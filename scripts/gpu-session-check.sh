@@ -59,6 +59,11 @@ for l in sys.stdin:
   POINTNET_ENGINE_TRUNK=fused-wide timeout 150 build-gpu/pointnet_tests \
     --gtest_filter='CudaArchitectures*/cls_3ch:CudaArchitectures*/seg_3ch:CudaArchitectures*/cls_6ch' \
     --gtest_color=no > "$OUT/tests-fused-wide.log" 2>&1 || status=1
+  if [ "$lean" = 1 ]; then  # the segmenter head's own test (default trunk)
+    timeout 100 build-gpu/pointnet_tests --gtest_filter='CudaRunnerEntries.Segmenter*' --gtest_color=no \
+      > "$OUT/tests-seg-head.log" 2>&1 || status=1
+    grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-seg-head.log" | sed 's/^/seg head: /' | head -n 8
+  fi
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-fused-wide.log" | sed 's/^/fused-wide: /' | head -n 12
   stamp "== engines: default (split trunk, TF32 wide FCs) vs POINTNET_ENGINE_TRUNK=mma vs POINTNET_ENGINE_FC=fp32"
   engine_bench() {  # label env ("" for none) batch precision [task points]
@@ -66,7 +71,7 @@ for l in sys.stdin:
       --json 2>/dev/null | tail -n 1 | python3 -c "
 import json, sys
 r = json.loads(sys.stdin.read()); r['variant'] = '$1'
-print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench $*: FAILED"; return; }
+print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench $*: FAILED"; status=1; return; }
     tail -n 1 "$OUT/engine.jsonl" | python3 -c "
 import json, sys
 r = json.loads(sys.stdin.read())
@@ -77,7 +82,7 @@ print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err
   for prec in fp16 int8 bf16 tf32; do
     engine_bench default "" 1024 $prec
     if [ "$lean" = 1 ]; then
-      [ $prec = fp16 ] || [ $prec = int8 ] && engine_bench fused-wide POINTNET_ENGINE_TRUNK=fused-wide 1024 $prec
+      case $prec in fp16|int8|bf16) engine_bench fused-wide POINTNET_ENGINE_TRUNK=fused-wide 1024 $prec ;; esac
       continue
     fi
     engine_bench mma POINTNET_ENGINE_TRUNK=mma 1024 $prec

@@ -119,11 +119,12 @@ SegHeadLt::~SegHeadLt() {
 
 void SegHeadLt::reserve(int slices, int B, int N) {
   Impl& m = *impl_;
-  const size_t rows = std::min<size_t>(m.chunk_rows >= N ? m.chunk_rows / N * N : m.chunk_rows,
-                                       static_cast<size_t>(B) * N);
-  const size_t clouds = std::min<size_t>(B, std::max(1, m.chunk_rows / N));
-  if (static_cast<int>(m.scratch.size()) >= slices && m.rows_held >= rows && m.clouds_held >= clouds) return;
-  const size_t want_rows = std::max(rows, m.rows_held), want_clouds = std::max(clouds, m.clouds_held);
+  // A chunk is g whole clouds (g * N <= chunk_rows) or a piece of chunk_rows
+  // points of one cloud: never more rows than this, whatever the run's (B, N).
+  const size_t rows = std::min<size_t>(m.chunk_rows, static_cast<size_t>(B) * N);
+  if (static_cast<int>(m.scratch.size()) >= slices && m.rows_held >= rows && m.clouds_held >= static_cast<size_t>(B))
+    return;
+  const size_t want_rows = std::max(rows, m.rows_held), want_clouds = std::max<size_t>(B, m.clouds_held);
   const int want_slices = std::max<int>(slices, static_cast<int>(m.scratch.size()));
   m.free_scratch();
   for (int i = 0; i < want_slices; ++i) {
@@ -144,18 +145,24 @@ bool SegHeadLt::enqueue(LtLinear& lt, int slice, const void* h1, const float* bi
   Impl& m = *impl_;
   if (slice >= static_cast<int>(m.scratch.size())) fail("SegHeadLt: no scratch reserved for slice ", slice);
   const Impl::Scratch& s = m.scratch[slice];
+  if (static_cast<size_t>(B) > m.clouds_held)
+    fail("SegHeadLt: ", B, " clouds of ", N, " points, but scratch was reserved for ", m.clouds_held, " clouds");
+  // Every cloud's head.0 bias in the activation type, once for the slice.
+  launch_narrow(m.math, bias, static_cast<size_t>(B) * 512, s.bias, stream);
   // Whole clouds per chunk where one fits; else one cloud in pieces of chunk_rows points.
-  const int clouds = N <= m.chunk_rows ? std::min<int>(std::min<size_t>(B, m.clouds_held), m.chunk_rows / N) : 1;
+  const int clouds = N <= m.chunk_rows ? std::min(B, m.chunk_rows / N) : 1;
   const int piece = N <= m.chunk_rows ? N : m.chunk_rows;
   for (int b0 = 0; b0 < B; b0 += clouds) {
     const int g = std::min(clouds, B - b0);
-    launch_narrow(m.math, bias + static_cast<size_t>(b0) * 512, static_cast<size_t>(g) * 512, s.bias, stream);
+    const void* chunk_bias = static_cast<const char*>(s.bias) + static_cast<size_t>(b0) * 512 * m.e;
     for (int r0 = 0; r0 < N; r0 += piece) {
       const int rows = std::min(piece, N - r0), total = g * rows;
+      if (static_cast<size_t>(total) > m.rows_held)
+        fail("SegHeadLt: a chunk of ", total, " points, but scratch holds ", m.rows_held);
       const size_t first = static_cast<size_t>(b0) * N + r0;
       const char* x = static_cast<const char*>(h1) + first * 64 * m.e;
       float* y = out + first * m.K;
-      if (!lt.try_run_batched(x, g, rows, 64, m.w0, s.bias, 512, true, s.a, stream, m.act) ||
+      if (!lt.try_run_batched(x, g, rows, 64, m.w0, chunk_bias, 512, true, s.a, stream, m.act) ||
           !lt.try_run_batched(s.a, 1, total, 512, m.w1, m.b1, 256, true, s.c, stream, m.act) ||
           !lt.try_run_batched(s.c, 1, total, 256, m.w2, m.b2, 128, true, s.d, stream, m.f32_out) ||
           !lt.try_run_batched(s.d, 1, total, 128, m.w3, m.b3, m.K, false, y, stream, m.logits))
