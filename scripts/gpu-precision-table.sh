@@ -13,6 +13,8 @@
 #   model and metrics go to $OUT. int8 calibrates on 512 clouds of the train
 #   split of TRAIN_PACK (or CALIB, a dataset with one).
 #   TABLE_TESTS=1: the CUDA engine tests first (tests.log).
+#   PRECISIONS: the engines to build (default "fp32 tf32 fp16 bf16 int8").
+#   TABLE_PEERS=0: no PyTorch eager peers.
 #   COMPILE_PRECISIONS: the precisions torch.compile is timed in (default
 #   fp16,fp32; each compiles for a minute or more), "" for none.
 set -uo pipefail
@@ -56,7 +58,7 @@ if [[ $model == *.pack ]]; then
 fi
 engines=build-gpu/table-engines
 rm -rf "$engines" && mkdir -p "$engines"
-for p in fp32 tf32 fp16 bf16 int8; do
+for p in ${PRECISIONS:-fp32 tf32 fp16 bf16 int8}; do
   c=(); [ $p = int8 ] && c=(--calib "$calib" --calib-split train --calib-clouds 512)
   $P build --model "$model" --device cuda --precision $p "${c[@]}" --out "$engines/$p.engine" \
     > "$OUT/build-$p.log" 2>&1 || { echo "build $p FAILED: $(tail -n 2 "$OUT/build-$p.log")"; status=1; }
@@ -88,8 +90,10 @@ done
 stamp "== PyTorch eager, same shapes"
 peer() { timeout "$1" python3 bench/peers/torch_train_step.py --infer --task cls --classes 40 --points 1024 "${@:2}" \
   >> "$OUT/peer.jsonl" 2>> "$OUT/peer.err" || { echo "peer ${*:2} FAILED"; tail -n 3 "$OUT/peer.err"; status=1; }; }
-peer 120 --batch 1024 --steps 30 --warmup 5 --precisions fp16,bf16,tf32,fp32
-peer 60 --batch 1 --steps 200 --warmup 20 --precisions fp16,fp32
+if [ "${TABLE_PEERS:-1}" != 0 ]; then
+  peer 120 --batch 1024 --steps 30 --warmup 5 --precisions fp16,bf16,tf32,fp32
+  peer 60 --batch 1 --steps 200 --warmup 20 --precisions fp16,fp32
+fi
 IFS=, read -r -a compiled <<< "${COMPILE_PRECISIONS-fp16,fp32}"
 for p in "${compiled[@]}"; do
   stamp "== torch.compile max-autotune, $p, B = 1024 (compiles in the warm-up)"
