@@ -46,7 +46,9 @@ struct SegHeadLt::Impl {
   void *w0 = nullptr, *w1 = nullptr, *w2 = nullptr, *b1 = nullptr;
   float *b2 = nullptr, *w3 = nullptr, *b3 = nullptr;
   size_t weight_bytes = 0;
-  // Per slice: head.0's and head.1's outputs (activation type), head.2's (fp32), the chunk's biases.
+  // Per slice: head.0's output a (rows_held, 512) and head.1's c (rows_held,
+  // 256) in the activation type, head.2's d (rows_held, 128) fp32, and the
+  // slice's head.0 biases (clouds_held, 512) in the activation type.
   struct Scratch {
     void *a = nullptr, *c = nullptr, *bias = nullptr;
     float* d = nullptr;
@@ -70,6 +72,11 @@ struct SegHeadLt::Impl {
   }
   float* upload_f32(const float* host, size_t n) { return static_cast<float*>(upload_as(Math::TF32, host, n)); }
 
+  ~Impl() {
+    free_scratch();
+    for (void* p : {w0, w1, w2, b1, static_cast<void*>(b2), static_cast<void*>(w3), static_cast<void*>(b3)}) cudaFree(p);
+  }
+
   void free_scratch() {
     for (Scratch& s : scratch) {
       cudaFree(s.a);
@@ -85,10 +92,12 @@ struct SegHeadLt::Impl {
 SegHeadLt::SegHeadLt(Math math, const HostLinear& head0, const HostLinear& head1, const HostLinear& head2,
                      const HostLinear& head3, int chunk_rows)
     : impl_(std::make_unique<Impl>()) {
-  if (!supports(math)) fail("SegHeadLt: fp16, bf16 or tf32 engines only");
+  if (!supports(math)) fail("SegHeadLt: fp16, bf16 or tf32 engines only, not math ", static_cast<int>(math));
   if (head0.in != 64 || head0.out != 512 || head1.in != 512 || head1.out != 256 || head2.in != 256 ||
       head2.out != 128 || head3.in != 128)
-    fail("SegHeadLt: the segmenter's head is 64 (+ 1024) -> 512 -> 256 -> 128 -> K");
+    fail("SegHeadLt: the segmenter's head is 64 (+ 1024) -> 512 -> 256 -> 128 -> K, got ", head0.in, " -> ",
+         head0.out, ", ", head1.in, " -> ", head1.out, ", ", head2.in, " -> ", head2.out, ", ", head3.in, " -> ",
+         head3.out);
   Impl& m = *impl_;
   m.math = math;
   m.chunk_rows = std::max(1, chunk_rows);
@@ -109,13 +118,7 @@ SegHeadLt::SegHeadLt(Math math, const HostLinear& head0, const HostLinear& head1
   m.b3 = m.upload_f32(head3.b, m.K);
 }
 
-SegHeadLt::~SegHeadLt() {
-  Impl& m = *impl_;
-  m.free_scratch();
-  for (void* p : {m.w0, m.w1, m.w2, m.b1, static_cast<void*>(m.b2), static_cast<void*>(m.w3),
-                  static_cast<void*>(m.b3)})
-    cudaFree(p);
-}
+SegHeadLt::~SegHeadLt() = default;  // Impl frees (also when the constructor throws midway)
 
 void SegHeadLt::reserve(int slices, int B, int N) {
   Impl& m = *impl_;
@@ -143,7 +146,8 @@ void SegHeadLt::reserve(int slices, int B, int N) {
 bool SegHeadLt::enqueue(LtLinear& lt, int slice, const void* h1, const float* bias, int B, int N, float* out,
                         cudaStream_t stream) {
   Impl& m = *impl_;
-  if (slice >= static_cast<int>(m.scratch.size())) fail("SegHeadLt: no scratch reserved for slice ", slice);
+  if (slice >= static_cast<int>(m.scratch.size()))
+    fail("SegHeadLt: no scratch reserved for slice ", slice, " (", m.scratch.size(), " reserved)");
   const Impl::Scratch& s = m.scratch[slice];
   if (static_cast<size_t>(B) > m.clouds_held)
     fail("SegHeadLt: ", B, " clouds of ", N, " points, but scratch was reserved for ", m.clouds_held, " clouds");
