@@ -59,11 +59,12 @@ for l in sys.stdin:
   POINTNET_ENGINE_TRUNK=fused-wide timeout 150 build-gpu/pointnet_tests \
     --gtest_filter='CudaArchitectures*/cls_3ch:CudaArchitectures*/seg_3ch:CudaArchitectures*/cls_6ch' \
     --gtest_color=no > "$OUT/tests-fused-wide.log" 2>&1 || status=1
-  if [ "$lean" = 1 ]; then  # the segmenter head's own test (default trunk)
-    timeout 100 build-gpu/pointnet_tests --gtest_filter='CudaRunnerEntries.Segmenter*' --gtest_color=no \
-      > "$OUT/tests-seg-head.log" 2>&1 || status=1
-    grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-seg-head.log" | sed 's/^/seg head: /' | head -n 8
-  fi
+  stamp "== the segmenter's GEMM head: its own test, and the segmenters' with POINTNET_ENGINE_SEG_HEAD=gemm"
+  timeout 100 build-gpu/pointnet_tests --gtest_filter='CudaRunnerEntries.Segmenter*' --gtest_color=no \
+    > "$OUT/tests-seg-head.log" 2>&1 || status=1
+  POINTNET_ENGINE_SEG_HEAD=gemm timeout 150 build-gpu/pointnet_tests --gtest_filter='CudaArchitectures*/seg_*' \
+    --gtest_color=no >> "$OUT/tests-seg-head.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-seg-head.log" | sed 's/^/seg head: /' | head -n 12
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-fused-wide.log" | sed 's/^/fused-wide: /' | head -n 12
   stamp "== engines: default (split trunk, TF32 wide FCs) vs POINTNET_ENGINE_TRUNK=mma vs POINTNET_ENGINE_FC=fp32"
   engine_bench() {  # label env ("" for none) batch precision [task points]
@@ -95,10 +96,10 @@ print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err
       bf16) engine_bench tile256 POINTNET_ENGINE_SPLIT_TILE=256 1024 $prec ;;
     esac
   done
-  # The segmenter, B = 32 x 2500: its head as cuBLASLt GEMMs (default) vs one kernel.
+  # The segmenter, B = 32 x 2500: its head in one kernel (default) vs cuBLASLt GEMMs.
   for prec in fp16 bf16 tf32 int8; do
     engine_bench default "" 32 $prec seg 2500
-    [ $prec = int8 ] || engine_bench seg-fused POINTNET_ENGINE_SEG_HEAD=fused 32 $prec seg 2500
+    [ $prec = int8 ] || engine_bench seg-gemm POINTNET_ENGINE_SEG_HEAD=gemm 32 $prec seg 2500
   done
   [ "$lean" = 1 ] || for b in 128 1; do
     engine_bench default "" $b fp16
