@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cuda/check.h"
+#include "cuda/seg_head_chunks.h"
 
 namespace pointnet::cuda_engine {
 namespace {
@@ -122,9 +123,8 @@ SegHeadLt::~SegHeadLt() = default;  // Impl frees (also when the constructor thr
 
 void SegHeadLt::reserve(int slices, int B, int N) {
   Impl& m = *impl_;
-  // A chunk is g whole clouds (g * N <= chunk_rows) or a piece of chunk_rows
-  // points of one cloud: never more rows than this, whatever the run's (B, N).
-  const size_t rows = std::min<size_t>(m.chunk_rows, static_cast<size_t>(B) * N);
+  // Never more rows than this in a chunk, whatever the run's (B, N) (seg_head_chunks.h).
+  const size_t rows = seg_chunk_rows_bound(B, N, m.chunk_rows);
   if (static_cast<int>(m.scratch.size()) >= slices && m.rows_held >= rows && m.clouds_held >= static_cast<size_t>(B))
     return;
   const size_t want_rows = std::max(rows, m.rows_held), want_clouds = std::max<size_t>(B, m.clouds_held);
@@ -153,28 +153,23 @@ bool SegHeadLt::enqueue(LtLinear& lt, int slice, const void* h1, const float* bi
     fail("SegHeadLt: ", B, " clouds of ", N, " points, but scratch was reserved for ", m.clouds_held, " clouds");
   // Every cloud's head.0 bias in the activation type, once for the slice.
   launch_narrow(m.math, bias, static_cast<size_t>(B) * 512, s.bias, stream);
-  // Whole clouds per chunk where one fits; else one cloud in pieces of chunk_rows points.
-  const int clouds = N <= m.chunk_rows ? std::min(B, m.chunk_rows / N) : 1;
-  const int piece = N <= m.chunk_rows ? N : m.chunk_rows;
-  for (int b0 = 0; b0 < B; b0 += clouds) {
-    const int g = std::min(clouds, B - b0);
-    const void* chunk_bias = static_cast<const char*>(s.bias) + static_cast<size_t>(b0) * 512 * m.e;
-    for (int r0 = 0; r0 < N; r0 += piece) {
-      const int rows = std::min(piece, N - r0), total = g * rows;
-      if (static_cast<size_t>(total) > m.rows_held)
-        fail("SegHeadLt: a chunk of ", total, " points, but scratch holds ", m.rows_held);
-      const size_t first = static_cast<size_t>(b0) * N + r0;
-      const char* x = static_cast<const char*>(h1) + first * 64 * m.e;
-      float* y = out + first * m.K;
-      if (!lt.try_run_batched(x, g, rows, 64, m.w0, chunk_bias, 512, true, s.a, stream, m.act) ||
-          !lt.try_run_batched(s.a, 1, total, 512, m.w1, m.b1, 256, true, s.c, stream, m.act) ||
-          !lt.try_run_batched(s.c, 1, total, 256, m.w2, m.b2, 128, true, s.d, stream, m.f32_out) ||
-          !lt.try_run_batched(s.d, 1, total, 128, m.w3, m.b3, m.K, false, y, stream, m.logits))
-        return false;
-      launch_log_softmax(y, total, m.K, stream);
-    }
-  }
-  return true;
+  bool queued = true;
+  for_each_seg_chunk(B, N, m.chunk_rows, [&](const SegChunk& c) {
+    if (!queued) return;
+    const int total = c.clouds * c.rows;
+    if (static_cast<size_t>(total) > m.rows_held)
+      fail("SegHeadLt: a chunk of ", total, " points, but scratch holds ", m.rows_held);
+    const size_t first = static_cast<size_t>(c.b0) * N + c.r0;
+    const char* x = static_cast<const char*>(h1) + first * 64 * m.e;
+    const void* chunk_bias = static_cast<const char*>(s.bias) + static_cast<size_t>(c.b0) * 512 * m.e;
+    float* y = out + first * m.K;
+    queued = lt.try_run_batched(x, c.clouds, c.rows, 64, m.w0, chunk_bias, 512, true, s.a, stream, m.act) &&
+             lt.try_run_batched(s.a, 1, total, 512, m.w1, m.b1, 256, true, s.c, stream, m.act) &&
+             lt.try_run_batched(s.c, 1, total, 256, m.w2, m.b2, 128, true, s.d, stream, m.f32_out) &&
+             lt.try_run_batched(s.d, 1, total, 128, m.w3, m.b3, m.K, false, y, stream, m.logits);
+    if (queued) launch_log_softmax(y, total, m.K, stream);
+  });
+  return queued;
 }
 
 size_t SegHeadLt::device_bytes() const { return impl_->weight_bytes + impl_->scratch_bytes; }
