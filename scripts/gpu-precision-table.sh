@@ -5,7 +5,8 @@
 # its speed at B = 1024 and B = 1 x 1024 points (`pointnet bench`); then
 # PyTorch eager and torch.compile (max-autotune) on the same shapes, same
 # call, same GPU (bench/peers/torch_train_step.py --infer). Writes
-# accuracy.jsonl, engine.jsonl and peer.jsonl to $OUT and prints one table.
+# accuracy.jsonl, engine.jsonl and peer.jsonl into $OUT/precision-table.tgz and
+# prints one table.
 # Usage: scripts/gpu-precision-table.sh MODEL|TRAIN_PACK TEST_PACK
 #   MODEL: a checkpoint (.safetensors). TRAIN_PACK (a .pack): train one first,
 #   fp32, `pointnet train --epochs $EPOCHS --seed $SEED $TRAIN_ARGS` within
@@ -23,6 +24,13 @@ cd "$(dirname "$0")/.."
 model=$1 pack=$2
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
+# The device machine returns at most 8 files from $OUT: every file goes to
+# $OUT/precision-table/, packed into $OUT/precision-table.tgz on exit (a timeout's TERM too).
+PACKED_OUT=$OUT
+OUT=$PACKED_OUT/precision-table
+mkdir -p "$OUT"
+trap 'tar czf "$PACKED_OUT/precision-table.tgz" -C "$PACKED_OUT" precision-table && rm -rf "$OUT"' EXIT
+trap 'exit 143' TERM INT
 source scripts/gpu-build.sh
 start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }

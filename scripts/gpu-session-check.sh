@@ -6,12 +6,19 @@
 # and the benchmarks this session's changes need, each beside its baseline in
 # the same call: fp32 engines by 3xTF32 vs FFMA, training steps recorded as a
 # CUDA graph vs op by op, and PyTorch eager's training step on the same shapes.
-# Writes bench.jsonl, peer.jsonl and tests.log to $OUT. Exits non-zero if the
+# Writes bench.jsonl, peer.jsonl and tests.log into $OUT/session-check.tgz. Exits non-zero if the
 # build or a test fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
+# The device machine returns at most 8 files from $OUT: every file goes to
+# $OUT/session-check/, packed into $OUT/session-check.tgz on exit (a timeout's TERM too).
+PACKED_OUT=$OUT
+OUT=$PACKED_OUT/session-check
+mkdir -p "$OUT"
+trap 'tar czf "$PACKED_OUT/session-check.tgz" -C "$PACKED_OUT" session-check && rm -rf "$OUT"' EXIT
+trap 'exit 143' TERM INT
 export NCCL_NVLS_ENABLE=0
 source scripts/gpu-build.sh
 start=$(date +%s)
