@@ -130,6 +130,11 @@ void LtLinear::run(const void* x, int rows, int in, const void* w, const float* 
     fail("cuBLASLt found no algorithm for a ", rows, " x ", in, " -> ", out, " layer");
 }
 
+bool LtLinear::has_algorithm(const void* x, int batch, int rows, int in, const void* w, int out, bool relu,
+                             const void* y, Math math) {
+  return state_->plan(batch, rows, in, out, relu, math, alignment_of(w), alignment_of(x), alignment_of(y)).found;
+}
+
 bool LtLinear::try_run_batched(const void* x, int batch, int rows, int in, const void* w, const void* bias, int out,
                                bool relu, void* y, cudaStream_t stream, Math math) {
   Plan& p = state_->plan(batch, rows, in, out, relu, math, alignment_of(w), alignment_of(x), alignment_of(y));

@@ -52,6 +52,10 @@ class LtLinear {
   // segmenter's head.0, whose global part is a bias per cloud.
   bool try_run_batched(const void* x, int batch, int rows, int in, const void* w, const void* bias, int out,
                        bool relu, void* y, cudaStream_t stream, Math math);
+  // Whether try_run_batched with these shapes and pointers' alignments has an
+  // algorithm (finds and keeps the plan; queues nothing).
+  bool has_algorithm(const void* x, int batch, int rows, int in, const void* w, int out, bool relu, const void* y,
+                     Math math);
 
  private:
   struct Plan;

@@ -151,25 +151,40 @@ bool SegHeadLt::enqueue(LtLinear& lt, int slice, const void* h1, const float* bi
   const Impl::Scratch& s = m.scratch[slice];
   if (static_cast<size_t>(B) > m.clouds_held)
     fail("SegHeadLt: ", B, " clouds of ", N, " points, but scratch was reserved for ", m.clouds_held, " clouds");
+  // Each chunk's four GEMMs; with `dry`, only whether cuBLASLt has their algorithms.
+  const auto chunks = [&](bool dry) {
+    bool ok = true;
+    for_each_seg_chunk(B, N, m.chunk_rows, [&](const SegChunk& c) {
+      if (!ok) return;
+      const int total = c.clouds * c.rows;
+      if (static_cast<size_t>(total) > m.rows_held)
+        fail("SegHeadLt: a chunk of ", total, " points, but scratch holds ", m.rows_held);
+      const size_t first = static_cast<size_t>(c.b0) * N + c.r0;
+      const char* x = static_cast<const char*>(h1) + first * 64 * m.e;
+      const void* chunk_bias = static_cast<const char*>(s.bias) + static_cast<size_t>(c.b0) * 512 * m.e;
+      float* y = out + first * m.K;
+      if (dry) {
+        ok = lt.has_algorithm(x, c.clouds, c.rows, 64, m.w0, 512, true, s.a, m.act) &&
+             lt.has_algorithm(s.a, 1, total, 512, m.w1, 256, true, s.c, m.act) &&
+             lt.has_algorithm(s.c, 1, total, 256, m.w2, 128, true, s.d, m.f32_out) &&
+             lt.has_algorithm(s.d, 1, total, 128, m.w3, m.K, false, y, m.logits);
+        return;
+      }
+      ok = lt.try_run_batched(x, c.clouds, c.rows, 64, m.w0, chunk_bias, 512, true, s.a, stream, m.act) &&
+           lt.try_run_batched(s.a, 1, total, 512, m.w1, m.b1, 256, true, s.c, stream, m.act) &&
+           lt.try_run_batched(s.c, 1, total, 256, m.w2, m.b2, 128, true, s.d, stream, m.f32_out) &&
+           lt.try_run_batched(s.d, 1, total, 128, m.w3, m.b3, m.K, false, y, stream, m.logits);
+      if (ok) launch_log_softmax(y, total, m.K, stream);
+    });
+    return ok;
+  };
+  // Nothing queued unless every GEMM has an algorithm (a plan found now is
+  // kept; the run itself can still refuse, rarely: then the caller's
+  // one-kernel head overwrites what was queued).
+  if (!chunks(true)) return false;
   // Every cloud's head.0 bias in the activation type, once for the slice.
   launch_narrow(m.math, bias, static_cast<size_t>(B) * 512, s.bias, stream);
-  bool queued = true;
-  for_each_seg_chunk(B, N, m.chunk_rows, [&](const SegChunk& c) {
-    if (!queued) return;
-    const int total = c.clouds * c.rows;
-    if (static_cast<size_t>(total) > m.rows_held)
-      fail("SegHeadLt: a chunk of ", total, " points, but scratch holds ", m.rows_held);
-    const size_t first = static_cast<size_t>(c.b0) * N + c.r0;
-    const char* x = static_cast<const char*>(h1) + first * 64 * m.e;
-    const void* chunk_bias = static_cast<const char*>(s.bias) + static_cast<size_t>(c.b0) * 512 * m.e;
-    float* y = out + first * m.K;
-    queued = lt.try_run_batched(x, c.clouds, c.rows, 64, m.w0, chunk_bias, 512, true, s.a, stream, m.act) &&
-             lt.try_run_batched(s.a, 1, total, 512, m.w1, m.b1, 256, true, s.c, stream, m.act) &&
-             lt.try_run_batched(s.c, 1, total, 256, m.w2, m.b2, 128, true, s.d, stream, m.f32_out) &&
-             lt.try_run_batched(s.d, 1, total, 128, m.w3, m.b3, m.K, false, y, stream, m.logits);
-    if (queued) launch_log_softmax(y, total, m.K, stream);
-  });
-  return queued;
+  return chunks(false);
 }
 
 size_t SegHeadLt::device_bytes() const { return impl_->weight_bytes + impl_->scratch_bytes; }
