@@ -19,11 +19,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
 #include "core/half.h"
 #include "core/rng.h"
+#include "cuda/check.h"
 #include "cuda/engine_wide_max.h"
 #include "engine/cuda_weights.h"
 
@@ -33,23 +35,6 @@ using pointnet::Rng;
 using namespace pointnet::cuda_engine;
 
 constexpr int K = 128, C = 1024;
-
-#define CHECK_CUDA(call)                                                                       \
-  do {                                                                                         \
-    const cudaError_t e_ = (call);                                                             \
-    if (e_ != cudaSuccess) {                                                                   \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      std::exit(2);                                                                            \
-    }                                                                                          \
-  } while (0)
-#define CHECK_CUBLAS(call)                                                               \
-  do {                                                                                   \
-    const cublasStatus_t s_ = (call);                                                    \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                   \
-      std::fprintf(stderr, "%s:%d: %s: cuBLAS status %d\n", __FILE__, __LINE__, #call, int(s_)); \
-      std::exit(2);                                                                      \
-    }                                                                                    \
-  } while (0)
 
 struct Options {
   int batch = 1024, points = 1024, iters = 20;
@@ -137,17 +122,17 @@ std::vector<uint8_t> row_major_bytes(const std::vector<int>& v, Math m, float un
 template <class F>
 float time_us(int iters, F&& f) {
   cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
   for (int i = 0; i < 3; ++i) f();
-  CHECK_CUDA(cudaEventRecord(start));
+  CUDA_CHECK(cudaEventRecord(start));
   for (int i = 0; i < iters; ++i) f();
-  CHECK_CUDA(cudaEventRecord(stop));
-  CHECK_CUDA(cudaEventSynchronize(stop));
+  CUDA_CHECK(cudaEventRecord(stop));
+  CUDA_CHECK(cudaEventSynchronize(stop));
   float ms = 0.f;
-  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
+  CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  CUDA_CHECK(cudaEventDestroy(start));
+  CUDA_CHECK(cudaEventDestroy(stop));
   return ms * 1000.f / iters;
 }
 
@@ -174,11 +159,11 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
   const std::vector<uint8_t> x_core = core_bytes(p.x, rows, m, xu), w_core = core_bytes(p.w, C, m, wu);
   void *x_d, *w_d, *y_d, *xr_d, *wr_d;
   float* out_d;
-  CHECK_CUDA(cudaMalloc(&x_d, x_core.size()));
-  CHECK_CUDA(cudaMalloc(&w_d, w_core.size()));
-  CHECK_CUDA(cudaMalloc(&out_d, sizeof(float) * o.batch * C));
-  CHECK_CUDA(cudaMemcpy(x_d, x_core.data(), x_core.size(), cudaMemcpyHostToDevice));
-  CHECK_CUDA(cudaMemcpy(w_d, w_core.data(), w_core.size(), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMalloc(&x_d, x_core.size()));
+  CUDA_CHECK(cudaMalloc(&w_d, w_core.size()));
+  CUDA_CHECK(cudaMalloc(&out_d, sizeof(float) * o.batch * C));
+  CUDA_CHECK(cudaMemcpy(x_d, x_core.data(), x_core.size(), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(w_d, w_core.data(), w_core.size(), cudaMemcpyHostToDevice));
 
   WideMaxArgs a;
   a.math = m;
@@ -194,16 +179,16 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
   for (int c = 0; c < C; ++c) scales[c] = std::ldexp(1.f, c % 5 - 2);
   float* scale_d = nullptr;
   if (int8) {
-    CHECK_CUDA(cudaMalloc(&scale_d, sizeof(float) * C));
-    CHECK_CUDA(cudaMemcpy(scale_d, scales.data(), sizeof(float) * C, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc(&scale_d, sizeof(float) * C));
+    CUDA_CHECK(cudaMemcpy(scale_d, scales.data(), sizeof(float) * C, cudaMemcpyHostToDevice));
     a.scale = scale_d;
     a.x_scale = 0.5f;
   }
   const int grid = wide_max_grid(o.batch, C, sms);
   launch_wide_max(a, grid, nullptr);
-  CHECK_CUDA(cudaDeviceSynchronize());
+  CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<float> out(static_cast<size_t>(o.batch) * C);
-  CHECK_CUDA(cudaMemcpy(out.data(), out_d, sizeof(float) * out.size(), cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(out.data(), out_d, sizeof(float) * out.size(), cudaMemcpyDeviceToHost));
   bool ok = true;
   int checked = 0;
   for (int b : {0, o.batch / 2, o.batch - 1}) {
@@ -231,12 +216,12 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
 
   // cuBLAS: Y(B N, C) = X W^T, row-major: column-major Y^T = W X^T (TN).
   const std::vector<uint8_t> xr = row_major_bytes(p.x, m, xu), wr = row_major_bytes(p.w, m, wu);
-  CHECK_CUDA(cudaMalloc(&xr_d, xr.size()));
-  CHECK_CUDA(cudaMalloc(&wr_d, wr.size()));
-  CHECK_CUDA(cudaMemcpy(xr_d, xr.data(), xr.size(), cudaMemcpyHostToDevice));
-  CHECK_CUDA(cudaMemcpy(wr_d, wr.data(), wr.size(), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMalloc(&xr_d, xr.size()));
+  CUDA_CHECK(cudaMalloc(&wr_d, wr.size()));
+  CUDA_CHECK(cudaMemcpy(xr_d, xr.data(), xr.size(), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(wr_d, wr.data(), wr.size(), cudaMemcpyHostToDevice));
   const size_t y_elem = int8 ? 4 : 2;
-  CHECK_CUDA(cudaMalloc(&y_d, static_cast<size_t>(rows) * C * y_elem));
+  CUDA_CHECK(cudaMalloc(&y_d, static_cast<size_t>(rows) * C * y_elem));
   const cudaDataType_t in_t = m == Math::F16 ? CUDA_R_16F : m == Math::BF16 ? CUDA_R_16BF : CUDA_R_8I;
   const cudaDataType_t out_t = int8 ? CUDA_R_32I : in_t;
   const cublasComputeType_t compute = int8 ? CUBLAS_COMPUTE_32I : CUBLAS_COMPUTE_32F;
@@ -245,35 +230,38 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
   const void* al = int8 ? static_cast<const void*>(&ialpha) : &alpha;
   const void* be = int8 ? static_cast<const void*>(&ibeta) : &beta;
   const auto gemm = [&] {
-    CHECK_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, C, rows, K, al, wr_d, in_t, K, xr_d, in_t, K, be, y_d,
+    CUBLAS_CHECK(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, C, rows, K, al, wr_d, in_t, K, xr_d, in_t, K, be, y_d,
                               out_t, C, compute, CUBLAS_GEMM_DEFAULT));
   };
   report(o, m, int8 ? "cuBLAS GEMM (s32 out, no max)" : "cuBLAS GEMM (16-bit out, no max)", time_us(o.iters, gemm));
   for (void* ptr : {x_d, w_d, y_d, xr_d, wr_d, static_cast<void*>(out_d), static_cast<void*>(scale_d)})
-    CHECK_CUDA(cudaFree(ptr));
+    CUDA_CHECK(cudaFree(ptr));
   return ok;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   const Options o = parse(argc, argv);
   int device = 0, major = 0, sms = 0;
   if (cudaGetDevice(&device) != cudaSuccess) {
     std::fprintf(stderr, "bench_wide_max_gpu: no CUDA device\n");
     return 2;
   }
-  CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  CHECK_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   if (major != 9) {
     std::fprintf(stderr, "bench_wide_max_gpu: the wgmma kernel needs compute capability 9.x\n");
     return 2;
   }
   prepare_wide_max_kernels();
   cublasHandle_t blas;
-  CHECK_CUBLAS(cublasCreate(&blas));
+  CUBLAS_CHECK(cublasCreate(&blas));
   bool ok = true;
   for (Math m : {Math::F16, Math::BF16, Math::I8}) ok = run(o, m, sms, blas) && ok;
-  CHECK_CUBLAS(cublasDestroy(blas));
+  CUBLAS_CHECK(cublasDestroy(blas));
   return ok ? 0 : 1;
+} catch (const std::exception& e) {  // a failed CUDA or cuBLAS call (cuda/check.h), a refused launch
+  std::fprintf(stderr, "bench_wide_max_gpu: %s\n", e.what());
+  return 2;
 }
