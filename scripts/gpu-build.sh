@@ -40,3 +40,14 @@ profile_step() {
   KERNEL_PROFILE_OUT="$file" KERNEL_PROFILE_TOP="$top" CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so \
     timeout 60 build-gpu/pointnet bench --device cuda --batch 32 --points 2500 --train --warmup 5 --iters "$iters" "$@"
 }
+
+# The device machine returns at most 8 files from $OUT: pack_out_on_exit NAME
+# points OUT at $OUT/NAME/ and packs it into $OUT/NAME.tgz when the script
+# exits (a timeout's TERM too).
+pack_out_on_exit() {
+  PACKED_OUT=$OUT
+  OUT=$PACKED_OUT/$1
+  mkdir -p "$OUT"
+  trap "tar czf '$PACKED_OUT/$1.tgz' -C '$PACKED_OUT' '$1' && rm -rf '$OUT'" EXIT
+  trap 'exit 143' TERM INT
+}

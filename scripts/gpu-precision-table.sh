@@ -24,14 +24,8 @@ cd "$(dirname "$0")/.."
 model=$1 pack=$2
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
-# The device machine returns at most 8 files from $OUT: every file goes to
-# $OUT/precision-table/, packed into $OUT/precision-table.tgz on exit (a timeout's TERM too).
-PACKED_OUT=$OUT
-OUT=$PACKED_OUT/precision-table
-mkdir -p "$OUT"
-trap 'tar czf "$PACKED_OUT/precision-table.tgz" -C "$PACKED_OUT" precision-table && rm -rf "$OUT"' EXIT
-trap 'exit 143' TERM INT
 source scripts/gpu-build.sh
+pack_out_on_exit precision-table
 start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 nvidia-smi -L 2>/dev/null

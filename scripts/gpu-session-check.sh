@@ -12,15 +12,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
-# The device machine returns at most 8 files from $OUT: every file goes to
-# $OUT/session-check/, packed into $OUT/session-check.tgz on exit (a timeout's TERM too).
-PACKED_OUT=$OUT
-OUT=$PACKED_OUT/session-check
-mkdir -p "$OUT"
-trap 'tar czf "$PACKED_OUT/session-check.tgz" -C "$PACKED_OUT" session-check && rm -rf "$OUT"' EXIT
-trap 'exit 143' TERM INT
 export NCCL_NVLS_ENABLE=0
 source scripts/gpu-build.sh
+pack_out_on_exit session-check
 start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 nvidia-smi -L 2>/dev/null
