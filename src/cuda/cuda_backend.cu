@@ -225,12 +225,6 @@ __global__ void to_narrow_kernel(Half* y, const float* x, size_t n, bool by_four
     y[i] = to_narrow<Half>(x[i]);
 }
 
-template <typename Half>
-void convert(cudaStream_t stream, Half* y, const float* x, size_t n) {
-  const bool by_four = reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 8 == 0;
-  to_narrow_kernel<Half><<<grid_for(by_four ? (n + 3) / 4 : n), kBlock, 0, stream>>>(y, x, n, by_four);
-  CUDA_CHECK_LAUNCH();
-}
 
 cudaDataType_t operand_type(Precision p) {
   switch (p) {
@@ -240,6 +234,15 @@ cudaDataType_t operand_type(Precision p) {
   }
 }
 }  // namespace
+
+template <typename Half>
+void convert(cudaStream_t stream, Half* y, const float* x, size_t n) {
+  const bool by_four = reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 8 == 0;
+  to_narrow_kernel<Half><<<grid_for(by_four ? (n + 3) / 4 : n), kBlock, 0, stream>>>(y, x, n, by_four);
+  CUDA_CHECK_LAUNCH();
+}
+template void convert<__half>(cudaStream_t, __half*, const float*, size_t);
+template void convert<__nv_bfloat16>(cudaStream_t, __nv_bfloat16*, const float*, size_t);
 
 bool narrow_copies_on(const State& s) {
   return s.narrow_copies && (s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);

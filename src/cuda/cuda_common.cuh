@@ -123,6 +123,11 @@ const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t coun
 // Whether ops write 2-byte activation copies now (Backend::narrow_activations).
 bool narrow_copies_on(const State& s);
 
+// y(n) = x(n) rounded to nearest even to __half or __nv_bfloat16, queued on
+// `stream` (the GEMM operand conversion; the engine's GEMM head uses it too).
+template <typename Half>
+void convert(cudaStream_t stream, Half* y, const float* x, size_t n);
+
 // fp32 -> the 2-byte types, rounded to nearest even (as the GEMM operand
 // conversion), one value or four (one 8-byte store).
 template <typename Half>

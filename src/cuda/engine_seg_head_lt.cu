@@ -7,26 +7,17 @@
 #include <vector>
 
 #include "cuda/check.h"
+#include "cuda/cuda_common.cuh"
 #include "cuda/seg_head_chunks.h"
 
 namespace pointnet::cuda_engine {
 namespace {
 
-// y = x in the activation type: fp16 and bf16 rounded to nearest even (as the
-// tile kernels' weights and activations), tf32 engines keep fp32.
-__global__ void narrow_kernel(Math math, const float* x, size_t n, void* y) {
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    if (math == Math::F16) static_cast<__half*>(y)[i] = __float2half_rn(x[i]);
-    else if (math == Math::BF16) static_cast<__nv_bfloat16*>(y)[i] = __float2bfloat16_rn(x[i]);
-    else static_cast<float*>(y)[i] = x[i];
-  }
-}
-
-void launch_narrow(Math math, const float* x, size_t n, void* y, cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>(std::min<size_t>((n + 255) / 256, 1024));
-  narrow_kernel<<<blocks, 256, 0, stream>>>(math, x, n, y);
-  CUDA_CHECK_LAUNCH();
+// fp32 -> an fp16 / bf16 engine's activation type, rounded to nearest even:
+// the training backend's GEMM operand conversion (cuda_common.cuh).
+void narrow(Math math, const float* x, size_t n, void* y, cudaStream_t stream) {
+  if (math == Math::F16) cuda::convert(stream, static_cast<__half*>(y), x, n);
+  else cuda::convert(stream, static_cast<__nv_bfloat16*>(y), x, n);
 }
 
 void* device_alloc(size_t bytes) {
@@ -49,7 +40,8 @@ struct SegHeadLt::Impl {
   size_t weight_bytes = 0;
   // Per slice: head.0's output a (rows_held, 512) and head.1's c (rows_held,
   // 256) in the activation type, head.2's d (rows_held, 128) fp32, and the
-  // slice's head.0 biases (clouds_held, 512) in the activation type.
+  // slice's head.0 biases (clouds_held, 512) in fp16 / bf16 (tf32 engines
+  // read the caller's fp32 biases).
   struct Scratch {
     void *a = nullptr, *c = nullptr, *bias = nullptr;
     float* d = nullptr;
@@ -65,7 +57,7 @@ struct SegHeadLt::Impl {
       return staged;
     }
     void* out = device_alloc(n * 2);
-    launch_narrow(m, staged, n, out, nullptr);
+    narrow(m, staged, n, out, nullptr);
     CUDA_CHECK(cudaDeviceSynchronize());
     CUDA_CHECK(cudaFree(staged));
     weight_bytes += n * 2;
@@ -135,9 +127,9 @@ void SegHeadLt::reserve(int slices, int B, int N) {
     s.a = device_alloc(want_rows * 512 * m.e);
     s.c = device_alloc(want_rows * 256 * m.e);
     s.d = static_cast<float*>(device_alloc(want_rows * 128 * 4));
-    s.bias = device_alloc(want_clouds * 512 * m.e);
+    if (m.math != Math::TF32) s.bias = device_alloc(want_clouds * 512 * m.e);
     m.scratch.push_back(s);
-    m.scratch_bytes += want_rows * (768 * m.e + 512) + want_clouds * 512 * m.e;
+    m.scratch_bytes += want_rows * (768 * m.e + 512) + (s.bias ? want_clouds * 512 * m.e : 0);
   }
   m.rows_held = want_rows;
   m.clouds_held = want_clouds;
@@ -161,7 +153,8 @@ bool SegHeadLt::enqueue(LtLinear& lt, int slice, const void* h1, const float* bi
         fail("SegHeadLt: a chunk of ", total, " points, but scratch holds ", m.rows_held);
       const size_t first = static_cast<size_t>(c.b0) * N + c.r0;
       const char* x = static_cast<const char*>(h1) + first * 64 * m.e;
-      const void* chunk_bias = static_cast<const char*>(s.bias) + static_cast<size_t>(c.b0) * 512 * m.e;
+      const void* chunk_bias = s.bias ? static_cast<const char*>(s.bias) + static_cast<size_t>(c.b0) * 512 * m.e
+                                      : static_cast<const void*>(bias + static_cast<size_t>(c.b0) * 512);
       float* y = out + first * m.K;
       if (dry) {
         ok = lt.has_algorithm(x, c.clouds, c.rows, 64, m.w0, 512, true, s.a, m.act) &&
@@ -182,8 +175,8 @@ bool SegHeadLt::enqueue(LtLinear& lt, int slice, const void* h1, const float* bi
   // kept; the run itself can still refuse, rarely: then the caller's
   // one-kernel head overwrites what was queued).
   if (!chunks(true)) return false;
-  // Every cloud's head.0 bias in the activation type, once for the slice.
-  launch_narrow(m.math, bias, static_cast<size_t>(B) * 512, s.bias, stream);
+  // Every cloud's head.0 bias in the 2-byte activation type, once for the slice.
+  if (s.bias) narrow(m.math, bias, static_cast<size_t>(B) * 512, s.bias, stream);
   return chunks(false);
 }
 
