@@ -110,8 +110,9 @@ class CudaBackend final : public Backend<float> {
   size_t device_allocations() const;
   // What the GEMM wrappers queued so far, for tests that check a path is
   // taken: values converted to fp16/bf16 as operands (weights and activations
-  // without a 2-byte copy), and linear layers whose bias was broadcast into y
-  // because cuBLASLt had no epilogue plan (or POINTNET_LINEAR_BIAS=broadcast).
+  // without a 2-byte copy), and linear layers (or wide layers' dx) whose bias
+  // was broadcast into the output because cuBLASLt had no epilogue plan (or
+  // POINTNET_LINEAR_BIAS=broadcast).
   // Counted when queued: a recorded step's replays add nothing.
   struct GemmCounts {
     size_t converted_values = 0;

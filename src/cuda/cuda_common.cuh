@@ -48,7 +48,7 @@ struct CudaBackend::State {
   Precision mode_precision = Precision::FP32;  // the backend's mode (set_precision)
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
-  bool bias_epilogue = true;                   // linear_forward's bias in a cuBLASLt epilogue (POINTNET_LINEAR_BIAS)
+  bool bias_epilogue = true;                   // biases in cuBLASLt epilogues: linear_forward, the wide layer's dx (POINTNET_LINEAR_BIAS)
   std::unique_ptr<cuda_engine::LtLinear> lt;   // those matmuls (their plans, their workspace)
   Communicator* batchnorm_group = nullptr;     // SyncBN's ranks (set_batchnorm_group), or none
   cudaStream_t stream = nullptr;

@@ -50,9 +50,11 @@
 //   gemm_fp32                   P(K, K) = w^T scaled_w (plain fp32, as the CPU).
 //   offset_kernel               one block per column l: xbar P - u, u =
 //                               sum_c (a dbeta / M)_c w_c, double, a fixed tree.
-//   broadcast_rows +            dx = offset on every row, then dx += -x P (fp32
-//   gemm_fp32                   operands, TF32 outside the fp32 mode: P's entries
-//                               carry a 1/M and would sit near fp16's underflow).
+//   negate_transpose_kernel +   dx = offset - x P in one cuBLASLt matmul, the
+//   LtLinear                    offset its bias epilogue (fp32 operands, TF32
+//                               outside the fp32 mode: P's entries carry a 1/M
+//                               and would sit near fp16's underflow); where it has
+//                               no plan, broadcast_rows + gemm_fp32 (dx += -x P).
 //   sort_picks_kernel +         the sparse part. Max pooling concentrates the
 //   apply_picks_kernel          picks: a few rows of a cloud take hundreds of
 //                               channels each, so a kernel walking channels per
@@ -177,6 +179,7 @@ struct BackwardTerms {
   double* sw = nullptr;         // (C, K) S w_c
   float* scaled_w = nullptr;    // (C, K) (a invstd dgamma / M)_c w_c
   float* P = nullptr;           // (K, K)
+  float* neg_P_t = nullptr;     // (K, K) -P^T: x P as the matmul x w^T + bias of a cuBLASLt epilogue
   float* offset = nullptr;      // (K) xbar P - u
   int32_t* pick_row = nullptr;  // (B, C) each cloud's picks sorted by (row, c); row -1 (skipped) last
   int32_t* pick_channel = nullptr;  // (B, C) their channels
@@ -191,6 +194,7 @@ struct BackwardTerms {
     sw = c.take<double>(size_t(C) * K);
     scaled_w = c.take<float>(size_t(C) * K);
     P = c.take<float>(size_t(K) * K);
+    neg_P_t = c.take<float>(size_t(K) * K);
     offset = c.take<float>(K);
   }
 };
@@ -562,6 +566,15 @@ __global__ void scale_rows_kernel(float* scaled_w, const float* w, const double*
   }
 }
 
+// neg_P_t(l, k) = -P(k, l): exact, so the matmul's products are x P's, negated.
+__global__ void negate_transpose_kernel(float* neg_P_t, const float* P, int K) {
+  const size_t total = size_t(K) * K;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t l = i / K, k = i % K;
+    neg_P_t[i] = -P[k * K + l];
+  }
+}
+
 // offset(l) = sum_k xbar_k P(k, l) - u_l with u = sum_c (a_c dbeta_c / M) w_c:
 // one block per column l, each thread a strided share of the c and k terms in
 // double, then a fixed tree (the same bits every run).
@@ -830,8 +843,22 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   offset_kernel<<<K, kOffsetThreads, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, db, M, K, C,
                                                     global_rows);
   CUDA_CHECK_LAUNCH();
-  cuda::broadcast_rows(s, dx, t.offset, size_t(M), K);
-  gemm_fp32(s, tf32_outside_fp32(s), false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
+  // dx = offset - x P. The offset as the matmul's bias (cuBLASLt epilogue):
+  // dx is written once and never read (the broadcast wrote it and the GEMM's
+  // beta = 1 read it back: 82 of x P's 123 MB at the model's shape).
+  // POINTNET_LINEAR_BIAS=broadcast (or no cuBLASLt plan): the old way.
+  bool written = false;
+  if (s.bias_epilogue) {
+    negate_transpose_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(t.neg_P_t, t.P, K);
+    CUDA_CHECK_LAUNCH();
+    written = s.lt->try_run(x, M, K, t.neg_P_t, t.offset, K, false, dx, s.stream,
+                            {CUDA_R_32F, tf32_outside_fp32(s), CUDA_R_32F});
+  }
+  if (!written) {
+    cuda::broadcast_rows(s, dx, t.offset, size_t(M), K);
+    ++s.gemm_counts.bias_broadcasts;
+    gemm_fp32(s, tf32_outside_fp32(s), false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
+  }
   // The sparse part: the picked points.
   int P = 1;
   while (P < C) P *= 2;

@@ -1348,13 +1348,26 @@ TEST_F(CudaWideMax, ForwardEvalMatchesCpu) {
 }
 
 TEST_F(CudaWideMax, BackwardMatchesCpu) {
+  // dx = offset - x P: the offset in the matmul's epilogue (default) or
+  // broadcast into dx first (POINTNET_LINEAR_BIAS=broadcast).
+  for (const char* bias : {"epilogue", "broadcast"})
   for (const WideShape& s : kWideShapes) {
     const WideInputs in = wide_inputs(s, rng);
+    testing::ScopedEnv env;
+    env.set("POINTNET_LINEAR_BIAS", bias);
+    CudaBackend be(Precision::FP32);
     for (bool relu : {true, false}) {
-      SCOPED_TRACE(wide_name(s, relu));
+      SCOPED_TRACE(wide_name(s, relu) + " bias " + bias);
       WideForward f = cpu_wide_forward(in, relu);
       const WideGrads ref = cpu_wide_backward(in, f, relu);
-      const WideGrads got = gpu_wide_backward(*gpu, in, f, relu, true);
+      const size_t broadcasts_before = be.gemm_counts().bias_broadcasts;
+      const WideGrads got = gpu_wide_backward(be, in, f, relu, true);
+      const size_t broadcasts = be.gemm_counts().bias_broadcasts - broadcasts_before;
+      if (std::string(bias) == "broadcast") {
+        EXPECT_EQ(broadcasts, 1u) << "POINTNET_LINEAR_BIAS=broadcast not honoured";
+      } else if (s.K % 4 == 0) {
+        EXPECT_EQ(broadcasts, 0u) << "cuBLASLt found no epilogue plan for dx";
+      }
       // Per-channel sums and dw in double on both sides, in the same order,
       // rounded once: ulps. dbias is exactly 0.
       EXPECT_CLOSE(got.dbeta, ref.dbeta, kElementwise);
@@ -1365,7 +1378,7 @@ TEST_F(CudaWideMax, BackwardMatchesCpu) {
       // the picked points' terms added in the same order as the CPU.
       EXPECT_CLOSE(got.dx, ref.dx, kFp32);
       // Without dx (the layer's input needs no gradient): the rest unchanged.
-      const WideGrads no_dx = gpu_wide_backward(*gpu, in, f, relu, false);
+      const WideGrads no_dx = gpu_wide_backward(be, in, f, relu, false);
       EXPECT_CLOSE(no_dx.dw, got.dw, kExact);
       EXPECT_CLOSE(no_dx.dgamma, got.dgamma, kExact);
       EXPECT_CLOSE(no_dx.dbeta, got.dbeta, kExact);
