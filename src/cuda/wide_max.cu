@@ -7,11 +7,14 @@
 // Forward (train), in stream order:
 //   column_sums (batchnorm.cu)  xbar in double, fixed chunks and trees.
 //   finish_mean_kernel          input_mean = float(xbar).
-//   centre_kernel               the centred rows x - input_mean into scratch.
+//   centre_kernel               the centred rows x - input_mean into scratch
+//                               (fp32 / tf32; see raw_covariance for the others).
 //   gemm_fp32                   input_cov = Xc^T Xc / M: one cuBLAS GEMM on the
 //                               fp32 rows, plain fp32 in the fp32 mode and TF32
 //                               in the others (tf32_outside_fp32); the backward's
-//                               dw is its only reader.
+//                               dw is its only reader. fp16 / bf16: X^T X on
+//                               x's 2-byte operand, then raw_to_covariance_kernel
+//                               (raw_covariance).
 //   channel_mean_kernel         one warp per channel: mu = bias + w_c.xbar (double).
 //   mma_extremes_kernel         fp16/bf16 modes (wide_extremes_mma.cu): z in
 //                               registers, never stored; the same per-segment
@@ -114,6 +117,23 @@ int chunk_rows() {
 // extremes pass that fp32 and tf32 always take (POINTNET_WIDE_EXTREMES, to
 // compare the two; read at every call so that tests can switch it).
 bool wide_extremes_on_tensor_cores() { return env_choice("POINTNET_WIDE_EXTREMES", {"mma", "gemm"}) == "mma"; }
+
+// x's covariance in the fp16 / bf16 modes: X^T X over x's 2-byte operand (the
+// one z's extremes read: no conversion of its own, half of fp32's bytes),
+// then / M - xbar xbar^T in double ("raw", default); or from centred fp32 rows
+// written first ("centred": the fp32 and tf32 modes' way, as the CPU). The
+// centring pass read and wrote x's M K floats (77 us per classifier step of
+// 1.71 ms, two trunks; CUPTI, H100, 2026-12-06) and held them in scratch.
+// Its point is cancellation: raw sums carry the mean's square as well. Here
+// the products of 2-byte values are exact in fp32, the operands' rounding to
+// nearest is unbiased (its effect on a mean of M products shrinks as 1/sqrt(M),
+// plus a bias of ~2^-18 relative from the squared errors), and the fp32 sums'
+// error is amplified by E[x^2] / var(x), ~1.5-3 for a ReLU layer's outputs:
+// far inside the 1e-3 the modes' covariance is held to (kWideTf32Products).
+bool raw_covariance(const State& s) {
+  return (s.precision == Precision::FP16 || s.precision == Precision::BF16) &&
+         env_choice("POINTNET_WIDE_COVARIANCE", {"raw", "centred"}) == "raw";
+}
 
 // Carves one scratch block into arrays aligned to 256 bytes: a pass with a null
 // base measures, a pass with the block hands out the pointers.
@@ -328,6 +348,16 @@ __global__ void cloud_totals_kernel(double* totals, const double* sq, int B, int
   double total = 0.0;
   for (int b = 0; b < B; ++b) total += sq[size_t(b) * C + c];
   totals[c] = total;
+}
+
+// cov(k, l) = x^T x (k, l) / M - xbar_k xbar_l: the raw sums made the
+// covariance around the mean (M: the global row count with SyncBN), in double,
+// rounded once.
+__global__ void raw_to_covariance_kernel(float* cov, const double* xbar, int K, int M, const double* global_rows) {
+  const double rows = cuda::row_count(global_rows, M);
+  const size_t n = size_t(K) * K;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    cov[i] = static_cast<float>(static_cast<double>(cov[i]) / rows - xbar[i / K] * xbar[i % K]);
 }
 
 // SyncBN: the covariance summed over the ranks, divided by the global row count.
@@ -733,8 +763,6 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   const int M = B * N;
   Extremes e;
   carve_terms(s, e, B, N, K, C, true);
-  // The centred rows first, z's chunks later (stream order): one slot for both.
-  float* rows = static_cast<float*>(s.scratch(State::kWideRows, size_t(M) * K * sizeof(float)));
 
   // x's mean and covariance. With SyncBN (group): x's sums, the covariance
   // around the global mean and z's centred squares are summed over the ranks.
@@ -744,17 +772,34 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   const double* global_rows = group ? sums + K : nullptr;
   finish_mean_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(saved.input_mean, e.xbar, sums, M, K, global_rows);
   CUDA_CHECK_LAUNCH();
-  centre_kernel<<<grid_for(size_t(M) * K), kBlock, 0, s.stream>>>(rows, x, saved.input_mean, M, K);
-  CUDA_CHECK_LAUNCH();
-  // Alone: divided by M inside the GEMM; with SyncBN: summed over the ranks,
-  // then divided by the global row count.
-  const float cov_scale = group ? 1.0f : static_cast<float>(1.0 / M);
-  gemm_fp32(s, tf32_outside_fp32(s), true, false, K, K, M, cov_scale, rows, K, rows, K, 0.0f, saved.input_cov, K);
-  if (group) {
-    s.batchnorm_group->all_reduce_sum(saved.input_cov, size_t(K) * K);
-    divide_by_rows_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(saved.input_cov, size_t(K) * K,
-                                                                            global_rows);
+  // The 2-byte operand of x (its copy, or converted once here), for the raw
+  // covariance and z's extremes alike.
+  const bool raw = raw_covariance(s);
+  const void* x_operand = raw ? cuda::gemm_operand(s, State::kGemmA, x, size_t(M) * K, x_narrow) : x_narrow;
+  if (raw) {
+    // input_cov = X^T X (fp32 sums; with SyncBN summed over the ranks), then
+    // / M - xbar xbar^T.
+    cuda::gemm(s, true, false, K, K, M, x_operand, K, 0, x_operand, K, 0, 0.0f, saved.input_cov, K, 0);
+    if (group) s.batchnorm_group->all_reduce_sum(saved.input_cov, size_t(K) * K);
+    raw_to_covariance_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(saved.input_cov, e.xbar, K, M,
+                                                                                global_rows);
     CUDA_CHECK_LAUNCH();
+  } else {
+    // The centred rows first, z's chunks later (stream order): one slot for both.
+    float* rows = static_cast<float*>(s.scratch(State::kWideRows, size_t(M) * K * sizeof(float)));
+    centre_kernel<<<grid_for(size_t(M) * K), kBlock, 0, s.stream>>>(rows, x, saved.input_mean, M, K);
+    CUDA_CHECK_LAUNCH();
+    // Alone: divided by M inside the GEMM; with SyncBN: summed over the ranks,
+    // then divided by the global row count.
+    const float cov_scale = group ? 1.0f : static_cast<float>(1.0 / M);
+    gemm_fp32(s, tf32_outside_fp32(s), true, false, K, K, M, cov_scale, rows, K, rows, K, 0.0f, saved.input_cov,
+              K);
+    if (group) {
+      s.batchnorm_group->all_reduce_sum(saved.input_cov, size_t(K) * K);
+      divide_by_rows_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(saved.input_cov, size_t(K) * K,
+                                                                              global_rows);
+      CUDA_CHECK_LAUNCH();
+    }
   }
 
   // z's mean, then each cloud's extremes of z and centred squares (one pass
@@ -762,7 +807,7 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   channel_mean_kernel<<<static_cast<unsigned>((size_t(C) * 32 + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
       e.mu, e.xbar, w, bias, K, C);
   CUDA_CHECK_LAUNCH();
-  cloud_extremes(s, e, x, x_narrow, w, bias, B, N, K, C);
+  cloud_extremes(s, e, x, x_operand, w, bias, B, N, K, C);
   if (!group) {
     channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
                                                                   running_var, e.mu, e.sq, B, M, C, eps, momentum,
