@@ -107,6 +107,8 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   s_->narrow_copies = env_choice("POINTNET_NARROW_ACTIVATIONS", {"on", "off"}) == "on";
   // "broadcast" writes the bias into y and accumulates the GEMM onto it, as before the epilogue (for comparisons).
   s_->bias_epilogue = env_choice("POINTNET_LINEAR_BIAS", {"epilogue", "broadcast"}) == "epilogue";
+  // "off" converts each weight per GEMM that reads it, as before narrow_weights (the same bits; for comparisons).
+  s_->weight_copies = env_choice("POINTNET_NARROW_WEIGHTS", {"on", "off"}) == "on";
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
@@ -138,7 +140,27 @@ CudaBackend::~CudaBackend() {
 }
 
 Precision CudaBackend::precision() const { return s_->mode_precision; }
-void CudaBackend::set_precision(Precision precision) { s_->precision = s_->mode_precision = precision; }
+void CudaBackend::set_precision(Precision precision) {
+  s_->precision = s_->mode_precision = precision;
+  s_->weights = nullptr;  // a copy in the old mode's type
+}
+
+void CudaBackend::narrow_weights(const float* values, size_t count) {
+  State& s = *s_;
+  s.weights = nullptr;
+  const bool two_bytes = s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16;
+  if (!two_bytes || !s.weight_copies || count == 0) return;
+  PN_CHECK(values != nullptr);
+  void* out = s.scratch(State::kWeights, count * 2);
+  s.gemm_counts.converted_values += count;
+  ++s.gemm_counts.conversions;
+  if (s.mode_precision == Precision::FP16)
+    cuda::convert(s.stream, static_cast<__half*>(out), values, count);
+  else
+    cuda::convert(s.stream, static_cast<__nv_bfloat16*>(out), values, count);
+  s.weights = values;
+  s.weight_count = count;
+}
 void CudaBackend::set_fp32_per_cloud(bool on) { s_->fp32_per_cloud = on; }
 bool CudaBackend::narrow_activations() const { return cuda::narrow_copies_on(*s_); }
 void CudaBackend::per_cloud_gemms(bool per_cloud) {
@@ -259,9 +281,16 @@ const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t coun
   if (x_narrow && two_bytes && s.precision == s.mode_precision) return x_narrow;
   PN_CHECK(x || count == 0);  // a caller that wrote only the copy must have handed it over
   if (!two_bytes) return x;
+  if (s.weights && s.precision == s.mode_precision) {
+    // Inside the weights' copy (narrow_weights): the same values, already converted.
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(s.weights), at = reinterpret_cast<uintptr_t>(x);
+    if (at >= begin && count <= s.weight_count && (at - begin) / sizeof(float) <= s.weight_count - count)
+      return static_cast<const char*>(s.scratch_ptr[State::kWeights]) + (at - begin) / sizeof(float) * 2;
+  }
   void* out = s.scratch(slot, count * 2);  // both half types are 2 bytes
   if (count == 0) return out;
   s.gemm_counts.converted_values += count;
+  ++s.gemm_counts.conversions;
   if (s.precision == Precision::FP16)
     convert(s.stream, static_cast<__half*>(out), x, count);
   else

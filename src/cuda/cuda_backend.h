@@ -97,6 +97,7 @@ class CudaBackend final : public Backend<float> {
   void per_cloud_gemms(bool per_cloud) override;
   // True in fp16 / bf16 unless POINTNET_NARROW_ACTIVATIONS=off (read at construction).
   bool narrow_activations() const override;
+  void narrow_weights(const float* values, size_t count) override;
   // Waits for everything queued on the backend's stream (cudaStreamSynchronize:
   // every op, copy and cuBLAS call goes to that one stream); throws
   // pointnet::Error on a kernel error.
@@ -116,6 +117,7 @@ class CudaBackend final : public Backend<float> {
   // Counted when queued: a recorded step's replays add nothing.
   struct GemmCounts {
     size_t converted_values = 0;
+    size_t conversions = 0;  // launches of the conversion (each converts one operand, or all weights)
     size_t bias_broadcasts = 0;
   };
   GemmCounts gemm_counts() const;

@@ -40,6 +40,7 @@ struct CudaBackend::State {
     kConcat,    // concat_linear: per-cloud rows and sums (concat_linear.cu)
     kGroupSums, // SyncBN: the double sums (and row count) all-reduced over the group (group_sums)
     kGroupSums2,// SyncBN: a second such buffer, for an op that needs two at once
+    kWeights,   // the trainable values' 2-byte copy (narrow_weights)
     kSlots
   };
 
@@ -48,6 +49,10 @@ struct CudaBackend::State {
   Precision mode_precision = Precision::FP32;  // the backend's mode (set_precision)
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
+  bool weight_copies = true;                   // the weights' 2-byte copy in fp16/bf16 (POINTNET_NARROW_WEIGHTS)
+  // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
+  const float* weights = nullptr;
+  size_t weight_count = 0;
   bool bias_epilogue = true;                   // biases in cuBLASLt epilogues: linear_forward, the wide layer's dx (POINTNET_LINEAR_BIAS)
   std::unique_ptr<cuda_engine::LtLinear> lt;   // those matmuls (their plans, their workspace)
   Communicator* batchnorm_group = nullptr;     // SyncBN's ranks (set_batchnorm_group), or none
@@ -116,7 +121,8 @@ inline bool by_four(int C, const void* a, const void* b = nullptr, const void* c
 // or `count` values converted to fp16/bf16 into scratch `slot`. With
 // x_narrow (x's 2-byte copy, Backend::narrow_activations), that copy where the
 // GEMMs queued now read the mode's 2-byte type (not a per-cloud GEMM kept in
-// fp32), and no conversion.
+// fp32), and no conversion; likewise the weights' copy (narrow_weights) for
+// an x inside the weights it holds.
 const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t count,
                          const void* x_narrow = nullptr);
 

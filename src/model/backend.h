@@ -87,6 +87,14 @@ class Backend {
   // Elsewhere it is false and the `*_narrow` arguments are ignored.
   virtual bool narrow_activations() const { return false; }
   static size_t narrow_count(size_t values) { return (values * 2 + sizeof(T) - 1) / sizeof(T); }
+  // The same for the trainable values (weights): a backend whose GEMMs read
+  // fp16 / bf16 operands converts values(count) here in one pass, and every
+  // GEMM operand inside that range then reads the copy instead of converting
+  // the weight again per GEMM (two small launches per layer and direction).
+  // The copy holds until the next call, set_precision or adam_step on those
+  // values; the caller changes the values no other way in between (the model
+  // calls it at the start of each forward). Elsewhere it does nothing.
+  virtual void narrow_weights(const T* /*values*/, size_t /*count*/) {}
 
   // 1x1 convolution / fully connected layer: y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + b(Cout).
   // x_narrow: x's 2-byte copy, or null.

@@ -121,6 +121,9 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
   input_points_ = points;
   const int M = B * N;
   if (training) ++batches_tracked_;
+  // Where GEMMs read 2-byte operands: every weight converted once for this
+  // forward and its backward (the optimizer's step comes after both).
+  be_.narrow_weights(store_.values(), store_.trainable_count());
 
   tnet_forward(stn_, be_, store_, points, B, N, training);
   // The 3x3 transform turns every xyz triple, and the normal triple beside it
