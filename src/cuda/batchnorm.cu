@@ -81,8 +81,10 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
                     shift = relu ? beta[c] : 0.0f;
         for (int m = begin + ty; m < end; m += kLanes) {
           const size_t i = size_t(m) * C + c;
-          const float x = b[i];
-          const double g = relu && !(batchnorm_apply(x, centre, scale, shift) > 0.0f) ? 0.0 : a[i];
+          // dy read whether or not the ReLU cut it: a read only where it
+          // passed waited for x's read and the compare (a branch per row).
+          const float x = b[i], dy = a[i];
+          const double g = relu && !(batchnorm_apply(x, centre, scale, shift) > 0.0f) ? 0.0 : dy;
           s1 += g;
           s2 += g * ((static_cast<double>(x) - mu) * is);
         }
@@ -364,12 +366,33 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
     double s1 = 0.0;
     if (c < C) {
       const DxChannel k = dx_channel(t, c);
-      for (int m = begin + ty; m < end; m += cuda::kLanes) {
+      const auto row = [&](int m, float g, float xv) {
         const size_t i = size_t(m) * C + c;
-        const float v = batchnorm_dx(dy[i], x[i], k);
+        const float v = batchnorm_dx(g, xv, k);
         if (dx) dx[i] = v;
         cuda::store_narrow(dx_narrow, i, v);
         s1 += static_cast<double>(v);
+      };
+      // kRowsInFlight rows' reads before their writes: dx may be dy (in
+      // place), so the compiler may not move a later row's reads above an
+      // earlier row's stores itself, and each row waited for its reads alone.
+      // Distinct elements, the same adds in the same order: the same bits.
+      constexpr int kRowsInFlight = 4;
+      int m = begin + ty;
+      for (; m + (kRowsInFlight - 1) * cuda::kLanes < end; m += kRowsInFlight * cuda::kLanes) {
+        float g[kRowsInFlight], xv[kRowsInFlight];
+#pragma unroll
+        for (int j = 0; j < kRowsInFlight; ++j) {
+          const size_t i = size_t(m + j * cuda::kLanes) * C + c;
+          g[j] = dy[i];
+          xv[j] = x[i];
+        }
+#pragma unroll
+        for (int j = 0; j < kRowsInFlight; ++j) row(m + j * cuda::kLanes, g[j], xv[j]);
+      }
+      for (; m < end; m += cuda::kLanes) {
+        const size_t i = size_t(m) * C + c;
+        row(m, dy[i], x[i]);
       }
     }
     cuda::store_chunk_sums(sh1, sh2, s1, 0.0, partials, chunk, c, C);
