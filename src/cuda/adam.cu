@@ -34,11 +34,7 @@ void CudaBackend::adam_step(float* param, const float* grad, float* m, float* v,
                             double grad_scale, double weight_decay) {
   PN_CHECK(step >= 1);
   if (count == 0) return;
-  // The values change: a 2-byte copy of any of them (narrow_weights) is stale.
-  if (s_->weights) {
-    const uintptr_t a = reinterpret_cast<uintptr_t>(param), b = reinterpret_cast<uintptr_t>(s_->weights);
-    if (a < b + s_->weight_count * sizeof(float) && b < a + count * sizeof(float)) s_->weights = nullptr;
-  }
+  s_->forget_weights_written(param, count * sizeof(float));  // the weights' copy (narrow_weights) is stale
   const double bias1 = 1.0 - std::pow(beta1, static_cast<double>(step));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, static_cast<double>(step)));
   adam_kernel<<<cuda::grid_for(count), cuda::kBlock, 0, s_->stream>>>(

@@ -82,9 +82,18 @@ void CudaBackend::State::device_free(void* pointer) {
   CUDA_CHECK(cudaFree(pointer));
   const auto block = block_bytes.find(pointer);
   if (block != block_bytes.end()) {
+    // A weights' copy of values in this block: its addresses may come back
+    // holding anything else.
+    forget_weights_written(pointer, block->second);
     bytes_in_use -= block->second;
     block_bytes.erase(block);
   }
+}
+
+void CudaBackend::State::forget_weights_written(const void* p, size_t bytes) {
+  if (!weights) return;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p), b = reinterpret_cast<uintptr_t>(weights);
+  if (a < b + weight_count * sizeof(float) && b < a + bytes) weights = nullptr;
 }
 
 void* CudaBackend::State::scratch(Slot slot, size_t bytes) {
@@ -191,6 +200,7 @@ namespace {
 // so wait for the copy there to give the same guarantee.
 void upload_bytes(CudaBackend::State& s, void* device, const void* host, size_t bytes) {
   if (bytes == 0) return;
+  s.forget_weights_written(device, bytes);
   CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyDefault, s.stream));
   cudaPointerAttributes attributes{};
   CUDA_CHECK(cudaPointerGetAttributes(&attributes, host));
@@ -222,6 +232,7 @@ void CudaBackend::download_index(int32_t* host, const int32_t* device, size_t co
 
 void CudaBackend::copy(float* y, const float* x, size_t count) {
   if (count == 0 || y == x) return;
+  s_->forget_weights_written(y, count * sizeof(float));
   CUDA_CHECK(cudaMemcpyAsync(y, x, count * sizeof(float), cudaMemcpyDeviceToDevice, s_->stream));
 }
 

@@ -95,6 +95,9 @@ struct CudaBackend::State {
   void* device_malloc(size_t bytes);          // cudaMalloc, counted
   void device_free(void* pointer);            // waits for the stream, then cudaFree
   void* scratch(Slot slot, size_t bytes);     // at least `bytes` in `slot`
+  // Drops the weights' copy (narrow_weights) when [p, p + bytes) overlaps the
+  // values it was made of: called by the ops that write values.
+  void forget_weights_written(const void* p, size_t bytes);
 };
 
 namespace cuda {

@@ -56,6 +56,7 @@ using cuda::kBlock;
 
 void CudaBackend::fill(float* x, float value, size_t count) {
   if (count == 0) return;
+  s_->forget_weights_written(x, count * sizeof(float));
   fill_kernel<<<grid_for(count), kBlock, 0, s_->stream>>>(x, value, count);
   CUDA_CHECK_LAUNCH();
 }

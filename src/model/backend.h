@@ -91,9 +91,10 @@ class Backend {
   // fp16 / bf16 operands converts values(count) here in one pass, and every
   // GEMM operand inside that range then reads the copy instead of converting
   // the weight again per GEMM (two small launches per layer and direction).
-  // The copy holds until the next call, set_precision or adam_step on those
-  // values; the caller changes the values no other way in between (the model
-  // calls it at the start of each forward). Elsewhere it does nothing.
+  // The copy holds until the next call or set_precision, or until adam_step,
+  // upload, copy, fill or release touch those values; the caller changes them
+  // no other way in between (the model calls it at the start of each
+  // forward). Elsewhere it does nothing.
   virtual void narrow_weights(const T* /*values*/, size_t /*count*/) {}
 
   // 1x1 convolution / fully connected layer: y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + b(Cout).

@@ -869,6 +869,48 @@ TEST(CudaPrecisionModes, BiasEpilogueTakenAtTheModelsShapes) {
   }
 }
 
+// The weights' 2-byte copy (narrow_weights) is read by the GEMMs inside its
+// values and by no others, and is dropped when those values are written:
+// every product equals, bit for bit, a backend that converts per GEMM.
+TEST_F(CudaOps, WeightCopyIsReadOnlyWhileItsValuesStand) {
+  const int M = 64, Cin = 32, Cout = 16;
+  const std::vector<float> x = randn(size_t(M) * Cin), b = randn(Cout), w1 = randn(size_t(Cout) * Cin),
+                           w2 = randn(size_t(Cout) * Cin);
+  for (Precision p : {Precision::FP16, Precision::BF16}) {
+    SCOPED_TRACE(precision_name(p));
+    CudaBackend gpu(p);
+    const auto expected = [&](const std::vector<float>& w) {  // converting per GEMM
+      testing::ScopedEnv env;
+      env.set("POINTNET_NARROW_WEIGHTS", "off");
+      CudaBackend plain(p);
+      Dev gx(plain, x), gw(plain, w), gb(plain, b), gy(plain, size_t(M) * Cout);
+      plain.linear_forward(gy, gx, gw, gb, M, Cin, Cout);
+      return gy.host();
+    };
+    const auto forward = [&](float* w) {
+      Dev gx(gpu, x), gb(gpu, b), gy(gpu, size_t(M) * Cout);
+      gpu.linear_forward(gy, gx, w, gb, M, Cin, Cout);
+      return gy.host();
+    };
+    Dev values(gpu, w1);
+    const size_t before = gpu.gemm_counts().conversions;
+    gpu.narrow_weights(values, w1.size());
+    EXPECT_EQ(forward(values), expected(w1));
+    // The copy's one launch and x's conversion: the weight was not converted again.
+    EXPECT_EQ(gpu.gemm_counts().conversions - before, 2u);
+    // Written by upload, fill, copy: the next product reads the new values.
+    gpu.upload(values, w2.data(), w2.size());
+    EXPECT_EQ(forward(values), expected(w2));
+    gpu.narrow_weights(values, w1.size());
+    gpu.fill(values, 0.5f, w1.size());
+    EXPECT_EQ(forward(values), expected(std::vector<float>(w1.size(), 0.5f)));
+    gpu.narrow_weights(values, w1.size());
+    Dev other(gpu, w1);
+    gpu.copy(values, other, w1.size());
+    EXPECT_EQ(forward(values), expected(w1));
+  }
+}
+
 // host values -> the GEMM operand conversion of `gpu`'s mode, read back
 // through a GEMM against the identity `eyes` (C x C).
 std::vector<float> gpu_rounded(CudaBackend& gpu, const std::vector<float>& values, float* eyes, int M, int C) {
