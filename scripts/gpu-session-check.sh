@@ -60,10 +60,10 @@ for l in sys.stdin:
   POINTNET_ENGINE_TRUNK=fused-wide timeout 150 build-gpu/pointnet_tests \
     --gtest_filter='CudaArchitectures*/cls_3ch:CudaArchitectures*/seg_3ch:CudaArchitectures*/cls_6ch' \
     --gtest_color=no > "$OUT/tests-fused-wide.log" 2>&1 || status=1
-  stamp "== the segmenter's GEMM head: its own test, and the segmenters' with POINTNET_ENGINE_SEG_HEAD=gemm"
+  stamp "== the segmenter's GEMM head (default): its own test, and the segmenters' with POINTNET_ENGINE_SEG_HEAD=fused"
   timeout 100 build-gpu/pointnet_tests --gtest_filter='CudaRunnerEntries.Segmenter*' --gtest_color=no \
     > "$OUT/tests-seg-head.log" 2>&1 || status=1
-  POINTNET_ENGINE_SEG_HEAD=gemm timeout 150 build-gpu/pointnet_tests --gtest_filter='CudaArchitectures*/seg_*' \
+  POINTNET_ENGINE_SEG_HEAD=fused timeout 150 build-gpu/pointnet_tests --gtest_filter='CudaArchitectures*/seg_*' \
     --gtest_color=no >> "$OUT/tests-seg-head.log" 2>&1 || status=1
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-seg-head.log" | sed 's/^/seg head: /' | head -n 12
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-fused-wide.log" | sed 's/^/fused-wide: /' | head -n 12
@@ -97,10 +97,10 @@ print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err
       bf16) engine_bench tile256 POINTNET_ENGINE_SPLIT_TILE=256 1024 $prec ;;
     esac
   done
-  # The segmenter, B = 32 x 2500: its head in one kernel (default) vs cuBLASLt GEMMs.
+  # The segmenter, B = 32 x 2500: its head as cuBLASLt GEMMs (default) vs one kernel.
   for prec in fp16 bf16 tf32 int8; do
     engine_bench default "" 32 $prec seg 2500
-    [ $prec = int8 ] || engine_bench seg-gemm POINTNET_ENGINE_SEG_HEAD=gemm 32 $prec seg 2500
+    [ $prec = int8 ] || engine_bench seg-fused POINTNET_ENGINE_SEG_HEAD=fused 32 $prec seg 2500
   done
   [ "$lean" = 1 ] || for b in 128 1; do
     engine_bench default "" $b fp16

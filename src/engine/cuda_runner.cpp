@@ -149,10 +149,12 @@ struct CudaRunner::Impl {
   Fc head0_global;
   DevLayer head0_point, head1, head2;
   const float *head0_point_w32 = nullptr, *head3_w = nullptr, *head3_b = nullptr;
-  // POINTNET_ENGINE_SEG_HEAD=gemm: the segmenter's head as cuBLASLt GEMMs
-  // (engine_seg_head_lt.h) where it applies, instead of the one-kernel head.
-  // Opt-in until it is timed on a GPU (its correctness is: session 10).
-  // POINTNET_ENGINE_SEG_ROWS: points per chunk of it (tests use small ones).
+  // The segmenter's head as cuBLASLt GEMMs (engine_seg_head_lt.h) in fp16,
+  // bf16 and tf32 without the feature transform: B = 32 x 2500 fp16 at 76k
+  // GPU clouds/s against the one-kernel head's 12.4k (H100, 2026-12-06).
+  // POINTNET_ENGINE_SEG_HEAD=fused: the one-kernel head (int8, fp32 and the
+  // feature transform always take it). POINTNET_ENGINE_SEG_ROWS: points per
+  // chunk of the GEMM head (tests use small ones).
   std::unique_ptr<SegHeadLt> seg_lt;
   bool seg_lt_fell_back = false;  // cuBLASLt had no algorithm for some shape: the one-kernel head ran
 
@@ -310,7 +312,7 @@ struct CudaRunner::Impl {
     head3_w = upload(m.head.at(3).weight);
     head3_b = upload(m.head[3].bias);
     if (!ft && SegHeadLt::supports(math) &&
-        env_choice("POINTNET_ENGINE_SEG_HEAD", {"fused", "gemm"}) == "gemm") {
+        env_choice("POINTNET_ENGINE_SEG_HEAD", {"gemm", "fused"}) == "gemm") {
       const auto host = [](const FoldedLinear& l) { return HostLinear{l.weight.data(), l.bias.data(), l.in, l.out}; };
       int rows = 32768;
       if (const char* r = std::getenv("POINTNET_ENGINE_SEG_ROWS")) {

@@ -439,13 +439,13 @@ TEST(CudaRunnerEntries, GrowingBuffersRecaptureTheGraphs) {
   EXPECT_EQ(run_poisoned(runner, config, small, 2, 100), first);
 }
 
-// The segmenter's head as cuBLASLt GEMMs (POINTNET_ENGINE_SEG_HEAD=gemm;
+// The segmenter's head as cuBLASLt GEMMs (the default, POINTNET_ENGINE_SEG_HEAD=gemm;
 // fp16 / bf16 / tf32, no feature transform) in chunks of
 // POINTNET_ENGINE_SEG_ROWS points: 256 splits clouds
 // of 300 and 700 points into pieces (the last ragged) and takes one cloud of
 // 129 or 200 per chunk; 1000 takes 7 clouds of 129 per chunk (13 = 7 + 6).
-// Each against the CPU reference, and against the one-kernel head (the
-// default), within the precision's tolerance.
+// Each against the CPU reference, and against the one-kernel head
+// (POINTNET_ENGINE_SEG_HEAD=fused), within the precision's tolerance.
 TEST(CudaRunnerEntries, SegmenterHeadInChunksMatchesTheReference) {
   PN_REQUIRE_CUDA();
   testing::TempDir dir;
