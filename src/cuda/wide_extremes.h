@@ -25,9 +25,9 @@ struct Extreme {
 // `precision` is FP16 or BF16, K % 8 == 0, K <= 128 and B S <= 65535 (S =
 // segments per cloud: the grid's y); returns false (nothing queued) otherwise,
 // and the caller takes the GEMM + extremes path. x (B N, K) and w (C, K) are
-// the GEMM operands in that half type; mu (C) z's mean with the bias (null:
-// squares around 0), bias (C); seg.sq is written when set.
+// the GEMM operands in that half type. Writes the extremes only (never
+// seg.sq): the caller takes z's variance from x's covariance.
 bool tensor_core_extremes(cudaStream_t stream, Precision precision, const Extreme& seg, const void* x,
-                          const void* w, int B, int N, int K, int C, const double* mu, const float* bias);
+                          const void* w, int B, int N, int K, int C);
 
 }  // namespace pointnet::cuda

@@ -6,9 +6,11 @@
 // stages one segment of x (kSegment points of one cloud) in shared memory,
 // each warp holds the weights of 16 or 32 channels as mma.sync B fragments in
 // registers for the whole segment, and the epilogue folds every accumulator
-// into the running max, min (first occurrence) and centred square sum of its
-// column. The outputs are the GEMM path's: per-segment partials that
-// merge_segments_kernel combines.
+// into the running max and min (first occurrence) of its column. The outputs
+// are the GEMM path's extremes: per-segment partials that
+// merge_segments_kernel combines. No centred squares: z's variance comes from
+// x's covariance instead (w^T S w, wide_max.cu); they took a quarter of the
+// fold's instructions, and the kernel is issue-bound.
 //
 // Order and ties: a thread sees its rows in increasing n (m-tiles ascending,
 // row g before g + 8) and keeps the first strict extreme; the 8 threads
@@ -16,11 +18,7 @@
 // equal values. So the segment's first max and min, as the GEMM path, and the
 // same bits every run. NaN is never an extreme here (the GEMM path keeps one
 // met at a lane's first point): a non-finite z needs non-finite inputs or
-// weights, which make the step's outputs non-finite on either path. The
-// squares: float per thread (at most 32 terms of (z - mu)^2 with mu subtracted
-// in float), then double across threads in a fixed order; z itself is a
-// half-operand product, so the float sum's ~1e-6 relative error is far below
-// z's own rounding.
+// weights, which make the step's outputs non-finite on either path.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -62,7 +60,7 @@ __device__ __forceinline__ void cp_async16_or_zero(char* dst, const void* src, b
 
 template <int kColumns>
 struct Running {
-  float hi[kColumns], lo[kColumns], sq[kColumns];
+  float hi[kColumns], lo[kColumns];
   int hi_at[kColumns], lo_at[kColumns];
 };
 
@@ -88,7 +86,7 @@ __device__ __forceinline__ void merge_extreme(float& v, int& at, int mask_offset
 template <class Op, typename Half, int kTiles, int kSteps>
 __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
     mma_extremes_kernel(Extreme seg, const Half* __restrict__ x, const Half* __restrict__ w, int S, int N, int K,
-                        int C, const double* __restrict__ mu, const float* __restrict__ bias) {
+                        int C) {
   extern __shared__ __align__(16) char tile[];
   const int k_steps = kSteps > 0 ? kSteps : (K + 15) / 16;
   const int stride = row_stride(k_steps);
@@ -131,24 +129,20 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
     }
 
   // Column q of this thread: channel c0 + 8 (q / 2) + 2 quad + q % 2.
-  float centre[kColumns];
   Running<kColumns> run;
 #pragma unroll
   for (int q = 0; q < kColumns; ++q) {
-    const int c = c0 + 8 * (q / 2) + 2 * quad + q % 2;
-    centre[q] = (mu && c < C) ? static_cast<float>(mu[c] - static_cast<double>(bias[c])) : 0.0f;
     // Any finite z beats these, so the first row needs no test of its own.
     run.hi[q] = -INFINITY;
     run.lo[q] = INFINITY;
-    run.sq[q] = 0.0f;
     run.hi_at[q] = run.lo_at[q] = -1;
   }
   __syncthreads();
 
   // Folds one m-tile's accumulators, acc[j][h * 2 + e] (row 16 mt + group +
-  // 8 h, column q = 2 j + e), into the running extremes and squares: per z
-  // element a compare and two selects per extreme and two float operations
-  // for the square, nothing else (Nsight Compute, 2026-12-06: the first
+  // 8 h, column q = 2 j + e), into the running extremes: per z element a
+  // compare and two selects per extreme, nothing else (Nsight Compute,
+  // 2026-12-06: the first
   // version issued ~30 instructions per element, tests for an empty lane
   // included, and was issue-bound at 145 us per call). kCheck: the m-tile
   // may pass the segment's last row (only the last one can).
@@ -162,8 +156,6 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
 #pragma unroll
       for (int q = 0; q < kColumns; ++q) {
         const float v = acc[q / 2][h * 2 + q % 2];
-        const float d = v - centre[q];
-        run.sq[q] = fmaf(d, d, run.sq[q]);
         const bool up = v > run.hi[q], down = v < run.lo[q];
         run.hi[q] = up ? v : run.hi[q];
         run.hi_at[q] = up ? n : run.hi_at[q];
@@ -191,12 +183,10 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
   // Merge the 8 threads of each column (lane bits 2-4), then lanes 0-3 write.
 #pragma unroll
   for (int q = 0; q < kColumns; ++q) {
-    double sq = run.sq[q];
 #pragma unroll
     for (int offset = 4; offset < 32; offset *= 2) {
       merge_extreme(run.hi[q], run.hi_at[q], offset, true);
       merge_extreme(run.lo[q], run.lo_at[q], offset, false);
-      sq += __shfl_xor_sync(0xffffffffu, sq, offset);
     }
     const int c = c0 + 8 * (q / 2) + 2 * quad + q % 2;
     if (group != 0 || c >= C) continue;
@@ -205,13 +195,11 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
     seg.argmax[i] = run.hi_at[q];
     seg.min[i] = run.lo[q];
     seg.argmin[i] = run.lo_at[q];
-    if (seg.sq) seg.sq[i] = sq;
   }
 }
 
 template <class Op, typename Half, int kTiles, int kSteps>
-void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, int B, int N, int K, int C,
-            const double* mu, const float* bias) {
+void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, int B, int N, int K, int C) {
   const int S = (N + kSegment - 1) / kSegment;
   const size_t shared = static_cast<size_t>(kSegment) * row_stride((K + 15) / 16);
   const auto kernel = mma_extremes_kernel<Op, Half, kTiles, kSteps>;
@@ -222,36 +210,36 @@ void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* 
                                   cudaSharedmemCarveoutMaxShared));
   const dim3 grid((C + kBlockChannels - 1) / kBlockChannels, static_cast<unsigned>(B) * S);
   kernel<<<grid, warps_of<kTiles>() * 32, shared, stream>>>(seg, static_cast<const Half*>(x),
-                                                            static_cast<const Half*>(w), S, N, K, C, mu, bias);
+                                                            static_cast<const Half*>(w), S, N, K, C);
   CUDA_CHECK_LAUNCH();
 }
 
 // POINTNET_WIDE_MMA_TILES: n-tiles of 8 channels per warp, "2" or "4" (to
 // compare on a GPU; read at every call).
 template <class Op, typename Half>
-void launch_tiles(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, int B, int N, int K, int C,
-                  const double* mu, const float* bias) {
+void launch_tiles(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, int B, int N, int K,
+                  int C) {
   const bool four = env_choice("POINTNET_WIDE_MMA_TILES", {"2", "4"}) == "4";
   if (K == 16 * kMaxSteps) {
-    if (four) launch<Op, Half, 4, kMaxSteps>(stream, seg, x, w, B, N, K, C, mu, bias);
-    else launch<Op, Half, 2, kMaxSteps>(stream, seg, x, w, B, N, K, C, mu, bias);
+    if (four) launch<Op, Half, 4, kMaxSteps>(stream, seg, x, w, B, N, K, C);
+    else launch<Op, Half, 2, kMaxSteps>(stream, seg, x, w, B, N, K, C);
   } else {
-    if (four) launch<Op, Half, 4, 0>(stream, seg, x, w, B, N, K, C, mu, bias);
-    else launch<Op, Half, 2, 0>(stream, seg, x, w, B, N, K, C, mu, bias);
+    if (four) launch<Op, Half, 4, 0>(stream, seg, x, w, B, N, K, C);
+    else launch<Op, Half, 2, 0>(stream, seg, x, w, B, N, K, C);
   }
 }
 }  // namespace
 
 bool tensor_core_extremes(cudaStream_t stream, Precision precision, const Extreme& seg, const void* x,
-                          const void* w, int B, int N, int K, int C, const double* mu, const float* bias) {
+                          const void* w, int B, int N, int K, int C) {
   // 16-byte rows for the staging loads; 8 k-steps of B fragments in registers.
   if (K % 8 != 0 || K > 16 * kMaxSteps) return false;
   const int S = (N + kSegment - 1) / kSegment;
   if (static_cast<long long>(B) * S > 65535) return false;  // the grid's y
   if (precision == Precision::BF16)
-    launch_tiles<BF16Op, __nv_bfloat16>(stream, seg, x, w, B, N, K, C, mu, bias);
+    launch_tiles<BF16Op, __nv_bfloat16>(stream, seg, x, w, B, N, K, C);
   else if (precision == Precision::FP16)
-    launch_tiles<F16Op, __half>(stream, seg, x, w, B, N, K, C, mu, bias);
+    launch_tiles<F16Op, __half>(stream, seg, x, w, B, N, K, C);
   else
     return false;
   return true;

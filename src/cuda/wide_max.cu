@@ -18,7 +18,9 @@
 //   channel_mean_kernel         one warp per channel: mu = bias + w_c.xbar (double).
 //   mma_extremes_kernel         fp16/bf16 modes (wide_extremes_mma.cu): z in
 //                               registers, never stored; the same per-segment
-//                               partials as the two kernels below. Otherwise:
+//                               extremes as the two kernels below, no squares:
+//   covariance_squares_kernel   the squares' totals as M w_c^T S w_c instead
+//                               (w_c rounded as the operand). Otherwise:
 //   gemm (precision mode) +     z = x w^T (no bias) in row chunks of at most
 //   segment_extremes_kernel     chunk_rows() (whole segments: kSegment points of
 //                               one cloud) into scratch; per chunk one block per
@@ -319,10 +321,12 @@ __global__ void channel_mean_kernel(double* mu, const double* xbar, const float*
   if (lane == 0) mu[c] = static_cast<double>(bias[c]) + m;
 }
 
-// z's variance from the clouds' centred squares (b ascending, as the CPU: the
-// quadratic form w_c^T S w_c cancels in float when var is small next to
-// |w_c|^2 |S|), the saved mean and invstd, the double scale, the running stats.
-// With SyncBN: sq is the group's totals (B = 1) and global_rows their row count.
+// z's variance from the clouds' centred squares (b ascending, as the CPU), the
+// saved mean and invstd, the double scale, the running stats. With SyncBN, or
+// from covariance_squares: sq is the totals (B = 1), global_rows their row
+// count. (The quadratic form w_c^T S w_c loses relative precision when var is
+// small next to |w_c|^2 |S|: only the fp16/bf16 modes, whose z carries a
+// relative error of 2^-11 / 2^-8 of that scale anyway, take it.)
 __global__ void channel_stats_kernel(float* mean, float* invstd, double* scale, float* running_mean,
                                      float* running_var, const double* mu, const double* sq, int B, int M, int C,
                                      double eps, double momentum, const double* global_rows) {
@@ -478,20 +482,21 @@ __global__ void merge_segments_kernel(Extremes e, int B, int C) {
   }
 }
 
-// z = x w^T's per-cloud extremes into e (zmax, zmin, argmax, argmin, and sq
-// where e.mu is set): on the tensor cores with z in registers where
-// tensor_core_extremes takes the shape and mode, else the chunked GEMM, a
-// chunk being a run of whole segments (rows are ordered by cloud, then point)
-// of at most chunk_rows() rows. x_narrow: x's 2-byte copy, or null.
-void cloud_extremes(State& s, const Extremes& e, const float* x, const void* x_narrow, const float* w,
+// z = x w^T's per-cloud extremes into e (zmax, zmin, argmax, argmin): on the
+// tensor cores with z in registers where tensor_core_extremes takes the shape
+// and mode (returns false: no squares), else the chunked GEMM, a chunk being
+// a run of whole segments (rows are ordered by cloud, then point) of at most
+// chunk_rows() rows, which also sums each cloud's squares into e.sq where
+// e.mu is set (returns true). x_narrow: x's 2-byte copy, or null.
+bool cloud_extremes(State& s, Extremes e, const float* x, const void* x_narrow, const float* w,
                     const float* bias, int B, int N, int K, int C) {
   const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(B) * N * K, x_narrow);
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(C) * K);
-  if (wide_extremes_on_tensor_cores() &&
-      cuda::tensor_core_extremes(s.stream, s.precision, e.seg, xo, wo, B, N, K, C, e.mu, bias)) {
+  if (wide_extremes_on_tensor_cores() && cuda::tensor_core_extremes(s.stream, s.precision, e.seg, xo, wo, B, N, K, C)) {
+    e.seg.sq = e.sq = nullptr;  // none summed
     merge_segments_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(e, B, C);
     CUDA_CHECK_LAUNCH();
-    return;
+    return false;
   }
   // z's row chunks: slot kWideRows, whose centred rows (training) are no
   // longer needed (stream order); the tensor-core path above needs neither.
@@ -517,6 +522,47 @@ void cloud_extremes(State& s, const Extremes& e, const float* x, const void* x_n
     g0 = g1;
   }
   merge_segments_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(e, B, C);
+  CUDA_CHECK_LAUNCH();
+  return e.mu != nullptr;
+}
+
+// z's centred squares from x's covariance, where the extremes kernel summed
+// none: totals[c] = rows w_c^T S w_c, w_c rounded to the mode's 2-byte type
+// as the GEMM operand is. With S the covariance of the 2-byte x the tensor
+// cores read (raw_covariance), that is the sum of (z - mu)^2 over the rows
+// exactly, up to S's fp32 sums (z's own products are exact; its fp32
+// accumulation differs by ~2^-24). One block per channel, thread l: u_l =
+// sum_k w_k S(k, l) in double, k ascending; then a fixed tree over l.
+constexpr int kQuadThreads = 128;  // >= K on the tensor-core path (K <= 128)
+template <typename Half>
+__global__ void covariance_squares_kernel(double* totals, const float* w, const float* cov, int K, int M,
+                                          const double* global_rows) {
+  __shared__ double part[kQuadThreads];
+  const int c = blockIdx.x, l = threadIdx.x;
+  const auto rounded = [](float v) { return static_cast<double>(static_cast<float>(cuda::to_narrow<Half>(v))); };
+  const float* wc = w + size_t(c) * K;
+  double t = 0.0;
+  if (l < K) {
+    double u = 0.0;
+    for (int k = 0; k < K; ++k) u += rounded(wc[k]) * static_cast<double>(cov[size_t(k) * K + l]);
+    t = u * rounded(wc[l]);
+  }
+  part[l] = t;
+  __syncthreads();
+  for (int half = kQuadThreads / 2; half > 0; half /= 2) {
+    if (l < half) part[l] += part[l + half];
+    __syncthreads();
+  }
+  if (l == 0) totals[c] = part[0] * cuda::row_count(global_rows, M);
+}
+
+void covariance_squares(State& s, double* totals, const float* w, const float* cov, int K, int M, int C,
+                        const double* global_rows) {
+  PN_CHECK(K <= kQuadThreads);
+  if (s.precision == Precision::FP16)
+    covariance_squares_kernel<__half><<<C, kQuadThreads, 0, s.stream>>>(totals, w, cov, K, M, global_rows);
+  else
+    covariance_squares_kernel<__nv_bfloat16><<<C, kQuadThreads, 0, s.stream>>>(totals, w, cov, K, M, global_rows);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -807,8 +853,14 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   channel_mean_kernel<<<static_cast<unsigned>((size_t(C) * 32 + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
       e.mu, e.xbar, w, bias, K, C);
   CUDA_CHECK_LAUNCH();
-  cloud_extremes(s, e, x, x_operand, w, bias, B, N, K, C);
-  if (!group) {
+  if (!cloud_extremes(s, e, x, x_operand, w, bias, B, N, K, C)) {
+    // The tensor-core path: the squares from x's covariance (already the
+    // group's with SyncBN), as one row of totals.
+    covariance_squares(s, e.sq, w, saved.input_cov, K, M, C, global_rows);
+    channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
+                                                                  running_var, e.mu, e.sq, 1, M, C, eps, momentum,
+                                                                  global_rows);
+  } else if (!group) {
     channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
                                                                   running_var, e.mu, e.sq, B, M, C, eps, momentum,
                                                                   nullptr);
