@@ -103,6 +103,7 @@ constexpr int kSmallTile = 16;          // tile edge of rows_dot_rows_kernel
 constexpr int kSortThreads = 512;       // threads of the per-cloud pick sort
 constexpr int kMaxSortedPicks = 4096;   // channels a cloud's sort holds (32 KB of shared memory)
 constexpr int kPerLane = 4;             // dx columns per lane per pass of apply_picks_kernel
+constexpr int kMeanChunkRows = 64;    // rows per partial of the 2-byte operand's column sums
 constexpr int kOffsetThreads = 256;     // threads per column of offset_kernel (a power of 2)
 
 // Rows of z per GEMM chunk (at most; chunks end on segment boundaries): 32 MB
@@ -168,6 +169,8 @@ struct Extremes {
   int32_t* argmin = nullptr;    // (B, C) first n where the min is
   double* scale = nullptr;      // (C) invstd in double (train: batch; eval: running)
   double* xbar = nullptr;       // (K) x's mean in double (train only)
+  double* xbar_h = nullptr;     // (K) the mean of x's 2-byte operand (train, raw_covariance)
+  double* h_partials = nullptr; // (chunks, K) its per-chunk column sums, then (K) the sums
   double* mu = nullptr;         // (C) z's mean, bias included (train only)
   double* sq = nullptr;         // (B, C) sum over the cloud's points of (z - mu)^2 (train only)
   Extreme seg;                  // (B, S, C) the same per segment of kSegment points
@@ -179,6 +182,8 @@ struct Extremes {
     scale = c.take<double>(C);
     if (train) {
       xbar = c.take<double>(K);
+      xbar_h = c.take<double>(K);
+      h_partials = c.take<double>((size_t(B) * N + kMeanChunkRows - 1) / kMeanChunkRows * K + K);
       mu = c.take<double>(C);
       sq = c.take<double>(bc);
       seg.sq = c.take<double>(bsc);
@@ -238,7 +243,8 @@ void gemm_fp32(State& s, cublasComputeType_t math, bool transpose_a, bool transp
 
 // The two long products (x's covariance over M rows, dx += -x P over M rows,
 // 2.6 GFLOP each at the model's shape): plain fp32 in the fp32 mode, TF32
-// tensor cores in the tf32, fp16 and bf16 modes. TF32 keeps 10 mantissa bits,
+// tensor cores in the tf32, fp16 and bf16 modes (the covariance in fp16 /
+// bf16 since session 11: raw_covariance, on the 2-byte operand). TF32 keeps 10 mantissa bits,
 // as many as fp16 and more than bf16, so these products are no less precise
 // than the modes' own GEMMs; it keeps fp32's exponent range (P carries a 1/M
 // that fp16 would push toward underflow) and reads the fp32 tensors as they
@@ -335,7 +341,7 @@ __global__ void channel_stats_kernel(float* mean, float* invstd, double* scale, 
   double total = 0.0;
   for (int b = 0; b < B; ++b) total += sq[size_t(b) * C + c];
   const double rows = cuda::row_count(global_rows, M);
-  const double var = total / rows;
+  const double var = fmax(total / rows, 0.0);  // sums of squares: never below 0 but by rounding
   const double is = 1.0 / sqrt(var + eps);
   scale[c] = is;
   mean[c] = static_cast<float>(mu[c]);
@@ -354,9 +360,38 @@ __global__ void cloud_totals_kernel(double* totals, const double* sq, int B, int
   totals[c] = total;
 }
 
+// Column sums of x's 2-byte operand (M, K) in double, for its own mean (the
+// covariance below is that of these values, not of fp32 x): partials over
+// chunks of kMeanChunkRows rows, one thread per (chunk, k), rows in order;
+// then one warp per column adds the chunks (lane l: chunks l, l + 32, ...,
+// then a fixed shuffle tree). Fixed orders: the same bits every run.
+template <typename Half>
+__global__ void narrow_column_partials_kernel(double* partials, const Half* x, int M, int K, int chunks) {
+  const size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
+  if (i >= size_t(chunks) * K) return;
+  const int chunk = static_cast<int>(i / K), k = static_cast<int>(i % K);
+  const int end = min(M, (chunk + 1) * kMeanChunkRows);
+  double s = 0.0;
+  for (int r = chunk * kMeanChunkRows; r < end; ++r) s += static_cast<double>(static_cast<float>(x[size_t(r) * K + k]));
+  partials[i] = s;
+}
+__global__ void narrow_column_finish_kernel(double* sums, const double* partials, int K, int chunks) {
+  const int k = static_cast<int>((blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32), lane = threadIdx.x % 32;
+  if (k >= K) return;  // the whole warp
+  double s = 0.0;
+  for (int c = lane; c < chunks; c += 32) s += partials[size_t(c) * K + k];
+  for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+  if (lane == 0) sums[k] = s;
+}
+
+__global__ void divide_sums_kernel(double* mean, const double* sums, int K, int M, const double* global_rows) {
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k < K) mean[k] = sums[k] / cuda::row_count(global_rows, M);
+}
+
 // cov(k, l) = x^T x (k, l) / M - xbar_k xbar_l: the raw sums made the
 // covariance around the mean (M: the global row count with SyncBN), in double,
-// rounded once.
+// rounded once. xbar: the mean of the values the sums were taken of.
 __global__ void raw_to_covariance_kernel(float* cov, const double* xbar, int K, int M, const double* global_rows) {
   const double rows = cuda::row_count(global_rows, M);
   const size_t n = size_t(K) * K;
@@ -527,42 +562,57 @@ bool cloud_extremes(State& s, Extremes e, const float* x, const void* x_narrow, 
 }
 
 // z's centred squares from x's covariance, where the extremes kernel summed
-// none: totals[c] = rows w_c^T S w_c, w_c rounded to the mode's 2-byte type
-// as the GEMM operand is. With S the covariance of the 2-byte x the tensor
-// cores read (raw_covariance), that is the sum of (z - mu)^2 over the rows
-// exactly, up to S's fp32 sums (z's own products are exact; its fp32
-// accumulation differs by ~2^-24). One block per channel, thread l: u_l =
-// sum_k w_k S(k, l) in double, k ascending; then a fixed tree over l.
+// none. z = x_h w_h^T (the 2-byte operands; bias not added) has the mean
+// m_c = w_h,c . xbar_h and the variance w_h,c^T S w_h,c over the rows, S the
+// covariance of x_h around xbar_h (raw_covariance). Its squares around the
+// mean the CPU and the GEMM path use, mu_c - bias_c (from fp32 x and w), are
+// then totals[c] = rows (w_h,c^T S w_h,c + (m_c - (mu_c - bias_c))^2): both
+// terms non-negative, the same sum up to S's fp32 sums (z's products are
+// exact; its fp32 accumulation differs by ~2^-24). In the centred mode S and
+// xbar_h are fp32 x's: an approximation within the mode's rounding. One block
+// per channel, thread l: u_l = sum_k w_k S(k, l) and w_l xbar_l in double, k
+// ascending; then fixed trees over l.
 constexpr int kQuadThreads = 128;  // >= K on the tensor-core path (K <= 128)
 template <typename Half>
-__global__ void covariance_squares_kernel(double* totals, const float* w, const float* cov, int K, int M,
+__global__ void covariance_squares_kernel(double* totals, const float* w, const float* cov, const double* xbar_h,
+                                          const double* mu, const float* bias, int K, int M,
                                           const double* global_rows) {
-  __shared__ double part[kQuadThreads];
+  __shared__ double quad[kQuadThreads], lin[kQuadThreads];
   const int c = blockIdx.x, l = threadIdx.x;
   const auto rounded = [](float v) { return static_cast<double>(static_cast<float>(cuda::to_narrow<Half>(v))); };
   const float* wc = w + size_t(c) * K;
-  double t = 0.0;
+  double q = 0.0, m = 0.0;
   if (l < K) {
     double u = 0.0;
     for (int k = 0; k < K; ++k) u += rounded(wc[k]) * static_cast<double>(cov[size_t(k) * K + l]);
-    t = u * rounded(wc[l]);
+    q = u * rounded(wc[l]);
+    m = rounded(wc[l]) * xbar_h[l];
   }
-  part[l] = t;
+  quad[l] = q;
+  lin[l] = m;
   __syncthreads();
   for (int half = kQuadThreads / 2; half > 0; half /= 2) {
-    if (l < half) part[l] += part[l + half];
+    if (l < half) {
+      quad[l] += quad[l + half];
+      lin[l] += lin[l + half];
+    }
     __syncthreads();
   }
-  if (l == 0) totals[c] = part[0] * cuda::row_count(global_rows, M);
+  if (l == 0) {
+    const double offset = lin[0] - (mu[c] - static_cast<double>(bias[c]));
+    totals[c] = (fmax(quad[0], 0.0) + offset * offset) * cuda::row_count(global_rows, M);
+  }
 }
 
-void covariance_squares(State& s, double* totals, const float* w, const float* cov, int K, int M, int C,
-                        const double* global_rows) {
+void covariance_squares(State& s, double* totals, const float* w, const float* cov, const double* xbar_h,
+                        const double* mu, const float* bias, int K, int M, int C, const double* global_rows) {
   PN_CHECK(K <= kQuadThreads);
   if (s.precision == Precision::FP16)
-    covariance_squares_kernel<__half><<<C, kQuadThreads, 0, s.stream>>>(totals, w, cov, K, M, global_rows);
+    covariance_squares_kernel<__half><<<C, kQuadThreads, 0, s.stream>>>(totals, w, cov, xbar_h, mu, bias, K, M,
+                                                                         global_rows);
   else
-    covariance_squares_kernel<__nv_bfloat16><<<C, kQuadThreads, 0, s.stream>>>(totals, w, cov, K, M, global_rows);
+    covariance_squares_kernel<__nv_bfloat16><<<C, kQuadThreads, 0, s.stream>>>(totals, w, cov, xbar_h, mu, bias,
+                                                                                K, M, global_rows);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -814,20 +864,50 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   // around the global mean and z's centred squares are summed over the ranks.
   const bool group = cuda::synchronised(s);
   const double* sums = cuda::column_sums(s, cuda::ReduceTerm::kSum, x, nullptr, nullptr, nullptr, M, K);
-  if (group) sums = cuda::group_sums(s, State::kGroupSums, {{sums, K}}, M);
-  const double* global_rows = group ? sums + K : nullptr;
-  finish_mean_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(saved.input_mean, e.xbar, sums, M, K, global_rows);
-  CUDA_CHECK_LAUNCH();
   // The 2-byte operand of x (its copy, or converted once here), for the raw
-  // covariance and z's extremes alike.
+  // covariance and z's extremes alike, and its own column sums: the raw
+  // covariance is that of these values, so it is centred on their mean.
   const bool raw = raw_covariance(s);
   const void* x_operand = raw ? cuda::gemm_operand(s, State::kGemmA, x, size_t(M) * K, x_narrow) : x_narrow;
+  const double* h_sums = nullptr;
   if (raw) {
+    const int chunks = (M + kMeanChunkRows - 1) / kMeanChunkRows;
+    double* out = e.h_partials + size_t(chunks) * K;
+    const size_t threads = size_t(chunks) * K;
+    const unsigned blocks = static_cast<unsigned>((threads + kBlock - 1) / kBlock);
+    if (s.precision == Precision::FP16)
+      narrow_column_partials_kernel<<<blocks, kBlock, 0, s.stream>>>(e.h_partials, static_cast<const __half*>(x_operand),
+                                                                     M, K, chunks);
+    else
+      narrow_column_partials_kernel<<<blocks, kBlock, 0, s.stream>>>(
+          e.h_partials, static_cast<const __nv_bfloat16*>(x_operand), M, K, chunks);
+    CUDA_CHECK_LAUNCH();
+    narrow_column_finish_kernel<<<static_cast<unsigned>((size_t(K) * 32 + kBlock - 1) / kBlock), kBlock, 0,
+                                  s.stream>>>(out, e.h_partials, K, chunks);
+    CUDA_CHECK_LAUNCH();
+    h_sums = out;
+  }
+  if (group) {
+    const double* global = raw ? cuda::group_sums(s, State::kGroupSums, {{sums, K}, {h_sums, K}}, M)
+                               : cuda::group_sums(s, State::kGroupSums, {{sums, K}}, M);
+    sums = global;
+    if (raw) h_sums = global + K;
+  }
+  const double* global_rows = group ? sums + (raw ? 2 * K : K) : nullptr;
+  finish_mean_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(saved.input_mean, e.xbar, sums, M, K, global_rows);
+  CUDA_CHECK_LAUNCH();
+  // The mean z's squares are taken around in covariance_squares: the 2-byte
+  // operand's (raw), or x's (centred, where the covariance is fp32 x's).
+  const double* xbar_h = e.xbar;
+  if (raw) {
+    divide_sums_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(e.xbar_h, h_sums, K, M, global_rows);
+    CUDA_CHECK_LAUNCH();
+    xbar_h = e.xbar_h;
     // input_cov = X^T X (fp32 sums; with SyncBN summed over the ranks), then
-    // / M - xbar xbar^T.
+    // / M - xbar_h xbar_h^T.
     cuda::gemm(s, true, false, K, K, M, x_operand, K, 0, x_operand, K, 0, 0.0f, saved.input_cov, K, 0);
     if (group) s.batchnorm_group->all_reduce_sum(saved.input_cov, size_t(K) * K);
-    raw_to_covariance_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(saved.input_cov, e.xbar, K, M,
+    raw_to_covariance_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(saved.input_cov, xbar_h, K, M,
                                                                                 global_rows);
     CUDA_CHECK_LAUNCH();
   } else {
@@ -856,7 +936,7 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   if (!cloud_extremes(s, e, x, x_operand, w, bias, B, N, K, C)) {
     // The tensor-core path: the squares from x's covariance (already the
     // group's with SyncBN), as one row of totals.
-    covariance_squares(s, e.sq, w, saved.input_cov, K, M, C, global_rows);
+    covariance_squares(s, e.sq, w, saved.input_cov, xbar_h, e.mu, bias, K, M, C, global_rows);
     channel_stats_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(saved.mean, saved.invstd, e.scale, running_mean,
                                                                   running_var, e.mu, e.sq, 1, M, C, eps, momentum,
                                                                   global_rows);

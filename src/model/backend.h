@@ -91,10 +91,11 @@ class Backend {
   // fp16 / bf16 operands converts values(count) here in one pass, and every
   // GEMM operand inside that range then reads the copy instead of converting
   // the weight again per GEMM (two small launches per layer and direction).
-  // The copy holds until the next call or set_precision, or until adam_step,
-  // upload, copy, fill or release touch those values; the caller changes them
-  // no other way in between (the model calls it at the start of each
-  // forward). Elsewhere it does nothing.
+  // The copy holds until the next call (narrow_weights(nullptr, 0) drops it)
+  // or set_precision, or until adam_step, upload, copy, fill or release touch
+  // those values; the caller changes them no other way in between (the model
+  // calls it at the start of each forward and drops it at the end of its
+  // backward). Elsewhere it does nothing.
   virtual void narrow_weights(const T* /*values*/, size_t /*count*/) {}
 
   // 1x1 convolution / fully connected layer: y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + b(Cout).

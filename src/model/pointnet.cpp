@@ -261,6 +261,9 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   T* dt3 = dtransform3_.reserve(static_cast<size_t>(B) * 9);
   be_.transform_backward(nullptr, dt3, sa, input_points_, stn_.transform(), B, N * config_.input_channels / 3, 3);
   tnet_backward<T>(stn_, be_, store_, nullptr, dt3, sa, sb);
+  // The weights' copy served this forward and backward; whatever changes the
+  // weights next (the optimizer, a broadcast, a load) need not know of it.
+  be_.narrow_weights(nullptr, 0);
 }
 
 template class PointNet<float>;
