@@ -138,6 +138,17 @@ int expect_same_steps(Trainee& a, Trainee& b, const GraphCase& c) {
 
 class CudaStepGraph : public ::testing::TestWithParam<GraphCase> {};
 
+// An eager trainee whose backend was made with `variable` set to `value`
+// (the backend reads its switches when it is made). Eager steps queue every
+// GEMM from the host, so two such trainees' operand counts compare the same
+// steps (a recording replays without counting, and two may re-record a
+// different number of times).
+std::unique_ptr<Trainee> eager_trainee_with(const GraphCase& c, const char* variable, const char* value) {
+  testing::ScopedEnv env;
+  env.set(variable, value);
+  return std::make_unique<Trainee>(c, false);
+}
+
 TEST_P(CudaStepGraph, ReplayedStepsEqualEagerStepsBitForBit) {
   std::string why;
   if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
@@ -163,15 +174,7 @@ TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
   const GraphCase& c = GetParam();
   if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
     GTEST_SKIP() << "no 2-byte copies in " << precision_name(c.precision);
-  // Eager steps: every step queues its GEMMs from the host, so the operand
-  // counts below compare the same steps (a recording replays without
-  // counting, and the two may re-record a different number of times).
-  std::unique_ptr<Trainee> converting;
-  {
-    testing::ScopedEnv env;  // read when the backend is made
-    env.set("POINTNET_NARROW_ACTIVATIONS", "off");
-    converting = std::make_unique<Trainee>(c, false);
-  }
+  const std::unique_ptr<Trainee> converting = eager_trainee_with(c, "POINTNET_NARROW_ACTIVATIONS", "off");
   Trainee copying(c, false);
   ASSERT_TRUE(copying.gpu.narrow_activations());
   ASSERT_FALSE(converting->gpu.narrow_activations());
@@ -196,15 +199,10 @@ TEST_P(CudaStepGraph, WeightCopyGivesTheSameStepsAsConverting) {
   const GraphCase& c = GetParam();
   if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
     GTEST_SKIP() << "no 2-byte operands in " << precision_name(c.precision);
-  std::unique_ptr<Trainee> converting;
-  {
-    testing::ScopedEnv env;  // read when the backend is made
-    env.set("POINTNET_NARROW_WEIGHTS", "off");
-    converting = std::make_unique<Trainee>(c, false);
-  }
+  const std::unique_ptr<Trainee> converting = eager_trainee_with(c, "POINTNET_NARROW_WEIGHTS", "off");
   Trainee copying(c, false);
   expect_same_steps(copying, *converting, c);
-  // Eager steps on both sides: per step, the copy is one launch where every
+  // Per step, the copy is one launch where every
   // conv and fc layer converted its weight at least once (forward) and again
   // for its input gradient.
   const size_t with_copy = copying.gpu.gemm_counts().conversions,
