@@ -341,7 +341,8 @@ __global__ void channel_stats_kernel(float* mean, float* invstd, double* scale, 
   double total = 0.0;
   for (int b = 0; b < B; ++b) total += sq[size_t(b) * C + c];
   const double rows = cuda::row_count(global_rows, M);
-  const double var = fmax(total / rows, 0.0);  // sums of squares: never below 0 but by rounding
+  const double quotient = total / rows;
+  const double var = quotient < 0.0 ? 0.0 : quotient;  // never below 0 but by rounding; NaN stays NaN
   const double is = 1.0 / sqrt(var + eps);
   scale[c] = is;
   mean[c] = static_cast<float>(mu[c]);
@@ -568,8 +569,12 @@ bool cloud_extremes(State& s, Extremes e, const float* x, const void* x_narrow, 
 // mean the CPU and the GEMM path use, mu_c - bias_c (from fp32 x and w), are
 // then totals[c] = rows (w_h,c^T S w_h,c + (m_c - (mu_c - bias_c))^2): both
 // terms non-negative, the same sum up to S's fp32 sums (z's products are
-// exact; its fp32 accumulation differs by ~2^-24). In the centred mode S and
-// xbar_h are fp32 x's: an approximation within the mode's rounding. One block
+// exact; its fp32 accumulation differs by ~2^-24). S's raw sums cancel for an
+// input channel whose mean is large next to its spread (E[x^2] / var(x) of
+// 1e8 for a near-constant one: S off by ~1e-6 E[x^2] there), which moves
+// only an output channel whose variance is itself that small, below eps =
+// 1e-5 and below the mode's own rounding of z. In the centred mode S is fp32
+// x's (TF32, centred rows): an approximation within the mode's rounding. One block
 // per channel, thread l: u_l = sum_k w_k S(k, l) and w_l xbar_l in double, k
 // ascending; then fixed trees over l.
 constexpr int kQuadThreads = 128;  // >= K on the tensor-core path (K <= 128)
@@ -600,7 +605,8 @@ __global__ void covariance_squares_kernel(double* totals, const float* w, const 
   }
   if (l == 0) {
     const double offset = lin[0] - (mu[c] - static_cast<double>(bias[c]));
-    totals[c] = (fmax(quad[0], 0.0) + offset * offset) * cuda::row_count(global_rows, M);
+    const double q = quad[0] < 0.0 ? 0.0 : quad[0];  // never below 0 but by rounding; NaN stays NaN
+    totals[c] = (q + offset * offset) * cuda::row_count(global_rows, M);
   }
 }
 
@@ -868,9 +874,10 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   // covariance and z's extremes alike, and its own column sums: the raw
   // covariance is that of these values, so it is centred on their mean.
   const bool raw = raw_covariance(s);
-  const void* x_operand = raw ? cuda::gemm_operand(s, State::kGemmA, x, size_t(M) * K, x_narrow) : x_narrow;
+  const bool two_bytes = s.precision == Precision::FP16 || s.precision == Precision::BF16;
+  const void* x_operand = two_bytes ? cuda::gemm_operand(s, State::kGemmA, x, size_t(M) * K, x_narrow) : x_narrow;
   const double* h_sums = nullptr;
-  if (raw) {
+  if (two_bytes) {
     const int chunks = (M + kMeanChunkRows - 1) / kMeanChunkRows;
     double* out = e.h_partials + size_t(chunks) * K;
     const size_t threads = size_t(chunks) * K;
@@ -888,21 +895,23 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
     h_sums = out;
   }
   if (group) {
-    const double* global = raw ? cuda::group_sums(s, State::kGroupSums, {{sums, K}, {h_sums, K}}, M)
-                               : cuda::group_sums(s, State::kGroupSums, {{sums, K}}, M);
+    const double* global = two_bytes ? cuda::group_sums(s, State::kGroupSums, {{sums, K}, {h_sums, K}}, M)
+                                     : cuda::group_sums(s, State::kGroupSums, {{sums, K}}, M);
     sums = global;
-    if (raw) h_sums = global + K;
+    if (two_bytes) h_sums = global + K;
   }
-  const double* global_rows = group ? sums + (raw ? 2 * K : K) : nullptr;
+  const double* global_rows = group ? sums + (two_bytes ? 2 * K : K) : nullptr;
   finish_mean_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(saved.input_mean, e.xbar, sums, M, K, global_rows);
   CUDA_CHECK_LAUNCH();
-  // The mean z's squares are taken around in covariance_squares: the 2-byte
-  // operand's (raw), or x's (centred, where the covariance is fp32 x's).
+  // The 2-byte values' mean: z's mean on the tensor cores (covariance_squares'
+  // offset term), and the raw covariance's centre.
   const double* xbar_h = e.xbar;
-  if (raw) {
+  if (two_bytes) {
     divide_sums_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(e.xbar_h, h_sums, K, M, global_rows);
     CUDA_CHECK_LAUNCH();
     xbar_h = e.xbar_h;
+  }
+  if (raw) {
     // input_cov = X^T X (fp32 sums; with SyncBN summed over the ranks), then
     // / M - xbar_h xbar_h^T.
     cuda::gemm(s, true, false, K, K, M, x_operand, K, 0, x_operand, K, 0, 0.0f, saved.input_cov, K, 0);

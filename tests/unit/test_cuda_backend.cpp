@@ -1550,17 +1550,22 @@ TEST_F(CudaWideMax, PrecisionModes) {
 }
 
 // Input channels nearly constant (a BatchNorm+ReLU output with gamma, beta ~
-// 1e-2): their 2-byte values all round alike, and a covariance centred on fp32
-// x's mean instead of those values' own went negative on the diagonal
-// (0.69921875^2 - 0.7^2 in bf16), so w^T S w < 0 and invstd NaN (review,
-// 2026-12-06). z's variance must stay that of the z the mode computes (here
-// ~0, as the CPU's ~1e-8 next to eps = 1e-5): finite, non-negative, within
-// the mode's bound of the CPU's.
+// 1e-2). A covariance centred on fp32 x's mean instead of the 2-byte values'
+// own is off by xbar_h^2 - xbar^2 on the diagonal, enough to make w^T S w
+// negative and invstd NaN (review, 2026-12-06). Here every input channel is a
+// dyadic level (exact in fp16 and bf16) plus noise of 2e-5, far below half an
+// ulp, so the 2-byte x is exactly constant: its covariance is exactly 0 (the
+// raw sums are exact), w (multiples of 1/64, exact too) makes the tensor
+// cores' z constant, and z's variance must come out ~0, as the CPU's (~1e-9,
+// next to eps = 1e-5): invstd within 1e-3 of the CPU's, finite. Centred on
+// fp32 x's mean (1e-6 off), S's diagonal would be ~-2e-6: invstd off by ~5%.
 TEST_F(CudaWideMax, NearConstantInputsKeepTheVariance) {
   const WideShape s{4, 2500, 128, 256};
   WideInputs in = wide_inputs(s, rng);
+  const float levels[] = {0.5f, 0.625f, 0.75f, 0.875f, 1.0f, 1.125f, 1.25f};
   for (size_t r = 0; r < size_t(s.B) * s.N; ++r)
-    for (int k = 0; k < s.K; ++k) in.x[r * s.K + k] = 0.7f + 0.01f * static_cast<float>(k % 7) + 1e-4f * rng.normal();
+    for (int k = 0; k < s.K; ++k) in.x[r * s.K + k] = levels[k % 7] + 2e-5f * rng.normal();
+  for (float& v : in.w) v = static_cast<float>(static_cast<int>(rng.below(65)) - 32) / 64.0f;
   const WideForward ref = cpu_wide_forward(in, true);
   for (Precision p : {Precision::BF16, Precision::FP16}) {
     SCOPED_TRACE(precision_name(p));
@@ -1568,11 +1573,9 @@ TEST_F(CudaWideMax, NearConstantInputsKeepTheVariance) {
     env.set("POINTNET_WIDE_EXTREMES", "mma");
     CudaBackend be(p);
     const WideForward got = gpu_wide_forward(be, in, true);
-    EXPECT_EQ(count_nonfinite(got.invstd), 0u);
-    EXPECT_EQ(count_nonfinite(got.y), 0u);
-    for (float v : got.rv) ASSERT_GE(v, 0.0f) << "a negative running variance";
-    EXPECT_CLOSE(got.invstd, ref.invstd, p == Precision::BF16 ? kWideBf16 : kWideTf32Fp16);
-    EXPECT_CLOSE(got.rv, ref.rv, p == Precision::BF16 ? kWideBf16 : kWideTf32Fp16);
+    EXPECT_CLOSE(got.invstd, ref.invstd, 1e-3);
+    EXPECT_CLOSE(got.rv, ref.rv, 1e-3);
+    EXPECT_EQ(count_nonfinite(got.y), 0u);  // its picks differ from the CPU's: z is constant here
   }
 }
 
