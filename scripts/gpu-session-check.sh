@@ -230,12 +230,15 @@ peer() { timeout 60 python3 bench/peers/torch_train_step.py --batch 32 --points 
 peer --task cls --classes 40 --precisions bf16,fp16,fp32
 peer --task seg --classes 50 --precisions bf16
 peer --task cls --classes 40 --precisions bf16 --feature-transform
+# The segmenter's inference, B = 32 x 2500, beside the engine's (issue 6's table).
+peer --task seg --classes 50 --precisions fp16,bf16,tf32,fp32 --infer
 python3 -c "
 import json, sys
 for line in open('$OUT/peer.jsonl'):
     r = json.loads(line)
-    print('peer %-3s %-5s ft=%s median %.3f ms  peak %.0f MiB' % (r['task'], r['precision'], r.get('feature_transform'),
-          r['latency_ms']['median'], r.get('peak_device_mb') or 0))"
+    print('peer %-3s %-5s %-5s ft=%s median %.3f ms  %8.0f clouds/s  peak %.0f MiB' % (r['task'], r['precision'],
+          'train' if r.get('train') else 'infer', r.get('feature_transform'), r['latency_ms']['median'],
+          r.get('clouds_per_s') or 0, r.get('peak_device_mb') or 0))"
 # SESSION_CHECK_WGMMA=1: the engine's wgmma trunk variants (engine_tile_wgmma.cuh)
 # against the default mma.sync trunk, in the time left (the call's limit is 600 s):
 # their engine tests, then fp16 / int8 / tf32 engines at B = 1024 per variant.
