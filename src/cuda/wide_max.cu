@@ -103,7 +103,7 @@ constexpr int kSmallTile = 16;          // tile edge of rows_dot_rows_kernel
 constexpr int kSortThreads = 512;       // threads of the per-cloud pick sort
 constexpr int kMaxSortedPicks = 4096;   // channels a cloud's sort holds (32 KB of shared memory)
 constexpr int kPerLane = 4;             // dx columns per lane per pass of apply_picks_kernel
-constexpr int kMeanChunkRows = 64;    // rows per partial of the 2-byte operand's column sums
+constexpr int kMeanChunkRows = 64;     // rows per partial of the 2-byte operand's column sums
 constexpr int kOffsetThreads = 256;     // threads per column of offset_kernel (a power of 2)
 
 // Rows of z per GEMM chunk (at most; chunks end on segment boundaries): 32 MB
@@ -123,16 +123,17 @@ bool wide_extremes_on_tensor_cores() { return env_choice("POINTNET_WIDE_EXTREMES
 
 // x's covariance in the fp16 / bf16 modes: X^T X over x's 2-byte operand (the
 // one z's extremes read: no conversion of its own, half of fp32's bytes),
-// then / M - xbar xbar^T in double ("raw", default); or from centred fp32 rows
-// written first ("centred": the fp32 and tf32 modes' way, as the CPU). The
+// then / M - xbar_h xbar_h^T in double, xbar_h those values' own mean ("raw",
+// default); or from centred fp32 rows written first ("centred": the fp32 and
+// tf32 modes' way, as the CPU). The
 // centring pass read and wrote x's M K floats (77 us per classifier step of
 // 1.71 ms, two trunks; CUPTI, H100, 2026-12-06) and held them in scratch.
 // Its point is cancellation: raw sums carry the mean's square as well. Here
 // the products of 2-byte values are exact in fp32, the operands' rounding to
 // nearest is unbiased (its effect on a mean of M products shrinks as 1/sqrt(M),
 // plus a bias of ~2^-18 relative from the squared errors), and the fp32 sums'
-// error is amplified by E[x^2] / var(x), ~1.5-3 for a ReLU layer's outputs:
-// far inside the 1e-3 the modes' covariance is held to (kWideTf32Products).
+// error is amplified by E[x^2] / var(x), ~1.5-3 for a ReLU layer's outputs
+// (far more for a near-constant channel: see covariance_squares).
 bool raw_covariance(const State& s) {
   return (s.precision == Precision::FP16 || s.precision == Precision::BF16) &&
          env_choice("POINTNET_WIDE_COVARIANCE", {"raw", "centred"}) == "raw";
