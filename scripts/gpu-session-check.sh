@@ -224,6 +224,8 @@ if [ -n "${SESSION_NCU:-}" ]; then
   fi
 fi
 
+# SESSION_PEERS=0: no PyTorch peers (already timed on this machine this session).
+if [ "${SESSION_PEERS:-1}" != 0 ]; then
 stamp "== PyTorch eager training step, same shapes (bench/peers/torch_train_step.py)"
 peer() { timeout 60 python3 bench/peers/torch_train_step.py --batch 32 --points 2500 --steps 30 --warmup 5 "$@" \
   >> "$OUT/peer.jsonl" 2>> "$OUT/tests.log" || { echo "peer $* FAILED"; status=1; }; }
@@ -239,6 +241,7 @@ for line in open('$OUT/peer.jsonl'):
     print('peer %-3s %-5s %-5s ft=%s median %.3f ms  %8.0f clouds/s  peak %.0f MiB' % (r['task'], r['precision'],
           'train' if r.get('train') else 'infer', r.get('feature_transform'), r['latency_ms']['median'],
           r.get('clouds_per_s') or 0, r.get('peak_device_mb') or 0))"
+fi
 # SESSION_CHECK_WGMMA=1: the engine's wgmma trunk variants (engine_tile_wgmma.cuh)
 # against the default mma.sync trunk, in the time left (the call's limit is 600 s):
 # their engine tests, then fp16 / int8 / tf32 engines at B = 1024 per variant.
