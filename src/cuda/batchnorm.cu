@@ -95,16 +95,17 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
   }
 }
 
-// sums[j * C + c] = sum over chunks of partials[chunk][j][c]: one warp per
-// sum, lane l adding chunks l, l + 32, ... in order, then a fixed shuffle tree
-// (a thread per sum walking ~300 chunks alone took 8 us, latency-bound).
+// sums[j * C + c] = sum over chunks of partials[chunk][j][c] (partials laid
+// out as (chunks, rows_per_chunk, C)): one warp per sum, lane l adding chunks
+// l, l + 32, ... in order, then a fixed shuffle tree (a thread per sum walking
+// ~300 chunks alone took 8 us, latency-bound).
 __global__ void column_finish_kernel(double* sums, const double* partials, int C, int rows_of_sums,
-                                     int chunks) {
+                                     int rows_per_chunk, int chunks) {
   const int i = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
   if (i >= rows_of_sums * C) return;  // the whole warp
   const int j = i / C, c = i % C;
   double s = 0.0;
-  for (int k = lane; k < chunks; k += 32) s += partials[(size_t(k) * 2 + j) * C + c];
+  for (int k = lane; k < chunks; k += 32) s += partials[(size_t(k) * rows_per_chunk + j) * C + c];
   for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
   if (lane == 0) sums[i] = s;
 }
@@ -125,12 +126,18 @@ ColumnPartials column_partials_for(State& s, int M, int C) {
   return p;
 }
 
+void add_chunks(cudaStream_t stream, double* sums, const double* partials, int C, int rows_of_sums,
+                int rows_per_chunk, int chunks) {
+  const size_t threads = size_t(rows_of_sums) * C * 32;  // a warp per sum
+  if (threads == 0) return;
+  column_finish_kernel<<<static_cast<unsigned>((threads + kBlock - 1) / kBlock), kBlock, 0, stream>>>(
+      sums, partials, C, rows_of_sums, rows_per_chunk, chunks);
+  CUDA_CHECK_LAUNCH();
+}
+
 const double* finish_column_sums(State& s, const ColumnPartials& p, int rows_of_sums) {
   if (p.chunks == 1) return p.sums;
-  const size_t threads = size_t(rows_of_sums) * p.C * 32;  // a warp per sum
-  column_finish_kernel<<<static_cast<unsigned>((threads + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
-      p.sums, p.partials, p.C, rows_of_sums, p.chunks);
-  CUDA_CHECK_LAUNCH();
+  add_chunks(s.stream, p.sums, p.partials, p.C, rows_of_sums, 2, p.chunks);
   return p.sums;
 }
 

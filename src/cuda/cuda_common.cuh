@@ -220,6 +220,11 @@ struct ColumnPartials {
 };
 ColumnPartials column_partials_for(State& s, int M, int C);
 const double* finish_column_sums(State& s, const ColumnPartials& p, int rows_of_sums);
+// sums[j * C + c] (j < rows_of_sums) = the sum over k < chunks of
+// partials[(k * rows_per_chunk + j) * C + c], in column_sums' fixed order
+// (the second half of column_sums, for partials of any chunk layout).
+void add_chunks(cudaStream_t stream, double* sums, const double* partials, int C, int rows_of_sums,
+                int rows_per_chunk, int chunks);
 // out(C) = float(sums(C)).
 void sums_to_float(State& s, float* out, const double* sums, int C);
 
