@@ -177,15 +177,19 @@ struct Extremes {
   double* sq = nullptr;         // (B, C) sum over the cloud's points of (z - mu)^2 (train only)
   Extreme seg;                  // (B, S, C) the same per segment of kSegment points
   int S = 0;                    // segments per cloud
-  void carve(Carve& c, int B, int N, int K, int C, bool train) {
+  // train: the training forward's terms; two_bytes: with the fp16 / bf16
+  // modes' column sums of x's 2-byte operand.
+  void carve(Carve& c, int B, int N, int K, int C, bool train, bool two_bytes) {
     const size_t bc = size_t(B) * C;
     S = (N + kSegment - 1) / kSegment;
     const size_t bsc = bc * S;
     scale = c.take<double>(C);
     if (train) {
       xbar = c.take<double>(K);
-      xbar_h = c.take<double>(K);
-      h_partials = c.take<double>((size_t(B) * N + kMeanChunkRows - 1) / kMeanChunkRows * K + K);
+      if (two_bytes) {
+        xbar_h = c.take<double>(K);
+        h_partials = c.take<double>((size_t(B) * N + kMeanChunkRows - 1) / kMeanChunkRows * K + K);
+      }
       mu = c.take<double>(C);
       sq = c.take<double>(bc);
       seg.sq = c.take<double>(bsc);
@@ -927,8 +931,9 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
            saved.selected_row);
   State& s = *s_;
   const int M = B * N;
+  const bool two_bytes = s.precision == Precision::FP16 || s.precision == Precision::BF16;
   Extremes e;
-  carve_terms(s, e, B, N, K, C, true);
+  carve_terms(s, e, B, N, K, C, true, two_bytes);
 
   // x's mean and covariance. With SyncBN (group): x's sums, the covariance
   // around the global mean and z's centred squares are summed over the ranks.
@@ -938,7 +943,6 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   // covariance and z's extremes alike, and its own column sums: the raw
   // covariance is that of these values, so it is centred on their mean.
   const bool raw = raw_covariance(s);
-  const bool two_bytes = s.precision == Precision::FP16 || s.precision == Precision::BF16;
   const void* x_operand = two_bytes ? cuda::gemm_operand(s, State::kGemmA, x, size_t(M) * K, x_narrow) : x_narrow;
   const double* h_sums = nullptr;
   if (two_bytes) {
@@ -1032,7 +1036,7 @@ void CudaBackend::wide_max_forward_eval(float* y, const float* x, const float* w
   check_shape(B, N, K, C);
   State& s = *s_;
   Extremes e;
-  carve_terms(s, e, B, N, K, C, false);
+  carve_terms(s, e, B, N, K, C, false, false);
   eval_scale_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.scale, running_var, C, eps);
   CUDA_CHECK_LAUNCH();
   cloud_extremes(s, e, x, nullptr, w, bias, B, N, K, C);
