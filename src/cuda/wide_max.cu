@@ -377,46 +377,48 @@ __global__ void cloud_totals_kernel(double* totals, const double* sq, int B, int
 // and took 13.4 + 7.1 us per call at the model's shape (80,000 x 128;
 // CUPTI, H100, 2026-12-07).
 template <typename Half, int V>
-__global__ void narrow_column_partials_kernel(double* partials, const Half* x, int M, int K) {
+__global__ void narrow_column_partials_kernel(double* partials, const Half* x, int M, int K, int chunks) {
   extern __shared__ double lanes[];  // [V][blockDim.y][blockDim.x]
   const int gx = blockDim.x, ly = blockDim.y, tx = threadIdx.x, ty = threadIdx.y;
-  const int col = (blockIdx.x * gx + tx) * V, chunk = blockIdx.y;
-  double s[V];
+  const int col = (blockIdx.x * gx + tx) * V;
+  for (int chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
+    double s[V];
 #pragma unroll
-  for (int v = 0; v < V; ++v) s[v] = 0.0;
-  if (col < K) {
-    const int end = min(M, (chunk + 1) * kMeanChunkRows);
+    for (int v = 0; v < V; ++v) s[v] = 0.0;
+    if (col < K) {
+      const int end = min(M, (chunk + 1) * kMeanChunkRows);
 #pragma unroll 4
-    for (int r = chunk * kMeanChunkRows + ty; r < end; r += ly) {
-      const Half* row = x + size_t(r) * K + col;
-      if constexpr (V == 8) {
-        const uint4 bits = *reinterpret_cast<const uint4*>(row);
-        const Half* h = reinterpret_cast<const Half*>(&bits);
+      for (int r = chunk * kMeanChunkRows + ty; r < end; r += ly) {
+        const Half* row = x + size_t(r) * K + col;
+        if constexpr (V == 8) {
+          const uint4 bits = *reinterpret_cast<const uint4*>(row);
+          const Half* h = reinterpret_cast<const Half*>(&bits);
 #pragma unroll
-        for (int v = 0; v < V; ++v) s[v] += static_cast<double>(static_cast<float>(h[v]));
-      } else {
-        s[0] += static_cast<double>(static_cast<float>(row[0]));
+          for (int v = 0; v < V; ++v) s[v] += static_cast<double>(static_cast<float>(h[v]));
+        } else {
+          s[0] += static_cast<double>(static_cast<float>(row[0]));
+        }
       }
     }
-  }
 #pragma unroll
-  for (int v = 0; v < V; ++v) lanes[(v * ly + ty) * gx + tx] = s[v];
-  __syncthreads();
-  // Lanes [0, h) absorb lanes [h, 2h) that exist, h halving from the largest
-  // power of 2 below ly: any ly, a fixed tree.
-  int h = 1;
-  while (2 * h < ly) h *= 2;
-  for (; h > 0; h /= 2) {
-    if (ty < h && ty + h < ly)
-#pragma unroll
-      for (int v = 0; v < V; ++v) lanes[(v * ly + ty) * gx + tx] += lanes[(v * ly + ty + h) * gx + tx];
+    for (int v = 0; v < V; ++v) lanes[(v * ly + ty) * gx + tx] = s[v];
     __syncthreads();
-  }
-  if (ty == 0 && col < K)
+    // Lanes [0, h) absorb lanes [h, 2h) that exist, h halving from the
+    // largest power of 2 below ly: any ly, a fixed tree.
+    int h = 1;
+    while (2 * h < ly) h *= 2;
+    for (; h > 0; h /= 2) {
+      if (ty < h && ty + h < ly)
 #pragma unroll
-    for (int v = 0; v < V; ++v) partials[size_t(chunk) * K + col + v] = lanes[v * ly * gx + tx];
+        for (int v = 0; v < V; ++v) lanes[(v * ly + ty) * gx + tx] += lanes[(v * ly + ty + h) * gx + tx];
+      __syncthreads();
+    }
+    if (ty == 0 && col < K)
+#pragma unroll
+      for (int v = 0; v < V; ++v) partials[size_t(chunk) * K + col + v] = lanes[v * ly * gx + tx];
+    __syncthreads();  // the lanes are rewritten by the next chunk
+  }
 }
-
 // sums(K) = the column sums of the 2-byte x (M, K) in double, through
 // partials (chunks, K) in scratch.
 template <typename Half>
@@ -426,12 +428,13 @@ void narrow_column_sums(State& s, double* sums, double* partials, const Half* x,
   const bool wide = K % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
   const int groups = wide ? K / 8 : K;
   const int gx = groups < 32 ? groups : 32, ly = kBlock / gx;
-  const dim3 grid(static_cast<unsigned>((groups + gx - 1) / gx), static_cast<unsigned>(chunks)), block(gx, ly);
+  const dim3 grid(static_cast<unsigned>((groups + gx - 1) / gx), static_cast<unsigned>(chunks < 65535 ? chunks : 65535)),
+      block(gx, ly);
   const size_t smem = size_t(wide ? 8 : 1) * gx * ly * sizeof(double);
   if (wide)
-    narrow_column_partials_kernel<Half, 8><<<grid, block, smem, s.stream>>>(partials, x, M, K);
+    narrow_column_partials_kernel<Half, 8><<<grid, block, smem, s.stream>>>(partials, x, M, K, chunks);
   else
-    narrow_column_partials_kernel<Half, 1><<<grid, block, smem, s.stream>>>(partials, x, M, K);
+    narrow_column_partials_kernel<Half, 1><<<grid, block, smem, s.stream>>>(partials, x, M, K, chunks);
   CUDA_CHECK_LAUNCH();
   cuda::add_chunks(s.stream, sums, partials, K, 1, 1, chunks);
 }
