@@ -30,4 +30,16 @@ struct Extreme {
 bool tensor_core_extremes(cudaStream_t stream, Precision precision, const Extreme& seg, const void* x,
                           const void* w, int B, int N, int K, int C);
 
+// The same through Hopper's warpgroup MMA (sm90a/wide_extremes_wgmma.cu), one
+// segment per cloud, and only the extreme the layer picks: seg's arrays hold
+// (B, 1, C) when it returns true, max and argmax where gamma >= 0, min and
+// argmin elsewhere, the other side NaN and -1. Returns true for FP16 or BF16,
+// K = 128, 16-byte aligned operands, on compute capability 9.0 (the sm_90a
+// image runs there only); false (nothing queued) otherwise, and on builds
+// without sm_90a kernels. gamma: the BatchNorm's (C) scales, on the device.
+bool warpgroup_extremes(cudaStream_t stream, Precision precision, const Extreme& seg, const void* x,
+                        const void* w, const float* gamma, int B, int N, int K, int C);
+// Whether warpgroup_extremes can run on the current device (for tests).
+bool warpgroup_extremes_available();
+
 }  // namespace pointnet::cuda

@@ -28,6 +28,7 @@
 #include "core/env_choice.h"
 #include "cuda/check.h"
 #include "cuda/engine_mma.cuh"
+#include "cuda/extremes_device.cuh"
 #include "cuda/wide_extremes.h"
 
 namespace pointnet::cuda {
@@ -53,30 +54,11 @@ constexpr int warps_of() { return kBlockChannels / (8 * kTiles); }
 // stride is an odd multiple of 16 bytes).
 __host__ __device__ constexpr int row_stride(int k_steps) { return k_steps * 32 + 16; }
 
-// 16 bytes from global memory into shared memory without a register round
-// trip; zeros instead when `real` is false (the source is not read).
-__device__ __forceinline__ void cp_async16_or_zero(char* dst, const void* src, bool real) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(real ? 16 : 0) : "memory");
-}
-
 template <int kColumns>
 struct Running {
   float hi[kColumns], lo[kColumns];
   int hi_at[kColumns], lo_at[kColumns];
 };
-
-// The 8 threads of a column (lanes t, t + 4, ..., t + 28) merge: on equal
-// values the smaller n wins, and an empty side (-1) never does.
-__device__ __forceinline__ void merge_extreme(float& v, int& at, int mask_offset, bool want_max) {
-  const float ov = __shfl_xor_sync(0xffffffffu, v, mask_offset);
-  const int oat = __shfl_xor_sync(0xffffffffu, at, mask_offset);
-  const bool better = want_max ? ov > v : ov < v;
-  if (oat >= 0 && (at < 0 || better || (ov == v && oat < at))) {
-    v = ov;
-    at = oat;
-  }
-}
 
 // Grid (ceil(C / 128), B S): block (x, g) takes channels [128 x, 128 x + 128)
 // of segment g. Warp w owns channels 8 kTiles w .. 8 kTiles (w + 1) - 1 of the
@@ -265,5 +247,13 @@ bool tensor_core_extremes(cudaStream_t stream, Precision precision, const Extrem
     return false;
   return true;
 }
+
+#ifdef POINTNET_NO_SM90A
+bool warpgroup_extremes(cudaStream_t, Precision, const Extreme&, const void*, const void*, const float*, int, int, int,
+                        int) {
+  return false;
+}
+bool warpgroup_extremes_available() { return false; }
+#endif
 
 }  // namespace pointnet::cuda

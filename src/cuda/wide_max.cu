@@ -83,6 +83,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "core/env_choice.h"
 #include "cuda/cuda_common.cuh"
@@ -117,10 +118,12 @@ int chunk_rows() {
 }
 
 // Where the fp16/bf16 modes take z's extremes: "mma", z in registers on the
-// tensor cores (wide_extremes_mma.cu), or "gemm", the chunked GEMM and
-// extremes pass that fp32 and tf32 always take (POINTNET_WIDE_EXTREMES, to
-// compare the two; read at every call so that tests can switch it).
-bool wide_extremes_on_tensor_cores() { return env_choice("POINTNET_WIDE_EXTREMES", {"mma", "gemm"}) == "mma"; }
+// tensor cores through mma.sync (wide_extremes_mma.cu); "wgmma", through
+// Hopper's warpgroup MMA (sm90a/wide_extremes_wgmma.cu; "mma" where it does
+// not apply); or "gemm", the chunked GEMM and extremes pass that fp32 and
+// tf32 always take (POINTNET_WIDE_EXTREMES, to compare them; read at every
+// call so that tests can switch it).
+std::string wide_extremes_path() { return env_choice("POINTNET_WIDE_EXTREMES", {"mma", "wgmma", "gemm"}); }
 
 // x's covariance in the fp16 / bf16 modes: X^T X over x's 2-byte operand (the
 // one z's extremes read: no conversion of its own, half of fp32's bytes),
@@ -572,17 +575,26 @@ __global__ void merge_segments_kernel(Extremes e, int B, int C) {
   }
 }
 
-// z = x w^T's per-cloud extremes into e (zmax, zmin, argmax, argmin): on the
+// z = x w^T's per-cloud extremes into e (zmax, zmin, argmax, argmin; with
+// "wgmma" only the side select_kernel picks by gamma's sign): on the
 // tensor cores with z in registers where tensor_core_extremes takes the shape
 // and mode (returns false: no squares), else the chunked GEMM, a chunk being
 // a run of whole segments (rows are ordered by cloud, then point) of at most
 // chunk_rows() rows, which also sums each cloud's squares into e.sq where
 // e.mu is set (returns true). x_narrow: x's 2-byte copy, or null.
 bool cloud_extremes(State& s, Extremes e, const float* x, const void* x_narrow, const float* w,
-                    const float* bias, int B, int N, int K, int C) {
+                    const float* bias, const float* gamma, int B, int N, int K, int C) {
   const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(B) * N * K, x_narrow);
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(C) * K);
-  if (wide_extremes_on_tensor_cores() && cuda::tensor_core_extremes(s.stream, s.precision, e.seg, xo, wo, B, N, K, C)) {
+  const std::string path = wide_extremes_path();
+  if (path == "wgmma" && cuda::warpgroup_extremes(s.stream, s.precision, e.seg, xo, wo, gamma, B, N, K, C)) {
+    e.S = 1;  // one segment per cloud, the picked side only
+    e.seg.sq = e.sq = nullptr;
+    merge_segments_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(e, B, C);
+    CUDA_CHECK_LAUNCH();
+    return false;
+  }
+  if (path != "gemm" && cuda::tensor_core_extremes(s.stream, s.precision, e.seg, xo, wo, B, N, K, C)) {
     e.seg.sq = e.sq = nullptr;  // none summed
     merge_segments_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(e, B, C);
     CUDA_CHECK_LAUNCH();
@@ -1005,7 +1017,7 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   channel_mean_kernel<<<static_cast<unsigned>((size_t(C) * 32 + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
       e.mu, e.xbar, w, bias, K, C);
   CUDA_CHECK_LAUNCH();
-  if (!cloud_extremes(s, e, x, x_operand, w, bias, B, N, K, C)) {
+  if (!cloud_extremes(s, e, x, x_operand, w, bias, gamma, B, N, K, C)) {
     // The tensor-core path: the squares from x's covariance (already the
     // group's with SyncBN), as one row of totals.
     covariance_squares(s, e.sq, w, saved.input_cov, xbar_h, e.mu, bias, K, M, C, global_rows);
@@ -1042,7 +1054,7 @@ void CudaBackend::wide_max_forward_eval(float* y, const float* x, const float* w
   carve_terms(s, e, B, N, K, C, false, false);
   eval_scale_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(e.scale, running_var, C, eps);
   CUDA_CHECK_LAUNCH();
-  cloud_extremes(s, e, x, nullptr, w, bias, B, N, K, C);
+  cloud_extremes(s, e, x, nullptr, w, bias, gamma, B, N, K, C);
   select_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(y, nullptr, nullptr, e.zmax, e.argmax, e.zmin,
                                                                   e.argmin, bias, running_mean, e.scale, gamma,
                                                                   beta, B, C, relu);

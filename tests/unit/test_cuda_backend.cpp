@@ -54,6 +54,7 @@ TEST(CudaDevice, AvailabilityAnswersWithAReason) {
 
 #include "core/rng.h"
 #include "cpu/cpu_backend.h"
+#include "cuda/wide_extremes.h"
 #include "model/pointnet.h"
 #include "../scoped_env.h"
 #include "train/adam.h"
@@ -1604,6 +1605,60 @@ TEST_F(CudaWideMax, TensorCoreExtremesKeepTheFirstPoint) {
       EXPECT_CLOSE(got.invstd, ref.invstd, kFp32);
       EXPECT_CLOSE(got.y, ref.y, 2e-3);  // as ExactTiesKeepTheFirstPoint
     }
+  }
+}
+
+// The warpgroup (wgmma) extremes, POINTNET_WIDE_EXTREMES=wgmma (K = 128), on
+// exact inputs as TensorCoreExtremesKeepTheFirstPoint: the first point of each
+// tie within a thread's rows, across warps, tiles and the two halves of a
+// warpgroup; a cloud shorter than a tile (N = 3) and a partial last tile (N =
+// 700, 2500: the zero-filled rows never count); channels past C in a block
+// (C = 40, 300); blocks with two clouds (B = 40 at C = 1024: 33 blocks per
+// channel group on an H100); both signs of gamma (the min through negated
+// weights).
+TEST_F(CudaWideMax, WarpgroupExtremesKeepTheFirstPoint) {
+  if (!cuda::warpgroup_extremes_available()) GTEST_SKIP() << "wgmma needs compute capability 9.0";
+  testing::ScopedEnv extremes;
+  extremes.set("POINTNET_WIDE_EXTREMES", "wgmma");
+  for (const WideShape& s : {WideShape{3, 700, 128, 300}, WideShape{2, 3, 128, 40}, WideShape{2, 2500, 128, 1024},
+                             WideShape{40, 100, 128, 1024}}) {
+    const WideInputs in = wide_inputs(s, rng, true);
+    const WideForward ref = cpu_wide_forward(in, true);
+    for (Precision p : {Precision::BF16, Precision::FP16}) {
+      SCOPED_TRACE(std::string(precision_name(p)) + " " + wide_name(s, true));
+      CudaBackend be(p);
+      const WideForward got = gpu_wide_forward(be, in, true);
+      EXPECT_EQ(got.row, ref.row);
+      EXPECT_CLOSE(got.selected, ref.selected, kExact);
+      EXPECT_CLOSE(got.mean, ref.mean, kElementwise);
+      EXPECT_CLOSE(got.invstd, ref.invstd, kFp32);
+      EXPECT_CLOSE(got.y, ref.y, 2e-3);  // as ExactTiesKeepTheFirstPoint
+    }
+  }
+}
+
+// The warpgroup extremes on the model's shape with real-valued inputs pick the
+// same points as the mma.sync kernel wherever the two z's agree to fp32
+// (their products are exact and both accumulate in fp32; only the order of
+// the sums inside the tensor cores may differ), and y within fp32 of it.
+TEST_F(CudaWideMax, WarpgroupExtremesMatchTheMmaKernel) {
+  if (!cuda::warpgroup_extremes_available()) GTEST_SKIP() << "wgmma needs compute capability 9.0";
+  const WideShape s{4, 2500, 128, 1024};
+  const WideInputs in = wide_inputs(s, rng);
+  for (Precision p : {Precision::BF16, Precision::FP16}) {
+    SCOPED_TRACE(precision_name(p));
+    CudaBackend be(p);
+    testing::ScopedEnv env;
+    env.set("POINTNET_WIDE_EXTREMES", "mma");
+    const WideForward mma = gpu_wide_forward(be, in, true);
+    env.set("POINTNET_WIDE_EXTREMES", "wgmma");
+    const WideForward wg = gpu_wide_forward(be, in, true);
+    size_t same = 0;
+    for (size_t i = 0; i < mma.row.size(); ++i) same += mma.row[i] == wg.row[i];
+    EXPECT_GE(same, mma.row.size() * 999 / 1000) << "of " << mma.row.size() << " picks";
+    EXPECT_CLOSE(wg.selected, mma.selected, kFp32);
+    EXPECT_CLOSE(wg.invstd, mma.invstd, kFp32);
+    EXPECT_CLOSE(wg.y, mma.y, kFp32);
   }
 }
 

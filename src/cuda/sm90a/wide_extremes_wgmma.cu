@@ -1,0 +1,302 @@
+// The fused wide layer's extremes (training, fp16/bf16) through Hopper's
+// warpgroup MMA (wgmma, sm_90a), weight-stationary as the engine's wide_max
+// (sm90a/wide_max_wgmma.cu): a block keeps 256 channels' weights in shared
+// memory and streams its clouds' rows past them in tiles of 64 (cp.async,
+// two tiles ahead, in wgmma's core-matrix layout). Each of its two
+// warpgroups takes 128 channels as two m64n64 halves; one half's wgmmas run
+// while the other half's accumulators are folded into each column's running
+// extreme and its first point. A cloud's extremes are merged across the
+// threads at its end and written as one segment per cloud (S = 1).
+//
+// One extreme per channel: the layer picks z's max where gamma >= 0 and its
+// min elsewhere (select_kernel), so the block negates the weight rows of the
+// channels with !(gamma >= 0) as it loads them (exact: a sign bit) and keeps
+// only maxima: the min of z is minus the max of -z, at the same first point.
+// Half the fold's instructions and registers of tracking both.
+//
+// Against the mma.sync kernel (wide_extremes_mma.cu): wgmma reads both
+// operands from shared memory asynchronously, so the fold's instructions
+// overlap the tensor work instead of taking turns with it, and each x tile
+// loaded serves 256 channels instead of 128.
+//
+// Order and ties as there: a thread sees its rows in increasing n (tiles
+// ascending, row g before g + 8), keeps the first strict extreme, and the
+// merges prefer the smaller n on equal values.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "cuda/check.h"
+#include "cuda/engine_tile_wgmma.cuh"
+#include "cuda/extremes_device.cuh"
+#include "cuda/wide_extremes.h"
+
+namespace pointnet::cuda {
+namespace {
+
+using cuda_engine::BF16Op;
+using cuda_engine::F16Op;
+namespace wg = cuda_engine::wg;
+
+constexpr int kThreads = 256;               // two warpgroups
+constexpr int kTileRows = 64;               // rows per wgmma tile
+constexpr int kK = 128;                     // x's width (the model's conv3 input)
+constexpr int kRowBytes = kK * 2;           // a row of 2-byte values
+constexpr int kSbo = kRowBytes * 8;         // core layout: the next group of 8 rows
+constexpr int kHalf = 64;                   // channels per wgmma (n64)
+constexpr int kBlockChannels = 4 * kHalf;   // 2 warpgroups x 2 halves
+constexpr int kStages = 4;                  // row tiles in shared memory: computing, finishing, two arriving
+constexpr int kTileBytes = kTileRows * kRowBytes;
+constexpr int kWeightBytes = kBlockChannels * kRowBytes;
+constexpr int kChunks = kRowBytes / 16;     // 16-byte chunks per row
+struct Partial {                            // one warp's extreme of one channel
+  float best;
+  int at;
+};
+constexpr int kRedBytes = 2 * 2 * 4 * kHalf * static_cast<int>(sizeof(Partial));  // [warpgroup][half][warp][channel]
+constexpr size_t kSmem = static_cast<size_t>(kWeightBytes) + kStages * kTileBytes + kRedBytes;
+
+// Byte offset of (row, 16-byte chunk) in the core-matrix layout wg::desc
+// reads: 8-row groups kSbo apart, within one the chunks 128 bytes apart.
+__device__ __forceinline__ int core_offset(int row, int chunk) {
+  return (row >> 3) * kSbo + chunk * 128 + (row & 7) * 16;
+}
+
+// Column q = 2 j + x of this thread: channel 8 j + 2 (lane % 4) + x of its
+// half; the max of its (possibly negated) z over the rows seen, and its first n.
+struct Running {
+  float best[16];
+  int at[16];
+  __device__ __forceinline__ void reset() {
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+      best[q] = -INFINITY;  // any finite z beats it
+      at[q] = -1;
+    }
+  }
+};
+
+// d = a 64-row tile (K = 128) against 64 channels at wb, both in core layout.
+template <class Op>
+__device__ __forceinline__ void issue64(float (&d)[32], const char* x, const char* wb) {
+  wg::fence_acc(d);
+  wg::fence();
+#pragma unroll
+  for (int ks = 0; ks < kRowBytes / 32; ++ks)
+    wg::Mma<Op>::run(d, wg::desc(x + ks * 256, kSbo), wg::desc(wb + ks * 256, kSbo), ks > 0);
+  wg::commit();
+  wg::fence_acc(d);
+}
+
+// Accumulator 4 j + 2 h + x: row n0 + 8 h of the tile, column 2 j + x. Rows at
+// or past `end` (the cloud's N: zero-filled padding) never count. No
+// branches: a wgmma of the other half is in flight (C7514).
+__device__ __forceinline__ void fold(Running& run, float (&d)[32], int n0, int end) {
+  wg::fence_acc(d);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int n = n0 + 8 * h;
+    const bool real = n < end;
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+      const float v = d[4 * (q / 2) + 2 * h + q % 2];
+      const bool up = real && v > run.best[q];
+      run.best[q] = up ? v : run.best[q];
+      run.at[q] = up ? n : run.at[q];
+    }
+  }
+}
+
+// A cloud's extremes of one half's 64 channels (c0 ..): across the 8 row
+// groups of each warp, then its warpgroup's 4 warps through `red` (this
+// warpgroup's and half's own), into seg's row b (S = 1): z's max where
+// gamma >= 0, else its min (minus the max of -z), the other side NaN with no
+// point (select_kernel never reads it). The running values restart. `red` is
+// next written a cloud later, after a block-wide barrier.
+__device__ __forceinline__ void finish(Running& run, Partial* red, int wgi, int c0, int C, const float* gamma, int b,
+                                       const Extreme& seg) {
+  const int t = threadIdx.x & 127, warp = t >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+  for (int q = 0; q < 16; ++q)
+#pragma unroll
+    for (int offset = 4; offset < 32; offset *= 2) merge_extreme(run.best[q], run.at[q], offset, true);
+  if (lane < 4)
+#pragma unroll
+    for (int q = 0; q < 16; ++q) red[warp * kHalf + 8 * (q / 2) + 2 * lane + q % 2] = Partial{run.best[q], run.at[q]};
+  run.reset();
+  wg::bar_sync(1 + wgi, 128);
+  if (t < kHalf && c0 + t < C) {
+    Partial p = red[t];
+    for (int w = 1; w < 4; ++w) merge_extreme_with(p.best, p.at, red[w * kHalf + t].best, red[w * kHalf + t].at, true);
+    const size_t i = static_cast<size_t>(b) * C + c0 + t;
+    const bool up = gamma[c0 + t] >= 0.0f;
+    seg.max[i] = up ? p.best : NAN;
+    seg.argmax[i] = up ? p.at : -1;
+    seg.min[i] = up ? NAN : -p.best;
+    seg.argmin[i] = up ? -1 : p.at;
+  }
+}
+
+template <class Op, typename Half>
+__global__ void __launch_bounds__(kThreads, 1)
+    wgmma_extremes_kernel(Extreme seg, const Half* __restrict__ x, const Half* __restrict__ w,
+                          const float* __restrict__ gamma, int B, int N, int C) {
+  extern __shared__ __align__(128) char smem[];
+  char* w_s = smem;
+  char* tiles_s = smem + kWeightBytes;
+  Partial* red = reinterpret_cast<Partial*>(tiles_s + kStages * kTileBytes);
+
+  const int groups = (C + kBlockChannels - 1) / kBlockChannels, group = blockIdx.x % groups;
+  const int first = blockIdx.x / groups, stride = gridDim.x / groups;
+  const int clouds = first < B ? (B - first + stride - 1) / stride : 0;
+  const int T = (N + kTileRows - 1) / kTileRows, Q = clouds * T;  // this block's tiles, cloud after cloud
+  const int wgi = threadIdx.x >> 7, warp_in_wg = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+
+  // The block's weights in core layout, negated where !(gamma >= 0), channels
+  // past C as zeros: plain loads and stores (once per block), made visible to
+  // wgmma by the first arrive's proxy fence and barrier.
+  const int c_block = group * kBlockChannels;
+  for (int i = threadIdx.x; i < kBlockChannels * kChunks; i += kThreads) {
+    const int c = i / kChunks, q = i % kChunks;
+    uint4 v = make_uint4(0u, 0u, 0u, 0u);
+    if (c_block + c < C) {
+      v = __ldg(reinterpret_cast<const uint4*>(w + static_cast<size_t>(c_block + c) * kK + q * 8));
+      if (!(gamma[c_block + c] >= 0.0f)) {
+        constexpr unsigned kSigns = 0x80008000u;  // both 2-byte values' sign bits
+        v.x ^= kSigns;
+        v.y ^= kSigns;
+        v.z ^= kSigns;
+        v.w ^= kSigns;
+      }
+    }
+    *reinterpret_cast<uint4*>(w_s + core_offset(c, q)) = v;
+  }
+  // Tile q into stage q % kStages; past the end, the last tile again into
+  // that (free, never read) stage, so that every step's copies and groups are
+  // the same. Rows past the cloud's end are zeros.
+  const auto load = [&](int q) {
+    const int from = min(q, Q - 1);
+    const int b = first + (from / T) * stride, r0 = (from % T) * kTileRows;
+    const Half* src = x + (static_cast<size_t>(b) * N + r0) * kK;
+    char* dst = tiles_s + (q % kStages) * kTileBytes;
+#pragma unroll
+    for (int i = 0; i < kTileRows * kChunks / kThreads; ++i) {
+      const int id = i * kThreads + threadIdx.x, r = id / kChunks, c = id % kChunks;
+      const bool real = r0 + r < N;
+      cp_async16_or_zero(dst + core_offset(r, c), real ? src + static_cast<size_t>(r) * kK + c * 8 : src, real);
+    }
+    wg::cp_async_commit();
+  };
+  // Tile q has landed (every thread's copies, made visible to wgmma); the
+  // stage of tile q - 2, whose wgmmas every thread has waited for, is
+  // refilled with tile q + 2.
+  const auto arrive = [&](int q) {
+    wg::cp_async_wait<1>();
+    wg::fence_proxy_async();
+    __syncthreads();
+    load(q + 2);
+  };
+
+  const char* w_half0 = w_s + static_cast<size_t>(wgi * 2 * kHalf) * kRowBytes;
+  const char* w_half1 = w_half0 + kHalf * kRowBytes;
+  const auto issue = [&](float (&d)[32], int q, const char* wb) {
+    issue64<Op>(d, tiles_s + (q % kStages) * kTileBytes, wb);
+  };
+  Running run0, run1;
+  run0.reset();
+  run1.reset();
+  const int row_in_tile = warp_in_wg * 16 + (lane >> 2);
+  // U tiles of one cloud from q0 (its tile t0), straight-line: half 1 of tile
+  // u and half 0 of tile u + 1 run while the other half is folded; all are
+  // waited for at the end (a branch or a loop edge between a wgmma and its
+  // wait makes ptxas serialise them, C7514).
+  float d0[32], d1[32];
+  const auto tiles = [&](int q0, int t0, auto count) {
+    constexpr int U = decltype(count)::value;
+    arrive(q0);
+    issue(d0, q0, w_half0);
+    issue(d1, q0, w_half1);
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int n0 = (t0 + u) * kTileRows + row_in_tile;
+      wg::wait<1>();
+      fold(run0, d0, n0, N);
+      if (u + 1 < U) {
+        arrive(q0 + u + 1);
+        issue(d0, q0 + u + 1, w_half0);
+        wg::wait<1>();
+      } else {
+        wg::wait<0>();
+      }
+      fold(run1, d1, n0, N);
+      if (u + 1 < U) issue(d1, q0 + u + 1, w_half1);
+    }
+  };
+
+  if (Q == 0) return;
+  load(0);
+  load(1);
+  const int c_wg = c_block + wgi * 2 * kHalf;
+  for (int k = 0; k < clouds; ++k) {
+    const int q0 = k * T;
+    int t = 0;
+    for (; t + 4 <= T; t += 4) tiles(q0 + t, t, std::integral_constant<int, 4>());
+    for (; t < T; ++t) tiles(q0 + t, t, std::integral_constant<int, 1>());
+    const int b = first + k * stride;
+    finish(run0, red + (wgi * 2 + 0) * 4 * kHalf, wgi, c_wg, C, gamma, b, seg);
+    finish(run1, red + (wgi * 2 + 1) * 4 * kHalf, wgi, c_wg + kHalf, C, gamma, b, seg);
+  }
+  wg::cp_async_wait<0>();
+}
+
+struct Device {
+  int major = 0, minor = 0, sms = 0;
+};
+Device device_facts() {
+  Device d;
+  int id = 0;
+  CUDA_CHECK(cudaGetDevice(&id));
+  CUDA_CHECK(cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, id));
+  CUDA_CHECK(cudaDeviceGetAttribute(&d.minor, cudaDevAttrComputeCapabilityMinor, id));
+  CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, id));
+  return d;
+}
+
+template <class Op, typename Half>
+void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, const float* gamma, int B, int N,
+            int C, int sms) {
+  const auto kernel = wgmma_extremes_kernel<Op, Half>;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+  const int groups = (C + kBlockChannels - 1) / kBlockChannels;
+  const int per_group = std::max(1, std::min(B, sms / groups));
+  kernel<<<groups * per_group, kThreads, kSmem, stream>>>(seg, static_cast<const Half*>(x),
+                                                         static_cast<const Half*>(w), gamma, B, N, C);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+bool warpgroup_extremes_available() {
+  const Device d = device_facts();
+  return d.major == 9 && d.minor == 0;  // the sm_90a image runs there only
+}
+
+bool warpgroup_extremes(cudaStream_t stream, Precision precision, const Extreme& seg, const void* x, const void* w,
+                        const float* gamma, int B, int N, int K, int C) {
+  if (K != kK || B <= 0 || N <= 0 || C <= 0) return false;
+  if (precision != Precision::FP16 && precision != Precision::BF16) return false;
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(w) % 16 != 0) return false;
+  const Device d = device_facts();
+  if (d.major != 9 || d.minor != 0) return false;
+  if (precision == Precision::BF16)
+    launch<BF16Op, __nv_bfloat16>(stream, seg, x, w, gamma, B, N, C, d.sms);
+  else
+    launch<F16Op, __half>(stream, seg, x, w, gamma, B, N, C, d.sms);
+  return true;
+}
+
+}  // namespace pointnet::cuda
