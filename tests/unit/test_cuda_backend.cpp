@@ -55,6 +55,12 @@ TEST(CudaDevice, AvailabilityAnswersWithAReason) {
 #include "core/rng.h"
 #include "cpu/cpu_backend.h"
 #include "cuda/wide_extremes.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <random>
 #include "model/pointnet.h"
 #include "../scoped_env.h"
 #include "train/adam.h"
@@ -1608,20 +1614,21 @@ TEST_F(CudaWideMax, TensorCoreExtremesKeepTheFirstPoint) {
   }
 }
 
-// The warpgroup (wgmma) extremes, POINTNET_WIDE_EXTREMES=wgmma (K = 128), on
-// exact inputs as TensorCoreExtremesKeepTheFirstPoint: the first point of each
-// tie within a thread's rows, across warps, tiles and the two halves of a
-// warpgroup; a cloud shorter than a tile (N = 3) and a partial last tile (N =
-// 700, 2500: the zero-filled rows never count); channels past C in a block
-// (C = 40, 300); blocks with two clouds (B = 40 at C = 1024: 33 blocks per
-// channel group on an H100); both signs of gamma (the min through negated
-// weights).
+// The warpgroup (wgmma) extremes, POINTNET_WIDE_EXTREMES=wgmma (K = 128), in
+// the wide layer on exact inputs as TensorCoreExtremesKeepTheFirstPoint: the
+// first point of each tie within a thread's rows, across warps and tiles; a
+// cloud shorter than a tile (N = 3) and a partial last tile (N = 700, 2500:
+// the zero-filled rows never count); channels past C in a block (C = 40,
+// 300); blocks with two clouds (B = 40, 36 at C = 1024: 33 blocks per channel
+// group on an H100; N = 300, five tiles each); both signs of gamma (the min
+// through negated weights). PicksTheFirstExtremeOfEachCloud shows the kernel
+// itself ran.
 TEST_F(CudaWideMax, WarpgroupExtremesKeepTheFirstPoint) {
   if (!cuda::warpgroup_extremes_available()) GTEST_SKIP() << "wgmma needs compute capability 9.0";
   testing::ScopedEnv extremes;
   extremes.set("POINTNET_WIDE_EXTREMES", "wgmma");
   for (const WideShape& s : {WideShape{3, 700, 128, 300}, WideShape{2, 3, 128, 40}, WideShape{2, 2500, 128, 1024},
-                             WideShape{40, 100, 128, 1024}}) {
+                             WideShape{40, 100, 128, 1024}, WideShape{36, 300, 128, 1024}}) {
     const WideInputs in = wide_inputs(s, rng, true);
     const WideForward ref = cpu_wide_forward(in, true);
     for (Precision p : {Precision::BF16, Precision::FP16}) {
@@ -1635,6 +1642,105 @@ TEST_F(CudaWideMax, WarpgroupExtremesKeepTheFirstPoint) {
       EXPECT_CLOSE(got.y, ref.y, 2e-3);  // as ExactTiesKeepTheFirstPoint
     }
   }
+}
+
+// cuda::warpgroup_extremes itself (the model's tests above fall back to the
+// mma.sync kernel where it declines, so they alone cannot show it ran): it
+// takes the work, and every cloud's picked extreme and first point equal a
+// brute-force search over exact z (small integers: every product and sum is
+// exact in fp32), the other side NaN and -1. Heavy ties (x, w in {0, 1}) and
+// spread values; N below, at and past a tile (1, 3, 63, 64, 65, 129, 700);
+// C past a block's 256 channels (257, 300, 1100) or below (1, 40); several
+// clouds per block (B = 20 at C = 2048: 8 channel groups, 16 blocks each on
+// an H100); gamma negative, zero, NaN (min where !(gamma >= 0)).
+TEST(CudaWarpgroupExtremes, PicksTheFirstExtremeOfEachCloud) {
+  if (!cuda_device_available(nullptr)) GTEST_SKIP() << "no CUDA device";
+  if (!cuda::warpgroup_extremes_available()) GTEST_SKIP() << "wgmma needs compute capability 9.0";
+  struct Case { int B, N, C; };
+  const int K = 128;
+  std::mt19937 g(7);
+  for (const Case& cs : {Case{1, 1, 1}, Case{2, 3, 40}, Case{3, 63, 257}, Case{2, 64, 256}, Case{2, 65, 300},
+                         Case{3, 700, 300}, Case{7, 129, 1100}, Case{20, 300, 2048}})
+    for (bool ties : {true, false})
+      for (Precision p : {Precision::FP16, Precision::BF16}) {
+        SCOPED_TRACE(std::string(precision_name(p)) + " B " + std::to_string(cs.B) + " N " + std::to_string(cs.N) +
+                     " C " + std::to_string(cs.C) + (ties ? " ties" : ""));
+        const size_t M = size_t(cs.B) * cs.N, bc = size_t(cs.B) * cs.C;
+        std::vector<float> x(M * K), w(size_t(cs.C) * K), gamma(cs.C);
+        for (float& v : x) v = ties ? float(g() % 2) : float(g() % 4);
+        for (float& v : w) v = ties ? float(g() % 2) : 0.5f * float(g() % 5) - 1.0f;
+        for (float& v : gamma) v = g() % 3 == 0 ? -1.0f : g() % 7 == 0 ? NAN : g() % 5 == 0 ? 0.0f : 1.0f;
+        std::vector<uint16_t> xh(x.size()), wh(w.size());
+        const auto bits = [&](float f) {
+          uint16_t b;
+          if (p == Precision::FP16) {
+            const __half h = __float2half(f);
+            std::memcpy(&b, &h, 2);
+          } else {
+            const __nv_bfloat16 h = __float2bfloat16(f);
+            std::memcpy(&b, &h, 2);
+          }
+          return b;
+        };
+        for (size_t i = 0; i < x.size(); ++i) xh[i] = bits(x[i]);
+        for (size_t i = 0; i < w.size(); ++i) wh[i] = bits(w[i]);
+        void *dx = nullptr, *dw = nullptr;
+        float* dgamma = nullptr;
+        cuda::Extreme seg;
+        ASSERT_EQ(cudaMalloc(&dx, xh.size() * 2), cudaSuccess);
+        ASSERT_EQ(cudaMalloc(&dw, wh.size() * 2), cudaSuccess);
+        ASSERT_EQ(cudaMalloc(&dgamma, cs.C * sizeof(float)), cudaSuccess);
+        ASSERT_EQ(cudaMalloc(&seg.max, bc * 4), cudaSuccess);
+        ASSERT_EQ(cudaMalloc(&seg.min, bc * 4), cudaSuccess);
+        ASSERT_EQ(cudaMalloc(&seg.argmax, bc * 4), cudaSuccess);
+        ASSERT_EQ(cudaMalloc(&seg.argmin, bc * 4), cudaSuccess);
+        for (void* out : {static_cast<void*>(seg.max), static_cast<void*>(seg.min), static_cast<void*>(seg.argmax),
+                          static_cast<void*>(seg.argmin)})
+          cudaMemset(out, 0x7f, bc * 4);  // neither NaN nor -1: every value must be written
+        cudaMemcpy(dx, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice);
+        cudaMemcpy(dw, wh.data(), wh.size() * 2, cudaMemcpyHostToDevice);
+        cudaMemcpy(dgamma, gamma.data(), cs.C * sizeof(float), cudaMemcpyHostToDevice);
+        const bool taken = cuda::warpgroup_extremes(nullptr, p, seg, dx, dw, dgamma, cs.B, cs.N, K, cs.C);
+        EXPECT_TRUE(taken);
+        EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<float> hi(bc), lo(bc);
+        std::vector<int32_t> hi_at(bc), lo_at(bc);
+        cudaMemcpy(hi.data(), seg.max, bc * 4, cudaMemcpyDeviceToHost);
+        cudaMemcpy(lo.data(), seg.min, bc * 4, cudaMemcpyDeviceToHost);
+        cudaMemcpy(hi_at.data(), seg.argmax, bc * 4, cudaMemcpyDeviceToHost);
+        cudaMemcpy(lo_at.data(), seg.argmin, bc * 4, cudaMemcpyDeviceToHost);
+        for (void* d : {dx, dw, static_cast<void*>(dgamma), static_cast<void*>(seg.max), static_cast<void*>(seg.min),
+                        static_cast<void*>(seg.argmax), static_cast<void*>(seg.argmin)})
+          cudaFree(d);
+        if (!taken) continue;
+        int wrong = 0;
+        std::vector<float> z(size_t(cs.N) * cs.C);
+        for (int b = 0; b < cs.B; ++b) {
+          for (int n = 0; n < cs.N; ++n)
+            for (int c = 0; c < cs.C; ++c) {
+              float t = 0.0f;  // exact: small integers
+              for (int k = 0; k < K; ++k) t += x[(size_t(b) * cs.N + n) * K + k] * w[size_t(c) * K + k];
+              z[size_t(n) * cs.C + c] = t;
+            }
+          for (int c = 0; c < cs.C; ++c) {
+            const bool up = gamma[c] >= 0.0f;
+            int at = 0;
+            for (int n = 1; n < cs.N; ++n) {
+              const float v = z[size_t(n) * cs.C + c], best = z[size_t(at) * cs.C + c];
+              if (up ? v > best : v < best) at = n;
+            }
+            const size_t i = size_t(b) * cs.C + c;
+            const float want = z[size_t(at) * cs.C + c];
+            const bool good = up ? hi[i] == want && hi_at[i] == at && std::isnan(lo[i]) && lo_at[i] == -1
+                                 : lo[i] == want && lo_at[i] == at && std::isnan(hi[i]) && hi_at[i] == -1;
+            if (!good && ++wrong <= 3)
+              ADD_FAILURE() << "cloud " << b << " channel " << c << (up ? " max " : " min ") << want << " at " << at
+                            << "; got max " << hi[i] << " at " << hi_at[i] << ", min " << lo[i] << " at "
+                            << lo_at[i];
+          }
+        }
+        EXPECT_EQ(wrong, 0);
+      }
 }
 
 // The warpgroup extremes on the model's shape with real-valued inputs pick the

@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 #include <type_traits>
 
 #include "cuda/check.h"
@@ -183,9 +184,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int b = first + (from / T) * stride, r0 = (from % T) * kTileRows;
     const Half* src = x + (static_cast<size_t>(b) * N + r0) * kK;
     char* dst = tiles_s + (q % kStages) * kTileBytes;
+    // Lane l takes row (l % 8) of an 8-row group and chunk l / 8 (+ 4 per
+    // quarter warp): each warp stores 512 contiguous bytes of the core layout
+    // (row-major ids stored 16 lanes 128 bytes apart, 4-way bank conflicts)
+    // and reads 64 contiguous bytes of each of its 8 rows.
 #pragma unroll
     for (int i = 0; i < kTileRows * kChunks / kThreads; ++i) {
-      const int id = i * kThreads + threadIdx.x, r = id / kChunks, c = id % kChunks;
+      const int id = i * kThreads + threadIdx.x, r = (id & 7) | ((id >> 7) << 3), c = (id >> 3) & (kChunks - 1);
       const bool real = r0 + r < N;
       cp_async16_or_zero(dst + core_offset(r, c), real ? src + static_cast<size_t>(r) * kK + c * 8 : src, real);
     }
@@ -256,21 +261,31 @@ __global__ void __launch_bounds__(kThreads, 1)
 struct Device {
   int major = 0, minor = 0, sms = 0;
 };
+// The current device's facts, asked once per device (every forward calls).
 Device device_facts() {
-  Device d;
+  constexpr int kDevices = 64;
+  static Device known[kDevices];
+  static std::once_flag asked[kDevices];
   int id = 0;
   CUDA_CHECK(cudaGetDevice(&id));
-  CUDA_CHECK(cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, id));
-  CUDA_CHECK(cudaDeviceGetAttribute(&d.minor, cudaDevAttrComputeCapabilityMinor, id));
-  CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, id));
-  return d;
+  PN_CHECK(id >= 0 && id < kDevices);
+  std::call_once(asked[id], [id] {
+    Device& d = known[id];
+    CUDA_CHECK(cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, id));
+    CUDA_CHECK(cudaDeviceGetAttribute(&d.minor, cudaDevAttrComputeCapabilityMinor, id));
+    CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, id));
+    CUDA_CHECK(cudaFuncSetAttribute(wgmma_extremes_kernel<F16Op, __half>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(kSmem)));
+    CUDA_CHECK(cudaFuncSetAttribute(wgmma_extremes_kernel<BF16Op, __nv_bfloat16>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+  });
+  return known[id];
 }
 
 template <class Op, typename Half>
 void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, const float* gamma, int B, int N,
             int C, int sms) {
-  const auto kernel = wgmma_extremes_kernel<Op, Half>;
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+  const auto kernel = wgmma_extremes_kernel<Op, Half>;  // its shared memory limit raised by device_facts
   const int groups = (C + kBlockChannels - 1) / kBlockChannels;
   const int per_group = std::max(1, std::min(B, sms / groups));
   kernel<<<groups * per_group, kThreads, kSmem, stream>>>(seg, static_cast<const Half*>(x),
