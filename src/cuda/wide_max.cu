@@ -18,7 +18,10 @@
 //   channel_mean_kernel         one warp per channel: mu = bias + w_c.xbar (double).
 //   mma_extremes_kernel         fp16/bf16 modes (wide_extremes_mma.cu): z in
 //                               registers, never stored; the same per-segment
-//                               extremes as the two kernels below, no squares:
+//                               extremes as the two kernels below, no squares
+//                               (with POINTNET_WIDE_EXTREMES=wgmma on sm_90a:
+//                               wgmma_extremes_kernel, sm90a/wide_extremes_wgmma.cu,
+//                               one segment per cloud, the picked side only):
 //   covariance_squares_kernel   the squares' totals as M w_c^T S w_c instead
 //                               (w_c rounded as the operand). Otherwise:
 //   gemm (precision mode) +     z = x w^T (no bias) in row chunks of at most
