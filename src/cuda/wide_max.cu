@@ -19,9 +19,9 @@
 //   mma_extremes_kernel         fp16/bf16 modes (wide_extremes_mma.cu): z in
 //                               registers, never stored; the same per-segment
 //                               extremes as the two kernels below, no squares
-//                               (with POINTNET_WIDE_EXTREMES=wgmma on sm_90a:
-//                               wgmma_extremes_kernel, sm90a/wide_extremes_wgmma.cu,
-//                               one segment per cloud, the picked side only):
+//                               (on sm_90a with K = 128: wgmma_extremes_kernel,
+//                               sm90a/wide_extremes_wgmma.cu, one segment per
+//                               cloud, the picked side only):
 //   covariance_squares_kernel   the squares' totals as M w_c^T S w_c instead
 //                               (w_c rounded as the operand). Otherwise:
 //   gemm (precision mode) +     z = x w^T (no bias) in row chunks of at most
@@ -120,13 +120,14 @@ int chunk_rows() {
   return rows;
 }
 
-// Where the fp16/bf16 modes take z's extremes: "mma", z in registers on the
-// tensor cores through mma.sync (wide_extremes_mma.cu); "wgmma", through
-// Hopper's warpgroup MMA (sm90a/wide_extremes_wgmma.cu; "mma" where it does
-// not apply); or "gemm", the chunked GEMM and extremes pass that fp32 and
-// tf32 always take (POINTNET_WIDE_EXTREMES, to compare them; read at every
-// call so that tests can switch it).
-std::string wide_extremes_path() { return env_choice("POINTNET_WIDE_EXTREMES", {"mma", "wgmma", "gemm"}); }
+// Where the fp16/bf16 modes take z's extremes: "wgmma" (default), z in
+// registers through Hopper's warpgroup MMA (sm90a/wide_extremes_wgmma.cu),
+// and where that does not apply (not sm_90, K != 128) "mma", through mma.sync
+// (wide_extremes_mma.cu); or "gemm", the chunked GEMM and extremes pass that
+// fp32 and tf32 always take (POINTNET_WIDE_EXTREMES, to compare them; read at
+// every call so that tests can switch it). wgmma vs mma: 60 vs 119 us per
+// call, cls bf16 step 1.486 vs 1.620 ms (CUPTI / bench, H100, 2026-12-07).
+std::string wide_extremes_path() { return env_choice("POINTNET_WIDE_EXTREMES", {"wgmma", "mma", "gemm"}); }
 
 // x's covariance in the fp16 / bf16 modes: X^T X over x's 2-byte operand (the
 // one z's extremes read: no conversion of its own, half of fp32's bytes),
@@ -647,10 +648,11 @@ bool cloud_extremes(State& s, Extremes e, const float* x, const void* x_narrow, 
 // block per kQuadChannels channels, whose rounded weights it holds in shared
 // memory, so that each of S's values is read once per block (one block per
 // channel read S 1024 times from L2: 17 us per call at K = 128, C = 1024;
-// CUPTI, H100, 2026-12-07). Thread l: u_l = sum_k w_k S(k, l) and w_l xbar_l
+// 8 channels per block, one load in flight per thread: 25 us; CUPTI, H100,
+// 2026-12-07). Thread l: u_l = sum_k w_k S(k, l) and w_l xbar_l
 // in double, k ascending; then fixed trees over l.
 constexpr int kQuadThreads = 128;  // >= K on the tensor-core path (K <= 128)
-constexpr int kQuadChannels = 8;
+constexpr int kQuadChannels = 4;
 template <typename Half>
 __global__ void covariance_squares_kernel(double* totals, const float* w, const float* cov, const double* xbar_h,
                                           const double* mu, const float* bias, int K, int M, int C,
@@ -665,11 +667,19 @@ __global__ void covariance_squares_kernel(double* totals, const float* w, const 
   double u[kQuadChannels];
 #pragma unroll
   for (int j = 0; j < kQuadChannels; ++j) u[j] = 0.0;
+  // S's column l, 16 rows at a time in flight (one load per step left the
+  // 128 blocks latency-bound: 25 us per call; H100, 2026-12-07).
   if (l < K)
-    for (int k = 0; k < K; ++k) {
-      const double s = static_cast<double>(cov[size_t(k) * K + l]);
+    for (int k0 = 0; k0 < K; k0 += 16) {
+      float column[16];
 #pragma unroll
-      for (int j = 0; j < kQuadChannels; ++j) u[j] += static_cast<double>(wh[j][k]) * s;
+      for (int i = 0; i < 16; ++i) column[i] = k0 + i < K ? cov[size_t(k0 + i) * K + l] : 0.0f;
+#pragma unroll
+      for (int i = 0; i < 16; ++i)
+        if (k0 + i < K)
+#pragma unroll
+          for (int j = 0; j < kQuadChannels; ++j)
+            u[j] += static_cast<double>(wh[j][k0 + i]) * static_cast<double>(column[i]);
     }
   const double x_l = l < K ? xbar_h[l] : 0.0;
 #pragma unroll
