@@ -44,8 +44,6 @@ using cuda_engine::ldmatrix_x4;
 // twice the MMAs, for twice the registers).
 constexpr int kBlockChannels = 128;
 constexpr int kMaxSteps = 8;                              // k-steps of 16: K <= 128
-constexpr int kGroupTiles = 4;  // m-tiles per staging group: at most 4 groups (kSegment = 256 rows)
-static_assert(kSegment <= 4 * kGroupTiles * 16, "wait_for_group waits on at most 4 groups");
 template <int kTiles>
 constexpr int warps_of() { return kBlockChannels / (8 * kTiles); }
 
@@ -70,7 +68,7 @@ struct Running {
 template <class Op, typename Half, int kTiles, int kSteps>
 __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
     mma_extremes_kernel(Extreme seg, const Half* __restrict__ x, const Half* __restrict__ w, int S, int N, int K,
-                        int C, bool progressive) {
+                        int C) {
   extern __shared__ __align__(16) char tile[];
   const int k_steps = kSteps > 0 ? kSteps : (K + 15) / 16;
   const int stride = row_stride(k_steps);
@@ -83,33 +81,19 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
   // Stage the segment's rows, 16 bytes per cp.async, all in flight at once
   // (plain loads each waited for their store: 16 round trips to L2 per thread,
   // and the kernel ran at a third of its shared-memory bound, CUPTI
-  // 2026-12-06), in groups of kGroupTiles m-tiles: with `progressive`, the
-  // first group's m-tiles are computed while the later ones arrive (else all
-  // are waited for first). k past K and the rows up to the last m-tile's end
-  // are zero-filled (source size 0): padding the epilogue never counts.
+  // 2026-12-06). k past K and the rows up to the last m-tile's end are
+  // zero-filled (source size 0): padding the epilogue never counts. Computing
+  // the first rows while the rest arrived (four cp.async groups) measured no
+  // faster (H100, 2026-12-07).
   const int chunks_per_row = k_steps * 2;  // 16-byte chunks of a staged row
   const int row_chunks = K / 8;            // of them, the ones x has
-  const int groups = (m_tiles + kGroupTiles - 1) / kGroupTiles;
-  for (int gq = 0; gq < groups; ++gq) {
-    const int end = min(m_tiles, (gq + 1) * kGroupTiles) * 16 * chunks_per_row;
-    for (int i = gq * kGroupTiles * 16 * chunks_per_row + threadIdx.x; i < end; i += blockDim.x) {
-      const int r = i / chunks_per_row, q = i % chunks_per_row;
-      const bool real = r < rows && q < row_chunks;
-      const Half* src = real ? xs + static_cast<size_t>(r) * K + q * 8 : xs;
-      cp_async16_or_zero(tile + r * stride + q * 16, src, real);
-    }
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
+  for (int i = threadIdx.x; i < m_tiles * 16 * chunks_per_row; i += blockDim.x) {
+    const int r = i / chunks_per_row, q = i % chunks_per_row;
+    const bool real = r < rows && q < row_chunks;
+    const Half* src = real ? xs + static_cast<size_t>(r) * K + q * 8 : xs;
+    cp_async16_or_zero(tile + r * stride + q * 16, src, real);
   }
-  // Group gq has landed, every thread's part of it visible to the block.
-  const auto wait_for_group = [&](int gq) {
-    switch (progressive ? groups - 1 - gq : 0) {
-      case 0: asm volatile("cp.async.wait_group 0;\n" ::: "memory"); break;
-      case 1: asm volatile("cp.async.wait_group 1;\n" ::: "memory"); break;
-      case 2: asm volatile("cp.async.wait_group 2;\n" ::: "memory"); break;
-      default: asm volatile("cp.async.wait_group 3;\n" ::: "memory"); break;
-    }
-    __syncthreads();
-  };
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
 
   // This warp's weights as B fragments: register (ks, j) holds w[c][k], w[c][k + 1]
   // and w[c][k + 8], w[c][k + 9] for c = c0 + 8 j + lane / 4, k = 16 ks + 2 (lane % 4).
@@ -137,6 +121,7 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
     run.lo[q] = INFINITY;
     run.hi_at[q] = run.lo_at[q] = -1;
   }
+  __syncthreads();
 
   // Folds one m-tile's accumulators, acc[j][h * 2 + e] (row 16 mt + group +
   // 8 h, column q = 2 j + e), into the running extremes: per z element a
@@ -166,7 +151,6 @@ __global__ void __launch_bounds__(warps_of<kTiles>() * 32)
   const int full_tiles = rows / 16;
 
   for (int mt = 0; mt < m_tiles; ++mt) {
-    if (mt % kGroupTiles == 0 && (progressive || mt == 0)) wait_for_group(mt / kGroupTiles);
     float acc[kTiles][4] = {};
 #pragma unroll
     for (int ks = 0; ks < (kSteps > 0 ? kSteps : kMaxSteps); ++ks) {
@@ -209,11 +193,8 @@ void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* 
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                   cudaSharedmemCarveoutMaxShared));
   const dim3 grid((C + kBlockChannels - 1) / kBlockChannels, static_cast<unsigned>(B) * S);
-  // POINTNET_WIDE_MMA_STAGING: "progressive" (default) or "whole" (every
-  // row staged before the first MMA), to compare on a GPU; read at every call.
-  const bool progressive = env_choice("POINTNET_WIDE_MMA_STAGING", {"progressive", "whole"}) == "progressive";
   kernel<<<grid, warps_of<kTiles>() * 32, shared, stream>>>(seg, static_cast<const Half*>(x),
-                                                            static_cast<const Half*>(w), S, N, K, C, progressive);
+                                                            static_cast<const Half*>(w), S, N, K, C);
   CUDA_CHECK_LAUNCH();
 }
 
