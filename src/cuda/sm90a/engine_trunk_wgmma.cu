@@ -59,14 +59,15 @@ void launch_trunk_wgmma(bool single, const TrunkArgs& a, const TrunkShape& s, cu
 }
 
 namespace {
-// fp16/bf16: tiles of up to 128 points, four blocks per SM; int8: up to
-// 256, two blocks per SM. The first kernel is latency-bound (Nsight Compute:
-// 2 blocks per SM by shared memory, issue slots 46% busy); more warps helped
-// fp16 and bf16 by 6% with three blocks and cost int8 4% (H100, 2026-12-06,
-// session 9 call 4); four blocks (64 registers, no spills) another 4.5-5.6%
-// of fp16's GPU throughput at B = 1024 (734k -> 767k, H100, 2026-12-07).
-// POINTNET_ENGINE_SPLIT_TILE=128 (three blocks), 128x4 or 256 picks one for
-// every precision.
+// fp16: tiles of up to 128 points, four blocks per SM; bf16: 128, three
+// blocks; int8: up to 256, two blocks per SM. The first kernel is
+// latency-bound (Nsight Compute: 2 blocks per SM by shared memory, issue
+// slots 46% busy); more warps helped fp16 and bf16 by 6% with three blocks
+// and cost int8 4% (H100, 2026-12-06, session 9 call 4); four blocks (64
+// registers, no spills) another 4.5-5.6% of fp16's GPU throughput at B =
+// 1024 (726k / 734k -> 767k / 767k, H100, 2026-12-07; bf16 not yet timed
+// there). POINTNET_ENGINE_SPLIT_TILE=128 (three blocks), 128x4 or 256 picks
+// one for every precision.
 using F16Split = WgSplit<F16Op>;
 using BF16Split = WgSplit<BF16Op>;
 using I8Split = WgSplit<I8Op>;
@@ -87,7 +88,7 @@ int split_blocks(Math math) {
   if (choice == "128") return 3;
   if (choice == "128x4") return 4;
   if (choice == "256") return 2;
-  return math == Math::I8 ? 2 : 4;
+  return math == Math::I8 ? 2 : math == Math::F16 ? 4 : 3;
 }
 
 template <class Split2, class Split3, class Split4>

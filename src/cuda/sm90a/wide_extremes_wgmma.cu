@@ -21,7 +21,10 @@
 //
 // Order and ties as there: a thread sees its rows in increasing n (tiles
 // ascending, row g before g + 8), keeps the first strict extreme, and the
-// merges prefer the smaller n on equal values.
+// merges prefer the smaller n on equal values. NaN is never an extreme here
+// (as in the mma.sync kernel; the GEMM path keeps one met at a lane's first
+// point): a cloud whose every z is NaN gets no point (-1), which the backward
+// skips.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -274,6 +277,9 @@ Device device_facts() {
     CUDA_CHECK(cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, id));
     CUDA_CHECK(cudaDeviceGetAttribute(&d.minor, cudaDevAttrComputeCapabilityMinor, id));
     CUDA_CHECK(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, id));
+    // The kernels have an sm_90a image only: elsewhere any call on them fails
+    // ("invalid device function"), so they are left alone there.
+    if (d.major != 9 || d.minor != 0) return;
     CUDA_CHECK(cudaFuncSetAttribute(wgmma_extremes_kernel<F16Op, __half>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     static_cast<int>(kSmem)));
     CUDA_CHECK(cudaFuncSetAttribute(wgmma_extremes_kernel<BF16Op, __nv_bfloat16>,
