@@ -49,7 +49,8 @@ for l in sys.stdin:
     --gtest_color=no > "$OUT/tests-split.log" 2>&1 || status=1
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-split.log" | head -n 20
   grep -E 'info.*(150 x 200|70 x 300)' "$OUT/tests-split.log" | head -n 8
-  # The tile sizes the defaults do not take (fp16/bf16 128x4, int8 256): 128 (three blocks) and 256.
+  # Tile sizes besides the defaults (fp16 128x4, bf16 128 = three blocks, int8 256): 128 and 256 for each
+  # (some of these runs repeat a default).
   for tile in 128 256; do
     POINTNET_ENGINE_SPLIT_TILE=$tile timeout 150 build-gpu/pointnet_tests \
       --gtest_filter='CudaArchitectures*.EveryFloat*/cls_3ch:CudaArchitectures*.Int8*/cls_3ch' \

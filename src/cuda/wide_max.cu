@@ -380,9 +380,10 @@ __global__ void cloud_totals_kernel(double* totals, const double* sq, int B, int
 // columns (one 16-byte load per row where K allows, V = 8) and rows ty,
 // ty + blockDim.y, ... in order; a fixed tree over the row lanes gives the
 // chunk's partial. Then cuda::add_chunks adds the chunks. Fixed orders: the
-// same bits every run. One thread per (chunk of 64 rows, column) read 2 bytes per row
-// and took 13.4 + 7.1 us per call at the model's shape (80,000 x 128;
-// CUPTI, H100, 2026-12-07).
+// same bits every run. One thread per (chunk of 64 rows, column) read 2
+// bytes per row and took 13.4 + 7.1 us per call at the model's shape
+// (80,000 x 128); these 16-byte loads 13.8 + ~3.2 (CUPTI, H100,
+// 2026-12-07): the partials are no faster, for a reason not yet found.
 template <typename Half, int V>
 __global__ void narrow_column_partials_kernel(double* partials, const Half* x, int M, int K, int chunks) {
   extern __shared__ double lanes[];  // [V][blockDim.y][blockDim.x]
@@ -648,8 +649,9 @@ bool cloud_extremes(State& s, Extremes e, const float* x, const void* x_narrow, 
 // block per kQuadChannels channels, whose rounded weights it holds in shared
 // memory, so that each of S's values is read once per block (one block per
 // channel read S 1024 times from L2: 17 us per call at K = 128, C = 1024;
-// 8 channels per block, one load in flight per thread: 25 us; CUPTI, H100,
-// 2026-12-07). Thread l: u_l = sum_k w_k S(k, l) and w_l xbar_l
+// 8 channels per block, one load in flight per thread: 19-25 us; CUPTI,
+// H100, 2026-12-07; this version, 4 channels and 16 loads in flight, not
+// yet timed). Thread l: u_l = sum_k w_k S(k, l) and w_l xbar_l
 // in double, k ascending; then fixed trees over l.
 constexpr int kQuadThreads = 128;  // >= K on the tensor-core path (K <= 128)
 constexpr int kQuadChannels = 4;
