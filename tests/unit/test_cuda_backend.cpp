@@ -1586,6 +1586,20 @@ TEST_F(CudaWideMax, NearConstantInputsKeepTheVariance) {
   }
 }
 
+// The wide layer's forward in fp16/bf16 on exact inputs (integers and halves,
+// exact in both half types, every z exact in fp32) against the CPU's: the
+// same first point of each tie, the same values, and z's variance from x's
+// covariance, w^T S w (S's sums exact here), within fp32.
+void expect_exact_extremes(Precision p, const WideInputs& in, const WideForward& ref) {
+  CudaBackend be(p);
+  const WideForward got = gpu_wide_forward(be, in, true);
+  EXPECT_EQ(got.row, ref.row);
+  EXPECT_CLOSE(got.selected, ref.selected, kExact);
+  EXPECT_CLOSE(got.mean, ref.mean, kElementwise);
+  EXPECT_CLOSE(got.invstd, ref.invstd, kFp32);
+  EXPECT_CLOSE(got.y, ref.y, 2e-3);  // as ExactTiesKeepTheFirstPoint
+}
+
 // The tensor-core extremes (fp16/bf16) on exact inputs: integers and halves are
 // exact in both half types and every z is exact in fp32, so ties are exact
 // and the first point of each must be the CPU's (torch.max), within a segment
@@ -1602,14 +1616,7 @@ TEST_F(CudaWideMax, TensorCoreExtremesKeepTheFirstPoint) {
     for (Precision p : {Precision::BF16, Precision::FP16}) {
       extremes.set("POINTNET_WIDE_MMA_TILES", tiles);
       SCOPED_TRACE(std::string(precision_name(p)) + " tiles " + tiles + " " + wide_name(s, true));
-      CudaBackend be(p);
-      const WideForward ref = cpu_wide_forward(in, true), got = gpu_wide_forward(be, in, true);
-      EXPECT_EQ(got.row, ref.row);
-      EXPECT_CLOSE(got.selected, ref.selected, kExact);
-      EXPECT_CLOSE(got.mean, ref.mean, kElementwise);
-      // z's variance from x's covariance, w^T S w (S's sums exact here).
-      EXPECT_CLOSE(got.invstd, ref.invstd, kFp32);
-      EXPECT_CLOSE(got.y, ref.y, 2e-3);  // as ExactTiesKeepTheFirstPoint
+      expect_exact_extremes(p, in, cpu_wide_forward(in, true));
     }
   }
 }
@@ -1633,13 +1640,7 @@ TEST_F(CudaWideMax, WarpgroupExtremesKeepTheFirstPoint) {
     const WideForward ref = cpu_wide_forward(in, true);
     for (Precision p : {Precision::BF16, Precision::FP16}) {
       SCOPED_TRACE(std::string(precision_name(p)) + " " + wide_name(s, true));
-      CudaBackend be(p);
-      const WideForward got = gpu_wide_forward(be, in, true);
-      EXPECT_EQ(got.row, ref.row);
-      EXPECT_CLOSE(got.selected, ref.selected, kExact);
-      EXPECT_CLOSE(got.mean, ref.mean, kElementwise);
-      EXPECT_CLOSE(got.invstd, ref.invstd, kFp32);
-      EXPECT_CLOSE(got.y, ref.y, 2e-3);  // as ExactTiesKeepTheFirstPoint
+      expect_exact_extremes(p, in, ref);
     }
   }
 }
@@ -1743,6 +1744,15 @@ TEST(CudaWarpgroupExtremes, PicksTheFirstExtremeOfEachCloud) {
       }
 }
 
+// The wide layer's training forward (ReLU) in precision p with its extremes
+// taken by `path` (POINTNET_WIDE_EXTREMES).
+WideForward wide_forward_by(Precision p, const char* path, const WideInputs& in) {
+  testing::ScopedEnv env;
+  env.set("POINTNET_WIDE_EXTREMES", path);
+  CudaBackend be(p);
+  return gpu_wide_forward(be, in, true);
+}
+
 // The warpgroup extremes on the model's shape with real-valued inputs pick the
 // same points as the mma.sync kernel wherever the two z's agree to fp32
 // (their products are exact and both accumulate in fp32; only the order of
@@ -1753,12 +1763,7 @@ TEST_F(CudaWideMax, WarpgroupExtremesMatchTheMmaKernel) {
   const WideInputs in = wide_inputs(s, rng);
   for (Precision p : {Precision::BF16, Precision::FP16}) {
     SCOPED_TRACE(precision_name(p));
-    CudaBackend be(p);
-    testing::ScopedEnv env;
-    env.set("POINTNET_WIDE_EXTREMES", "mma");
-    const WideForward mma = gpu_wide_forward(be, in, true);
-    env.set("POINTNET_WIDE_EXTREMES", "wgmma");
-    const WideForward wg = gpu_wide_forward(be, in, true);
+    const WideForward mma = wide_forward_by(p, "mma", in), wg = wide_forward_by(p, "wgmma", in);
     size_t same = 0;
     for (size_t i = 0; i < mma.row.size(); ++i) same += mma.row[i] == wg.row[i];
     EXPECT_GE(same, mma.row.size() * 999 / 1000) << "of " << mma.row.size() << " picks";
@@ -1782,12 +1787,7 @@ TEST_F(CudaWideMax, TensorCorePathIsTaken) {
   const WideInputs in = wide_inputs(s, rng);
   for (Precision p : {Precision::BF16, Precision::FP16}) {
     SCOPED_TRACE(precision_name(p));
-    CudaBackend be(p);
-    testing::ScopedEnv env;
-    env.set("POINTNET_WIDE_EXTREMES", "mma");
-    const WideForward mma = gpu_wide_forward(be, in, true);
-    env.set("POINTNET_WIDE_EXTREMES", "gemm");
-    const WideForward gemm = gpu_wide_forward(be, in, true);
+    const WideForward mma = wide_forward_by(p, "mma", in), gemm = wide_forward_by(p, "gemm", in);
     EXPECT_FALSE(mma.invstd == gemm.invstd) << "the two paths gave the same bits: is the tensor-core path taken?";
     EXPECT_CLOSE(mma.invstd, gemm.invstd, 1e-4);
   }
