@@ -49,6 +49,14 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
+// Every cp.async group but the newest has landed, each thread's copies made
+// visible to the whole block's wgmmas (a pipeline two groups deep: the group
+// just waited for is the tile about to be computed).
+__device__ __forceinline__ void all_but_newest_landed() {
+  cp_async_wait<1>();
+  fence_proxy_async();
+  __syncthreads();
+}
 // A barrier over `threads` threads (a warpgroup) with its own id (0 is __syncthreads').
 __device__ __forceinline__ void bar_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");

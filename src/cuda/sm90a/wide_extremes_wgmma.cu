@@ -203,9 +203,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   // stage of tile q - 2, whose wgmmas every thread has waited for, is
   // refilled with tile q + 2.
   const auto arrive = [&](int q) {
-    wg::cp_async_wait<1>();
-    wg::fence_proxy_async();
-    __syncthreads();
+    wg::all_but_newest_landed();
     load(q + 2);
   };
 
