@@ -231,7 +231,7 @@ bool tensor_core_extremes(cudaStream_t stream, Precision precision, const Extrem
 
 #ifdef POINTNET_NO_SM90A
 bool warpgroup_extremes(cudaStream_t, Precision, const Extreme&, const void*, const void*, const float*, int, int, int,
-                        int) {
+                        int, bool) {
   return false;
 }
 bool warpgroup_extremes_available() { return false; }

@@ -127,7 +127,10 @@ int chunk_rows() {
 // fp32 and tf32 always take (POINTNET_WIDE_EXTREMES, to compare them; read at
 // every call so that tests can switch it). wgmma vs mma: 60 vs 119 us per
 // call, cls bf16 step 1.486 vs 1.620 ms (CUPTI / bench, H100, 2026-12-07).
-std::string wide_extremes_path() { return env_choice("POINTNET_WIDE_EXTREMES", {"wgmma", "mma", "gemm"}); }
+// "wgmma-ra": the warpgroup kernel with the weights in registers (not yet run).
+std::string wide_extremes_path() {
+  return env_choice("POINTNET_WIDE_EXTREMES", {"wgmma", "mma", "gemm", "wgmma-ra"});
+}
 
 // x's covariance in the fp16 / bf16 modes: X^T X over x's 2-byte operand (the
 // one z's extremes read: no conversion of its own, half of fp32's bytes),
@@ -592,7 +595,9 @@ bool cloud_extremes(State& s, Extremes e, const float* x, const void* x_narrow, 
   const void* xo = cuda::gemm_operand(s, State::kGemmA, x, size_t(B) * N * K, x_narrow);
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(C) * K);
   const std::string path = wide_extremes_path();
-  if (path == "wgmma" && cuda::warpgroup_extremes(s.stream, s.precision, e.seg, xo, wo, gamma, B, N, K, C)) {
+  const bool warpgroup = path == "wgmma" || path == "wgmma-ra";
+  if (warpgroup &&
+      cuda::warpgroup_extremes(s.stream, s.precision, e.seg, xo, wo, gamma, B, N, K, C, path == "wgmma-ra")) {
     e.S = 1;  // one segment per cloud, the picked side only
     e.seg.sq = e.sq = nullptr;
     merge_segments_kernel<<<grid_for(size_t(B) * C), kBlock, 0, s.stream>>>(e, B, C);

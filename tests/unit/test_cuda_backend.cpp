@@ -1628,18 +1628,19 @@ TEST_F(CudaWideMax, TensorCoreExtremesKeepTheFirstPoint) {
 // the zero-filled rows never count); channels past C in a block (C = 40,
 // 300); blocks with two clouds (B = 40, 36 at C = 1024: 33 blocks per channel
 // group on an H100; N = 300, five tiles each); both signs of gamma (the min
-// through negated weights). PicksTheFirstExtremeOfEachCloud shows the kernel
-// itself ran.
+// through negated weights). Both variants (the weights in shared memory or in
+// registers). PicksTheFirstExtremeOfEachCloud shows the kernels themselves ran.
 TEST_F(CudaWideMax, WarpgroupExtremesKeepTheFirstPoint) {
   if (!cuda::warpgroup_extremes_available()) GTEST_SKIP() << "wgmma needs compute capability 9.0";
   testing::ScopedEnv extremes;
-  extremes.set("POINTNET_WIDE_EXTREMES", "wgmma");
   for (const WideShape& s : {WideShape{3, 700, 128, 300}, WideShape{2, 3, 128, 40}, WideShape{2, 2500, 128, 1024},
                              WideShape{40, 100, 128, 1024}, WideShape{36, 300, 128, 1024}}) {
     const WideInputs in = wide_inputs(s, rng, true);
     const WideForward ref = cpu_wide_forward(in, true);
+    for (const char* path : {"wgmma", "wgmma-ra"})
     for (Precision p : {Precision::BF16, Precision::FP16}) {
-      SCOPED_TRACE(std::string(precision_name(p)) + " " + wide_name(s, true));
+      extremes.set("POINTNET_WIDE_EXTREMES", path);
+      SCOPED_TRACE(std::string(path) + " " + precision_name(p) + " " + wide_name(s, true));
       expect_exact_extremes(p, in, ref);
     }
   }
@@ -1663,9 +1664,10 @@ TEST(CudaWarpgroupExtremes, PicksTheFirstExtremeOfEachCloud) {
   for (const Case& cs : {Case{1, 1, 1}, Case{2, 3, 40}, Case{3, 63, 257}, Case{2, 64, 256}, Case{2, 65, 300},
                          Case{3, 700, 300}, Case{7, 129, 1100}, Case{20, 300, 2048}})
     for (bool ties : {true, false})
-      for (Precision p : {Precision::FP16, Precision::BF16}) {
+      for (Precision p : {Precision::FP16, Precision::BF16})
+      for (bool registers_a : {false, true}) {
         SCOPED_TRACE(std::string(precision_name(p)) + " B " + std::to_string(cs.B) + " N " + std::to_string(cs.N) +
-                     " C " + std::to_string(cs.C) + (ties ? " ties" : ""));
+                     " C " + std::to_string(cs.C) + (ties ? " ties" : "") + (registers_a ? " registers A" : ""));
         const size_t M = size_t(cs.B) * cs.N, bc = size_t(cs.B) * cs.C;
         std::vector<float> x(M * K), w(size_t(cs.C) * K), gamma(cs.C);
         for (float& v : x) v = ties ? float(g() % 2) : float(g() % 4);
@@ -1701,7 +1703,7 @@ TEST(CudaWarpgroupExtremes, PicksTheFirstExtremeOfEachCloud) {
         cudaMemcpy(dx, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice);
         cudaMemcpy(dw, wh.data(), wh.size() * 2, cudaMemcpyHostToDevice);
         cudaMemcpy(dgamma, gamma.data(), cs.C * sizeof(float), cudaMemcpyHostToDevice);
-        const bool taken = cuda::warpgroup_extremes(nullptr, p, seg, dx, dw, dgamma, cs.B, cs.N, K, cs.C);
+        const bool taken = cuda::warpgroup_extremes(nullptr, p, seg, dx, dw, dgamma, cs.B, cs.N, K, cs.C, registers_a);
         EXPECT_TRUE(taken);
         EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
         std::vector<float> hi(bc), lo(bc);

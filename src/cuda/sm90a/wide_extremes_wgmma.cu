@@ -70,6 +70,30 @@ __device__ __forceinline__ int core_offset(int row, int chunk) {
   return (row >> 3) * kSbo + chunk * 128 + (row & 7) * 16;
 }
 
+// Tile q of a block's Q (T per cloud; clouds first, first + stride, ...) into
+// stage q % kStages, in core layout; past the end, the last tile again into
+// that (free, never read) stage, so that every step's copies and groups are
+// the same. Rows past the cloud's end are zeros. One cp.async group.
+template <int kBlockThreads, typename Half>
+__device__ __forceinline__ void load_tile(char* tiles_s, const Half* x, int q, int Q, int T, int first, int stride,
+                                          int N) {
+  const int from = min(q, Q - 1);
+  const int b = first + (from / T) * stride, r0 = (from % T) * kTileRows;
+  const Half* src = x + (static_cast<size_t>(b) * N + r0) * kK;
+  char* dst = tiles_s + (q % kStages) * kTileBytes;
+  // Lane l takes row (l % 8) of an 8-row group and chunk l / 8 (+ 4 per
+  // quarter warp): each warp stores 512 contiguous bytes of the core layout
+  // (row-major ids stored 16 lanes 128 bytes apart, 4-way bank conflicts)
+  // and reads 64 contiguous bytes of each of its 8 rows.
+#pragma unroll
+  for (int i = 0; i < kTileRows * kChunks / kBlockThreads; ++i) {
+    const int id = i * kBlockThreads + threadIdx.x, r = (id & 7) | ((id >> 7) << 3), c = (id >> 3) & (kChunks - 1);
+    const bool real = r0 + r < N;
+    cp_async16_or_zero(dst + core_offset(r, c), real ? src + static_cast<size_t>(r) * kK + c * 8 : src, real);
+  }
+  wg::cp_async_commit();
+}
+
 // Column q = 2 j + x of this thread: channel 8 j + 2 (lane % 4) + x of its
 // half; the max of its (possibly negated) z over the rows seen, and its first n.
 struct Running {
@@ -179,26 +203,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     *reinterpret_cast<uint4*>(w_s + core_offset(c, q)) = v;
   }
-  // Tile q into stage q % kStages; past the end, the last tile again into
-  // that (free, never read) stage, so that every step's copies and groups are
-  // the same. Rows past the cloud's end are zeros.
-  const auto load = [&](int q) {
-    const int from = min(q, Q - 1);
-    const int b = first + (from / T) * stride, r0 = (from % T) * kTileRows;
-    const Half* src = x + (static_cast<size_t>(b) * N + r0) * kK;
-    char* dst = tiles_s + (q % kStages) * kTileBytes;
-    // Lane l takes row (l % 8) of an 8-row group and chunk l / 8 (+ 4 per
-    // quarter warp): each warp stores 512 contiguous bytes of the core layout
-    // (row-major ids stored 16 lanes 128 bytes apart, 4-way bank conflicts)
-    // and reads 64 contiguous bytes of each of its 8 rows.
-#pragma unroll
-    for (int i = 0; i < kTileRows * kChunks / kThreads; ++i) {
-      const int id = i * kThreads + threadIdx.x, r = (id & 7) | ((id >> 7) << 3), c = (id >> 3) & (kChunks - 1);
-      const bool real = r0 + r < N;
-      cp_async16_or_zero(dst + core_offset(r, c), real ? src + static_cast<size_t>(r) * kK + c * 8 : src, real);
-    }
-    wg::cp_async_commit();
-  };
+  const auto load = [&](int q) { load_tile<kThreads>(tiles_s, x, q, Q, T, first, stride, N); };
   // Tile q has landed (every thread's copies, made visible to wgmma); the
   // stage of tile q - 2, whose wgmmas every thread has waited for, is
   // refilled with tile q + 2.
@@ -259,6 +264,186 @@ __global__ void __launch_bounds__(kThreads, 1)
   wg::cp_async_wait<0>();
 }
 
+// ---------------------------------------------------------------------------
+// The register-A variant (POINTNET_WIDE_EXTREMES=wgmma-ra; not yet run on a
+// GPU). The weights are wgmma's A operand, held in registers (channels as M),
+// and the x tile is B (points as N) from shared memory: the tensor cores read
+// half the shared-memory bytes of the variant above (which, with both
+// operands there at m64n64, sits at shared memory's bandwidth), and a
+// thread's accumulators hold 2 channels x 16 points, so its running state is
+// 4 registers and a cloud's merge 2 shuffles. Four warpgroups of 64 channels
+// (256 per block, 16 warps per SM instead of 8), each double-buffering its
+// accumulators across tiles: tile u + 1's wgmmas run while tile u is folded.
+
+constexpr int kThreadsRa = 512;  // four warpgroups
+constexpr size_t kSmemRa = static_cast<size_t>(kStages) * kTileBytes;
+
+// d(64 channels x 64 points) = A(64 x 16 K, registers: mma.sync's m16n8k16 A
+// fragment per warp) B(64 points x 32 bytes of K, shared memory, K-major).
+template <class Op>
+struct MmaRa;
+#define PN_RA_D "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+                "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+#define PN_RA_ACC                                                                                          \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),          \
+      "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
+      "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]),            \
+      "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),            \
+      "+f"(d[30]), "+f"(d[31])
+// Operands %32-%35: A's registers; %36: B's descriptor; %37: accumulate
+// (scale-d). Then imm-scale-a, imm-scale-b, imm-trans-b (K-major B: 0).
+#define PN_RA_TAIL ", {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+#define PN_RA_IN(a, b, acc) "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(static_cast<int>(acc))
+template <>
+struct MmaRa<F16Op> {
+  __device__ static void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b, bool accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " PN_RA_D PN_RA_TAIL
+                 : PN_RA_ACC
+                 : PN_RA_IN(a, b, accumulate));
+  }
+};
+template <>
+struct MmaRa<BF16Op> {
+  __device__ static void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b, bool accumulate) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " PN_RA_D PN_RA_TAIL
+                 : PN_RA_ACC
+                 : PN_RA_IN(a, b, accumulate));
+  }
+};
+#undef PN_RA_D
+#undef PN_RA_ACC
+#undef PN_RA_TAIL
+#undef PN_RA_IN
+
+// d = this warpgroup's 64 channels (A, registers) against a 64-point tile.
+template <class Op>
+__device__ __forceinline__ void issue_ra(float (&d)[32], const uint32_t (&a)[kRowBytes / 32][4], const char* x) {
+  wg::fence_acc(d);
+  wg::fence();
+#pragma unroll
+  for (int ks = 0; ks < kRowBytes / 32; ++ks) MmaRa<Op>::run(d, a[ks], wg::desc(x + ks * 256, kSbo), ks > 0);
+  wg::commit();
+  wg::fence_acc(d);
+}
+
+// Accumulator 4 j + 2 h + x: channel h (row g + 8 h of the warp's 16), point
+// 8 j + 2 (lane % 4) + x of the tile, n = n0 + 8 j + x. Points ascending per
+// channel; rows at or past `end` never count. No branches (C7514).
+__device__ __forceinline__ void fold_ra(float (&best)[2], int (&at)[2], float (&d)[32], int n0, int end) {
+  wg::fence_acc(d);
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+      for (int x = 0; x < 2; ++x) {
+        const int n = n0 + 8 * j + x;
+        const float v = d[4 * j + 2 * h + x];
+        const bool up = n < end && v > best[h];
+        best[h] = up ? v : best[h];
+        at[h] = up ? n : at[h];
+      }
+}
+
+template <class Op, typename Half>
+__global__ void __launch_bounds__(kThreadsRa, 1)
+    wgmma_ra_extremes_kernel(Extreme seg, const Half* __restrict__ x, const Half* __restrict__ w,
+                             const float* __restrict__ gamma, int B, int N, int C) {
+  extern __shared__ __align__(128) char tiles_s[];
+  const int groups = (C + kBlockChannels - 1) / kBlockChannels, group = blockIdx.x % groups;
+  const int first = blockIdx.x / groups, stride = gridDim.x / groups;
+  const int clouds = first < B ? (B - first + stride - 1) / stride : 0;
+  const int T = (N + kTileRows - 1) / kTileRows, Q = clouds * T;
+  const int wgi = threadIdx.x >> 7, warp_in_wg = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+  const int g = lane >> 2, quad = lane & 3;
+
+  // This thread's A fragments: channels c[0] = 16 warp + g and c[1] = c[0] + 8
+  // of its warpgroup's 64; register (ks, r) holds K values 16 ks + 2 quad
+  // (+ 8 for r >= 2), +1, of channel c[r % 2]; negated where !(gamma >= 0),
+  // zeros past C.
+  const int c0 = group * kBlockChannels + wgi * kHalf + warp_in_wg * 16 + g;
+  uint32_t a[kRowBytes / 32][4];
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int c = c0 + 8 * (r % 2);
+    const bool real = c < C;
+    const uint32_t sign = real && !(gamma[c] >= 0.0f) ? 0x80008000u : 0u;
+    const uint32_t* row = reinterpret_cast<const uint32_t*>(w + static_cast<size_t>(real ? c : 0) * kK);
+#pragma unroll
+    for (int ks = 0; ks < kRowBytes / 32; ++ks)
+      a[ks][r] = real ? __ldg(row + (16 * ks + 2 * quad + 8 * (r / 2)) / 2) ^ sign : 0u;
+  }
+
+  const auto load = [&](int q) { load_tile<kThreadsRa>(tiles_s, x, q, Q, T, first, stride, N); };
+  const auto arrive = [&](int q) {
+    wg::all_but_newest_landed();
+    load(q + 2);
+  };
+  const auto issue = [&](float (&d)[32], int q) { issue_ra<Op>(d, a, tiles_s + (q % kStages) * kTileBytes); };
+  float best[2] = {-INFINITY, -INFINITY};
+  int at[2] = {-1, -1};
+  const auto fold = [&](float (&d)[32], int t) { fold_ra(best, at, d, t * kTileRows + 2 * quad, N); };
+  // Four tiles of one cloud from q0 (its tile t0), straight-line, the
+  // accumulators alternating: tile u + 1's wgmmas run while tile u is folded;
+  // all waited for at the end (C7514).
+  float d0[32], d1[32];
+  const auto four_tiles = [&](int q0, int t0) {
+    arrive(q0);
+    issue(d0, q0);
+    arrive(q0 + 1);
+    issue(d1, q0 + 1);
+    wg::wait<1>();
+    fold(d0, t0);
+    arrive(q0 + 2);
+    issue(d0, q0 + 2);
+    wg::wait<1>();
+    fold(d1, t0 + 1);
+    arrive(q0 + 3);
+    issue(d1, q0 + 3);
+    wg::wait<1>();
+    fold(d0, t0 + 2);
+    wg::wait<0>();
+    fold(d1, t0 + 3);
+  };
+  const auto one_tile = [&](int q0, int t0) {
+    arrive(q0);
+    issue(d0, q0);
+    wg::wait<0>();
+    fold(d0, t0);
+  };
+
+  if (Q == 0) return;
+  load(0);
+  load(1);
+  for (int k = 0; k < clouds; ++k) {
+    const int q0 = k * T;
+    int t = 0;
+    for (; t + 4 <= T; t += 4) four_tiles(q0 + t, t);
+    for (; t < T; ++t) one_tile(q0 + t, t);
+    // The 4 threads of a channel (lanes 4 g .. 4 g + 3) merge; lane 4 g writes.
+    const int b = first + k * stride;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      merge_extreme(best[h], at[h], 1, true);
+      merge_extreme(best[h], at[h], 2, true);
+      const int c = c0 + 8 * h;
+      if (quad == 0 && c < C) {
+        const size_t i = static_cast<size_t>(b) * C + c;
+        const bool up = gamma[c] >= 0.0f;
+        seg.max[i] = up ? best[h] : NAN;
+        seg.argmax[i] = up ? at[h] : -1;
+        seg.min[i] = up ? NAN : -best[h];
+        seg.argmin[i] = up ? -1 : at[h];
+      }
+      best[h] = -INFINITY;
+      at[h] = -1;
+    }
+  }
+  wg::cp_async_wait<0>();
+}
+
 struct Device {
   int major = 0, minor = 0, sms = 0;
 };
@@ -282,18 +467,26 @@ Device device_facts() {
                                     static_cast<int>(kSmem)));
     CUDA_CHECK(cudaFuncSetAttribute(wgmma_extremes_kernel<BF16Op, __nv_bfloat16>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+    CUDA_CHECK(cudaFuncSetAttribute(wgmma_ra_extremes_kernel<F16Op, __half>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemRa)));
+    CUDA_CHECK(cudaFuncSetAttribute(wgmma_ra_extremes_kernel<BF16Op, __nv_bfloat16>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemRa)));
   });
   return known[id];
 }
 
+// Shared memory limits raised by device_facts.
 template <class Op, typename Half>
-void launch(cudaStream_t stream, const Extreme& seg, const void* x, const void* w, const float* gamma, int B, int N,
-            int C, int sms) {
-  const auto kernel = wgmma_extremes_kernel<Op, Half>;  // its shared memory limit raised by device_facts
+void launch(cudaStream_t stream, bool registers_a, const Extreme& seg, const void* x, const void* w,
+            const float* gamma, int B, int N, int C, int sms) {
   const int groups = (C + kBlockChannels - 1) / kBlockChannels;
-  const int per_group = std::max(1, std::min(B, sms / groups));
-  kernel<<<groups * per_group, kThreads, kSmem, stream>>>(seg, static_cast<const Half*>(x),
-                                                         static_cast<const Half*>(w), gamma, B, N, C);
+  const int grid = groups * std::max(1, std::min(B, sms / groups));
+  const Half* xh = static_cast<const Half*>(x);
+  const Half* wh = static_cast<const Half*>(w);
+  if (registers_a)
+    wgmma_ra_extremes_kernel<Op, Half><<<grid, kThreadsRa, kSmemRa, stream>>>(seg, xh, wh, gamma, B, N, C);
+  else
+    wgmma_extremes_kernel<Op, Half><<<grid, kThreads, kSmem, stream>>>(seg, xh, wh, gamma, B, N, C);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -305,16 +498,16 @@ bool warpgroup_extremes_available() {
 }
 
 bool warpgroup_extremes(cudaStream_t stream, Precision precision, const Extreme& seg, const void* x, const void* w,
-                        const float* gamma, int B, int N, int K, int C) {
+                        const float* gamma, int B, int N, int K, int C, bool registers_a) {
   if (K != kK || B <= 0 || N <= 0 || C <= 0) return false;
   if (precision != Precision::FP16 && precision != Precision::BF16) return false;
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(w) % 16 != 0) return false;
   const Device d = device_facts();
   if (d.major != 9 || d.minor != 0) return false;
   if (precision == Precision::BF16)
-    launch<BF16Op, __nv_bfloat16>(stream, seg, x, w, gamma, B, N, C, d.sms);
+    launch<BF16Op, __nv_bfloat16>(stream, registers_a, seg, x, w, gamma, B, N, C, d.sms);
   else
-    launch<F16Op, __half>(stream, seg, x, w, gamma, B, N, C, d.sms);
+    launch<F16Op, __half>(stream, registers_a, seg, x, w, gamma, B, N, C, d.sms);
   return true;
 }
 
