@@ -1699,19 +1699,19 @@ TEST(CudaWarpgroupExtremes, PicksTheFirstExtremeOfEachCloud) {
         ASSERT_EQ(cudaMalloc(&seg.argmin, bc * 4), cudaSuccess);
         for (void* out : {static_cast<void*>(seg.max), static_cast<void*>(seg.min), static_cast<void*>(seg.argmax),
                           static_cast<void*>(seg.argmin)})
-          cudaMemset(out, 0x7f, bc * 4);  // neither NaN nor -1: every value must be written
-        cudaMemcpy(dx, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice);
-        cudaMemcpy(dw, wh.data(), wh.size() * 2, cudaMemcpyHostToDevice);
-        cudaMemcpy(dgamma, gamma.data(), cs.C * sizeof(float), cudaMemcpyHostToDevice);
+          EXPECT_EQ(cudaMemset(out, 0x7f, bc * 4), cudaSuccess);  // neither NaN nor -1: every value must be written
+        EXPECT_EQ(cudaMemcpy(dx, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+        EXPECT_EQ(cudaMemcpy(dw, wh.data(), wh.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+        EXPECT_EQ(cudaMemcpy(dgamma, gamma.data(), cs.C * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
         const bool taken = cuda::warpgroup_extremes(nullptr, p, seg, dx, dw, dgamma, cs.B, cs.N, K, cs.C, registers_a);
         EXPECT_TRUE(taken);
         EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
         std::vector<float> hi(bc), lo(bc);
         std::vector<int32_t> hi_at(bc), lo_at(bc);
-        cudaMemcpy(hi.data(), seg.max, bc * 4, cudaMemcpyDeviceToHost);
-        cudaMemcpy(lo.data(), seg.min, bc * 4, cudaMemcpyDeviceToHost);
-        cudaMemcpy(hi_at.data(), seg.argmax, bc * 4, cudaMemcpyDeviceToHost);
-        cudaMemcpy(lo_at.data(), seg.argmin, bc * 4, cudaMemcpyDeviceToHost);
+        EXPECT_EQ(cudaMemcpy(hi.data(), seg.max, bc * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        EXPECT_EQ(cudaMemcpy(lo.data(), seg.min, bc * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        EXPECT_EQ(cudaMemcpy(hi_at.data(), seg.argmax, bc * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        EXPECT_EQ(cudaMemcpy(lo_at.data(), seg.argmin, bc * 4, cudaMemcpyDeviceToHost), cudaSuccess);
         for (void* d : {dx, dw, static_cast<void*>(dgamma), static_cast<void*>(seg.max), static_cast<void*>(seg.min),
                         static_cast<void*>(seg.argmax), static_cast<void*>(seg.argmin)})
           cudaFree(d);
