@@ -293,29 +293,23 @@ struct MmaRa;
 // Operands %32-%35: A's registers; %36: B's descriptor; %37: accumulate
 // (scale-d). Then imm-scale-a, imm-scale-b, imm-trans-b (K-major B: 0).
 #define PN_RA_TAIL ", {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-#define PN_RA_IN(a, b, acc) "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(static_cast<int>(acc))
-template <>
-struct MmaRa<F16Op> {
-  __device__ static void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b, bool accumulate) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " PN_RA_D PN_RA_TAIL
-                 : PN_RA_ACC
-                 : PN_RA_IN(a, b, accumulate));
-  }
-};
-template <>
-struct MmaRa<BF16Op> {
-  __device__ static void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b, bool accumulate) {
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " PN_RA_D PN_RA_TAIL
-                 : PN_RA_ACC
-                 : PN_RA_IN(a, b, accumulate));
-  }
-};
+// MmaRa<Op> for the 2-byte type `type` ("f16", "bf16") in the instruction.
+#define PN_RA_MMA(Op, type)                                                                              \
+  template <>                                                                                            \
+  struct MmaRa<Op> {                                                                                     \
+    __device__ static void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b, bool accumulate) {    \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                          \
+                   "wgmma.mma_async.sync.aligned.m64n64k16.f32." type "." type " " PN_RA_D PN_RA_TAIL    \
+                   : PN_RA_ACC                                                                           \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(static_cast<int>(accumulate))); \
+    }                                                                                                    \
+  };
+PN_RA_MMA(F16Op, "f16")
+PN_RA_MMA(BF16Op, "bf16")
+#undef PN_RA_MMA
 #undef PN_RA_D
 #undef PN_RA_ACC
 #undef PN_RA_TAIL
-#undef PN_RA_IN
 
 // d = this warpgroup's 64 channels (A, registers) against a 64-point tile.
 template <class Op>
