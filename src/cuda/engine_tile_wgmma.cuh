@@ -57,6 +57,35 @@ __device__ __forceinline__ void all_but_newest_landed() {
   fence_proxy_async();
   __syncthreads();
 }
+// The weight-stationary kernels' pipeline over U row tiles from q0, each
+// tile against two halves of a warpgroup's channels, straight-line: half 1 of
+// tile u and half 0 of tile u + 1 run while the other half is folded; all are
+// waited for at the end (a branch or a loop edge between a wgmma and its wait
+// makes ptxas serialise them, C7514). arrive(q): tile q has landed;
+// issue(d, q, half) and fold(d, u, half), half a std::integral_constant.
+template <int U, class Acc, class Arrive, class Issue, class Fold>
+__device__ __forceinline__ void two_halves(int q0, Acc& d0, Acc& d1, const Arrive& arrive, const Issue& issue,
+                                           const Fold& fold) {
+  using Half0 = std::integral_constant<int, 0>;
+  using Half1 = std::integral_constant<int, 1>;
+  arrive(q0);
+  issue(d0, q0, Half0());
+  issue(d1, q0, Half1());
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    wait<1>();
+    fold(d0, u, Half0());
+    if (u + 1 < U) {
+      arrive(q0 + u + 1);
+      issue(d0, q0 + u + 1, Half0());
+      wait<1>();
+    } else {
+      wait<0>();
+    }
+    fold(d1, u, Half1());
+    if (u + 1 < U) issue(d1, q0 + u + 1, Half1());
+  }
+}
 // A barrier over `threads` threads (a warpgroup) with its own id (0 is __syncthreads').
 __device__ __forceinline__ void bar_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");

@@ -214,38 +214,20 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const char* w_half0 = w_s + static_cast<size_t>(wgi * 2 * kHalf) * kRowBytes;
   const char* w_half1 = w_half0 + kHalf * kRowBytes;
-  const auto issue = [&](float (&d)[32], int q, const char* wb) {
-    issue64<Op>(d, tiles_s + (q % kStages) * kTileBytes, wb);
+  const auto issue = [&](float (&d)[32], int q, auto half) {
+    issue64<Op>(d, tiles_s + (q % kStages) * kTileBytes, decltype(half)::value ? w_half1 : w_half0);
   };
   Running run0, run1;
   run0.reset();
   run1.reset();
   const int row_in_tile = warp_in_wg * 16 + (lane >> 2);
-  // U tiles of one cloud from q0 (its tile t0), straight-line: half 1 of tile
-  // u and half 0 of tile u + 1 run while the other half is folded; all are
-  // waited for at the end (a branch or a loop edge between a wgmma and its
-  // wait makes ptxas serialise them, C7514).
+  // U tiles of one cloud from q0, its tile t0 (wg::two_halves).
   float d0[32], d1[32];
   const auto tiles = [&](int q0, int t0, auto count) {
-    constexpr int U = decltype(count)::value;
-    arrive(q0);
-    issue(d0, q0, w_half0);
-    issue(d1, q0, w_half1);
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int n0 = (t0 + u) * kTileRows + row_in_tile;
-      wg::wait<1>();
-      fold(run0, d0, n0, N);
-      if (u + 1 < U) {
-        arrive(q0 + u + 1);
-        issue(d0, q0 + u + 1, w_half0);
-        wg::wait<1>();
-      } else {
-        wg::wait<0>();
-      }
-      fold(run1, d1, n0, N);
-      if (u + 1 < U) issue(d1, q0 + u + 1, w_half1);
-    }
+    const auto fold_half = [&](float (&d)[32], int u, auto half) {
+      fold(decltype(half)::value == 0 ? run0 : run1, d, (t0 + u) * kTileRows + row_in_tile, N);
+    };
+    wg::two_halves<decltype(count)::value>(q0, d0, d1, arrive, issue, fold_half);
   };
 
   if (Q == 0) return;

@@ -83,35 +83,18 @@ __global__ void __launch_bounds__(kThreadsWm, 1) wide_max_kernel(const WideMaxAr
   // This warpgroup's two halves of 128 channels.
   const char* w_half0 = w_s + static_cast<size_t>(wgi * 256) * L::kRowBytes;
   const char* w_half1 = w_half0 + 128 * L::kRowBytes;
-  const auto issue = [&](Acc (&d)[64], int q, const char* wb) {
-    wide::issue128<Op, L::kRowBytes>(d, tiles_s + (q % kStages) * L::kTileBytes, wb);
+  const auto issue = [&](Acc (&d)[64], int q, auto half) {
+    wide::issue128<Op, L::kRowBytes>(d, tiles_s + (q % kStages) * L::kTileBytes, decltype(half)::value ? w_half1 : w_half0);
   };
   Acc best0[32], best1[32];
-  const auto fold = [](Acc (&best)[32], Acc (&d)[64]) { wide::fold128(best, d); };
-  // U tiles from q0, straight-line: half 1 of tile u and half 0 of tile u + 1
-  // run while the other half's maxima are folded; all are waited for at the
-  // end (a branch or a loop edge between a wgmma and its wait makes ptxas
-  // serialise them, C7514).
+  const auto fold = [&](Acc (&d)[64], int, auto half) {
+    if constexpr (decltype(half)::value == 0) wide::fold128(best0, d);
+    else wide::fold128(best1, d);
+  };
+  // U tiles from q0 (wg::two_halves).
   Acc d0[64], d1[64];
   const auto tiles = [&](int q0, auto count) {
-    constexpr int U = decltype(count)::value;
-    arrive(q0);
-    issue(d0, q0, w_half0);
-    issue(d1, q0, w_half1);
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      wg::wait<1>();
-      fold(best0, d0);
-      if (u + 1 < U) {
-        arrive(q0 + u + 1);
-        issue(d0, q0 + u + 1, w_half0);
-        wg::wait<1>();
-      } else {
-        wg::wait<0>();
-      }
-      fold(best1, d1);
-      if (u + 1 < U) issue(d1, q0 + u + 1, w_half1);
-    }
+    wg::two_halves<decltype(count)::value>(q0, d0, d1, arrive, issue, fold);
   };
   // A cloud's maxima of one half, into out's row b.
   const auto finish = [&](Acc (&best)[32], int b, int half) {
