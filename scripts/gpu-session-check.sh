@@ -179,20 +179,35 @@ POINTNET_ENGINE_FP32=ffma bench --device cuda --task seg --precision fp32 --batc
 
 fi
 
-# Each training case by default, then again with $STEP_COMPARE's environment
-# (default: op by op instead of the recorded CUDA graph; "none": not again).
+# SESSION_TESTS_WITH="VAR=value ...": the training tests (ops, steps, models)
+# once more with that environment (a variant not yet the default).
+if [ -n "${SESSION_TESTS_WITH:-}" ]; then
+  stamp "== CUDA training tests with $SESSION_TESTS_WITH"
+  env $SESSION_TESTS_WITH timeout 200 build-gpu/pointnet_tests \
+    --gtest_filter='CudaOps.*:CudaPrecisionModes.*:*CudaStepGraph*:*CudaModel*:CudaFp16*:CudaSync*:CudaWideMax.*' \
+    --gtest_color=no > "$OUT/tests-with.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-with.log" | head -n 30
+  grep -E 'info.*(2-byte z|loss curve)' "$OUT/tests-with.log" | head -n 8
+fi
+
+# Each training case by default, then again with each of $STEP_COMPARE's
+# environments (';' between them; default: op by op instead of the recorded
+# CUDA graph; "none": not again).
 compare=${STEP_COMPARE:-POINTNET_STEP_GRAPHS=0}
 stamp "== training step, B = 32 x 2500: default vs $compare"
 IFS=, read -r -a cases <<< "${SESSION_STEP_CASES:-cls bf16,cls fp16,cls fp32,seg bf16,cls bf16 ft}"
+IFS=';' read -r -a compares <<< "$compare"
 for args in "${cases[@]}"; do
   set -- $args
   k=40; [ "$1" = seg ] && k=50
   ft=(); [ "${3:-}" = ft ] && ft=(--feature-transform)
   bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k --train "${ft[@]}"
   [ "$compare" = none ] && continue
-  for kv in $compare; do export "$kv"; done
-  bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k --train "${ft[@]}"
-  for kv in $compare; do unset "${kv%%=*}"; done
+  for variant in "${compares[@]}"; do
+    for kv in $variant; do export "$kv"; done
+    bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k --train "${ft[@]}"
+    for kv in $variant; do unset "${kv%%=*}"; done
+  done
 done
 
 stamp "== GPU time per kernel of the recorded training step (build-gpu/libkernel_profile.so, CUPTI)"

@@ -33,7 +33,7 @@ class CpuBackend : public Backend<T> {
 
   // No 2-byte copies here (narrow_activations() is false): the *_narrow arguments are ignored.
   void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout,
-                      const void* /*x_narrow*/ = nullptr) override {
+                      const void* /*x_narrow*/ = nullptr, void* /*y_narrow*/ = nullptr) override {
     cpu::linear_forward(y, x, w, b, M, Cin, Cout);
   }
   void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin, int Cout,

@@ -46,8 +46,11 @@ __device__ __forceinline__ void store_chunk_sums(double (&sh1)[kLanes][kTile], d
   __syncthreads();  // the shared arrays are reused by the next chunk
 }
 
-__global__ void column_partials_kernel(double* partials, ReduceTerm term, const float* a,
-                                       const float* b, const float* mean, const float* invstd,
+// A and B: float, or a 2-byte type where the summed tensor is kept so
+// (Backend::narrow_linear_outputs); widened to float as read.
+template <typename A, typename B>
+__global__ void column_partials_kernel(double* partials, ReduceTerm term, const A* a,
+                                       const B* b, const float* mean, const float* invstd,
                                        const float* gamma, const float* beta, const double* centre, int M, int C,
                                        int chunks) {
   const int tx = threadIdx.x, ty = threadIdx.y;
@@ -60,17 +63,17 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
     double s1 = 0.0, s2 = 0.0;
     if (c < C) {
       if (term == ReduceTerm::kSum) {
-        for (int m = begin + ty; m < end; m += kLanes) s1 += static_cast<double>(a[size_t(m) * C + c]);
+        for (int m = begin + ty; m < end; m += kLanes) s1 += static_cast<double>(widen(a[size_t(m) * C + c]));
       } else if (term == ReduceTerm::kCentredSquares) {
         const double mu = centre[c] / centre[C];
         for (int m = begin + ty; m < end; m += kLanes) {
-          const double d = static_cast<double>(a[size_t(m) * C + c]) - mu;
+          const double d = static_cast<double>(widen(a[size_t(m) * C + c])) - mu;
           s1 += d * d;
         }
       } else if (term == ReduceTerm::kShiftedMoments) {
-        const double shift = a[c];
+        const double shift = widen(a[c]);
         for (int m = begin + ty; m < end; m += kLanes) {
-          const double d = static_cast<double>(a[size_t(m) * C + c]) - shift;
+          const double d = static_cast<double>(widen(a[size_t(m) * C + c])) - shift;
           s1 += d;
           s2 += d * d;
         }
@@ -84,8 +87,8 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
           // dy is read only where the ReLU passed. Reading it always (no
           // branch per row) moved more bytes and was slower: 9.7 -> 10.2 us
           // per call (CUPTI, H100, 2026-12-06, session 11).
-          const float x = b[i];
-          const double g = relu && !(batchnorm_apply(x, centre, scale, shift) > 0.0f) ? 0.0 : a[i];
+          const float x = widen(b[i]);
+          const double g = relu && !(batchnorm_apply(x, centre, scale, shift) > 0.0f) ? 0.0 : widen(a[i]);
           s1 += g;
           s2 += g * ((static_cast<double>(x) - mu) * is);
         }
@@ -141,19 +144,26 @@ const double* finish_column_sums(State& s, const ColumnPartials& p, int rows_of_
   return p.sums;
 }
 
-const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
-                          const float* mean, const float* invstd, int M, int C, const float* gamma,
-                          const float* beta, const double* centre) {
+template <typename A, typename B>
+const double* column_sums_of(State& s, ReduceTerm term, const A* a, const B* b, const float* mean,
+                             const float* invstd, int M, int C, const float* gamma = nullptr,
+                             const float* beta = nullptr, const double* centre = nullptr) {
   PN_CHECK(term != ReduceTerm::kBatchNormReluGrad || (gamma && beta));
   PN_CHECK(term != ReduceTerm::kCentredSquares || centre);
   const int rows_of_sums = term == ReduceTerm::kSum || term == ReduceTerm::kCentredSquares ? 1 : 2;
   const ColumnPartials p = column_partials_for(s, M, C);
   if (p.chunks > 0) {
-    column_partials_kernel<<<p.grid, p.block, 0, s.stream>>>(p.partials, term, a, b, mean, invstd, gamma, beta,
-                                                             centre, M, C, p.chunks);
+    column_partials_kernel<A, B><<<p.grid, p.block, 0, s.stream>>>(p.partials, term, a, b, mean, invstd, gamma,
+                                                                   beta, centre, M, C, p.chunks);
     CUDA_CHECK_LAUNCH();
   }
   return finish_column_sums(s, p, rows_of_sums);
+}
+
+const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
+                          const float* mean, const float* invstd, int M, int C, const float* gamma,
+                          const float* beta, const double* centre) {
+  return column_sums_of(s, term, a, b, mean, invstd, M, C, gamma, beta, centre);
 }
 
 namespace {
@@ -190,24 +200,25 @@ __device__ __forceinline__ float normalized(float x, const float* centre, const 
 }
 // Narrow: the 2-byte type y's copy is written in (Backend::narrow_activations),
 // or NoNarrow for none.
-template <typename Narrow>
-__global__ void normalize_kernel(float* y, Narrow* y_narrow, const float* x, const float* centre, const float* scale,
+// In: x's type (float, or its 2-byte form, Backend::narrow_linear_outputs).
+template <typename Narrow, typename In>
+__global__ void normalize_kernel(float* y, Narrow* y_narrow, const In* x, const float* centre, const float* scale,
                                  const float* shift, size_t M, int C, bool relu) {
   const size_t n = M * C;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    const float v = normalized(x[i], centre, scale, shift, static_cast<int>(i % C), relu);
+    const float v = normalized(cuda::widen(x[i]), centre, scale, shift, static_cast<int>(i % C), relu);
     if (y) y[i] = v;
     cuda::store_narrow(y_narrow, i, v);
   }
 }
 // The same four values at a time (C % 4 == 0, x and y 16-byte aligned): the
 // element-wise passes moved ~2 TB/s one float per thread.
-template <typename Narrow>
-__global__ void normalize4_kernel(float4* y, Narrow* y_narrow, const float4* x, const float* centre,
+template <typename Narrow, typename In>
+__global__ void normalize4_kernel(float4* y, Narrow* y_narrow, const In* x, const float* centre,
                                   const float* scale, const float* shift, size_t quads, int C, bool relu) {
   for (size_t q = blockIdx.x * size_t(blockDim.x) + threadIdx.x; q < quads; q += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(q * 4 % C);
-    const float4 v = x[q];
+    const float4 v = cuda::load4(x, q);
     const float4 out = make_float4(normalized(v.x, centre, scale, shift, c, relu),
                                    normalized(v.y, centre, scale, shift, c + 1, relu),
                                    normalized(v.z, centre, scale, shift, c + 2, relu),
@@ -220,32 +231,33 @@ __global__ void normalize4_kernel(float4* y, Narrow* y_narrow, const float4* x, 
 using cuda::by_four;
 
 // y_narrow: y's 2-byte copy is written there too, or null; y may then be null.
-void normalize(State& s, float* y, void* y_narrow, const float* x, const float* centre, const float* scale,
+template <typename In>
+void normalize(State& s, float* y, void* y_narrow, const In* x, const float* centre, const float* scale,
                const float* shift, size_t M, int C, bool relu) {
   cuda::with_narrow_type(s, y_narrow, [&](auto* narrow) {
     using Narrow = std::remove_pointer_t<decltype(narrow)>;
     if (by_four(C, y, x, narrow)) {
       const size_t quads = M * C / 4;
-      normalize4_kernel<Narrow><<<grid_for(quads), kBlock, 0, s.stream>>>(
-          reinterpret_cast<float4*>(y), narrow, reinterpret_cast<const float4*>(x), centre, scale, shift, quads, C,
-          relu);
+      normalize4_kernel<Narrow, In><<<grid_for(quads), kBlock, 0, s.stream>>>(
+          reinterpret_cast<float4*>(y), narrow, x, centre, scale, shift, quads, C, relu);
     } else {
-      normalize_kernel<Narrow><<<grid_for(M * C), kBlock, 0, s.stream>>>(y, narrow, x, centre, scale, shift, M, C,
-                                                                         relu);
+      normalize_kernel<Narrow, In><<<grid_for(M * C), kBlock, 0, s.stream>>>(y, narrow, x, centre, scale, shift, M,
+                                                                             C, relu);
     }
   });
   CUDA_CHECK_LAUNCH();
 }
 
 // mean, invstd (saved for the backward), scale = gamma invstd, running stats.
+template <typename In>
 __global__ void finish_train_kernel(float* mean, float* invstd, float* running_mean,
                                     float* running_var, float* scale, const double* sums,
-                                    const float* x, const float* gamma, int M, int C, double eps,
+                                    const In* x, const float* gamma, int M, int C, double eps,
                                     double momentum) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   const double s1 = sums[c], s2 = sums[C + c];
-  const double mu = static_cast<double>(x[c]) + s1 / M;
+  const double mu = static_cast<double>(cuda::widen(x[c])) + s1 / M;
   const double squares = fmax(s2 - s1 * s1 / M, 0.0);  // sum (x - mu)^2
   const double is = 1.0 / sqrt(squares / M + eps);
   mean[c] = static_cast<float>(mu);
@@ -334,22 +346,22 @@ __device__ __forceinline__ float batchnorm_dx(float dy, float x, const DxChannel
 __device__ __forceinline__ float batchnorm_dx(float dy, float x, const DxTerms& t, int c) {
   return batchnorm_dx(dy, x, dx_channel(t, c));
 }
-template <typename Narrow>  // as normalize_kernel's: dx's 2-byte copy, or NoNarrow
-__global__ void batchnorm_dx_kernel(float* dx, Narrow* dx_narrow, const float* dy, const float* x, DxTerms t,
+template <typename Narrow, typename In>  // as normalize_kernel's: dx's 2-byte copy or NoNarrow; x's type
+__global__ void batchnorm_dx_kernel(float* dx, Narrow* dx_narrow, const float* dy, const In* x, DxTerms t,
                                     size_t M) {
   const size_t n = M * t.C;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    const float v = batchnorm_dx(dy[i], x[i], t, static_cast<int>(i % t.C));
+    const float v = batchnorm_dx(dy[i], cuda::widen(x[i]), t, static_cast<int>(i % t.C));
     dx[i] = v;
     cuda::store_narrow(dx_narrow, i, v);
   }
 }
-template <typename Narrow>
-__global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const float4* dy, const float4* x, DxTerms t,
+template <typename Narrow, typename In>
+__global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const float4* dy, const In* x, DxTerms t,
                                      size_t quads) {
   for (size_t q = blockIdx.x * size_t(blockDim.x) + threadIdx.x; q < quads; q += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(q * 4 % t.C);
-    const float4 g = dy[q], v = x[q];
+    const float4 g = dy[q], v = cuda::load4(x, q);
     const float4 out = make_float4(batchnorm_dx(g.x, v.x, t, c), batchnorm_dx(g.y, v.y, t, c + 1),
                                    batchnorm_dx(g.z, v.z, t, c + 2), batchnorm_dx(g.w, v.w, t, c + 3));
     dx[q] = out;
@@ -361,9 +373,9 @@ __global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const float4
 // channels x 8 row lanes over fixed row chunks), also summing dx per channel
 // in that kernel's order: the same bits as column_sums(kSum) of dx, without
 // reading dx back. dx may be null (only the copy written).
-template <typename Narrow>
+template <typename Narrow, typename In>
 __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* partials, const float* dy,
-                                         const float* x, DxTerms t, int M, int chunks) {
+                                         const In* x, DxTerms t, int M, int chunks) {
   const int tx = threadIdx.x, ty = threadIdx.y, C = t.C;
   const int c = blockIdx.x * cuda::kTile + tx;
   __shared__ double sh1[cuda::kLanes][cuda::kTile];
@@ -393,14 +405,14 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
         for (int j = 0; j < kRowsInFlight; ++j) {
           const size_t i = size_t(m + j * cuda::kLanes) * C + c;
           g[j] = dy[i];
-          xv[j] = x[i];
+          xv[j] = cuda::widen(x[i]);
         }
 #pragma unroll
         for (int j = 0; j < kRowsInFlight; ++j) row(m + j * cuda::kLanes, g[j], xv[j]);
       }
       for (; m < end; m += cuda::kLanes) {
         const size_t i = size_t(m) * C + c;
-        row(m, dy[i], x[i]);
+        row(m, dy[i], cuda::widen(x[i]));
       }
     }
     cuda::store_chunk_sums(sh1, sh2, s1, 0.0, partials, chunk, c, C);
@@ -409,9 +421,11 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
 
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
 
-// The forward passes, with or without the ReLU fused into the apply.
+// The forward passes, with or without the ReLU fused into the apply; x in
+// float or in its 2-byte form.
+template <typename In>
 void batchnorm_train(State& s, float* y, void* y_narrow, float* mean, float* invstd, float* running_mean,
-                     float* running_var, const float* x, const float* gamma, const float* beta, int M, int C,
+                     float* running_var, const In* x, const float* gamma, const float* beta, int M, int C,
                      double eps, double momentum, bool relu) {
   const bool group = cuda::synchronised(s);
   // PyTorch refuses this too: the unbiased variance of one value is undefined.
@@ -422,19 +436,22 @@ void batchnorm_train(State& s, float* y, void* y_narrow, float* mean, float* inv
   if (C <= 0) return;
   float* scale = static_cast<float*>(s.scratch(State::kCoeffs, size_t(C) * sizeof(float)));
   if (!group) {
-    const double* sums = cuda::column_sums(s, cuda::ReduceTerm::kShiftedMoments, x, nullptr, nullptr, nullptr, M, C);
+    const double* sums = cuda::column_sums_of(s, cuda::ReduceTerm::kShiftedMoments, x, static_cast<const float*>(nullptr),
+                                              nullptr, nullptr, M, C);
     finish_train_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(mean, invstd, running_mean, running_var, scale,
                                                                     sums, x, gamma, M, C, eps, momentum);
   } else {
     // Two passes over the global batch: the ranks' first rows differ, so no
     // common shift exists for the one-pass moments.
     const double* sums = cuda::group_sums(
-        s, State::kGroupSums, {{cuda::column_sums(s, cuda::ReduceTerm::kSum, x, nullptr, nullptr, nullptr, M, C), C}},
+        s, State::kGroupSums,
+        {{cuda::column_sums_of(s, cuda::ReduceTerm::kSum, x, static_cast<const float*>(nullptr), nullptr, nullptr, M, C),
+          C}},
         M);
     const double* squares = cuda::group_sums(
         s, State::kGroupSums2,
-        {{cuda::column_sums(s, cuda::ReduceTerm::kCentredSquares, x, nullptr, nullptr, nullptr, M, C, nullptr,
-                            nullptr, sums),
+        {{cuda::column_sums_of(s, cuda::ReduceTerm::kCentredSquares, x, static_cast<const float*>(nullptr), nullptr,
+                               nullptr, M, C, nullptr, nullptr, sums),
           C}},
         M);
     finish_train_group_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(
@@ -466,11 +483,14 @@ void CudaBackend::batchnorm_forward_train(float* y, float* mean, float* invstd, 
 void CudaBackend::batchnorm_relu_forward_train(float* y, float* mean, float* invstd, float* running_mean,
                                                float* running_var, const float* x, const float* gamma,
                                                const float* beta, int M, int C, double eps, double momentum,
-                                               void* y_narrow) {
+                                               void* y_narrow, const void* x_narrow) {
   const bool copy = cuda::narrow_copies_on(*s_) && y_narrow;
   PN_CHECK(y || copy);  // "only the copy" where no copy is written
-  batchnorm_train(*s_, y, copy ? y_narrow : nullptr, mean, invstd, running_mean, running_var, x, gamma, beta, M, C,
-                  eps, momentum, true);
+  PN_CHECK(!x_narrow || narrow_linear_outputs());
+  cuda::with_input_type(*s_, x, x_narrow, [&](const auto* in) {
+    batchnorm_train(*s_, y, copy ? y_narrow : nullptr, mean, invstd, running_mean, running_var, in, gamma, beta, M,
+                    C, eps, momentum, true);
+  });
 }
 
 void CudaBackend::batchnorm_forward_eval(float* y, const float* x, const float* gamma,
@@ -488,12 +508,14 @@ void CudaBackend::batchnorm_relu_forward_eval(float* y, const float* x, const fl
 namespace {
 // The backward, optionally through the fused ReLU (gamma/beta for its mask
 // when relu; see batchnorm_dx_kernel).
+template <typename In>
 void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* dgamma, float* dbeta,
-                    const float* dy, const float* x, const float* gamma, const float* beta, const float* mean,
+                    const float* dy, const In* x, const float* gamma, const float* beta, const float* mean,
                     const float* invstd, int M, int C, bool relu) {
   if (C <= 0) return;
-  const double* sums = cuda::column_sums(s, relu ? cuda::ReduceTerm::kBatchNormReluGrad : cuda::ReduceTerm::kBatchNormGrad,
-                                         dy, x, mean, invstd, M, C, gamma, beta);
+  const double* sums = cuda::column_sums_of(
+      s, relu ? cuda::ReduceTerm::kBatchNormReluGrad : cuda::ReduceTerm::kBatchNormGrad, dy, x, mean, invstd, M, C,
+      gamma, beta);
   double* coeffs = static_cast<double*>(s.scratch(State::kCoeffs, size_t(3) * C * sizeof(double)));
   finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(dgamma, dbeta, coeffs, sums, gamma, invstd,
                                                                      M, C, nullptr);
@@ -514,7 +536,7 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
     if (p.chunks > 0) {
       cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
         batchnorm_dx_sums_kernel<<<p.grid, p.block, 0, s.stream>>>(dx, narrow, p.partials, dy, x, terms, M,
-                                                                    p.chunks);
+                                                                    p.chunks);  // Narrow, In deduced
       });
       CUDA_CHECK_LAUNCH();
     }
@@ -527,11 +549,11 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
     using Narrow = std::remove_pointer_t<decltype(narrow)>;
     if (by_four(C, dx, dy, x) && by_four(C, narrow)) {
       const size_t quads = size_t(M) * C / 4;
-      batchnorm_dx4_kernel<Narrow><<<grid_for(quads), kBlock, 0, s.stream>>>(
-          reinterpret_cast<float4*>(dx), narrow, reinterpret_cast<const float4*>(dy),
-          reinterpret_cast<const float4*>(x), terms, quads);
+      batchnorm_dx4_kernel<Narrow, In><<<grid_for(quads), kBlock, 0, s.stream>>>(
+          reinterpret_cast<float4*>(dx), narrow, reinterpret_cast<const float4*>(dy), x, terms, quads);
     } else {
-      batchnorm_dx_kernel<Narrow><<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(dx, narrow, dy, x, terms, M);
+      batchnorm_dx_kernel<Narrow, In><<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(dx, narrow, dy, x, terms,
+                                                                                         M);
     }
   });
   CUDA_CHECK_LAUNCH();
@@ -549,11 +571,14 @@ void CudaBackend::batchnorm_backward(float* dx, float* dgamma, float* dbeta, con
 void CudaBackend::batchnorm_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                           const float* /*y*/, const float* gamma, const float* beta,
                                           const float* mean, const float* invstd, int M, int C, void* dx_narrow,
-                                          float* dx_sum) {
+                                          float* dx_sum, const void* x_narrow) {
   const bool copy = cuda::narrow_copies_on(*s_) && dx_narrow;
   PN_CHECK(dx || copy || !dx_narrow);  // "only the copy" where no copy is written
-  batchnorm_grad(*s_, dx, copy ? dx_narrow : nullptr, dx_sum, dgamma, dbeta, dy, x, gamma, beta, mean, invstd, M, C,
-                 true);
+  PN_CHECK(!x_narrow || narrow_linear_outputs());
+  cuda::with_input_type(*s_, x, x_narrow, [&](const auto* in) {
+    batchnorm_grad(*s_, dx, copy ? dx_narrow : nullptr, dx_sum, dgamma, dbeta, dy, in, gamma, beta, mean, invstd, M,
+                   C, true);
+  });
 }
 
 }  // namespace pointnet

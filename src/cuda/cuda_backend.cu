@@ -118,6 +118,8 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   s_->bias_epilogue = env_choice("POINTNET_LINEAR_BIAS", {"epilogue", "broadcast"}) == "epilogue";
   // "off" converts each weight per GEMM that reads it, as before narrow_weights (the same bits; for comparisons).
   s_->weight_copies = env_choice("POINTNET_NARROW_WEIGHTS", {"on", "off"}) == "on";
+  // "on" keeps the BatchNorm+ReLU conv layers' z in 2 bytes (Backend::narrow_linear_outputs).
+  s_->narrow_z = env_choice("POINTNET_NARROW_Z", {"off", "on"}) == "on";
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
@@ -172,6 +174,7 @@ void CudaBackend::narrow_weights(const float* values, size_t count) {
 }
 void CudaBackend::set_fp32_per_cloud(bool on) { s_->fp32_per_cloud = on; }
 bool CudaBackend::narrow_activations() const { return cuda::narrow_copies_on(*s_); }
+bool CudaBackend::narrow_linear_outputs() const { return cuda::narrow_copies_on(*s_) && s_->narrow_z; }
 void CudaBackend::per_cloud_gemms(bool per_cloud) {
   s_->precision = per_cloud && s_->fp32_per_cloud ? Precision::FP32 : s_->mode_precision;
 }

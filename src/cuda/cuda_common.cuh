@@ -41,6 +41,7 @@ struct CudaBackend::State {
     kGroupSums, // SyncBN: the double sums (and row count) all-reduced over the group (group_sums)
     kGroupSums2,// SyncBN: a second such buffer, for an op that needs two at once
     kWeights,   // the trainable values' 2-byte copy (narrow_weights)
+    kLinearOut, // linear_forward's fp32 output before its 2-byte form, where cuBLASLt has no plan for that
     kSlots
   };
 
@@ -50,6 +51,7 @@ struct CudaBackend::State {
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
   bool weight_copies = true;                   // the weights' 2-byte copy in fp16/bf16 (POINTNET_NARROW_WEIGHTS)
+  bool narrow_z = true;                        // 2-byte linear outputs where asked (POINTNET_NARROW_Z)
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
   size_t weight_count = 0;
@@ -158,6 +160,20 @@ template <typename Half>
 __device__ __forceinline__ void store_narrow(Half* out, size_t i, float v) {
   out[i] = to_narrow<Half>(v);
 }
+// A value read as float, from fp32 or from a 2-byte form (exact: every fp16
+// and bf16 value is a float), one or four at a time (x 16-byte aligned for
+// floats, 8-byte for the 2-byte types).
+__device__ __forceinline__ float widen(float v) { return v; }
+__device__ __forceinline__ float widen(__half v) { return __half2float(v); }
+__device__ __forceinline__ float widen(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float4 load4(const float* x, size_t quad) {
+  return reinterpret_cast<const float4*>(x)[quad];
+}
+template <typename Half>
+__device__ __forceinline__ float4 load4(const Half* x, size_t quad) {
+  const NarrowFour<Half> v = reinterpret_cast<const NarrowFour<Half>*>(x)[quad];
+  return make_float4(widen(v.v[0]), widen(v.v[1]), widen(v.v[2]), widen(v.v[3]));
+}
 // The type a kernel template takes where no 2-byte copy is written: its stores do nothing.
 struct NoNarrow {};
 __device__ __forceinline__ void store_narrow(NoNarrow*, size_t, float) {}
@@ -170,6 +186,16 @@ void with_narrow_type(const State& s, void* narrow, F&& f) {
   PN_CHECK(s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);
   if (s.mode_precision == Precision::FP16) f(static_cast<__half*>(narrow));
   else f(static_cast<__nv_bfloat16*>(narrow));
+}
+
+// Calls f with x typed as float (x_narrow null) or as the mode's 2-byte type
+// (x_narrow): a pass that reads an activation in either form.
+template <typename F>
+void with_input_type(const State& s, const float* x, const void* x_narrow, F&& f) {
+  if (!x_narrow) return f(x);
+  PN_CHECK(s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);
+  if (s.mode_precision == Precision::FP16) f(static_cast<const __half*>(x_narrow));
+  else f(static_cast<const __nv_bfloat16*>(x_narrow));
 }
 
 // The operand type and accumulation of the GEMMs queued now, for cuBLASLt.

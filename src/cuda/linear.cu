@@ -1,6 +1,8 @@
 // 1x1 convolution / fully connected layer: one GEMM over all rows, the bias
 // broadcast first and the GEMM accumulating onto it (beta = 1), as the CPU.
 // Operands follow the precision mode (gemm_operand); outputs are fp32.
+#include <type_traits>
+
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet {
@@ -38,11 +40,31 @@ using cuda::kBlock;
 using State = CudaBackend::State;
 
 void CudaBackend::linear_forward(float* y, const float* x, const float* w, const float* b, int M,
-                                 int Cin, int Cout, const void* x_narrow) {
+                                 int Cin, int Cout, const void* x_narrow, void* y_narrow) {
   PN_CHECK(M >= 0 && Cin >= 0 && Cout >= 0);
   if (M == 0 || Cout == 0) return;
   const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(M) * Cin, x_narrow);
   const void* wo = cuda::gemm_operand(*s_, State::kGemmB, w, size_t(Cout) * Cin);
+  if (y_narrow) {
+    // y in the operands' 2-byte type, straight from the matmul's epilogue
+    // (the bias in that type too, as cuBLASLt takes it for such outputs);
+    // else through fp32 scratch and one conversion (the same rounding of y).
+    PN_CHECK(narrow_linear_outputs() && s_->precision == s_->mode_precision);
+    cuda_engine::LtLinear::Math math = cuda::gemm_math(*s_);
+    math.out = math.operands;
+    if (b && Cin > 0 && s_->bias_epilogue) {
+      const void* bo = cuda::gemm_operand(*s_, State::kCoeffs, b, size_t(Cout));
+      if (s_->lt->try_run_batched(xo, 1, M, Cin, wo, bo, Cout, false, y_narrow, s_->stream, math)) return;
+    }
+    float* wide = static_cast<float*>(s_->scratch(State::kLinearOut, size_t(M) * Cout * sizeof(float)));
+    if (b) cuda::broadcast_rows(*s_, wide, b, size_t(M), Cout);
+    cuda::gemm(*s_, false, true, M, Cout, Cin, xo, Cin, 0, wo, Cin, 0, b ? 1.0f : 0.0f, wide, Cout, 0);
+    cuda::with_narrow_type(*s_, y_narrow, [&](auto* narrow) {
+      if constexpr (!std::is_same_v<decltype(narrow), cuda::NoNarrow*>)
+        cuda::convert(s_->stream, narrow, wide, size_t(M) * Cout);
+    });
+    return;
+  }
   // The bias in the matmul's epilogue: y is written once, never read.
   // Where cuBLASLt has no plan for it, the bias is broadcast into y first.
   if (b && Cin > 0 && s_->bias_epilogue &&

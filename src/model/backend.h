@@ -97,11 +97,19 @@ class Backend {
   // calls it at the start of each forward and drops it at the end of its
   // backward). Elsewhere it does nothing.
   virtual void narrow_weights(const T* /*values*/, size_t /*count*/) {}
+  // Where true (only with narrow_activations()), a training conv layer with
+  // BatchNorm and ReLU may keep its linear output z in the mode's 2-byte type
+  // only, as PyTorch's autocast does: linear_forward writes it (y_narrow), and
+  // the BatchNorm+ReLU forward and backward read it (x_narrow). z is then
+  // rounded once more than in fp32, and every pass over it moves half the bytes.
+  virtual bool narrow_linear_outputs() const { return false; }
 
   // 1x1 convolution / fully connected layer: y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + b(Cout).
-  // x_narrow: x's 2-byte copy, or null.
+  // x_narrow: x's 2-byte copy, or null. y_narrow (narrow_linear_outputs()
+  // only): y is written there in the mode's 2-byte type instead, and y is
+  // ignored (may be null).
   virtual void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout,
-                              const void* x_narrow = nullptr) = 0;
+                              const void* x_narrow = nullptr, void* y_narrow = nullptr) = 0;
   // dx(M, Cin) = dy w; dw(Cout, Cin) = dy^T x; db(Cout) = sum over rows of dy.
   // dy_narrow, x_narrow: the 2-byte copies of dy and x, or null.
   virtual void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M,
@@ -122,10 +130,14 @@ class Backend {
   // The batch normalisations above followed by relu_forward(y, y): the same
   // values, in one pass over the activations where a backend fuses them.
   // y_narrow (this ReLU'd variant only): y's 2-byte copy is written there
-  // too; with it, y may be null: only the copy.
+  // too; with it, y may be null: only the copy. x_narrow (where
+  // narrow_linear_outputs()): x is read from there, in the mode's 2-byte
+  // type, and x is ignored (may be null).
   virtual void batchnorm_relu_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var,
                                             const T* x, const T* gamma, const T* beta, int M, int C, double eps,
-                                            double momentum, void* /*y_narrow*/ = nullptr) {
+                                            double momentum, void* /*y_narrow*/ = nullptr,
+                                            const void* x_narrow = nullptr) {
+    if (x_narrow) fail("the ", name(), " backend keeps no 2-byte linear outputs");
     batchnorm_forward_train(y, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum);
     relu_forward(y, y, static_cast<size_t>(M) * C);
   }
@@ -143,10 +155,12 @@ class Backend {
   // one pass over the activations fewer. dx_narrow: dx's 2-byte copy is
   // written there too; with it, dx_sum (C) is overwritten with dx's column
   // sums (the same bits as linear_backward's db from dx) and dx may be null:
-  // only the copy.
+  // only the copy. x_narrow: x read from its 2-byte form, as in the forward.
   virtual void batchnorm_relu_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* y,
                                        const T* gamma, const T* beta, const T* mean, const T* invstd, int M,
-                                       int C, void* /*dx_narrow*/ = nullptr, T* /*dx_sum*/ = nullptr) {
+                                       int C, void* /*dx_narrow*/ = nullptr, T* /*dx_sum*/ = nullptr,
+                                       const void* x_narrow = nullptr) {
+    if (x_narrow) fail("the ", name(), " backend keeps no 2-byte linear outputs");
     static_cast<void>(beta);
     relu_backward(dx, dy, y, static_cast<size_t>(M) * C);
     batchnorm_backward(dx, dgamma, dbeta, dx, x, gamma, mean, invstd, M, C);

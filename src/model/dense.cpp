@@ -30,9 +30,13 @@ void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, 
   layer.input_narrow = be.narrow_activations() ? x_narrow : nullptr;
   layer.rows = M;
   layer.trained = training;
-  T* z = layer.z.reserve(count);
+  // z in 2 bytes where the backend keeps it so: only the BatchNorm reads it.
+  layer.z_narrow = training && s.conv && s.relu && !s.bn_name.empty() && !s.dropout && count > 0 &&
+                   be.narrow_activations() && be.narrow_linear_outputs();
+  T* z = layer.z.reserve(layer.z_narrow ? Backend<T>::narrow_count(count) : count);
   be.per_cloud_gemms(!s.conv);
-  be.linear_forward(z, x, store.value(layer.weight), store.value(layer.bias), M, s.in, s.out, layer.input_narrow);
+  be.linear_forward(layer.z_narrow ? nullptr : z, x, store.value(layer.weight), store.value(layer.bias), M, s.in,
+                    s.out, layer.input_narrow, layer.z_narrow ? z : nullptr);
   be.per_cloud_gemms(false);
   dense_activate(layer, be, store, M, training, bn_momentum);
 }
@@ -48,6 +52,7 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
   layer.trained = training;
   layer.narrow_holds_y = false;
   T* z = layer.z.data();
+  PN_CHECK(!layer.z_narrow || (training && s.relu && !s.bn_name.empty() && !s.dropout));
   if (s.dropout && training) {
     PN_CHECK(layer.dropout_mask != nullptr);
     be.multiply(z, z, layer.dropout_mask, count);
@@ -70,9 +75,10 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
     if (s.relu) {
       layer.narrow_holds_y = copy;
       void* y_narrow = copy ? layer.narrow.reserve(Backend<T>::narrow_count(count)) : nullptr;
-      be.batchnorm_relu_forward_train(y, mean, invstd, store.value(layer.bn_mean), store.value(layer.bn_var), z,
-                                      store.value(layer.bn_weight), store.value(layer.bn_bias), M, s.out,
-                                      kBatchNormEps, bn_momentum, y_narrow);
+      be.batchnorm_relu_forward_train(y, mean, invstd, store.value(layer.bn_mean), store.value(layer.bn_var),
+                                      layer.z_narrow ? nullptr : z, store.value(layer.bn_weight),
+                                      store.value(layer.bn_bias), M, s.out, kBatchNormEps, bn_momentum, y_narrow,
+                                      layer.z_narrow ? z : nullptr);
     } else {
       be.batchnorm_forward_train(y, mean, invstd, store.value(layer.bn_mean), store.value(layer.bn_var), z,
                                  store.value(layer.bn_weight), store.value(layer.bn_bias), M, s.out, kBatchNormEps,
@@ -103,10 +109,12 @@ const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
   if (s.relu && !s.bn_name.empty()) {
     // In place (the kernels read dy[i] and z[i] before writing dx[i]), or,
     // with the copy, only the copy and its column sums (the bias gradient).
+    const T* z = layer.z.data();
     be.batchnorm_relu_backward(narrow ? nullptr : dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy,
-                               layer.z.data(), y, store.value(layer.bn_weight), store.value(layer.bn_bias),
-                               layer.mean.data(), layer.invstd.data(), M, s.out,
-                               narrow ? layer.narrow.data() : nullptr, narrow ? store.grad(layer.bias) : nullptr);
+                               layer.z_narrow ? nullptr : z, y, store.value(layer.bn_weight),
+                               store.value(layer.bn_bias), layer.mean.data(), layer.invstd.data(), M, s.out,
+                               narrow ? layer.narrow.data() : nullptr, narrow ? store.grad(layer.bias) : nullptr,
+                               layer.z_narrow ? z : nullptr);
     if (narrow) return layer.narrow.data();
   } else if (s.relu) {
     be.relu_backward(dy, dy, y, count);

@@ -27,6 +27,10 @@ struct Dense {
   // Saved by forward for backward. M = rows (points or clouds).
   const T* input = nullptr;  // (M, in), owned by the previous layer
   Buffer<T> z;               // (M, out) linear output (after dropout)
+  // z holds the linear output in the mode's 2-byte type, narrow_count(M * out)
+  // T's (Backend::narrow_linear_outputs; conv layers with BatchNorm and ReLU,
+  // training): the BatchNorm reads that, and no fp32 z exists.
+  bool z_narrow = false;
   Buffer<T> y;               // (M, out) layer output (after BN and ReLU); aliases z without BN/ReLU
   Buffer<T> mean, invstd;    // (out) batch statistics
   const T* dropout_mask = nullptr;  // (M, out), owned by the model

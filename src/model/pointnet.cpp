@@ -171,6 +171,7 @@ void PointNet<T>::forward_head_seg(bool training) {
   // global part once per cloud (Backend::concat_linear_forward).
   head1_.z.bind(&be_);
   head1_.input = nullptr;
+  head1_.z_narrow = false;  // concat_linear_forward writes fp32 z
   const int width = head1_.spec.out;
   be_.concat_linear_forward(head1_.z.reserve(static_cast<size_t>(M) * width), conv3_.output(), pointfeat_,
                             store_.value(head1_.weight), store_.value(head1_.bias), B, N, kGlobal, kPointFeat,

@@ -1035,6 +1035,96 @@ TEST(CudaPrecisionModes, NarrowCopiesHoldTheConversionAndAreRead) {
   }
 }
 
+// The BatchNorm+ReLU conv layers' z kept in 2 bytes only
+// (Backend::narrow_linear_outputs, POINTNET_NARROW_Z=on): linear_forward
+// writes z rounded once to the mode's type (through cuBLASLt's epilogue, or
+// through fp32 scratch where the bias is broadcast), and the BatchNorm+ReLU
+// forward and backward read that copy with the same bits as they read its
+// values given in fp32.
+TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
+  PN_REQUIRE_CUDA();
+  Rng rng(17);
+  for (Precision p : {Precision::BF16, Precision::FP16})
+  for (const char* bias_path : {"epilogue", "broadcast"})
+  for (int M : {301, 256})
+  for (int C : {64, 6}) {
+    SCOPED_TRACE(std::string(precision_name(p)) + " bias " + bias_path + " M=" + std::to_string(M) +
+                 " C=" + std::to_string(C));
+    const int K = 10;
+    const size_t n = size_t(M) * C;
+    std::vector<float> x(size_t(M) * K), w(size_t(C) * K), bias(C), eye(size_t(C) * C, 0.0f), dy(n), gamma(C),
+        beta(C);
+    for (float& v : x) v = rng.normal();
+    for (float& v : w) v = 0.5f * rng.normal();
+    for (float& v : bias) v = 0.3f * rng.normal();
+    for (int c = 0; c < C; ++c) eye[size_t(c) * C + c] = 1.0f;
+    for (float& v : dy) v = rng.normal();
+    for (float& v : gamma) v = 1.0f + 0.3f * rng.normal();
+    for (float& v : beta) v = 0.3f * rng.normal();
+    testing::ScopedEnv env;
+    env.set("POINTNET_NARROW_Z", "on");
+    env.set("POINTNET_LINEAR_BIAS", bias_path);
+    CudaBackend gpu(p);
+    ASSERT_TRUE(gpu.narrow_linear_outputs());
+    const size_t copy_floats = Backend<float>::narrow_count(n);
+    Dev gx(gpu, x), gw(gpu, w), gbias(gpu, bias), eyes(gpu, eye), zeros(gpu, std::vector<float>(n, 0.0f)),
+        z_copy(gpu, copy_floats), z_wide(gpu, n), z_fp32(gpu, n);
+    z_copy.poison();
+    gpu.linear_forward(nullptr, gx, gw, gbias, M, K, C, nullptr, z_copy);
+    gpu.linear_forward(z_fp32, gx, gw, gbias, M, K, C);
+    gpu.linear_forward(z_wide, zeros, eyes, nullptr, M, C, C, z_copy);  // the copy's values, exactly
+    // z rounded once (its bias too, in the epilogue): within an ulp of the fp32 output's.
+    const std::vector<float> zw = z_wide.host(), zf = z_fp32.host();
+    const double unit = p == Precision::BF16 ? 1.0 / 256 : 1.0 / 2048;
+    size_t worse = 0;
+    for (size_t i = 0; i < n; ++i)
+      worse += !(std::fabs(double(zw[i]) - zf[i]) <= unit * (std::fabs(zf[i]) + std::fabs(bias[i % C])));
+    EXPECT_EQ(worse, 0u) << "elements of z further than an ulp from the fp32 output";
+    EXPECT_GT(rel_error(zw, zf), 0.0) << "z was not rounded at all";
+
+    // Forward from the copy vs from its values in fp32: the same bits.
+    Dev gg(gpu, gamma), gb(gpu, beta), y_a(gpu, n), y_b(gpu, n), mean_a(gpu, C), mean_b(gpu, C), is_a(gpu, C),
+        is_b(gpu, C), rm_a(gpu, std::vector<float>(C, 0.1f)), rm_b(gpu, std::vector<float>(C, 0.1f)),
+        rv_a(gpu, std::vector<float>(C, 0.9f)), rv_b(gpu, std::vector<float>(C, 0.9f)), yc_a(gpu, copy_floats),
+        yc_b(gpu, copy_floats);
+    gpu.batchnorm_relu_forward_train(y_a, mean_a, is_a, rm_a, rv_a, nullptr, gg, gb, M, C, 1e-5, 0.1, yc_a, z_copy);
+    gpu.batchnorm_relu_forward_train(y_b, mean_b, is_b, rm_b, rv_b, z_wide, gg, gb, M, C, 1e-5, 0.1, yc_b);
+    EXPECT_CLOSE(y_a.host(), y_b.host(), kExact);
+    EXPECT_CLOSE(yc_a.host(), yc_b.host(), kExact);
+    EXPECT_CLOSE(mean_a.host(), mean_b.host(), kExact);
+    EXPECT_CLOSE(is_a.host(), is_b.host(), kExact);
+    EXPECT_CLOSE(rm_a.host(), rm_b.host(), kExact);
+    EXPECT_CLOSE(rv_a.host(), rv_b.host(), kExact);
+
+    // Backward, fp32 dx, and the copy of dx with its column sums.
+    Dev gdy(gpu, dy), dx_a(gpu, n), dx_b(gpu, n), dg_a(gpu, C), dg_b(gpu, C), db_a(gpu, C), db_b(gpu, C),
+        sum_a(gpu, C), sum_b(gpu, C);
+    gpu.batchnorm_relu_backward(dx_a, dg_a, db_a, gdy, nullptr, nullptr, gg, gb, mean_a, is_a, M, C, nullptr,
+                                nullptr, z_copy);
+    gpu.batchnorm_relu_backward(dx_b, dg_b, db_b, gdy, z_wide, y_b, gg, gb, mean_b, is_b, M, C);
+    EXPECT_CLOSE(dx_a.host(), dx_b.host(), kExact);
+    EXPECT_CLOSE(dg_a.host(), dg_b.host(), kExact);
+    EXPECT_CLOSE(db_a.host(), db_b.host(), kExact);
+    yc_a.poison();
+    yc_b.poison();
+    gpu.batchnorm_relu_backward(nullptr, dg_a, db_a, gdy, nullptr, nullptr, gg, gb, mean_a, is_a, M, C, yc_a, sum_a,
+                                z_copy);
+    gpu.batchnorm_relu_backward(nullptr, dg_b, db_b, gdy, z_wide, nullptr, gg, gb, mean_b, is_b, M, C, yc_b, sum_b);
+    EXPECT_CLOSE(yc_a.host(), yc_b.host(), kExact);
+    EXPECT_CLOSE(sum_a.host(), sum_b.host(), kExact);
+  }
+  // Off (the default for now), or in fp32: not offered, and refused if asked.
+  for (Precision p : {Precision::BF16, Precision::FP32}) {
+    testing::ScopedEnv env;
+    if (p == Precision::BF16) env.set("POINTNET_NARROW_Z", "off");
+    else env.set("POINTNET_NARROW_Z", "on");
+    CudaBackend gpu(p);
+    EXPECT_FALSE(gpu.narrow_linear_outputs());
+    Dev gx(gpu, 8), gw(gpu, 4), out(gpu, 8);
+    EXPECT_THROW(gpu.linear_forward(nullptr, gx, gw, nullptr, 4, 2, 2, nullptr, out), Error);
+  }
+}
+
 // The operand conversion, four at a time where aligned, one by one otherwise:
 // a GEMM against the identity returns the converted operand itself, which must
 // be x rounded to nearest (even) in the format, for every element (counts not a
@@ -1904,8 +1994,8 @@ class Forwarding : public Backend<float> {
   void add_accumulate(float* y, const float* x, size_t n) override { in_.add_accumulate(y, x, n); }
   void multiply(float* y, const float* x, const float* m, size_t n) override { in_.multiply(y, x, m, n); }
   void linear_forward(float* y, const float* x, const float* w, const float* b, int M, int Ci, int Co,
-                      const void* xn = nullptr) override {
-    in_.linear_forward(y, x, w, b, M, Ci, Co, xn);
+                      const void* xn = nullptr, void* yn = nullptr) override {
+    in_.linear_forward(y, x, w, b, M, Ci, Co, xn, yn);
   }
   void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, int M,
                        int Ci, int Co, const void* dyn = nullptr, const void* xn = nullptr) override {

@@ -12,6 +12,7 @@
 // Skips cleanly where there is no GPU and in builds without the CUDA backend.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -174,6 +175,9 @@ TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
   const GraphCase& c = GetParam();
   if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
     GTEST_SKIP() << "no 2-byte copies in " << precision_name(c.precision);
+  // Both with z in fp32: its 2-byte form needs the copies (and rounds z once more).
+  testing::ScopedEnv env;
+  env.set("POINTNET_NARROW_Z", "off");
   const std::unique_ptr<Trainee> converting = eager_trainee_with(c, "POINTNET_NARROW_ACTIVATIONS", "off");
   Trainee copying(c, false);
   ASSERT_TRUE(copying.gpu.narrow_activations());
@@ -187,6 +191,63 @@ TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
                without = converting->gpu.gemm_counts().converted_values;
   EXPECT_LT(converted + size_t(400) * 4 * 96, without)
       << "converted " << converted << " operand values with the copies, " << without << " without";
+}
+
+// The BatchNorm+ReLU conv layers' z in 2 bytes (POINTNET_NARROW_Z=on)
+// against z in fp32: z is rounded once more per such layer, so the same
+// steps agree within the mode's rounding, not bit for bit; and the step
+// holds less device memory at its peak.
+TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
+  std::string why;
+  if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  const GraphCase& c = GetParam();
+  if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
+    GTEST_SKIP() << "no 2-byte linear outputs in " << precision_name(c.precision);
+  const std::unique_ptr<Trainee> wide = eager_trainee_with(c, "POINTNET_NARROW_Z", "off");
+  const std::unique_ptr<Trainee> narrow = eager_trainee_with(c, "POINTNET_NARROW_Z", "on");
+  ASSERT_FALSE(wide->gpu.narrow_linear_outputs());
+  ASSERT_TRUE(narrow->gpu.narrow_linear_outputs());
+  const bool seg = c.task == ModelTask::Segmentation;
+  const int B = 6, N = 96, steps = 8;
+  Buffer<float> points_w(&wide->gpu), points_n(&narrow->gpu);
+  IndexBuffer<float> targets_w(&wide->gpu), targets_n(&narrow->gpu);
+  float* pw = points_w.reserve(size_t(B) * N * 3);
+  float* pn = points_n.reserve(size_t(B) * N * 3);
+  int32_t* tw = targets_w.reserve(size_t(B) * N);
+  int32_t* tn = targets_n.reserve(size_t(B) * N);
+  // A fixed batch: the loss must fall on both, by nearly the same amounts.
+  Rng data(31);
+  std::vector<float> points(size_t(B) * N * 3);
+  for (float& v : points) v = data.normal();
+  std::vector<int32_t> targets(size_t(B) * (seg ? N : 1));
+  for (int32_t& t : targets) t = static_cast<int32_t>(data.below(wide->model.config().num_classes));
+  wide->gpu.upload(pw, points.data(), points.size());
+  narrow->gpu.upload(pn, points.data(), points.size());
+  wide->gpu.upload_index(tw, targets.data(), targets.size());
+  narrow->gpu.upload_index(tn, targets.data(), targets.size());
+  // bf16 keeps 8 bits: z's extra rounding moves each value ~2^-9 relative;
+  // the loss, an average over the batch, moves far less.
+  const double tolerance = c.precision == Precision::BF16 ? 2e-2 : 4e-3;
+  double first = 0.0, last_w = 0.0, last_n = 0.0;
+  int compared = 0;
+  for (int i = 0; i < steps; ++i) {
+    Rng dropout_w(3 * i + 1), dropout_n(3 * i + 1);
+    const StepResult rw = wide->step->run(pw, tw, B, N, 1e-3, &dropout_w);
+    const StepResult rn = narrow->step->run(pn, tn, B, N, 1e-3, &dropout_n);
+    if (rw.outcome != StepOutcome::kTaken || rn.outcome != StepOutcome::kTaken) continue;  // fp16's first steps
+    EXPECT_NEAR(rn.loss.total, rw.loss.total, tolerance * std::fabs(rw.loss.total)) << "step " << i;
+    if (compared++ == 0) first = rw.loss.total;
+    last_w = rw.loss.total;
+    last_n = rn.loss.total;
+  }
+  ASSERT_GE(compared, 3) << "too few steps taken by both";
+  EXPECT_LT(last_w, first) << "the fp32-z model did not learn the fixed batch";
+  EXPECT_LT(last_n, first) << "the 2-byte-z model did not learn the fixed batch";
+  EXPECT_LT(narrow->gpu.device_bytes_peak(), wide->gpu.device_bytes_peak())
+      << "z in 2 bytes did not lower the peak device memory";
+  std::cout << "[ info     ] " << c.name << ": loss " << first << " -> " << last_w << " (fp32 z) / " << last_n
+            << " (2-byte z); peak " << wide->gpu.device_bytes_peak() << " -> " << narrow->gpu.device_bytes_peak()
+            << " bytes\n";
 }
 
 // The weights' 2-byte copy (Backend::narrow_weights), made once per forward,
