@@ -1073,9 +1073,11 @@ TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
     gpu.linear_forward(nullptr, gx, gw, gbias, M, K, C, nullptr, z_copy);
     gpu.linear_forward(z_fp32, gx, gw, gbias, M, K, C);
     gpu.linear_forward(z_wide, zeros, eyes, nullptr, M, C, C, z_copy);  // the copy's values, exactly
-    // z rounded once (its bias too, in the epilogue): within an ulp of the fp32 output's.
+    // z rounded once (its bias too, in the epilogue): half an ulp, at most
+    // 2^-8 relative in bf16 and 2^-11 in fp16, from the fp32 output, plus
+    // as much of the bias; 1.5x that for the fp32 outputs' own rounding.
     const std::vector<float> zw = z_wide.host(), zf = z_fp32.host();
-    const double unit = p == Precision::BF16 ? 1.0 / 256 : 1.0 / 2048;
+    const double unit = 1.5 * (p == Precision::BF16 ? 1.0 / 256 : 1.0 / 2048);
     size_t worse = 0;
     for (size_t i = 0; i < n; ++i)
       worse += !(std::fabs(double(zw[i]) - zf[i]) <= unit * (std::fabs(zf[i]) + std::fabs(bias[i % C])));
