@@ -33,7 +33,8 @@ class CpuBackend : public Backend<T> {
 
   // No 2-byte copies here (narrow_activations() is false): the *_narrow arguments are ignored.
   void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout,
-                      const void* /*x_narrow*/ = nullptr, void* /*y_narrow*/ = nullptr) override {
+                      const void* /*x_narrow*/ = nullptr, void* y_narrow = nullptr) override {
+    PN_CHECK(!y_narrow);  // narrow_linear_outputs() is false here
     cpu::linear_forward(y, x, w, b, M, Cin, Cout);
   }
   void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin, int Cout,
@@ -87,12 +88,13 @@ class CpuBackend : public Backend<T> {
     cpu::transform_regularizer_backward_accumulate(dt, t, B, K, weight);
   }
   void concat_linear_forward(T* y, const T* global, const T* pointfeat, const T* w, const T* bias, int B, int N,
-                             int G, int P, int Cout, const void* /*pointfeat_narrow*/ = nullptr) override {
+                             int G, int P, int Cout, const void* /*pointfeat_narrow*/ = nullptr,
+                             void* /*y_narrow*/ = nullptr) override {
     cpu::concat_linear_forward(y, global, pointfeat, w, bias, B, N, G, P, Cout);
   }
   void concat_linear_backward(T* dglobal, T* dpointfeat, T* dw, T* dbias, const T* dy, const T* global,
                               const T* pointfeat, const T* w, int B, int N, int G, int P, int Cout,
-                              const void* /*pointfeat_narrow*/ = nullptr) override {
+                              const void* /*pointfeat_narrow*/ = nullptr, const void* /*dy_narrow*/ = nullptr) override {
     cpu::concat_linear_backward(dglobal, dpointfeat, dw, dbias, dy, global, pointfeat, w, B, N, G, P, Cout);
   }
   void wide_max_forward_train(T* y, const WideMaxSaved<T>& s, T* running_mean, T* running_var, const T* x,

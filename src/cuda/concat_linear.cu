@@ -3,6 +3,8 @@
 // product is one GEMM row per cloud, added to every point's row. The GEMMs
 // take w's two column blocks in place (leading dimension G+P); operands follow
 // the precision mode (gemm_operand), outputs and sums are fp32/double.
+#include <type_traits>
+
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet {
@@ -41,16 +43,18 @@ __global__ void add_cloud_rows_kernel(float* y, const float* per_cloud, const fl
 // Deterministic: a block per (cloud, 32 channels), kSumLanes lanes each adding
 // the points n = lane, lane + kSumLanes, ... in order, then a fixed tree over
 // the lanes (one thread per (b, c) walking all N points was latency-bound).
+// In: dy's type (float, or its 2-byte copy).
 constexpr int kSumTile = 32, kSumLanes = 8;
-__global__ void cloud_sums_kernel(double* sums, float* sums_f, const float* dy, int B, int N, int C) {
+template <typename In>
+__global__ void cloud_sums_kernel(double* sums, float* sums_f, const In* dy, int B, int N, int C) {
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int c = blockIdx.x * kSumTile + tx;
   const int b = blockIdx.y;
   __shared__ double partial[kSumLanes][kSumTile];
   double total = 0.0;
   if (c < C) {
-    const float* p = dy + static_cast<size_t>(b) * N * C + c;
-    for (int n = ty; n < N; n += kSumLanes) total += p[static_cast<size_t>(n) * C];
+    const In* p = dy + static_cast<size_t>(b) * N * C + c;
+    for (int n = ty; n < N; n += kSumLanes) total += cuda::widen(p[static_cast<size_t>(n) * C]);
   }
   partial[ty][tx] = total;
   __syncthreads();
@@ -73,6 +77,14 @@ __global__ void bias_grad_kernel(float* dbias, const double* sums, int B, int C)
   dbias[c] = static_cast<float>(total);
 }
 
+// out(B, C) = per_cloud(B, C) + bias(C), rounded to the 2-byte type: the
+// per-cloud bias of the 2-byte output's epilogue.
+template <typename Half>
+__global__ void cloud_bias_kernel(Half* out, const float* per_cloud, const float* bias, int B, int C) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < B * C) out[i] = cuda::to_narrow<Half>(per_cloud[i] + bias[i % C]);
+}
+
 // An operand `elements` in: its element size follows the precision (gemm_operand).
 const void* advance(const State& s, const void* operand, size_t elements) {
   const size_t size = (s.precision == Precision::FP16 || s.precision == Precision::BF16) ? 2 : sizeof(float);
@@ -84,29 +96,54 @@ size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 void CudaBackend::concat_linear_forward(float* y, const float* global, const float* pointfeat, const float* w,
                                         const float* bias, int B, int N, int G, int P, int Cout,
-                                        const void* pointfeat_narrow) {
+                                        const void* pointfeat_narrow, void* y_narrow) {
   PN_CHECK(B >= 0 && N >= 0 && G > 0 && P > 0 && Cout >= 0);
   const size_t M = size_t(B) * N;
   if (M == 0 || Cout == 0) return;
   State& s = *s_;
   const int ld = G + P;
-  float* per_cloud = static_cast<float*>(s.scratch(State::kConcat, size_t(B) * Cout * sizeof(float)));
+  PN_CHECK(!y_narrow || (narrow_linear_outputs() && s.precision == s.mode_precision));
+  const size_t per_cloud_bytes = align256(size_t(B) * Cout * sizeof(float));
+  char* block = static_cast<char*>(s.scratch(State::kConcat, per_cloud_bytes + size_t(B) * Cout * 2));
+  float* per_cloud = reinterpret_cast<float*>(block);
   // per_cloud(B, Cout) = global wg^T; then y = pointfeat wp^T; then y += per_cloud + bias.
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(Cout) * ld);
   const void* go = cuda::gemm_operand(s, State::kGemmA, global, size_t(B) * G);
   cuda::gemm(s, false, true, B, Cout, G, go, G, 0, wo, ld, 0, 0.0f, per_cloud, Cout, 0);
   const void* po = cuda::gemm_operand(s, State::kGemmA, pointfeat, M * P, pointfeat_narrow);
+  if (y_narrow) {
+    // y in 2 bytes from the matmul's epilogue, the global part and the bias
+    // as a bias per cloud (in y's type, as cuBLASLt takes it); else through
+    // fp32 scratch and one conversion.
+    void* cloud_bias = block + per_cloud_bytes;
+    cuda::with_narrow_type(s, cloud_bias, [&](auto* narrow) {
+      if constexpr (!std::is_same_v<decltype(narrow), cuda::NoNarrow*>)
+        cloud_bias_kernel<<<(B * Cout + kBlock - 1) / kBlock, kBlock, 0, s.stream>>>(narrow, per_cloud, bias, B,
+                                                                                     Cout);
+    });
+    CUDA_CHECK_LAUNCH();
+    cuda_engine::LtLinear::Math math = cuda::gemm_math(s);
+    math.out = math.operands;
+    if (s.bias_epilogue && s.lt->try_run_batched(po, B, N, P, advance(s, wo, G), cloud_bias, Cout, false, y_narrow,
+                                                 s.stream, math, ld))
+      return;
+    y = static_cast<float*>(s.scratch(State::kLinearOut, M * Cout * sizeof(float)));
+  }
   cuda::gemm(s, false, true, static_cast<int>(M), Cout, P, po, P, 0, advance(s, wo, G), ld, 0, 0.0f, y, Cout, 0);
   const unsigned rows_grid = static_cast<unsigned>(M < 65536 ? M : 65536);
   const bool four = cuda::by_four(Cout, y);
   add_cloud_rows_kernel<<<rows_grid, four ? 128 : kBlock, 0, s.stream>>>(y, per_cloud, bias, M, N, Cout, four);
   CUDA_CHECK_LAUNCH();
+  if (y_narrow)
+    cuda::with_narrow_type(s, y_narrow, [&](auto* narrow) {
+      if constexpr (!std::is_same_v<decltype(narrow), cuda::NoNarrow*>) cuda::convert(s.stream, narrow, y, M * Cout);
+    });
 }
 
 void CudaBackend::concat_linear_backward(float* dglobal, float* dpointfeat, float* dw, float* dbias,
                                          const float* dy, const float* global, const float* pointfeat,
                                          const float* w, int B, int N, int G, int P, int Cout,
-                                         const void* pointfeat_narrow) {
+                                         const void* pointfeat_narrow, const void* dy_narrow) {
   PN_CHECK(B >= 0 && N >= 0 && G > 0 && P > 0 && Cout >= 0);
   const size_t M = size_t(B) * N;
   if (M == 0 || Cout == 0) return;
@@ -117,18 +154,23 @@ void CudaBackend::concat_linear_backward(float* dglobal, float* dpointfeat, floa
   double* sums = reinterpret_cast<double*>(block);
   float* sums_f = reinterpret_cast<float*>(block + align256(bc * sizeof(double)));
   if (B > 65535) fail("the segmenter's head trains on the GPU with at most 65535 clouds per batch, got ", B);
-  cloud_sums_kernel<<<dim3((Cout + kSumTile - 1) / kSumTile, B), dim3(kSumTile, kSumLanes), 0, s.stream>>>(
-      sums, sums_f, dy, B, N, Cout);
+  PN_CHECK(dy || dy_narrow);
+  cuda::with_input_type(s, dy, dy_narrow, [&](const auto* in) {
+    cloud_sums_kernel<<<dim3((Cout + kSumTile - 1) / kSumTile, B), dim3(kSumTile, kSumLanes), 0, s.stream>>>(
+        sums, sums_f, in, B, N, Cout);
+  });
   CUDA_CHECK_LAUNCH();
-  bias_grad_kernel<<<(Cout + kBlock - 1) / kBlock, kBlock, 0, s.stream>>>(dbias, sums, B, Cout);
-  CUDA_CHECK_LAUNCH();
+  if (dbias) {
+    bias_grad_kernel<<<(Cout + kBlock - 1) / kBlock, kBlock, 0, s.stream>>>(dbias, sums, B, Cout);
+    CUDA_CHECK_LAUNCH();
+  }
   // Two operand slots, reused in stream order: (s, global), (s, w), (dy, w), (dy, pointfeat).
   const void* so = cuda::gemm_operand(s, State::kGemmA, sums_f, bc);
   const void* go = cuda::gemm_operand(s, State::kGemmB, global, size_t(B) * G);
   cuda::gemm(s, true, false, Cout, G, B, so, Cout, 0, go, G, 0, 0.0f, dw, ld, 0);              // dwg = s^T global
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(Cout) * ld);
   cuda::gemm(s, false, false, B, G, Cout, so, Cout, 0, wo, ld, 0, 0.0f, dglobal, G, 0);        // dglobal = s wg
-  const void* dyo = cuda::gemm_operand(s, State::kGemmA, dy, M * Cout);
+  const void* dyo = cuda::gemm_operand(s, State::kGemmA, dy, M * Cout, dy_narrow);
   cuda::gemm(s, false, false, static_cast<int>(M), P, Cout, dyo, Cout, 0, advance(s, wo, G), ld, 0, 0.0f,
              dpointfeat, P, 0);                                                                 // dpointfeat = dy wp
   const void* po = cuda::gemm_operand(s, State::kGemmB, pointfeat, M * P, pointfeat_narrow);

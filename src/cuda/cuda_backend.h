@@ -97,8 +97,9 @@ class CudaBackend final : public Backend<float> {
   void per_cloud_gemms(bool per_cloud) override;
   // True in fp16 / bf16 unless POINTNET_NARROW_ACTIVATIONS=off (read at construction).
   bool narrow_activations() const override;
-  // True where narrow_activations() is, unless POINTNET_NARROW_Z=off (read at
-  // construction): the BatchNorm+ReLU conv layers' z in 2 bytes.
+  // True where narrow_activations() is and POINTNET_NARROW_Z=on (read at
+  // construction; off by default for now): the BatchNorm+ReLU conv layers'
+  // z in 2 bytes.
   bool narrow_linear_outputs() const override;
   void narrow_weights(const float* values, size_t count) override;
   // Waits for everything queued on the backend's stream (cudaStreamSynchronize:
@@ -205,10 +206,11 @@ class CudaBackend final : public Backend<float> {
 
   void concat_linear_forward(float* y, const float* global, const float* pointfeat, const float* w,
                              const float* bias, int B, int N, int G, int P, int Cout,
-                             const void* pointfeat_narrow = nullptr) override;
+                             const void* pointfeat_narrow = nullptr, void* y_narrow = nullptr) override;
   void concat_linear_backward(float* dglobal, float* dpointfeat, float* dw, float* dbias, const float* dy,
                               const float* global, const float* pointfeat, const float* w, int B, int N, int G,
-                              int P, int Cout, const void* pointfeat_narrow = nullptr) override;
+                              int P, int Cout, const void* pointfeat_narrow = nullptr,
+                              const void* dy_narrow = nullptr) override;
   void wide_max_forward_train(float* y, const WideMaxSaved<float>& saved, float* running_mean,
                               float* running_var, const float* x, const float* w, const float* bias,
                               const float* gamma, const float* beta, int B, int N, int K, int C, bool relu,

@@ -51,7 +51,7 @@ struct CudaBackend::State {
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
   bool weight_copies = true;                   // the weights' 2-byte copy in fp16/bf16 (POINTNET_NARROW_WEIGHTS)
-  bool narrow_z = true;                        // 2-byte linear outputs where asked (POINTNET_NARROW_Z)
+  bool narrow_z = false;                       // 2-byte linear outputs where asked (POINTNET_NARROW_Z)
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
   size_t weight_count = 0;

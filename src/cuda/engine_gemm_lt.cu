@@ -50,14 +50,14 @@ struct LtLinear::State {
   void* workspace = nullptr;
   size_t workspace_bytes = kWorkspaceBytes;
   bool owns_workspace = true;
-  // (batch, rows, in, out, relu, operand, compute and output types, alignments of w, x, y)
-  using Key = std::tuple<int, int, int, int, bool, int, int, int, uint32_t, uint32_t, uint32_t>;
+  // (batch, rows, in, out, relu, operand, compute and output types, alignments of w, x, y, w's row stride)
+  using Key = std::tuple<int, int, int, int, bool, int, int, int, uint32_t, uint32_t, uint32_t, int>;
   std::map<Key, std::unique_ptr<Plan>> plans;
 
   Plan& plan(int batch, int rows, int in, int out, bool relu, Math math, uint32_t align_w, uint32_t align_x,
-             uint32_t align_y) {
+             uint32_t align_y, int ldw) {
     auto& slot = plans[{batch, rows, in, out, relu, static_cast<int>(math.operands), static_cast<int>(math.compute),
-                        static_cast<int>(math.out), align_w, align_x, align_y}];
+                        static_cast<int>(math.out), align_w, align_x, align_y, ldw}];
     if (slot) return *slot;
     auto p = std::make_unique<Plan>();
     LT_CHECK(cublasLtMatmulDescCreate(&p->desc, math.compute, CUDA_R_32F));
@@ -69,7 +69,7 @@ struct LtLinear::State {
     const cudaDataType_t bias_type = math.out;  // as y, whatever the operands
     LT_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
                                             sizeof bias_type));
-    LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, math.operands, in, out, in));  // w stored (in, out) column-major
+    LT_CHECK(cublasLtMatrixLayoutCreate(&p->a, math.operands, in, out, ldw));  // w stored (in, out) column-major
     LT_CHECK(cublasLtMatrixLayoutCreate(&p->b, math.operands, in, rows, in)); // x stored (in, rows)
     LT_CHECK(cublasLtMatrixLayoutCreate(&p->d, math.out, out, rows, out));    // y stored (out, rows)
     if (batch > 1) {  // consecutive blocks of x and y, one w, a bias per block
@@ -132,12 +132,13 @@ void LtLinear::run(const void* x, int rows, int in, const void* w, const float* 
 
 bool LtLinear::has_algorithm(const void* x, int batch, int rows, int in, const void* w, int out, bool relu,
                              const void* y, Math math) {
-  return state_->plan(batch, rows, in, out, relu, math, alignment_of(w), alignment_of(x), alignment_of(y)).found;
+  return state_->plan(batch, rows, in, out, relu, math, alignment_of(w), alignment_of(x), alignment_of(y), in).found;
 }
 
 bool LtLinear::try_run_batched(const void* x, int batch, int rows, int in, const void* w, const void* bias, int out,
-                               bool relu, void* y, cudaStream_t stream, Math math) {
-  Plan& p = state_->plan(batch, rows, in, out, relu, math, alignment_of(w), alignment_of(x), alignment_of(y));
+                               bool relu, void* y, cudaStream_t stream, Math math, int ldw) {
+  Plan& p = state_->plan(batch, rows, in, out, relu, math, alignment_of(w), alignment_of(x), alignment_of(y),
+                         ldw > 0 ? ldw : in);
   if (!p.found) return false;
   LT_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
   const float one = 1.f, zero = 0.f;

@@ -49,9 +49,10 @@ class LtLinear {
   }
   // try_run over `batch` consecutive blocks of `rows` rows of x and y (clouds),
   // the same w, each block with its own bias (`out` elements apart): the
-  // segmenter's head.0, whose global part is a bias per cloud.
+  // segmenter's head.0, whose global part is a bias per cloud. ldw: the
+  // elements between w's rows (0: in; more for a column block of a wider w).
   bool try_run_batched(const void* x, int batch, int rows, int in, const void* w, const void* bias, int out,
-                       bool relu, void* y, cudaStream_t stream, Math math);
+                       bool relu, void* y, cudaStream_t stream, Math math, int ldw = 0);
   // Whether try_run_batched with these shapes and pointers' alignments has an
   // algorithm (finds and keeps the plan; queues nothing).
   bool has_algorithm(const void* x, int batch, int rows, int in, const void* w, int out, bool relu, const void* y,

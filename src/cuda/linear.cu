@@ -42,14 +42,15 @@ using State = CudaBackend::State;
 void CudaBackend::linear_forward(float* y, const float* x, const float* w, const float* b, int M,
                                  int Cin, int Cout, const void* x_narrow, void* y_narrow) {
   PN_CHECK(M >= 0 && Cin >= 0 && Cout >= 0);
+  PN_CHECK(!y_narrow || (narrow_linear_outputs() && s_->precision == s_->mode_precision));
   if (M == 0 || Cout == 0) return;
   const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(M) * Cin, x_narrow);
   const void* wo = cuda::gemm_operand(*s_, State::kGemmB, w, size_t(Cout) * Cin);
   if (y_narrow) {
     // y in the operands' 2-byte type, straight from the matmul's epilogue
-    // (the bias in that type too, as cuBLASLt takes it for such outputs);
-    // else through fp32 scratch and one conversion (the same rounding of y).
-    PN_CHECK(narrow_linear_outputs() && s_->precision == s_->mode_precision);
+    // (the bias rounded to that type first, as cuBLASLt takes it for such
+    // outputs); else through fp32 scratch and one rounding of y (the bias
+    // unrounded): the two may differ in y's last bit.
     cuda_engine::LtLinear::Math math = cuda::gemm_math(*s_);
     math.out = math.operands;
     if (b && Cin > 0 && s_->bias_epilogue) {
@@ -57,7 +58,10 @@ void CudaBackend::linear_forward(float* y, const float* x, const float* w, const
       if (s_->lt->try_run_batched(xo, 1, M, Cin, wo, bo, Cout, false, y_narrow, s_->stream, math)) return;
     }
     float* wide = static_cast<float*>(s_->scratch(State::kLinearOut, size_t(M) * Cout * sizeof(float)));
-    if (b) cuda::broadcast_rows(*s_, wide, b, size_t(M), Cout);
+    if (b) {
+      cuda::broadcast_rows(*s_, wide, b, size_t(M), Cout);
+      ++s_->gemm_counts.bias_broadcasts;
+    }
     cuda::gemm(*s_, false, true, M, Cout, Cin, xo, Cin, 0, wo, Cin, 0, b ? 1.0f : 0.0f, wide, Cout, 0);
     cuda::with_narrow_type(*s_, y_narrow, [&](auto* narrow) {
       if constexpr (!std::is_same_v<decltype(narrow), cuda::NoNarrow*>)

@@ -194,14 +194,18 @@ class Backend {
   // so with w = [wg | wp] (Cout, G+P):
   //   y(B*N, Cout) = global(b) wg^T + pointfeat(b, n) wp^T + bias.
   // The global part is computed once per cloud, not once per point.
-  // pointfeat_narrow: pointfeat's 2-byte copy, or null.
+  // pointfeat_narrow: pointfeat's 2-byte copy, or null. y_narrow (where
+  // narrow_linear_outputs()): y written there in the mode's 2-byte type
+  // instead, as linear_forward's.
   virtual void concat_linear_forward(T* y, const T* global, const T* pointfeat, const T* w, const T* bias, int B,
-                                     int N, int G, int P, int Cout, const void* pointfeat_narrow = nullptr) = 0;
+                                     int N, int G, int P, int Cout, const void* pointfeat_narrow = nullptr,
+                                     void* y_narrow = nullptr) = 0;
   // Gradients (=) of global (B, G), pointfeat (B*N, P), w (Cout, G+P) and bias
-  // (Cout) from dy (B*N, Cout).
+  // (Cout; skipped when null) from dy (B*N, Cout). dy_narrow: dy's 2-byte
+  // copy, read instead of dy (then null).
   virtual void concat_linear_backward(T* dglobal, T* dpointfeat, T* dw, T* dbias, const T* dy, const T* global,
                                       const T* pointfeat, const T* w, int B, int N, int G, int P, int Cout,
-                                      const void* pointfeat_narrow = nullptr) = 0;
+                                      const void* pointfeat_narrow = nullptr, const void* dy_narrow = nullptr) = 0;
 
   // y(M, K) = log_softmax over each row of x.
   virtual void log_softmax_forward(T* y, const T* x, int M, int K) = 0;

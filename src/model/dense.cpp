@@ -149,13 +149,19 @@ void dense_deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& stor
   deactivate(layer, be, store, dy, false);  // the caller's GEMMs read dy in fp32
 }
 
+template <typename T>
+const void* dense_deactivate_narrow(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy) {
+  return deactivate(layer, be, store, dy, true);
+}
+
 #define PN_DENSE(T)                                                                         \
   template void dense_declare<T>(Dense<T>&, const DenseSpec&, ParamStore<T>&);              \
   template void dense_forward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
                                  bool, double, const void*);                                \
   template void dense_backward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*, T*);                \
   template void dense_activate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, int, bool, double);     \
-  template void dense_deactivate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*);
+  template void dense_deactivate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*);                  \
+  template const void* dense_deactivate_narrow<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*);
 PN_DENSE(float)
 PN_DENSE(double)
 

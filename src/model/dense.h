@@ -81,6 +81,12 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
 // gradient of the linear output, in place.
 template <typename T>
 void dense_deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy);
+// dense_deactivate where the caller's GEMMs can read the gradient's 2-byte
+// copy: where the forward kept y's copy, the gradient goes there (returned;
+// dy is not written) and the bias gradient is taken; else as
+// dense_deactivate, returning null.
+template <typename T>
+const void* dense_deactivate_narrow(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy);
 
 // dx(M, in) = gradient wrt the input (skipped when null); parameter gradients
 // are overwritten (=). `dy` (M, out) is used as scratch and clobbered.

@@ -171,11 +171,14 @@ void PointNet<T>::forward_head_seg(bool training) {
   // global part once per cloud (Backend::concat_linear_forward).
   head1_.z.bind(&be_);
   head1_.input = nullptr;
-  head1_.z_narrow = false;  // concat_linear_forward writes fp32 z
   const int width = head1_.spec.out;
-  be_.concat_linear_forward(head1_.z.reserve(static_cast<size_t>(M) * width), conv3_.output(), pointfeat_,
-                            store_.value(head1_.weight), store_.value(head1_.bias), B, N, kGlobal, kPointFeat,
-                            width, pointfeat_narrow());
+  const size_t count = static_cast<size_t>(M) * width;
+  // z in 2 bytes where the backend keeps it so (as dense_forward's layers).
+  head1_.z_narrow = training && count > 0 && be_.narrow_activations() && be_.narrow_linear_outputs();
+  T* z = head1_.z.reserve(head1_.z_narrow ? Backend<T>::narrow_count(count) : count);
+  be_.concat_linear_forward(head1_.z_narrow ? nullptr : z, conv3_.output(), pointfeat_, store_.value(head1_.weight),
+                            store_.value(head1_.bias), B, N, kGlobal, kPointFeat, width, pointfeat_narrow(),
+                            head1_.z_narrow ? z : nullptr);
   dense_activate(head1_, be_, store_, M, training, kBatchNormMomentum);
   dense_forward(head2_, be_, store_, head1_.output(), M, training, kBatchNormMomentum, head1_.output_narrow());
   dense_forward(head3_, be_, store_, head2_.output(), M, training, kBatchNormMomentum, head2_.output_narrow());
@@ -232,11 +235,17 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
     dense_backward(head4_, be_, store_, sb, sa);        // -> (M, 128)
     dense_backward(head3_, be_, store_, sa, sb);        // -> (M, 256)
     dense_backward(head2_, be_, store_, sb, sa);        // -> (M, 512)
-    dense_deactivate(head1_, be_, store_, sb);          // (M, 512) in place
+    // (M, 512): in place, or, with z in 2 bytes (the mode that rounds more
+    // than the GEMMs' own conversions), into its 2-byte copy with the bias
+    // gradient taken: the per-cloud sums then add the rounded values.
+    const void* dz_narrow = nullptr;
+    if (head1_.z_narrow) dz_narrow = dense_deactivate_narrow(head1_, be_, store_, sb);
+    else dense_deactivate(head1_, be_, store_, sb);
     dpointfeat = dpointfeat_.reserve(static_cast<size_t>(M) * kPointFeat);
-    be_.concat_linear_backward(dglobal, dpointfeat, store_.grad(head1_.weight), store_.grad(head1_.bias), sb,
+    be_.concat_linear_backward(dglobal, dpointfeat, store_.grad(head1_.weight),
+                               dz_narrow ? nullptr : store_.grad(head1_.bias), dz_narrow ? nullptr : sb,
                                conv3_.output(), pointfeat_, store_.value(head1_.weight), B, N, kGlobal, kPointFeat,
-                               head1_.spec.out, pointfeat_narrow());
+                               head1_.spec.out, pointfeat_narrow(), dz_narrow);
   }
 
   // Feature extractor: max, conv3, conv2.

@@ -1050,7 +1050,7 @@ TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
   for (int C : {64, 6}) {
     SCOPED_TRACE(std::string(precision_name(p)) + " bias " + bias_path + " M=" + std::to_string(M) +
                  " C=" + std::to_string(C));
-    const int K = 10;
+    const int K = 16;
     const size_t n = size_t(M) * C;
     std::vector<float> x(size_t(M) * K), w(size_t(C) * K), bias(C), eye(size_t(C) * C, 0.0f), dy(n), gamma(C),
         beta(C);
@@ -1063,14 +1063,25 @@ TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
     for (float& v : beta) v = 0.3f * rng.normal();
     testing::ScopedEnv env;
     env.set("POINTNET_NARROW_Z", "on");
+    env.set("POINTNET_NARROW_ACTIVATIONS", "on");
     env.set("POINTNET_LINEAR_BIAS", bias_path);
     CudaBackend gpu(p);
     ASSERT_TRUE(gpu.narrow_linear_outputs());
+    const bool epilogue = std::string(bias_path) == "epilogue";
     const size_t copy_floats = Backend<float>::narrow_count(n);
     Dev gx(gpu, x), gw(gpu, w), gbias(gpu, bias), eyes(gpu, eye), zeros(gpu, std::vector<float>(n, 0.0f)),
         z_copy(gpu, copy_floats), z_wide(gpu, n), z_fp32(gpu, n);
     z_copy.poison();
+    const size_t broadcasts = gpu.gemm_counts().bias_broadcasts;
     gpu.linear_forward(nullptr, gx, gw, gbias, M, K, C, nullptr, z_copy);
+    // The epilogue where asked (cuBLASLt has 2-byte-output plans at these
+    // aligned shapes); the broadcast where asked.
+    const size_t broadcast_now = gpu.gemm_counts().bias_broadcasts - broadcasts;
+    if (!epilogue) {
+      EXPECT_EQ(broadcast_now, 1u);
+    } else if (C % 8 == 0) {
+      EXPECT_EQ(broadcast_now, 0u) << "cuBLASLt found no plan with a 2-byte output";
+    }
     gpu.linear_forward(z_fp32, gx, gw, gbias, M, K, C);
     gpu.linear_forward(z_wide, zeros, eyes, nullptr, M, C, C, z_copy);  // the copy's values, exactly
     // z rounded once (its bias too, in the epilogue): half an ulp, at most
@@ -1115,15 +1126,80 @@ TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
     EXPECT_CLOSE(yc_a.host(), yc_b.host(), kExact);
     EXPECT_CLOSE(sum_a.host(), sum_b.host(), kExact);
   }
-  // Off (the default for now), or in fp32: not offered, and refused if asked.
-  for (Precision p : {Precision::BF16, Precision::FP32}) {
+  // Off (the default for now, or asked), or in fp32: not offered, and refused if asked.
+  for (int variant = 0; variant < 3; ++variant) {
     testing::ScopedEnv env;
-    if (p == Precision::BF16) env.set("POINTNET_NARROW_Z", "off");
-    else env.set("POINTNET_NARROW_Z", "on");
-    CudaBackend gpu(p);
-    EXPECT_FALSE(gpu.narrow_linear_outputs());
-    Dev gx(gpu, 8), gw(gpu, 4), out(gpu, 8);
+    env.set("POINTNET_NARROW_Z", variant == 0 ? "" : variant == 1 ? "off" : "on");
+    CudaBackend gpu(variant == 2 ? Precision::FP32 : Precision::BF16);
+    EXPECT_FALSE(gpu.narrow_linear_outputs()) << "variant " << variant;
+    Dev gx(gpu, 8), gw(gpu, 4), out(gpu, 8), stats(gpu, 2), gamma(gpu, 2);
     EXPECT_THROW(gpu.linear_forward(nullptr, gx, gw, nullptr, 4, 2, 2, nullptr, out), Error);
+    EXPECT_THROW(gpu.batchnorm_relu_forward_train(out, stats, stats, stats, stats, nullptr, gamma, gamma, 4, 2, 1e-5,
+                                                  0.1, nullptr, gx),
+                 Error);
+    EXPECT_THROW(gpu.batchnorm_relu_backward(out, stats, stats, gx, nullptr, nullptr, gamma, gamma, stats, stats, 4,
+                                             2, nullptr, nullptr, gx),
+                 Error);
+  }
+}
+
+// The segmenter's concat layer with z in 2 bytes: written rounded once (the
+// global part and bias as a per-cloud bias of the epilogue, or through fp32
+// scratch), and its backward from dz's 2-byte copy gives the same bits as
+// from those values in fp32, with the bias gradient left alone (the
+// BatchNorm's backward takes it where the copy is made).
+TEST(CudaPrecisionModes, NarrowConcatOutputsAreReadAsTheirValues) {
+  PN_REQUIRE_CUDA();
+  Rng rng(19);
+  for (Precision p : {Precision::BF16, Precision::FP16})
+  for (const char* bias_path : {"epilogue", "broadcast"}) {
+    SCOPED_TRACE(std::string(precision_name(p)) + " bias " + bias_path);
+    testing::ScopedEnv env;
+    env.set("POINTNET_NARROW_Z", "on");
+    env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+    env.set("POINTNET_LINEAR_BIAS", bias_path);
+    CudaBackend gpu(p);
+    ASSERT_TRUE(gpu.narrow_linear_outputs());
+    const int B = 3, N = 40, G = 32, P = 16, Cout = 64, M = B * N;
+    const size_t n = size_t(M) * Cout;
+    std::vector<float> global(size_t(B) * G), pointfeat(size_t(M) * P), w(size_t(Cout) * (G + P)), bias(Cout),
+        eye(size_t(Cout) * Cout, 0.0f), dy(n);
+    for (float& v : global) v = rng.normal();
+    for (float& v : pointfeat) v = rng.normal();
+    for (float& v : w) v = 0.3f * rng.normal();
+    for (float& v : bias) v = 0.3f * rng.normal();
+    for (int c = 0; c < Cout; ++c) eye[size_t(c) * Cout + c] = 1.0f;
+    for (float& v : dy) v = rng.normal();
+    Dev gg(gpu, global), gp(gpu, pointfeat), gw(gpu, w), gbias(gpu, bias), eyes(gpu, eye),
+        zeros(gpu, std::vector<float>(n, 0.0f)), z_copy(gpu, Backend<float>::narrow_count(n)), z_wide(gpu, n),
+        z_fp32(gpu, n);
+    z_copy.poison();
+    gpu.concat_linear_forward(nullptr, gg, gp, gw, gbias, B, N, G, P, Cout, nullptr, z_copy);
+    gpu.concat_linear_forward(z_fp32, gg, gp, gw, gbias, B, N, G, P, Cout);
+    gpu.linear_forward(z_wide, zeros, eyes, nullptr, M, Cout, Cout, z_copy);
+    const std::vector<float> zw = z_wide.host(), zf = z_fp32.host();
+    const double unit = 1.5 * (p == Precision::BF16 ? 1.0 / 256 : 1.0 / 2048);
+    size_t worse = 0;
+    for (size_t i = 0; i < n; ++i)
+      worse += !(std::fabs(double(zw[i]) - zf[i]) <= unit * (std::fabs(zf[i]) + std::fabs(bias[i % Cout]) + 1e-3));
+    EXPECT_EQ(worse, 0u) << "elements of z further than an ulp from the fp32 output";
+    EXPECT_GT(rel_error(zw, zf), 0.0) << "z was not rounded at all";
+
+    // Backward from a 2-byte dy (dy rounded through the same path) vs from its values.
+    Dev gdy(gpu, dy), dy_copy(gpu, Backend<float>::narrow_count(n)), dy_wide(gpu, n);
+    gpu.linear_forward(nullptr, gdy, eyes, nullptr, M, Cout, Cout, nullptr, dy_copy);  // dy rounded
+    gpu.linear_forward(dy_wide, zeros, eyes, nullptr, M, Cout, Cout, dy_copy);
+    Dev dg_a(gpu, size_t(B) * G), dg_b(gpu, size_t(B) * G), dp_a(gpu, size_t(M) * P), dp_b(gpu, size_t(M) * P),
+        dw_a(gpu, w.size()), dw_b(gpu, w.size()), db_kept(gpu, Cout), db_b(gpu, Cout);
+    db_kept.poison();
+    gpu.concat_linear_backward(dg_a, dp_a, dw_a, db_kept, nullptr, gg, gp, gw, B, N, G, P, Cout, nullptr, dy_copy);
+    gpu.concat_linear_backward(dg_b, dp_b, dw_b, db_b, dy_wide, gg, gp, gw, B, N, G, P, Cout);
+    EXPECT_CLOSE(dg_a.host(), dg_b.host(), kExact);
+    EXPECT_CLOSE(dp_a.host(), dp_b.host(), kExact);
+    EXPECT_CLOSE(dw_a.host(), dw_b.host(), kExact);
+    EXPECT_EQ(count_nonfinite(db_kept.host()), size_t(Cout)) << "the bias gradient was written";
+    gpu.concat_linear_backward(dg_a, dp_a, dw_a, nullptr, nullptr, gg, gp, gw, B, N, G, P, Cout, nullptr, dy_copy);
+    EXPECT_CLOSE(dw_a.host(), dw_b.host(), kExact);
   }
 }
 
@@ -2050,13 +2126,13 @@ class Forwarding : public Backend<float> {
     in_.transform_regularizer_backward_accumulate(dt, t, B, K, w);
   }
   void concat_linear_forward(float* y, const float* g, const float* p, const float* w, const float* b, int B, int N,
-                             int G, int P, int Co, const void* pn = nullptr) override {
-    in_.concat_linear_forward(y, g, p, w, b, B, N, G, P, Co, pn);
+                             int G, int P, int Co, const void* pn = nullptr, void* yn = nullptr) override {
+    in_.concat_linear_forward(y, g, p, w, b, B, N, G, P, Co, pn, yn);
   }
   void concat_linear_backward(float* dg, float* dp, float* dw, float* db, const float* dy, const float* g,
                               const float* p, const float* w, int B, int N, int G, int P, int Co,
-                              const void* pn = nullptr) override {
-    in_.concat_linear_backward(dg, dp, dw, db, dy, g, p, w, B, N, G, P, Co, pn);
+                              const void* pn = nullptr, const void* dyn = nullptr) override {
+    in_.concat_linear_backward(dg, dp, dw, db, dy, g, p, w, B, N, G, P, Co, pn, dyn);
   }
   void wide_max_forward_train(float* y, const WideMaxSaved<float>& s, float* rm, float* rv, const float* x,
                               const float* w, const float* b, const float* g, const float* be, int B, int N, int K,
