@@ -98,6 +98,17 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
   }
 }
 
+// The sum over k < chunks of partials[(k * rows_per_chunk + j) * C + c], in a
+// fixed order: lane l adds chunks l, l + 32, ... in order, then a fixed
+// shuffle tree; the total is lane 0's. Every lane of the warp calls it.
+__device__ __forceinline__ double chunk_total(const double* partials, int rows_per_chunk, int j, int c, int C,
+                                              int chunks, int lane) {
+  double s = 0.0;
+  for (int k = lane; k < chunks; k += 32) s += partials[(size_t(k) * rows_per_chunk + j) * C + c];
+  for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+  return s;
+}
+
 // sums[j * C + c] = sum over chunks of partials[chunk][j][c] (partials laid
 // out as (chunks, rows_per_chunk, C)): one warp per sum, lane l adding chunks
 // l, l + 32, ... in order, then a fixed shuffle tree (a thread per sum walking
@@ -106,13 +117,21 @@ __global__ void column_finish_kernel(double* sums, const double* partials, int C
                                      int rows_per_chunk, int chunks) {
   const int i = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
   if (i >= rows_of_sums * C) return;  // the whole warp
-  const int j = i / C, c = i % C;
-  double s = 0.0;
-  for (int k = lane; k < chunks; k += 32) s += partials[(size_t(k) * rows_per_chunk + j) * C + c];
-  for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+  const double s = chunk_total(partials, rows_per_chunk, i / C, i % C, C, chunks, lane);
   if (lane == 0) sums[i] = s;
 }
+
+// out[c] = float(the sum over chunks of partials[k][0][c]): finish_column_sums
+// and sums_to_float in one launch, the same bits.
+__global__ void chunks_to_float_kernel(float* out, const double* partials, int C, int chunks) {
+  const int c = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
+  if (c >= C) return;  // the whole warp
+  const double s = chunk_total(partials, 2, 0, c, C, chunks, lane);
+  if (lane == 0) out[c] = static_cast<float>(s);
+}
 }  // namespace
+
+unsigned warp_per_channel_blocks(int C) { return static_cast<unsigned>((size_t(C) * 32 + kBlock - 1) / kBlock); }
 
 ColumnPartials column_partials_for(State& s, int M, int C) {
   ColumnPartials p;
@@ -144,20 +163,30 @@ const double* finish_column_sums(State& s, const ColumnPartials& p, int rows_of_
   return p.sums;
 }
 
+// column_sums' first half: the per-chunk partials, not yet added up (a
+// kernel that adds them itself with chunk_total gives the same bits).
 template <typename A, typename B>
-const double* column_sums_of(State& s, ReduceTerm term, const A* a, const B* b, const float* mean,
-                             const float* invstd, int M, int C, const float* gamma = nullptr,
-                             const float* beta = nullptr, const double* centre = nullptr) {
+ColumnPartials column_partials_of(State& s, ReduceTerm term, const A* a, const B* b, const float* mean,
+                                  const float* invstd, int M, int C, const float* gamma = nullptr,
+                                  const float* beta = nullptr, const double* centre = nullptr) {
   PN_CHECK(term != ReduceTerm::kBatchNormReluGrad || (gamma && beta));
   PN_CHECK(term != ReduceTerm::kCentredSquares || centre);
-  const int rows_of_sums = term == ReduceTerm::kSum || term == ReduceTerm::kCentredSquares ? 1 : 2;
   const ColumnPartials p = column_partials_for(s, M, C);
   if (p.chunks > 0) {
     column_partials_kernel<A, B><<<p.grid, p.block, 0, s.stream>>>(p.partials, term, a, b, mean, invstd, gamma,
                                                                    beta, centre, M, C, p.chunks);
     CUDA_CHECK_LAUNCH();
   }
-  return finish_column_sums(s, p, rows_of_sums);
+  return p;
+}
+
+template <typename A, typename B>
+const double* column_sums_of(State& s, ReduceTerm term, const A* a, const B* b, const float* mean,
+                             const float* invstd, int M, int C, const float* gamma = nullptr,
+                             const float* beta = nullptr, const double* centre = nullptr) {
+  const int rows_of_sums = term == ReduceTerm::kSum || term == ReduceTerm::kCentredSquares ? 1 : 2;
+  return finish_column_sums(
+      s, column_partials_of(s, term, a, b, mean, invstd, M, C, gamma, beta, centre), rows_of_sums);
 }
 
 const double* column_sums(State& s, ReduceTerm term, const float* a, const float* b,
@@ -176,6 +205,13 @@ __global__ void sums_to_float_kernel(float* out, const double* sums, int C) {
 void sums_to_float(State& s, float* out, const double* sums, int C) {
   if (C <= 0) return;
   sums_to_float_kernel<<<(C + kBlock - 1) / kBlock, kBlock, 0, s.stream>>>(out, sums, C);
+  CUDA_CHECK_LAUNCH();
+}
+
+// out(C) = float(the first row of p's sums): sums_to_float(finish_column_sums(p, 1)) in one launch.
+void chunks_to_float(State& s, float* out, const ColumnPartials& p) {
+  if (p.C <= 0) return;
+  chunks_to_float_kernel<<<warp_per_channel_blocks(p.C), kBlock, 0, s.stream>>>(out, p.partials, p.C, p.chunks);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -248,15 +284,19 @@ void normalize(State& s, float* y, void* y_narrow, const In* x, const float* cen
   CUDA_CHECK_LAUNCH();
 }
 
-// mean, invstd (saved for the backward), scale = gamma invstd, running stats.
+// mean, invstd (saved for the backward), scale = gamma invstd, running stats,
+// from the shifted moments' per-chunk partials ((chunks, 2, C); one chunk:
+// the sums themselves): a warp per channel adds them as column_sums would.
 template <typename In>
 __global__ void finish_train_kernel(float* mean, float* invstd, float* running_mean,
-                                    float* running_var, float* scale, const double* sums,
+                                    float* running_var, float* scale, const double* partials, int chunks,
                                     const In* x, const float* gamma, int M, int C, double eps,
                                     double momentum) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  const double s1 = sums[c], s2 = sums[C + c];
+  const int c = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
+  if (c >= C) return;  // the whole warp
+  const double s1 = cuda::chunk_total(partials, 2, 0, c, C, chunks, lane);
+  const double s2 = cuda::chunk_total(partials, 2, 1, c, C, chunks, lane);
+  if (lane != 0) return;
   const double mu = static_cast<double>(cuda::widen(x[c])) + s1 / M;
   const double squares = fmax(s2 - s1 * s1 / M, 0.0);  // sum (x - mu)^2
   const double is = 1.0 / sqrt(squares / M + eps);
@@ -291,15 +331,19 @@ __global__ void finish_eval_kernel(float* scale, const float* gamma, const float
   scale[c] = static_cast<float>(gamma[c] / sqrt(static_cast<double>(running_var[c]) + eps));
 }
 
-// coeffs (3, C): gamma * invstd, mean(dy), mean(dy xhat).
+// coeffs (3, C): gamma * invstd, mean(dy), mean(dy xhat), from the sums'
+// per-chunk partials ((chunks, 2, C); one chunk: the sums themselves), a
+// warp per channel adding them as column_sums would.
 // With SyncBN, called twice: with this rank's sums for dgamma and dbeta, then
 // with the group's (global_rows: their row count) for the coefficients.
-__global__ void finish_backward_kernel(float* dgamma, float* dbeta, double* coeffs,
-                                       const double* sums, const float* gamma,
-                                       const float* invstd, int M, int C, const double* global_rows) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  const double sum_dy = sums[c], sum_dy_xhat = sums[C + c];
+__global__ void finish_backward_kernel(float* dgamma, float* dbeta, double* coeffs, const double* partials,
+                                       int chunks, const float* gamma, const float* invstd, int M, int C,
+                                       const double* global_rows) {
+  const int c = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
+  if (c >= C) return;  // the whole warp
+  const double sum_dy = cuda::chunk_total(partials, 2, 0, c, C, chunks, lane);
+  const double sum_dy_xhat = cuda::chunk_total(partials, 2, 1, c, C, chunks, lane);
+  if (lane != 0) return;
   if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
   if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
   const double rows = cuda::row_count(global_rows, M);
@@ -436,10 +480,11 @@ void batchnorm_train(State& s, float* y, void* y_narrow, float* mean, float* inv
   if (C <= 0) return;
   float* scale = static_cast<float*>(s.scratch(State::kCoeffs, size_t(C) * sizeof(float)));
   if (!group) {
-    const double* sums = cuda::column_sums_of(s, cuda::ReduceTerm::kShiftedMoments, x, static_cast<const float*>(nullptr),
-                                              nullptr, nullptr, M, C);
-    finish_train_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(mean, invstd, running_mean, running_var, scale,
-                                                                    sums, x, gamma, M, C, eps, momentum);
+    // The chunks added up inside the finish (one launch fewer than column_sums).
+    const cuda::ColumnPartials p = cuda::column_partials_of(s, cuda::ReduceTerm::kShiftedMoments, x,
+                                                            static_cast<const float*>(nullptr), nullptr, nullptr, M, C);
+    finish_train_kernel<<<cuda::warp_per_channel_blocks(C), kBlock, 0, s.stream>>>(
+        mean, invstd, running_mean, running_var, scale, p.partials, p.chunks, x, gamma, M, C, eps, momentum);
   } else {
     // Two passes over the global batch: the ranks' first rows differ, so no
     // common shift exists for the one-pass moments.
@@ -513,26 +558,27 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
                     const float* dy, const In* x, const float* gamma, const float* beta, const float* mean,
                     const float* invstd, int M, int C, bool relu) {
   if (C <= 0) return;
-  const double* sums = cuda::column_sums_of(
-      s, relu ? cuda::ReduceTerm::kBatchNormReluGrad : cuda::ReduceTerm::kBatchNormGrad, dy, x, mean, invstd, M, C,
-      gamma, beta);
+  const cuda::ReduceTerm term = relu ? cuda::ReduceTerm::kBatchNormReluGrad : cuda::ReduceTerm::kBatchNormGrad;
+  const bool group = cuda::synchronised(s);
+  // Alone, the finish adds the chunks itself; SyncBN all-reduces the sums first.
+  const cuda::ColumnPartials p = cuda::column_partials_of(s, term, dy, x, mean, invstd, M, C, gamma, beta);
+  const double* sums = group ? cuda::finish_column_sums(s, p, 2) : p.partials;
   double* coeffs = static_cast<double*>(s.scratch(State::kCoeffs, size_t(3) * C * sizeof(double)));
-  finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(dgamma, dbeta, coeffs, sums, gamma, invstd,
-                                                                     M, C, nullptr);
+  finish_backward_kernel<<<cuda::warp_per_channel_blocks(C), kBlock, 0, s.stream>>>(
+      dgamma, dbeta, coeffs, sums, group ? 1 : p.chunks, gamma, invstd, M, C, nullptr);
   CUDA_CHECK_LAUNCH();
   if (!dx && !dx_narrow && !dx_sum) return;  // the same on every rank (as the CPU)
-  if (cuda::synchronised(s)) {
+  if (group) {
     // dgamma and dbeta stay this rank's (the gradient all-reduce adds them);
     // dx takes the global batch's sums. A rank without rows still takes part.
     const double* global = cuda::group_sums(s, State::kGroupSums, {{sums, 2 * C}}, M);
-    finish_backward_kernel<<<channel_blocks(C), kBlock, 0, s.stream>>>(nullptr, nullptr, coeffs, global, gamma,
-                                                                       invstd, M, C, global + 2 * C);
+    finish_backward_kernel<<<cuda::warp_per_channel_blocks(C), kBlock, 0, s.stream>>>(
+        nullptr, nullptr, coeffs, global, 1, gamma, invstd, M, C, global + 2 * C);
     CUDA_CHECK_LAUNCH();
   }
   const DxTerms terms{mean, invstd, relu ? gamma : nullptr, relu ? beta : nullptr, coeffs, C};
   if (dx_sum) {
-    // The sums' scratch (kSums) is free again: finish_backward_kernel has read it (stream order).
-    const cuda::ColumnPartials p = cuda::column_partials_for(s, M, C);
+    // The partials' scratch is free again: finish_backward_kernel has read it (stream order).
     if (p.chunks > 0) {
       cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
         batchnorm_dx_sums_kernel<<<p.grid, p.block, 0, s.stream>>>(dx, narrow, p.partials, dy, x, terms, M,
@@ -540,7 +586,7 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
       });
       CUDA_CHECK_LAUNCH();
     }
-    cuda::sums_to_float(s, dx_sum, cuda::finish_column_sums(s, p, 1), C);
+    cuda::chunks_to_float(s, dx_sum, p);
     return;
   }
   if (M <= 0) return;
