@@ -1035,6 +1035,31 @@ TEST(CudaPrecisionModes, NarrowCopiesHoldTheConversionAndAreRead) {
   }
 }
 
+// A backend in mode p with z in 2 bytes (POINTNET_NARROW_Z=on, the copies
+// on) and the bias added the given way ("epilogue" or "broadcast").
+std::unique_ptr<CudaBackend> narrow_z_backend(Precision p, const char* bias_path) {
+  testing::ScopedEnv env;  // read when the backend is made
+  env.set("POINTNET_NARROW_Z", "on");
+  env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+  env.set("POINTNET_LINEAR_BIAS", bias_path);
+  return std::make_unique<CudaBackend>(p);
+}
+
+// Elements of z (2-byte outputs read back as floats) further from the fp32
+// outputs than one rounding allows: half an ulp, at most 2^-8 relative in
+// bf16 and 2^-11 in fp16, of z and of the bias rounded in the epilogue (per
+// channel, or per element where `bias` is z's size); 1.5x that for the fp32
+// outputs' own rounding.
+size_t further_than_a_rounding(const std::vector<float>& z, const std::vector<float>& fp32,
+                               const std::vector<float>& bias, Precision p) {
+  const double unit = 1.5 * (p == Precision::BF16 ? 1.0 / 256 : 1.0 / 2048);
+  size_t worse = 0;
+  for (size_t i = 0; i < z.size(); ++i)
+    worse += !(std::fabs(double(z[i]) - fp32[i]) <=
+               unit * (std::fabs(fp32[i]) + std::fabs(bias[i % bias.size()]) + 1e-3));
+  return worse;
+}
+
 // The BatchNorm+ReLU conv layers' z kept in 2 bytes only
 // (Backend::narrow_linear_outputs, POINTNET_NARROW_Z=on): linear_forward
 // writes z rounded once to the mode's type (through cuBLASLt's epilogue, or
@@ -1061,11 +1086,8 @@ TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
     for (float& v : dy) v = rng.normal();
     for (float& v : gamma) v = 1.0f + 0.3f * rng.normal();
     for (float& v : beta) v = 0.3f * rng.normal();
-    testing::ScopedEnv env;
-    env.set("POINTNET_NARROW_Z", "on");
-    env.set("POINTNET_NARROW_ACTIVATIONS", "on");
-    env.set("POINTNET_LINEAR_BIAS", bias_path);
-    CudaBackend gpu(p);
+    const std::unique_ptr<CudaBackend> backend = narrow_z_backend(p, bias_path);
+    CudaBackend& gpu = *backend;
     ASSERT_TRUE(gpu.narrow_linear_outputs());
     const bool epilogue = std::string(bias_path) == "epilogue";
     const size_t copy_floats = Backend<float>::narrow_count(n);
@@ -1084,15 +1106,9 @@ TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
     }
     gpu.linear_forward(z_fp32, gx, gw, gbias, M, K, C);
     gpu.linear_forward(z_wide, zeros, eyes, nullptr, M, C, C, z_copy);  // the copy's values, exactly
-    // z rounded once (its bias too, in the epilogue): half an ulp, at most
-    // 2^-8 relative in bf16 and 2^-11 in fp16, from the fp32 output, plus
-    // as much of the bias; 1.5x that for the fp32 outputs' own rounding.
+    // z rounded once (its bias too, in the epilogue).
     const std::vector<float> zw = z_wide.host(), zf = z_fp32.host();
-    const double unit = 1.5 * (p == Precision::BF16 ? 1.0 / 256 : 1.0 / 2048);
-    size_t worse = 0;
-    for (size_t i = 0; i < n; ++i)
-      worse += !(std::fabs(double(zw[i]) - zf[i]) <= unit * (std::fabs(zf[i]) + std::fabs(bias[i % C])));
-    EXPECT_EQ(worse, 0u) << "elements of z further than an ulp from the fp32 output";
+    EXPECT_EQ(further_than_a_rounding(zw, zf, bias, p), 0u) << "elements of z further than an ulp from fp32's";
     EXPECT_GT(rel_error(zw, zf), 0.0) << "z was not rounded at all";
 
     // Forward from the copy vs from its values in fp32: the same bits.
@@ -1154,11 +1170,8 @@ TEST(CudaPrecisionModes, NarrowConcatOutputsAreReadAsTheirValues) {
   for (Precision p : {Precision::BF16, Precision::FP16})
   for (const char* bias_path : {"epilogue", "broadcast"}) {
     SCOPED_TRACE(std::string(precision_name(p)) + " bias " + bias_path);
-    testing::ScopedEnv env;
-    env.set("POINTNET_NARROW_Z", "on");
-    env.set("POINTNET_NARROW_ACTIVATIONS", "on");
-    env.set("POINTNET_LINEAR_BIAS", bias_path);
-    CudaBackend gpu(p);
+    const std::unique_ptr<CudaBackend> backend = narrow_z_backend(p, bias_path);
+    CudaBackend& gpu = *backend;
     ASSERT_TRUE(gpu.narrow_linear_outputs());
     const int B = 3, N = 40, G = 32, P = 16, Cout = 64, M = B * N;
     const size_t n = size_t(M) * Cout;
@@ -1177,12 +1190,16 @@ TEST(CudaPrecisionModes, NarrowConcatOutputsAreReadAsTheirValues) {
     gpu.concat_linear_forward(nullptr, gg, gp, gw, gbias, B, N, G, P, Cout, nullptr, z_copy);
     gpu.concat_linear_forward(z_fp32, gg, gp, gw, gbias, B, N, G, P, Cout);
     gpu.linear_forward(z_wide, zeros, eyes, nullptr, M, Cout, Cout, z_copy);
+    // The epilogue's bias per element: the cloud's global part plus the bias.
+    std::vector<float> cloud_bias(n);
+    for (int r = 0; r < M; ++r)
+      for (int c = 0; c < Cout; ++c) {
+        double v = bias[c];
+        for (int g = 0; g < G; ++g) v += double(global[size_t(r / N) * G + g]) * w[size_t(c) * (G + P) + g];
+        cloud_bias[size_t(r) * Cout + c] = static_cast<float>(v);
+      }
     const std::vector<float> zw = z_wide.host(), zf = z_fp32.host();
-    const double unit = 1.5 * (p == Precision::BF16 ? 1.0 / 256 : 1.0 / 2048);
-    size_t worse = 0;
-    for (size_t i = 0; i < n; ++i)
-      worse += !(std::fabs(double(zw[i]) - zf[i]) <= unit * (std::fabs(zf[i]) + std::fabs(bias[i % Cout]) + 1e-3));
-    EXPECT_EQ(worse, 0u) << "elements of z further than an ulp from the fp32 output";
+    EXPECT_EQ(further_than_a_rounding(zw, zf, cloud_bias, p), 0u) << "elements of z further than an ulp from fp32's";
     EXPECT_GT(rel_error(zw, zf), 0.0) << "z was not rounded at all";
 
     // Backward from a 2-byte dy (dy rounded through the same path) vs from its values.
