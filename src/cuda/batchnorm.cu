@@ -131,7 +131,7 @@ __global__ void chunks_to_float_kernel(float* out, const double* partials, int C
 }
 }  // namespace
 
-unsigned warp_per_channel_blocks(int C) { return static_cast<unsigned>((size_t(C) * 32 + kBlock - 1) / kBlock); }
+static unsigned warp_per_channel_blocks(int C) { return static_cast<unsigned>((size_t(C) * 32 + kBlock - 1) / kBlock); }
 
 ColumnPartials column_partials_for(State& s, int M, int C) {
   ColumnPartials p;
@@ -209,7 +209,7 @@ void sums_to_float(State& s, float* out, const double* sums, int C) {
 }
 
 // out(C) = float(the first row of p's sums): sums_to_float(finish_column_sums(p, 1)) in one launch.
-void chunks_to_float(State& s, float* out, const ColumnPartials& p) {
+static void chunks_to_float(State& s, float* out, const ColumnPartials& p) {
   if (p.C <= 0) return;
   chunks_to_float_kernel<<<warp_per_channel_blocks(p.C), kBlock, 0, s.stream>>>(out, p.partials, p.C, p.chunks);
   CUDA_CHECK_LAUNCH();
