@@ -122,6 +122,7 @@ class Backend {
   virtual void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var,
                                        const T* x, const T* gamma, const T* beta, int M, int C,
                                        double eps, double momentum) = 0;
+  // Eval mode: normalises with the running statistics; y == x allowed.
   virtual void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta,
                                       const T* running_mean, const T* running_var, int M, int C,
                                       double eps) = 0;

@@ -33,7 +33,9 @@ void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, 
   // z in 2 bytes where the backend keeps it so: only the BatchNorm reads it.
   layer.z_narrow = training && s.conv && s.relu && !s.bn_name.empty() && !s.dropout && count > 0 &&
                    be.narrow_activations() && be.narrow_linear_outputs();
-  T* z = layer.z.reserve(layer.z_narrow ? Backend<T>::narrow_count(count) : count);
+  layer.z_in_y = !training && !s.bn_name.empty();
+  T* z = layer.z_in_y ? layer.y.reserve(count)
+                      : layer.z.reserve(layer.z_narrow ? Backend<T>::narrow_count(count) : count);
   be.per_cloud_gemms(!s.conv);
   be.linear_forward(layer.z_narrow ? nullptr : z, x, store.value(layer.weight), store.value(layer.bias), M, s.in,
                     s.out, layer.input_narrow, layer.z_narrow ? z : nullptr);
@@ -51,8 +53,9 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
   layer.rows = M;
   layer.trained = training;
   layer.narrow_holds_y = false;
-  T* z = layer.z.data();
+  T* z = layer.z_in_y ? layer.y.data() : layer.z.data();
   PN_CHECK(!layer.z_narrow || (training && s.relu && !s.bn_name.empty() && !s.dropout));
+  PN_CHECK(!layer.z_in_y || (!training && !s.bn_name.empty()));
   if (s.dropout && training) {
     PN_CHECK(layer.dropout_mask != nullptr);
     be.multiply(z, z, layer.dropout_mask, count);

@@ -31,6 +31,9 @@ struct Dense {
   // T's (Backend::narrow_linear_outputs; conv layers with BatchNorm and ReLU,
   // training): the BatchNorm reads that, and no fp32 z exists.
   bool z_narrow = false;
+  // In eval a BatchNorm layer's linear output is written into y and
+  // normalised there in place: z is not kept (nothing reads it after).
+  bool z_in_y = false;
   Buffer<T> y;               // (M, out) layer output (after BN and ReLU); aliases z without BN/ReLU
   Buffer<T> mean, invstd;    // (out) batch statistics
   const T* dropout_mask = nullptr;  // (M, out), owned by the model

@@ -42,3 +42,50 @@ TEST(ModelScratch, ManyClassesFewPoints) {
 
 }  // namespace
 }  // namespace pointnet
+
+namespace pointnet {
+namespace {
+
+// Counts the values the model allocates (activations, statistics, scratch).
+class CountingBackend : public CpuBackend<float> {
+ public:
+  float* allocate(size_t count) override {
+    allocated += count;
+    return CpuBackend<float>::allocate(count);
+  }
+  size_t allocated = 0;
+};
+
+// In eval a BatchNorm layer normalises its linear output in place: an eval
+// forward holds one (M, C) activation per such layer, not two, and gives the
+// same outputs as before (the eval goldens check those).
+TEST(ModelScratch, EvalKeepsNoLinearOutputBesideTheActivation) {
+  const int B = 4, N = 256;
+  CountingBackend be;
+  ModelConfig config;
+  config.task = ModelTask::Segmentation;
+  config.num_classes = 4;
+  PointNet<float> model(config, be);
+  Rng rng(9);
+  model.initialize(rng);
+  std::vector<float> points(static_cast<size_t>(B) * N * 3);
+  for (float& v : points) v = rng.uniform(-1.0f, 1.0f);
+  const size_t before = be.allocated;
+  model.forward(points.data(), B, N, false);
+  const size_t eval = be.allocated - before;
+  // The per-point BatchNorm layers' widths: the trunk's conv1, conv2 (conv3
+  // is fused with the max) and the T-Net's conv1, conv2, the head's three.
+  const size_t M = static_cast<size_t>(B) * N;
+  const size_t bn_widths = 64 + 128 + 64 + 128 + 256 + 128 + 512;
+  // One activation each (plus the logits, the concat layer's z and small
+  // per-cloud tensors) stays well under two each.
+  EXPECT_LT(eval, (2 * bn_widths - 512) * M) << "eval kept z beside y";
+  EXPECT_GT(eval, bn_widths * M);
+  const std::vector<float> first(model.log_probs(), model.log_probs() + M * 4);
+  model.forward(points.data(), B, N, false);
+  EXPECT_EQ(std::vector<float>(model.log_probs(), model.log_probs() + M * 4), first);
+}
+
+}  // namespace
+}  // namespace pointnet
+
