@@ -37,7 +37,7 @@ void concat_linear_backward(T* dglobal, T* dpointfeat, T* dw, T* dbias, const T*
                 [&](int n, int c) { return static_cast<double>(dyb[static_cast<size_t>(n) * Cout + c]); });
   }
   std::vector<T> s(sums.begin(), sums.end());
-  for (int c = 0; c < Cout; ++c) {
+  for (int c = 0; dbias && c < Cout; ++c) {  // null: not wanted (backend.h)
     double total = 0.0;
     for (int b = 0; b < B; ++b) total += sums[static_cast<size_t>(b) * Cout + c];
     dbias[c] = static_cast<T>(total);

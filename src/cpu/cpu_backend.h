@@ -94,7 +94,8 @@ class CpuBackend : public Backend<T> {
   }
   void concat_linear_backward(T* dglobal, T* dpointfeat, T* dw, T* dbias, const T* dy, const T* global,
                               const T* pointfeat, const T* w, int B, int N, int G, int P, int Cout,
-                              const void* /*pointfeat_narrow*/ = nullptr, const void* /*dy_narrow*/ = nullptr) override {
+                              const void* /*pointfeat_narrow*/ = nullptr, const void* dy_narrow = nullptr) override {
+    PN_CHECK(!dy_narrow);  // no 2-byte copies here
     cpu::concat_linear_backward(dglobal, dpointfeat, dw, dbias, dy, global, pointfeat, w, B, N, G, P, Cout);
   }
   void wide_max_forward_train(T* y, const WideMaxSaved<T>& s, T* running_mean, T* running_var, const T* x,

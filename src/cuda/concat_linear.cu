@@ -104,17 +104,19 @@ void CudaBackend::concat_linear_forward(float* y, const float* global, const flo
   const int ld = G + P;
   PN_CHECK(!y_narrow || (narrow_linear_outputs() && s.precision == s.mode_precision));
   const size_t per_cloud_bytes = align256(size_t(B) * Cout * sizeof(float));
-  char* block = static_cast<char*>(s.scratch(State::kConcat, per_cloud_bytes + size_t(B) * Cout * 2));
+  const bool epilogue = y_narrow && s.bias_epilogue;  // the per-cloud bias in 2 bytes after the fp32 rows
+  char* block = static_cast<char*>(
+      s.scratch(State::kConcat, per_cloud_bytes + (epilogue ? size_t(B) * Cout * 2 : size_t(0))));
   float* per_cloud = reinterpret_cast<float*>(block);
   // per_cloud(B, Cout) = global wg^T; then y = pointfeat wp^T; then y += per_cloud + bias.
   const void* wo = cuda::gemm_operand(s, State::kGemmB, w, size_t(Cout) * ld);
   const void* go = cuda::gemm_operand(s, State::kGemmA, global, size_t(B) * G);
   cuda::gemm(s, false, true, B, Cout, G, go, G, 0, wo, ld, 0, 0.0f, per_cloud, Cout, 0);
   const void* po = cuda::gemm_operand(s, State::kGemmA, pointfeat, M * P, pointfeat_narrow);
-  if (y_narrow) {
+  if (epilogue) {
     // y in 2 bytes from the matmul's epilogue, the global part and the bias
-    // as a bias per cloud (in y's type, as cuBLASLt takes it); else through
-    // fp32 scratch and one conversion.
+    // as a bias per cloud (in y's type, as cuBLASLt takes it); else (or
+    // without a plan) through fp32 scratch and one conversion.
     void* cloud_bias = block + per_cloud_bytes;
     cuda::with_narrow_type(s, cloud_bias, [&](auto* narrow) {
       if constexpr (!std::is_same_v<decltype(narrow), cuda::NoNarrow*>)
@@ -124,10 +126,12 @@ void CudaBackend::concat_linear_forward(float* y, const float* global, const flo
     CUDA_CHECK_LAUNCH();
     cuda_engine::LtLinear::Math math = cuda::gemm_math(s);
     math.out = math.operands;
-    if (s.bias_epilogue && s.lt->try_run_batched(po, B, N, P, advance(s, wo, G), cloud_bias, Cout, false, y_narrow,
-                                                 s.stream, math, ld))
+    if (s.lt->try_run_batched(po, B, N, P, advance(s, wo, G), cloud_bias, Cout, false, y_narrow, s.stream, math, ld))
       return;
+  }
+  if (y_narrow) {
     y = static_cast<float*>(s.scratch(State::kLinearOut, M * Cout * sizeof(float)));
+    ++s.gemm_counts.bias_broadcasts;  // the per-cloud part added over the rows, as the fp32 path
   }
   cuda::gemm(s, false, true, static_cast<int>(M), Cout, P, po, P, 0, advance(s, wo, G), ld, 0, 0.0f, y, Cout, 0);
   const unsigned rows_grid = static_cast<unsigned>(M < 65536 ? M : 65536);

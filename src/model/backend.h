@@ -142,6 +142,7 @@ class Backend {
     batchnorm_forward_train(y, mean, invstd, running_mean, running_var, x, gamma, beta, M, C, eps, momentum);
     relu_forward(y, y, static_cast<size_t>(M) * C);
   }
+  // Eval, ReLU'd: y == x allowed, as batchnorm_forward_eval.
   virtual void batchnorm_relu_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
                                            const T* running_var, int M, int C, double eps) {
     batchnorm_forward_eval(y, x, gamma, beta, running_mean, running_var, M, C, eps);
