@@ -138,10 +138,7 @@ void CudaBackend::concat_linear_forward(float* y, const float* global, const flo
   const bool four = cuda::by_four(Cout, y);
   add_cloud_rows_kernel<<<rows_grid, four ? 128 : kBlock, 0, s.stream>>>(y, per_cloud, bias, M, N, Cout, four);
   CUDA_CHECK_LAUNCH();
-  if (y_narrow)
-    cuda::with_narrow_type(s, y_narrow, [&](auto* narrow) {
-      if constexpr (!std::is_same_v<decltype(narrow), cuda::NoNarrow*>) cuda::convert(s.stream, narrow, y, M * Cout);
-    });
+  if (y_narrow) cuda::convert_to_mode(s, y_narrow, y, M * Cout);
 }
 
 void CudaBackend::concat_linear_backward(float* dglobal, float* dpointfeat, float* dw, float* dbias,

@@ -165,10 +165,7 @@ void CudaBackend::narrow_weights(const float* values, size_t count) {
   void* out = s.scratch(State::kWeights, count * 2);
   s.gemm_counts.converted_values += count;
   ++s.gemm_counts.conversions;
-  if (s.mode_precision == Precision::FP16)
-    cuda::convert(s.stream, static_cast<__half*>(out), values, count);
-  else
-    cuda::convert(s.stream, static_cast<__nv_bfloat16*>(out), values, count);
+  cuda::convert_to_mode(s, out, values, count);
   s.weights = values;
   s.weight_count = count;
 }
@@ -280,6 +277,12 @@ void convert(cudaStream_t stream, Half* y, const float* x, size_t n) {
 template void convert<__half>(cudaStream_t, __half*, const float*, size_t);
 template void convert<__nv_bfloat16>(cudaStream_t, __nv_bfloat16*, const float*, size_t);
 
+void convert_to_mode(const State& s, void* y, const float* x, size_t n) {
+  PN_CHECK(s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);
+  if (s.mode_precision == Precision::FP16) convert(s.stream, static_cast<__half*>(y), x, n);
+  else convert(s.stream, static_cast<__nv_bfloat16*>(y), x, n);
+}
+
 bool narrow_copies_on(const State& s) {
   return s.narrow_copies && (s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);
 }
@@ -305,10 +308,7 @@ const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t coun
   if (count == 0) return out;
   s.gemm_counts.converted_values += count;
   ++s.gemm_counts.conversions;
-  if (s.precision == Precision::FP16)
-    convert(s.stream, static_cast<__half*>(out), x, count);
-  else
-    convert(s.stream, static_cast<__nv_bfloat16*>(out), x, count);
+  convert_to_mode(s, out, x, count);  // two_bytes: s.precision is the mode's (per-cloud fp32 is not)
   return out;
 }
 

@@ -1,8 +1,6 @@
 // 1x1 convolution / fully connected layer: one GEMM over all rows, the bias
 // broadcast first and the GEMM accumulating onto it (beta = 1), as the CPU.
 // Operands follow the precision mode (gemm_operand); outputs are fp32.
-#include <type_traits>
-
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet {
@@ -63,10 +61,7 @@ void CudaBackend::linear_forward(float* y, const float* x, const float* w, const
       ++s_->gemm_counts.bias_broadcasts;
     }
     cuda::gemm(*s_, false, true, M, Cout, Cin, xo, Cin, 0, wo, Cin, 0, b ? 1.0f : 0.0f, wide, Cout, 0);
-    cuda::with_narrow_type(*s_, y_narrow, [&](auto* narrow) {
-      if constexpr (!std::is_same_v<decltype(narrow), cuda::NoNarrow*>)
-        cuda::convert(s_->stream, narrow, wide, size_t(M) * Cout);
-    });
+    cuda::convert_to_mode(*s_, y_narrow, wide, size_t(M) * Cout);
     return;
   }
   // The bias in the matmul's epilogue: y is written once, never read.
