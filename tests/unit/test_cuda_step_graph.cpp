@@ -194,9 +194,13 @@ TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
 }
 
 // The BatchNorm+ReLU conv layers' z in 2 bytes (POINTNET_NARROW_Z=on)
-// against z in fp32: z is rounded once more per such layer, so the same
-// steps agree within the mode's rounding, not bit for bit; and the step
-// holds less device memory at its peak.
+// against z in fp32, from the same weights: z is rounded once more per such
+// layer, so the first step's loss and gradients agree within the mode's
+// rounding, not bit for bit. Later losses are not compared: Adam's first
+// updates move each weight by about lr * sign(g), so gradient elements near
+// zero, whose sign the extra rounding can flip, move weights as much as the
+// large ones and the two runs part (measured on an H100: 5% apart after one
+// step). Both must still learn, and z in 2 bytes must lower the peak.
 TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
   std::string why;
   if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
@@ -211,7 +215,7 @@ TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
   ASSERT_TRUE(narrow->gpu.narrow_linear_outputs());
   const bool seg = c.task == ModelTask::Segmentation;
   // fp16's scaler starts from its largest scale: the first ~7 steps
-  // overflow and are skipped (on both); then 5 taken steps are compared.
+  // overflow and are skipped (on both); then 5 taken steps on each.
   const int B = 6, N = 96, max_steps = 24, wanted = 5;
   Buffer<float> points_w(&wide->gpu), points_n(&narrow->gpu);
   IndexBuffer<float> targets_w(&wide->gpu), targets_n(&narrow->gpu);
@@ -219,7 +223,7 @@ TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
   float* pn = points_n.reserve(size_t(B) * N * 3);
   int32_t* tw = targets_w.reserve(size_t(B) * N);
   int32_t* tn = targets_n.reserve(size_t(B) * N);
-  // A fixed batch: the loss must fall on both, by nearly the same amounts.
+  // A fixed batch: the loss must fall on both.
   Rng data(31);
   std::vector<float> points(size_t(B) * N * 3);
   for (float& v : points) v = data.normal();
@@ -229,23 +233,45 @@ TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
   narrow->gpu.upload(pn, points.data(), points.size());
   wide->gpu.upload_index(tw, targets.data(), targets.size());
   narrow->gpu.upload_index(tn, targets.data(), targets.size());
-  // bf16 keeps 8 bits: z's extra rounding moves each value ~2^-9 relative;
-  // the loss, an average over the batch, moves far less.
-  const double tolerance = c.precision == Precision::BF16 ? 2e-2 : 4e-3;
+  // bf16 keeps 8 bits: z's extra rounding moves each value ~2^-9 relative
+  // (fp16 ~2^-12); the loss, an average over the batch, moves far less, and
+  // the gradient as a whole (its L2 norm) about as much as z.
+  const bool bf16 = c.precision == Precision::BF16;
+  const double loss_tolerance = bf16 ? 2e-2 : 4e-3, gradient_tolerance = bf16 ? 5e-2 : 1e-2;
+  int taken_w = 0, taken_n = 0;
   double first = 0.0, last_w = 0.0, last_n = 0.0;
-  int compared = 0;
-  for (int i = 0; i < max_steps && compared < wanted; ++i) {
+  for (int i = 0; i < max_steps && (taken_w < wanted || taken_n < wanted); ++i) {
     Rng dropout_w(3 * i + 1), dropout_n(3 * i + 1);
-    const StepResult rw = wide->step->run(pw, tw, B, N, 1e-3, &dropout_w);
-    const StepResult rn = narrow->step->run(pn, tn, B, N, 1e-3, &dropout_n);
-    EXPECT_EQ(rw.outcome, rn.outcome) << "step " << i << ": one skipped, the other not";
-    if (rw.outcome != StepOutcome::kTaken || rn.outcome != StepOutcome::kTaken) continue;
-    EXPECT_NEAR(rn.loss.total, rw.loss.total, tolerance * std::fabs(rw.loss.total)) << "step " << i;
-    if (compared++ == 0) first = rw.loss.total;
-    last_w = rw.loss.total;
-    last_n = rn.loss.total;
+    const bool run_w = taken_w < wanted, run_n = taken_n < wanted;
+    StepResult rw, rn;
+    if (run_w) rw = wide->step->run(pw, tw, B, N, 1e-3, &dropout_w);
+    if (run_n) rn = narrow->step->run(pn, tn, B, N, 1e-3, &dropout_n);
+    if (taken_w == 0 && taken_n == 0) {
+      // Until now the weights are the same on both: so are the outcomes.
+      ASSERT_EQ(rw.outcome, rn.outcome) << "step " << i << ": one skipped, the other not";
+      if (rw.outcome != StepOutcome::kTaken) continue;
+      first = rw.loss.total;
+      EXPECT_NEAR(rn.loss.total, rw.loss.total, loss_tolerance * std::fabs(rw.loss.total)) << "step " << i;
+      // The gradients of that step, from the same weights (the same loss
+      // scale on both): close in L2, relative to their norm.
+      const size_t n = wide->model.params().trainable_count();
+      std::vector<float> gw(n), gn(n);
+      wide->gpu.download(gw.data(), wide->model.params().grads(), n);
+      narrow->gpu.download(gn.data(), narrow->model.params().grads(), n);
+      double diff = 0.0, norm = 0.0;
+      for (size_t k = 0; k < n; ++k) {
+        diff += (double(gn[k]) - gw[k]) * (double(gn[k]) - gw[k]);
+        norm += double(gw[k]) * gw[k];
+      }
+      const double relative = std::sqrt(diff / norm);
+      EXPECT_LT(relative, gradient_tolerance) << "step " << i << ": the first gradients differ";
+      std::cout << "[ info     ] " << c.name << ": first gradients differ by " << relative << " of their norm\n";
+    }
+    if (run_w && rw.outcome == StepOutcome::kTaken) ++taken_w, last_w = rw.loss.total;
+    if (run_n && rn.outcome == StepOutcome::kTaken) ++taken_n, last_n = rn.loss.total;
   }
-  ASSERT_EQ(compared, wanted) << "too few steps taken by both";
+  ASSERT_EQ(taken_w, wanted) << "too few steps taken with z in fp32";
+  ASSERT_EQ(taken_n, wanted) << "too few steps taken with z in 2 bytes";
   EXPECT_LT(last_w, first) << "the fp32-z model did not learn the fixed batch";
   EXPECT_LT(last_n, first) << "the 2-byte-z model did not learn the fixed batch";
   EXPECT_LT(narrow->gpu.device_bytes_peak(), wide->gpu.device_bytes_peak())
