@@ -134,7 +134,7 @@ fi
 # SESSION_STEP_CASES: the training steps to time, comma-separated ("task precision [ft]").
 engines=${SESSION_CHECK_ENGINES:-1}
 filter='Cuda*:*CudaStepGraph*:Nccl*'
-[ "$engines" = 1 ] || filter='CudaOps.*:CudaWideMax.*:*CudaStepGraph*:*CudaModel*:Nccl*:CudaSync*:CudaPrecisionModes.*:CudaWarpgroupExtremes.*'
+[ "$engines" = 1 ] || filter='CudaOps.*:CudaThinGemm.*:CudaWideMax.*:*CudaStepGraph*:*CudaModel*:Nccl*:CudaSync*:CudaPrecisionModes.*:CudaWarpgroupExtremes.*'
 stamp "== CUDA tests ($filter)"
 timeout 240 build-gpu/pointnet_tests --gtest_filter="$filter" --gtest_color=no > "$OUT/tests.log" 2>&1 || status=1
 grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is|no CUDA device' "$OUT/tests.log" | head -n 30

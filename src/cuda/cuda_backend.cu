@@ -120,6 +120,8 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   s_->weight_copies = env_choice("POINTNET_NARROW_WEIGHTS", {"on", "off"}) == "on";
   // "on" keeps the BatchNorm+ReLU conv layers' z in 2 bytes (Backend::narrow_linear_outputs).
   s_->narrow_z = env_choice("POINTNET_NARROW_Z", {"off", "on"}) == "on";
+  // "off" leaves the products with a side <= 4 to cuBLAS (thin_gemm.cu; for comparisons).
+  s_->thin_gemms = env_choice("POINTNET_THIN_GEMMS", {"on", "off"}) == "on";
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
@@ -334,6 +336,9 @@ void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, con
                                      size_t(N) * sizeof(float), M, s.stream));
     return;
   }
+  if (thin_gemm(s, transpose_a, transpose_b, M, N, K, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c,
+                batch))
+    return;
   if (batch == 1) {
     CUBLAS_CHECK(cublasGemmEx(s.blas, op_b, op_a, N, M, K, &alpha, B, type, ldb, A, type, lda, &beta,
                               C, CUDA_R_32F, ldc, compute, CUBLAS_GEMM_DEFAULT));

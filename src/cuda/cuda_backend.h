@@ -123,6 +123,7 @@ class CudaBackend final : public Backend<float> {
     size_t converted_values = 0;
     size_t conversions = 0;  // launches of the conversion (each converts one operand, or all weights)
     size_t bias_broadcasts = 0;
+    size_t thin_products = 0;  // products queued by thin_gemm / thin_linear (a side of at most 4)
   };
   GemmCounts gemm_counts() const;
   // Bytes this backend holds through cudaMalloc (tensors, grow-only scratch,

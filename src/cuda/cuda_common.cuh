@@ -42,6 +42,7 @@ struct CudaBackend::State {
     kGroupSums2,// SyncBN: a second such buffer, for an op that needs two at once
     kWeights,   // the trainable values' 2-byte copy (narrow_weights)
     kLinearOut, // linear_forward's fp32 output before its 2-byte form, where cuBLASLt has no plan for that
+    kThinPartials, // thin_gemm: per-chunk partial sums of the long products
     kSlots
   };
 
@@ -52,6 +53,7 @@ struct CudaBackend::State {
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
   bool weight_copies = true;                   // the weights' 2-byte copy in fp16/bf16 (POINTNET_NARROW_WEIGHTS)
   bool narrow_z = false;                       // 2-byte linear outputs where asked (POINTNET_NARROW_Z)
+  bool thin_gemms = true;                      // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS)
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
   size_t weight_count = 0;
@@ -209,6 +211,19 @@ cuda_engine::LtLinear::Math gemm_math(const State& s);
 void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A,
           int lda, long long stride_a, const void* B, int ldb, long long stride_b, float beta,
           float* C, int ldc, long long stride_c, int batch = 1);
+
+// gemm's contract, for the fp16 / bf16 products with a side of at most 4
+// (thin_gemm.cu: the layers and transforms over the points' coordinates):
+// queues them and returns true; false (nothing queued) for every other
+// product, mode or beta, and with POINTNET_THIN_GEMMS=off.
+bool thin_gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A, int lda,
+               long long stride_a, const void* B, int ldb, long long stride_b, float beta, float* C, int ldc,
+               long long stride_c, int batch);
+// y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + bias (bias nullable) for Cin <= 4,
+// in fp32 into y or in the mode's 2-byte type into y_narrow (not null: then y
+// is not written), the operands from gemm_operand. False as thin_gemm.
+bool thin_linear(State& s, const void* x, const void* w, const float* bias, int M, int Cin, int Cout, float* y,
+                 void* y_narrow);
 
 // y(M, C) = row(C) on every row (linear.cu): the bias under a GEMM that
 // accumulates onto it, the wide layer's offset.

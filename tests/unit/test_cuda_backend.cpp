@@ -22,6 +22,7 @@
 
 #include "core/errors.h"
 #include "cuda/cuda_backend.h"
+#include "../cuda_test_support.h"
 
 namespace pointnet {
 namespace {
@@ -68,12 +69,6 @@ TEST(CudaDevice, AvailabilityAnswersWithAReason) {
 
 namespace pointnet {
 namespace {
-
-#define PN_REQUIRE_CUDA()                                                   \
-  do {                                                                      \
-    std::string pn_why_;                                                    \
-    if (!cuda_device_available(&pn_why_)) GTEST_SKIP() << "no CUDA device: " << pn_why_; \
-  } while (0)
 
 // Tolerances (DESIGN.md: derive each from the dtype, write the reason).
 // Data movement and single-rounding element-wise ops: the same float operation
@@ -125,30 +120,7 @@ double rel_error(const std::vector<float>& a, const std::vector<float>& ref) {
     else EXPECT_LT(pn_err_, (tolerance)) << #out << " vs " << #ref;                \
   } while (0)
 
-// A float array in the CUDA backend's memory.
-class Dev {
- public:
-  Dev(CudaBackend& be, size_t n) : be_(&be), n_(n), p_(be.allocate(n)) {}
-  Dev(CudaBackend& be, const std::vector<float>& host) : Dev(be, host.size()) {
-    be.upload(p_, host.data(), n_);
-  }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  ~Dev() { be_->release(p_); }
-  float* get() const { return p_; }
-  operator float*() const { return p_; }
-  std::vector<float> host() const {
-    std::vector<float> h(n_);
-    be_->download(h.data(), p_, n_);
-    return h;
-  }
-  void poison() { be_->fill(p_, kNaN, n_); }
-
- private:
-  CudaBackend* be_;
-  size_t n_;
-  float* p_;
-};
+using testing::Dev;
 
 class DevIndex {
  public:

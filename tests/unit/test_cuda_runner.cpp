@@ -24,6 +24,7 @@
 #include "core/errors.h"
 #include "core/half.h"
 #include "cuda/cuda_backend.h"
+#include "../cuda_test_support.h"
 #include "cuda/engine_fragment.h"
 #include "engine/builder.h"
 #include "engine/cpu_runner.h"
@@ -40,12 +41,6 @@ namespace pointnet {
 namespace {
 
 using testing::engine_config;
-
-#define PN_REQUIRE_CUDA()                                                                \
-  do {                                                                                   \
-    std::string pn_why_;                                                                 \
-    if (!cuda_device_available(&pn_why_)) GTEST_SKIP() << "no CUDA device: " << pn_why_; \
-  } while (0)
 
 // ---------------------------------------------------------------- layouts (no GPU)
 

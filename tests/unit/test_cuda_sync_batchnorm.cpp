@@ -18,6 +18,7 @@
 
 #include "core/rng.h"
 #include "cuda/cuda_backend.h"
+#include "../cuda_test_support.h"
 #include "dist/communicator.h"
 #include "dist/thread_group.h"
 #include "model/pointnet.h"
@@ -26,12 +27,6 @@ namespace pointnet {
 namespace {
 
 using Vec = std::vector<float>;
-
-#define PN_REQUIRE_CUDA()                                                                 \
-  do {                                                                                    \
-    std::string pn_why_;                                                                  \
-    if (!cuda_device_available(&pn_why_)) GTEST_SKIP() << "no CUDA device: " << pn_why_; \
-  } while (0)
 
 constexpr double kFp32 = 1e-5;
 
