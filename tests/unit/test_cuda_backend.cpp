@@ -1114,10 +1114,19 @@ TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
     EXPECT_CLOSE(yc_a.host(), yc_b.host(), kExact);
     EXPECT_CLOSE(sum_a.host(), sum_b.host(), kExact);
   }
-  // Off (the default for now, or asked), or in fp32: not offered, and refused if asked.
+  // On by default in the 2-byte modes (since session 14)...
+  {
+    testing::ScopedEnv env;
+    env.set("POINTNET_NARROW_Z", "");
+    EXPECT_TRUE(CudaBackend(Precision::BF16).narrow_linear_outputs());
+    EXPECT_TRUE(CudaBackend(Precision::FP16).narrow_linear_outputs());
+  }
+  // ...but off where asked, without the 2-byte copies, or in fp32: not
+  // offered, and refused if asked.
   for (int variant = 0; variant < 3; ++variant) {
     testing::ScopedEnv env;
-    env.set("POINTNET_NARROW_Z", variant == 0 ? "" : variant == 1 ? "off" : "on");
+    env.set("POINTNET_NARROW_Z", variant == 0 ? "off" : "on");
+    if (variant == 1) env.set("POINTNET_NARROW_ACTIVATIONS", "off");
     CudaBackend gpu(variant == 2 ? Precision::FP32 : Precision::BF16);
     EXPECT_FALSE(gpu.narrow_linear_outputs()) << "variant " << variant;
     Dev gx(gpu, 8), gw(gpu, 4), out(gpu, 8), stats(gpu, 2), gamma(gpu, 2);

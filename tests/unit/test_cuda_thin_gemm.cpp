@@ -3,7 +3,8 @@
 // modes, against the same products in double over the same rounded operands:
 // the kernels widen the 2-byte values exactly and add in fp32, so the only
 // error is fp32's over the terms. Each case also checks which path ran (the
-// thin kernels where the shape allows, cuBLAS with POINTNET_THIN_GEMMS=off).
+// thin kernels with POINTNET_THIN_GEMMS=on where the shape allows, cuBLAS
+// without).
 //
 // Skips cleanly where there is no GPU and in builds without the CUDA backend.
 #include <gtest/gtest.h>
