@@ -52,7 +52,7 @@ struct CudaBackend::State {
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
   bool weight_copies = true;                   // the weights' 2-byte copy in fp16/bf16 (POINTNET_NARROW_WEIGHTS)
-  bool narrow_z = false;                       // 2-byte linear outputs where asked (POINTNET_NARROW_Z)
+  bool narrow_z = false;                       // 2-byte linear outputs (POINTNET_NARROW_Z: bf16 by default)
   bool thin_gemms = false;                     // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS=on)
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
@@ -219,7 +219,8 @@ void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, con
 bool thin_gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A, int lda,
                long long stride_a, const void* B, int ldb, long long stride_b, float beta, float* C, int ldc,
                long long stride_c, int batch);
-// y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + bias (bias nullable) for Cin <= 4,
+// y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + bias (bias nullable) for Cin <= 4
+// (and Cout <= 1024),
 // in fp32 into y or in the mode's 2-byte type into y_narrow (not null: then y
 // is not written), the operands from gemm_operand. False as thin_gemm.
 bool thin_linear(State& s, const void* x, const void* w, const float* bias, int M, int Cin, int Cout, float* y,

@@ -2,8 +2,8 @@
 // transforms over the points' 3 coordinates. cuBLAS runs them in kernels for
 // unaligned operands (a leading dimension of 3) at 8-37 us a call on an H100
 // (CUPTI, 2026-12-07: ~110 us of a 1.42 ms classifier step), though each only
-// reads and writes a few MB. These kernels do the same products at memory
-// speed, with the GEMMs' arithmetic: the 2-byte operands widened exactly to
+// reads and writes a few MB. These kernels do the same products, meant to run
+// at memory speed (not yet: below), with the GEMMs' arithmetic: the 2-byte operands widened exactly to
 // float and accumulated in fp32 (in a fixed order: deterministic).
 // Opt-in (POINTNET_THIN_GEMMS=on): measured on an H100 (session 14) they are
 // correct but slower than cuBLAS's: thin_long 29 us a call (dW 8 us in
@@ -12,7 +12,7 @@
 // after another. Next: chunks of 64 rows and loads unrolled by 8 (thin_long),
 // a warp per row with 16-byte loads (thin_rows when K is the long side).
 //
-//   thin_rows_kernel   C(M, N) = A(M, K) op(B)(K, N) [+ bias] [+ C], K or N
+//   thin_rows_kernel   C(M, N) = A(M, K) op(B)(K, N) [+ bias], K or N
 //                      at most kThinSide: one thread per row and group of 8
 //                      columns, op(B) staged in shared memory as floats. The
 //                      output in fp32 or in the mode's 2-byte type.
@@ -21,7 +21,7 @@
 //                      conv, the transform's gradient): chunks of
 //                      kThinChunkRows rows per block, lanes of rows within the
 //                      block, a fixed tree over the lanes; then
-//   thin_finish_kernel the chunks added in order (+ C).
+//   thin_finish_kernel the chunks added in order.
 #include <cstdint>
 #include <type_traits>
 
@@ -37,6 +37,7 @@ constexpr int kThinLongM = 256;      // M of thin_long: one thread per output ro
 constexpr int kThinChunkRows = 512;  // rows summed by one block of thin_long
 constexpr int kThinGroup = 8;        // columns per thread in thin_rows
 constexpr int kThinThreads = 256;
+constexpr int kMaxGridX = 2147483647, kMaxGridY = 65535;  // CUDA's grid limits (batch entries on y)
 
 __device__ __forceinline__ void store_out(float* c, size_t i, float v) { c[i] = v; }
 template <typename Half>
@@ -59,13 +60,13 @@ __device__ __forceinline__ void store_group(Half* c, const float* v) {
 }
 
 // One thread per (row m, group of kThinGroup columns) of one batch entry
-// (blockIdx.y). accumulate: C is read (fp32 C only) and the product added.
+// (blockIdx.y); C is overwritten.
 // whole_groups: N and ldc multiples of kThinGroup and C 16-byte aligned, so
 // each thread stores its group with vector stores.
 template <typename In, typename Out>
 __global__ void thin_rows_kernel(Out* C, int ldc, long long stride_c, const In* A, int lda, long long stride_a,
                                  const In* B, int ldb, long long stride_b, bool transpose_b, const float* bias,
-                                 bool accumulate, bool whole_groups, int M, int N, int K) {
+                                 bool whole_groups, int M, int N, int K) {
   extern __shared__ float b_tile[];  // op(B) as (K, N) floats
   const int batch = blockIdx.y;
   const In* Bb = B + batch * stride_b;
@@ -92,11 +93,8 @@ __global__ void thin_rows_kernel(Out* C, int ldc, long long stride_c, const In* 
         if (j < width) acc[j] = __fmaf_rn(a, b_row[j], acc[j]);
     }
 #pragma unroll
-    for (int j = 0; j < kThinGroup; ++j) {
-      if (j >= width) continue;
-      if (bias) acc[j] = __fadd_rn(acc[j], bias[n0 + j]);
-      if (accumulate) acc[j] = __fadd_rn(widen(Cb[m * ldc + n0 + j]), acc[j]);
-    }
+    for (int j = 0; j < kThinGroup; ++j)
+      if (bias && j < width) acc[j] = __fadd_rn(acc[j], bias[n0 + j]);
     if (whole_groups) {
       store_group(Cb + m * ldc + n0, acc);
     } else {
@@ -146,10 +144,9 @@ __global__ void thin_long_kernel(float* partials, const In* A, int lda, long lon
   }
 }
 
-// C(M, N) of each batch entry = the sum of its chunks' partials in chunk
-// order (+ C where accumulate).
-__global__ void thin_finish_kernel(float* C, int ldc, long long stride_c, const float* partials, bool accumulate,
-                                   int M, int N, int chunks, int batch_count) {
+// C(M, N) of each batch entry = the sum of its chunks' partials in chunk order.
+__global__ void thin_finish_kernel(float* C, int ldc, long long stride_c, const float* partials, int M, int N,
+                                   int chunks, int batch_count) {
   const size_t total = size_t(batch_count) * M * N;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
     const int batch = static_cast<int>(i / (size_t(M) * N));
@@ -158,7 +155,7 @@ __global__ void thin_finish_kernel(float* C, int ldc, long long stride_c, const 
     float sum = 0.0f;
     for (int k = 0; k < chunks; ++k) sum = __fadd_rn(sum, p[size_t(k) * M * N]);
     float* c = C + batch * stride_c + size_t(e / N) * ldc + e % N;
-    *c = accumulate ? __fadd_rn(*c, sum) : sum;
+    *c = sum;
   }
 }
 
@@ -175,14 +172,14 @@ void with_operand_type(const State& s, const void* A, const void* B, F&& f) {
 
 template <typename In, typename Out>
 void launch_rows(State& s, Out* C, int ldc, long long stride_c, const In* A, int lda, long long stride_a,
-                 const In* B, int ldb, long long stride_b, bool transpose_b, const float* bias, bool accumulate,
-                 int M, int N, int K, int batch) {
+                 const In* B, int ldb, long long stride_b, bool transpose_b, const float* bias, int M, int N,
+                 int K, int batch) {
   const size_t threads = size_t(M) * ((N + kThinGroup - 1) / kThinGroup);
   const dim3 grid(grid_for(threads, kThinThreads), batch);
   const bool whole_groups = N % kThinGroup == 0 && ldc % kThinGroup == 0 && stride_c % kThinGroup == 0 &&
                             reinterpret_cast<uintptr_t>(C) % 16 == 0;
   thin_rows_kernel<In, Out><<<grid, kThinThreads, size_t(K) * N * sizeof(float), s.stream>>>(
-      C, ldc, stride_c, A, lda, stride_a, B, ldb, stride_b, transpose_b, bias, accumulate, whole_groups, M, N, K);
+      C, ldc, stride_c, A, lda, stride_a, B, ldb, stride_b, transpose_b, bias, whole_groups, M, N, K);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -194,19 +191,20 @@ bool rows_shape(bool transpose_a, int N, int K) {
 bool thin_gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A, int lda,
                long long stride_a, const void* B, int ldb, long long stride_b, float beta, float* C, int ldc,
                long long stride_c, int batch) {
-  if (!two_byte_operands(s) || M <= 0 || N <= 0 || K <= 0 || batch <= 0) return false;
-  if (beta != 0.0f && beta != 1.0f) return false;
-  const bool accumulate = beta == 1.0f;
+  // beta = 1 (accumulating onto C) is left to cuBLAS: no caller of a thin shape uses it.
+  if (!two_byte_operands(s) || beta != 0.0f || M <= 0 || N <= 0 || K <= 0 || batch <= 0 ||
+      batch > kMaxGridY)
+    return false;
   if (rows_shape(transpose_a, N, K)) {
     with_operand_type(s, A, B, [&](auto* a, auto* b) {
-      launch_rows(s, C, ldc, stride_c, a, lda, stride_a, b, ldb, stride_b, transpose_b, nullptr, accumulate, M, N,
-                  K, batch);
+      launch_rows(s, C, ldc, stride_c, a, lda, stride_a, b, ldb, stride_b, transpose_b, nullptr, M, N, K, batch);
     });
     ++s.gemm_counts.thin_products;
     return true;
   }
   if (transpose_a && !transpose_b && M <= kThinLongM && N <= kThinSide) {
     const int chunks = (K + kThinChunkRows - 1) / kThinChunkRows;
+    if (chunks > kMaxGridX) return false;
     float* partials =
         static_cast<float*>(s.scratch(State::kThinPartials, size_t(batch) * chunks * M * N * sizeof(float)));
     with_operand_type(s, A, B, [&](auto* a, auto* b) {
@@ -216,8 +214,7 @@ bool thin_gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K
       CUDA_CHECK_LAUNCH();
     });
     const size_t outputs = size_t(batch) * M * N;
-    thin_finish_kernel<<<grid_for(outputs), kBlock, 0, s.stream>>>(C, ldc, stride_c, partials, accumulate, M, N,
-                                                                    chunks, batch);
+    thin_finish_kernel<<<grid_for(outputs), kBlock, 0, s.stream>>>(C, ldc, stride_c, partials, M, N, chunks, batch);
     CUDA_CHECK_LAUNCH();
     ++s.gemm_counts.thin_products;
     return true;
@@ -227,13 +224,14 @@ bool thin_gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K
 
 bool thin_linear(State& s, const void* x, const void* w, const float* bias, int M, int Cin, int Cout, float* y,
                  void* y_narrow) {
-  if (!two_byte_operands(s) || M <= 0 || Cin <= 0 || Cout <= 0 || !rows_shape(false, Cout, Cin)) return false;
+  if (!two_byte_operands(s) || M <= 0 || Cin <= 0 || Cin > kThinSide || Cout <= 0 || Cout > kThinLongSide)
+    return false;
   with_operand_type(s, x, w, [&](auto* a, auto* b) {
     using In = std::remove_cv_t<std::remove_pointer_t<decltype(a)>>;
     if (y_narrow) {
-      launch_rows(s, static_cast<In*>(y_narrow), Cout, 0, a, Cin, 0, b, Cin, 0, true, bias, false, M, Cout, Cin, 1);
+      launch_rows(s, static_cast<In*>(y_narrow), Cout, 0, a, Cin, 0, b, Cin, 0, true, bias, M, Cout, Cin, 1);
     } else {
-      launch_rows(s, y, Cout, 0, a, Cin, 0, b, Cin, 0, true, bias, false, M, Cout, Cin, 1);
+      launch_rows(s, y, Cout, 0, a, Cin, 0, b, Cin, 0, true, bias, M, Cout, Cin, 1);
     }
   });
   ++s.gemm_counts.thin_products;

@@ -1114,11 +1114,14 @@ TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
     EXPECT_CLOSE(yc_a.host(), yc_b.host(), kExact);
     EXPECT_CLOSE(sum_a.host(), sum_b.host(), kExact);
   }
-  // On by default in the 2-byte modes (since session 14)...
+  // On by default in bf16 (since session 14), in fp16 only where asked...
   {
     testing::ScopedEnv env;
+    env.set("POINTNET_NARROW_ACTIVATIONS", "on");
     env.set("POINTNET_NARROW_Z", "");
     EXPECT_TRUE(CudaBackend(Precision::BF16).narrow_linear_outputs());
+    EXPECT_FALSE(CudaBackend(Precision::FP16).narrow_linear_outputs());
+    env.set("POINTNET_NARROW_Z", "on");
     EXPECT_TRUE(CudaBackend(Precision::FP16).narrow_linear_outputs());
   }
   // ...but off where asked, without the 2-byte copies, or in fp32: not
@@ -1126,7 +1129,7 @@ TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
   for (int variant = 0; variant < 3; ++variant) {
     testing::ScopedEnv env;
     env.set("POINTNET_NARROW_Z", variant == 0 ? "off" : "on");
-    if (variant == 1) env.set("POINTNET_NARROW_ACTIVATIONS", "off");
+    env.set("POINTNET_NARROW_ACTIVATIONS", variant == 1 ? "off" : "on");
     CudaBackend gpu(variant == 2 ? Precision::FP32 : Precision::BF16);
     EXPECT_FALSE(gpu.narrow_linear_outputs()) << "variant " << variant;
     Dev gx(gpu, 8), gw(gpu, 4), out(gpu, 8), stats(gpu, 2), gamma(gpu, 2);

@@ -22,6 +22,7 @@
 
 #include "core/rng.h"
 #include "cuda/cuda_backend.h"
+#include "../cuda_test_support.h"
 
 #ifdef POINTNET_HAS_CUDA
 #include "model/buffer.h"
@@ -151,8 +152,7 @@ std::unique_ptr<Trainee> eager_trainee_with(const GraphCase& c, const char* vari
 }
 
 TEST_P(CudaStepGraph, ReplayedStepsEqualEagerStepsBitForBit) {
-  std::string why;
-  if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
   Trainee recorded(c, true), eager(c, false);
   const int replayed = expect_same_steps(recorded, eager, c);
@@ -170,8 +170,7 @@ TEST_P(CudaStepGraph, ReplayedStepsEqualEagerStepsBitForBit) {
 // bits as converting every operand (POINTNET_NARROW_ACTIVATIONS=off), for the
 // trunks, the feature transform's T-Net and the segmenter's head.
 TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
-  std::string why;
-  if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
   if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
     GTEST_SKIP() << "no 2-byte copies in " << precision_name(c.precision);
@@ -200,10 +199,11 @@ TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
 // updates move each weight by about lr * sign(g), so gradient elements near
 // zero, whose sign the extra rounding can flip, move weights as much as the
 // large ones and the two runs part (measured on an H100: 5% apart after one
-// step). Both must still learn, and z in 2 bytes must lower the peak.
+// step). Both must still learn, and z in 2 bytes must lower the peak. A
+// smoke test of the whole step: the exactness of each 2-byte-z pass is
+// CudaPrecisionModes.NarrowLinearOutputsAreReadAsTheirValues'.
 TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
-  std::string why;
-  if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
   if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
     GTEST_SKIP() << "no 2-byte linear outputs in " << precision_name(c.precision);
@@ -257,8 +257,9 @@ TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
       // by z's spread, and z's rounding is relative to z itself, whose mean
       // after a ReLU is often several spreads; so the whole gradient parts by
       // far more than one rounding (measured on an H100, 2026-12-07: the last
-      // layer 5% (cls) and 8% (seg) of its norm, the whole 27-53%, growing
-      // steadily from the loss back, with no jump at any one layer).
+      // layer 5% (cls) and 8% (seg) of its norm, the whole 27-53%; in seg
+      // growing steadily from the loss back, in cls jumping at fc2, whose
+      // BatchNorm spans only the 6 clouds).
       const ParamStore<float>& params = wide->model.params();
       const size_t n = params.trainable_count();
       std::vector<float> gw(n), gn(n);
@@ -301,8 +302,7 @@ TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
 // as POINTNET_NARROW_WEIGHTS=off over whole steps (an eval forward between
 // steps included), with far fewer conversion launches.
 TEST_P(CudaStepGraph, WeightCopyGivesTheSameStepsAsConverting) {
-  std::string why;
-  if (!cuda_device_available(&why)) GTEST_SKIP() << "no CUDA device: " << why;
+  PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
   if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
     GTEST_SKIP() << "no 2-byte operands in " << precision_name(c.precision);
