@@ -220,9 +220,9 @@ bool thin_gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K
                long long stride_a, const void* B, int ldb, long long stride_b, float beta, float* C, int ldc,
                long long stride_c, int batch);
 // y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + bias (bias nullable) for Cin <= 4
-// (and Cout <= 1024),
-// in fp32 into y or in the mode's 2-byte type into y_narrow (not null: then y
-// is not written), the operands from gemm_operand. False as thin_gemm.
+// and Cout <= 1024, in fp32 into y or in the mode's 2-byte type into y_narrow
+// (not null: then y is not written), the operands from gemm_operand. False
+// as thin_gemm.
 bool thin_linear(State& s, const void* x, const void* w, const float* bias, int M, int Cin, int Cout, float* y,
                  void* y_narrow);
 

@@ -3,14 +3,16 @@
 // unaligned operands (a leading dimension of 3) at 8-37 us a call on an H100
 // (CUPTI, 2026-12-07: ~110 us of a 1.42 ms classifier step), though each only
 // reads and writes a few MB. These kernels do the same products, meant to run
-// at memory speed (not yet: below), with the GEMMs' arithmetic: the 2-byte operands widened exactly to
-// float and accumulated in fp32 (in a fixed order: deterministic).
+// at memory speed (not yet: below), with the GEMMs' arithmetic: the 2-byte
+// operands widened exactly to float and accumulated in fp32 (in a fixed
+// order: deterministic).
 // Opt-in (POINTNET_THIN_GEMMS=on): measured on an H100 (session 14) they are
 // correct but slower than cuBLAS's: thin_long 29 us a call (dW 8 us in
 // cuBLAS), thin_rows 15 us. Both are latency-bound: each thread walks 128
-// rows (thin_long) or 64 columns (thin_rows' dx) with one dependent load
-// after another. Next: chunks of 64 rows and loads unrolled by 8 (thin_long),
-// a warp per row with 16-byte loads (thin_rows when K is the long side).
+// rows (thin_long) or 64 columns (thin_rows' dx) with one 2-byte load after
+// another, far too few bytes in flight. Next (bench/TRAINING_NOTES.md,
+// session 14): 16-byte loads of 8 channels per thread, rows unrolled, and a
+// warp per row for thin_rows when K is the long side.
 //
 //   thin_rows_kernel   C(M, N) = A(M, K) op(B)(K, N) [+ bias], K or N
 //                      at most kThinSide: one thread per row and group of 8
