@@ -195,13 +195,13 @@ TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
 // The BatchNorm+ReLU conv layers' z in 2 bytes (POINTNET_NARROW_Z=on)
 // against z in fp32, from the same weights: z is rounded once more per such
 // layer, so the first step's loss agrees within the mode's rounding and its
-// gradients within what BatchNorm makes of that (below). Later losses are not compared: Adam's first
-// updates move each weight by about lr * sign(g), so gradient elements near
-// zero, whose sign the extra rounding can flip, move weights as much as the
-// large ones and the two runs part (measured on an H100: 5% apart after one
-// step). Both must still learn, and z in 2 bytes must lower the peak. A
-// smoke test of the whole step: the exactness of each 2-byte-z pass is
-// CudaPrecisionModes.NarrowLinearOutputsAreReadAsTheirValues'.
+// gradients within what BatchNorm makes of that (below). Later losses are
+// not compared: Adam's first updates move each weight by about lr * sign(g),
+// so gradient elements near zero, whose sign the extra rounding can flip,
+// move weights as much as the large ones and the two runs part (measured on
+// an H100: 5% apart after one step). Both must still learn, and z in 2 bytes
+// must lower the peak. A smoke test of the whole step: the exactness of each
+// 2-byte-z pass is CudaPrecisionModes.NarrowLinearOutputsAreReadAsTheirValues.
 TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
   PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
