@@ -20,6 +20,13 @@ void dense_declare(Dense<T>& layer, const DenseSpec& spec, ParamStore<T>& store)
 }
 
 template <typename T>
+bool dense_keeps_z_narrow(const Dense<T>& layer, const Backend<T>& be, bool training, size_t count) {
+  const DenseSpec& s = layer.spec;
+  return training && s.conv && s.relu && !s.bn_name.empty() && !s.dropout && count > 0 && be.narrow_activations() &&
+         be.narrow_linear_outputs();
+}
+
+template <typename T>
 void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int M,
                    bool training, double bn_momentum, const void* x_narrow) {
   const DenseSpec& s = layer.spec;
@@ -30,9 +37,7 @@ void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, 
   layer.input_narrow = be.narrow_activations() ? x_narrow : nullptr;
   layer.rows = M;
   layer.trained = training;
-  // z in 2 bytes where the backend keeps it so: only the BatchNorm reads it.
-  layer.z_narrow = training && s.conv && s.relu && !s.bn_name.empty() && !s.dropout && count > 0 &&
-                   be.narrow_activations() && be.narrow_linear_outputs();
+  layer.z_narrow = dense_keeps_z_narrow(layer, be, training, count);
   layer.z_in_y = !training && !s.bn_name.empty();
   T* z = layer.z_in_y ? layer.y.reserve(count)
                       : layer.z.reserve(layer.z_narrow ? Backend<T>::narrow_count(count) : count);
@@ -159,6 +164,7 @@ const void* dense_deactivate_narrow(Dense<T>& layer, Backend<T>& be, const Param
 
 #define PN_DENSE(T)                                                                         \
   template void dense_declare<T>(Dense<T>&, const DenseSpec&, ParamStore<T>&);              \
+  template bool dense_keeps_z_narrow<T>(const Dense<T>&, const Backend<T>&, bool, size_t);     \
   template void dense_forward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
                                  bool, double, const void*);                                \
   template void dense_backward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*, T*);                \

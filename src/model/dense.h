@@ -73,6 +73,13 @@ template <typename T>
 void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int M,
                    bool training, double bn_momentum, const void* x_narrow = nullptr);
 
+// Whether a training forward keeps the layer's z only in 2 bytes
+// (Backend::narrow_linear_outputs): conv layers with BatchNorm and ReLU and
+// no dropout, where the BatchNorm is z's only reader. dense_forward asks it,
+// and so does the segmenter's concat layer, whose z is written elsewhere.
+template <typename T>
+bool dense_keeps_z_narrow(const Dense<T>& layer, const Backend<T>& be, bool training, size_t count);
+
 // The part of dense_forward after the linear: dropout, BatchNorm, ReLU applied
 // to layer.z (already holding the linear output for M rows), into layer.y.
 // For layers whose linear part is computed another way (concat_linear).

@@ -173,8 +173,7 @@ void PointNet<T>::forward_head_seg(bool training) {
   head1_.input = nullptr;
   const int width = head1_.spec.out;
   const size_t count = static_cast<size_t>(M) * width;
-  // z in 2 bytes where the backend keeps it so (as dense_forward's layers).
-  head1_.z_narrow = training && count > 0 && be_.narrow_activations() && be_.narrow_linear_outputs();
+  head1_.z_narrow = dense_keeps_z_narrow(head1_, be_, training, count);
   head1_.z_in_y = false;  // z is written here, not by dense_forward
   T* z = head1_.z.reserve(head1_.z_narrow ? Backend<T>::narrow_count(count) : count);
   be_.concat_linear_forward(head1_.z_narrow ? nullptr : z, conv3_.output(), pointfeat_, store_.value(head1_.weight),
