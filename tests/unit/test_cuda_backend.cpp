@@ -1114,14 +1114,12 @@ TEST(CudaPrecisionModes, NarrowLinearOutputsAreReadAsTheirValues) {
     EXPECT_CLOSE(yc_a.host(), yc_b.host(), kExact);
     EXPECT_CLOSE(sum_a.host(), sum_b.host(), kExact);
   }
-  // On by default in bf16 (since session 14), in fp16 only where asked...
+  // On by default in bf16 and fp16 (since session 15)...
   {
     testing::ScopedEnv env;
     env.set("POINTNET_NARROW_ACTIVATIONS", "on");
     env.set("POINTNET_NARROW_Z", "");
     EXPECT_TRUE(CudaBackend(Precision::BF16).narrow_linear_outputs());
-    EXPECT_FALSE(CudaBackend(Precision::FP16).narrow_linear_outputs());
-    env.set("POINTNET_NARROW_Z", "on");
     EXPECT_TRUE(CudaBackend(Precision::FP16).narrow_linear_outputs());
   }
   // ...but off where asked, without the 2-byte copies, or in fp32: not
