@@ -5,7 +5,8 @@
 // biased covariance; a_c = gamma_c invstd_c; g = dy masked by the ReLU.
 //
 // Forward (train), in stream order:
-//   column_sums (batchnorm.cu)  xbar in double, fixed chunks and trees.
+//   column_sums (batchnorm.cu)  xbar in double, fixed chunks and trees (bf16:
+//                               of x's 2-byte operand instead, reads_operand_only).
 //   finish_mean_kernel          input_mean = float(xbar).
 //   centre_kernel               the centred rows x - input_mean into scratch
 //                               (fp32 / tf32; see raw_covariance for the others).
@@ -58,7 +59,8 @@
 //   gemm_fp32                   P(K, K) = w^T scaled_w (plain fp32, as the CPU).
 //   offset_kernel               one block per column l: xbar P - u, u =
 //                               sum_c (a dbeta / M)_c w_c, double, a fixed tree.
-//   negate_transpose_kernel +   dx = offset - x P in one cuBLASLt matmul, the
+//   negate_transpose_kernel +   dx = offset - x P in one cuBLASLt matmul (bf16: x's
+//                               operand times P in bf16, reads_operand_only), the
 //   LtLinear                    offset its bias epilogue (fp32 operands, TF32
 //                               outside the fp32 mode: P's entries carry a 1/M
 //                               and would sit near fp16's underflow); where it has
@@ -87,6 +89,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "core/env_choice.h"
 #include "cuda/cuda_common.cuh"
@@ -148,6 +151,19 @@ std::string wide_extremes_path() {
 bool raw_covariance(const State& s) {
   return (s.precision == Precision::FP16 || s.precision == Precision::BF16) &&
          env_choice("POINTNET_WIDE_COVARIANCE", {"raw", "centred"}) == "raw";
+}
+
+// Whether the layer reads x only as its 2-byte operand, the values z is
+// computed from (Backend::wide_max_reads_narrow_input): x's mean is theirs
+// (already summed for the raw covariance), and the backward's dw and dense
+// dx = offset - x P read them too, x P as a bf16 product with P rounded to
+// bf16. bf16 only: P's entries carry a 1/M, near fp16's underflow, and fp16
+// keeps the fp32 x (a TF32 product). Then the fp32 x is never read, and its
+// producer need not write it (41 MB per trunk at 32 x 2500 points).
+// POINTNET_WIDE_INPUT=fp32 keeps the fp32 x (to compare).
+bool reads_operand_only(const State& s) {
+  return s.precision == Precision::BF16 && raw_covariance(s) &&
+         env_choice("POINTNET_WIDE_INPUT", {"copy", "fp32"}) == "copy";
 }
 
 // Carves one scratch block into arrays aligned to 256 bytes: a pass with a null
@@ -771,7 +787,8 @@ __global__ void backward_channels_kernel(float* dgamma, float* dbeta, float* dbi
 // dw(c, k) = a_c [sum_b g_bc (x[b, row_bc, k] - xbar_k) - dgamma_c invstd_c (S w_c)_k],
 // b ascending in double. A row outside [0, N) (a broken contract) is skipped
 // rather than read out of bounds.
-__global__ void dw_kernel(float* dw, const float* x, const float* input_mean, const double* sw, const float* dy,
+template <typename X>  // x's type: float, or its 2-byte operand (reads_operand_only)
+__global__ void dw_kernel(float* dw, const X* x, const float* input_mean, const double* sw, const float* dy,
                           const float* y, const int32_t* selected_row, const double* a, const double* dg,
                           const float* invstd, int B, int N, int K, int C, bool relu) {
   const size_t total = size_t(C) * K;
@@ -782,7 +799,7 @@ __global__ void dw_kernel(float* dw, const float* x, const float* input_mean, co
       const size_t bc = size_t(b) * C + c;
       const int row = selected_row[bc];
       if (row < 0 || row >= N) continue;
-      const float xv = x[(size_t(b) * N + row) * K + k];
+      const float xv = cuda::widen(x[(size_t(b) * N + row) * K + k]);
       picked += masked_grad(dy[bc], y[bc], relu) * (static_cast<double>(xv) - input_mean[k]);
     }
     dw[i] = static_cast<float>(a[c] * (picked - dg[c] * invstd[c] * sw[i]));
@@ -802,11 +819,13 @@ __global__ void scale_rows_kernel(float* scaled_w, const float* w, const double*
 }
 
 // neg_P_t(l, k) = -P(k, l): exact, so the matmul's products are x P's, negated.
-__global__ void negate_transpose_kernel(float* neg_P_t, const float* P, int K) {
+template <typename Out>  // float, or __nv_bfloat16 (rounded to nearest even)
+__global__ void negate_transpose_kernel(Out* neg_P_t, const float* P, int K) {
   const size_t total = size_t(K) * K;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
     const size_t l = i / K, k = i % K;
-    neg_P_t[i] = -P[k * K + l];
+    if constexpr (std::is_same_v<Out, float>) neg_P_t[i] = -P[k * K + l];
+    else cuda::store_narrow(neg_P_t, i, -P[k * K + l]);
   }
 }
 
@@ -884,8 +903,9 @@ __global__ void sort_picks_kernel(int32_t* pick_row, int32_t* pick_channel, doub
 // them are still the run's, then shuffles) and loads the w rows of kAhead
 // picks before adding the first of them. Max pooling makes some runs hundreds
 // of picks long, and their warps set the kernel's time: one pick's loads at a
-// time, each waiting its L2 round trip, took 57 us per call (CUPTI, 2026-12-06).
-constexpr int kAhead = 4;
+// time, each waiting its L2 round trip, took 57 us per call (CUPTI, 2026-12-06);
+// kAhead = 4, 37 us (2026-12-07). POINTNET_PICKS_AHEAD picks 4, 8 or 16.
+template <int kAhead>
 __global__ void apply_picks_kernel(float* dx, const float* w, const int32_t* pick_row, const int32_t* pick_channel,
                                    const double* pick_term, int B, int N, int K, int C) {
   const size_t warp = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32;
@@ -956,6 +976,10 @@ void check_trainable(int C) {
 }
 }  // namespace
 
+bool CudaBackend::wide_max_reads_narrow_input() const {
+  return narrow_activations() && s_->mode_precision == Precision::BF16 && reads_operand_only(*s_);
+}
+
 void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& saved, float* running_mean,
                                          float* running_var, const float* x, const float* w, const float* bias,
                                          const float* gamma, const float* beta, int B, int N, int K, int C,
@@ -973,7 +997,11 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
   // x's mean and covariance. With SyncBN (group): x's sums, the covariance
   // around the global mean and z's centred squares are summed over the ranks.
   const bool group = cuda::synchronised(s);
-  const double* sums = cuda::column_sums(s, cuda::ReduceTerm::kSum, x, nullptr, nullptr, nullptr, M, K);
+  // x's mean: of the fp32 x, or of its 2-byte operand's values (h_sums below).
+  const bool operand_only = reads_operand_only(s);
+  PN_CHECK(x || (x_narrow && operand_only));  // only the copy: where the layer reads nothing else
+  const double* sums =
+      operand_only ? nullptr : cuda::column_sums(s, cuda::ReduceTerm::kSum, x, nullptr, nullptr, nullptr, M, K);
   // The 2-byte operand of x (its copy, or converted once here), for the raw
   // covariance and z's extremes alike, and its own column sums: the raw
   // covariance is that of these values, so it is centred on their mean.
@@ -988,14 +1016,16 @@ void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& sa
     else
       narrow_column_sums(s, out, e.h_partials, static_cast<const __nv_bfloat16*>(x_operand), M, K);
     h_sums = out;
+    if (operand_only) sums = h_sums;
   }
   if (group) {
-    const double* global = two_bytes ? cuda::group_sums(s, State::kGroupSums, {{sums, K}, {h_sums, K}}, M)
-                                     : cuda::group_sums(s, State::kGroupSums, {{sums, K}}, M);
+    const bool both = two_bytes && !operand_only;
+    const double* global = both ? cuda::group_sums(s, State::kGroupSums, {{sums, K}, {h_sums, K}}, M)
+                                : cuda::group_sums(s, State::kGroupSums, {{sums, K}}, M);
     sums = global;
-    if (two_bytes) h_sums = global + K;
+    if (two_bytes) h_sums = both ? global + K : global;
   }
-  const double* global_rows = group ? sums + (two_bytes ? 2 * K : K) : nullptr;
+  const double* global_rows = group ? sums + (two_bytes && !operand_only ? 2 * K : K) : nullptr;
   finish_mean_kernel<<<blocks_for(K), kBlock, 0, s.stream>>>(saved.input_mean, e.xbar, sums, M, K, global_rows);
   CUDA_CHECK_LAUNCH();
   // The 2-byte values' mean: z's mean on the tensor cores (covariance_squares'
@@ -1084,7 +1114,7 @@ void CudaBackend::wide_max_forward_eval(float* y, const float* x, const float* w
 void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* dgamma, float* dbeta,
                                     const float* dy, const float* y, const WideMaxSaved<float>& saved,
                                     const float* x, const float* w, const float* gamma, int B, int N, int K, int C,
-                                    bool relu) {
+                                    bool relu, const void* x_narrow) {
   check_shape(B, N, K, C);
   check_trainable(C);
   PN_CHECK(saved.input_mean && saved.input_cov && saved.mean && saved.invstd && saved.selected &&
@@ -1098,11 +1128,22 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
                                                                     gamma, saved.mean, saved.invstd,
                                                                     saved.selected, B, C, relu);
   CUDA_CHECK_LAUNCH();
+  // x's 2-byte operand (its copy, or converted once here) where the forward
+  // read only that; it stays in place through dx's product below.
+  const bool operand_only = reads_operand_only(s);
+  PN_CHECK(x || (x_narrow && operand_only));
+  const auto* x_operand =
+      operand_only ? static_cast<const __nv_bfloat16*>(cuda::gemm_operand(s, State::kGemmA, x, size_t(M) * K, x_narrow))
+                   : nullptr;
   if (dw) {
     rows_dot_rows(s, t.sw, w, saved.input_cov, C, K, K);
-    dw_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(dw, x, saved.input_mean, t.sw, dy, y,
-                                                                saved.selected_row, t.a, t.dg, saved.invstd, B, N,
-                                                                K, C, relu);
+    const auto picked_rows = [&](const auto* xs) {
+      dw_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(dw, xs, saved.input_mean, t.sw, dy, y,
+                                                                  saved.selected_row, t.a, t.dg, saved.invstd, B, N,
+                                                                  K, C, relu);
+    };
+    if (operand_only) picked_rows(x_operand);
+    else picked_rows(x);
     CUDA_CHECK_LAUNCH();
   }
   if (!dx) return;
@@ -1128,17 +1169,32 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   // dx is written once and never read (the broadcast wrote it and the GEMM's
   // beta = 1 read it back: 82 of x P's 123 MB at the model's shape).
   // POINTNET_LINEAR_BIAS=broadcast (or no cuBLASLt plan): the old way.
+  // With x's bf16 operand: -P^T rounded to bf16 (in neg_P_t's room) and a
+  // bf16 product with fp32 sums and output.
+  auto* neg_P_t_bf16 = reinterpret_cast<__nv_bfloat16*>(t.neg_P_t);
+  if (operand_only) {
+    negate_transpose_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(neg_P_t_bf16, t.P, K);
+    CUDA_CHECK_LAUNCH();
+  }
   bool written = false;
   if (s.bias_epilogue) {
-    negate_transpose_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(t.neg_P_t, t.P, K);
-    CUDA_CHECK_LAUNCH();
-    written = s.lt->try_run(x, M, K, t.neg_P_t, t.offset, K, false, dx, s.stream,
-                            {CUDA_R_32F, tf32_outside_fp32(s), CUDA_R_32F});
+    if (operand_only) {
+      written = s.lt->try_run(x_operand, M, K, neg_P_t_bf16, t.offset, K, false, dx, s.stream,
+                              {CUDA_R_16BF, CUBLAS_COMPUTE_32F, CUDA_R_32F});
+    } else {
+      negate_transpose_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(t.neg_P_t, t.P, K);
+      CUDA_CHECK_LAUNCH();
+      written = s.lt->try_run(x, M, K, t.neg_P_t, t.offset, K, false, dx, s.stream,
+                              {CUDA_R_32F, tf32_outside_fp32(s), CUDA_R_32F});
+    }
   }
   if (!written) {
     cuda::broadcast_rows(s, dx, t.offset, size_t(M), K);
     ++s.gemm_counts.bias_broadcasts;
-    gemm_fp32(s, tf32_outside_fp32(s), false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
+    if (operand_only)  // dx += x (-P^T)^T, in the mode (bf16 operands)
+      cuda::gemm(s, false, true, M, K, K, x_operand, K, 0, neg_P_t_bf16, K, 0, 1.0f, dx, K, 0);
+    else
+      gemm_fp32(s, tf32_outside_fp32(s), false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
   }
   // The sparse part: the picked points.
   int P = 1;
@@ -1147,8 +1203,14 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
       t.pick_row, t.pick_channel, t.pick_term, t.a, dy, y, saved.selected_row, N, C, P, relu);
   CUDA_CHECK_LAUNCH();
   const size_t threads = size_t(B) * C * 32;  // a warp per sorted pick
-  apply_picks_kernel<<<static_cast<unsigned>((threads + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
-      dx, w, t.pick_row, t.pick_channel, t.pick_term, B, N, K, C);
+  const unsigned blocks = static_cast<unsigned>((threads + kBlock - 1) / kBlock);
+  const std::string ahead = env_choice("POINTNET_PICKS_AHEAD", {"4", "8", "16"});
+  const auto apply = [&](auto kernel) {
+    kernel<<<blocks, kBlock, 0, s.stream>>>(dx, w, t.pick_row, t.pick_channel, t.pick_term, B, N, K, C);
+  };
+  if (ahead == "16") apply(apply_picks_kernel<16>);
+  else if (ahead == "8") apply(apply_picks_kernel<8>);
+  else apply(apply_picks_kernel<4>);
   CUDA_CHECK_LAUNCH();
 }
 

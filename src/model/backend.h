@@ -249,9 +249,14 @@ class Backend {
   // Gradients (=) of w (C, K), bias (C) (exactly zero: BatchNorm removes it),
   // gamma, beta (C), and of x (B*N, K) unless dx is null, given dy (B, C) and
   // the forward's y and saved tensors.
+  // x_narrow: x's 2-byte copy, as given to the forward, or null.
   virtual void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y,
                                  const WideMaxSaved<T>& saved, const T* x, const T* w, const T* gamma,
-                                 int B, int N, int K, int C, bool relu) = 0;
+                                 int B, int N, int K, int C, bool relu, const void* x_narrow = nullptr) = 0;
+  // Where true (only with narrow_activations()), the training wide layer
+  // given x_narrow reads x through it alone, forward and backward: x may be
+  // null, so the layer feeding it need not write its fp32 output.
+  virtual bool wide_max_reads_narrow_input() const { return false; }
 
   // True when every element of x(count) is finite (no inf, no NaN): the loss
   // scaler's overflow check over the gradients. Hands a host value back, so an

@@ -139,6 +139,7 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
     be_.transform_forward(tf, conv1_.output(), fstn_.transform(), B, N, kPointFeat);
     pointfeat_ = tf;
   }
+  conv2_.output_read_in_fp32 = !be_.wide_max_reads_narrow_input();  // by conv3 alone
   dense_forward(conv2_, be_, store_, pointfeat_, M, training, kBatchNormMomentum, pointfeat_narrow());
   wide_max_forward(conv3_, be_, store_, conv2_.output(), B, N, training, kBatchNormMomentum, conv2_.output_narrow());
 

@@ -23,6 +23,7 @@ void tnet_forward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, cons
   net.points = N;
   const int M = B * N;
   dense_forward(net.conv1, be, store, x, M, training, kBatchNormMomentum, x_narrow);
+  net.conv2.output_read_in_fp32 = !be.wide_max_reads_narrow_input();  // by conv3 alone
   dense_forward(net.conv2, be, store, net.conv1.output(), M, training, kBatchNormMomentum,
                 net.conv1.output_narrow());
   wide_max_forward(net.conv3, be, store, net.conv2.output(), B, N, training, kBatchNormMomentum,

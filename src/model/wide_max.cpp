@@ -21,7 +21,9 @@ void wide_max_forward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& st
                       bool training, double bn_momentum, const void* x_narrow) {
   const Dense<T>& p = layer.params;
   const int K = p.spec.in, C = p.spec.out;
+  PN_CHECK(x || (training && x_narrow && be.wide_max_reads_narrow_input()));
   layer.input = x;
+  layer.input_narrow = x_narrow;
   layer.batch = B;
   layer.points = N;
   layer.trained = training;
@@ -52,7 +54,8 @@ void wide_max_backward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& s
   const Dense<T>& p = layer.params;
   be.wide_max_backward(dx, store.grad(p.weight), store.grad(p.bias), store.grad(p.bn_weight), store.grad(p.bn_bias),
                        dy, layer.y.data(), saved_tensors(layer), layer.input, store.value(p.weight),
-                       store.value(p.bn_weight), layer.batch, layer.points, p.spec.in, p.spec.out, p.spec.relu);
+                       store.value(p.bn_weight), layer.batch, layer.points, p.spec.in, p.spec.out, p.spec.relu,
+                       layer.input_narrow);
 }
 
 #define PN_WIDE_MAX_LAYER(T)                                                                                   \

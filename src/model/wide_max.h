@@ -12,7 +12,8 @@ namespace pointnet {
 template <typename T>
 struct WideMax {
   Dense<T> params;            // parameter indices and spec only; its buffers stay empty
-  const T* input = nullptr;   // (B*N, in), owned by the previous layer
+  const T* input = nullptr;   // (B*N, in), owned by the previous layer; null where only its copy is kept
+  const void* input_narrow = nullptr;  // its 2-byte copy (Backend::narrow_activations), or null
   int batch = 0, points = 0;
   bool trained = false;
   Buffer<T> y;                // (B, out) pooled output
@@ -26,7 +27,9 @@ template <typename T>
 void wide_max_declare(WideMax<T>& layer, const DenseSpec& spec, ParamStore<T>& store);
 
 // x (B, N, in) -> output() (B, out). x_narrow: x's 2-byte copy
-// (dense_forward), or null.
+// (dense_forward), or null; it must stay as it is until this layer's
+// backward. x may be null where Backend::wide_max_reads_narrow_input() and
+// x_narrow is given (the producer then kept only the copy).
 template <typename T>
 void wide_max_forward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int B, int N,
                       bool training, double bn_momentum, const void* x_narrow = nullptr);

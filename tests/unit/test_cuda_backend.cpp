@@ -1419,8 +1419,21 @@ WideForward cpu_wide_forward(const WideInputs& in, bool relu) {
   return f;
 }
 
-// The same on the GPU, every output poisoned first.
-WideForward gpu_wide_forward(CudaBackend& be, const WideInputs& in, bool relu) {
+// x (M, K)'s copy in the backend's 2-byte type (bf16 with 2-byte linear
+// outputs): x times the identity, rounded once as the conversion rounds.
+std::unique_ptr<Dev> narrow_copy(CudaBackend& be, const Dev& x, int M, int K) {
+  EXPECT_TRUE(be.narrow_linear_outputs());
+  std::vector<float> eye(size_t(K) * K, 0.0f);
+  for (int k = 0; k < K; ++k) eye[size_t(k) * K + k] = 1.0f;
+  Dev w(be, eye);
+  auto copy = std::make_unique<Dev>(be, Backend<float>::narrow_count(size_t(M) * K));
+  be.linear_forward(nullptr, x, w, nullptr, M, K, K, nullptr, *copy);
+  return copy;
+}
+
+// The same on the GPU, every output poisoned first. copy_only: x handed over
+// only as its 2-byte copy (Backend::wide_max_reads_narrow_input).
+WideForward gpu_wide_forward(CudaBackend& be, const WideInputs& in, bool relu, bool copy_only = false) {
   const WideShape& s = in.s;
   const size_t bc = size_t(s.B) * s.C;
   Dev x(be, in.x), w(be, in.w), bias(be, in.bias), gamma(be, in.gamma), beta(be, in.beta), rm(be, in.rm),
@@ -1429,8 +1442,10 @@ WideForward gpu_wide_forward(CudaBackend& be, const WideInputs& in, bool relu) {
   DevIndex row(be, bc);
   for (Dev* d : {&y, &input_mean, &input_cov, &mean, &invstd, &selected}) d->poison();
   row.poison();
+  const std::unique_ptr<Dev> copy = copy_only ? narrow_copy(be, x, s.B * s.N, s.K) : nullptr;
   const WideMaxSaved<float> saved{input_mean, input_cov, mean, invstd, selected, row};
-  be.wide_max_forward_train(y, saved, rm, rv, x, w, bias, gamma, beta, s.B, s.N, s.K, s.C, relu, 1e-5, 0.1);
+  be.wide_max_forward_train(y, saved, rm, rv, copy ? nullptr : x.get(), w, bias, gamma, beta, s.B, s.N, s.K, s.C,
+                            relu, 1e-5, 0.1, copy ? copy->get() : nullptr);
   WideForward f(in);
   f.y = y.host();
   f.input_mean = input_mean.host();
@@ -1456,7 +1471,8 @@ WideGrads cpu_wide_backward(const WideInputs& in, WideForward& f, bool relu) {
 
 // The GPU's backward from the given forward's (the CPU's) y and saved tensors,
 // so both sides differentiate the same picks. dx is left empty unless wanted.
-WideGrads gpu_wide_backward(CudaBackend& be, const WideInputs& in, const WideForward& f, bool relu, bool want_dx) {
+WideGrads gpu_wide_backward(CudaBackend& be, const WideInputs& in, const WideForward& f, bool relu, bool want_dx,
+                            bool copy_only = false) {
   const WideShape& s = in.s;
   Dev x(be, in.x), w(be, in.w), gamma(be, in.gamma), dy(be, in.dy), y(be, f.y), input_mean(be, f.input_mean),
       input_cov(be, f.input_cov), mean(be, f.mean), invstd(be, f.invstd), selected(be, f.selected),
@@ -1464,8 +1480,9 @@ WideGrads gpu_wide_backward(CudaBackend& be, const WideInputs& in, const WideFor
   DevIndex row(be, f.row);
   for (Dev* d : {&dx, &dw, &dbias, &dgamma, &dbeta}) d->poison();
   const WideMaxSaved<float> saved{input_mean, input_cov, mean, invstd, selected, row};
-  be.wide_max_backward(want_dx ? dx.get() : nullptr, dw, dbias, dgamma, dbeta, dy, y, saved, x, w, gamma, s.B, s.N,
-                       s.K, s.C, relu);
+  const std::unique_ptr<Dev> copy = copy_only ? narrow_copy(be, x, s.B * s.N, s.K) : nullptr;
+  be.wide_max_backward(want_dx ? dx.get() : nullptr, dw, dbias, dgamma, dbeta, dy, y, saved, copy ? nullptr : x.get(),
+                       w, gamma, s.B, s.N, s.K, s.C, relu, copy ? copy->get() : nullptr);
   return {want_dx ? dx.host() : std::vector<float>(), dw.host(), dbias.host(), dgamma.host(), dbeta.host()};
 }
 
@@ -1616,6 +1633,14 @@ TEST_F(CudaWideMax, BackwardMatchesCpu) {
       // dx: fp32 GEMMs (P over C terms, x P over K) in different orders, then
       // the picked points' terms added in the same order as the CPU.
       EXPECT_CLOSE(got.dx, ref.dx, kFp32);
+      // More picks' w rows loaded ahead (POINTNET_PICKS_AHEAD): the same adds
+      // in the same order, the same bits.
+      for (const char* ahead : {"8", "16"}) {
+        testing::ScopedEnv more;
+        more.set("POINTNET_PICKS_AHEAD", ahead);
+        SCOPED_TRACE(std::string("ahead ") + ahead);
+        EXPECT_CLOSE(gpu_wide_backward(be, in, f, relu, true).dx, got.dx, kExact);
+      }
       // Without dx (the layer's input needs no gradient): the rest unchanged.
       const WideGrads no_dx = gpu_wide_backward(be, in, f, relu, false);
       EXPECT_CLOSE(no_dx.dw, got.dw, kExact);
@@ -1683,11 +1708,15 @@ TEST_F(CudaWideMax, PrecisionModes) {
       CudaBackend be(mode.precision);
       const WideForward got = gpu_wide_forward(be, in, true);
       // x's mean and z's mean stay double sums in every mode: the fp32
-      // bounds. z's variance is that of the z the mode computes (as PyTorch's
+      // bounds. In bf16 x's is that of its bf16 values (the ones z is
+      // computed from; reads_operand_only), each within u max|x| = 2u of
+      // x's (mean ~1 here), and z's mean follows: within the mode's bound.
+      // z's variance is that of the z the mode computes (as PyTorch's
       // autocast BatchNorm sees the half conv output): within the mode's bound.
-      EXPECT_CLOSE(got.input_mean, ref.input_mean, kElementwise);
-      EXPECT_CLOSE(got.mean, ref.mean, kElementwise);
-      EXPECT_CLOSE(got.rm, ref.rm, kElementwise);
+      const bool bf16 = mode.precision == Precision::BF16;
+      EXPECT_CLOSE(got.input_mean, ref.input_mean, bf16 ? 2 * mode.roundoff : kElementwise);
+      EXPECT_CLOSE(got.mean, ref.mean, bf16 ? mode.tolerance : kElementwise);
+      EXPECT_CLOSE(got.rm, ref.rm, bf16 ? mode.tolerance : kElementwise);
       // The covariance: TF32 products of centred rows (tf32), or, in fp16 /
       // bf16 (raw_covariance), that of x's 2-byte values around their own
       // mean, which their rounding moves by at most ~2u E[x^2] per term:
@@ -1723,10 +1752,15 @@ TEST_F(CudaWideMax, PrecisionModes) {
         EXPECT_CLOSE(y.host(), eval_ref, mode.tolerance);
       }
       // The backward from the CPU's saved tensors: dx's dense product in TF32,
-      // the rest double sums.
+      // the rest double sums; in bf16, x's bf16 values in dx's product (P
+      // rounded to bf16 too) and in dw's picked rows: the mode's bound.
       const WideGrads g = gpu_wide_backward(be, in, ref, true, true);
-      EXPECT_CLOSE(g.dx, gref.dx, kWideTf32Products);
-      EXPECT_CLOSE(g.dw, gref.dw, kElementwise);
+      EXPECT_CLOSE(g.dx, gref.dx, bf16 ? mode.tolerance : kWideTf32Products);
+      EXPECT_CLOSE(g.dw, gref.dw, bf16 ? mode.tolerance : kElementwise);
+      if (bf16)
+        std::cout << "[ info     ] bf16 wide_max backward " << wide_name(s, true) << ": dx rel error "
+                  << rel_error(g.dx, gref.dx) << ", dw " << rel_error(g.dw, gref.dw) << ", x's mean "
+                  << rel_error(got.input_mean, ref.input_mean) << "\n";
       EXPECT_CLOSE(g.dgamma, gref.dgamma, kElementwise);
       EXPECT_CLOSE(g.dbeta, gref.dbeta, kElementwise);
     }
@@ -1743,6 +1777,50 @@ TEST_F(CudaWideMax, PrecisionModes) {
 // cores' z constant, and z's variance must come out ~0, as the CPU's (~1e-9,
 // next to eps = 1e-5): invstd within 1e-3 of the CPU's, finite. Centred on
 // fp32 x's mean (1e-6 off), S's diagonal would be ~-2e-6: invstd off by ~5%.
+// In bf16 the layer reads x only as its bf16 values (reads_operand_only), so
+// the model's conv2 writes only its copy: given the copy alone (x null), the
+// forward and backward give the same bits as given fp32 x (converted inside).
+// fp16 keeps reading fp32 x (its dx product stays TF32): there, with the
+// centred covariance and with POINTNET_WIDE_INPUT=fp32, x alone is refused
+// rather than misread.
+TEST_F(CudaWideMax, Bf16ReadsOnlyTheCopy) {
+  for (const WideShape& s : {WideShape{4, 2500, 128, 1024}, WideShape{5, 300, 64, 257}}) {
+    SCOPED_TRACE(wide_name(s, true));
+    const WideInputs in = wide_inputs(s, rng);
+    testing::ScopedEnv env;
+    env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+    CudaBackend be(Precision::BF16);
+    ASSERT_TRUE(be.wide_max_reads_narrow_input());
+    const WideForward wide = gpu_wide_forward(be, in, true), copy = gpu_wide_forward(be, in, true, true);
+    EXPECT_CLOSE(copy.y, wide.y, kExact);
+    EXPECT_CLOSE(copy.input_mean, wide.input_mean, kExact);
+    EXPECT_CLOSE(copy.input_cov, wide.input_cov, kExact);
+    EXPECT_CLOSE(copy.mean, wide.mean, kExact);
+    EXPECT_CLOSE(copy.invstd, wide.invstd, kExact);
+    EXPECT_CLOSE(copy.rv, wide.rv, kExact);
+    EXPECT_EQ(copy.row, wide.row);
+    const WideGrads g_wide = gpu_wide_backward(be, in, wide, true, true),
+                    g_copy = gpu_wide_backward(be, in, wide, true, true, true);
+    EXPECT_CLOSE(g_copy.dx, g_wide.dx, kExact);
+    EXPECT_CLOSE(g_copy.dw, g_wide.dw, kExact);
+    EXPECT_CLOSE(g_copy.dgamma, g_wide.dgamma, kExact);
+    EXPECT_CLOSE(g_copy.dbeta, g_wide.dbeta, kExact);
+    EXPECT_EQ(count_nonfinite(g_copy.dx), 0u);
+  }
+  const WideInputs in = wide_inputs(WideShape{2, 300, 64, 64}, rng);
+  for (int variant = 0; variant < 3; ++variant) {
+    testing::ScopedEnv env;
+    env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+    env.set("POINTNET_NARROW_Z", "on");
+    if (variant == 1) env.set("POINTNET_WIDE_COVARIANCE", "centred");
+    if (variant == 2) env.set("POINTNET_WIDE_INPUT", "fp32");
+    CudaBackend be(variant == 0 ? Precision::FP16 : Precision::BF16);
+    SCOPED_TRACE(variant == 0 ? "fp16" : variant == 1 ? "bf16, centred covariance" : "bf16, POINTNET_WIDE_INPUT=fp32");
+    EXPECT_FALSE(be.wide_max_reads_narrow_input());
+    EXPECT_THROW(gpu_wide_forward(be, in, true, true), Error);
+  }
+}
+
 TEST_F(CudaWideMax, NearConstantInputsKeepTheVariance) {
   const WideShape s{4, 2500, 128, 256};
   WideInputs in = wide_inputs(s, rng);
@@ -2155,8 +2233,8 @@ class Forwarding : public Backend<float> {
   }
   void wide_max_backward(float* dx, float* dw, float* db, float* dg, float* dbe, const float* dy, const float* y,
                          const WideMaxSaved<float>& s, const float* x, const float* w, const float* g, int B, int N,
-                         int K, int C, bool relu) override {
-    in_.wide_max_backward(dx, dw, db, dg, dbe, dy, y, s, x, w, g, B, N, K, C, relu);
+                         int K, int C, bool relu, const void* xn = nullptr) override {
+    in_.wide_max_backward(dx, dw, db, dg, dbe, dy, y, s, x, w, g, B, N, K, C, relu, xn);
   }
   bool all_finite(const float* x, size_t n) override { return in_.all_finite(x, n); }
   void adam_step(float* p, const float* g, float* m, float* v, size_t n, double lr, double b1, double b2,
