@@ -3,9 +3,21 @@
 // regulariser mean_b ||t t^T - I||_F with its gradient, computed in double with
 // one block per cloud and a fixed tree (deterministic). transform_regularizer
 // waits for the stream (it returns the value to the host).
+//
+// The input transform (K = 3) in fp16 / bf16 by its own kernels: cuBLAS takes
+// such products with unaligned-operand kernels, y = x t at 9 us and dt = x^T
+// dy (a 3 x 3 sum over each cloud's points) at 37 us per call (CUPTI, H100,
+// 2026-12-07), plus a conversion pass per operand. Here the operands are
+// rounded to the mode's type as read (the values cuBLAS would multiply), the
+// products are exact in fp32, and sums run in a fixed order: y's K terms in
+// fp32 (k ascending), dt's in double (a thread's rows in order, then a fixed
+// tree). POINTNET_SMALL_TRANSFORMS=gemm keeps cuBLAS's (to compare).
 #include <cmath>
+#include <string>
+#include <type_traits>
 #include <vector>
 
+#include "core/env_choice.h"
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet {
@@ -15,6 +27,87 @@ using cuda::grid_for;
 using cuda::kBlock;
 
 constexpr int kGramThreads = 256;
+constexpr int kSmallK = 4;          // the widest transform taken by the kernels below
+constexpr int kDtThreads = 512;     // threads per cloud summing dt
+
+bool small_transform(const CudaBackend::State& s, int K) {
+  return K <= kSmallK && (s.precision == Precision::FP16 || s.precision == Precision::BF16) &&
+         env_choice("POINTNET_SMALL_TRANSFORMS", {"kernel", "gemm"}) == "kernel";
+}
+
+template <typename Half>
+__device__ __forceinline__ float rounded(float v) {
+  return cuda::widen(cuda::to_narrow<Half>(v));
+}
+
+// y[b, n, :] = x[b, n, :] op(t[b]) for K <= kSmallK, op(t) = t or t^T: one
+// thread per row.
+template <typename Half>
+__global__ void small_transform_rows_kernel(float* y, const float* x, const float* t, int B, int N, int K,
+                                            bool transpose) {
+  const size_t rows = size_t(B) * N;
+  for (size_t r = blockIdx.x * size_t(blockDim.x) + threadIdx.x; r < rows; r += size_t(gridDim.x) * blockDim.x) {
+    const float* tb = t + (r / N) * K * K;
+    float xr[kSmallK];
+#pragma unroll
+    for (int k = 0; k < kSmallK; ++k) xr[k] = k < K ? rounded<Half>(x[r * K + k]) : 0.0f;
+    for (int j = 0; j < K; ++j) {
+      float acc = 0.0f;
+#pragma unroll
+      for (int k = 0; k < kSmallK; ++k)
+        if (k < K) acc = __fmaf_rn(xr[k], rounded<Half>(transpose ? tb[j * K + k] : tb[k * K + j]), acc);
+      y[r * K + j] = acc;
+    }
+  }
+}
+
+// dt[b](K, K) = x[b]^T dy[b] for K <= kSmallK: one block per cloud; thread i
+// sums rows i, i + kDtThreads, ... in double, then a fixed tree (warp
+// shuffles, then the warps' partials in order).
+template <typename Half>
+__global__ void small_transform_dt_kernel(float* dt, const float* x, const float* dy, int N, int K) {
+  constexpr int kE = kSmallK * kSmallK;
+  const int b = blockIdx.x;
+  const float* xb = x + size_t(b) * N * K;
+  const float* gb = dy + size_t(b) * N * K;
+  double acc[kE];
+#pragma unroll
+  for (int e = 0; e < kE; ++e) acc[e] = 0.0;
+  for (int n = threadIdx.x; n < N; n += kDtThreads) {
+    float xv[kSmallK], gv[kSmallK];
+#pragma unroll
+    for (int k = 0; k < kSmallK; ++k) {
+      xv[k] = k < K ? rounded<Half>(xb[size_t(n) * K + k]) : 0.0f;
+      gv[k] = k < K ? rounded<Half>(gb[size_t(n) * K + k]) : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < kSmallK; ++i)
+#pragma unroll
+      for (int j = 0; j < kSmallK; ++j) acc[i * kSmallK + j] += static_cast<double>(xv[i] * gv[j]);  // exact
+  }
+  __shared__ double warp_sums[kDtThreads / 32][kE];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+  for (int e = 0; e < kE; ++e) {
+    double v = acc[e];
+    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+    if (lane == 0) warp_sums[warp][e] = v;
+  }
+  __syncthreads();
+  if (threadIdx.x < K * K) {
+    const int i = threadIdx.x / K, j = threadIdx.x % K;
+    double total = 0.0;
+    for (int w = 0; w < kDtThreads / 32; ++w) total += warp_sums[w][i * kSmallK + j];
+    dt[size_t(b) * K * K + threadIdx.x] = static_cast<float>(total);
+  }
+}
+
+// Calls f with the mode's 2-byte type as a null pointer of that type.
+template <typename F>
+void with_half_type(const CudaBackend::State& s, F&& f) {
+  if (s.precision == Precision::FP16) f(static_cast<__half*>(nullptr));
+  else f(static_cast<__nv_bfloat16*>(nullptr));
+}
 
 __global__ void add_identity_kernel(float* t, int B, int K) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -69,6 +162,14 @@ __global__ void regularizer_backward_kernel(float* dt, const double* a, const do
 
 void CudaBackend::transform_forward(float* y, const float* x, const float* t, int B, int N, int K) {
   if (B <= 0 || N <= 0 || K <= 0) return;
+  if (small_transform(*s_, K)) {
+    with_half_type(*s_, [&](auto* half) {
+      using Half = std::remove_pointer_t<decltype(half)>;
+      small_transform_rows_kernel<Half><<<grid_for(size_t(B) * N), kBlock, 0, s_->stream>>>(y, x, t, B, N, K, false);
+    });
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   const long long nk = static_cast<long long>(N) * K, kk = static_cast<long long>(K) * K;
   const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(B) * nk);
   const void* to = cuda::gemm_operand(*s_, State::kGemmB, t, size_t(B) * kk);
@@ -79,6 +180,17 @@ void CudaBackend::transform_forward(float* y, const float* x, const float* t, in
 void CudaBackend::transform_backward(float* dx, float* dt, const float* dy, const float* x,
                                      const float* t, int B, int N, int K) {
   if (B <= 0 || K <= 0 || (!dx && !dt)) return;
+  if (small_transform(*s_, K)) {
+    with_half_type(*s_, [&](auto* half) {
+      using Half = std::remove_pointer_t<decltype(half)>;
+      if (dx && N > 0)  // dx[b] = dy[b] t[b]^T
+        small_transform_rows_kernel<Half><<<grid_for(size_t(B) * N), kBlock, 0, s_->stream>>>(dx, dy, t, B, N, K,
+                                                                                               true);
+      if (dt) small_transform_dt_kernel<Half><<<B, kDtThreads, 0, s_->stream>>>(dt, x, dy, N, K);
+    });
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   const long long nk = static_cast<long long>(N) * K, kk = static_cast<long long>(K) * K;
   const void* dyo = cuda::gemm_operand(*s_, State::kGemmA, dy, size_t(B) * nk);
   if (dx) {

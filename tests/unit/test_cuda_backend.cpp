@@ -1321,6 +1321,50 @@ TEST(CudaPrecisionModes, GemmsWithinDtypeTolerance) {
   }
 }
 
+// The input transform (K = 3) in fp16 / bf16 by transform.cu's own kernels:
+// within the mode's bound of the CPU, the mode in effect (operands rounded),
+// and within that bound of cuBLAS's product too (POINTNET_SMALL_TRANSFORMS=gemm).
+// Shapes: the model's, a cloud of one point, N off the dt kernel's 512 threads.
+TEST(CudaPrecisionModes, SmallTransformsWithinDtypeTolerance) {
+  PN_REQUIRE_CUDA();
+  CpuBackend<float> cpu;
+  Rng rng(7);
+  for (const Precision p : {Precision::FP16, Precision::BF16})
+  for (const CloudShape& s : {CloudShape{4, 2500, 3}, CloudShape{2, 1, 3}, CloudShape{3, 517, 3}}) {
+    const int B = s.B, N = s.N, K = s.C;
+    SCOPED_TRACE(std::string(precision_name(p)) + " B=" + std::to_string(B) + " N=" + std::to_string(N));
+    const size_t nx = size_t(B) * N * K, nt = size_t(B) * K * K;
+    std::vector<float> x(nx), t(nt), dy(nx), y(nx), dx(nx), dt(nt);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    for (float& v : t) v = 0.5f * rng.normal();
+    for (float& v : dy) v = rng.normal();
+    cpu.transform_forward(y.data(), x.data(), t.data(), B, N, K);
+    cpu.transform_backward(dx.data(), dt.data(), dy.data(), x.data(), t.data(), B, N, K);
+    std::vector<std::vector<float>> results[2];  // kernel, gemm: y, dx, dt
+    for (int path = 0; path < 2; ++path) {
+      testing::ScopedEnv env;
+      env.set("POINTNET_SMALL_TRANSFORMS", path == 0 ? "kernel" : "gemm");
+      CudaBackend gpu(p);
+      Dev gx(gpu, x), gt(gpu, t), gdy(gpu, dy), gy(gpu, nx), gdx(gpu, nx), gdt(gpu, nt);
+      for (Dev* d : {&gy, &gdx, &gdt}) d->poison();
+      gpu.transform_forward(gy, gx, gt, B, N, K);
+      gpu.transform_backward(gdx, gdt, gdy, gx, gt, B, N, K);
+      results[path] = {gy.host(), gdx.host(), gdt.host()};
+      // dt alone (the input transform's case) gives the same bits.
+      gdt.poison();
+      gpu.transform_backward(nullptr, gdt, gdy, gx, gt, B, N, K);
+      EXPECT_CLOSE(gdt.host(), results[path][2], kExact);
+    }
+    const std::vector<float>* want[3] = {&y, &dx, &dt};
+    for (int i = 0; i < 3; ++i) {
+      SCOPED_TRACE(i == 0 ? "y" : i == 1 ? "dx" : "dt");
+      EXPECT_CLOSE(results[0][i], *want[i], kHalf);
+      EXPECT_CLOSE(results[0][i], results[1][i], kHalf);
+      EXPECT_GT(rel_error(results[0][i], *want[i]), 1e-6) << "operands look unrounded";
+    }
+  }
+}
+
 // ------------------------------------------------------------ fused wide layer
 //
 // wide_max_* (src/cuda/wide_max.cu) against the CPU reference
