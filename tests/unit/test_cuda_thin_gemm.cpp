@@ -170,15 +170,19 @@ TEST(CudaThinGemm, TwoByteOutputsAreTheFp32ResultRoundedOnce) {
 }
 
 // The per-cloud 3 x 3 transform: y = x t, dx = dy t^T, dt = x^T dy (its sum
-// over the cloud's points in chunks: N from 1 to past several chunks).
+// over the cloud's points in chunks: N from 1 to past several chunks), by
+// transform.cu's own kernels (the default), the thin products or cuBLAS.
 TEST(CudaThinGemm, TheThreeByThreeTransformMatchesTheExactProducts) {
   PN_REQUIRE_CUDA();
   Rng rng(47);
   for (Precision p : {Precision::BF16, Precision::FP16})
-  for (bool thin : {true, false})
+  for (const char* path : {"kernel", "thin", "cuBLAS"})
   for (int N : {1, 100, 2500}) {
-    SCOPED_TRACE(std::string(precision_name(p)) + (thin ? " thin" : " cuBLAS") + " N=" + std::to_string(N));
+    SCOPED_TRACE(std::string(precision_name(p)) + " " + path + " N=" + std::to_string(N));
     const int B = 5, K = 3;
+    const bool thin = std::string(path) == "thin";
+    ::pointnet::testing::ScopedEnv env;
+    env.set("POINTNET_SMALL_TRANSFORMS", std::string(path) == "kernel" ? "kernel" : "gemm");
     const std::unique_ptr<CudaBackend> gpu = backend_with(p, thin);
     const std::vector<float> x = normals(rng, size_t(B) * N * K), t = normals(rng, size_t(B) * K * K),
                              dy = normals(rng, size_t(B) * N * K);
