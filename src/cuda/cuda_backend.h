@@ -97,9 +97,8 @@ class CudaBackend final : public Backend<float> {
   void per_cloud_gemms(bool per_cloud) override;
   // True in fp16 / bf16 unless POINTNET_NARROW_ACTIVATIONS=off (read at construction).
   bool narrow_activations() const override;
-  // True where narrow_activations() is and POINTNET_NARROW_Z is "on", or
-  // unset ("auto") in bf16 (read at construction): the BatchNorm+ReLU conv
-  // layers' z in 2 bytes.
+  // True where narrow_activations() is, unless POINTNET_NARROW_Z=off (read
+  // at construction): the BatchNorm+ReLU conv layers' z in 2 bytes.
   bool narrow_linear_outputs() const override;
   void narrow_weights(const float* values, size_t count) override;
   // Waits for everything queued on the backend's stream (cudaStreamSynchronize:

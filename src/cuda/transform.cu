@@ -162,6 +162,7 @@ __global__ void regularizer_backward_kernel(float* dt, const double* a, const do
 
 void CudaBackend::transform_forward(float* y, const float* x, const float* t, int B, int N, int K) {
   if (B <= 0 || N <= 0 || K <= 0) return;
+  PN_CHECK(y && x && t);
   if (small_transform(*s_, K)) {
     with_half_type(*s_, [&](auto* half) {
       using Half = std::remove_pointer_t<decltype(half)>;
@@ -180,6 +181,7 @@ void CudaBackend::transform_forward(float* y, const float* x, const float* t, in
 void CudaBackend::transform_backward(float* dx, float* dt, const float* dy, const float* x,
                                      const float* t, int B, int N, int K) {
   if (B <= 0 || K <= 0 || (!dx && !dt)) return;
+  PN_CHECK((dy || N == 0) && (!dx || t) && (!dt || x || N == 0));
   if (small_transform(*s_, K)) {
     with_half_type(*s_, [&](auto* half) {
       using Half = std::remove_pointer_t<decltype(half)>;

@@ -819,6 +819,11 @@ __global__ void scale_rows_kernel(float* scaled_w, const float* w, const double*
 }
 
 // neg_P_t(l, k) = -P(k, l): exact, so the matmul's products are x P's, negated.
+// p = its values rounded to bf16 (nearest even), kept in float.
+__global__ void round_to_bf16_kernel(float* p, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    p[i] = __bfloat162float(__float2bfloat16_rn(p[i]));
+}
 template <typename Out>  // float, or __nv_bfloat16 (rounded to nearest even)
 __global__ void negate_transpose_kernel(Out* neg_P_t, const float* P, int K) {
   const size_t total = size_t(K) * K;
@@ -904,8 +909,9 @@ __global__ void sort_picks_kernel(int32_t* pick_row, int32_t* pick_channel, doub
 // picks before adding the first of them. Max pooling makes some runs hundreds
 // of picks long, and their warps set the kernel's time: one pick's loads at a
 // time, each waiting its L2 round trip, took 57 us per call (CUPTI, 2026-12-06);
-// kAhead = 4, 37 us (2026-12-07). POINTNET_PICKS_AHEAD picks 4, 8 or 16.
-template <int kAhead>
+// kAhead = 4, 37 us. 8 and 16 were no faster (the cls bf16 step -8 to +6 us
+// and +28 us; H100, 2026-12-07, session 15): more registers, fewer warps.
+constexpr int kAhead = 4;
 __global__ void apply_picks_kernel(float* dx, const float* w, const int32_t* pick_row, const int32_t* pick_channel,
                                    const double* pick_term, int B, int N, int K, int C) {
   const size_t warp = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32;
@@ -1137,13 +1143,11 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
                    : nullptr;
   if (dw) {
     rows_dot_rows(s, t.sw, w, saved.input_cov, C, K, K);
-    const auto picked_rows = [&](const auto* xs) {
+    cuda::with_input_type(s, x, x_operand, [&](const auto* xs) {
       dw_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(dw, xs, saved.input_mean, t.sw, dy, y,
                                                                   saved.selected_row, t.a, t.dg, saved.invstd, B, N,
                                                                   K, C, relu);
-    };
-    if (operand_only) picked_rows(x_operand);
-    else picked_rows(x);
+    });
     CUDA_CHECK_LAUNCH();
   }
   if (!dx) return;
@@ -1162,6 +1166,14 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   CUDA_CHECK_LAUNCH();
   // P = w^T scaled_w (plain fp32 in every mode: C terms, small next to x P's M rows)
   gemm_fp32(s, CUBLAS_COMPUTE_32F, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);
+  // With x's bf16 operand, P rounded to bf16 before the offset too: the
+  // offset's xbar P then cancels the product's x P with the same P (with the
+  // fp32 P every row of dx carried the same rounding, ~1% of the dense part's
+  // column sums; a host emulation, review of session 15).
+  if (operand_only) {
+    round_to_bf16_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(t.P, size_t(K) * K);
+    CUDA_CHECK_LAUNCH();
+  }
   offset_kernel<<<K, kOffsetThreads, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, db, M, K, C,
                                                     global_rows);
   CUDA_CHECK_LAUNCH();
@@ -1203,14 +1215,8 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
       t.pick_row, t.pick_channel, t.pick_term, t.a, dy, y, saved.selected_row, N, C, P, relu);
   CUDA_CHECK_LAUNCH();
   const size_t threads = size_t(B) * C * 32;  // a warp per sorted pick
-  const unsigned blocks = static_cast<unsigned>((threads + kBlock - 1) / kBlock);
-  const std::string ahead = env_choice("POINTNET_PICKS_AHEAD", {"4", "8", "16"});
-  const auto apply = [&](auto kernel) {
-    kernel<<<blocks, kBlock, 0, s.stream>>>(dx, w, t.pick_row, t.pick_channel, t.pick_term, B, N, K, C);
-  };
-  if (ahead == "16") apply(apply_picks_kernel<16>);
-  else if (ahead == "8") apply(apply_picks_kernel<8>);
-  else apply(apply_picks_kernel<4>);
+  apply_picks_kernel<<<static_cast<unsigned>((threads + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
+      dx, w, t.pick_row, t.pick_channel, t.pick_term, B, N, K, C);
   CUDA_CHECK_LAUNCH();
 }
 

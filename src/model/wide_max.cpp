@@ -56,6 +56,9 @@ void wide_max_backward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& s
                        dy, layer.y.data(), saved_tensors(layer), layer.input, store.value(p.weight),
                        store.value(p.bn_weight), layer.batch, layer.points, p.spec.in, p.spec.out, p.spec.relu,
                        layer.input_narrow);
+  // The producer's copy now waits for its own gradient (dense_backward
+  // writes it there): a second backward must not take it for x.
+  layer.input_narrow = nullptr;
 }
 
 #define PN_WIDE_MAX_LAYER(T)                                                                                   \
