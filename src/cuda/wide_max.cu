@@ -66,18 +66,15 @@
 //                               and would sit near fp16's underflow); where it has
 //                               no plan, broadcast_rows + gemm_fp32 (dx += -x P).
 //   sort_picks_kernel +         the sparse part. Max pooling concentrates the
-//   apply_picks_kernel          picks: a few rows of a cloud take hundreds of
+//   add_picks (wide_picks.cu)   picks: a few rows of a cloud take hundreds of
 //                               channels each, so a kernel walking channels per
 //                               row range serialises on them. One block per
 //                               cloud sorts its (row, c) picks (bitonic, in
 //                               shared memory), writing (row, c, a_c g_bc) in
-//                               that order; then one warp per run of equal rows
-//                               keeps the row's dx in registers (lane l owns
-//                               columns l, l + 32, ...) and adds the terms in
-//                               ascending c, as the CPU does: one writer per dx
-//                               element, no atomics, the CPU's operations in
-//                               the CPU's order (on a dense part that cuBLAS
-//                               summed in its own order).
+//                               that order; add_picks then adds the terms to
+//                               dx's rows in segments of 32 sorted picks, one
+//                               writer per dx element, no atomics, a fixed
+//                               order (wide_picks.cu).
 // Scratch (grow-only, cuda_common.cuh): kWideRows holds the centred rows and
 // then z's chunks; kWideTerms the (B, C) extremes, the per-segment partials
 // and the per-channel terms,
@@ -94,6 +91,7 @@
 #include "core/env_choice.h"
 #include "cuda/cuda_common.cuh"
 #include "cuda/wide_extremes.h"
+#include "cuda/wide_picks.h"
 #include "dist/communicator.h"
 
 namespace pointnet {
@@ -110,7 +108,6 @@ constexpr int kLanes = 8;               // point lanes per extremes block (a pow
 constexpr int kSmallTile = 16;          // tile edge of rows_dot_rows_kernel
 constexpr int kSortThreads = 512;       // threads of the per-cloud pick sort
 constexpr int kMaxSortedPicks = 4096;   // channels a cloud's sort holds (32 KB of shared memory)
-constexpr int kPerLane = 4;             // dx columns per lane per pass of apply_picks_kernel
 constexpr int kMeanChunkRows = 256;    // rows per partial of the 2-byte operand's column sums
 constexpr int kOffsetThreads = 256;     // threads per column of offset_kernel (a power of 2)
 
@@ -243,7 +240,9 @@ struct BackwardTerms {
   int32_t* pick_row = nullptr;  // (B, C) each cloud's picks sorted by (row, c); row -1 (skipped) last
   int32_t* pick_channel = nullptr;  // (B, C) their channels
   double* pick_term = nullptr;  // (B, C) their a_c g_bc
+  float* pieces = nullptr;      // add_picks' scratch (wide_picks.h)
   void carve(Carve& c, int B, int K, int C) {
+    pieces = c.take<float>(cuda::pick_piece_floats(B, K, C));
     pick_row = c.take<int32_t>(size_t(B) * C);
     pick_channel = c.take<int32_t>(size_t(B) * C);
     pick_term = c.take<double>(size_t(B) * C);
@@ -900,73 +899,6 @@ __global__ void sort_picks_kernel(int32_t* pick_row, int32_t* pick_channel, doub
   }
 }
 
-// dx[b, row, :] += float(term w_c) over the run of sorted picks with that row,
-// c ascending (the CPU's operations in the CPU's order). One warp per sorted
-// pick; only the warp at the start of a run works: it holds kPerLane columns
-// per lane of the row in registers for a pass of 32 kPerLane columns, reads
-// the run's picks 32 at a time (one coalesced load, a ballot for how many of
-// them are still the run's, then shuffles) and loads the w rows of kAhead
-// picks before adding the first of them. Max pooling makes some runs hundreds
-// of picks long, and their warps set the kernel's time: one pick's loads at a
-// time, each waiting its L2 round trip, took 57 us per call (CUPTI, 2026-12-06);
-// kAhead = 4, 37 us. 8 and 16 were no faster (the cls bf16 step -8 to +6 us
-// and +28 us; H100, 2026-12-07, session 15): more registers, fewer warps.
-constexpr int kAhead = 4;
-__global__ void apply_picks_kernel(float* dx, const float* w, const int32_t* pick_row, const int32_t* pick_channel,
-                                   const double* pick_term, int B, int N, int K, int C) {
-  const size_t warp = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32;
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  if (warp >= size_t(B) * C) return;  // the whole warp
-  const int b = static_cast<int>(warp / C), first = static_cast<int>(warp % C);
-  const size_t base = size_t(b) * C;
-  const int row = pick_row[base + first];
-  if (row < 0 || (first > 0 && pick_row[base + first - 1] == row)) return;  // not a run's start
-  float* out = dx + (size_t(b) * N + row) * K;
-  for (int k0 = 0; k0 < K; k0 += 32 * kPerLane) {
-    float acc[kPerLane];
-#pragma unroll
-    for (int j = 0; j < kPerLane; ++j) {
-      const int k = k0 + lane + 32 * j;
-      acc[j] = k < K ? out[k] : 0.0f;
-    }
-    for (int e0 = first; e0 < C; e0 += 32) {
-      const int e = e0 + lane;  // this lane's pick of the next 32
-      const bool mine = e < C && pick_row[base + e] == row;
-      const int my_channel = mine ? pick_channel[base + e] : 0;
-      const double my_term = mine ? pick_term[base + e] : 0.0;
-      // The run's picks among these 32 are the leading lanes (picks are sorted by row).
-      const unsigned same = __ballot_sync(0xffffffffu, mine);
-      const int count = same == 0xffffffffu ? 32 : __ffs(~same) - 1;
-      for (int t0 = 0; t0 < count; t0 += kAhead) {
-        float wv[kAhead][kPerLane];
-        double v[kAhead];
-#pragma unroll
-        for (int a = 0; a < kAhead; ++a) {
-          const int t = t0 + a;
-          const int c = __shfl_sync(0xffffffffu, my_channel, t & 31);
-          v[a] = __shfl_sync(0xffffffffu, my_term, t & 31);
-          const float* wc = w + size_t(c) * K + k0 + lane;
-#pragma unroll
-          for (int j = 0; j < kPerLane; ++j)
-            wv[a][j] = t < count && k0 + lane + 32 * j < K ? wc[32 * j] : 0.0f;
-        }
-#pragma unroll
-        for (int a = 0; a < kAhead; ++a) {
-          if (t0 + a >= count) break;
-#pragma unroll
-          for (int j = 0; j < kPerLane; ++j) acc[j] += static_cast<float>(v[a] * wv[a][j]);
-        }
-      }
-      if (count < 32) break;  // the run ended among these 32
-    }
-#pragma unroll
-    for (int j = 0; j < kPerLane; ++j) {
-      const int k = k0 + lane + 32 * j;
-      if (k < K) out[k] = acc[j];
-    }
-  }
-}
-
 unsigned blocks_for(int n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
 
 void check_shape(int B, int N, int K, int C) {
@@ -1214,10 +1146,7 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   sort_picks_kernel<<<B, kSortThreads, size_t(P) * sizeof(unsigned long long), s.stream>>>(
       t.pick_row, t.pick_channel, t.pick_term, t.a, dy, y, saved.selected_row, N, C, P, relu);
   CUDA_CHECK_LAUNCH();
-  const size_t threads = size_t(B) * C * 32;  // a warp per sorted pick
-  apply_picks_kernel<<<static_cast<unsigned>((threads + kBlock - 1) / kBlock), kBlock, 0, s.stream>>>(
-      dx, w, t.pick_row, t.pick_channel, t.pick_term, B, N, K, C);
-  CUDA_CHECK_LAUNCH();
+  cuda::add_picks(s.stream, dx, t.pieces, w, t.pick_row, t.pick_channel, t.pick_term, B, N, K, C);
 }
 
 }  // namespace pointnet

@@ -1691,7 +1691,7 @@ TEST_F(CudaWideMax, BackwardMatchesCpu) {
       EXPECT_CLOSE(got.dw, ref.dw, kElementwise);
       EXPECT_CLOSE(got.dbias, std::vector<float>(s.C, 0.0f), kExact);
       // dx: fp32 GEMMs (P over C terms, x P over K) in different orders, then
-      // the picked points' terms added in the same order as the CPU.
+      // the picked points' terms, grouped by segments of 32 picks (wide_picks.cu).
       EXPECT_CLOSE(got.dx, ref.dx, kFp32);
       // Without dx (the layer's input needs no gradient): the rest unchanged.
       const WideGrads no_dx = gpu_wide_backward(be, in, f, relu, false);
@@ -1700,6 +1700,29 @@ TEST_F(CudaWideMax, BackwardMatchesCpu) {
       EXPECT_CLOSE(no_dx.dbeta, got.dbeta, kExact);
       EXPECT_CLOSE(no_dx.dbias, got.dbias, kExact);
     }
+  }
+}
+
+// Max pooling concentrates the picks on a few rows: here one planted point
+// per cloud (x = 20 in every input channel) is the extreme of ~45% of the
+// channels (those whose weights sum away from 0 on gamma's side),
+// so its run of picks spans many of add_picks' 32-pick segments (K = 200:
+// two passes of 128 columns; C = 2100: a last segment of 20). dx within fp32
+// of the CPU, and the same bits on a second run.
+TEST_F(CudaWideMax, ConcentratedPicksMatchCpu) {
+  for (const WideShape& s : {WideShape{3, 300, 128, 1024}, WideShape{2, 50, 200, 2100}}) {
+    SCOPED_TRACE(wide_name(s, true));
+    WideInputs in = wide_inputs(s, rng);
+    for (int b = 0; b < s.B; ++b) std::fill_n(in.x.begin() + (size_t(b) * s.N + 7) * s.K, s.K, 20.0f);
+    WideForward f = cpu_wide_forward(in, true);
+    size_t planted = 0;
+    for (int32_t r : f.row) planted += r == 7;
+    EXPECT_GT(planted, f.row.size() / 4) << "the planted point should take many picks";
+    const WideGrads ref = cpu_wide_backward(in, f, true);
+    CudaBackend be(Precision::FP32);
+    const WideGrads got = gpu_wide_backward(be, in, f, true, true);
+    EXPECT_CLOSE(got.dx, ref.dx, kFp32);
+    EXPECT_CLOSE(gpu_wide_backward(be, in, f, true, true).dx, got.dx, kExact);
   }
 }
 
