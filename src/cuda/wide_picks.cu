@@ -6,8 +6,9 @@
 // channels each. One warp per run of equal rows (session 14's kernel) was set
 // by the longest runs: 37 us a call at the model's shape (CUPTI, H100,
 // 2026-12-07), loads in flight no remedy (more ahead was no faster). Here the
-// work is cut evenly instead: one warp per segment of 32 sorted picks, then
-// one warp per run that crosses a segment boundary.
+// work is cut evenly instead: one warp per segment of `span` sorted picks
+// (8, 16 or 32: POINTNET_PICK_SPAN, default 16), then one warp per run that
+// crosses a segment boundary.
 //
 // Order and determinism: a run inside one segment adds its terms onto dx's
 // row in ascending c (the CPU's operations in its order). A crossing run's
@@ -17,6 +18,9 @@
 // same terms grouped differently). No atomics; one writer per dx element.
 #include "cuda/wide_picks.h"
 
+#include <string>
+
+#include "core/env_choice.h"
 #include "cuda/cuda_common.cuh"
 
 namespace pointnet::cuda {
@@ -24,8 +28,9 @@ namespace {
 constexpr int kPerLane = 4;   // dx columns per lane per pass (128 columns a pass)
 constexpr int kAhead = 4;     // picks whose w rows are loaded before the first is added
 constexpr int kWarpsPerBlock = 8;
+constexpr int kMinSpan = 8;   // the shortest segment: pick_piece_floats' size
 
-__host__ __device__ __forceinline__ int segments_per_cloud(int C) { return (C + 31) / 32; }
+__host__ __device__ __forceinline__ int segments_per_cloud(int C, int span) { return (C + span - 1) / span; }
 
 // The slots of a cloud's segment g: 0, the first piece of a run that starts
 // in g and crosses its end; 1, the piece at g's start of a run from before.
@@ -60,19 +65,20 @@ __device__ __forceinline__ void add_terms(float (&acc)[kPerLane], const float* w
   }
 }
 
-// One warp per (cloud, segment of 32 sorted picks). Each piece (a maximal
-// stretch of equal rows in the segment): a run wholly inside goes onto dx's
-// row; a crossing run's piece into its slot.
+// One warp per (cloud, segment of span sorted picks; lanes below span hold
+// them, every lane takes columns). Each piece (a maximal stretch of equal
+// rows in the segment): a run wholly inside goes onto dx's row; a crossing
+// run's piece into its slot.
 __global__ void segment_picks_kernel(float* dx, float* pieces, const float* w, const int32_t* pick_row,
                                      const int32_t* pick_channel, const double* pick_term, int B, int N, int K,
-                                     int C) {
-  const int segments = segments_per_cloud(C);
+                                     int C, int span) {
+  const int segments = segments_per_cloud(C, span);
   const size_t warp = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x % 32);
   if (warp >= size_t(B) * segments) return;  // the whole warp
   const int b = static_cast<int>(warp / segments), g = static_cast<int>(warp % segments);
   const size_t base = size_t(b) * C;
-  const int lo = g * 32, count = min(32, C - lo);
+  const int lo = g * span, count = min(span, C - lo);
   const bool valid = lane < count;
   const int row = valid ? pick_row[base + lo + lane] : -1;
   const int channel = valid ? pick_channel[base + lo + lane] : 0;
@@ -113,19 +119,29 @@ __global__ void segment_picks_kernel(float* dx, float* pieces, const float* w, c
 // crossing run (its last piece, starting there and going on into the next)
 // adds that run's pieces onto dx's row in segment order.
 __global__ void crossing_runs_kernel(float* dx, const float* pieces, const int32_t* pick_row, int B, int N, int K,
-                                     int C) {
-  const int segments = segments_per_cloud(C);
+                                     int C, int span) {
+  const int segments = segments_per_cloud(C, span);
   const size_t warp = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x % 32);
   if (warp >= size_t(B) * segments) return;  // the whole warp
   const int b = static_cast<int>(warp / segments), g = static_cast<int>(warp % segments);
   const size_t base = size_t(b) * C;
-  const int lo = g * 32, count = min(32, C - lo);
+  const int lo = g * span, count = min(span, C - lo);
   if (lo + count >= C) return;  // the cloud's last segment: nothing after it
   const int r = pick_row[base + lo + count - 1];  // the segment's last pick
   if (r < 0 || pick_row[base + lo + count] != r) return;  // its run does not cross the end
   // It starts in this segment unless the whole segment continues a run from before.
   if (pick_row[base + lo] == r && lo > 0 && pick_row[base + lo - 1] == r) return;
+  // The following segments that continue the run (their first pick's row
+  // is r), counted 32 at a time, so that the pieces' loads below are independent.
+  int more = 0;
+  for (int h0 = g + 1; h0 < segments; h0 += 32) {
+    const int h = h0 + lane;
+    const unsigned goes_on = __ballot_sync(0xffffffffu, h < segments && pick_row[base + size_t(h) * span] == r);
+    const int n = goes_on == 0xffffffffu ? 32 : __ffs(~goes_on) - 1;
+    more += n;
+    if (n < 32) break;
+  }
   float* out = dx + (size_t(b) * N + r) * K;
   for (int k0 = 0; k0 < K; k0 += 32 * kPerLane) {
     float acc[kPerLane];
@@ -142,9 +158,9 @@ __global__ void crossing_runs_kernel(float* dx, const float* pieces, const int32
       }
     };
     add(piece_slot(pieces, b, g, 0, segments, K));
-    // The later pieces: at each following segment's start, while the run goes on.
-    for (int h = g + 1; h < segments && pick_row[base + size_t(h) * 32] == r; ++h)
-      add(piece_slot(pieces, b, h, 1, segments, K));
+    // The later pieces: at each following segment's start, in order.
+#pragma unroll 4
+    for (int i = 1; i <= more; ++i) add(piece_slot(pieces, b, g + i, 1, segments, K));
 #pragma unroll
     for (int j = 0; j < kPerLane; ++j) {
       const int k = k0 + lane + 32 * j;
@@ -154,17 +170,18 @@ __global__ void crossing_runs_kernel(float* dx, const float* pieces, const int32
 }
 }  // namespace
 
-size_t pick_piece_floats(int B, int K, int C) { return size_t(B) * segments_per_cloud(C) * 2 * K; }
+size_t pick_piece_floats(int B, int K, int C) { return size_t(B) * segments_per_cloud(C, kMinSpan) * 2 * K; }
 
 void add_picks(cudaStream_t stream, float* dx, float* pieces, const float* w, const int32_t* pick_row,
                const int32_t* pick_channel, const double* pick_term, int B, int N, int K, int C) {
-  const size_t warps = size_t(B) * segments_per_cloud(C);
+  const int span = std::stoi(env_choice("POINTNET_PICK_SPAN", {"16", "8", "32"}));
+  const size_t warps = size_t(B) * segments_per_cloud(C, span);
   if (warps == 0) return;
   const unsigned blocks = static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
   segment_picks_kernel<<<blocks, kWarpsPerBlock * 32, 0, stream>>>(dx, pieces, w, pick_row, pick_channel,
-                                                                   pick_term, B, N, K, C);
+                                                                   pick_term, B, N, K, C, span);
   CUDA_CHECK_LAUNCH();
-  crossing_runs_kernel<<<blocks, kWarpsPerBlock * 32, 0, stream>>>(dx, pieces, pick_row, B, N, K, C);
+  crossing_runs_kernel<<<blocks, kWarpsPerBlock * 32, 0, stream>>>(dx, pieces, pick_row, B, N, K, C, span);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -1706,7 +1706,7 @@ TEST_F(CudaWideMax, BackwardMatchesCpu) {
 // Max pooling concentrates the picks on a few rows: here one planted point
 // per cloud (x = 20 in every input channel) is the extreme of ~45% of the
 // channels (those whose weights sum away from 0 on gamma's side),
-// so its run of picks spans many of add_picks' 32-pick segments (K = 200:
+// so its run of picks spans many of add_picks' segments (K = 200:
 // two passes of 128 columns; C = 2100: a last segment of 20). dx within fp32
 // of the CPU, and the same bits on a second run.
 TEST_F(CudaWideMax, ConcentratedPicksMatchCpu) {
@@ -1720,9 +1720,14 @@ TEST_F(CudaWideMax, ConcentratedPicksMatchCpu) {
     EXPECT_GT(planted, f.row.size() / 4) << "the planted point should take many picks";
     const WideGrads ref = cpu_wide_backward(in, f, true);
     CudaBackend be(Precision::FP32);
-    const WideGrads got = gpu_wide_backward(be, in, f, true, true);
-    EXPECT_CLOSE(got.dx, ref.dx, kFp32);
-    EXPECT_CLOSE(gpu_wide_backward(be, in, f, true, true).dx, got.dx, kExact);
+    for (const char* span : {"8", "16", "32"}) {  // picks per segment (POINTNET_PICK_SPAN)
+      SCOPED_TRACE(std::string("span ") + span);
+      testing::ScopedEnv env;
+      env.set("POINTNET_PICK_SPAN", span);
+      const WideGrads got = gpu_wide_backward(be, in, f, true, true);
+      EXPECT_CLOSE(got.dx, ref.dx, kFp32);
+      EXPECT_CLOSE(gpu_wide_backward(be, in, f, true, true).dx, got.dx, kExact);
+    }
   }
 }
 
