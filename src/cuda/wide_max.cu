@@ -72,7 +72,7 @@
 //                               cloud sorts its (row, c) picks (bitonic, in
 //                               shared memory), writing (row, c, a_c g_bc) in
 //                               that order; add_picks then adds the terms to
-//                               dx's rows in segments of 32 sorted picks, one
+//                               dx's rows in segments of 8 sorted picks, one
 //                               writer per dx element, no atomics, a fixed
 //                               order (wide_picks.cu).
 // Scratch (grow-only, cuda_common.cuh): kWideRows holds the centred rows and

@@ -7,17 +7,18 @@
 // by the longest runs: 37 us a call at the model's shape (CUPTI, H100,
 // 2026-12-07), loads in flight no remedy (more ahead was no faster). Here the
 // work is cut evenly instead: one warp per segment of `span` sorted picks
-// (8, 16 or 32: POINTNET_PICK_SPAN, default 8), then one warp per run that
-// crosses a segment boundary. At the model's shape (CUPTI, H100, 2026-12-07):
-// span 32 took 22.6 + 4.4 us (a segment of mostly short runs reads and writes
-// their dx rows one after another), span 16 14.6 + 4.4 us; span 8 gave the
-// fastest steps (cls bf16 1.244 / 1.251 / 1.259 ms at 8 / 16 / 32).
+// (8, 16 or 32: POINTNET_PICK_SPAN, default 8), then a pass in which the warp
+// of the segment where a crossing run starts adds up that run. At the model's
+// shape (CUPTI, H100, 2026-12-07): span 32 took 22.6 us for the segments (a
+// segment of mostly short runs reads and writes their dx rows one after
+// another), span 16 14.6 + 4.4 us; span 8 (not profiled) gave the fastest
+// steps, by a few us (cls bf16 1.244 / 1.251 / 1.259 ms at 8 / 16 / 32, one call).
 //
 // Order and determinism: a run inside one segment adds its terms onto dx's
 // row in ascending c (the CPU's operations in its order). A crossing run's
 // pieces (its picks within one segment) are each summed from 0 in ascending
 // c, then added to dx's row in segment order: a fixed order, so the same bits
-// on every run, though not the CPU's bits for those rows (fp32 sums of the
+// on every run at a given span (another span groups those sums otherwise), though not the CPU's bits for those rows (fp32 sums of the
 // same terms grouped differently). No atomics; one writer per dx element.
 #include "cuda/wide_picks.h"
 
@@ -178,6 +179,7 @@ size_t pick_piece_floats(int B, int K, int C) { return size_t(B) * segments_per_
 void add_picks(cudaStream_t stream, float* dx, float* pieces, const float* w, const int32_t* pick_row,
                const int32_t* pick_channel, const double* pick_term, int B, int N, int K, int C) {
   const int span = std::stoi(env_choice("POINTNET_PICK_SPAN", {"8", "16", "32"}));
+  PN_CHECK(span >= kMinSpan && span <= 32);  // the scratch's size; a lane per pick
   const size_t warps = size_t(B) * segments_per_cloud(C, span);
   if (warps == 0) return;
   const unsigned blocks = static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);

@@ -1691,7 +1691,7 @@ TEST_F(CudaWideMax, BackwardMatchesCpu) {
       EXPECT_CLOSE(got.dw, ref.dw, kElementwise);
       EXPECT_CLOSE(got.dbias, std::vector<float>(s.C, 0.0f), kExact);
       // dx: fp32 GEMMs (P over C terms, x P over K) in different orders, then
-      // the picked points' terms, grouped by segments of 32 picks (wide_picks.cu).
+      // the picked points' terms, grouped by segments of picks (wide_picks.cu).
       EXPECT_CLOSE(got.dx, ref.dx, kFp32);
       // Without dx (the layer's input needs no gradient): the rest unchanged.
       const WideGrads no_dx = gpu_wide_backward(be, in, f, relu, false);
@@ -1707,8 +1707,8 @@ TEST_F(CudaWideMax, BackwardMatchesCpu) {
 // per cloud (x = 20 in every input channel) is the extreme of ~45% of the
 // channels (those whose weights sum away from 0 on gamma's side),
 // so its run of picks spans many of add_picks' segments (K = 200:
-// two passes of 128 columns; C = 2100: a last segment of 20). dx within fp32
-// of the CPU, and the same bits on a second run.
+// two passes of 128 columns; C = 2100: a last segment of 4 at spans 8 and 16,
+// 20 at 32). dx within fp32 of the CPU, and the same bits on a second run.
 TEST_F(CudaWideMax, ConcentratedPicksMatchCpu) {
   for (const WideShape& s : {WideShape{3, 300, 128, 1024}, WideShape{2, 50, 200, 2100}}) {
     SCOPED_TRACE(wide_name(s, true));
