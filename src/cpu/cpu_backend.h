@@ -38,7 +38,9 @@ class CpuBackend : public Backend<T> {
     cpu::linear_forward(y, x, w, b, M, Cin, Cout);
   }
   void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin, int Cout,
-                       const void* /*dy_narrow*/ = nullptr, const void* /*x_narrow*/ = nullptr) override {
+                       const void* /*dy_narrow*/ = nullptr, const void* /*x_narrow*/ = nullptr,
+                       void* dx_narrow = nullptr) override {
+    PN_CHECK(!dx_narrow);  // narrow_gradients() is false here
     cpu::linear_backward(dx, dw, db, dy, x, w, M, Cin, Cout);
   }
   void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x, const T* gamma,

@@ -417,8 +417,8 @@ __global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const float4
 // channels x 8 row lanes over fixed row chunks), also summing dx per channel
 // in that kernel's order: the same bits as column_sums(kSum) of dx, without
 // reading dx back. dx may be null (only the copy written).
-template <typename Narrow, typename In>
-__global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* partials, const float* dy,
+template <typename Narrow, typename In, typename Dy>  // Dy: dy's type, float or the mode's 2-byte one
+__global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* partials, const Dy* dy,
                                          const In* x, DxTerms t, int M, int chunks) {
   const int tx = threadIdx.x, ty = threadIdx.y, C = t.C;
   const int c = blockIdx.x * cuda::kTile + tx;
@@ -448,7 +448,7 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
 #pragma unroll
         for (int j = 0; j < kRowsInFlight; ++j) {
           const size_t i = size_t(m + j * cuda::kLanes) * C + c;
-          g[j] = dy[i];
+          g[j] = cuda::widen(dy[i]);
           xv[j] = cuda::widen(x[i]);
         }
 #pragma unroll
@@ -456,7 +456,7 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
       }
       for (; m < end; m += cuda::kLanes) {
         const size_t i = size_t(m) * C + c;
-        row(m, dy[i], cuda::widen(x[i]));
+        row(m, cuda::widen(dy[i]), cuda::widen(x[i]));
       }
     }
     cuda::store_chunk_sums(sh1, sh2, s1, 0.0, partials, chunk, c, C);
@@ -552,10 +552,11 @@ void CudaBackend::batchnorm_relu_forward_eval(float* y, const float* x, const fl
 
 namespace {
 // The backward, optionally through the fused ReLU (gamma/beta for its mask
-// when relu; see batchnorm_dx_kernel).
-template <typename In>
+// when relu; see batchnorm_dx_kernel). Dy: float, or the mode's 2-byte type
+// (Backend::narrow_gradients: then only the copy and its sums are written).
+template <typename In, typename Dy>
 void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* dgamma, float* dbeta,
-                    const float* dy, const In* x, const float* gamma, const float* beta, const float* mean,
+                    const Dy* dy, const In* x, const float* gamma, const float* beta, const float* mean,
                     const float* invstd, int M, int C, bool relu) {
   if (C <= 0) return;
   const cuda::ReduceTerm term = relu ? cuda::ReduceTerm::kBatchNormReluGrad : cuda::ReduceTerm::kBatchNormGrad;
@@ -582,7 +583,7 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
     if (p.chunks > 0) {
       cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
         batchnorm_dx_sums_kernel<<<p.grid, p.block, 0, s.stream>>>(dx, narrow, p.partials, dy, x, terms, M,
-                                                                    p.chunks);  // Narrow, In deduced
+                                                                    p.chunks);  // Narrow, In, Dy deduced
       });
       CUDA_CHECK_LAUNCH();
     }
@@ -591,6 +592,9 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
   }
   if (M <= 0) return;
   PN_CHECK(dx);  // a copy alone comes with its sums (above)
+  if constexpr (!std::is_same_v<Dy, float>) {
+    fail("a 2-byte gradient comes with its copy's column sums");  // the callers' contract (backend.h)
+  } else {
   cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
     using Narrow = std::remove_pointer_t<decltype(narrow)>;
     if (by_four(C, dx, dy, x) && by_four(C, narrow)) {
@@ -603,6 +607,7 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
     }
   });
   CUDA_CHECK_LAUNCH();
+  }
 }
 }  // namespace
 
@@ -617,13 +622,16 @@ void CudaBackend::batchnorm_backward(float* dx, float* dgamma, float* dbeta, con
 void CudaBackend::batchnorm_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                           const float* /*y*/, const float* gamma, const float* beta,
                                           const float* mean, const float* invstd, int M, int C, void* dx_narrow,
-                                          float* dx_sum, const void* x_narrow) {
+                                          float* dx_sum, const void* x_narrow, const void* dy_narrow) {
   const bool copy = cuda::narrow_copies_on(*s_) && dx_narrow;
   PN_CHECK(dx || copy || !dx_narrow);  // "only the copy" where no copy is written
   PN_CHECK(!x_narrow || narrow_linear_outputs());
+  PN_CHECK(!dy_narrow || (narrow_gradients() && copy && dx_sum && !dx));  // backend.h's contract
   cuda::with_input_type(*s_, x, x_narrow, [&](const auto* in) {
-    batchnorm_grad(*s_, dx, copy ? dx_narrow : nullptr, dx_sum, dgamma, dbeta, dy, in, gamma, beta, mean, invstd, M,
-                   C, true);
+    cuda::with_input_type(*s_, dy, dy_narrow, [&](const auto* g) {
+      batchnorm_grad(*s_, dx, copy ? dx_narrow : nullptr, dx_sum, dgamma, dbeta, g, in, gamma, beta, mean, invstd,
+                     M, C, true);
+    });
   });
 }
 

@@ -123,6 +123,9 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   // modes reached fp32's ModelNet40 accuracy with it (docs/results.md: bf16
   // 89.30%, fp16 89.14%, fp32 89.02%; one seed each).
   s_->narrow_z = env_choice("POINTNET_NARROW_Z", {"on", "off"}) == "on";
+  // The conv layers' input gradients in 2 bytes (Backend::narrow_gradients):
+  // opt-in until measured and trained with on a GPU.
+  s_->narrow_gradients = env_choice("POINTNET_NARROW_GRADIENTS", {"off", "on"}) == "on";
   // "on" runs the products with a side <= 4 in thin_gemm.cu's kernels: correct
   // (tests) but still slower than cuBLAS's on an H100 (docs/benchmarks.md, session 14).
   s_->thin_gemms = env_choice("POINTNET_THIN_GEMMS", {"off", "on"}) == "on";
@@ -178,6 +181,7 @@ void CudaBackend::narrow_weights(const float* values, size_t count) {
 void CudaBackend::set_fp32_per_cloud(bool on) { s_->fp32_per_cloud = on; }
 bool CudaBackend::narrow_activations() const { return cuda::narrow_copies_on(*s_); }
 bool CudaBackend::narrow_linear_outputs() const { return cuda::narrow_copies_on(*s_) && s_->narrow_z; }
+bool CudaBackend::narrow_gradients() const { return cuda::narrow_copies_on(*s_) && s_->narrow_gradients; }
 void CudaBackend::per_cloud_gemms(bool per_cloud) {
   s_->precision = per_cloud && s_->fp32_per_cloud ? Precision::FP32 : s_->mode_precision;
 }
@@ -351,6 +355,19 @@ void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, con
                                             stride_b, A, type, lda, stride_a, &beta, C, CUDA_R_32F,
                                             ldc, stride_c, batch, compute, CUBLAS_GEMM_DEFAULT));
   }
+}
+
+void gemm_to_narrow(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A, int lda,
+                    const void* B, int ldb, void* C, int ldc) {
+  PN_CHECK(s.precision == Precision::FP16 || s.precision == Precision::BF16);
+  if (M == 0 || N == 0) return;
+  PN_CHECK(K > 0);  // an empty product would leave C unwritten
+  const float alpha = 1.0f, beta = 0.0f;
+  // As gemm: the row-major C(M, N) is the column-major C^T = op(B)^T op(A)^T.
+  const cudaDataType_t type = operand_type(s.precision);
+  CUBLAS_CHECK(cublasGemmEx(s.blas, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                            N, M, K, &alpha, B, type, ldb, A, type, lda, &beta, C, type, ldc, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace cuda

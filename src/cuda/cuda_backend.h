@@ -100,6 +100,9 @@ class CudaBackend final : public Backend<float> {
   // True where narrow_activations() is, unless POINTNET_NARROW_Z=off (read
   // at construction): the BatchNorm+ReLU conv layers' z in 2 bytes.
   bool narrow_linear_outputs() const override;
+  // True where narrow_activations() is and POINTNET_NARROW_GRADIENTS=on (read
+  // at construction; off by default until measured on a GPU).
+  bool narrow_gradients() const override;
   void narrow_weights(const float* values, size_t count) override;
   // Waits for everything queued on the backend's stream (cudaStreamSynchronize:
   // every op, copy and cuBLAS call goes to that one stream); throws
@@ -151,7 +154,8 @@ class CudaBackend final : public Backend<float> {
   void linear_forward(float* y, const float* x, const float* w, const float* b, int M, int Cin, int Cout,
                       const void* x_narrow = nullptr, void* y_narrow = nullptr) override;
   void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, int M,
-                       int Cin, int Cout, const void* dy_narrow = nullptr, const void* x_narrow = nullptr) override;
+                       int Cin, int Cout, const void* dy_narrow = nullptr, const void* x_narrow = nullptr,
+                       void* dx_narrow = nullptr) override;
 
   void batchnorm_forward_train(float* y, float* mean, float* invstd, float* running_mean,
                                float* running_var, const float* x, const float* gamma,
@@ -174,7 +178,8 @@ class CudaBackend final : public Backend<float> {
   void batchnorm_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                const float* y, const float* gamma, const float* beta, const float* mean,
                                const float* invstd, int M, int C, void* dx_narrow = nullptr,
-                               float* dx_sum = nullptr, const void* x_narrow = nullptr) override;
+                               float* dx_sum = nullptr, const void* x_narrow = nullptr,
+                               const void* dy_narrow = nullptr) override;
   void relu_forward(float* y, const float* x, size_t count) override;
   void relu_backward(float* dx, const float* dy, const float* y, size_t count) override;
 

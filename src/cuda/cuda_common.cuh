@@ -52,7 +52,8 @@ struct CudaBackend::State {
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
   bool weight_copies = true;                   // the weights' 2-byte copy in fp16/bf16 (POINTNET_NARROW_WEIGHTS)
-  bool narrow_z = false;                       // 2-byte linear outputs (POINTNET_NARROW_Z: bf16 by default)
+  bool narrow_z = false;                       // 2-byte linear outputs (POINTNET_NARROW_Z: on by default)
+  bool narrow_gradients = false;               // 2-byte input gradients (POINTNET_NARROW_GRADIENTS: off by default)
   bool thin_gemms = false;                     // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS=on)
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
@@ -204,6 +205,11 @@ void with_input_type(const State& s, const float* x, const void* x_narrow, F&& f
 
 // The operand type and accumulation of the GEMMs queued now, for cuBLASLt.
 cuda_engine::LtLinear::Math gemm_math(const State& s);
+
+// gemm with beta 0, batch 1, and C written in the mode's 2-byte type (fp16 /
+// bf16 modes only), rounded once from the fp32 sums.
+void gemm_to_narrow(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A, int lda,
+                    const void* B, int ldb, void* C, int ldc);
 
 // Row-major C(M, N) = op(A) op(B) + beta C, batched with element strides
 // (batch 1: strides ignored). A and B come from gemm_operand (their element

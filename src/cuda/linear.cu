@@ -81,21 +81,27 @@ void CudaBackend::linear_forward(float* y, const float* x, const float* w, const
 
 void CudaBackend::linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                                   const float* w, int M, int Cin, int Cout, const void* dy_narrow,
-                                  const void* x_narrow) {
+                                  const void* x_narrow, void* dx_narrow) {
   PN_CHECK(M >= 0 && Cin >= 0 && Cout >= 0);
-  if (!dx && !dw && !db) return;
-  if (dx || dw) {
+  PN_CHECK(!dx_narrow || (narrow_gradients() && s_->precision == s_->mode_precision));
+  if (dx_narrow) dx = nullptr;  // only the 2-byte form is written
+  if (!dx && !dx_narrow && !dw && !db) return;
+  if (dx || dx_narrow || dw) {
     // dy is an operand of both products: convert it once.
     const void* dyo = cuda::gemm_operand(*s_, State::kGemmA, dy, size_t(M) * Cout, dy_narrow);
-    if (dx) {
-      // dx(M, Cin) = dy(M, Cout) w(Cout, Cin)
-      const void* wo = cuda::gemm_operand(*s_, State::kGemmB, w, size_t(Cout) * Cin);
-      cuda::gemm(*s_, false, false, M, Cin, Cout, dyo, Cout, 0, wo, Cin, 0, 0.0f, dx, Cin, 0);
-    }
+    // dw first: dx_narrow may overwrite x's copy, which dw reads.
     if (dw) {
-      // dw(Cout, Cin) = dy(M, Cout)^T x(M, Cin); slot B is free again (stream order).
+      // dw(Cout, Cin) = dy(M, Cout)^T x(M, Cin)
       const void* xo = cuda::gemm_operand(*s_, State::kGemmB, x, size_t(M) * Cin, x_narrow);
       cuda::gemm(*s_, true, false, Cout, Cin, M, dyo, Cout, 0, xo, Cin, 0, 0.0f, dw, Cin, 0);
+    }
+    if (dx || dx_narrow) {
+      // dx(M, Cin) = dy(M, Cout) w(Cout, Cin); slot B is free again (stream order).
+      const void* wo = cuda::gemm_operand(*s_, State::kGemmB, w, size_t(Cout) * Cin);
+      if (dx_narrow)
+        cuda::gemm_to_narrow(*s_, false, false, M, Cin, Cout, dyo, Cout, wo, Cin, dx_narrow, Cin);
+      else
+        cuda::gemm(*s_, false, false, M, Cin, Cout, dyo, Cout, 0, wo, Cin, 0, 0.0f, dx, Cin, 0);
     }
   }
   if (db && Cout > 0) {

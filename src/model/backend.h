@@ -103,6 +103,12 @@ class Backend {
   // the BatchNorm+ReLU forward and backward read it (x_narrow). z is then
   // rounded once more than in fp32, and every pass over it moves half the bytes.
   virtual bool narrow_linear_outputs() const { return false; }
+  // Where true (only with narrow_activations()), a conv layer's input
+  // gradient may be handed on in the mode's 2-byte type only, as autocast's
+  // gradients of half tensors are: linear_backward writes it (dx_narrow) and
+  // the producer's BatchNorm+ReLU backward reads it (dy_narrow). The gradient
+  // is then rounded once, and its three passes move half the bytes.
+  virtual bool narrow_gradients() const { return false; }
 
   // 1x1 convolution / fully connected layer: y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + b(Cout).
   // x_narrow: x's 2-byte copy, or null. y_narrow (narrow_linear_outputs()
@@ -111,10 +117,13 @@ class Backend {
   virtual void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout,
                               const void* x_narrow = nullptr, void* y_narrow = nullptr) = 0;
   // dx(M, Cin) = dy w; dw(Cout, Cin) = dy^T x; db(Cout) = sum over rows of dy.
-  // dy_narrow, x_narrow: the 2-byte copies of dy and x, or null.
+  // dy_narrow, x_narrow: the 2-byte copies of dy and x, or null. dx_narrow
+  // (narrow_gradients() only): dx is written there in the mode's 2-byte type
+  // instead, and dx is ignored (may be null); it may be x_narrow itself (dw
+  // reads x before dx is written).
   virtual void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M,
                                int Cin, int Cout, const void* dy_narrow = nullptr,
-                               const void* x_narrow = nullptr) = 0;
+                               const void* x_narrow = nullptr, void* dx_narrow = nullptr) = 0;
 
   // Batch normalisation over the M rows of x(M, C), training mode: normalises
   // with the batch mean and biased variance, saves mean(C) and invstd(C) for
@@ -158,11 +167,14 @@ class Backend {
   // written there too; with it, dx_sum (C) is overwritten with dx's column
   // sums (the same bits as linear_backward's db from dx) and dx may be null:
   // only the copy. x_narrow: x read from its 2-byte form, as in the forward.
+  // dy_narrow (narrow_gradients() only, with dx_narrow and dx_sum): dy read
+  // from its 2-byte form, dy ignored; it may be dx_narrow itself (in place).
   virtual void batchnorm_relu_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* y,
                                        const T* gamma, const T* beta, const T* mean, const T* invstd, int M,
                                        int C, void* /*dx_narrow*/ = nullptr, T* /*dx_sum*/ = nullptr,
-                                       const void* x_narrow = nullptr) {
+                                       const void* x_narrow = nullptr, const void* dy_narrow = nullptr) {
     if (x_narrow) fail("the ", name(), " backend keeps no 2-byte linear outputs");
+    if (dy_narrow) fail("the ", name(), " backend keeps no 2-byte gradients");
     static_cast<void>(beta);
     relu_backward(dx, dy, y, static_cast<size_t>(M) * C);
     batchnorm_backward(dx, dgamma, dbeta, dx, x, gamma, mean, invstd, M, C);

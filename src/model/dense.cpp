@@ -111,18 +111,24 @@ const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
   const size_t count = static_cast<size_t>(M) * s.out;
   // y's copy was read by the next layer's backward, already run; the copy of
   // the gradient takes its place. Not with dropout: the mask comes after.
-  const bool narrow = copy && layer.narrow_holds_y && !s.dropout;
+  // Where that backward left dy itself there (narrow_holds_dy), dy is read
+  // from the copy and the copy of the gradient overwrites it in place.
+  const bool dy_in_narrow = layer.narrow_holds_dy;
+  const bool narrow = copy && (layer.narrow_holds_y || dy_in_narrow) && !s.dropout;
+  PN_CHECK(!dy_in_narrow || (narrow && s.relu && !s.bn_name.empty()));  // dense_backward's choice
   layer.narrow_holds_y = false;
+  layer.narrow_holds_dy = false;
   const T* y = layer.y_written ? layer.y.data() : nullptr;  // the CUDA backend never reads it here
   if (s.relu && !s.bn_name.empty()) {
     // In place (the kernels read dy[i] and z[i] before writing dx[i]), or,
     // with the copy, only the copy and its column sums (the bias gradient).
     const T* z = layer.z.data();
-    be.batchnorm_relu_backward(narrow ? nullptr : dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias), dy,
-                               layer.z_narrow ? nullptr : z, y, store.value(layer.bn_weight),
-                               store.value(layer.bn_bias), layer.mean.data(), layer.invstd.data(), M, s.out,
-                               narrow ? layer.narrow.data() : nullptr, narrow ? store.grad(layer.bias) : nullptr,
-                               layer.z_narrow ? z : nullptr);
+    be.batchnorm_relu_backward(narrow ? nullptr : dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias),
+                               dy_in_narrow ? nullptr : dy, layer.z_narrow ? nullptr : z, y,
+                               store.value(layer.bn_weight), store.value(layer.bn_bias), layer.mean.data(),
+                               layer.invstd.data(), M, s.out, narrow ? layer.narrow.data() : nullptr,
+                               narrow ? store.grad(layer.bias) : nullptr, layer.z_narrow ? z : nullptr,
+                               dy_in_narrow ? layer.narrow.data() : nullptr);
     if (narrow) return layer.narrow.data();
   } else if (s.relu) {
     be.relu_backward(dy, dy, y, count);
@@ -140,13 +146,27 @@ template <typename T>
 void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy) {
   const void* dy_narrow = deactivate(layer, be, store, dy, true);
   const DenseSpec& s = layer.spec;
+  // dx in 2 bytes, into the producer's copy (Backend::narrow_gradients):
+  // where the producer's output has this layer as its one reader, still
+  // holds its y's copy (read by this layer as x) and takes its gradient
+  // through that copy (BatchNorm+ReLU, no dropout).
+  Dense<T>* producer = layer.input_layer;
+  void* dx_narrow = nullptr;
+  if (dx && producer && s.conv && be.narrow_gradients() && producer->narrow_holds_y &&
+      layer.input_narrow == producer->narrow.data() && producer->spec.relu && !producer->spec.bn_name.empty() &&
+      !producer->spec.dropout)
+    dx_narrow = producer->narrow.data();
   be.per_cloud_gemms(!s.conv);
   // With the copy, the fp32 dy was never written (null, so nothing can read
   // it) and the bias gradient is already taken.
-  be.linear_backward(dx, store.grad(layer.weight), dy_narrow ? nullptr : store.grad(layer.bias),
+  be.linear_backward(dx_narrow ? nullptr : dx, store.grad(layer.weight), dy_narrow ? nullptr : store.grad(layer.bias),
                      dy_narrow ? nullptr : dy, layer.input, store.value(layer.weight), layer.rows, s.in, s.out,
-                     dy_narrow, layer.input_narrow);
+                     dy_narrow, layer.input_narrow, dx_narrow);
   be.per_cloud_gemms(false);
+  if (dx_narrow) {
+    producer->narrow_holds_y = false;
+    producer->narrow_holds_dy = true;
+  }
   // The producer's buffer now waits for its own gradient's copy: a second
   // backward must not take it for x.
   layer.input_narrow = nullptr;

@@ -48,6 +48,13 @@ struct Dense {
   // order), so y's copy is dead by then.
   Buffer<T> narrow;
   bool narrow_holds_y = false;
+  // Backend::narrow_gradients: the next layer's backward wrote this layer's
+  // output gradient into `narrow` (in place of y's copy, which it had read),
+  // and this layer's backward reads it from there, not from its dy argument.
+  bool narrow_holds_dy = false;
+  // Set by the model where this layer's output has one reader, `input_layer`
+  // of that reader, and that reader's backward may hand the gradient on in 2 bytes.
+  Dense<T>* input_layer = nullptr;
   const void* input_narrow = nullptr;  // x's copy (M, in), owned by the previous layer, or null
   // False (set by the model) where every reader of the output takes its copy
   // (dense layers only): then a forward that keeps the copy skips fp32 y, and

@@ -26,6 +26,9 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
   // segmenter's concat) alone, both able to take its copy; with it, the
   // transform reads it in fp32.
   conv1_.output_read_in_fp32 = config.feature_transform;
+  // conv2 alone reads conv1's output in the classifier without the feature
+  // transform (the segmenter's concat reads it too): its gradient may come in 2 bytes.
+  if (config.task == ModelTask::Classification && !config.feature_transform) conv2_.input_layer = &conv1_;
   const int k = config.num_classes;
   if (config.task == ModelTask::Classification) {
     dense_declare(head1_, {"fc1", "bn1", kGlobal, 512, false, true, false}, store_);
@@ -38,6 +41,8 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
     dense_declare(head4_, {"conv4", "", 128, k, true, false, false}, store_);
     // Each read by the next conv alone (Dense::output_read_in_fp32).
     for (Dense<T>* layer : {&head1_, &head2_, &head3_}) layer->output_read_in_fp32 = false;
+    head3_.input_layer = &head2_;
+    head4_.input_layer = &head3_;
   }
   store_.allocate(&be_);
   for (Buffer<T>* b : {&transformed_points_, &transformed_features_, &log_probs_,
@@ -235,6 +240,8 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   } else {
     dense_backward(head4_, be_, store_, sb, sa);        // -> (M, 128)
     dense_backward(head3_, be_, store_, sa, sb);        // -> (M, 256)
+    // head1 takes its gradient through its copy only with z in 2 bytes (below).
+    head2_.input_layer = head1_.z_narrow ? &head1_ : nullptr;
     dense_backward(head2_, be_, store_, sb, sa);        // -> (M, 512)
     // (M, 512): in place, or, with z in 2 bytes (the mode that rounds more
     // than the GEMMs' own conversions), into its 2-byte copy with the bias

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/half.h"
 #include "cuda/cuda_backend.h"
 #include "../cuda_test_support.h"
 
@@ -1932,6 +1933,75 @@ TEST_F(CudaWideMax, NearConstantInputsKeepTheVariance) {
   }
 }
 
+// The conv layers' input gradients in 2 bytes (Backend::narrow_gradients,
+// POINTNET_NARROW_GRADIENTS=on): linear_backward writes dx rounded once to
+// the mode's type (every value one of the type's, within its rounding of the
+// fp32 dx), takes dw from x's copy before dx overwrites that copy, and the
+// BatchNorm+ReLU backward reads a 2-byte dy as its values given in fp32: the
+// same bits, in place too.
+TEST(CudaPrecisionModes, NarrowGradientsAreReadAsTheirValues) {
+  PN_REQUIRE_CUDA();
+  Rng rng(23);
+  for (Precision p : {Precision::BF16, Precision::FP16}) {
+    SCOPED_TRACE(precision_name(p));
+    testing::ScopedEnv env;
+    env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+    env.set("POINTNET_NARROW_GRADIENTS", "on");
+    CudaBackend gpu(p);
+    ASSERT_TRUE(gpu.narrow_gradients());
+    const int M = 301, Cin = 64, Cout = 96;
+    std::vector<float> x(size_t(M) * Cin), w(size_t(Cout) * Cin), dy(size_t(M) * Cout), z(x.size()), gamma(Cin),
+        beta(Cin), eye(size_t(Cin) * Cin, 0.0f);
+    for (float& v : x) v = rng.uniform(0.0f, 2.0f);
+    for (float& v : w) v = 0.2f * rng.normal();
+    for (float& v : dy) v = rng.normal();
+    for (float& v : z) v = rng.normal();
+    for (float& v : gamma) v = 1.0f + 0.3f * rng.normal();
+    for (float& v : beta) v = 0.3f * rng.normal();
+    for (int c = 0; c < Cin; ++c) eye[size_t(c) * Cin + c] = 1.0f;
+    Dev gx(gpu, x), gw(gpu, w), gdy(gpu, dy), eyes(gpu, eye), dx(gpu, x.size()), dw_a(gpu, w.size()),
+        dw_b(gpu, w.size()), values(gpu, x.size());
+    const std::unique_ptr<Dev> copy = narrow_copy(gpu, gx, M, Cin);
+    // (M, Cin) 2-byte values read back exactly, through the identity.
+    const auto read = [&](const Dev& narrow) {
+      gpu.linear_forward(values, gx, eyes, nullptr, M, Cin, Cin, narrow.get());
+      return values.host();
+    };
+    gpu.linear_backward(dx, dw_a, nullptr, gdy, nullptr, gw, M, Cin, Cout, nullptr, copy->get());
+    gpu.linear_backward(nullptr, dw_b, nullptr, gdy, nullptr, gw, M, Cin, Cout, nullptr, copy->get(), copy->get());
+    EXPECT_CLOSE(dw_b.host(), dw_a.host(), kExact);  // x's copy read before dx replaced it
+    const std::vector<float> wide = dx.host(), narrow = read(*copy);
+    const double u = std::ldexp(1.0, p == Precision::BF16 ? -8 : -11);
+    EXPECT_LE(rel_error(narrow, wide), 1.01 * u);
+    EXPECT_GT(rel_error(narrow, wide), 0.0) << "dx looks unrounded";
+    size_t off_grid = 0;  // values the 2-byte type cannot hold
+    for (float v : narrow) off_grid += (p == Precision::BF16 ? bf16_value(v) : half_to_float(float_to_half(v))) != v;
+    EXPECT_EQ(off_grid, 0u);
+    // BatchNorm+ReLU backward: dy from the 2-byte gradient (in place) or from its values in fp32.
+    Dev gz(gpu, z), gg(gpu, gamma), gb(gpu, beta), mean(gpu, Cin), invstd(gpu, Cin), rm(gpu, Cin), rv(gpu, Cin),
+        y(gpu, x.size()), dy_values(gpu, narrow), dg_a(gpu, Cin), db_a(gpu, Cin), sum_a(gpu, Cin), dg_b(gpu, Cin),
+        db_b(gpu, Cin), sum_b(gpu, Cin), copy_a(gpu, Backend<float>::narrow_count(x.size()));
+    gpu.batchnorm_relu_forward_train(y, mean, invstd, rm, rv, gz, gg, gb, M, Cin, 1e-5, 0.1);
+    gpu.batchnorm_relu_backward(nullptr, dg_a, db_a, dy_values, gz, nullptr, gg, gb, mean, invstd, M, Cin, copy_a,
+                                sum_a);
+    gpu.batchnorm_relu_backward(nullptr, dg_b, db_b, nullptr, gz, nullptr, gg, gb, mean, invstd, M, Cin, copy->get(),
+                                sum_b, nullptr, copy->get());
+    EXPECT_CLOSE(dg_b.host(), dg_a.host(), kExact);
+    EXPECT_CLOSE(db_b.host(), db_a.host(), kExact);
+    EXPECT_CLOSE(sum_b.host(), sum_a.host(), kExact);
+    EXPECT_CLOSE(read(*copy), read(copy_a), kExact);
+  }
+  // Off by default (until measured on a GPU), and refused where not offered.
+  {
+    testing::ScopedEnv env;
+    env.set("POINTNET_NARROW_GRADIENTS", "");
+    EXPECT_FALSE(CudaBackend(Precision::BF16).narrow_gradients());
+    CudaBackend fp32(Precision::FP32);
+    Dev a(fp32, 16), b(fp32, 16);
+    EXPECT_THROW(fp32.linear_backward(nullptr, nullptr, nullptr, a, a, a, 4, 4, 4, nullptr, nullptr, b), Error);
+  }
+}
+
 // The wide layer's forward in fp16/bf16 on exact inputs (integers and halves,
 // exact in both half types, every z exact in fp32) against the CPU's: the
 // same first point of each tie, the same values, and z's variance from x's
@@ -2254,8 +2324,9 @@ class Forwarding : public Backend<float> {
     in_.linear_forward(y, x, w, b, M, Ci, Co, xn, yn);
   }
   void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, int M,
-                       int Ci, int Co, const void* dyn = nullptr, const void* xn = nullptr) override {
-    in_.linear_backward(dx, dw, db, dy, x, w, M, Ci, Co, dyn, xn);
+                       int Ci, int Co, const void* dyn = nullptr, const void* xn = nullptr,
+                       void* dxn = nullptr) override {
+    in_.linear_backward(dx, dw, db, dy, x, w, M, Ci, Co, dyn, xn, dxn);
   }
   void batchnorm_forward_train(float* y, float* mean, float* is, float* rm, float* rv, const float* x,
                                const float* g, const float* b, int M, int C, double eps, double mom) override {
