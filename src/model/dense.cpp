@@ -58,6 +58,7 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
   layer.rows = M;
   layer.trained = training;
   layer.narrow_holds_y = false;
+  layer.narrow_holds_dy = false;  // a backward cut off mid-way left nothing behind
   T* z = layer.z_in_y ? layer.y.data() : layer.z.data();
   PN_CHECK(!layer.z_narrow || (training && s.relu && !s.bn_name.empty() && !s.dropout));
   PN_CHECK(!layer.z_in_y || (!training && !s.bn_name.empty()));

@@ -25,6 +25,9 @@ template <typename T>
 class PointNet {
  public:
   PointNet(const ModelConfig& config, Backend<T>& backend);
+  // Layers point at their siblings (Dense::input_layer): not copied or moved.
+  PointNet(const PointNet&) = delete;
+  PointNet& operator=(const PointNet&) = delete;
 
   const ModelConfig& config() const { return config_; }
   ParamStore<T>& params() { return store_; }

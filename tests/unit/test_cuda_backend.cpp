@@ -1946,6 +1946,7 @@ TEST(CudaPrecisionModes, NarrowGradientsAreReadAsTheirValues) {
     SCOPED_TRACE(precision_name(p));
     testing::ScopedEnv env;
     env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+    env.set("POINTNET_NARROW_Z", "on");  // narrow_copy makes x's copy as a 2-byte linear output
     env.set("POINTNET_NARROW_GRADIENTS", "on");
     CudaBackend gpu(p);
     ASSERT_TRUE(gpu.narrow_gradients());
@@ -1995,10 +1996,12 @@ TEST(CudaPrecisionModes, NarrowGradientsAreReadAsTheirValues) {
   {
     testing::ScopedEnv env;
     env.set("POINTNET_NARROW_GRADIENTS", "");
-    EXPECT_FALSE(CudaBackend(Precision::BF16).narrow_gradients());
-    CudaBackend fp32(Precision::FP32);
-    Dev a(fp32, 16), b(fp32, 16);
-    EXPECT_THROW(fp32.linear_backward(nullptr, nullptr, nullptr, a, a, a, 4, 4, 4, nullptr, nullptr, b), Error);
+    CudaBackend bf16(Precision::BF16), fp32(Precision::FP32);
+    EXPECT_FALSE(bf16.narrow_gradients());
+    for (CudaBackend* gpu : {&bf16, &fp32}) {
+      Dev a(*gpu, 16), b(*gpu, 16);
+      EXPECT_THROW(gpu->linear_backward(nullptr, nullptr, nullptr, a, a, a, 4, 4, 4, nullptr, nullptr, b), Error);
+    }
   }
 }
 

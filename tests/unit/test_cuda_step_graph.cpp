@@ -196,7 +196,11 @@ TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
 // fixed batch, step by step: their first taken step's loss within
 // loss_tolerance (relative) and its gradients within the bounds below; then
 // both must learn. Returns the variant's peak device memory over the base's.
-double expect_trains_alike(Trainee& base, Trainee& variant, const GraphCase& c, double loss_tolerance) {
+// same_last_layer: the variant changes nothing next to the loss, so the
+// logits layer's gradient must be the same bits, and something further back
+// must differ (the variant's path was taken).
+double expect_trains_alike(Trainee& base, Trainee& variant, const GraphCase& c, double loss_tolerance,
+                           bool same_last_layer = false) {
   const bool seg = c.task == ModelTask::Segmentation;
   // fp16's scaler starts from its largest scale: the first ~7 steps
   // overflow and are skipped (on both); then 5 taken steps on each.
@@ -263,6 +267,10 @@ double expect_trains_alike(Trainee& base, Trainee& variant, const GraphCase& c, 
       const double whole = apart(0, n), near_the_loss = apart(last->offset, last->offset + last->count);
       EXPECT_LT(near_the_loss, 0.2) << "step " << i << ": " << last->name << "'s gradients differ";
       EXPECT_LT(whole, 0.8) << "step " << i << ": the first gradients differ";
+      if (same_last_layer) {
+        EXPECT_EQ(near_the_loss, 0.0) << "step " << i << ": " << last->name << "'s gradient changed";
+        EXPECT_GT(whole, 0.0) << "step " << i << ": no gradient changed: was the variant's path taken?";
+      }
       std::cout << "[ info     ] " << c.name << ": first gradients apart by " << whole << " of their norm, "
                 << last->name << "'s by " << near_the_loss << "\n";
     }
@@ -309,10 +317,12 @@ TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
 
 // The conv layers' input gradients in 2 bytes (POINTNET_NARROW_GRADIENTS=on)
 // against fp32 ones: the forward is the same, so the first loss is the same
-// bits; the gradients part by dy's rounding (2^-9 relative in bf16) as
-// BatchNorm's backward makes it grow (expect_trains_alike's bounds). Both
-// must learn. The exactness of each pass is
-// CudaPrecisionModes.NarrowGradientsAreReadAsTheirValues.
+// bits, and so is the logits layer's gradient; further back the gradients
+// part by dy's rounding (2^-8 relative in bf16) as BatchNorm's backward makes
+// it grow (expect_trains_alike's bounds). Both must learn. The exactness of
+// each pass is CudaPrecisionModes.NarrowGradientsAreReadAsTheirValues. (fp16:
+// the 2-byte dy is one more tensor that can overflow; the first GPU run will
+// show whether the two trainees' scalers still skip the same first steps.)
 TEST_P(CudaStepGraph, NarrowGradientsTrainAsTheFp32Ones) {
   PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
@@ -320,11 +330,28 @@ TEST_P(CudaStepGraph, NarrowGradientsTrainAsTheFp32Ones) {
     GTEST_SKIP() << "no 2-byte gradients in " << precision_name(c.precision);
   testing::ScopedEnv env;
   env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+  env.set("POINTNET_NARROW_Z", "on");  // the segmenter's head1 takes a 2-byte gradient only with it
   const std::unique_ptr<Trainee> wide = eager_trainee_with(c, "POINTNET_NARROW_GRADIENTS", "off");
   const std::unique_ptr<Trainee> narrow = eager_trainee_with(c, "POINTNET_NARROW_GRADIENTS", "on");
   ASSERT_FALSE(wide->gpu.narrow_gradients());
   ASSERT_TRUE(narrow->gpu.narrow_gradients());
-  expect_trains_alike(*wide, *narrow, c, 0.0);
+  expect_trains_alike(*wide, *narrow, c, 0.0, true);
+}
+
+// Recorded steps with 2-byte gradients replay as the eager ones, bit for bit
+// (the model's host-side flags choose the same path on every step).
+TEST_P(CudaStepGraph, NarrowGradientStepsReplayBitForBit) {
+  PN_REQUIRE_CUDA();
+  const GraphCase& c = GetParam();
+  if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
+    GTEST_SKIP() << "no 2-byte gradients in " << precision_name(c.precision);
+  testing::ScopedEnv env;
+  env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+  env.set("POINTNET_NARROW_Z", "on");
+  env.set("POINTNET_NARROW_GRADIENTS", "on");
+  Trainee recorded(c, true), eager(c, false);
+  ASSERT_TRUE(recorded.gpu.narrow_gradients());
+  EXPECT_GE(expect_same_steps(recorded, eager, c), 5) << "the recorded step was replayed too rarely";
 }
 
 // The weights' 2-byte copy (Backend::narrow_weights), made once per forward,
@@ -373,6 +400,9 @@ TEST(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
   GTEST_SKIP() << "no CUDA device: built without CUDA";
 }
 TEST(CudaStepGraph, NarrowGradientsTrainAsTheFp32Ones) {
+  GTEST_SKIP() << "no CUDA device: built without CUDA";
+}
+TEST(CudaStepGraph, NarrowGradientStepsReplayBitForBit) {
   GTEST_SKIP() << "no CUDA device: built without CUDA";
 }
 
