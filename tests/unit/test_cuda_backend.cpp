@@ -92,6 +92,17 @@ constexpr double kHalf = 1e-2;
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
+// v rounded to bf16 (nearest even), as a float: the host's copy of the
+// device conversion, for references on the values bf16's layers read.
+float bf16_value(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  if ((u & 0x7f800000u) == 0x7f800000u) return v;  // inf, NaN
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+
 size_t count_nonfinite(const std::vector<float>& v) {
   size_t n = 0;
   for (float x : v) n += !std::isfinite(x);
@@ -1223,14 +1234,6 @@ TEST(CudaPrecisionModes, OperandConversionRoundsEveryElement) {
   const int C = 7;
   std::vector<float> eye(size_t(C) * C, 0.0f);
   for (int c = 0; c < C; ++c) eye[size_t(c) * C + c] = 1.0f;
-  auto bf16_round = [](float v) {
-    uint32_t bits;
-    std::memcpy(&bits, &v, 4);
-    bits += 0x7fffu + ((bits >> 16) & 1u);
-    bits &= 0xffff0000u;
-    std::memcpy(&v, &bits, 4);
-    return v;
-  };
   // fp16 keeps 10 of fp32's 23 fraction bits: the same trick below 65504 and
   // above 2^-14; under that (fp16's subnormals) the grid is 2^-24, rounded to
   // nearest even by nearbyint's default mode.
@@ -1257,7 +1260,7 @@ TEST(CudaPrecisionModes, OperandConversionRoundsEveryElement) {
         for (size_t i = 0; i < y.size(); ++i) {
           const float v = x[i + offset];
           changed += y[i] != v;
-          wrong += y[i] != (p == Precision::BF16 ? bf16_round(v) : fp16_round(v));
+          wrong += y[i] != (p == Precision::BF16 ? bf16_value(v) : fp16_round(v));
         }
         EXPECT_GT(changed, 0u) << "no element was rounded: the operand looks fp32";
         EXPECT_EQ(wrong, 0u);
@@ -1410,17 +1413,6 @@ constexpr double kWideBf16 = 5e-2;
 // extremes tie exactly, many times per cloud; and each cloud's last point is
 // planted at x = 4, often the channel's unique extreme, in a later chunk than
 // the cloud's first point.
-// v rounded to bf16 (nearest even), as a float: the host's copy of the
-// device conversion, for references on the values bf16's layers read.
-float bf16_value(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  if ((u & 0x7f800000u) == 0x7f800000u) return v;  // inf, NaN
-  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-  std::memcpy(&v, &u, sizeof v);
-  return v;
-}
-
 struct WideInputs {
   WideShape s{};
   std::vector<float> x, w, bias, gamma, beta, rm, rv, dy;
