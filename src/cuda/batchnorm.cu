@@ -390,22 +390,24 @@ __device__ __forceinline__ float batchnorm_dx(float dy, float x, const DxChannel
 __device__ __forceinline__ float batchnorm_dx(float dy, float x, const DxTerms& t, int c) {
   return batchnorm_dx(dy, x, dx_channel(t, c));
 }
-template <typename Narrow, typename In>  // as normalize_kernel's: dx's 2-byte copy or NoNarrow; x's type
-__global__ void batchnorm_dx_kernel(float* dx, Narrow* dx_narrow, const float* dy, const In* x, DxTerms t,
+// Narrow, In as normalize_kernel's: dx's 2-byte copy or NoNarrow; x's type.
+// Dy: dy's type, float or the mode's 2-byte one (Backend::narrow_gradients).
+template <typename Narrow, typename In, typename Dy>
+__global__ void batchnorm_dx_kernel(float* dx, Narrow* dx_narrow, const Dy* dy, const In* x, DxTerms t,
                                     size_t M) {
   const size_t n = M * t.C;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
-    const float v = batchnorm_dx(dy[i], cuda::widen(x[i]), t, static_cast<int>(i % t.C));
+    const float v = batchnorm_dx(cuda::widen(dy[i]), cuda::widen(x[i]), t, static_cast<int>(i % t.C));
     dx[i] = v;
     cuda::store_narrow(dx_narrow, i, v);
   }
 }
-template <typename Narrow, typename In>
-__global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const float4* dy, const In* x, DxTerms t,
+template <typename Narrow, typename In, typename Dy>
+__global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const Dy* dy, const In* x, DxTerms t,
                                      size_t quads) {
   for (size_t q = blockIdx.x * size_t(blockDim.x) + threadIdx.x; q < quads; q += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(q * 4 % t.C);
-    const float4 g = dy[q], v = cuda::load4(x, q);
+    const float4 g = cuda::load4(dy, q), v = cuda::load4(x, q);
     const float4 out = make_float4(batchnorm_dx(g.x, v.x, t, c), batchnorm_dx(g.y, v.y, t, c + 1),
                                    batchnorm_dx(g.z, v.z, t, c + 2), batchnorm_dx(g.w, v.w, t, c + 3));
     dx[q] = out;
@@ -592,22 +594,18 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
   }
   if (M <= 0) return;
   PN_CHECK(dx);  // a copy alone comes with its sums (above)
-  if constexpr (!std::is_same_v<Dy, float>) {
-    fail("a 2-byte gradient comes with its copy's column sums");  // the callers' contract (backend.h)
-  } else {
   cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
     using Narrow = std::remove_pointer_t<decltype(narrow)>;
     if (by_four(C, dx, dy, x) && by_four(C, narrow)) {
       const size_t quads = size_t(M) * C / 4;
-      batchnorm_dx4_kernel<Narrow, In><<<grid_for(quads), kBlock, 0, s.stream>>>(
-          reinterpret_cast<float4*>(dx), narrow, reinterpret_cast<const float4*>(dy), x, terms, quads);
+      batchnorm_dx4_kernel<Narrow, In, Dy><<<grid_for(quads), kBlock, 0, s.stream>>>(
+          reinterpret_cast<float4*>(dx), narrow, dy, x, terms, quads);
     } else {
-      batchnorm_dx_kernel<Narrow, In><<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(dx, narrow, dy, x, terms,
-                                                                                         M);
+      batchnorm_dx_kernel<Narrow, In, Dy><<<grid_for(size_t(M) * C), kBlock, 0, s.stream>>>(dx, narrow, dy, x,
+                                                                                             terms, M);
     }
   });
   CUDA_CHECK_LAUNCH();
-  }
 }
 }  // namespace
 

@@ -322,14 +322,25 @@ const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t coun
   return out;
 }
 
+// One row-major product C(M, N) = op(A) op(B) + beta C, C of type c_type:
+// cuBLAS is column-major, so the row-major C is the column-major C^T(N, M) =
+// op(B)^T op(A)^T, and a row-major matrix's memory is its transpose in
+// column-major: the operands swap and each keeps its transpose flag.
+static void gemm_ex(State& s, cublasOperation_t op_a, cublasOperation_t op_b, int M, int N, int K, const void* A,
+                    int lda, const void* B, int ldb, float beta, void* C, cudaDataType_t c_type, int ldc,
+                    cublasComputeType_t compute) {
+  const float alpha = 1.0f;
+  const cudaDataType_t type = operand_type(s.precision);
+  CUBLAS_CHECK(cublasGemmEx(s.blas, op_b, op_a, N, M, K, &alpha, B, type, ldb, A, type, lda, &beta, C, c_type, ldc,
+                            compute, CUBLAS_GEMM_DEFAULT));
+}
+
 void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A, int lda,
           long long stride_a, const void* B, int ldb, long long stride_b, float beta, float* C,
           int ldc, long long stride_c, int batch) {
   if (M == 0 || N == 0 || batch == 0) return;
   const float alpha = 1.0f;
-  // cuBLAS is column-major: the row-major C(M, N) is the column-major C^T(N, M)
-  // = op(B)^T op(A)^T, and a row-major matrix's memory is its transpose in
-  // column-major. So swap the operands and keep each one's transpose flag.
+  // Operands swapped, each keeping its transpose flag (gemm_ex).
   const cublasOperation_t op_a = transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cudaDataType_t type = operand_type(s.precision);
@@ -348,8 +359,7 @@ void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, con
                 batch))
     return;
   if (batch == 1) {
-    CUBLAS_CHECK(cublasGemmEx(s.blas, op_b, op_a, N, M, K, &alpha, B, type, ldb, A, type, lda, &beta,
-                              C, CUDA_R_32F, ldc, compute, CUBLAS_GEMM_DEFAULT));
+    gemm_ex(s, op_a, op_b, M, N, K, A, lda, B, ldb, beta, C, CUDA_R_32F, ldc, compute);
   } else {
     CUBLAS_CHECK(cublasGemmStridedBatchedEx(s.blas, op_b, op_a, N, M, K, &alpha, B, type, ldb,
                                             stride_b, A, type, lda, stride_a, &beta, C, CUDA_R_32F,
@@ -362,12 +372,8 @@ void gemm_to_narrow(State& s, bool transpose_a, bool transpose_b, int M, int N, 
   PN_CHECK(s.precision == Precision::FP16 || s.precision == Precision::BF16);
   if (M == 0 || N == 0) return;
   PN_CHECK(K > 0);  // an empty product would leave C unwritten
-  const float alpha = 1.0f, beta = 0.0f;
-  // As gemm: the row-major C(M, N) is the column-major C^T = op(B)^T op(A)^T.
-  const cudaDataType_t type = operand_type(s.precision);
-  CUBLAS_CHECK(cublasGemmEx(s.blas, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                            N, M, K, &alpha, B, type, ldb, A, type, lda, &beta, C, type, ldc, CUBLAS_COMPUTE_32F,
-                            CUBLAS_GEMM_DEFAULT));
+  gemm_ex(s, transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, M, N, K, A, lda, B,
+          ldb, 0.0f, C, operand_type(s.precision), ldc, CUBLAS_COMPUTE_32F);
 }
 
 }  // namespace cuda

@@ -3,6 +3,7 @@
 // building blocks several families use: the GEMM wrapper (cuda_backend.cu) and
 // the deterministic column reduction (batchnorm.cu). Not a public header.
 #pragma once
+#include <type_traits>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -183,14 +184,22 @@ __device__ __forceinline__ float4 load4(const Half* x, size_t quad) {
 struct NoNarrow {};
 __device__ __forceinline__ void store_narrow(NoNarrow*, size_t, float) {}
 __device__ __forceinline__ void store_narrow4(NoNarrow*, size_t, float4) {}
+// Calls f with a null pointer of precision p's 2-byte type (__half* for
+// FP16, __nv_bfloat16* for BF16; other precisions are refused): the one
+// dispatch from a precision to a kernel's 2-byte template argument.
+template <typename F>
+void with_half_type(Precision p, F&& f) {
+  PN_CHECK(p == Precision::FP16 || p == Precision::BF16);
+  if (p == Precision::FP16) f(static_cast<__half*>(nullptr));
+  else f(static_cast<__nv_bfloat16*>(nullptr));
+}
+
 // Calls f with `narrow` typed as the mode's 2-byte type (__half* or
 // __nv_bfloat16*), or with a null NoNarrow* where `narrow` is null.
 template <typename F>
 void with_narrow_type(const State& s, void* narrow, F&& f) {
   if (!narrow) return f(static_cast<NoNarrow*>(nullptr));
-  PN_CHECK(s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);
-  if (s.mode_precision == Precision::FP16) f(static_cast<__half*>(narrow));
-  else f(static_cast<__nv_bfloat16*>(narrow));
+  with_half_type(s.mode_precision, [&](auto* half) { f(static_cast<decltype(half)>(narrow)); });
 }
 
 // Calls f with x typed as float (x_narrow null) or as the mode's 2-byte type
@@ -198,9 +207,9 @@ void with_narrow_type(const State& s, void* narrow, F&& f) {
 template <typename F>
 void with_input_type(const State& s, const float* x, const void* x_narrow, F&& f) {
   if (!x_narrow) return f(x);
-  PN_CHECK(s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);
-  if (s.mode_precision == Precision::FP16) f(static_cast<const __half*>(x_narrow));
-  else f(static_cast<const __nv_bfloat16*>(x_narrow));
+  with_half_type(s.mode_precision, [&](auto* half) {
+    f(static_cast<const std::remove_pointer_t<decltype(half)>*>(x_narrow));
+  });
 }
 
 // The operand type and accumulation of the GEMMs queued now, for cuBLASLt.

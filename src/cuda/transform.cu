@@ -102,13 +102,6 @@ __global__ void small_transform_dt_kernel(float* dt, const float* x, const float
   }
 }
 
-// Calls f with the mode's 2-byte type as a null pointer of that type.
-template <typename F>
-void with_half_type(const CudaBackend::State& s, F&& f) {
-  if (s.precision == Precision::FP16) f(static_cast<__half*>(nullptr));
-  else f(static_cast<__nv_bfloat16*>(nullptr));
-}
-
 __global__ void add_identity_kernel(float* t, int B, int K) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= B * K) return;
@@ -164,7 +157,7 @@ void CudaBackend::transform_forward(float* y, const float* x, const float* t, in
   if (B <= 0 || N <= 0 || K <= 0) return;
   PN_CHECK(y && x && t);
   if (small_transform(*s_, K)) {
-    with_half_type(*s_, [&](auto* half) {
+    cuda::with_half_type(s_->precision, [&](auto* half) {
       using Half = std::remove_pointer_t<decltype(half)>;
       small_transform_rows_kernel<Half><<<grid_for(size_t(B) * N), kBlock, 0, s_->stream>>>(y, x, t, B, N, K, false);
     });
@@ -183,7 +176,7 @@ void CudaBackend::transform_backward(float* dx, float* dt, const float* dy, cons
   if (B <= 0 || K <= 0 || (!dx && !dt)) return;
   PN_CHECK((dy || N == 0) && (!dx || t) && (!dt || x || N == 0));
   if (small_transform(*s_, K)) {
-    with_half_type(*s_, [&](auto* half) {
+    cuda::with_half_type(s_->precision, [&](auto* half) {
       using Half = std::remove_pointer_t<decltype(half)>;
       if (dx && N > 0)  // dx[b] = dy[b] t[b]^T
         small_transform_rows_kernel<Half><<<grid_for(size_t(B) * N), kBlock, 0, s_->stream>>>(dx, dy, t, B, N, K,

@@ -43,6 +43,24 @@ __device__ __forceinline__ F* piece_slot(F* pieces, int b, int g, int slot, int 
   return pieces + ((size_t(b) * segments + g) * 2 + slot) * K;
 }
 
+// The segment a warp of add_picks' kernels takes: cloud b, segment g (its
+// picks [lo, lo + count) of the cloud's, at base in the (B, C) arrays).
+struct Segment {
+  int b, g, lo, count;
+  size_t base;
+};
+// False for the warps past the last segment (the whole warp).
+__device__ __forceinline__ bool segment_of_warp(Segment& seg, int B, int C, int span, int segments) {
+  const size_t warp = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32;
+  if (warp >= size_t(B) * segments) return false;
+  seg.b = static_cast<int>(warp / segments);
+  seg.g = static_cast<int>(warp % segments);
+  seg.base = size_t(seg.b) * C;
+  seg.lo = seg.g * span;
+  seg.count = min(span, C - seg.lo);
+  return true;
+}
+
 // acc (kPerLane columns k0 + lane + 32 j) += float(term_t w_{c_t}) for the
 // picks t in [p, q) of the segment, t ascending; lane t holds pick t's
 // channel and term.
@@ -77,12 +95,11 @@ __global__ void segment_picks_kernel(float* dx, float* pieces, const float* w, c
                                      const int32_t* pick_channel, const double* pick_term, int B, int N, int K,
                                      int C, int span) {
   const int segments = segments_per_cloud(C, span);
-  const size_t warp = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32;
+  Segment seg;
+  if (!segment_of_warp(seg, B, C, span, segments)) return;
   const int lane = static_cast<int>(threadIdx.x % 32);
-  if (warp >= size_t(B) * segments) return;  // the whole warp
-  const int b = static_cast<int>(warp / segments), g = static_cast<int>(warp % segments);
-  const size_t base = size_t(b) * C;
-  const int lo = g * span, count = min(span, C - lo);
+  const int b = seg.b, g = seg.g, lo = seg.lo, count = seg.count;
+  const size_t base = seg.base;
   const bool valid = lane < count;
   const int row = valid ? pick_row[base + lo + lane] : -1;
   const int channel = valid ? pick_channel[base + lo + lane] : 0;
@@ -125,12 +142,11 @@ __global__ void segment_picks_kernel(float* dx, float* pieces, const float* w, c
 __global__ void crossing_runs_kernel(float* dx, const float* pieces, const int32_t* pick_row, int B, int N, int K,
                                      int C, int span) {
   const int segments = segments_per_cloud(C, span);
-  const size_t warp = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / 32;
+  Segment seg;
+  if (!segment_of_warp(seg, B, C, span, segments)) return;
   const int lane = static_cast<int>(threadIdx.x % 32);
-  if (warp >= size_t(B) * segments) return;  // the whole warp
-  const int b = static_cast<int>(warp / segments), g = static_cast<int>(warp % segments);
-  const size_t base = size_t(b) * C;
-  const int lo = g * span, count = min(span, C - lo);
+  const int b = seg.b, g = seg.g, lo = seg.lo, count = seg.count;
+  const size_t base = seg.base;
   if (lo + count >= C) return;  // the cloud's last segment: nothing after it
   const int r = pick_row[base + lo + count - 1];  // the segment's last pick
   if (r < 0 || pick_row[base + lo + count] != r) return;  // its run does not cross the end

@@ -140,6 +140,15 @@ int expect_same_steps(Trainee& a, Trainee& b, const GraphCase& c) {
 
 class CudaStepGraph : public ::testing::TestWithParam<GraphCase> {};
 
+// Skips the test (with `what`, what the mode lacks) unless case c trains in
+// fp16 or bf16, the modes with 2-byte copies, linear outputs and gradients.
+#define PN_REQUIRE_TWO_BYTE_MODE(c, what)                                          \
+  do {                                                                             \
+    if ((c).precision != Precision::FP16 && (c).precision != Precision::BF16)      \
+      GTEST_SKIP() << "no 2-byte " << (what) << " in " << precision_name((c).precision); \
+  } while (0)
+
+
 // An eager trainee whose backend was made with `variable` set to `value`
 // (the backend reads its switches when it is made). Eager steps queue every
 // GEMM from the host, so two such trainees' operand counts compare the same
@@ -172,8 +181,7 @@ TEST_P(CudaStepGraph, ReplayedStepsEqualEagerStepsBitForBit) {
 TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
   PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
-  if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
-    GTEST_SKIP() << "no 2-byte copies in " << precision_name(c.precision);
+  PN_REQUIRE_TWO_BYTE_MODE(c, "copies");
   // Both with z in fp32: its 2-byte form needs the copies (and rounds z once more).
   testing::ScopedEnv env;
   env.set("POINTNET_NARROW_Z", "off");
@@ -301,8 +309,7 @@ double expect_trains_alike(Trainee& base, Trainee& variant, const GraphCase& c, 
 TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
   PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
-  if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
-    GTEST_SKIP() << "no 2-byte linear outputs in " << precision_name(c.precision);
+  PN_REQUIRE_TWO_BYTE_MODE(c, "linear outputs");
   testing::ScopedEnv env;  // the 2-byte copies on, whatever the caller's environment
   env.set("POINTNET_NARROW_ACTIVATIONS", "on");
   const std::unique_ptr<Trainee> wide = eager_trainee_with(c, "POINTNET_NARROW_Z", "off");
@@ -326,8 +333,7 @@ TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
 TEST_P(CudaStepGraph, NarrowGradientsTrainAsTheFp32Ones) {
   PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
-  if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
-    GTEST_SKIP() << "no 2-byte gradients in " << precision_name(c.precision);
+  PN_REQUIRE_TWO_BYTE_MODE(c, "gradients");
   testing::ScopedEnv env;
   env.set("POINTNET_NARROW_ACTIVATIONS", "on");
   env.set("POINTNET_NARROW_Z", "on");  // the segmenter's head1 takes a 2-byte gradient only with it
@@ -343,8 +349,7 @@ TEST_P(CudaStepGraph, NarrowGradientsTrainAsTheFp32Ones) {
 TEST_P(CudaStepGraph, NarrowGradientStepsReplayBitForBit) {
   PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
-  if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
-    GTEST_SKIP() << "no 2-byte gradients in " << precision_name(c.precision);
+  PN_REQUIRE_TWO_BYTE_MODE(c, "gradients");
   testing::ScopedEnv env;
   env.set("POINTNET_NARROW_ACTIVATIONS", "on");
   env.set("POINTNET_NARROW_Z", "on");
@@ -361,8 +366,7 @@ TEST_P(CudaStepGraph, NarrowGradientStepsReplayBitForBit) {
 TEST_P(CudaStepGraph, WeightCopyGivesTheSameStepsAsConverting) {
   PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
-  if (c.precision != Precision::FP16 && c.precision != Precision::BF16)
-    GTEST_SKIP() << "no 2-byte operands in " << precision_name(c.precision);
+  PN_REQUIRE_TWO_BYTE_MODE(c, "operands");
   const std::unique_ptr<Trainee> converting = eager_trainee_with(c, "POINTNET_NARROW_WEIGHTS", "off");
   Trainee copying(c, false);
   expect_same_steps(copying, *converting, c);
