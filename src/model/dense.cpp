@@ -144,19 +144,24 @@ const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
 }  // namespace
 
 template <typename T>
+void* dense_dx_narrow(const Dense<T>& layer, const Backend<T>& be) {
+  // The producer's output has this layer as its one reader, still holds its
+  // y's copy (read by this layer as x) and takes its gradient through that
+  // copy (BatchNorm+ReLU, no dropout).
+  Dense<T>* producer = layer.input_layer;
+  if (producer && layer.spec.conv && be.narrow_gradients() && producer->narrow_holds_y &&
+      layer.input_narrow == producer->narrow.data() && producer->spec.relu && !producer->spec.bn_name.empty() &&
+      !producer->spec.dropout)
+    return producer->narrow.data();
+  return nullptr;
+}
+
+template <typename T>
 void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy) {
   const void* dy_narrow = deactivate(layer, be, store, dy, true);
   const DenseSpec& s = layer.spec;
-  // dx in 2 bytes, into the producer's copy (Backend::narrow_gradients):
-  // where the producer's output has this layer as its one reader, still
-  // holds its y's copy (read by this layer as x) and takes its gradient
-  // through that copy (BatchNorm+ReLU, no dropout).
   Dense<T>* producer = layer.input_layer;
-  void* dx_narrow = nullptr;
-  if (dx && producer && s.conv && be.narrow_gradients() && producer->narrow_holds_y &&
-      layer.input_narrow == producer->narrow.data() && producer->spec.relu && !producer->spec.bn_name.empty() &&
-      !producer->spec.dropout)
-    dx_narrow = producer->narrow.data();
+  void* dx_narrow = dx ? dense_dx_narrow(layer, be) : nullptr;
   be.per_cloud_gemms(!s.conv);
   // With the copy, the fp32 dy was never written (null, so nothing can read
   // it) and the bias gradient is already taken.
@@ -188,6 +193,7 @@ const void* dense_deactivate_narrow(Dense<T>& layer, Backend<T>& be, const Param
   template bool dense_keeps_z_narrow<T>(const Dense<T>&, const Backend<T>&, bool, size_t);     \
   template void dense_forward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
                                  bool, double, const void*);                                \
+  template void* dense_dx_narrow<T>(const Dense<T>&, const Backend<T>&);                                \
   template void dense_backward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*, T*);                \
   template void dense_activate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, int, bool, double);     \
   template void dense_deactivate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*);                  \

@@ -105,8 +105,16 @@ void dense_deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& stor
 template <typename T>
 const void* dense_deactivate_narrow(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy);
 
-// dx(M, in) = gradient wrt the input (skipped when null); parameter gradients
-// are overwritten (=). `dy` (M, out) is used as scratch and clobbered.
+// Where dense_backward will write dx in the mode's 2-byte type, straight into
+// the producer's copy (Backend::narrow_gradients; dx itself untouched), or
+// null where it writes the fp32 dx: lets the model size its fp32 scratch
+// before the backward.
+template <typename T>
+void* dense_dx_narrow(const Dense<T>& layer, const Backend<T>& be);
+
+// dx(M, in) = gradient wrt the input (skipped when null; with
+// dense_dx_narrow, written there instead); parameter gradients are
+// overwritten (=). `dy` (M, out) is used as scratch and clobbered.
 template <typename T>
 void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy);
 

@@ -219,12 +219,20 @@ template <typename T>
 void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   if (!trained_) fail("backward needs a training forward pass first");
   const int B = batch_, N = points_, M = B * N, rows = output_rows(), k = config_.num_classes;
-  // Widest gradient through the ping-pong buffers: the segmenter head's (M, 512),
-  // conv2's (M, 128) (the fused conv3 and concat_linear never materialise
-  // wider ones), a (B, 1024) head gradient, or the logits' (rows, k).
+  // Widest gradient through the ping-pong buffers: conv2's (M, 128) (the
+  // fused conv3 and concat_linear never materialise wider ones), a (B, 1024)
+  // head gradient, the logits' (rows, k), and the segmenter head's (M, 128),
+  // (M, 256), (M, 512) where they are written in fp32, not handed on in 2
+  // bytes (dense_dx_narrow; head1 takes its gradient through its copy only
+  // with z in 2 bytes).
   const bool seg = config_.task == ModelTask::Segmentation;
-  const size_t scratch = std::max({static_cast<size_t>(M) * (seg ? 512 : 128), static_cast<size_t>(B) * kGlobal,
-                                   static_cast<size_t>(rows) * k});
+  size_t scratch = std::max({static_cast<size_t>(M) * 128, static_cast<size_t>(B) * kGlobal,
+                             static_cast<size_t>(rows) * k});
+  if (seg) {
+    head2_.input_layer = head1_.z_narrow ? &head1_ : nullptr;
+    for (const Dense<T>* reader : {&head4_, &head3_, &head2_})
+      if (!dense_dx_narrow(*reader, be_)) scratch = std::max(scratch, static_cast<size_t>(M) * reader->spec.in);
+  }
   T* sa = scratch_a_.reserve(scratch);
   T* sb = scratch_b_.reserve(scratch);
   T* dglobal = dglobal_.reserve(static_cast<size_t>(B) * kGlobal);
@@ -240,8 +248,6 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   } else {
     dense_backward(head4_, be_, store_, sb, sa);        // -> (M, 128)
     dense_backward(head3_, be_, store_, sa, sb);        // -> (M, 256)
-    // head1 takes its gradient through its copy only with z in 2 bytes (below).
-    head2_.input_layer = head1_.z_narrow ? &head1_ : nullptr;
     dense_backward(head2_, be_, store_, sb, sa);        // -> (M, 512)
     // (M, 512): in place, or, with z in 2 bytes (the mode that rounds more
     // than the GEMMs' own conversions), into its 2-byte copy with the bias

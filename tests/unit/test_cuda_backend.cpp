@@ -632,9 +632,12 @@ TEST_F(CudaOps, TransformRegularizer) {
 // ------------------------------------------------------------ loss
 
 TEST_F(CudaOps, LogSoftmaxNllAndArgmax) {
-  // 5000 rows: the loss sums span three blocks of 2048 rows (loss.cu).
+  // Rows of 4, 8, 16 and 32 lanes (K <= 32, 64, 128, 256: loss.cu) and wider
+  // rows (the general paths); the loss sums over blocks of 256 rows, with a
+  // tail: 80,000 rows of 50 are the segmenter's (313 blocks).
   for (const RowsChannels& s : {RowsChannels{1, 2}, RowsChannels{37, 40}, RowsChannels{1000, 50},
-                                RowsChannels{5, 100}, RowsChannels{5000, 50}}) {
+                                RowsChannels{5, 100}, RowsChannels{5000, 50}, RowsChannels{80000, 50},
+                                RowsChannels{700, 200}, RowsChannels{300, 1000}}) {
     const int M = s.M, K = s.C;
     SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K));
     const size_t n = size_t(M) * K;
@@ -674,7 +677,38 @@ TEST_F(CudaOps, LogSoftmaxNllAndArgmax) {
     for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(static_cast<double>(hdx[i]) - dx[i]));
     EXPECT_LE(worst, 4.0 * std::numeric_limits<float>::epsilon() * scale);
 
-    const std::vector<float> tied = ties(n, 3);
+    // Targets outside [0, K) in the first, a middle and the last row: the loss
+    // counts them (its error names how many) and the gradient only drops
+    // their one-hot term (the CPU's would write out of bounds: no reference).
+    std::vector<int32_t> bad = target;
+    std::vector<size_t> bad_rows{0};
+    if (M > 2) bad_rows.push_back(size_t(M) / 2);
+    if (M > 1) bad_rows.push_back(size_t(M) - 1);
+    const int32_t bad_values[] = {-1, K, -7};
+    for (size_t i = 0; i < bad_rows.size(); ++i) bad[bad_rows[i]] = bad_values[i];
+    DevIndex gbad(*gpu, bad);
+    try {
+      gpu->nll_loss(&correct_gpu, glogp, gbad, M, K);
+      ADD_FAILURE() << "nll_loss accepted targets outside [0, K)";
+    } catch (const Error& e) {
+      const std::string expected = std::to_string(bad_rows.size()) + " of " + std::to_string(M) + " targets";
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+    for (size_t row : bad_rows)
+      for (int k = 0; k < K; ++k) dx[row * K + k] = scale * std::exp(logp[row * K + k]);
+    gdx.poison();
+    gpu->log_softmax_nll_backward(gdx, glogp, gbad, M, K, scale);
+    const std::vector<float> hdx_bad = gdx.host();
+    EXPECT_EQ(count_nonfinite(hdx_bad), 0u) << "elements not written";
+    worst = 0.0;
+    for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(static_cast<double>(hdx_bad[i]) - dx[i]));
+    EXPECT_LE(worst, 4.0 * std::numeric_limits<float>::epsilon() * scale);
+
+    // Ties, and NaNs away from the target (a NaN in column 0 is the CPU's
+    // argmax: nothing is > NaN; elsewhere it never is).
+    std::vector<float> tied = ties(n, 3);
+    if (target[0] != 0) tied[0] = kNaN;
+    if (K > 1 && target[M - 1] != K - 1) tied[n - 1] = kNaN;
     std::vector<int32_t> arg(M);
     cpu.argmax_rows(arg.data(), tied.data(), M, K);
     Dev gtied(*gpu, tied);
@@ -682,6 +716,12 @@ TEST_F(CudaOps, LogSoftmaxNllAndArgmax) {
     garg.poison();
     gpu->argmax_rows(garg, gtied, M, K);
     EXPECT_EQ(garg.host(), arg);
+    // The loss's argmax (a row's lanes combined) keeps the first maximum too;
+    // its sum of small integers is exact in any order.
+    const double tied_cpu = cpu.nll_loss(&correct_cpu, tied.data(), target.data(), M, K);
+    const double tied_gpu = gpu->nll_loss(&correct_gpu, gtied, gtarget, M, K);
+    EXPECT_EQ(tied_gpu, tied_cpu);
+    EXPECT_EQ(correct_gpu, correct_cpu);
   }
 }
 
