@@ -236,7 +236,6 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   T* sa = scratch_a_.reserve(scratch);
   T* sb = scratch_b_.reserve(scratch);
   T* dglobal = dglobal_.reserve(static_cast<size_t>(B) * kGlobal);
-  T* dtmp = dtmp_.reserve(static_cast<size_t>(M) * kPointFeat);
 
   // d(S * mean nll)/d(logits), then the head. S = 1 gives the same bits as no scale.
   be_.log_softmax_nll_backward(sa, log_probs_.data(), targets, rows, k, static_cast<T>(loss_scale / rows));
@@ -263,7 +262,10 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   }
 
   // Feature extractor: max, conv3, conv2.
+  // conv2's dx goes to sa, free by then (the feature transform's T-Net takes
+  // sa and sb as scratch, so its dx needs a buffer of its own).
   wide_max_backward(conv3_, be_, store_, sb, dglobal);   // -> (M, 128)
+  T* dtmp = config_.feature_transform ? dtmp_.reserve(static_cast<size_t>(M) * kPointFeat) : sa;
   dense_backward(conv2_, be_, store_, dtmp, sb);        // -> (M, 64)
   if (dpointfeat) be_.add_accumulate(dpointfeat, dtmp, static_cast<size_t>(M) * kPointFeat);
   else dpointfeat = dtmp;
@@ -281,9 +283,10 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   }
 
   // conv1, then the input transform: transformed = points . T3, T3 = stn(points).
-  dense_backward(conv1_, be_, store_, sa, dconv1);      // -> (M, C)
+  // (dconv1 may be sa; sb is free.)
+  dense_backward(conv1_, be_, store_, sb, dconv1);      // -> (M, C)
   T* dt3 = dtransform3_.reserve(static_cast<size_t>(B) * 9);
-  be_.transform_backward(nullptr, dt3, sa, input_points_, stn_.transform(), B, N * config_.input_channels / 3, 3);
+  be_.transform_backward(nullptr, dt3, sb, input_points_, stn_.transform(), B, N * config_.input_channels / 3, 3);
   tnet_backward<T>(stn_, be_, store_, nullptr, dt3, sa, sb);
   // The weights' copy served this forward and backward; whatever changes the
   // weights next (the optimizer, a broadcast, a load) need not know of it.
