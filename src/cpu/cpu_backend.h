@@ -39,9 +39,9 @@ class CpuBackend : public Backend<T> {
   }
   void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin, int Cout,
                        const void* /*dy_narrow*/ = nullptr, const void* /*x_narrow*/ = nullptr,
-                       void* dx_narrow = nullptr) override {
+                       void* dx_narrow = nullptr, bool accumulate_dx = false) override {
     PN_CHECK(!dx_narrow);  // narrow_gradients() is false here
-    cpu::linear_backward(dx, dw, db, dy, x, w, M, Cin, Cout);
+    cpu::linear_backward(dx, dw, db, dy, x, w, M, Cin, Cout, accumulate_dx);
   }
   void batchnorm_forward_train(T* y, T* mean, T* invstd, T* running_mean, T* running_var, const T* x, const T* gamma,
                                const T* beta, int M, int C, double eps, double momentum) override {

@@ -18,7 +18,8 @@ namespace pointnet::cpu {
 
 // linear.cpp (OpenBLAS GEMM)
 template <typename T> void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout);
-template <typename T> void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin, int Cout);
+// accumulate_dx: dx += dy w instead of dx = dy w.
+template <typename T> void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin, int Cout, bool accumulate_dx = false);
 // plain loops (in linear.cpp): the ground truth the BLAS path is tested against
 template <typename T> void linear_forward_reference(T* y, const T* x, const T* w, const T* b, int M, int Cin, int Cout);
 

@@ -20,8 +20,8 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, int M, int Cin, in
 
 template <typename T>
 void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M, int Cin,
-                     int Cout) {
-  if (dx) gemm<T>(false, false, M, Cin, Cout, T(1), dy, Cout, w, Cin, T(0), dx, Cin);
+                     int Cout, bool accumulate_dx) {
+  if (dx) gemm<T>(false, false, M, Cin, Cout, T(1), dy, Cout, w, Cin, accumulate_dx ? T(1) : T(0), dx, Cin);
   if (dw) gemm<T>(true, false, Cout, Cin, M, T(1), dy, Cout, x, Cin, T(0), dw, Cin);
   if (db) {
     std::vector<double> sums(Cout);
@@ -44,7 +44,7 @@ void linear_forward_reference(T* y, const T* x, const T* w, const T* b, int M, i
 
 #define PN_LINEAR(T)                                                                           \
   template void linear_forward<T>(T*, const T*, const T*, const T*, int, int, int);            \
-  template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int);   \
+  template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int, bool); \
   template void linear_forward_reference<T>(T*, const T*, const T*, const T*, int, int, int);
 PN_INSTANTIATE_FLOAT_AND_DOUBLE(PN_LINEAR)
 

@@ -155,7 +155,7 @@ class CudaBackend final : public Backend<float> {
                       const void* x_narrow = nullptr, void* y_narrow = nullptr) override;
   void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, int M,
                        int Cin, int Cout, const void* dy_narrow = nullptr, const void* x_narrow = nullptr,
-                       void* dx_narrow = nullptr) override;
+                       void* dx_narrow = nullptr, bool accumulate_dx = false) override;
 
   void batchnorm_forward_train(float* y, float* mean, float* invstd, float* running_mean,
                                float* running_var, const float* x, const float* gamma,

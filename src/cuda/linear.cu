@@ -81,9 +81,10 @@ void CudaBackend::linear_forward(float* y, const float* x, const float* w, const
 
 void CudaBackend::linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                                   const float* w, int M, int Cin, int Cout, const void* dy_narrow,
-                                  const void* x_narrow, void* dx_narrow) {
+                                  const void* x_narrow, void* dx_narrow, bool accumulate_dx) {
   PN_CHECK(M >= 0 && Cin >= 0 && Cout >= 0);
   PN_CHECK(!dx_narrow || (narrow_gradients() && s_->precision == s_->mode_precision));
+  PN_CHECK(!(dx_narrow && accumulate_dx));
   if (dx_narrow) dx = nullptr;  // only the 2-byte form is written
   if (!dx && !dx_narrow && !dw && !db) return;
   if (dx || dx_narrow || dw) {
@@ -101,7 +102,7 @@ void CudaBackend::linear_backward(float* dx, float* dw, float* db, const float* 
       if (dx_narrow)
         cuda::gemm_to_narrow(*s_, false, false, M, Cin, Cout, dyo, Cout, wo, Cin, dx_narrow, Cin);
       else
-        cuda::gemm(*s_, false, false, M, Cin, Cout, dyo, Cout, 0, wo, Cin, 0, 0.0f, dx, Cin, 0);
+        cuda::gemm(*s_, false, false, M, Cin, Cout, dyo, Cout, 0, wo, Cin, 0, accumulate_dx ? 1.0f : 0.0f, dx, Cin, 0);
     }
   }
   if (db && Cout > 0) {

@@ -120,10 +120,12 @@ class Backend {
   // dy_narrow, x_narrow: the 2-byte copies of dy and x, or null. dx_narrow
   // (narrow_gradients() only): dx is written there in the mode's 2-byte type
   // instead, and dx is ignored (may be null); it may be x_narrow itself (dw
-  // reads x before dx is written).
+  // reads x before dx is written). accumulate_dx: dx += dy w (not with
+  // dx_narrow).
   virtual void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int M,
                                int Cin, int Cout, const void* dy_narrow = nullptr,
-                               const void* x_narrow = nullptr, void* dx_narrow = nullptr) = 0;
+                               const void* x_narrow = nullptr, void* dx_narrow = nullptr,
+                               bool accumulate_dx = false) = 0;
 
   // Batch normalisation over the M rows of x(M, C), training mode: normalises
   // with the batch mean and biased variance, saves mean(C) and invstd(C) for

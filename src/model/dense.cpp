@@ -157,17 +157,17 @@ void* dense_dx_narrow(const Dense<T>& layer, const Backend<T>& be) {
 }
 
 template <typename T>
-void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy) {
+void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy, bool accumulate_dx) {
   const void* dy_narrow = deactivate(layer, be, store, dy, true);
   const DenseSpec& s = layer.spec;
   Dense<T>* producer = layer.input_layer;
-  void* dx_narrow = dx ? dense_dx_narrow(layer, be) : nullptr;
+  void* dx_narrow = dx && !accumulate_dx ? dense_dx_narrow(layer, be) : nullptr;
   be.per_cloud_gemms(!s.conv);
   // With the copy, the fp32 dy was never written (null, so nothing can read
   // it) and the bias gradient is already taken.
   be.linear_backward(dx_narrow ? nullptr : dx, store.grad(layer.weight), dy_narrow ? nullptr : store.grad(layer.bias),
                      dy_narrow ? nullptr : dy, layer.input, store.value(layer.weight), layer.rows, s.in, s.out,
-                     dy_narrow, layer.input_narrow, dx_narrow);
+                     dy_narrow, layer.input_narrow, dx_narrow, accumulate_dx);
   be.per_cloud_gemms(false);
   if (dx_narrow) {
     producer->narrow_holds_y = false;
@@ -194,7 +194,7 @@ const void* dense_deactivate_narrow(Dense<T>& layer, Backend<T>& be, const Param
   template void dense_forward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
                                  bool, double, const void*);                                \
   template void* dense_dx_narrow<T>(const Dense<T>&, const Backend<T>&);                                \
-  template void dense_backward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*, T*);                \
+  template void dense_backward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*, T*, bool);          \
   template void dense_activate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, int, bool, double);     \
   template void dense_deactivate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*);                  \
   template const void* dense_deactivate_narrow<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*);

@@ -115,8 +115,10 @@ void* dense_dx_narrow(const Dense<T>& layer, const Backend<T>& be);
 // dx(M, in) = gradient wrt the input (skipped when null; with
 // dense_dx_narrow, written there instead); parameter gradients are
 // overwritten (=). `dy` (M, out) is used as scratch and clobbered.
+// accumulate_dx: dx += the gradient (always in fp32).
 template <typename T>
-void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy);
+void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy,
+                    bool accumulate_dx = false);
 
 constexpr double kBatchNormEps = 1e-5;
 

@@ -262,13 +262,17 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   }
 
   // Feature extractor: max, conv3, conv2.
-  // conv2's dx goes to sa, free by then (the feature transform's T-Net takes
-  // sa and sb as scratch, so its dx needs a buffer of its own).
+  // conv2's dx: added onto the segmenter's dpointfeat by its GEMM, else
+  // into sa, free by then (the feature transform's T-Net takes sa and sb as
+  // scratch, so its dx needs a buffer of its own).
   wide_max_backward(conv3_, be_, store_, sb, dglobal);   // -> (M, 128)
   T* dtmp = config_.feature_transform ? dtmp_.reserve(static_cast<size_t>(M) * kPointFeat) : sa;
-  dense_backward(conv2_, be_, store_, dtmp, sb);        // -> (M, 64)
-  if (dpointfeat) be_.add_accumulate(dpointfeat, dtmp, static_cast<size_t>(M) * kPointFeat);
-  else dpointfeat = dtmp;
+  if (dpointfeat) {
+    dense_backward(conv2_, be_, store_, dpointfeat, sb, true);  // += (M, 64)
+  } else {
+    dense_backward(conv2_, be_, store_, dtmp, sb);              // -> (M, 64)
+    dpointfeat = dtmp;
+  }
 
   // Feature transform: pointfeat = conv1 . T64, and T64 = fstn(conv1).
   T* dconv1 = dpointfeat;

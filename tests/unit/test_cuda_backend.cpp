@@ -290,6 +290,16 @@ TEST_F(CudaOps, LinearBackward) {
     gpu->linear_backward(nullptr, gdw, gdb, gdy, gx, gw, s.M, s.Cin, s.Cout);
     EXPECT_CLOSE(gdw.host(), dw, kFp32);
     EXPECT_CLOSE(gdb.host(), db, kFp32);
+    // accumulate_dx: dx added onto what the buffer held (the segmenter's
+    // conv2 onto the concat layer's dpointfeat), as the CPU does.
+    const std::vector<float> before = randn(dx.size());
+    std::vector<float> sum = before;
+    cpu.linear_backward(sum.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), s.M, s.Cin, s.Cout, nullptr,
+                        nullptr, nullptr, true);
+    Dev gsum(*gpu, before);
+    gpu->linear_backward(gsum, nullptr, nullptr, gdy, gx, gw, s.M, s.Cin, s.Cout, nullptr, nullptr, nullptr, true);
+    EXPECT_CLOSE(gsum.host(), sum, kFp32);
+    for (size_t i = 0; i < sum.size(); ++i) ASSERT_NEAR(sum[i], before[i] + dx[i], 1e-4f * (1 + std::fabs(sum[i])));
   }
 }
 
@@ -2360,8 +2370,8 @@ class Forwarding : public Backend<float> {
   }
   void linear_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w, int M,
                        int Ci, int Co, const void* dyn = nullptr, const void* xn = nullptr,
-                       void* dxn = nullptr) override {
-    in_.linear_backward(dx, dw, db, dy, x, w, M, Ci, Co, dyn, xn, dxn);
+                       void* dxn = nullptr, bool accumulate = false) override {
+    in_.linear_backward(dx, dw, db, dy, x, w, M, Ci, Co, dyn, xn, dxn, accumulate);
   }
   void batchnorm_forward_train(float* y, float* mean, float* is, float* rm, float* rv, const float* x,
                                const float* g, const float* b, int M, int C, double eps, double mom) override {
