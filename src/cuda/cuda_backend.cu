@@ -124,11 +124,14 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   // 89.30%, fp16 89.14%, fp32 89.02%; one seed each).
   s_->narrow_z = env_choice("POINTNET_NARROW_Z", {"on", "off"}) == "on";
   // The conv layers' input gradients in 2 bytes (Backend::narrow_gradients):
-  // opt-in until measured and trained with on a GPU.
-  s_->narrow_gradients = env_choice("POINTNET_NARROW_GRADIENTS", {"off", "on"}) == "on";
-  // "on" runs the products with a side <= 4 in thin_gemm.cu's kernels: correct
-  // (tests) but still slower than cuBLAS's on an H100 (docs/benchmarks.md, session 14).
-  s_->thin_gemms = env_choice("POINTNET_THIN_GEMMS", {"off", "on"}) == "on";
+  // "on" (default) in fp16 and bf16, "off" to compare. ModelNet40 with it
+  // (docs/results.md, session 16): bf16 89.42%, fp16 89.67%; the segmenter's
+  // peak 837 -> 603 MiB, its fp32 gradient scratch no longer (M, 512).
+  s_->narrow_gradients = env_choice("POINTNET_NARROW_GRADIENTS", {"on", "off"}) == "on";
+  // The products with a side <= 4 (the first conv over the coordinates) by
+  // thin_gemm.cu's kernels in fp16 / bf16: "on" (default), "off" for cuBLAS's
+  // (docs/benchmarks.md, session 16: cls bf16 -21 us per step).
+  s_->thin_gemms = env_choice("POINTNET_THIN_GEMMS", {"on", "off"}) == "on";
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));

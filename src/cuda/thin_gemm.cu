@@ -12,7 +12,8 @@
 // timed):
 //
 //   thin_rows_kernel     C(M, N) = A(M, K) op(B)(K, N) [+ bias], K at most
-//                        kThinSide (the forward): one thread per row and
+//                        kThinSide (the first conv's forward; dx of a layer
+//                        with at most 4 outputs; the 3 x 3 transform's dx): one thread per row and
 //                        group of 8 columns, op(B) staged in shared memory as
 //                        floats. The output in fp32 or the mode's 2-byte type.
 //   thin_columns_kernel  the same with N at most kThinSide (dx of such a
@@ -34,8 +35,8 @@ namespace cuda {
 namespace {
 
 constexpr int kThinSide = 4;         // the short side: K or N (the points' 3 coordinates)
-constexpr int kThinLongSide = 1024;  // the other of K, N in thin_rows (op(B) in shared memory)
-constexpr int kThinLongM = 256;      // M of thin_long: one thread per output row per lane
+constexpr int kThinLongSide = 1024;  // the long side of op(B): N in thin_rows, K in thin_columns (in shared memory)
+constexpr int kThinLongM = 256;      // M of thin_long: at most 32 threads of 8 columns per row
 constexpr int kThinChunkRows = 256;  // rows summed by one block of thin_long (a constant: the same sums on any GPU)
 constexpr int kThinGroup = 8;        // columns per thread in thin_rows
 constexpr int kThinThreads = 256;

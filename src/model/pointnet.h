@@ -82,8 +82,6 @@ class PointNet {
  private:
   void forward_head_cls(bool training);
   void forward_head_seg(bool training);
-  void backward_head_cls(T* dglobal);
-  void backward_head_seg(T* dglobal, T* dpointfeat);
   void draw_dropout_mask(Rng& rng);
 
   ModelConfig config_;

@@ -303,6 +303,33 @@ TEST_F(CudaOps, LinearBackward) {
   }
 }
 
+// accumulate_dx in the modes the segmenter trains in: dx += dy w is the plain
+// product added onto what the buffer held (the same GEMM, then one fp32 add).
+TEST(CudaPrecisionModes, AccumulatedDxIsTheProductAddedOn) {
+  PN_REQUIRE_CUDA();
+  Rng rng(29);
+  const int M = 2500, Cin = 64, Cout = 128;
+  auto normals = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = rng.normal();
+    return v;
+  };
+  for (Precision p : {Precision::BF16, Precision::FP16, Precision::TF32}) {
+    SCOPED_TRACE(precision_name(p));
+    CudaBackend gpu(p);
+    const std::vector<float> x = normals(size_t(M) * Cin), w = normals(size_t(Cout) * Cin), dy = normals(size_t(M) * Cout),
+                             before = normals(size_t(M) * Cin);
+    Dev gx(gpu, x), gw(gpu, w), gdy(gpu, dy), plain(gpu, x.size()), sum(gpu, before);
+    gpu.linear_backward(plain, nullptr, nullptr, gdy, gx, gw, M, Cin, Cout);
+    gpu.linear_backward(sum, nullptr, nullptr, gdy, gx, gw, M, Cin, Cout, nullptr, nullptr, nullptr, true);
+    const std::vector<float> got = sum.host(), product = plain.host();
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      bad += !(std::fabs(got[i] - (before[i] + product[i])) <= 1e-5f * (1.0f + std::fabs(got[i])));
+    EXPECT_EQ(bad, 0u);
+  }
+}
+
 // The segmenter's head1 without the concat: CUDA vs CPU, forward and backward,
 // at PointNet's widths and at odd small sizes (one cloud, one point).
 TEST_F(CudaOps, ConcatLinear) {
@@ -2034,10 +2061,14 @@ TEST(CudaPrecisionModes, NarrowGradientsAreReadAsTheirValues) {
     EXPECT_CLOSE(sum_b.host(), sum_a.host(), kExact);
     EXPECT_CLOSE(read(*copy), read(copy_a), kExact);
   }
-  // Off by default (until measured on a GPU), and refused where not offered.
+  // On by default in the 2-byte modes, off where asked, and refused where not
+  // offered (off, or fp32).
   {
     testing::ScopedEnv env;
     env.set("POINTNET_NARROW_GRADIENTS", "");
+    EXPECT_TRUE(CudaBackend(Precision::BF16).narrow_gradients());
+    EXPECT_TRUE(CudaBackend(Precision::FP16).narrow_gradients());
+    env.set("POINTNET_NARROW_GRADIENTS", "off");
     CudaBackend bf16(Precision::BF16), fp32(Precision::FP32);
     EXPECT_FALSE(bf16.narrow_gradients());
     for (CudaBackend* gpu : {&bf16, &fp32}) {

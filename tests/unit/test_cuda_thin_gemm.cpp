@@ -105,7 +105,7 @@ TEST(CudaThinGemm, LinearLayersOverAFewInputsMatchTheExactProducts) {
   Rng rng(41);
   for (Precision p : {Precision::BF16, Precision::FP16})
   for (bool thin : {true, false})
-  for (int M : {1, 37, 3000})
+  for (int M : {1, 37, 3000, 40000})  // 40,000: 157 chunks of the sums, past a warp's 32
   for (const auto& [Cin, Cout] : {std::pair{1, 64}, {3, 64}, {4, 64}, {3, 9}, {4, 9}, {128, 2}, {128, 4}}) {
     SCOPED_TRACE(std::string(precision_name(p)) + (thin ? " thin" : " cuBLAS") + " M=" + std::to_string(M) +
                  " Cin=" + std::to_string(Cin) + " Cout=" + std::to_string(Cout));
