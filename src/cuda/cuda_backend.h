@@ -100,8 +100,8 @@ class CudaBackend final : public Backend<float> {
   // True where narrow_activations() is, unless POINTNET_NARROW_Z=off (read
   // at construction): the BatchNorm+ReLU conv layers' z in 2 bytes.
   bool narrow_linear_outputs() const override;
-  // True where narrow_activations() is and POINTNET_NARROW_GRADIENTS=on (read
-  // at construction; off by default until measured on a GPU).
+  // True where narrow_activations() is, unless POINTNET_NARROW_GRADIENTS=off
+  // (read at construction).
   bool narrow_gradients() const override;
   void narrow_weights(const float* values, size_t count) override;
   // Waits for everything queued on the backend's stream (cudaStreamSynchronize:

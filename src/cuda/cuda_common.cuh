@@ -54,8 +54,8 @@ struct CudaBackend::State {
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
   bool weight_copies = true;                   // the weights' 2-byte copy in fp16/bf16 (POINTNET_NARROW_WEIGHTS)
   bool narrow_z = false;                       // 2-byte linear outputs (POINTNET_NARROW_Z: on by default)
-  bool narrow_gradients = false;               // 2-byte input gradients (POINTNET_NARROW_GRADIENTS: off by default)
-  bool thin_gemms = false;                     // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS=on)
+  bool narrow_gradients = false;               // 2-byte input gradients (POINTNET_NARROW_GRADIENTS, on unless "off")
+  bool thin_gemms = false;                     // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS, on unless "off")
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
   size_t weight_count = 0;
@@ -230,7 +230,7 @@ void gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, con
 // gemm's contract, for the fp16 / bf16 products with a side of at most 4
 // (thin_gemm.cu: the layers and transforms over the points' coordinates):
 // queues them and returns true; false (nothing queued) for every other
-// product, mode or beta, and unless POINTNET_THIN_GEMMS=on.
+// product, mode or beta, and where POINTNET_THIN_GEMMS=off.
 bool thin_gemm(State& s, bool transpose_a, bool transpose_b, int M, int N, int K, const void* A, int lda,
                long long stride_a, const void* B, int ldb, long long stride_b, float beta, float* C, int ldc,
                long long stride_c, int batch);

@@ -44,7 +44,7 @@ void CudaBackend::linear_forward(float* y, const float* x, const float* w, const
   if (M == 0 || Cout == 0) return;
   const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(M) * Cin, x_narrow);
   const void* wo = cuda::gemm_operand(*s_, State::kGemmB, w, size_t(Cout) * Cin);
-  // Cin <= 4 (the first conv) by thin_linear where POINTNET_THIN_GEMMS=on, the bias added in fp32.
+  // Cin <= 4 (the first conv) by thin_linear (unless POINTNET_THIN_GEMMS=off), the bias added in fp32.
   if (cuda::thin_linear(*s_, xo, wo, b, M, Cin, Cout, y, y_narrow)) return;
   if (y_narrow) {
     // y in the operands' 2-byte type, straight from the matmul's epilogue
