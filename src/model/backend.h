@@ -223,7 +223,7 @@ class Backend {
                                       const T* pointfeat, const T* w, int B, int N, int G, int P, int Cout,
                                       const void* pointfeat_narrow = nullptr, const void* dy_narrow = nullptr) = 0;
 
-  // y(M, K) = log_softmax over each row of x.
+  // y(M, K) = log_softmax over each row of x; y may be x (in place).
   virtual void log_softmax_forward(T* y, const T* x, int M, int K) = 0;
   // Returns mean over rows of -logp[row, target[row]] and the count of rows
   // whose argmax equals the target (for accuracy).

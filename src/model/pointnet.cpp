@@ -167,7 +167,8 @@ void PointNet<T>::forward_head_cls(bool training) {
   dense_forward(head2_, be_, store_, head1_.output(), B, training, kBatchNormMomentum);
   dense_forward(head3_, be_, store_, head2_.output(), B, training, kBatchNormMomentum);
   const int k = config_.num_classes;
-  be_.log_softmax_forward(log_probs_.reserve(static_cast<size_t>(B) * k), head3_.output(), B, k);
+  log_probs_at_ = log_probs_.reserve(static_cast<size_t>(B) * k);
+  be_.log_softmax_forward(log_probs_at_, head3_.output(), B, k);
 }
 
 template <typename T>
@@ -190,7 +191,9 @@ void PointNet<T>::forward_head_seg(bool training) {
   dense_forward(head3_, be_, store_, head2_.output(), M, training, kBatchNormMomentum, head2_.output_narrow());
   dense_forward(head4_, be_, store_, head3_.output(), M, training, kBatchNormMomentum, head3_.output_narrow());
   const int k = config_.num_classes;
-  be_.log_softmax_forward(log_probs_.reserve(static_cast<size_t>(M) * k), head4_.output(), M, k);
+  log_probs_at_ = head4_.z.data();  // in place (head4 has no BatchNorm or ReLU: its output is z)
+  PN_CHECK(head4_.output() == log_probs_at_);
+  be_.log_softmax_forward(log_probs_at_, log_probs_at_, M, k);
 }
 
 template <typename T>
@@ -201,7 +204,7 @@ LossValue PointNet<T>::loss(const int32_t* targets) {
 
 template <typename T>
 void PointNet<T>::queue_loss(const int32_t* targets) {
-  be_.queue_nll_loss(log_probs_.data(), targets, output_rows(), config_.num_classes);
+  be_.queue_nll_loss(log_probs_at_, targets, output_rows(), config_.num_classes);
   if (config_.feature_transform) be_.queue_transform_regularizer(fstn_.transform(), batch_, kPointFeat);
 }
 
@@ -238,7 +241,7 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   T* dglobal = dglobal_.reserve(static_cast<size_t>(B) * kGlobal);
 
   // d(S * mean nll)/d(logits), then the head. S = 1 gives the same bits as no scale.
-  be_.log_softmax_nll_backward(sa, log_probs_.data(), targets, rows, k, static_cast<T>(loss_scale / rows));
+  be_.log_softmax_nll_backward(sa, log_probs_at_, targets, rows, k, static_cast<T>(loss_scale / rows));
   T* dpointfeat = nullptr;
   if (config_.task == ModelTask::Classification) {
     dense_backward(head3_, be_, store_, sb, sa);        // -> (B, 256)

@@ -46,7 +46,7 @@ class PointNet {
   // or the one given to set_dropout_mask()).
   void forward(const T* points, int B, int N, bool training, Rng* dropout_rng = nullptr);
   // (B, K) for cls, (B, N, K) for seg; log-probabilities.
-  const T* log_probs() const { return log_probs_.data(); }
+  const T* log_probs() const { return log_probs_at_; }
   const T* input_transform() const { return stn_.transform(); }          // (B, 3, 3)
   const T* feature_transform() const { return fstn_.transform(); }       // (B, 64, 64)
   int batch() const { return batch_; }
@@ -102,7 +102,11 @@ class PointNet {
 
   // Heads: fc1..fc3 (cls) or conv1..conv4 over [global, pointfeat] (seg).
   Dense<T> head1_, head2_, head3_, head4_;
-  Buffer<T> log_probs_;            // (rows, K)
+  Buffer<T> log_probs_;            // (B, K) the classifier's
+  // (rows, K): log_probs_, or the segmenter's logits (head4's z, which
+  // nothing reads after the log-softmax) overwritten in place: 16 MB fewer at
+  // 32 x 2500 points.
+  T* log_probs_at_ = nullptr;
   Buffer<T> dropout_mask_;         // (B, 256) cls only
   std::vector<T> fixed_dropout_mask_;
   double dropout_p_ = kDropoutP;
