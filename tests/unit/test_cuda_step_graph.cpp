@@ -182,9 +182,11 @@ TEST_P(CudaStepGraph, NarrowCopiesGiveTheSameStepsAsConverting) {
   PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
   PN_REQUIRE_TWO_BYTE_MODE(c, "copies");
-  // Both with z in fp32: its 2-byte form needs the copies (and rounds z once more).
+  // Both with z and the input gradients in fp32: their 2-byte forms need the
+  // copies (and round once more).
   testing::ScopedEnv env;
   env.set("POINTNET_NARROW_Z", "off");
+  env.set("POINTNET_NARROW_GRADIENTS", "off");
   const std::unique_ptr<Trainee> converting = eager_trainee_with(c, "POINTNET_NARROW_ACTIVATIONS", "off");
   Trainee copying(c, false);
   ASSERT_TRUE(copying.gpu.narrow_activations());
@@ -312,6 +314,7 @@ TEST_P(CudaStepGraph, NarrowLinearOutputsTrainAsTheFp32Ones) {
   PN_REQUIRE_TWO_BYTE_MODE(c, "linear outputs");
   testing::ScopedEnv env;  // the 2-byte copies on, whatever the caller's environment
   env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+  env.set("POINTNET_NARROW_GRADIENTS", "off");  // z's rounding alone (the gradients' own test is below)
   const std::unique_ptr<Trainee> wide = eager_trainee_with(c, "POINTNET_NARROW_Z", "off");
   const std::unique_ptr<Trainee> narrow = eager_trainee_with(c, "POINTNET_NARROW_Z", "on");
   ASSERT_FALSE(wide->gpu.narrow_linear_outputs());
