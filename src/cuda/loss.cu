@@ -18,6 +18,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "cuda/cuda_common.cuh"
 
@@ -257,19 +258,18 @@ unsigned row_blocks(int M, int G) {
   return static_cast<unsigned>((static_cast<long long>(M) + rows - 1) / rows);
 }
 
-template <int G>
-void launch_log_softmax(cudaStream_t stream, float* y, const float* x, int M, int K) {
-  log_softmax_rows_kernel<G, kValuesPerLane><<<row_blocks(M, G), kBlock, 0, stream>>>(y, x, M, K);
-}
-template <int G, int V>
-void launch_nll_partials(cudaStream_t stream, int blocks, NllResult* partials, const float* logp,
-                         const int32_t* target, int M, int K) {
-  nll_partials_kernel<G, V><<<blocks, kLossThreads, 0, stream>>>(partials, logp, target, M, K);
-}
-template <int G>
-void launch_nll_backward(cudaStream_t stream, float* dx, const float* logp, const int32_t* target, int M, int K,
-                         float scale) {
-  nll_backward_kernel<G><<<row_blocks(M, G), kBlock, 0, stream>>>(dx, logp, target, M, K, scale);
+// Calls f with std::integral_constant<int, G>, G = lanes_per_row(K) as a
+// compile-time value (4, 8, 16 or 32), or 0 for rows wider than that (the
+// general paths): the one dispatch from K to the kernels' templates.
+template <typename F>
+void with_row_lanes(int K, F&& f) {
+  switch (lanes_per_row(K)) {
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 8: return f(std::integral_constant<int, 8>{});
+    case 16: return f(std::integral_constant<int, 16>{});
+    case 32: return f(std::integral_constant<int, 32>{});
+    default: return f(std::integral_constant<int, 0>{});
+  }
 }
 }  // namespace
 
@@ -277,17 +277,14 @@ void CudaBackend::log_softmax_forward(float* y, const float* x, int M, int K) {
   PN_CHECK(K >= 1);
   if (M <= 0) return;
   cudaStream_t stream = s_->stream;
-  switch (lanes_per_row(K)) {
-    case 4: launch_log_softmax<4>(stream, y, x, M, K); break;
-    case 8: launch_log_softmax<8>(stream, y, x, M, K); break;
-    case 16: launch_log_softmax<16>(stream, y, x, M, K); break;
-    case 32: launch_log_softmax<32>(stream, y, x, M, K); break;
-    default: {
-      const size_t threads = size_t(M) * kWarp;
-      log_softmax_warp_kernel<<<static_cast<unsigned>((threads + kBlock - 1) / kBlock), kBlock, 0, stream>>>(
-          y, x, M, K);
+  with_row_lanes(K, [&](auto lanes) {
+    constexpr int G = decltype(lanes)::value;
+    if constexpr (G > 0) {
+      log_softmax_rows_kernel<G, kValuesPerLane><<<row_blocks(M, G), kBlock, 0, stream>>>(y, x, M, K);
+    } else {
+      log_softmax_warp_kernel<<<row_blocks(M, kWarp), kBlock, 0, stream>>>(y, x, M, K);
     }
-  }
+  });
   CUDA_CHECK_LAUNCH();
 }
 
@@ -298,13 +295,12 @@ void CudaBackend::queue_nll_loss(const float* logp, const int32_t* target, int M
   auto* out = static_cast<NllResult*>(s_->scratch(State::kSmall, (1 + size_t(blocks)) * sizeof(NllResult)));
   char* host = s_->host_results_for(State::kHostNorms);
   cudaStream_t stream = s_->stream;
-  switch (lanes_per_row(K)) {
-    case 4: launch_nll_partials<4, kValuesPerLane>(stream, blocks, out + 1, logp, target, M, K); break;
-    case 8: launch_nll_partials<8, kValuesPerLane>(stream, blocks, out + 1, logp, target, M, K); break;
-    case 16: launch_nll_partials<16, kValuesPerLane>(stream, blocks, out + 1, logp, target, M, K); break;
-    case 32: launch_nll_partials<32, kValuesPerLane>(stream, blocks, out + 1, logp, target, M, K); break;
-    default: launch_nll_partials<kWarp, 0>(stream, blocks, out + 1, logp, target, M, K);
-  }
+  with_row_lanes(K, [&](auto lanes) {
+    // Wider rows (lanes 0): a warp per row, looping over the columns (V = 0).
+    constexpr bool wide = decltype(lanes)::value == 0;
+    constexpr int G = wide ? kWarp : decltype(lanes)::value, V = wide ? 0 : kValuesPerLane;
+    nll_partials_kernel<G, V><<<blocks, kLossThreads, 0, stream>>>(out + 1, logp, target, M, K);
+  });
   CUDA_CHECK_LAUNCH();
   nll_finish_kernel<<<1, kLossThreads, 0, stream>>>(out, out + 1, blocks);
   CUDA_CHECK_LAUNCH();
@@ -332,12 +328,10 @@ void CudaBackend::log_softmax_nll_backward(float* dx, const float* logp, const i
                                            int K, float scale) {
   if (M <= 0 || K <= 0) return;
   cudaStream_t stream = s_->stream;
-  switch (lanes_per_row(K)) {
-    case 4: launch_nll_backward<4>(stream, dx, logp, target, M, K, scale); break;
-    case 8: launch_nll_backward<8>(stream, dx, logp, target, M, K, scale); break;
-    case 16: launch_nll_backward<16>(stream, dx, logp, target, M, K, scale); break;
-    default: launch_nll_backward<kWarp>(stream, dx, logp, target, M, K, scale);  // 32 lanes, looping over wide rows
-  }
+  with_row_lanes(K, [&](auto lanes) {
+    constexpr int G = decltype(lanes)::value > 0 ? decltype(lanes)::value : kWarp;  // 32 lanes loop over wide rows
+    nll_backward_kernel<G><<<row_blocks(M, G), kBlock, 0, stream>>>(dx, logp, target, M, K, scale);
+  });
   CUDA_CHECK_LAUNCH();
 }
 

@@ -256,11 +256,14 @@ bool two_byte_operands(const State& s) {
   return s.thin_gemms && (s.precision == Precision::FP16 || s.precision == Precision::BF16);
 }
 
-// Calls f with the operands typed as the current precision's 2-byte type.
+// Calls f with the operands typed as the current precision's 2-byte type
+// (with_half_type's dispatch).
 template <typename F>
 void with_operand_type(const State& s, const void* A, const void* B, F&& f) {
-  if (s.precision == Precision::FP16) f(static_cast<const __half*>(A), static_cast<const __half*>(B));
-  else f(static_cast<const __nv_bfloat16*>(A), static_cast<const __nv_bfloat16*>(B));
+  with_half_type(s.precision, [&](auto* half) {
+    using Half = std::remove_pointer_t<decltype(half)>;
+    f(static_cast<const Half*>(A), static_cast<const Half*>(B));
+  });
 }
 
 template <typename In, typename Out>
