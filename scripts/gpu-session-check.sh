@@ -160,7 +160,10 @@ r = json.loads(sys.stdin.read())
 print('%-3s %-5s %-5s %4dx%-4d %-22s median %8.4f ms  %9.0f clouds/s  gpu %9.0f  peak %5.0f MiB  %s %s' % (
     r['task'], r['precision'], 'train' if r['train'] else 'infer', r['batch'], r['points'], r['env'] or '-',
     r['latency_ms']['median'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r.get('peak_device_mb', 0),
-    'graph' if r.get('step_graph') else '', 'err %.1e %s' % (r['check_rel_error'], r.get('trunk_kernels')) if 'check_rel_error' in r else ''))"
+    'graph' if r.get('step_graph') else '', 'err %.1e %s' % (r['check_rel_error'], r.get('trunk_kernels')) if 'check_rel_error' in r else ''))
+if r['train'] and r.get('peak_device_blocks'):
+    print('    held at the peak: ' + ', '.join('%s %.1f%s' % (b['use'], b['mib'], ' x%d' % b['count'] if b['count'] > 1 else '')
+                                               for b in r['peak_device_blocks'][:14]))"
   else
     echo "bench $* FAILED: $out"
     status=1

@@ -4,6 +4,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
+
 #include "core/env_choice.h"
 #include "cuda/cuda_common.cuh"
 
@@ -64,15 +66,29 @@ std::unique_ptr<Backend<float>> make_cuda_backend(Precision precision, bool fp32
 
 // ---------------------------------------------------------------- state
 
-void* CudaBackend::State::device_malloc(size_t bytes) {
+void* CudaBackend::State::device_malloc(size_t bytes, const char* use) {
   void* p = nullptr;
   if (bytes == 0) bytes = 256;
   CUDA_CHECK(cudaMalloc(&p, bytes));
   ++allocations;
-  block_bytes[p] = bytes;
+  blocks[p] = Block{bytes, use};
   bytes_in_use += bytes;
-  if (bytes_in_use > peak_bytes) peak_bytes = bytes_in_use;
+  if (bytes_in_use > peak_bytes) {
+    peak_bytes = bytes_in_use;
+    // A few dozen blocks, and a new peak only while shapes grow: cheap.
+    blocks_at_peak.clear();
+    for (const auto& held : blocks) blocks_at_peak.push_back(held.second);
+  }
   return p;
+}
+
+const char* CudaBackend::State::slot_name(Slot slot) {
+  static const char* const names[kSlots] = {
+      "scratch gemm_a",    "scratch gemm_b",   "scratch partials", "scratch sums",        "scratch coeffs",
+      "scratch small",     "scratch flag",     "scratch wide_rows", "scratch wide_terms", "scratch concat",
+      "scratch group_sums", "scratch group_sums2", "scratch weights", "scratch linear_out",
+      "scratch thin_partials"};
+  return names[slot];
 }
 
 void CudaBackend::State::device_free(void* pointer) {
@@ -80,13 +96,13 @@ void CudaBackend::State::device_free(void* pointer) {
   // Work queued on the stream may still read it.
   CUDA_CHECK(cudaStreamSynchronize(stream));
   CUDA_CHECK(cudaFree(pointer));
-  const auto block = block_bytes.find(pointer);
-  if (block != block_bytes.end()) {
+  const auto block = blocks.find(pointer);
+  if (block != blocks.end()) {
     // A weights' copy of values in this block: its addresses may come back
     // holding anything else.
-    forget_weights_written(pointer, block->second);
-    bytes_in_use -= block->second;
-    block_bytes.erase(block);
+    forget_weights_written(pointer, block->second.bytes);
+    bytes_in_use -= block->second.bytes;
+    blocks.erase(block);
   }
 }
 
@@ -103,7 +119,7 @@ void* CudaBackend::State::scratch(Slot slot, size_t bytes) {
     scratch_bytes[slot] = 0;
     // Round up so that slowly growing shapes do not reallocate every call.
     const size_t rounded = (bytes + (size_t(1) << 16) - 1) / (size_t(1) << 16) * (size_t(1) << 16);
-    scratch_ptr[slot] = device_malloc(rounded);
+    scratch_ptr[slot] = device_malloc(rounded, slot_name(slot));
     scratch_bytes[slot] = rounded;
   }
   return scratch_ptr[slot];
@@ -140,7 +156,7 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   CUBLAS_CHECK(cublasCreate(&s_->blas));
   // The stream first: cublasSetStream resets a user workspace.
   CUBLAS_CHECK(cublasSetStream(s_->blas, s_->stream));
-  s_->blas_workspace = s_->device_malloc(kBlasWorkspaceBytes);
+  s_->blas_workspace = s_->device_malloc(kBlasWorkspaceBytes, "cuBLAS workspace");
   CUBLAS_CHECK(cublasSetWorkspace(s_->blas, s_->blas_workspace, kBlasWorkspaceBytes));
   CUBLAS_CHECK(cublasSetPointerMode(s_->blas, CUBLAS_POINTER_MODE_HOST));
   // cuBLASLt shares cuBLAS's workspace: both queue on this one stream.
@@ -195,15 +211,21 @@ size_t CudaBackend::device_allocations() const { return s_->allocations; }
 CudaBackend::GemmCounts CudaBackend::gemm_counts() const { return s_->gemm_counts; }
 size_t CudaBackend::device_bytes_in_use() const { return s_->bytes_in_use; }
 size_t CudaBackend::device_bytes_peak() const { return s_->peak_bytes; }
+std::vector<CudaBackend::HeldBlock> CudaBackend::device_blocks_at_peak() const {
+  std::vector<HeldBlock> held;
+  for (const State::Block& b : s_->blocks_at_peak) held.push_back({b.use, b.bytes});
+  std::sort(held.begin(), held.end(), [](const HeldBlock& a, const HeldBlock& b) { return a.bytes > b.bytes; });
+  return held;
+}
 
 // ---------------------------------------------------------------- memory
 
 float* CudaBackend::allocate(size_t count) {
-  return static_cast<float*>(s_->device_malloc(count * sizeof(float)));
+  return static_cast<float*>(s_->device_malloc(count * sizeof(float), "tensor"));
 }
 void CudaBackend::release(float* pointer) { s_->device_free(pointer); }
 int32_t* CudaBackend::allocate_index(size_t count) {
-  return static_cast<int32_t*>(s_->device_malloc(count * sizeof(int32_t)));
+  return static_cast<int32_t*>(s_->device_malloc(count * sizeof(int32_t), "index tensor"));
 }
 void CudaBackend::release_index(int32_t* pointer) { s_->device_free(pointer); }
 

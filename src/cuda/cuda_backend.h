@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model/backend.h"
 
@@ -133,6 +134,13 @@ class CudaBackend final : public Backend<float> {
   // CUDA context and cuBLAS's own internal allocations.
   size_t device_bytes_in_use() const;
   size_t device_bytes_peak() const;
+  // The blocks held when the peak was reached, largest first: what each is
+  // for ("tensor", "scratch gemm_a", "cuBLAS workspace", ...) and its bytes.
+  struct HeldBlock {
+    std::string use;
+    size_t bytes = 0;
+  };
+  std::vector<HeldBlock> device_blocks_at_peak() const;
 
   const char* name() const override { return "cuda"; }
   // SyncBN over `group` (NCCL on this backend's stream; group_sums.cu).

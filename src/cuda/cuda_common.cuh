@@ -46,6 +46,7 @@ struct CudaBackend::State {
     kThinPartials, // thin_gemm: per-chunk partial sums of the long products
     kSlots
   };
+  static const char* slot_name(Slot slot);
 
   int device = 0;
   Precision precision = Precision::FP32;       // of the GEMMs queued now
@@ -69,9 +70,16 @@ struct CudaBackend::State {
   size_t allocations = 0;
   CudaBackend::GemmCounts gemm_counts;  // CudaBackend::gemm_counts
   // Bytes held through device_malloc (contract allocations, scratch, the cuBLAS
-  // workspace): now and at most so far. `block_bytes` remembers each block's size.
+  // workspace): now and at most so far. `blocks` remembers each block's size
+  // and what it is for; `blocks_at_peak` is the list of them when the peak was
+  // last raised (CudaBackend::device_blocks_at_peak).
+  struct Block {
+    size_t bytes = 0;
+    const char* use = "";
+  };
   size_t bytes_in_use = 0, peak_bytes = 0;
-  std::unordered_map<void*, size_t> block_bytes;
+  std::unordered_map<void*, Block> blocks;
+  std::vector<Block> blocks_at_peak;
   void* scratch_ptr[kSlots] = {};
   size_t scratch_bytes[kSlots] = {};
 
@@ -98,7 +106,7 @@ struct CudaBackend::State {
   size_t allocations_at_recording = 0;
   std::vector<Recorded> graphs;
 
-  void* device_malloc(size_t bytes);          // cudaMalloc, counted
+  void* device_malloc(size_t bytes, const char* use);  // cudaMalloc, counted; `use` names it in blocks_at_peak
   void device_free(void* pointer);            // waits for the stream, then cudaFree
   void* scratch(Slot slot, size_t bytes);     // at least `bytes` in `slot`
   // Drops the weights' copy (narrow_weights) when [p, p + bytes) overlaps the

@@ -53,6 +53,31 @@ struct BenchOptions {
   std::string runner = "engine";  // CPU inference: "engine" (folded, fused; what `pointnet build` makes) or "model"
 };
 
+#ifdef POINTNET_HAS_CUDA
+// What the CUDA backend held at its peak, blocks of one use and size counted
+// together, largest total first: [{"use", "mib", "count"}, ...].
+nlohmann::json peak_blocks_json(const std::vector<CudaBackend::HeldBlock>& blocks) {
+  struct Group {
+    std::string use;
+    size_t bytes = 0;
+    int count = 0;
+  };
+  std::vector<Group> groups;
+  for (const auto& b : blocks) {
+    auto same = std::find_if(groups.begin(), groups.end(),
+                             [&](const Group& g) { return g.use == b.use && g.bytes == b.bytes; });
+    if (same == groups.end()) groups.push_back({b.use, b.bytes, 1});
+    else ++same->count;
+  }
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const Group& a, const Group& b) { return a.bytes * a.count > b.bytes * b.count; });
+  nlohmann::json out = nlohmann::json::array();
+  for (const Group& g : groups)
+    out.push_back({{"use", g.use}, {"mib", static_cast<double>(g.bytes) / (1 << 20)}, {"count", g.count}});
+  return out;
+}
+#endif
+
 // Defaults when neither --iters nor --seconds is given: enough iterations for
 // a median, and enough time for a p99 when iterations are fast (GPU).
 constexpr int kDefaultMinIters = 10;
@@ -275,8 +300,10 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
   const double rss_mb = peak_rss_mb();
   double device_mb = -1;
   std::string device_name;
+  nlohmann::json device_blocks;
 #ifdef POINTNET_HAS_CUDA
   if (auto* gpu = dynamic_cast<CudaBackend*>(&be)) {
+    device_blocks = peak_blocks_json(gpu->device_blocks_at_peak());
     // The backend's own counter: the most bytes it held through cudaMalloc at
     // once (parameters, activations, Adam moments, grow-only scratch, the
     // cuBLAS workspace). Not included: the CUDA context and cuBLAS's internal
@@ -315,6 +342,7 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
   }
   if (device_mb >= 0) {
     out["peak_device_mb"] = device_mb;
+    out["peak_device_blocks"] = device_blocks;
     out["device_name"] = device_name;
   }
   if (o.json) {
