@@ -115,7 +115,8 @@ class CpuBackend : public Backend<T> {
   }
   void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y,
                          const WideMaxSaved<T>& s, const T* x, const T* w, const T* gamma, int B, int N, int K,
-                         int C, bool relu, const void* /*x_narrow*/ = nullptr) override {
+                         int C, bool relu, const void* /*x_narrow*/ = nullptr, void* dx_narrow = nullptr) override {
+    PN_CHECK(!dx_narrow);  // wide_max_writes_narrow_dx() is false here
     cpu::wide_max_backward(dx, dw, dbias, dgamma, dbeta, dy, y, s.input_mean, s.input_cov, s.mean, s.invstd,
                            s.selected, s.selected_row, x, w, gamma, B, N, K, C, relu, group_);
   }

@@ -234,8 +234,9 @@ class CudaBackend final : public Backend<float> {
   void wide_max_backward(float* dx, float* dw, float* dbias, float* dgamma, float* dbeta, const float* dy,
                          const float* y, const WideMaxSaved<float>& saved, const float* x, const float* w,
                          const float* gamma, int B, int N, int K, int C, bool relu,
-                         const void* x_narrow = nullptr) override;
+                         const void* x_narrow = nullptr, void* dx_narrow = nullptr) override;
   bool wide_max_reads_narrow_input() const override;
+  bool wide_max_writes_narrow_dx() const override;
 
   bool all_finite(const float* x, size_t count) override;
   void adam_step(float* param, const float* grad, float* m, float* v, size_t count, double lr,

@@ -237,6 +237,7 @@ struct BackwardTerms {
   float* P = nullptr;           // (K, K)
   float* neg_P_t = nullptr;     // (K, K) -P^T: x P as the matmul x w^T + bias of a cuBLASLt epilogue
   float* offset = nullptr;      // (K) xbar P - u
+  __nv_bfloat16* offset_bf16 = nullptr;  // (K) offset rounded: the bias of dx's bf16 product (dx_narrow)
   int32_t* pick_row = nullptr;  // (B, C) each cloud's picks sorted by (row, c); row -1 (skipped) last
   int32_t* pick_channel = nullptr;  // (B, C) their channels
   double* pick_term = nullptr;  // (B, C) their a_c g_bc
@@ -254,6 +255,7 @@ struct BackwardTerms {
     P = c.take<float>(size_t(K) * K);
     neg_P_t = c.take<float>(size_t(K) * K);
     offset = c.take<float>(K);
+    offset_bf16 = c.take<__nv_bfloat16>(K);
   }
 };
 
@@ -918,6 +920,13 @@ bool CudaBackend::wide_max_reads_narrow_input() const {
   return narrow_activations() && s_->mode_precision == Precision::BF16 && reads_operand_only(*s_);
 }
 
+// bf16 only: dx's product runs on x's bf16 operand there (reads_operand_only).
+// POINTNET_WIDE_NARROW_DX=off keeps dx in fp32 (to compare).
+bool CudaBackend::wide_max_writes_narrow_dx() const {
+  return narrow_gradients() && s_->mode_precision == Precision::BF16 && reads_operand_only(*s_) &&
+         env_choice("POINTNET_WIDE_NARROW_DX", {"on", "off"}) == "on";
+}
+
 void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& saved, float* running_mean,
                                          float* running_var, const float* x, const float* w, const float* bias,
                                          const float* gamma, const float* beta, int B, int N, int K, int C,
@@ -1052,9 +1061,11 @@ void CudaBackend::wide_max_forward_eval(float* y, const float* x, const float* w
 void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* dgamma, float* dbeta,
                                     const float* dy, const float* y, const WideMaxSaved<float>& saved,
                                     const float* x, const float* w, const float* gamma, int B, int N, int K, int C,
-                                    bool relu, const void* x_narrow) {
+                                    bool relu, const void* x_narrow, void* dx_narrow) {
   check_shape(B, N, K, C);
   check_trainable(C);
+  PN_CHECK(!dx_narrow || wide_max_writes_narrow_dx());
+  if (dx_narrow) dx = nullptr;  // only the 2-byte form is written
   PN_CHECK(saved.input_mean && saved.input_cov && saved.mean && saved.invstd && saved.selected &&
            saved.selected_row);
   State& s = *s_;
@@ -1082,7 +1093,7 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
     });
     CUDA_CHECK_LAUNCH();
   }
-  if (!dx) return;
+  if (!dx && !dx_narrow) return;
   // The dense part: dx = (xbar P - u) - x P. With SyncBN, P and u take the
   // global batch's sums (dw above is linear in this rank's: the gradient
   // all-reduce completes it).
@@ -1120,6 +1131,29 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
     negate_transpose_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(neg_P_t_bf16, t.P, K);
     CUDA_CHECK_LAUNCH();
   }
+  // The sparse part's picks, sorted per cloud (add_picks adds them below).
+  int P = 1;
+  while (P < C) P *= 2;
+  sort_picks_kernel<<<B, kSortThreads, size_t(P) * sizeof(unsigned long long), s.stream>>>(
+      t.pick_row, t.pick_channel, t.pick_term, t.a, dy, y, saved.selected_row, N, C, P, relu);
+  CUDA_CHECK_LAUNCH();
+  if (dx_narrow) {
+    // dx in bf16, read so by the next layer's BatchNorm backward: the
+    // product's output in bf16, its bias too (cuBLASLt's epilogue takes the
+    // bias in the output's type), the picks' rows summed in fp32 and rounded
+    // again. 20 of the fp32 output's 41 MB at the model's shape, and the next
+    // layer's two passes over dy read half the bytes.
+    PN_CHECK(operand_only);
+    cuda::convert(s.stream, t.offset_bf16, t.offset, size_t(K));
+    if (s.bias_epilogue && s.lt->try_run_batched(x_operand, 1, M, K, neg_P_t_bf16, t.offset_bf16, K, false,
+                                                 dx_narrow, s.stream, {CUDA_R_16BF, CUBLAS_COMPUTE_32F, CUDA_R_16BF})) {
+      cuda::add_picks(s.stream, static_cast<__nv_bfloat16*>(dx_narrow), t.pieces, w, t.pick_row, t.pick_channel,
+                      t.pick_term, B, N, K, C);
+      return;
+    }
+    // No plan for that: dx in fp32 as below (in scratch), then rounded once.
+    dx = static_cast<float*>(s.scratch(State::kLinearOut, size_t(M) * K * sizeof(float)));
+  }
   bool written = false;
   if (s.bias_epilogue) {
     if (operand_only) {
@@ -1141,12 +1175,8 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
       gemm_fp32(s, tf32_outside_fp32(s), false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
   }
   // The sparse part: the picked points.
-  int P = 1;
-  while (P < C) P *= 2;
-  sort_picks_kernel<<<B, kSortThreads, size_t(P) * sizeof(unsigned long long), s.stream>>>(
-      t.pick_row, t.pick_channel, t.pick_term, t.a, dy, y, saved.selected_row, N, C, P, relu);
-  CUDA_CHECK_LAUNCH();
   cuda::add_picks(s.stream, dx, t.pieces, w, t.pick_row, t.pick_channel, t.pick_term, B, N, K, C);
+  if (dx_narrow) cuda::convert(s.stream, static_cast<__nv_bfloat16*>(dx_narrow), dx, size_t(M) * K);
 }
 
 }  // namespace pointnet

@@ -36,6 +36,11 @@ constexpr int kMinSpan = 8;   // the shortest segment: pick_piece_floats' size
 
 __host__ __device__ __forceinline__ int segments_per_cloud(int C, int span) { return (C + span - 1) / span; }
 
+// dx's elements: fp32, or the mode's 2-byte type where the next layer reads
+// its gradient so (Backend::wide_max_writes_narrow_dx); the sums are fp32.
+__device__ __forceinline__ void store_dx(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store_dx(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
 // The slots of a cloud's segment g: 0, the first piece of a run that starts
 // in g and crosses its end; 1, the piece at g's start of a run from before.
 template <typename F>  // float or const float
@@ -91,7 +96,8 @@ __device__ __forceinline__ void add_terms(float (&acc)[kPerLane], const float* w
 // them, every lane takes columns). Each piece (a maximal stretch of equal
 // rows in the segment): a run wholly inside goes onto dx's row; a crossing
 // run's piece into its slot.
-__global__ void segment_picks_kernel(float* dx, float* pieces, const float* w, const int32_t* pick_row,
+template <typename Dx>  // float or __nv_bfloat16
+__global__ void segment_picks_kernel(Dx* dx, float* pieces, const float* w, const int32_t* pick_row,
                                      const int32_t* pick_channel, const double* pick_term, int B, int N, int K,
                                      int C, int span) {
   const int segments = segments_per_cloud(C, span);
@@ -116,21 +122,23 @@ __global__ void segment_picks_kernel(float* dx, float* pieces, const float* w, c
     const int r = __shfl_sync(0xffffffffu, row, p);
     const bool from_before = p == 0 && before == r;
     const bool to_after = q == count && after == r;
-    float* out = from_before || to_after ? piece_slot(pieces, b, g, from_before ? 1 : 0, segments, K)
-                                         : dx + (size_t(b) * N + r) * K;
     const bool onto_dx = !from_before && !to_after;
+    float* piece = onto_dx ? nullptr : piece_slot(pieces, b, g, from_before ? 1 : 0, segments, K);
+    Dx* dx_row = dx + (size_t(b) * N + r) * K;
     for (int k0 = 0; k0 < K; k0 += 32 * kPerLane) {
       float acc[kPerLane];
 #pragma unroll
       for (int j = 0; j < kPerLane; ++j) {
         const int k = k0 + lane + 32 * j;
-        acc[j] = onto_dx && k < K ? out[k] : 0.0f;
+        acc[j] = onto_dx && k < K ? widen(dx_row[k]) : 0.0f;
       }
       add_terms(acc, w, p, q, channel, term, k0, K, lane);
 #pragma unroll
       for (int j = 0; j < kPerLane; ++j) {
         const int k = k0 + lane + 32 * j;
-        if (k < K) out[k] = acc[j];
+        if (k >= K) continue;
+        if (onto_dx) store_dx(dx_row + k, acc[j]);
+        else piece[k] = acc[j];
       }
     }
   }
@@ -139,7 +147,8 @@ __global__ void segment_picks_kernel(float* dx, float* pieces, const float* w, c
 // One warp per (cloud, segment); the warp whose segment holds the start of a
 // crossing run (its last piece, starting there and going on into the next)
 // adds that run's pieces onto dx's row in segment order.
-__global__ void crossing_runs_kernel(float* dx, const float* pieces, const int32_t* pick_row, int B, int N, int K,
+template <typename Dx>
+__global__ void crossing_runs_kernel(Dx* dx, const float* pieces, const int32_t* pick_row, int B, int N, int K,
                                      int C, int span) {
   const int segments = segments_per_cloud(C, span);
   Segment seg;
@@ -162,13 +171,13 @@ __global__ void crossing_runs_kernel(float* dx, const float* pieces, const int32
     more += n;
     if (n < 32) break;
   }
-  float* out = dx + (size_t(b) * N + r) * K;
+  Dx* out = dx + (size_t(b) * N + r) * K;
   for (int k0 = 0; k0 < K; k0 += 32 * kPerLane) {
     float acc[kPerLane];
 #pragma unroll
     for (int j = 0; j < kPerLane; ++j) {
       const int k = k0 + lane + 32 * j;
-      acc[j] = k < K ? out[k] : 0.0f;
+      acc[j] = k < K ? widen(out[k]) : 0.0f;
     }
     const auto add = [&](const float* piece) {
 #pragma unroll
@@ -184,7 +193,7 @@ __global__ void crossing_runs_kernel(float* dx, const float* pieces, const int32
 #pragma unroll
     for (int j = 0; j < kPerLane; ++j) {
       const int k = k0 + lane + 32 * j;
-      if (k < K) out[k] = acc[j];
+      if (k < K) store_dx(out + k, acc[j]);
     }
   }
 }
@@ -192,7 +201,8 @@ __global__ void crossing_runs_kernel(float* dx, const float* pieces, const int32
 
 size_t pick_piece_floats(int B, int K, int C) { return size_t(B) * segments_per_cloud(C, kMinSpan) * 2 * K; }
 
-void add_picks(cudaStream_t stream, float* dx, float* pieces, const float* w, const int32_t* pick_row,
+template <typename Dx>
+void add_picks(cudaStream_t stream, Dx* dx, float* pieces, const float* w, const int32_t* pick_row,
                const int32_t* pick_channel, const double* pick_term, int B, int N, int K, int C) {
   const int span = std::stoi(env_choice("POINTNET_PICK_SPAN", {"8", "16", "32"}));
   PN_CHECK(span >= kMinSpan && span <= 32);  // the scratch's size; a lane per pick
@@ -205,5 +215,10 @@ void add_picks(cudaStream_t stream, float* dx, float* pieces, const float* w, co
   crossing_runs_kernel<<<blocks, kWarpsPerBlock * 32, 0, stream>>>(dx, pieces, pick_row, B, N, K, C, span);
   CUDA_CHECK_LAUNCH();
 }
+
+template void add_picks<float>(cudaStream_t, float*, float*, const float*, const int32_t*, const int32_t*,
+                               const double*, int, int, int, int);
+template void add_picks<__nv_bfloat16>(cudaStream_t, __nv_bfloat16*, float*, const float*, const int32_t*,
+                                       const int32_t*, const double*, int, int, int, int);
 
 }  // namespace pointnet::cuda

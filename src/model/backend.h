@@ -264,9 +264,14 @@ class Backend {
   // gamma, beta (C), and of x (B*N, K) unless dx is null, given dy (B, C) and
   // the forward's y and saved tensors.
   // x_narrow: x's 2-byte copy, as given to the forward, or null.
+  // dx_narrow (only where wide_max_writes_narrow_dx()): dx is written there in
+  // the mode's 2-byte type instead (dx null); it must not overlap x_narrow.
   virtual void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y,
                                  const WideMaxSaved<T>& saved, const T* x, const T* w, const T* gamma,
-                                 int B, int N, int K, int C, bool relu, const void* x_narrow = nullptr) = 0;
+                                 int B, int N, int K, int C, bool relu, const void* x_narrow = nullptr,
+                                 void* dx_narrow = nullptr) = 0;
+  // Whether wide_max_backward takes dx_narrow now (a narrow_gradients() mode).
+  virtual bool wide_max_writes_narrow_dx() const { return false; }
   // Where true (only with narrow_activations()), the training wide layer
   // given x_narrow reads x through it alone, forward and backward: x may be
   // null, so the layer feeding it need not write its fp32 output.

@@ -59,6 +59,7 @@ void dense_activate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
   layer.trained = training;
   layer.narrow_holds_y = false;
   layer.narrow_holds_dy = false;  // a backward cut off mid-way left nothing behind
+  layer.dy_narrow_at = nullptr;
   T* z = layer.z_in_y ? layer.y.data() : layer.z.data();
   PN_CHECK(!layer.z_narrow || (training && s.relu && !s.bn_name.empty() && !s.dropout));
   PN_CHECK(!layer.z_in_y || (!training && !s.bn_name.empty()));
@@ -114,11 +115,16 @@ const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
   // the gradient takes its place. Not with dropout: the mask comes after.
   // Where that backward left dy itself there (narrow_holds_dy), dy is read
   // from the copy and the copy of the gradient overwrites it in place.
-  const bool dy_in_narrow = layer.narrow_holds_dy;
+  // Or the reader left it in dy's own buffer (dy_narrow_at): the copy of the
+  // gradient then goes into `narrow`, free by now.
+  const bool dy_in_narrow = layer.narrow_holds_dy || layer.dy_narrow_at;
+  const void* dy_narrow = layer.dy_narrow_at ? layer.dy_narrow_at : layer.narrow.data();
+  PN_CHECK(!layer.dy_narrow_at || layer.dy_narrow_at == static_cast<const void*>(dy));  // the model's buffers
   const bool narrow = copy && (layer.narrow_holds_y || dy_in_narrow) && !s.dropout;
-  PN_CHECK(!dy_in_narrow || (narrow && s.relu && !s.bn_name.empty()));  // dense_backward's choice
+  PN_CHECK(!dy_in_narrow || (narrow && s.relu && !s.bn_name.empty()));  // the reader's choice
   layer.narrow_holds_y = false;
   layer.narrow_holds_dy = false;
+  layer.dy_narrow_at = nullptr;
   const T* y = layer.y_written ? layer.y.data() : nullptr;  // the CUDA backend never reads it here
   if (s.relu && !s.bn_name.empty()) {
     // In place (the kernels read dy[i] and z[i] before writing dx[i]), or,
@@ -129,7 +135,7 @@ const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
                                store.value(layer.bn_weight), store.value(layer.bn_bias), layer.mean.data(),
                                layer.invstd.data(), M, s.out, narrow ? layer.narrow.data() : nullptr,
                                narrow ? store.grad(layer.bias) : nullptr, layer.z_narrow ? z : nullptr,
-                               dy_in_narrow ? layer.narrow.data() : nullptr);
+                               dy_in_narrow ? dy_narrow : nullptr);
     if (narrow) return layer.narrow.data();
   } else if (s.relu) {
     be.relu_backward(dy, dy, y, count);
@@ -144,14 +150,16 @@ const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
 }  // namespace
 
 template <typename T>
+bool takes_narrow_gradient(const Dense<T>* producer, const void* reader_input_narrow) {
+  return producer && producer->narrow_holds_y && reader_input_narrow == producer->narrow.data() &&
+         producer->spec.relu && !producer->spec.bn_name.empty() && !producer->spec.dropout;
+}
+
+template <typename T>
 void* dense_dx_narrow(const Dense<T>& layer, const Backend<T>& be) {
-  // The producer's output has this layer as its one reader, still holds its
-  // y's copy (read by this layer as x) and takes its gradient through that
-  // copy (BatchNorm+ReLU, no dropout).
+  // dx goes into the producer's copy of y, read by this layer's dW before.
   Dense<T>* producer = layer.input_layer;
-  if (producer && layer.spec.conv && be.narrow_gradients() && producer->narrow_holds_y &&
-      layer.input_narrow == producer->narrow.data() && producer->spec.relu && !producer->spec.bn_name.empty() &&
-      !producer->spec.dropout)
+  if (layer.spec.conv && be.narrow_gradients() && takes_narrow_gradient(producer, layer.input_narrow))
     return producer->narrow.data();
   return nullptr;
 }
@@ -194,6 +202,7 @@ const void* dense_deactivate_narrow(Dense<T>& layer, Backend<T>& be, const Param
   template void dense_forward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
                                  bool, double, const void*);                                \
   template void* dense_dx_narrow<T>(const Dense<T>&, const Backend<T>&);                                \
+  template bool takes_narrow_gradient<T>(const Dense<T>*, const void*);                                   \
   template void dense_backward<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*, T*, bool);          \
   template void dense_activate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, int, bool, double);     \
   template void dense_deactivate<T>(Dense<T>&, Backend<T>&, const ParamStore<T>&, T*);                  \

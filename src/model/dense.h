@@ -52,6 +52,10 @@ struct Dense {
   // output gradient into `narrow` (in place of y's copy, which it had read),
   // and this layer's backward reads it from there, not from its dy argument.
   bool narrow_holds_dy = false;
+  // The same, except that the reader wrote the 2-byte gradient into the dy
+  // buffer this layer's backward is given (the fused wide layer, which reads
+  // y's copy while writing it): that buffer, until this layer's backward.
+  const void* dy_narrow_at = nullptr;
   // Set by the model where this layer's output has one reader, `input_layer`
   // of that reader, and that reader's backward may hand the gradient on in 2 bytes.
   Dense<T>* input_layer = nullptr;
@@ -111,6 +115,13 @@ const void* dense_deactivate_narrow(Dense<T>& layer, Backend<T>& be, const Param
 // before the backward.
 template <typename T>
 void* dense_dx_narrow(const Dense<T>& layer, const Backend<T>& be);
+
+// Whether `producer`'s output gradient may be handed to it in 2 bytes by its
+// one reader, whose x copy is `reader_input_narrow`: the producer still holds
+// y's copy (read by that reader as x) and takes its gradient through a copy
+// (BatchNorm+ReLU, no dropout).
+template <typename T>
+bool takes_narrow_gradient(const Dense<T>* producer, const void* reader_input_narrow);
 
 // dx(M, in) = gradient wrt the input (skipped when null; with
 // dense_dx_narrow, written there instead); parameter gradients are

@@ -29,6 +29,7 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
   // conv2 alone reads conv1's output in the classifier without the feature
   // transform (the segmenter's concat reads it too): its gradient may come in 2 bytes.
   if (config.task == ModelTask::Classification && !config.feature_transform) conv2_.input_layer = &conv1_;
+  conv3_.input_layer = &conv2_;  // conv2's one reader, in every configuration
   const int k = config.num_classes;
   if (config.task == ModelTask::Classification) {
     dense_declare(head1_, {"fc1", "bn1", kGlobal, 512, false, true, false}, store_);

@@ -12,6 +12,7 @@ void tnet_declare(TNet<T>& net, const std::string& prefix, int k, int in_channel
   net.conv1.output_read_in_fp32 = false;  // by conv2 alone
   net.conv2.input_layer = &net.conv1;
   wide_max_declare(net.conv3, {p + "conv3", p + "bn3", 128, 1024, true, true, false}, store);
+  net.conv3.input_layer = &net.conv2;  // conv2's one reader
   dense_declare(net.fc1, {p + "fc1", p + "bn4", 1024, 512, false, true, false}, store);
   dense_declare(net.fc2, {p + "fc2", p + "bn5", 512, 256, false, true, false}, store);
   dense_declare(net.fc3, {p + "fc3", "", 256, k * k, false, false, false}, store);

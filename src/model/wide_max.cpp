@@ -52,10 +52,19 @@ template <typename T>
 void wide_max_backward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, const T* dy) {
   PN_CHECK(layer.trained);  // backward needs batch statistics from a training forward
   const Dense<T>& p = layer.params;
-  be.wide_max_backward(dx, store.grad(p.weight), store.grad(p.bias), store.grad(p.bn_weight), store.grad(p.bn_bias),
-                       dy, layer.y.data(), saved_tensors(layer), layer.input, store.value(p.weight),
-                       store.value(p.bn_weight), layer.batch, layer.points, p.spec.in, p.spec.out, p.spec.relu,
-                       layer.input_narrow);
+  // dx in 2 bytes, in dx's own buffer: the producer's copy of y, where the
+  // dense layers put it, is this backward's x.
+  Dense<T>* producer = layer.input_layer;
+  void* dx_narrow =
+      dx && be.wide_max_writes_narrow_dx() && takes_narrow_gradient(producer, layer.input_narrow) ? dx : nullptr;
+  be.wide_max_backward(dx_narrow ? nullptr : dx, store.grad(p.weight), store.grad(p.bias), store.grad(p.bn_weight),
+                       store.grad(p.bn_bias), dy, layer.y.data(), saved_tensors(layer), layer.input,
+                       store.value(p.weight), store.value(p.bn_weight), layer.batch, layer.points, p.spec.in,
+                       p.spec.out, p.spec.relu, layer.input_narrow, dx_narrow);
+  if (dx_narrow) {
+    producer->narrow_holds_y = false;
+    producer->dy_narrow_at = dx_narrow;
+  }
   // The producer's copy now waits for its own gradient (dense_backward
   // writes it there): a second backward must not take it for x.
   layer.input_narrow = nullptr;

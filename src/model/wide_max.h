@@ -14,6 +14,9 @@ struct WideMax {
   Dense<T> params;            // parameter indices and spec only; its buffers stay empty
   const T* input = nullptr;   // (B*N, in), owned by the previous layer; null where only its copy is kept
   const void* input_narrow = nullptr;  // its 2-byte copy (Backend::narrow_activations), or null
+  // Set by the model where the layer feeding x has this one as its only
+  // reader: its gradient may then go back in 2 bytes (wide_max_backward).
+  Dense<T>* input_layer = nullptr;
   int batch = 0, points = 0;
   bool trained = false;
   Buffer<T> y;                // (B, out) pooled output
@@ -35,6 +38,9 @@ void wide_max_forward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& st
                       bool training, double bn_momentum, const void* x_narrow = nullptr);
 
 // dy (B, out) -> dx (B*N, in) (=, skipped when null); parameter gradients (=).
+// Where the backend writes dx in 2 bytes (Backend::wide_max_writes_narrow_dx)
+// and input_layer takes its gradient so, dx's buffer holds that instead (its
+// first half), and input_layer's backward must be given dx as its dy.
 template <typename T>
 void wide_max_backward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, const T* dy);
 

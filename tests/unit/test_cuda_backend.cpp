@@ -1599,10 +1599,25 @@ WideGrads cpu_wide_backward(const WideInputs& in, WideForward& f, bool relu) {
   return g;
 }
 
+// (M, K) bf16 values in the first half of `raw`'s bytes (two to a float),
+// as floats.
+std::vector<float> bf16_elements(const std::vector<float>& raw, size_t count) {
+  std::vector<uint16_t> halves(raw.size() * 2);
+  std::memcpy(halves.data(), raw.data(), raw.size() * sizeof(float));
+  std::vector<float> out(count);
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t bits = uint32_t(halves[i]) << 16;
+    std::memcpy(&out[i], &bits, sizeof bits);
+  }
+  return out;
+}
+
 // The GPU's backward from the given forward's (the CPU's) y and saved tensors,
 // so both sides differentiate the same picks. dx is left empty unless wanted.
+// narrow_dx: dx written in bf16 (Backend::wide_max_writes_narrow_dx), returned
+// as its values.
 WideGrads gpu_wide_backward(CudaBackend& be, const WideInputs& in, const WideForward& f, bool relu, bool want_dx,
-                            bool copy_only = false) {
+                            bool copy_only = false, bool narrow_dx = false) {
   const WideShape& s = in.s;
   Dev x(be, in.x), w(be, in.w), gamma(be, in.gamma), dy(be, in.dy), y(be, f.y), input_mean(be, f.input_mean),
       input_cov(be, f.input_cov), mean(be, f.mean), invstd(be, f.invstd), selected(be, f.selected),
@@ -1611,9 +1626,20 @@ WideGrads gpu_wide_backward(CudaBackend& be, const WideInputs& in, const WideFor
   for (Dev* d : {&dx, &dw, &dbias, &dgamma, &dbeta}) d->poison();
   const WideMaxSaved<float> saved{input_mean, input_cov, mean, invstd, selected, row};
   const std::unique_ptr<Dev> copy = copy_only ? narrow_copy(be, x, s.B * s.N, s.K) : nullptr;
-  be.wide_max_backward(want_dx ? dx.get() : nullptr, dw, dbias, dgamma, dbeta, dy, y, saved, copy ? nullptr : x.get(),
-                       w, gamma, s.B, s.N, s.K, s.C, relu, copy ? copy->get() : nullptr);
-  return {want_dx ? dx.host() : std::vector<float>(), dw.host(), dbias.host(), dgamma.host(), dbeta.host()};
+  // Every bf16 element NaN (0x7fc0 in both halves of each float) until written.
+  float nan_pair;
+  const uint32_t nan_bits = 0x7fc07fc0u;
+  std::memcpy(&nan_pair, &nan_bits, sizeof nan_pair);
+  const std::unique_ptr<Dev> dx_narrow =
+      narrow_dx ? std::make_unique<Dev>(be, std::vector<float>(Backend<float>::narrow_count(in.x.size()), nan_pair))
+                : nullptr;
+  be.wide_max_backward(want_dx && !narrow_dx ? dx.get() : nullptr, dw, dbias, dgamma, dbeta, dy, y, saved,
+                       copy ? nullptr : x.get(), w, gamma, s.B, s.N, s.K, s.C, relu, copy ? copy->get() : nullptr,
+                       dx_narrow ? dx_narrow->get() : nullptr);
+  std::vector<float> dx_values;
+  if (dx_narrow) dx_values = bf16_elements(dx_narrow->host(), in.x.size());
+  else if (want_dx) dx_values = dx.host();
+  return {dx_values, dw.host(), dbias.host(), dgamma.host(), dbeta.host()};
 }
 
 // z = x w^T (no bias) in double: the exact values the picks are judged by.
@@ -1970,6 +1996,63 @@ TEST_F(CudaWideMax, Bf16ReadsOnlyTheCopy) {
     EXPECT_FALSE(be.wide_max_reads_narrow_input());
     EXPECT_THROW(gpu_wide_forward(be, in, true, true), Error);
   }
+}
+
+// dx in bf16 for the next layer's BatchNorm (Backend::wide_max_writes_narrow_dx,
+// bf16 with 2-byte gradients): the parameter gradients are the fp32 dx run's
+// bits; dx holds bf16 values within bf16's rounding of the fp32 dx. With the
+// bias broadcast (no epilogue; also the way taken where cuBLASLt has no bf16
+// plan) dx is the fp32 dx rounded once, bit for bit. With the epilogue the
+// product rounds its output and its bias (the offset) to bf16, and the picks'
+// rows are rounded once more: within 2 unit roundoffs (2^-7) overall.
+TEST_F(CudaWideMax, Bf16NarrowDxIsTheFp32DxRounded) {
+  for (const char* bias : {"epilogue", "broadcast"})
+  for (const WideShape& s : {WideShape{4, 2500, 128, 1024}, WideShape{5, 300, 64, 257}}) {
+    SCOPED_TRACE(wide_name(s, true) + " bias " + bias);
+    const WideInputs in = wide_inputs(s, rng);
+    testing::ScopedEnv env;
+    env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+    env.set("POINTNET_NARROW_GRADIENTS", "on");
+    env.set("POINTNET_WIDE_NARROW_DX", "on");
+    env.set("POINTNET_LINEAR_BIAS", bias);
+    CudaBackend be(Precision::BF16);
+    ASSERT_TRUE(be.wide_max_writes_narrow_dx());
+    const WideForward f = gpu_wide_forward(be, in, true, true);
+    const WideGrads wide = gpu_wide_backward(be, in, f, true, true, true),
+                    narrow = gpu_wide_backward(be, in, f, true, true, true, true);
+    EXPECT_CLOSE(narrow.dw, wide.dw, kExact);
+    EXPECT_CLOSE(narrow.dgamma, wide.dgamma, kExact);
+    EXPECT_CLOSE(narrow.dbeta, wide.dbeta, kExact);
+    ASSERT_EQ(narrow.dx.size(), wide.dx.size());
+    EXPECT_EQ(count_nonfinite(narrow.dx), 0u) << "elements not written";
+    if (std::string(bias) == "broadcast") {
+      size_t differ = 0;
+      for (size_t i = 0; i < wide.dx.size(); ++i) differ += narrow.dx[i] != bf16_value(wide.dx[i]);
+      EXPECT_EQ(differ, 0u) << "of " << wide.dx.size() << " elements not the fp32 dx rounded";
+    } else {
+      const double err = rel_error(narrow.dx, wide.dx);
+      EXPECT_LE(err, std::ldexp(1.0, -7));
+      EXPECT_GT(err, 0.0) << "dx looks unrounded";
+      std::cout << "[ info     ] bf16 wide_max backward " << wide_name(s, true) << ": 2-byte dx rel error " << err
+                << " vs the fp32 dx\n";
+    }
+  }
+  // Off where asked, in fp16 (x's fp32 operand there), and without 2-byte
+  // gradients; refused where off.
+  testing::ScopedEnv env;
+  env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+  env.set("POINTNET_WIDE_NARROW_DX", "off");
+  EXPECT_FALSE(CudaBackend(Precision::BF16).wide_max_writes_narrow_dx());
+  env.set("POINTNET_WIDE_NARROW_DX", "");
+  EXPECT_TRUE(CudaBackend(Precision::BF16).wide_max_writes_narrow_dx());
+  EXPECT_FALSE(CudaBackend(Precision::FP16).wide_max_writes_narrow_dx());
+  EXPECT_FALSE(CudaBackend(Precision::FP32).wide_max_writes_narrow_dx());
+  env.set("POINTNET_NARROW_GRADIENTS", "off");
+  CudaBackend off(Precision::BF16);
+  EXPECT_FALSE(off.wide_max_writes_narrow_dx());
+  const WideInputs in = wide_inputs(WideShape{2, 300, 64, 64}, rng);
+  const WideForward f = gpu_wide_forward(off, in, true);
+  EXPECT_THROW(gpu_wide_backward(off, in, f, true, true, false, true), Error);
 }
 
 // Input channels nearly constant (a BatchNorm+ReLU output with gamma, beta ~
@@ -2471,8 +2554,8 @@ class Forwarding : public Backend<float> {
   }
   void wide_max_backward(float* dx, float* dw, float* db, float* dg, float* dbe, const float* dy, const float* y,
                          const WideMaxSaved<float>& s, const float* x, const float* w, const float* g, int B, int N,
-                         int K, int C, bool relu, const void* xn = nullptr) override {
-    in_.wide_max_backward(dx, dw, db, dg, dbe, dy, y, s, x, w, g, B, N, K, C, relu, xn);
+                         int K, int C, bool relu, const void* xn = nullptr, void* dxn = nullptr) override {
+    in_.wide_max_backward(dx, dw, db, dg, dbe, dy, y, s, x, w, g, B, N, K, C, relu, xn, dxn);
   }
   bool all_finite(const float* x, size_t n) override { return in_.all_finite(x, n); }
   void adam_step(float* p, const float* g, float* m, float* v, size_t n, double lr, double b1, double b2,
