@@ -25,76 +25,139 @@ constexpr int kLanes = 8;   // row lanes per block
 
 // A chunk's two sums per channel: lane ty's running sums s1, s2 added over the
 // 8 lanes by a fixed tree, stored as partials[chunk][0 or 1][c]. Every block
-// of the block shape (kTile, kLanes) takes part (it synchronises).
-__device__ __forceinline__ void store_chunk_sums(double (&sh1)[kLanes][kTile], double (&sh2)[kLanes][kTile],
-                                                 double s1, double s2, double* partials, int chunk, int c, int C) {
+// of the block shape (kTile, kLanes) takes part (it synchronises). V: the
+// channels per thread (c0, c0 + 1, ...; a block then spans kTile V channels),
+// each summed exactly as with one: the same bits.
+template <int V>
+__device__ __forceinline__ void store_chunk_sums(double (&sh1)[kLanes][kTile * V], double (&sh2)[kLanes][kTile * V],
+                                                 const double (&s1)[V], const double (&s2)[V], double* partials,
+                                                 int chunk, int c0, int C) {
   const int tx = threadIdx.x, ty = threadIdx.y;
-  sh1[ty][tx] = s1;
-  sh2[ty][tx] = s2;
+#pragma unroll
+  for (int v = 0; v < V; ++v) {
+    sh1[ty][tx * V + v] = s1[v];
+    sh2[ty][tx * V + v] = s2[v];
+  }
   __syncthreads();
   for (int half = kLanes / 2; half > 0; half /= 2) {
     if (ty < half) {
-      sh1[ty][tx] += sh1[ty + half][tx];
-      sh2[ty][tx] += sh2[ty + half][tx];
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        sh1[ty][tx * V + v] += sh1[ty + half][tx * V + v];
+        sh2[ty][tx * V + v] += sh2[ty + half][tx * V + v];
+      }
     }
     __syncthreads();
   }
-  if (ty == 0 && c < C) {
-    partials[(size_t(chunk) * 2) * C + c] = sh1[0][tx];
-    partials[(size_t(chunk) * 2 + 1) * C + c] = sh2[0][tx];
+  if (ty == 0) {
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      if (c0 + v >= C) break;
+      partials[(size_t(chunk) * 2) * C + c0 + v] = sh1[0][tx * V + v];
+      partials[(size_t(chunk) * 2 + 1) * C + c0 + v] = sh2[0][tx * V + v];
+    }
   }
   __syncthreads();  // the shared arrays are reused by the next chunk
 }
 
 // A and B: float, or a 2-byte type where the summed tensor is kept so
-// (Backend::narrow_linear_outputs); widened to float as read.
-template <typename A, typename B>
+// (Backend::narrow_linear_outputs); widened to float as read. V: channels per
+// thread, 1 or 2 (C even and a, b aligned to pairs: one load per pair, twice
+// the bytes per load; this pass was bound by load latency, ncu session 17:
+// 1.3 TB/s, 61% of issue slots with no eligible warp). Each channel's sum
+// is the same sequence of adds either way.
+template <typename A, typename B, int V>
 __global__ void column_partials_kernel(double* partials, ReduceTerm term, const A* a,
                                        const B* b, const float* mean, const float* invstd,
                                        const float* gamma, const float* beta, const double* centre, int M, int C,
                                        int chunks) {
   const int tx = threadIdx.x, ty = threadIdx.y;
-  const int c = blockIdx.x * kTile + tx;
-  __shared__ double sh1[kLanes][kTile];
-  __shared__ double sh2[kLanes][kTile];
+  const int c0 = (blockIdx.x * kTile + tx) * V;  // with V = 2, C is even: c0 < C covers c0 + 1
+  __shared__ double sh1[kLanes][kTile * V];
+  __shared__ double sh2[kLanes][kTile * V];
   for (int chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
     const int begin = chunk * kReduceChunkRows;
     const int end = min(M, begin + kReduceChunkRows);
-    double s1 = 0.0, s2 = 0.0;
-    if (c < C) {
+    double s1[V], s2[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) s1[v] = s2[v] = 0.0;
+    if (c0 < C) {
       if (term == ReduceTerm::kSum) {
-        for (int m = begin + ty; m < end; m += kLanes) s1 += static_cast<double>(widen(a[size_t(m) * C + c]));
-      } else if (term == ReduceTerm::kCentredSquares) {
-        const double mu = centre[c] / centre[C];
+#pragma unroll 4
         for (int m = begin + ty; m < end; m += kLanes) {
-          const double d = static_cast<double>(widen(a[size_t(m) * C + c])) - mu;
-          s1 += d * d;
+          float av[V];
+          load_lanes<V>(a, size_t(m) * C + c0, av);
+#pragma unroll
+          for (int v = 0; v < V; ++v) s1[v] += static_cast<double>(av[v]);
+        }
+      } else if (term == ReduceTerm::kCentredSquares) {
+        double mu[V];
+#pragma unroll
+        for (int v = 0; v < V; ++v) mu[v] = centre[c0 + v] / centre[C];
+#pragma unroll 4
+        for (int m = begin + ty; m < end; m += kLanes) {
+          float av[V];
+          load_lanes<V>(a, size_t(m) * C + c0, av);
+#pragma unroll
+          for (int v = 0; v < V; ++v) {
+            const double d = static_cast<double>(av[v]) - mu[v];
+            s1[v] += d * d;
+          }
         }
       } else if (term == ReduceTerm::kShiftedMoments) {
-        const double shift = widen(a[c]);
+        double shift[V];
+#pragma unroll
+        for (int v = 0; v < V; ++v) shift[v] = widen(a[c0 + v]);
+#pragma unroll 4
         for (int m = begin + ty; m < end; m += kLanes) {
-          const double d = static_cast<double>(widen(a[size_t(m) * C + c])) - shift;
-          s1 += d;
-          s2 += d * d;
+          float av[V];
+          load_lanes<V>(a, size_t(m) * C + c0, av);
+#pragma unroll
+          for (int v = 0; v < V; ++v) {
+            const double d = static_cast<double>(av[v]) - shift[v];
+            s1[v] += d;
+            s2[v] += d * d;
+          }
         }
       } else {  // kBatchNormGrad, kBatchNormReluGrad: a = dy, b = x
-        const double mu = mean[c], is = invstd[c];
         const bool relu = term == ReduceTerm::kBatchNormReluGrad;
-        const float centre = mean[c], scale = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f,
-                    shift = relu ? beta[c] : 0.0f;
+        double mu[V], is[V];
+        float centre_f[V], scale[V], shift[V];
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          const int c = c0 + v;
+          mu[v] = mean[c];
+          is[v] = invstd[c];
+          centre_f[v] = mean[c];
+          scale[v] = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f;
+          shift[v] = relu ? beta[c] : 0.0f;
+        }
+#pragma unroll 4
         for (int m = begin + ty; m < end; m += kLanes) {
-          const size_t i = size_t(m) * C + c;
-          // dy is read only where the ReLU passed. Reading it always (no
-          // branch per row) moved more bytes and was slower: 9.7 -> 10.2 us
-          // per call (CUPTI, H100, 2026-12-06, session 11).
-          const float x = widen(b[i]);
-          const double g = relu && !(batchnorm_apply(x, centre, scale, shift) > 0.0f) ? 0.0 : widen(a[i]);
-          s1 += g;
-          s2 += g * ((static_cast<double>(x) - mu) * is);
+          const size_t i = size_t(m) * C + c0;
+          // dy is read where the ReLU passed (for a pair: where either
+          // channel's did). Reading it always (no branch per row) moved more
+          // bytes and was slower: 9.7 -> 10.2 us per call (CUPTI, H100,
+          // 2026-12-06, session 11).
+          float x[V], g[V] = {};
+          load_lanes<V>(b, i, x);
+          bool pass[V], any = false;
+#pragma unroll
+          for (int v = 0; v < V; ++v) {
+            pass[v] = !relu || batchnorm_apply(x[v], centre_f[v], scale[v], shift[v]) > 0.0f;
+            any = any || pass[v];
+          }
+          if (any) load_lanes<V>(a, i, g);
+#pragma unroll
+          for (int v = 0; v < V; ++v) {
+            const double gv = pass[v] ? static_cast<double>(g[v]) : 0.0;
+            s1[v] += gv;
+            s2[v] += gv * ((static_cast<double>(x[v]) - mu[v]) * is[v]);
+          }
         }
       }
     }
-    store_chunk_sums(sh1, sh2, s1, s2, partials, chunk, c, C);
+    store_chunk_sums<V>(sh1, sh2, s1, s2, partials, chunk, c0, C);
   }
 }
 
@@ -148,6 +211,9 @@ ColumnPartials column_partials_for(State& s, int M, int C) {
   return p;
 }
 
+// column_partials_for's grid for blocks of kTile channel pairs.
+static dim3 pairs_grid(const ColumnPartials& p) { return dim3((p.C + 2 * kTile - 1) / (2 * kTile), p.grid.y); }
+
 void add_chunks(cudaStream_t stream, double* sums, const double* partials, int C, int rows_of_sums,
                 int rows_per_chunk, int chunks) {
   const size_t threads = size_t(rows_of_sums) * C * 32;  // a warp per sum
@@ -173,8 +239,13 @@ ColumnPartials column_partials_of(State& s, ReduceTerm term, const A* a, const B
   PN_CHECK(term != ReduceTerm::kCentredSquares || centre);
   const ColumnPartials p = column_partials_for(s, M, C);
   if (p.chunks > 0) {
-    column_partials_kernel<A, B><<<p.grid, p.block, 0, s.stream>>>(p.partials, term, a, b, mean, invstd, gamma,
-                                                                   beta, centre, M, C, p.chunks);
+    if (s.column_pairs && by_two(C, a, b)) {
+      column_partials_kernel<A, B, 2><<<pairs_grid(p), p.block, 0, s.stream>>>(p.partials, term, a, b, mean, invstd,
+                                                                              gamma, beta, centre, M, C, p.chunks);
+    } else {
+      column_partials_kernel<A, B, 1><<<p.grid, p.block, 0, s.stream>>>(p.partials, term, a, b, mean, invstd, gamma,
+                                                                        beta, centre, M, C, p.chunks);
+    }
     CUDA_CHECK_LAUNCH();
   }
   return p;
@@ -419,25 +490,35 @@ __global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const Dy* dy
 // channels x 8 row lanes over fixed row chunks), also summing dx per channel
 // in that kernel's order: the same bits as column_sums(kSum) of dx, without
 // reading dx back. dx may be null (only the copy written).
-template <typename Narrow, typename In, typename Dy>  // Dy: dy's type, float or the mode's 2-byte one
+// V: channels per thread, 1 or 2 (C even, every pointer aligned to pairs),
+// as column_partials_kernel: the same values and sums either way.
+template <typename Narrow, typename In, typename Dy, int V>  // Dy: dy's type, float or the mode's 2-byte one
 __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* partials, const Dy* dy,
                                          const In* x, DxTerms t, int M, int chunks) {
   const int tx = threadIdx.x, ty = threadIdx.y, C = t.C;
-  const int c = blockIdx.x * cuda::kTile + tx;
-  __shared__ double sh1[cuda::kLanes][cuda::kTile];
-  __shared__ double sh2[cuda::kLanes][cuda::kTile];
+  const int c0 = (blockIdx.x * cuda::kTile + tx) * V;
+  __shared__ double sh1[cuda::kLanes][cuda::kTile * V];
+  __shared__ double sh2[cuda::kLanes][cuda::kTile * V];
   for (int chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
     const int begin = chunk * cuda::kReduceChunkRows;
     const int end = min(M, begin + cuda::kReduceChunkRows);
-    double s1 = 0.0;
-    if (c < C) {
-      const DxChannel k = dx_channel(t, c);
-      const auto row = [&](int m, float g, float xv) {
-        const size_t i = size_t(m) * C + c;
-        const float v = batchnorm_dx(g, xv, k);
-        if (dx) dx[i] = v;
-        cuda::store_narrow(dx_narrow, i, v);
-        s1 += static_cast<double>(v);
+    double s1[V], s2[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) s1[v] = s2[v] = 0.0;
+    if (c0 < C) {
+      DxChannel k[V];
+#pragma unroll
+      for (int v = 0; v < V; ++v) k[v] = dx_channel(t, c0 + v);
+      const auto row = [&](int m, const float (&g)[V], const float (&xv)[V]) {
+        const size_t i = size_t(m) * C + c0;
+        float out[V];
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          out[v] = batchnorm_dx(g[v], xv[v], k[v]);
+          s1[v] += static_cast<double>(out[v]);
+        }
+        if (dx) cuda::store_lanes<V>(dx, i, out);
+        cuda::store_narrow_lanes<V>(dx_narrow, i, out);
       };
       // kRowsInFlight rows' reads before their writes: dx may be dy (in
       // place), so the compiler may not move a later row's reads above an
@@ -446,22 +527,25 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
       constexpr int kRowsInFlight = 4;
       int m = begin + ty;
       for (; m + (kRowsInFlight - 1) * cuda::kLanes < end; m += kRowsInFlight * cuda::kLanes) {
-        float g[kRowsInFlight], xv[kRowsInFlight];
+        float g[kRowsInFlight][V], xv[kRowsInFlight][V];
 #pragma unroll
         for (int j = 0; j < kRowsInFlight; ++j) {
-          const size_t i = size_t(m + j * cuda::kLanes) * C + c;
-          g[j] = cuda::widen(dy[i]);
-          xv[j] = cuda::widen(x[i]);
+          const size_t i = size_t(m + j * cuda::kLanes) * C + c0;
+          cuda::load_lanes<V>(dy, i, g[j]);
+          cuda::load_lanes<V>(x, i, xv[j]);
         }
 #pragma unroll
         for (int j = 0; j < kRowsInFlight; ++j) row(m + j * cuda::kLanes, g[j], xv[j]);
       }
       for (; m < end; m += cuda::kLanes) {
-        const size_t i = size_t(m) * C + c;
-        row(m, cuda::widen(dy[i]), cuda::widen(x[i]));
+        const size_t i = size_t(m) * C + c0;
+        float g[V], xv[V];
+        cuda::load_lanes<V>(dy, i, g);
+        cuda::load_lanes<V>(x, i, xv);
+        row(m, g, xv);
       }
     }
-    cuda::store_chunk_sums(sh1, sh2, s1, 0.0, partials, chunk, c, C);
+    cuda::store_chunk_sums<V>(sh1, sh2, s1, s2, partials, chunk, c0, C);
   }
 }
 
@@ -584,8 +668,13 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
     // The partials' scratch is free again: finish_backward_kernel has read it (stream order).
     if (p.chunks > 0) {
       cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
-        batchnorm_dx_sums_kernel<<<p.grid, p.block, 0, s.stream>>>(dx, narrow, p.partials, dy, x, terms, M,
-                                                                    p.chunks);  // Narrow, In, Dy deduced
+        using Narrow = std::remove_pointer_t<decltype(narrow)>;
+        if (s.column_pairs && cuda::by_two(C, dx, narrow, dy, x))
+          batchnorm_dx_sums_kernel<Narrow, In, Dy, 2><<<cuda::pairs_grid(p), p.block, 0, s.stream>>>(
+              dx, narrow, p.partials, dy, x, terms, M, p.chunks);
+        else
+          batchnorm_dx_sums_kernel<Narrow, In, Dy, 1><<<p.grid, p.block, 0, s.stream>>>(dx, narrow, p.partials, dy, x,
+                                                                                       terms, M, p.chunks);
       });
       CUDA_CHECK_LAUNCH();
     }

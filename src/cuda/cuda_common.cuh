@@ -57,6 +57,7 @@ struct CudaBackend::State {
   bool narrow_z = false;                       // 2-byte linear outputs (POINTNET_NARROW_Z: on by default)
   bool narrow_gradients = false;               // 2-byte input gradients (POINTNET_NARROW_GRADIENTS, on unless "off")
   bool thin_gemms = false;                     // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS, on unless "off")
+  bool column_pairs = true;                    // column reductions two channels a thread where they can (POINTNET_COLUMN_PAIRS)
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
   size_t weight_count = 0;
@@ -188,10 +189,45 @@ __device__ __forceinline__ float4 load4(const Half* x, size_t quad) {
   const NarrowFour<Half> v = reinterpret_cast<const NarrowFour<Half>*>(x)[quad];
   return make_float4(widen(v.v[0]), widen(v.v[1]), widen(v.v[2]), widen(v.v[3]));
 }
+// Two adjacent values at once (one 4- or 8-byte access; x aligned to two
+// elements): V of them from element i (V = 1, or 2 with i even), as floats.
+template <typename T>
+struct alignas(2 * sizeof(T)) Pair {
+  T v[2];
+};
+template <int V, typename T>
+__device__ __forceinline__ void load_lanes(const T* x, size_t i, float (&out)[V]) {
+  static_assert(V == 1 || V == 2, "one value or a pair");
+  if constexpr (V == 1) {
+    out[0] = widen(x[i]);
+  } else {
+    const Pair<T> p = reinterpret_cast<const Pair<T>*>(x)[i / 2];
+    out[0] = widen(p.v[0]);
+    out[1] = widen(p.v[1]);
+  }
+}
+template <int V>
+__device__ __forceinline__ void store_lanes(float* y, size_t i, const float (&v)[V]) {
+  if constexpr (V == 1) y[i] = v[0];
+  else reinterpret_cast<float2*>(y)[i / 2] = make_float2(v[0], v[1]);
+}
+template <int V, typename Half>
+__device__ __forceinline__ void store_narrow_lanes(Half* y, size_t i, const float (&v)[V]) {
+  if constexpr (V == 1) y[i] = to_narrow<Half>(v[0]);
+  else reinterpret_cast<Pair<Half>*>(y)[i / 2] = Pair<Half>{{to_narrow<Half>(v[0]), to_narrow<Half>(v[1])}};
+}
 // The type a kernel template takes where no 2-byte copy is written: its stores do nothing.
 struct NoNarrow {};
 __device__ __forceinline__ void store_narrow(NoNarrow*, size_t, float) {}
 __device__ __forceinline__ void store_narrow4(NoNarrow*, size_t, float4) {}
+template <int V>
+__device__ __forceinline__ void store_narrow_lanes(NoNarrow*, size_t, const float (&)[V]) {}
+// Whether a pass over (rows, C) may take two channels at a time: C even and
+// every given pointer aligned to two of its elements.
+template <typename... T>
+inline bool by_two(int C, const T*... p) {
+  return C % 2 == 0 && ((reinterpret_cast<uintptr_t>(p) % (2 * sizeof(T)) == 0) && ...);
+}
 // Calls f with a null pointer of precision p's 2-byte type (__half* for
 // FP16, __nv_bfloat16* for BF16; other precisions are refused): the one
 // dispatch from a precision to a kernel's 2-byte template argument.

@@ -223,14 +223,20 @@ template <typename T>
 void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   if (!trained_) fail("backward needs a training forward pass first");
   const int B = batch_, N = points_, M = B * N, rows = output_rows(), k = config_.num_classes;
-  // Widest gradient through the ping-pong buffers: conv2's (M, 128) (the
-  // fused conv3 and concat_linear never materialise wider ones), a (B, 1024)
-  // head gradient, the logits' (rows, k), and the segmenter head's (M, 128),
-  // (M, 256), (M, 512) where they are written in fp32, not handed on in 2
-  // bytes (dense_dx_narrow; head1 takes its gradient through its copy only
-  // with z in 2 bytes).
+  // Widest gradient through the ping-pong buffers: conv2's (M, 128) from the
+  // wide layers (the fused conv3 and concat_linear never materialise wider
+  // ones), half that room where each of them writes it in 2 bytes
+  // (wide_max_dx_narrow), conv2's dx (M, 64), a (B, 1024) head gradient, the
+  // logits' (rows, k), and the segmenter head's (M, 128), (M, 256), (M, 512)
+  // where they are written in fp32, not handed on in 2 bytes
+  // (dense_dx_narrow; head1 takes its gradient through its copy only with z
+  // in 2 bytes).
   const bool seg = config_.task == ModelTask::Segmentation;
-  size_t scratch = std::max({static_cast<size_t>(M) * 128, static_cast<size_t>(B) * kGlobal,
+  const bool wide_dx_narrow = wide_max_dx_narrow(conv3_, be_) && wide_max_dx_narrow(stn_.conv3, be_) &&
+                              (!config_.feature_transform || wide_max_dx_narrow(fstn_.conv3, be_));
+  const size_t wide_dx = wide_dx_narrow ? Backend<T>::narrow_count(static_cast<size_t>(M) * 128)
+                                       : static_cast<size_t>(M) * 128;
+  size_t scratch = std::max({wide_dx, static_cast<size_t>(M) * kPointFeat, static_cast<size_t>(B) * kGlobal,
                              static_cast<size_t>(rows) * k});
   if (seg) {
     head2_.input_layer = head1_.z_narrow ? &head1_ : nullptr;

@@ -49,14 +49,18 @@ void wide_max_forward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& st
 }
 
 template <typename T>
+bool wide_max_dx_narrow(const WideMax<T>& layer, const Backend<T>& be) {
+  return layer.trained && be.wide_max_writes_narrow_dx() && takes_narrow_gradient(layer.input_layer, layer.input_narrow);
+}
+
+template <typename T>
 void wide_max_backward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, const T* dy) {
   PN_CHECK(layer.trained);  // backward needs batch statistics from a training forward
   const Dense<T>& p = layer.params;
   // dx in 2 bytes, in dx's own buffer: the producer's copy of y, where the
   // dense layers put it, is this backward's x.
   Dense<T>* producer = layer.input_layer;
-  void* dx_narrow =
-      dx && be.wide_max_writes_narrow_dx() && takes_narrow_gradient(producer, layer.input_narrow) ? dx : nullptr;
+  void* dx_narrow = dx && wide_max_dx_narrow(layer, be) ? dx : nullptr;
   be.wide_max_backward(dx_narrow ? nullptr : dx, store.grad(p.weight), store.grad(p.bias), store.grad(p.bn_weight),
                        store.grad(p.bn_bias), dy, layer.y.data(), saved_tensors(layer), layer.input,
                        store.value(p.weight), store.value(p.bn_weight), layer.batch, layer.points, p.spec.in,
@@ -74,6 +78,7 @@ void wide_max_backward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& s
   template void wide_max_declare<T>(WideMax<T>&, const DenseSpec&, ParamStore<T>&);                           \
   template void wide_max_forward<T>(WideMax<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, int, bool, \
                                     double, const void*);                                                     \
+  template bool wide_max_dx_narrow<T>(const WideMax<T>&, const Backend<T>&);                                  \
   template void wide_max_backward<T>(WideMax<T>&, Backend<T>&, const ParamStore<T>&, T*, const T*);
 PN_WIDE_MAX_LAYER(float)
 PN_WIDE_MAX_LAYER(double)

@@ -37,6 +37,11 @@ template <typename T>
 void wide_max_forward(WideMax<T>& layer, Backend<T>& be, const ParamStore<T>& store, const T* x, int B, int N,
                       bool training, double bn_momentum, const void* x_narrow = nullptr);
 
+// Whether wide_max_backward will write dx in 2 bytes (in dx's buffer, half
+// its room): lets the model size its fp32 scratch before the backward.
+template <typename T>
+bool wide_max_dx_narrow(const WideMax<T>& layer, const Backend<T>& be);
+
 // dy (B, out) -> dx (B*N, in) (=, skipped when null); parameter gradients (=).
 // Where the backend writes dx in 2 bytes (Backend::wide_max_writes_narrow_dx)
 // and input_layer takes its gradient so, dx's buffer holds that instead (its

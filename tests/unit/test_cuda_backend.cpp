@@ -2085,6 +2085,66 @@ TEST_F(CudaWideMax, NearConstantInputsKeepTheVariance) {
   }
 }
 
+// The BatchNorm column reductions and dx pass two channels per thread
+// (POINTNET_COLUMN_PAIRS, on by default where C is even): each channel's sums
+// are the same adds in the same order, so every output keeps its bits against
+// one channel per thread. fp32 (float operands) and bf16 (z and dy in 2 bytes,
+// the gradient's copy written); C = 70 leaves a half-filled block, C = 33 is odd
+// (one channel per thread either way).
+TEST(CudaPrecisionModes, ColumnPairsGiveTheSameBits) {
+  PN_REQUIRE_CUDA();
+  Rng rng(31);
+  for (Precision p : {Precision::FP32, Precision::BF16})
+  for (int C : {128, 70, 33}) {
+    SCOPED_TRACE(std::string(precision_name(p)) + " C=" + std::to_string(C));
+    const int M = 3001;
+    std::vector<float> z(size_t(M) * C), dy(z.size()), gamma(C), beta(C), eye(size_t(C) * C, 0.0f);
+    for (float& v : z) v = 3.0f + rng.normal();
+    for (float& v : dy) v = rng.normal();
+    for (float& v : gamma) v = 1.0f + 0.3f * rng.normal();
+    for (float& v : beta) v = 0.3f * rng.normal();
+    for (int c = 0; c < C; ++c) eye[size_t(c) * C + c] = 1.0f;
+    // Every output of a forward and a backward, as raw bits.
+    const auto run = [&](const char* pairs) {
+      testing::ScopedEnv env;
+      env.set("POINTNET_COLUMN_PAIRS", pairs);
+      env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+      env.set("POINTNET_NARROW_Z", "on");
+      env.set("POINTNET_NARROW_GRADIENTS", "on");
+      CudaBackend gpu(p);
+      const bool two = p == Precision::BF16;
+      Dev gz(gpu, z), gdy(gpu, dy), gg(gpu, gamma), gb(gpu, beta), mean(gpu, C), invstd(gpu, C), rm(gpu, C),
+          rv(gpu, C), y(gpu, z.size()), dx(gpu, z.size()), dg(gpu, C), db(gpu, C), sum(gpu, C),
+          copy(gpu, Backend<float>::narrow_count(z.size()));
+      const std::unique_ptr<Dev> z2 = two ? narrow_copy(gpu, gz, M, C) : nullptr;
+      const std::unique_ptr<Dev> dy2 = two ? narrow_copy(gpu, gdy, M, C) : nullptr;
+      gpu.batchnorm_relu_forward_train(y, mean, invstd, rm, rv, two ? nullptr : gz.get(), gg, gb, M, C, 1e-5, 0.1,
+                                       two ? copy.get() : nullptr, two ? z2->get() : nullptr);
+      std::vector<std::vector<float>> out = {mean.host(), invstd.host(), rm.host(), rv.host(), y.host()};
+      if (two) {
+        out.push_back(copy.host());
+        gpu.batchnorm_relu_backward(nullptr, dg, db, nullptr, nullptr, nullptr, gg, gb, mean, invstd, M, C, copy,
+                                    sum, z2->get(), dy2->get());
+        out.push_back(copy.host());
+        out.push_back(sum.host());
+      } else {
+        gpu.batchnorm_relu_backward(dx, dg, db, gdy, gz, nullptr, gg, gb, mean, invstd, M, C);
+        out.push_back(dx.host());
+      }
+      out.push_back(dg.host());
+      out.push_back(db.host());
+      return out;
+    };
+    const auto paired = run("on"), single = run("off");
+    ASSERT_EQ(paired.size(), single.size());
+    for (size_t i = 0; i < paired.size(); ++i) {
+      ASSERT_EQ(paired[i].size(), single[i].size());
+      EXPECT_EQ(std::memcmp(paired[i].data(), single[i].data(), paired[i].size() * sizeof(float)), 0)
+          << "output " << i << " differs";
+    }
+  }
+}
+
 // The conv layers' input gradients in 2 bytes (Backend::narrow_gradients,
 // POINTNET_NARROW_GRADIENTS=on): linear_backward writes dx rounded once to
 // the mode's type (every value one of the type's, within its rounding of the
