@@ -60,18 +60,37 @@ __device__ __forceinline__ void store_chunk_sums(double (&sh1)[kLanes][kTile * V
   __syncthreads();  // the shared arrays are reused by the next chunk
 }
 
+// A lane's rows of a chunk, begin + ty, + kLanes, ... < end, in order,
+// kRowsInFlight at a time: load(m, j) reads row m into slot j, then add(j)
+// sums the slots in row order. The loads of a group go out together (a
+// pass of one load per row waited on each: ncu, session 17, 1.3 TB/s with
+// 61% of issue slots idle on loads).
+constexpr int kRowsInFlight = 4;
+template <typename Load, typename Add>
+__device__ __forceinline__ void walk_rows(int begin, int end, Load&& load, Add&& add) {
+  int m = begin + static_cast<int>(threadIdx.y);
+  for (; m + (kRowsInFlight - 1) * kLanes < end; m += kRowsInFlight * kLanes) {
+#pragma unroll
+    for (int j = 0; j < kRowsInFlight; ++j) load(m + j * kLanes, j);
+#pragma unroll
+    for (int j = 0; j < kRowsInFlight; ++j) add(j);
+  }
+  for (; m < end; m += kLanes) {
+    load(m, 0);
+    add(0);
+  }
+}
+
 // A and B: float, or a 2-byte type where the summed tensor is kept so
 // (Backend::narrow_linear_outputs); widened to float as read. V: channels per
-// thread, 1 or 2 (C even and a, b aligned to pairs: one load per pair, twice
-// the bytes per load; this pass was bound by load latency, ncu session 17:
-// 1.3 TB/s, 61% of issue slots with no eligible warp). Each channel's sum
-// is the same sequence of adds either way.
+// thread, 1 or 2 (C even and a, b aligned to pairs: one load per pair).
+// Each channel's sum is the same sequence of adds either way.
 template <typename A, typename B, int V>
 __global__ void column_partials_kernel(double* partials, ReduceTerm term, const A* a,
                                        const B* b, const float* mean, const float* invstd,
                                        const float* gamma, const float* beta, const double* centre, int M, int C,
                                        int chunks) {
-  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int tx = threadIdx.x;
   const int c0 = (blockIdx.x * kTile + tx) * V;  // with V = 2, C is even: c0 < C covers c0 + 1
   __shared__ double sh1[kLanes][kTile * V];
   __shared__ double sh2[kLanes][kTile * V];
@@ -81,44 +100,37 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
     double s1[V], s2[V];
 #pragma unroll
     for (int v = 0; v < V; ++v) s1[v] = s2[v] = 0.0;
+    float av[kRowsInFlight][V] = {}, bv[kRowsInFlight][V] = {};
+    const auto load_a = [&](int m, int j) { load_lanes<V>(a, size_t(m) * C + c0, av[j]); };
     if (c0 < C) {
       if (term == ReduceTerm::kSum) {
-#pragma unroll 4
-        for (int m = begin + ty; m < end; m += kLanes) {
-          float av[V];
-          load_lanes<V>(a, size_t(m) * C + c0, av);
+        walk_rows(begin, end, load_a, [&](int j) {
 #pragma unroll
-          for (int v = 0; v < V; ++v) s1[v] += static_cast<double>(av[v]);
-        }
+          for (int v = 0; v < V; ++v) s1[v] += static_cast<double>(av[j][v]);
+        });
       } else if (term == ReduceTerm::kCentredSquares) {
         double mu[V];
 #pragma unroll
         for (int v = 0; v < V; ++v) mu[v] = centre[c0 + v] / centre[C];
-#pragma unroll 4
-        for (int m = begin + ty; m < end; m += kLanes) {
-          float av[V];
-          load_lanes<V>(a, size_t(m) * C + c0, av);
+        walk_rows(begin, end, load_a, [&](int j) {
 #pragma unroll
           for (int v = 0; v < V; ++v) {
-            const double d = static_cast<double>(av[v]) - mu[v];
+            const double d = static_cast<double>(av[j][v]) - mu[v];
             s1[v] += d * d;
           }
-        }
+        });
       } else if (term == ReduceTerm::kShiftedMoments) {
         double shift[V];
 #pragma unroll
         for (int v = 0; v < V; ++v) shift[v] = widen(a[c0 + v]);
-#pragma unroll 4
-        for (int m = begin + ty; m < end; m += kLanes) {
-          float av[V];
-          load_lanes<V>(a, size_t(m) * C + c0, av);
+        walk_rows(begin, end, load_a, [&](int j) {
 #pragma unroll
           for (int v = 0; v < V; ++v) {
-            const double d = static_cast<double>(av[v]) - shift[v];
+            const double d = static_cast<double>(av[j][v]) - shift[v];
             s1[v] += d;
             s2[v] += d * d;
           }
-        }
+        });
       } else {  // kBatchNormGrad, kBatchNormReluGrad: a = dy, b = x
         const bool relu = term == ReduceTerm::kBatchNormReluGrad;
         double mu[V], is[V];
@@ -132,29 +144,30 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
           scale[v] = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f;
           shift[v] = relu ? beta[c] : 0.0f;
         }
-#pragma unroll 4
-        for (int m = begin + ty; m < end; m += kLanes) {
+        bool pass[kRowsInFlight][V];
+        // x first; dy only where the ReLU passed (for a pair: where either
+        // channel's did). Reading it always moved more bytes and was slower
+        // with a channel a thread: 9.7 -> 10.2 us a call (CUPTI, H100,
+        // 2026-12-06, session 11).
+        const auto load = [&](int m, int j) {
           const size_t i = size_t(m) * C + c0;
-          // dy is read where the ReLU passed (for a pair: where either
-          // channel's did). Reading it always (no branch per row) moved more
-          // bytes and was slower: 9.7 -> 10.2 us per call (CUPTI, H100,
-          // 2026-12-06, session 11).
-          float x[V], g[V] = {};
-          load_lanes<V>(b, i, x);
-          bool pass[V], any = false;
+          load_lanes<V>(b, i, bv[j]);
+          bool any = false;
 #pragma unroll
           for (int v = 0; v < V; ++v) {
-            pass[v] = !relu || batchnorm_apply(x[v], centre_f[v], scale[v], shift[v]) > 0.0f;
-            any = any || pass[v];
+            pass[j][v] = !relu || batchnorm_apply(bv[j][v], centre_f[v], scale[v], shift[v]) > 0.0f;
+            any = any || pass[j][v];
           }
-          if (any) load_lanes<V>(a, i, g);
+          if (any) load_lanes<V>(a, i, av[j]);
+        };
+        walk_rows(begin, end, load, [&](int j) {
 #pragma unroll
           for (int v = 0; v < V; ++v) {
-            const double gv = pass[v] ? static_cast<double>(g[v]) : 0.0;
-            s1[v] += gv;
-            s2[v] += gv * ((static_cast<double>(x[v]) - mu[v]) * is[v]);
+            const double g = pass[j][v] ? static_cast<double>(av[j][v]) : 0.0;
+            s1[v] += g;
+            s2[v] += g * ((static_cast<double>(bv[j][v]) - mu[v]) * is[v]);
           }
-        }
+        });
       }
     }
     store_chunk_sums<V>(sh1, sh2, s1, s2, partials, chunk, c0, C);
@@ -495,7 +508,7 @@ __global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const Dy* dy
 template <typename Narrow, typename In, typename Dy, int V>  // Dy: dy's type, float or the mode's 2-byte one
 __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* partials, const Dy* dy,
                                          const In* x, DxTerms t, int M, int chunks) {
-  const int tx = threadIdx.x, ty = threadIdx.y, C = t.C;
+  const int tx = threadIdx.x, C = t.C;
   const int c0 = (blockIdx.x * cuda::kTile + tx) * V;
   __shared__ double sh1[cuda::kLanes][cuda::kTile * V];
   __shared__ double sh2[cuda::kLanes][cuda::kTile * V];
@@ -509,41 +522,27 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
       DxChannel k[V];
 #pragma unroll
       for (int v = 0; v < V; ++v) k[v] = dx_channel(t, c0 + v);
-      const auto row = [&](int m, const float (&g)[V], const float (&xv)[V]) {
-        const size_t i = size_t(m) * C + c0;
+      // All of a group's reads before its writes: dx may be dy (in place),
+      // so the compiler may not move a later row's reads above an earlier
+      // row's stores itself (cuda::walk_rows). Distinct elements, the same
+      // adds in the same order: the same bits.
+      float g[cuda::kRowsInFlight][V], xv[cuda::kRowsInFlight][V];
+      size_t at[cuda::kRowsInFlight];
+      const auto load = [&](int m, int j) {
+        at[j] = size_t(m) * C + c0;
+        cuda::load_lanes<V>(dy, at[j], g[j]);
+        cuda::load_lanes<V>(x, at[j], xv[j]);
+      };
+      cuda::walk_rows(begin, end, load, [&](int j) {
         float out[V];
 #pragma unroll
         for (int v = 0; v < V; ++v) {
-          out[v] = batchnorm_dx(g[v], xv[v], k[v]);
+          out[v] = batchnorm_dx(g[j][v], xv[j][v], k[v]);
           s1[v] += static_cast<double>(out[v]);
         }
-        if (dx) cuda::store_lanes<V>(dx, i, out);
-        cuda::store_narrow_lanes<V>(dx_narrow, i, out);
-      };
-      // kRowsInFlight rows' reads before their writes: dx may be dy (in
-      // place), so the compiler may not move a later row's reads above an
-      // earlier row's stores itself, and each row waited for its reads alone.
-      // Distinct elements, the same adds in the same order: the same bits.
-      constexpr int kRowsInFlight = 4;
-      int m = begin + ty;
-      for (; m + (kRowsInFlight - 1) * cuda::kLanes < end; m += kRowsInFlight * cuda::kLanes) {
-        float g[kRowsInFlight][V], xv[kRowsInFlight][V];
-#pragma unroll
-        for (int j = 0; j < kRowsInFlight; ++j) {
-          const size_t i = size_t(m + j * cuda::kLanes) * C + c0;
-          cuda::load_lanes<V>(dy, i, g[j]);
-          cuda::load_lanes<V>(x, i, xv[j]);
-        }
-#pragma unroll
-        for (int j = 0; j < kRowsInFlight; ++j) row(m + j * cuda::kLanes, g[j], xv[j]);
-      }
-      for (; m < end; m += cuda::kLanes) {
-        const size_t i = size_t(m) * C + c0;
-        float g[V], xv[V];
-        cuda::load_lanes<V>(dy, i, g);
-        cuda::load_lanes<V>(x, i, xv);
-        row(m, g, xv);
-      }
+        if (dx) cuda::store_lanes<V>(dx, at[j], out);
+        cuda::store_narrow_lanes<V>(dx_narrow, at[j], out);
+      });
     }
     cuda::store_chunk_sums<V>(sh1, sh2, s1, s2, partials, chunk, c0, C);
   }
@@ -669,7 +668,7 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
     if (p.chunks > 0) {
       cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
         using Narrow = std::remove_pointer_t<decltype(narrow)>;
-        if (s.column_pairs && cuda::by_two(C, dx, narrow, dy, x))
+        if (s.dx_pairs && cuda::by_two(C, dx, narrow, dy, x))
           batchnorm_dx_sums_kernel<Narrow, In, Dy, 2><<<cuda::pairs_grid(p), p.block, 0, s.stream>>>(
               dx, narrow, p.partials, dy, x, terms, M, p.chunks);
         else

@@ -58,6 +58,7 @@ struct CudaBackend::State {
   bool narrow_gradients = false;               // 2-byte input gradients (POINTNET_NARROW_GRADIENTS, on unless "off")
   bool thin_gemms = false;                     // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS, on unless "off")
   bool column_pairs = true;                    // column reductions two channels a thread where they can (POINTNET_COLUMN_PAIRS)
+  bool dx_pairs = true;                        // BatchNorm's dx pass likewise
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
   size_t weight_count = 0;
