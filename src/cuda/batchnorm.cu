@@ -82,95 +82,62 @@ __device__ __forceinline__ void walk_rows(int begin, int end, Load&& load, Add&&
 }
 
 // A and B: float, or a 2-byte type where the summed tensor is kept so
-// (Backend::narrow_linear_outputs); widened to float as read. V: channels per
-// thread, 1 or 2 (C even and a, b aligned to pairs: one load per pair).
-// Each channel's sum is the same sequence of adds either way.
-template <typename A, typename B, int V>
+// (Backend::narrow_linear_outputs); widened to float as read. One channel a
+// thread: two (as the dx pass) measured slower here, 19.5 -> 28-31 us a
+// call for the (M, 64) / (M, 128) backward sums (CUPTI, H100, session 17).
+template <typename A, typename B>
 __global__ void column_partials_kernel(double* partials, ReduceTerm term, const A* a,
                                        const B* b, const float* mean, const float* invstd,
                                        const float* gamma, const float* beta, const double* centre, int M, int C,
                                        int chunks) {
-  const int tx = threadIdx.x;
-  const int c0 = (blockIdx.x * kTile + tx) * V;  // with V = 2, C is even: c0 < C covers c0 + 1
-  __shared__ double sh1[kLanes][kTile * V];
-  __shared__ double sh2[kLanes][kTile * V];
+  const int c = blockIdx.x * kTile + threadIdx.x;
+  __shared__ double sh1[kLanes][kTile];
+  __shared__ double sh2[kLanes][kTile];
   for (int chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
     const int begin = chunk * kReduceChunkRows;
     const int end = min(M, begin + kReduceChunkRows);
-    double s1[V], s2[V];
-#pragma unroll
-    for (int v = 0; v < V; ++v) s1[v] = s2[v] = 0.0;
-    float av[kRowsInFlight][V] = {}, bv[kRowsInFlight][V] = {};
-    const auto load_a = [&](int m, int j) { load_lanes<V>(a, size_t(m) * C + c0, av[j]); };
-    if (c0 < C) {
+    double s1[1] = {0.0}, s2[1] = {0.0};
+    float av[kRowsInFlight] = {}, bv[kRowsInFlight] = {};
+    const auto load_a = [&](int m, int j) { av[j] = widen(a[size_t(m) * C + c]); };
+    if (c < C) {
       if (term == ReduceTerm::kSum) {
-        walk_rows(begin, end, load_a, [&](int j) {
-#pragma unroll
-          for (int v = 0; v < V; ++v) s1[v] += static_cast<double>(av[j][v]);
-        });
+        walk_rows(begin, end, load_a, [&](int j) { s1[0] += static_cast<double>(av[j]); });
       } else if (term == ReduceTerm::kCentredSquares) {
-        double mu[V];
-#pragma unroll
-        for (int v = 0; v < V; ++v) mu[v] = centre[c0 + v] / centre[C];
+        const double mu = centre[c] / centre[C];
         walk_rows(begin, end, load_a, [&](int j) {
-#pragma unroll
-          for (int v = 0; v < V; ++v) {
-            const double d = static_cast<double>(av[j][v]) - mu[v];
-            s1[v] += d * d;
-          }
+          const double d = static_cast<double>(av[j]) - mu;
+          s1[0] += d * d;
         });
       } else if (term == ReduceTerm::kShiftedMoments) {
-        double shift[V];
-#pragma unroll
-        for (int v = 0; v < V; ++v) shift[v] = widen(a[c0 + v]);
+        const double shift = widen(a[c]);
         walk_rows(begin, end, load_a, [&](int j) {
-#pragma unroll
-          for (int v = 0; v < V; ++v) {
-            const double d = static_cast<double>(av[j][v]) - shift[v];
-            s1[v] += d;
-            s2[v] += d * d;
-          }
+          const double d = static_cast<double>(av[j]) - shift;
+          s1[0] += d;
+          s2[0] += d * d;
         });
       } else {  // kBatchNormGrad, kBatchNormReluGrad: a = dy, b = x
+        const double mu = mean[c], is = invstd[c];
         const bool relu = term == ReduceTerm::kBatchNormReluGrad;
-        double mu[V], is[V];
-        float centre_f[V], scale[V], shift[V];
-#pragma unroll
-        for (int v = 0; v < V; ++v) {
-          const int c = c0 + v;
-          mu[v] = mean[c];
-          is[v] = invstd[c];
-          centre_f[v] = mean[c];
-          scale[v] = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f;
-          shift[v] = relu ? beta[c] : 0.0f;
-        }
-        bool pass[kRowsInFlight][V];
-        // x first; dy only where the ReLU passed (for a pair: where either
-        // channel's did). Reading it always moved more bytes and was slower
-        // with a channel a thread: 9.7 -> 10.2 us a call (CUPTI, H100,
-        // 2026-12-06, session 11).
+        const float centre_f = mean[c], scale = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f,
+                    shift = relu ? beta[c] : 0.0f;
+        bool pass[kRowsInFlight];
+        // x first; dy only where the ReLU passed. Reading it always (no branch
+        // per row) moved more bytes and was slower: 9.7 -> 10.2 us per call
+        // (CUPTI, H100, 2026-12-06, session 11).
         const auto load = [&](int m, int j) {
-          const size_t i = size_t(m) * C + c0;
-          load_lanes<V>(b, i, bv[j]);
-          bool any = false;
-#pragma unroll
-          for (int v = 0; v < V; ++v) {
-            pass[j][v] = !relu || batchnorm_apply(bv[j][v], centre_f[v], scale[v], shift[v]) > 0.0f;
-            any = any || pass[j][v];
-          }
-          if (any) load_lanes<V>(a, i, av[j]);
+          const size_t i = size_t(m) * C + c;
+          bv[j] = widen(b[i]);
+          pass[j] = !relu || batchnorm_apply(bv[j], centre_f, scale, shift) > 0.0f;
+          if (pass[j]) av[j] = widen(a[i]);
         };
         walk_rows(begin, end, load, [&](int j) {
-#pragma unroll
-          for (int v = 0; v < V; ++v) {
-            const double g = pass[j][v] ? static_cast<double>(av[j][v]) : 0.0;
-            s1[v] += g;
-            s2[v] += g * ((static_cast<double>(bv[j][v]) - mu[v]) * is[v]);
-          }
+          const double g = pass[j] ? static_cast<double>(av[j]) : 0.0;
+          s1[0] += g;
+          s2[0] += g * ((static_cast<double>(bv[j]) - mu) * is);
         });
       }
     }
-    store_chunk_sums<V>(sh1, sh2, s1, s2, partials, chunk, c0, C);
+    store_chunk_sums<1>(sh1, sh2, s1, s2, partials, chunk, c, C);
   }
 }
 
@@ -224,7 +191,7 @@ ColumnPartials column_partials_for(State& s, int M, int C) {
   return p;
 }
 
-// column_partials_for's grid for blocks of kTile channel pairs.
+// column_partials_for's grid for blocks of kTile channel pairs (the dx pass).
 static dim3 pairs_grid(const ColumnPartials& p) { return dim3((p.C + 2 * kTile - 1) / (2 * kTile), p.grid.y); }
 
 void add_chunks(cudaStream_t stream, double* sums, const double* partials, int C, int rows_of_sums,
@@ -252,13 +219,8 @@ ColumnPartials column_partials_of(State& s, ReduceTerm term, const A* a, const B
   PN_CHECK(term != ReduceTerm::kCentredSquares || centre);
   const ColumnPartials p = column_partials_for(s, M, C);
   if (p.chunks > 0) {
-    if (s.column_pairs && by_two(C, a, b)) {
-      column_partials_kernel<A, B, 2><<<pairs_grid(p), p.block, 0, s.stream>>>(p.partials, term, a, b, mean, invstd,
-                                                                              gamma, beta, centre, M, C, p.chunks);
-    } else {
-      column_partials_kernel<A, B, 1><<<p.grid, p.block, 0, s.stream>>>(p.partials, term, a, b, mean, invstd, gamma,
-                                                                        beta, centre, M, C, p.chunks);
-    }
+    column_partials_kernel<A, B><<<p.grid, p.block, 0, s.stream>>>(p.partials, term, a, b, mean, invstd, gamma,
+                                                                   beta, centre, M, C, p.chunks);
     CUDA_CHECK_LAUNCH();
   }
   return p;

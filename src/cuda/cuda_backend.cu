@@ -148,12 +148,10 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   // thin_gemm.cu's kernels in fp16 / bf16: "on" (default), "off" for cuBLAS's
   // (docs/benchmarks.md, session 16: cls bf16 -21 us per step).
   s_->thin_gemms = env_choice("POINTNET_THIN_GEMMS", {"on", "off"}) == "on";
-  // The BatchNorm column reductions and its dx pass two channels per thread
-  // where C is even: "on" (default), "dx-only" (the dx pass alone), "off" one
-  // channel per thread (the same bits either way; to compare).
-  const std::string pairs = env_choice("POINTNET_COLUMN_PAIRS", {"on", "dx-only", "off"});
-  s_->column_pairs = pairs == "on";
-  s_->dx_pairs = pairs != "off";
+  // BatchNorm's dx pass two channels per thread where C is even: "on"
+  // (default; docs/benchmarks.md, session 17: seg bf16 -106 us a step), "off"
+  // one channel per thread (the same bits; to compare).
+  s_->dx_pairs = env_choice("POINTNET_BATCHNORM_DX_PAIRS", {"on", "off"}) == "on";
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));

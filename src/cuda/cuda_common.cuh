@@ -57,8 +57,7 @@ struct CudaBackend::State {
   bool narrow_z = false;                       // 2-byte linear outputs (POINTNET_NARROW_Z: on by default)
   bool narrow_gradients = false;               // 2-byte input gradients (POINTNET_NARROW_GRADIENTS, on unless "off")
   bool thin_gemms = false;                     // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS, on unless "off")
-  bool column_pairs = true;                    // column reductions two channels a thread where they can (POINTNET_COLUMN_PAIRS)
-  bool dx_pairs = true;                        // BatchNorm's dx pass likewise
+  bool dx_pairs = true;                        // BatchNorm's dx pass two channels a thread where it can (POINTNET_BATCHNORM_DX_PAIRS)
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
   size_t weight_count = 0;

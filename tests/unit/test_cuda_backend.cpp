@@ -2085,14 +2085,13 @@ TEST_F(CudaWideMax, NearConstantInputsKeepTheVariance) {
   }
 }
 
-// The BatchNorm column reductions and dx pass two channels per thread
-// (POINTNET_COLUMN_PAIRS, on by default where C is even; "dx-only": the dx
-// pass alone): each channel's sums
-// are the same adds in the same order, so every output keeps its bits against
-// one channel per thread. fp32 (float operands) and bf16 (z and dy in 2 bytes,
-// the gradient's copy written); C = 70 leaves a half-filled block, C = 33 is odd
+// BatchNorm's dx pass two channels per thread (POINTNET_BATCHNORM_DX_PAIRS,
+// on by default where C is even): each channel's values and sums are the same
+// operations in the same order, so every output keeps its bits against one
+// channel per thread. fp32 (float operands) and bf16 (z and dy in 2 bytes, the
+// gradient's copy written); C = 70 leaves a half-filled block, C = 33 is odd
 // (one channel per thread either way).
-TEST(CudaPrecisionModes, ColumnPairsGiveTheSameBits) {
+TEST(CudaPrecisionModes, BatchNormDxPairsGiveTheSameBits) {
   PN_REQUIRE_CUDA();
   Rng rng(31);
   for (Precision p : {Precision::FP32, Precision::BF16})
@@ -2108,7 +2107,7 @@ TEST(CudaPrecisionModes, ColumnPairsGiveTheSameBits) {
     // Every output of a forward and a backward, as raw bits.
     const auto run = [&](const char* pairs) {
       testing::ScopedEnv env;
-      env.set("POINTNET_COLUMN_PAIRS", pairs);
+      env.set("POINTNET_BATCHNORM_DX_PAIRS", pairs);
       env.set("POINTNET_NARROW_ACTIVATIONS", "on");
       env.set("POINTNET_NARROW_Z", "on");
       env.set("POINTNET_NARROW_GRADIENTS", "on");
@@ -2136,15 +2135,12 @@ TEST(CudaPrecisionModes, ColumnPairsGiveTheSameBits) {
       out.push_back(db.host());
       return out;
     };
-    const auto single = run("off");
-    for (const char* pairs : {"on", "dx-only"}) {
-      const auto paired = run(pairs);
-      ASSERT_EQ(paired.size(), single.size());
-      for (size_t i = 0; i < paired.size(); ++i) {
-        ASSERT_EQ(paired[i].size(), single[i].size());
-        EXPECT_EQ(std::memcmp(paired[i].data(), single[i].data(), paired[i].size() * sizeof(float)), 0)
-            << "POINTNET_COLUMN_PAIRS=" << pairs << ": output " << i << " differs";
-      }
+    const auto paired = run("on"), single = run("off");
+    ASSERT_EQ(paired.size(), single.size());
+    for (size_t i = 0; i < paired.size(); ++i) {
+      ASSERT_EQ(paired[i].size(), single[i].size());
+      EXPECT_EQ(std::memcmp(paired[i].data(), single[i].data(), paired[i].size() * sizeof(float)), 0)
+          << "output " << i << " differs";
     }
   }
 }
