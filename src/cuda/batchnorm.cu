@@ -62,9 +62,8 @@ __device__ __forceinline__ void store_chunk_sums(double (&sh1)[kLanes][kTile * V
 
 // A lane's rows of a chunk, begin + ty, + kLanes, ... < end, in order,
 // kRowsInFlight at a time: load(m, j) reads row m into slot j, then add(j)
-// sums the slots in row order. The loads of a group go out together (a
-// pass of one load per row waited on each: ncu, session 17, 1.3 TB/s with
-// 61% of issue slots idle on loads).
+// sums (and writes) the slots in row order, so a group's loads go out before
+// its stores (batchnorm_dx_sums_kernel, where dx may be dy).
 constexpr int kRowsInFlight = 4;
 template <typename Load, typename Add>
 __device__ __forceinline__ void walk_rows(int begin, int end, Load&& load, Add&& add) {
@@ -83,61 +82,58 @@ __device__ __forceinline__ void walk_rows(int begin, int end, Load&& load, Add&&
 
 // A and B: float, or a 2-byte type where the summed tensor is kept so
 // (Backend::narrow_linear_outputs); widened to float as read. One channel a
-// thread: two (as the dx pass) measured slower here, 19.5 -> 28-31 us a
-// call for the (M, 64) / (M, 128) backward sums (CUPTI, H100, session 17).
+// thread, one row at a time: two channels a thread (as the dx pass) and
+// cuda::walk_rows' groups of four rows both measured slower here for the
+// backward sums, 19.5 -> 28-31 and -> 22.9 us a call at (M, 64) / (M, 128)
+// (CUPTI, H100, session 17).
 template <typename A, typename B>
 __global__ void column_partials_kernel(double* partials, ReduceTerm term, const A* a,
                                        const B* b, const float* mean, const float* invstd,
                                        const float* gamma, const float* beta, const double* centre, int M, int C,
                                        int chunks) {
-  const int c = blockIdx.x * kTile + threadIdx.x;
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int c = blockIdx.x * kTile + tx;
   __shared__ double sh1[kLanes][kTile];
   __shared__ double sh2[kLanes][kTile];
   for (int chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
     const int begin = chunk * kReduceChunkRows;
     const int end = min(M, begin + kReduceChunkRows);
-    double s1[1] = {0.0}, s2[1] = {0.0};
-    float av[kRowsInFlight] = {}, bv[kRowsInFlight] = {};
-    const auto load_a = [&](int m, int j) { av[j] = widen(a[size_t(m) * C + c]); };
+    double s1 = 0.0, s2 = 0.0;
     if (c < C) {
       if (term == ReduceTerm::kSum) {
-        walk_rows(begin, end, load_a, [&](int j) { s1[0] += static_cast<double>(av[j]); });
+        for (int m = begin + ty; m < end; m += kLanes) s1 += static_cast<double>(widen(a[size_t(m) * C + c]));
       } else if (term == ReduceTerm::kCentredSquares) {
         const double mu = centre[c] / centre[C];
-        walk_rows(begin, end, load_a, [&](int j) {
-          const double d = static_cast<double>(av[j]) - mu;
-          s1[0] += d * d;
-        });
+        for (int m = begin + ty; m < end; m += kLanes) {
+          const double d = static_cast<double>(widen(a[size_t(m) * C + c])) - mu;
+          s1 += d * d;
+        }
       } else if (term == ReduceTerm::kShiftedMoments) {
         const double shift = widen(a[c]);
-        walk_rows(begin, end, load_a, [&](int j) {
-          const double d = static_cast<double>(av[j]) - shift;
-          s1[0] += d;
-          s2[0] += d * d;
-        });
+        for (int m = begin + ty; m < end; m += kLanes) {
+          const double d = static_cast<double>(widen(a[size_t(m) * C + c])) - shift;
+          s1 += d;
+          s2 += d * d;
+        }
       } else {  // kBatchNormGrad, kBatchNormReluGrad: a = dy, b = x
         const double mu = mean[c], is = invstd[c];
         const bool relu = term == ReduceTerm::kBatchNormReluGrad;
-        const float centre_f = mean[c], scale = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f,
+        const float centre = mean[c], scale = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f,
                     shift = relu ? beta[c] : 0.0f;
-        bool pass[kRowsInFlight];
-        // x first; dy only where the ReLU passed. Reading it always (no branch
-        // per row) moved more bytes and was slower: 9.7 -> 10.2 us per call
-        // (CUPTI, H100, 2026-12-06, session 11).
-        const auto load = [&](int m, int j) {
+        for (int m = begin + ty; m < end; m += kLanes) {
           const size_t i = size_t(m) * C + c;
-          bv[j] = widen(b[i]);
-          pass[j] = !relu || batchnorm_apply(bv[j], centre_f, scale, shift) > 0.0f;
-          if (pass[j]) av[j] = widen(a[i]);
-        };
-        walk_rows(begin, end, load, [&](int j) {
-          const double g = pass[j] ? static_cast<double>(av[j]) : 0.0;
-          s1[0] += g;
-          s2[0] += g * ((static_cast<double>(bv[j]) - mu) * is);
-        });
+          // dy is read only where the ReLU passed. Reading it always (no
+          // branch per row) moved more bytes and was slower: 9.7 -> 10.2 us
+          // per call (CUPTI, H100, 2026-12-06, session 11).
+          const float x = widen(b[i]);
+          const double g = relu && !(batchnorm_apply(x, centre, scale, shift) > 0.0f) ? 0.0 : widen(a[i]);
+          s1 += g;
+          s2 += g * ((static_cast<double>(x) - mu) * is);
+        }
       }
     }
-    store_chunk_sums<1>(sh1, sh2, s1, s2, partials, chunk, c, C);
+    const double sums1[1] = {s1}, sums2[1] = {s2};
+    store_chunk_sums<1>(sh1, sh2, sums1, sums2, partials, chunk, c, C);
   }
 }
 
