@@ -458,11 +458,13 @@ __global__ void batchnorm_dx4_kernel(float4* dx, Narrow* dx_narrow, const Dy* dy
 }
 
 // batchnorm_dx_kernel in column_partials_kernel's layout (blocks of 32
-// channels x 8 row lanes over fixed row chunks), also summing dx per channel
-// in that kernel's order: the same bits as column_sums(kSum) of dx, without
-// reading dx back. dx may be null (only the copy written).
-// V: channels per thread, 1 or 2 (C even, every pointer aligned to pairs),
-// as column_partials_kernel: the same values and sums either way.
+// channel lanes x 8 row lanes over fixed row chunks), also summing dx per
+// channel in that kernel's order: the same bits as column_sums(kSum) of dx,
+// without reading dx back. dx may be null (only the copy written).
+// V: channels per lane, 1 or 2 (C even, every pointer aligned to pairs; a
+// block then spans 64 channels): each channel's values and sums are the same
+// operations in the same order either way. Pairs: seg bf16 step -106 us, the
+// (M, 512) layer's call 56 -> 39 us (CUPTI, H100, session 17).
 template <typename Narrow, typename In, typename Dy, int V>  // Dy: dy's type, float or the mode's 2-byte one
 __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* partials, const Dy* dy,
                                          const In* x, DxTerms t, int M, int chunks) {

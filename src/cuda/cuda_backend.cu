@@ -83,11 +83,12 @@ void* CudaBackend::State::device_malloc(size_t bytes, const char* use) {
 }
 
 const char* CudaBackend::State::slot_name(Slot slot) {
-  static const char* const names[kSlots] = {
+  static const char* const names[] = {
       "scratch gemm_a",    "scratch gemm_b",   "scratch partials", "scratch sums",        "scratch coeffs",
       "scratch small",     "scratch flag",     "scratch wide_rows", "scratch wide_terms", "scratch concat",
       "scratch group_sums", "scratch group_sums2", "scratch weights", "scratch linear_out",
       "scratch thin_partials"};
+  static_assert(sizeof(names) / sizeof(names[0]) == kSlots, "a name for every slot");
   return names[slot];
 }
 
@@ -144,6 +145,10 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   // (docs/results.md, session 16): bf16 89.42%, fp16 89.67%; the segmenter's
   // peak 837 -> 603 MiB, its fp32 gradient scratch no longer (M, 512).
   s_->narrow_gradients = env_choice("POINTNET_NARROW_GRADIENTS", {"on", "off"}) == "on";
+  // The fused wide layer's input gradient in bf16 as well (bf16 only;
+  // Backend::wide_max_writes_narrow_dx): "on" (default), "off" keeps it fp32
+  // (to compare). Read once: the model sizes its gradient buffers by it.
+  s_->wide_narrow_dx = env_choice("POINTNET_WIDE_NARROW_DX", {"on", "off"}) == "on";
   // The products with a side <= 4 (the first conv over the coordinates) by
   // thin_gemm.cu's kernels in fp16 / bf16: "on" (default), "off" for cuBLAS's
   // (docs/benchmarks.md, session 16: cls bf16 -21 us per step).

@@ -42,7 +42,7 @@ struct CudaBackend::State {
     kGroupSums, // SyncBN: the double sums (and row count) all-reduced over the group (group_sums)
     kGroupSums2,// SyncBN: a second such buffer, for an op that needs two at once
     kWeights,   // the trainable values' 2-byte copy (narrow_weights)
-    kLinearOut, // linear_forward's fp32 output before its 2-byte form, where cuBLASLt has no plan for that
+    kLinearOut, // an fp32 result before its 2-byte form, where cuBLASLt has no plan for that (linear_forward, the wide layer's dx)
     kThinPartials, // thin_gemm: per-chunk partial sums of the long products
     kSlots
   };
@@ -56,6 +56,7 @@ struct CudaBackend::State {
   bool weight_copies = true;                   // the weights' 2-byte copy in fp16/bf16 (POINTNET_NARROW_WEIGHTS)
   bool narrow_z = false;                       // 2-byte linear outputs (POINTNET_NARROW_Z: on by default)
   bool narrow_gradients = false;               // 2-byte input gradients (POINTNET_NARROW_GRADIENTS, on unless "off")
+  bool wide_narrow_dx = true;                  // the wide layer's dx in bf16 too (POINTNET_WIDE_NARROW_DX, on unless "off")
   bool thin_gemms = false;                     // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS, on unless "off")
   bool dx_pairs = true;                        // BatchNorm's dx pass two channels a thread where it can (POINTNET_BATCHNORM_DX_PAIRS)
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.

@@ -65,6 +65,10 @@
 //                               outside the fp32 mode: P's entries carry a 1/M
 //                               and would sit near fp16's underflow); where it has
 //                               no plan, broadcast_rows + gemm_fp32 (dx += -x P).
+//                               With dx_narrow (bf16, wide_max_writes_narrow_dx)
+//                               the matmul writes dx in bf16, its bias rounded
+//                               to bf16 (no plan for that: the fp32 way into
+//                               kLinearOut, rounded once at the end).
 //   sort_picks_kernel +         the sparse part. Max pooling concentrates the
 //   add_picks (wide_picks.cu)   picks: a few rows of a cloud take hundreds of
 //                               channels each, so a kernel walking channels per
@@ -74,7 +78,8 @@
 //                               that order; add_picks then adds the terms to
 //                               dx's rows in segments of 8 sorted picks, one
 //                               writer per dx element, no atomics, a fixed
-//                               order (wide_picks.cu).
+//                               order (wide_picks.cu); onto bf16 dx, summed
+//                               in fp32 and rounded again.
 // Scratch (grow-only, cuda_common.cuh): kWideRows holds the centred rows and
 // then z's chunks; kWideTerms the (B, C) extremes, the per-segment partials
 // and the per-channel terms,
@@ -921,10 +926,9 @@ bool CudaBackend::wide_max_reads_narrow_input() const {
 }
 
 // bf16 only: dx's product runs on x's bf16 operand there (reads_operand_only).
-// POINTNET_WIDE_NARROW_DX=off keeps dx in fp32 (to compare).
 bool CudaBackend::wide_max_writes_narrow_dx() const {
-  return narrow_gradients() && s_->mode_precision == Precision::BF16 && reads_operand_only(*s_) &&
-         env_choice("POINTNET_WIDE_NARROW_DX", {"on", "off"}) == "on";
+  return narrow_gradients() && s_->wide_narrow_dx && s_->mode_precision == Precision::BF16 &&
+         reads_operand_only(*s_);
 }
 
 void CudaBackend::wide_max_forward_train(float* y, const WideMaxSaved<float>& saved, float* running_mean,
@@ -1064,8 +1068,13 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
                                     bool relu, const void* x_narrow, void* dx_narrow) {
   check_shape(B, N, K, C);
   check_trainable(C);
-  PN_CHECK(!dx_narrow || wide_max_writes_narrow_dx());
-  if (dx_narrow) dx = nullptr;  // only the 2-byte form is written
+  PN_CHECK(!dx_narrow || (wide_max_writes_narrow_dx() && !dx));  // backend.h's contract
+  if (dx_narrow && x_narrow) {  // the product reads x's copy while writing dx's: apart
+    const auto* a = static_cast<const char*>(dx_narrow);
+    const auto* b = static_cast<const char*>(x_narrow);
+    const size_t bytes = size_t(B) * N * K * 2;
+    PN_CHECK(a + bytes <= b || b + bytes <= a);
+  }
   PN_CHECK(saved.input_mean && saved.input_cov && saved.mean && saved.invstd && saved.selected &&
            saved.selected_row);
   State& s = *s_;

@@ -264,8 +264,9 @@ class Backend {
   // gamma, beta (C), and of x (B*N, K) unless dx is null, given dy (B, C) and
   // the forward's y and saved tensors.
   // x_narrow: x's 2-byte copy, as given to the forward, or null.
-  // dx_narrow (only where wide_max_writes_narrow_dx()): dx is written there in
-  // the mode's 2-byte type instead (dx null); it must not overlap x_narrow.
+  // dx_narrow (only where wide_max_writes_narrow_dx(), with dx null): dx is
+  // written there in the mode's 2-byte type instead; it must not overlap
+  // x_narrow.
   virtual void wide_max_backward(T* dx, T* dw, T* dbias, T* dgamma, T* dbeta, const T* dy, const T* y,
                                  const WideMaxSaved<T>& saved, const T* x, const T* w, const T* gamma,
                                  int B, int N, int K, int C, bool relu, const void* x_narrow = nullptr,

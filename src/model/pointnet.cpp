@@ -276,6 +276,7 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   // into sa, free by then (the feature transform's T-Net takes sa and sb as
   // scratch, so its dx needs a buffer of its own).
   wide_max_backward(conv3_, be_, store_, sb, dglobal);   // -> (M, 128)
+  PN_CHECK(!wide_dx_narrow || conv2_.dy_narrow_at == sb);  // sa and sb were sized for its 2-byte dx
   T* dtmp = config_.feature_transform ? dtmp_.reserve(static_cast<size_t>(M) * kPointFeat) : sa;
   if (dpointfeat) {
     dense_backward(conv2_, be_, store_, dpointfeat, sb, true);  // += (M, 64)

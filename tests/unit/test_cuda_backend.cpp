@@ -2033,6 +2033,23 @@ TEST_F(CudaWideMax, Bf16NarrowDxIsTheFp32DxRounded) {
       const double err = rel_error(narrow.dx, wide.dx);
       EXPECT_LE(err, std::ldexp(1.0, -7));
       EXPECT_GT(err, 0.0) << "dx looks unrounded";
+      // Element by element: bf16 values, each within two roundings of its
+      // own size (2^-7) plus the bias's rounding (a column's constant, half an
+      // ulp of the offset, 2^-9 of it; allowed 2^-7 of the column's largest
+      // value: the offset, xbar P - u, stays within a few times that here).
+      const int K = s.K;
+      std::vector<double> column_max(K, 0.0);
+      for (size_t i = 0; i < wide.dx.size(); ++i)
+        column_max[i % K] = std::max(column_max[i % K], std::fabs(static_cast<double>(wide.dx[i])));
+      size_t off_grid = 0, far = 0;
+      for (size_t i = 0; i < wide.dx.size(); ++i) {
+        off_grid += bf16_value(narrow.dx[i]) != narrow.dx[i];
+        const double bound = std::ldexp(std::fabs(static_cast<double>(wide.dx[i])), -7) +
+                             std::ldexp(column_max[i % K], -7);
+        far += std::fabs(static_cast<double>(narrow.dx[i]) - wide.dx[i]) > bound;
+      }
+      EXPECT_EQ(off_grid, 0u) << "values bf16 cannot hold";
+      EXPECT_EQ(far, 0u) << "of " << wide.dx.size() << " elements beyond bf16's roundings";
       std::cout << "[ info     ] bf16 wide_max backward " << wide_name(s, true) << ": 2-byte dx rel error " << err
                 << " vs the fp32 dx\n";
     }
@@ -2088,15 +2105,20 @@ TEST_F(CudaWideMax, NearConstantInputsKeepTheVariance) {
 // BatchNorm's dx pass two channels per thread (POINTNET_BATCHNORM_DX_PAIRS,
 // on by default where C is even): each channel's values and sums are the same
 // operations in the same order, so every output keeps its bits against one
-// channel per thread. fp32 (float operands) and bf16 (z and dy in 2 bytes, the
-// gradient's copy written); C = 70 leaves a half-filled block, C = 33 is odd
-// (one channel per thread either way).
+// channel per thread. The pass that also sums dx (batchnorm_dx_sums_kernel),
+// three ways: fp32 (float loads, fp32 dx and its sums), bf16 with fp32 z and dy
+// (float loads, fp32 dx and its bf16 copy), bf16 with z and dy in 2 bytes (only
+// the copy). C = 70 leaves a half-filled block, C = 33 is odd (one channel per
+// thread either way).
 TEST(CudaPrecisionModes, BatchNormDxPairsGiveTheSameBits) {
   PN_REQUIRE_CUDA();
   Rng rng(31);
-  for (Precision p : {Precision::FP32, Precision::BF16})
+  enum Variant { kFp32, kBf16FloatInputs, kBf16NarrowInputs };
+  for (Variant variant : {kFp32, kBf16FloatInputs, kBf16NarrowInputs})
   for (int C : {128, 70, 33}) {
-    SCOPED_TRACE(std::string(precision_name(p)) + " C=" + std::to_string(C));
+    const Precision p = variant == kFp32 ? Precision::FP32 : Precision::BF16;
+    SCOPED_TRACE(std::string(precision_name(p)) + (variant == kBf16NarrowInputs ? " 2-byte z, dy" : "") +
+                 " C=" + std::to_string(C));
     const int M = 3001;
     std::vector<float> z(size_t(M) * C), dy(z.size()), gamma(C), beta(C), eye(size_t(C) * C, 0.0f);
     for (float& v : z) v = 3.0f + rng.normal();
@@ -2112,7 +2134,7 @@ TEST(CudaPrecisionModes, BatchNormDxPairsGiveTheSameBits) {
       env.set("POINTNET_NARROW_Z", "on");
       env.set("POINTNET_NARROW_GRADIENTS", "on");
       CudaBackend gpu(p);
-      const bool two = p == Precision::BF16;
+      const bool two = variant == kBf16NarrowInputs;
       Dev gz(gpu, z), gdy(gpu, dy), gg(gpu, gamma), gb(gpu, beta), mean(gpu, C), invstd(gpu, C), rm(gpu, C),
           rv(gpu, C), y(gpu, z.size()), dx(gpu, z.size()), dg(gpu, C), db(gpu, C), sum(gpu, C),
           copy(gpu, Backend<float>::narrow_count(z.size()));
@@ -2128,8 +2150,12 @@ TEST(CudaPrecisionModes, BatchNormDxPairsGiveTheSameBits) {
         out.push_back(copy.host());
         out.push_back(sum.host());
       } else {
-        gpu.batchnorm_relu_backward(dx, dg, db, gdy, gz, nullptr, gg, gb, mean, invstd, M, C);
+        const bool copied = variant == kBf16FloatInputs;
+        gpu.batchnorm_relu_backward(dx, dg, db, gdy, gz, nullptr, gg, gb, mean, invstd, M, C,
+                                    copied ? copy.get() : nullptr, sum);
         out.push_back(dx.host());
+        out.push_back(sum.host());
+        if (copied) out.push_back(copy.host());
       }
       out.push_back(dg.host());
       out.push_back(db.host());
