@@ -241,6 +241,8 @@ struct BackwardTerms {
   float* scaled_w = nullptr;    // (C, K) (a invstd dgamma / M)_c w_c
   float* P = nullptr;           // (K, K)
   float* neg_P_t = nullptr;     // (K, K) -P^T: x P as the matmul x w^T + bias of a cuBLASLt epilogue
+  // -P^T in bf16 (the product on x's bf16 operand), in neg_P_t's room
+  __nv_bfloat16* neg_P_t_bf16() const { return reinterpret_cast<__nv_bfloat16*>(neg_P_t); }
   float* offset = nullptr;      // (K) xbar P - u
   __nv_bfloat16* offset_bf16 = nullptr;  // (K) offset rounded: the bias of dx's bf16 product (dx_narrow)
   int32_t* pick_row = nullptr;  // (B, C) each cloud's picks sorted by (row, c); row -1 (skipped) last
@@ -919,6 +921,83 @@ void check_trainable(int C) {
   if (C > kMaxSortedPicks)
     fail("the fused wide layer trains on the GPU with at most ", kMaxSortedPicks, " output channels, got ", C);
 }
+
+// The dense part of dx, (xbar P - u) - x P: P(K, K), the offset xbar P - u
+// and -P^T (in bf16 where the product reads x's bf16 operand) into t. With
+// SyncBN, P and u take the global batch's sums (dw is linear in this rank's:
+// the gradient all-reduce completes it).
+void dense_dx_terms(State& s, BackwardTerms& t, const float* w, const WideMaxSaved<float>& saved, int M, int K,
+                    int C, bool operand_only) {
+  const double *db = t.db, *dg = t.dg, *global_rows = nullptr;
+  if (cuda::synchronised(s)) {
+    const double* global = cuda::group_sums(s, State::kGroupSums, {{t.db, C}, {t.dg, C}}, M);
+    db = global;
+    dg = global + C;
+    global_rows = global + 2 * C;
+  }
+  scale_rows_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(t.scaled_w, w, t.a, dg, saved.invstd, M,
+                                                                      K, C, global_rows);
+  CUDA_CHECK_LAUNCH();
+  // P = w^T scaled_w (plain fp32 in every mode: C terms, small next to x P's M rows)
+  gemm_fp32(s, CUBLAS_COMPUTE_32F, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);
+  // With x's bf16 operand, P rounded to bf16 before the offset too: the
+  // offset's xbar P then cancels the product's x P with the same P (with the
+  // fp32 P every row of dx carried the same rounding, ~1% of the dense part's
+  // column sums; a host emulation, review of session 15).
+  if (operand_only) {
+    round_to_bf16_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(t.P, size_t(K) * K);
+    CUDA_CHECK_LAUNCH();
+  }
+  offset_kernel<<<K, kOffsetThreads, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, db, M, K, C,
+                                                    global_rows);
+  CUDA_CHECK_LAUNCH();
+  // With x's bf16 operand: -P^T rounded to bf16, in neg_P_t's room.
+  if (operand_only) {
+    negate_transpose_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(t.neg_P_t_bf16(), t.P, K);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+// dx(M, K) = offset - x P in fp32. The offset as the matmul's bias (cuBLASLt
+// epilogue): dx is written once and never read (the broadcast wrote it and
+// the GEMM's beta = 1 read it back: 82 of x P's 123 MB at the model's shape).
+// POINTNET_LINEAR_BIAS=broadcast (or no cuBLASLt plan): the old way. With x's
+// bf16 operand: a bf16 product with fp32 sums and output.
+void dense_dx_product(State& s, BackwardTerms& t, float* dx, const float* x, const __nv_bfloat16* x_operand, int M,
+                      int K) {
+  bool written = false;
+  if (s.bias_epilogue) {
+    if (x_operand) {
+      written = s.lt->try_run(x_operand, M, K, t.neg_P_t_bf16(), t.offset, K, false, dx, s.stream,
+                              {CUDA_R_16BF, CUBLAS_COMPUTE_32F, CUDA_R_32F});
+    } else {
+      negate_transpose_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(t.neg_P_t, t.P, K);
+      CUDA_CHECK_LAUNCH();
+      written = s.lt->try_run(x, M, K, t.neg_P_t, t.offset, K, false, dx, s.stream,
+                              {CUDA_R_32F, tf32_outside_fp32(s), CUDA_R_32F});
+    }
+  }
+  if (written) return;
+  cuda::broadcast_rows(s, dx, t.offset, size_t(M), K);
+  ++s.gemm_counts.bias_broadcasts;
+  if (x_operand)  // dx += x (-P^T)^T, in the mode (bf16 operands)
+    cuda::gemm(s, false, true, M, K, K, x_operand, K, 0, t.neg_P_t_bf16(), K, 0, 1.0f, dx, K, 0);
+  else
+    gemm_fp32(s, tf32_outside_fp32(s), false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
+}
+
+// dx_narrow(M, K) = offset - x P in bf16, read so by the next layer's
+// BatchNorm backward: the product's output in bf16, its bias too (cuBLASLt's
+// epilogue takes the bias in the output's type). 20 of the fp32 output's 41
+// MB at the model's shape, and the next layer's two passes over dy read half
+// the bytes. False, with nothing queued, where cuBLASLt has no plan for it.
+bool narrow_dense_dx_product(State& s, BackwardTerms& t, void* dx_narrow, const __nv_bfloat16* x_operand, int M,
+                             int K) {
+  if (!s.bias_epilogue) return false;
+  cuda::convert(s.stream, t.offset_bf16, t.offset, size_t(K));
+  return s.lt->try_run_batched(x_operand, 1, M, K, t.neg_P_t_bf16(), t.offset_bf16, K, false, dx_narrow, s.stream,
+                               {CUDA_R_16BF, CUBLAS_COMPUTE_32F, CUDA_R_16BF});
+}
 }  // namespace
 
 bool CudaBackend::wide_max_reads_narrow_input() const {
@@ -1103,43 +1182,7 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
     CUDA_CHECK_LAUNCH();
   }
   if (!dx && !dx_narrow) return;
-  // The dense part: dx = (xbar P - u) - x P. With SyncBN, P and u take the
-  // global batch's sums (dw above is linear in this rank's: the gradient
-  // all-reduce completes it).
-  const double *db = t.db, *dg = t.dg, *global_rows = nullptr;
-  if (cuda::synchronised(s)) {
-    const double* global = cuda::group_sums(s, State::kGroupSums, {{t.db, C}, {t.dg, C}}, M);
-    db = global;
-    dg = global + C;
-    global_rows = global + 2 * C;
-  }
-  scale_rows_kernel<<<grid_for(size_t(C) * K), kBlock, 0, s.stream>>>(t.scaled_w, w, t.a, dg, saved.invstd, M,
-                                                                      K, C, global_rows);
-  CUDA_CHECK_LAUNCH();
-  // P = w^T scaled_w (plain fp32 in every mode: C terms, small next to x P's M rows)
-  gemm_fp32(s, CUBLAS_COMPUTE_32F, true, false, K, K, C, 1.0f, w, K, t.scaled_w, K, 0.0f, t.P, K);
-  // With x's bf16 operand, P rounded to bf16 before the offset too: the
-  // offset's xbar P then cancels the product's x P with the same P (with the
-  // fp32 P every row of dx carried the same rounding, ~1% of the dense part's
-  // column sums; a host emulation, review of session 15).
-  if (operand_only) {
-    round_to_bf16_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(t.P, size_t(K) * K);
-    CUDA_CHECK_LAUNCH();
-  }
-  offset_kernel<<<K, kOffsetThreads, 0, s.stream>>>(t.offset, w, t.P, saved.input_mean, t.a, db, M, K, C,
-                                                    global_rows);
-  CUDA_CHECK_LAUNCH();
-  // dx = offset - x P. The offset as the matmul's bias (cuBLASLt epilogue):
-  // dx is written once and never read (the broadcast wrote it and the GEMM's
-  // beta = 1 read it back: 82 of x P's 123 MB at the model's shape).
-  // POINTNET_LINEAR_BIAS=broadcast (or no cuBLASLt plan): the old way.
-  // With x's bf16 operand: -P^T rounded to bf16 (in neg_P_t's room) and a
-  // bf16 product with fp32 sums and output.
-  auto* neg_P_t_bf16 = reinterpret_cast<__nv_bfloat16*>(t.neg_P_t);
-  if (operand_only) {
-    negate_transpose_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(neg_P_t_bf16, t.P, K);
-    CUDA_CHECK_LAUNCH();
-  }
+  dense_dx_terms(s, t, w, saved, M, K, C, operand_only);
   // The sparse part's picks, sorted per cloud (add_picks adds them below).
   int P = 1;
   while (P < C) P *= 2;
@@ -1147,42 +1190,17 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
       t.pick_row, t.pick_channel, t.pick_term, t.a, dy, y, saved.selected_row, N, C, P, relu);
   CUDA_CHECK_LAUNCH();
   if (dx_narrow) {
-    // dx in bf16, read so by the next layer's BatchNorm backward: the
-    // product's output in bf16, its bias too (cuBLASLt's epilogue takes the
-    // bias in the output's type), the picks' rows summed in fp32 and rounded
-    // again. 20 of the fp32 output's 41 MB at the model's shape, and the next
-    // layer's two passes over dy read half the bytes.
+    // bf16 (the picks' rows summed in fp32 and rounded again), or, with no
+    // plan for that, the fp32 way into scratch and rounded once at the end.
     PN_CHECK(operand_only);
-    cuda::convert(s.stream, t.offset_bf16, t.offset, size_t(K));
-    if (s.bias_epilogue && s.lt->try_run_batched(x_operand, 1, M, K, neg_P_t_bf16, t.offset_bf16, K, false,
-                                                 dx_narrow, s.stream, {CUDA_R_16BF, CUBLAS_COMPUTE_32F, CUDA_R_16BF})) {
+    if (narrow_dense_dx_product(s, t, dx_narrow, x_operand, M, K)) {
       cuda::add_picks(s.stream, static_cast<__nv_bfloat16*>(dx_narrow), t.pieces, w, t.pick_row, t.pick_channel,
                       t.pick_term, B, N, K, C);
       return;
     }
-    // No plan for that: dx in fp32 as below (in scratch), then rounded once.
     dx = static_cast<float*>(s.scratch(State::kLinearOut, size_t(M) * K * sizeof(float)));
   }
-  bool written = false;
-  if (s.bias_epilogue) {
-    if (operand_only) {
-      written = s.lt->try_run(x_operand, M, K, neg_P_t_bf16, t.offset, K, false, dx, s.stream,
-                              {CUDA_R_16BF, CUBLAS_COMPUTE_32F, CUDA_R_32F});
-    } else {
-      negate_transpose_kernel<<<grid_for(size_t(K) * K), kBlock, 0, s.stream>>>(t.neg_P_t, t.P, K);
-      CUDA_CHECK_LAUNCH();
-      written = s.lt->try_run(x, M, K, t.neg_P_t, t.offset, K, false, dx, s.stream,
-                              {CUDA_R_32F, tf32_outside_fp32(s), CUDA_R_32F});
-    }
-  }
-  if (!written) {
-    cuda::broadcast_rows(s, dx, t.offset, size_t(M), K);
-    ++s.gemm_counts.bias_broadcasts;
-    if (operand_only)  // dx += x (-P^T)^T, in the mode (bf16 operands)
-      cuda::gemm(s, false, true, M, K, K, x_operand, K, 0, neg_P_t_bf16, K, 0, 1.0f, dx, K, 0);
-    else
-      gemm_fp32(s, tf32_outside_fp32(s), false, false, M, K, K, -1.0f, x, K, t.P, K, 1.0f, dx, K);  // dx += -x P
-  }
+  dense_dx_product(s, t, dx, x, x_operand, M, K);
   // The sparse part: the picked points.
   cuda::add_picks(s.stream, dx, t.pieces, w, t.pick_row, t.pick_channel, t.pick_term, B, N, K, C);
   if (dx_narrow) cuda::convert(s.stream, static_cast<__nv_bfloat16*>(dx_narrow), dx, size_t(M) * K);
