@@ -131,7 +131,8 @@ print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err
 fi
 
 # SESSION_CHECK_ENGINES=0: no engine tests or benchmarks (the training ones only).
-# SESSION_STEP_CASES: the training steps to time, comma-separated ("task precision [ft]").
+# SESSION_STEP_CASES: the training steps to time, comma-separated ("task precision [ft] [fp32fc]":
+# ft, the feature transform; fp32fc, the per-cloud layers in fp32, bench --fp32-fc).
 engines=${SESSION_CHECK_ENGINES:-1}
 filter='Cuda*:*CudaStepGraph*:Nccl*'
 [ "$engines" = 1 ] || filter='CudaOps.*:CudaThinGemm.*:CudaWideMax.*:*CudaStepGraph*:*CudaModel*:Nccl*:CudaSync*:CudaPrecisionModes.*:CudaWarpgroupExtremes.*'
@@ -160,7 +161,7 @@ r = json.loads(sys.stdin.read())
 print('%-3s %-5s %-5s %4dx%-4d %-22s median %8.4f ms  %9.0f clouds/s  gpu %9.0f  peak %5.0f MiB  %s %s' % (
     r['task'], r['precision'], 'train' if r['train'] else 'infer', r['batch'], r['points'], r['env'] or '-',
     r['latency_ms']['median'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r.get('peak_device_mb', 0),
-    'graph' if r.get('step_graph') else '', 'err %.1e %s' % (r['check_rel_error'], r.get('trunk_kernels')) if 'check_rel_error' in r else ''))
+    ('graph' if r.get('step_graph') else '') + (' fp32-fc' if r.get('fp32_fc') else '') + (' ft' if r.get('feature_transform') else ''), 'err %.1e %s' % (r['check_rel_error'], r.get('trunk_kernels')) if 'check_rel_error' in r else ''))
 if r['train'] and r.get('peak_device_blocks'):
     print('    held at the peak: ' + ', '.join('%s %.1f%s' % (b['use'], b['mib'], ' x%d' % b['count'] if b['count'] > 1 else '')
                                                for b in r['peak_device_blocks'][:14]))"
@@ -203,7 +204,14 @@ IFS=';' read -r -a compares <<< "$compare"
 for args in "${cases[@]}"; do
   set -- $args
   k=40; [ "$1" = seg ] && k=50
-  ft=(); [ "${3:-}" = ft ] && ft=(--feature-transform)
+  ft=()
+  for extra in "${@:3}"; do
+    case $extra in
+      ft) ft+=(--feature-transform) ;;
+      fp32fc) ft+=(--fp32-fc) ;;
+      *) echo "SESSION_STEP_CASES: unknown word '$extra' in '$args'"; status=1 ;;
+    esac
+  done
   bench --device cuda --task "$1" --precision "$2" --batch 32 --points 2500 --classes $k --train "${ft[@]}"
   [ "$compare" = none ] && continue
   for variant in "${compares[@]}"; do

@@ -672,6 +672,8 @@ TEST_F(Cli, BenchBadArgumentsAreUsageErrors) {
   expect_usage_error({"bench", "--precision", "tf32"}, "needs --device cuda");
   expect_usage_error({"bench", "--train", "--batch", "1", "--points", "16"}, "at least 2");
   expect_usage_error({"bench", "--model", p("missing.safetensors")}, "missing.safetensors");
+  expect_usage_error({"bench", "--fp32-fc", "--train", "--batch", "2", "--points", "16"},
+                     "--fp32-fc times the CUDA training code's model");
   if (!cuda_device_available()) {
     expect_usage_error({"bench", "--device", "cuda", "--batch", "2", "--points", "16"},
                        "--device cuda needs a CUDA GPU");

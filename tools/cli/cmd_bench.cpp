@@ -43,6 +43,7 @@ struct BenchOptions {
   int points = 1024;
   bool train = false;
   bool feature_transform = false;
+  bool fp32_fc = false;  // the per-cloud layers' GEMMs in fp32 (as `pointnet train --fp32-fc`)
   int classes = 0;  // 0: 40 (cls) or 50 (seg)
   std::string model_path;
   int warmup = 3;
@@ -187,6 +188,9 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
     std::string why;
     if (!cuda_device_available(&why)) fail("bench: --device cuda needs a CUDA GPU: ", why);
   }
+  if (o.fp32_fc && (!o.model_path.empty() || o.device != "cuda" || !(o.train || o.runner == "model")))
+    fail("bench: --fp32-fc times the CUDA training code's model (--device cuda with --train or --runner model, "
+         "random weights, no --model)");
   if (o.precision == "int8" && (o.train || (cuda && o.runner == "model")))
     fail("bench: --precision int8 is engine inference only (an int8 engine); drop --train / --runner model");
   if (EnginePlan plan; cuda_engine_plan(o, sub, &plan)) return run_cuda_engine_bench(o, plan);
@@ -214,7 +218,7 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
     config.task = o.task == "seg" ? ModelTask::Segmentation : ModelTask::Classification;
     config.num_classes = o.classes > 0 ? o.classes : (o.task == "seg" ? 50 : 40);
     config.feature_transform = o.feature_transform;
-    backend = make_backend(o.device, o.precision == "int8" ? "fp32" : o.precision);
+    backend = make_backend(o.device, o.precision == "int8" ? "fp32" : o.precision, o.fp32_fc);
     model = std::make_unique<PointNet<float>>(config, *backend);
     Rng init(mix_seed(o.seed, 0x1417));  // the trainer's initialisation stream
     model->initialize(init);
@@ -336,6 +340,7 @@ int run_bench(const BenchOptions& o, const CLI::App& sub) {
   if (run_engine && out["precision"] == "fp32" && o.device != "cuda") out["fp32_max_kernel"] = cpu_fp32_max_kernel();
 
   if (o.train) out["step_graph"] = step_graph;
+  if (o.fp32_fc) out["fp32_fc"] = true;
   if (!o.train) {
     out["upload_ms"] = 1e3 * percentile(upload_samples, 0.5);
     out["with_upload_ms"] = 1e3 * percentile(with_upload_samples, 0.5);
@@ -391,6 +396,9 @@ Command add_bench(CLI::App& app) {
   sub->add_option("--points", o->points, "points per cloud")->check(CLI::Range(1, 1000000));
   sub->add_flag("--train", o->train, "time one training step (forward, loss, backward, Adam) instead of inference");
   sub->add_flag("--feature-transform", o->feature_transform, "with the 64x64 feature transform (STNkd)");
+  sub->add_flag("--fp32-fc", o->fp32_fc,
+                "with --precision tf32/bf16/fp16 on cuda: the fully connected layers over clouds in fp32 "
+                "(as `pointnet train --fp32-fc`)");
   sub->add_option("--classes", o->classes, "outputs: classes (cls, default 40) or parts (seg, default 50)")
       ->check(CLI::Range(1, 100000))
       ->default_str("40 cls, 50 seg");
