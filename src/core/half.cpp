@@ -25,6 +25,13 @@ float half_to_float(uint16_t h) {
   return out;
 }
 
+float bfloat16_to_float(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float out;
+  std::memcpy(&out, &bits, 4);
+  return out;
+}
+
 uint16_t float_to_half(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);

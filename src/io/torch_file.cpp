@@ -202,12 +202,7 @@ TensorData materialize(const TorchFile& file, const PickledTensor& t, const std:
       } else {
         uint16_t h;
         std::memcpy(&h, p, 2);
-        if (t.storage.type == "HalfStorage") {
-          v = half_to_float(h);
-        } else {  // bfloat16: the top half of a float
-          const uint32_t bits = static_cast<uint32_t>(h) << 16;
-          std::memcpy(&v, &bits, 4);
-        }
+        v = t.storage.type == "HalfStorage" ? half_to_float(h) : bfloat16_to_float(h);
       }
       std::memcpy(out.bytes.data() + i * 4, &v, 4);
     }

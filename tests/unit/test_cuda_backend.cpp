@@ -1605,10 +1605,7 @@ std::vector<float> bf16_elements(const std::vector<float>& raw, size_t count) {
   std::vector<uint16_t> halves(raw.size() * 2);
   std::memcpy(halves.data(), raw.data(), raw.size() * sizeof(float));
   std::vector<float> out(count);
-  for (size_t i = 0; i < count; ++i) {
-    const uint32_t bits = uint32_t(halves[i]) << 16;
-    std::memcpy(&out[i], &bits, sizeof bits);
-  }
+  for (size_t i = 0; i < count; ++i) out[i] = bfloat16_to_float(halves[i]);
   return out;
 }
 

@@ -38,6 +38,16 @@ TEST(Half, KnownValues) {
   EXPECT_TRUE(std::isnan(half_to_float(float_to_half(std::nanf("")))));
 }
 
+TEST(Half, Bfloat16IsTheTopHalfOfAFloat) {
+  EXPECT_EQ(bfloat16_to_float(0x3F80), 1.0f);
+  EXPECT_EQ(bfloat16_to_float(0xC000), -2.0f);
+  EXPECT_EQ(bfloat16_to_float(0x3F81), 1.0f + std::ldexp(1.0f, -7));  // one ulp above 1
+  EXPECT_EQ(bfloat16_to_float(0x0001), std::ldexp(1.0f, -133));       // smallest subnormal
+  EXPECT_TRUE(std::signbit(bfloat16_to_float(0x8000)));
+  EXPECT_EQ(bfloat16_to_float(0x7F80), std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(bfloat16_to_float(0x7FC0)));
+}
+
 TEST(Half, RoundsToNearestTiesToEven) {
   // 1 + 2^-11 is halfway between 1 (even mantissa) and 1 + 2^-10: rounds down.
   EXPECT_EQ(float_to_half(1.0f + std::ldexp(1.0f, -11)), 0x3C00);
