@@ -39,7 +39,7 @@ __host__ __device__ __forceinline__ int segments_per_cloud(int C, int span) { re
 // dx's elements: fp32, or the mode's 2-byte type where the next layer reads
 // its gradient so (Backend::wide_max_writes_narrow_dx); the sums are fp32.
 __device__ __forceinline__ void store_dx(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store_dx(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void store_dx(__nv_bfloat16* p, float v) { *p = to_narrow<__nv_bfloat16>(v); }
 
 // The slots of a cloud's segment g: 0, the first piece of a run that starts
 // in g and crosses its end; 1, the piece at g's start of a run from before.
