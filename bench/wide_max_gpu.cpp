@@ -69,7 +69,7 @@ Options parse(int argc, char** argv) {
 }
 
 // Inputs as small integers: x in [0, 31], w in [-32, 32] (int8: u8 and s8
-// ranges), scaled by 1/16 and 1/64 for the float types (exact in fp16/bf16).
+// ranges), scaled by 1/16 and 1/64 for the float types (exact in fp16/bf16/tf32).
 struct Problem {
   std::vector<int> x, w;  // (B N, K) and (C, K) as integers
 };
@@ -90,6 +90,11 @@ void put(uint8_t* at, int v, Math m, float unit) {
     *at = static_cast<uint8_t>(static_cast<int8_t>(v));  // u8 for x (0..255), s8 for w
     return;
   }
+  if (m == Math::TF32) {
+    const float f = v * unit;  // exact in tf32: small integers times a power of two
+    std::memcpy(at, &f, 4);
+    return;
+  }
   const uint16_t h = m == Math::F16 ? pointnet::float_to_half(v * unit) : pointnet::float_to_bf16(v * unit);
   std::memcpy(at, &h, 2);
 }
@@ -108,8 +113,10 @@ std::vector<uint8_t> core_bytes(const std::vector<int>& v, int rows, Math m, flo
   l.out = rows;
   l.in = K;
   for (int x : v) l.weight.push_back(x * unit);
-  return pointnet::cuda_core_weights(l, m == Math::F16 ? pointnet::EnginePrecision::FP16 : pointnet::EnginePrecision::BF16)
-      .bytes;
+  const pointnet::EnginePrecision p = m == Math::F16    ? pointnet::EnginePrecision::FP16
+                                      : m == Math::BF16 ? pointnet::EnginePrecision::BF16
+                                                        : pointnet::EnginePrecision::TF32;
+  return pointnet::cuda_core_weights(l, p).bytes;
 }
 // Row-major bytes for cuBLAS.
 std::vector<uint8_t> row_major_bytes(const std::vector<int>& v, Math m, float unit) {
@@ -136,7 +143,9 @@ float time_us(int iters, F&& f) {
   return ms * 1000.f / iters;
 }
 
-const char* name_of(Math m) { return m == Math::F16 ? "fp16" : m == Math::BF16 ? "bf16" : "int8"; }
+const char* name_of(Math m) {
+  return m == Math::F16 ? "fp16" : m == Math::BF16 ? "bf16" : m == Math::TF32 ? "tf32" : "int8";
+}
 
 void report(const Options& o, Math m, const char* program, float us) {
   const double flop = 2.0 * o.batch * o.points * K * C;
@@ -184,7 +193,7 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
     a.scale = scale_d;
     a.x_scale = 0.5f;
   }
-  const int grid = wide_max_grid(o.batch, C, sms);
+  const int grid = wide_max_grid(m, o.batch, C, sms);
   launch_wide_max(a, grid, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<float> out(static_cast<size_t>(o.batch) * C);
@@ -220,11 +229,16 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
   CUDA_CHECK(cudaMalloc(&wr_d, wr.size()));
   CUDA_CHECK(cudaMemcpy(xr_d, xr.data(), xr.size(), cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemcpy(wr_d, wr.data(), wr.size(), cudaMemcpyHostToDevice));
-  const size_t y_elem = int8 ? 4 : 2;
+  const size_t y_elem = int8 || m == Math::TF32 ? 4 : 2;
   CUDA_CHECK(cudaMalloc(&y_d, static_cast<size_t>(rows) * C * y_elem));
-  const cudaDataType_t in_t = m == Math::F16 ? CUDA_R_16F : m == Math::BF16 ? CUDA_R_16BF : CUDA_R_8I;
+  const cudaDataType_t in_t = m == Math::F16    ? CUDA_R_16F
+                              : m == Math::BF16 ? CUDA_R_16BF
+                              : m == Math::TF32 ? CUDA_R_32F
+                                                : CUDA_R_8I;
   const cudaDataType_t out_t = int8 ? CUDA_R_32I : in_t;
-  const cublasComputeType_t compute = int8 ? CUBLAS_COMPUTE_32I : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t compute = int8               ? CUBLAS_COMPUTE_32I
+                                      : m == Math::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                        : CUBLAS_COMPUTE_32F;
   const float alpha = 1.f, beta = 0.f;
   const int32_t ialpha = 1, ibeta = 0;
   const void* al = int8 ? static_cast<const void*>(&ialpha) : &alpha;
@@ -233,7 +247,11 @@ bool run(const Options& o, Math m, int sms, cublasHandle_t blas) {
     CUBLAS_CHECK(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, C, rows, K, al, wr_d, in_t, K, xr_d, in_t, K, be, y_d,
                               out_t, C, compute, CUBLAS_GEMM_DEFAULT));
   };
-  report(o, m, int8 ? "cuBLAS GEMM (s32 out, no max)" : "cuBLAS GEMM (16-bit out, no max)", time_us(o.iters, gemm));
+  report(o, m,
+         int8              ? "cuBLAS GEMM (s32 out, no max)"
+         : m == Math::TF32 ? "cuBLAS GEMM (fp32 out, no max)"
+                           : "cuBLAS GEMM (16-bit out, no max)",
+         time_us(o.iters, gemm));
   for (void* ptr : {x_d, w_d, y_d, xr_d, wr_d, static_cast<void*>(out_d), static_cast<void*>(scale_d)})
     CUDA_CHECK(cudaFree(ptr));
   return ok;
@@ -258,7 +276,7 @@ int main(int argc, char** argv) try {
   cublasHandle_t blas;
   CUBLAS_CHECK(cublasCreate(&blas));
   bool ok = true;
-  for (Math m : {Math::F16, Math::BF16, Math::I8}) ok = run(o, m, sms, blas) && ok;
+  for (Math m : {Math::F16, Math::BF16, Math::I8, Math::TF32}) ok = run(o, m, sms, blas) && ok;
   CUBLAS_CHECK(cublasDestroy(blas));
   return ok ? 0 : 1;
 } catch (const std::exception& e) {  // a failed CUDA or cuBLAS call (cuda/check.h), a refused launch

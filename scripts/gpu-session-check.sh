@@ -130,6 +130,45 @@ print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err
   fi
 fi
 
+# SESSION_ENGINE_TF32=1: the tf32 split trunk (wide_max in tf32): conv3 + max
+# alone beside cuBLAS (every precision, checked exactly first), the engine
+# tests, and tf32 / fp16 engines at B = 1024, split (default) vs the fused
+# mma.sync trunk, into $OUT/engine.jsonl; the tf32 engine's kernel profile.
+if [ "${SESSION_ENGINE_TF32:-0}" = 1 ]; then
+  stamp "== conv3 + max alone (bench_wide_max_gpu), tf32 included"
+  timeout 90 build-gpu/bench_wide_max_gpu --batch 1024 --points 1024 --json > "$OUT/wide_max-1024.txt" 2>&1 || status=1
+  grep -v '^{' "$OUT/wide_max-1024.txt"
+  grep '^{' "$OUT/wide_max-1024.txt" | tee -a "$OUT/wide_max.jsonl" | python3 -c "
+import json, sys
+for l in sys.stdin:
+    r = json.loads(l)
+    print('%-5s %-34s B=%-5d %9.2f us %7.1f TFLOP/s' % (r['precision'], r['program'], r['batch'], r['us'], r['tflops']))"
+  stamp "== engine tests (tf32 now split from 64 clouds)"
+  timeout 200 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
+    --gtest_color=no > "$OUT/tests-engine.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
+  for prec in tf32 fp16; do
+    for v in default mma; do
+      env_v=""; [ $v = mma ] && env_v=POINTNET_ENGINE_TRUNK=mma
+      env $env_v timeout 40 $P bench --device cuda --task cls --precision $prec --batch 1024 --points 1024 \
+        --seconds 1.5 --json 2>/dev/null | tail -n 1 | python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read()); r['variant'] = '$v'
+print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench $prec $v: FAILED"; status=1; continue; }
+      tail -n 1 "$OUT/engine.jsonl" | python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read())
+print('engine %s %-5s B=%-5d %-8s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.2e  %s' % (r['task'], r['precision'],
+      r['batch'], r['variant'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r['latency_ms']['median'],
+      r.get('check_rel_error', -1), r.get('trunk_kernels')))"
+    done
+  done
+  KERNEL_PROFILE_OUT=$OUT/engine-profile-tf32.txt KERNEL_PROFILE_TOP=10 \
+    CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
+    --precision tf32 --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
+  head -n 12 "$OUT/engine-profile-tf32.txt" 2>/dev/null | cut -c1-140
+fi
+
 # SESSION_CHECK_ENGINES=0: no engine tests or benchmarks (the training ones only).
 # SESSION_STEP_CASES: the training steps to time, comma-separated ("task precision [ft] [fp32fc]":
 # ft, the feature transform; fp32fc, the per-cloud layers in fp32, bench --fp32-fc).

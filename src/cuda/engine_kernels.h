@@ -92,7 +92,7 @@ bool trunk_is_split(Math math, int B);
 // Does this trunk run whole in the fused wide_max kernel
 // (POINTNET_ENGINE_TRUNK=fused-wide; launch_wide_max_fused)?
 bool trunk_fuses_wide(const TrunkArgs& a);
-bool trunk_fuses_wide_at_all();  // the variant is fused-wide
+bool trunk_fuses_wide_at_all(Math math);  // the variant is fused-wide, and has a fused kernel for math
 // The wgmma variant (sm90a/engine_trunk_wgmma.cu), for compute capability 9.0.
 TrunkShape trunk_shape_wgmma(bool single_buffer, Math math, bool from_points, bool has_pre, bool conv1_only, int B,
                              int N, int C, int sms);

@@ -30,6 +30,12 @@ __device__ __forceinline__ uint64_t desc(const void* smem, uint32_t sbo) {
          (static_cast<uint64_t>(sbo >> 4) << 32);
 }
 
+// v, which the compiler cannot see through: a sum with it is made where it is
+// used, never hoisted and kept in a register.
+__device__ __forceinline__ uint64_t opaque(uint64_t v) {
+  asm volatile("" : "+l"(v));
+  return v;
+}
 __device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>

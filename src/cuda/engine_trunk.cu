@@ -9,12 +9,13 @@
 //   wgmma    conv3 through wgmma (sm_90a only: compute capability 9.0), the
 //            weight slices double-buffered in shared memory.
 //   wgmma1   the same, single-buffered, two blocks per SM.
-//   split    F16/BF16/I8 on sm_90a, batches of kSplitMinClouds and more:
+//   split    F16/BF16/I8/TF32 on sm_90a, batches of kSplitMinClouds and more:
 //            conv1 and conv2 store conv2's output, then conv3 + max runs as
 //            the weight-stationary wgmma kernel (engine_wide_max.h).
 //   fused-wide  split, but the trunks that start from the points without a
 //            64 -> 64 layer run whole in one wgmma kernel (conv1 and conv2
-//            made inside wide_max's blocks; engine_wide_max.h). Opt-in.
+//            made inside wide_max's blocks; engine_wide_max.h); F16/BF16/I8
+//            only (TF32 stays split). Opt-in.
 // wgmma falls back to the default on other GPUs, and for fp32 (FFMA or 3xTF32).
 #include <cstdlib>
 #include <string>
@@ -137,18 +138,18 @@ void prepare_trunk_kernels() {
 
 bool trunk_is_split(Math math, int B) {
   return (variant() == Variant::Split || variant() == Variant::FusedWide) && B >= kSplitMinClouds &&
-         (math == Math::F16 || math == Math::BF16 || math == Math::I8);
+         (math == Math::F16 || math == Math::BF16 || math == Math::I8 || math == Math::TF32);
 }
 
 bool trunk_fuses_wide(const TrunkArgs& a) {
   // The kernel reads conv2's weights, bias and scales once for all clouds.
   const bool shared_conv2 = a.conv2.w_core && a.conv2.w_cloud_bytes == 0 && a.conv2.bias_cloud_stride == 0 &&
                             a.conv2.scale_cloud_stride == 0;
-  return variant() == Variant::FusedWide && trunk_is_split(a.math, a.B) && a.points && !a.h1_in && !a.pre.w &&
+  return trunk_fuses_wide_at_all(a.math) && trunk_is_split(a.math, a.B) && a.points && !a.h1_in && !a.pre.w &&
          shared_conv2 && a.conv3.w_core && (a.C == 3 || a.C == 6);
 }
 
-bool trunk_fuses_wide_at_all() { return variant() == Variant::FusedWide; }
+bool trunk_fuses_wide_at_all(Math math) { return variant() == Variant::FusedWide && math != Math::TF32; }
 
 #ifdef POINTNET_NO_SM90A
 TrunkShape trunk_shape_wgmma(bool, Math, bool, bool, bool, int, int, int, int) {
@@ -163,7 +164,8 @@ void launch_trunk_split(const TrunkArgs&, const TrunkShape&, cudaStream_t) {
   fail("this build has no sm_90a (wgmma) kernels");
 }
 size_t wide_max_smem_bytes(Math) { fail("this build has no sm_90a (wgmma) kernels"); }
-int wide_max_grid(int, int, int) { fail("this build has no sm_90a (wgmma) kernels"); }
+int wide_max_columns(Math) { fail("this build has no sm_90a (wgmma) kernels"); }
+int wide_max_grid(Math, int, int, int) { fail("this build has no sm_90a (wgmma) kernels"); }
 void prepare_wide_max_kernels() {}
 void launch_wide_max(const WideMaxArgs&, int, cudaStream_t) { fail("this build has no sm_90a (wgmma) kernels"); }
 void prepare_wide_max_fused_kernels() {}

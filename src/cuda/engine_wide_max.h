@@ -13,10 +13,10 @@
 namespace pointnet::cuda_engine {
 
 struct WideMaxArgs {
-  Math math = Math::F16;     // F16, BF16 or I8
+  Math math = Math::F16;     // F16, BF16, I8 or TF32
   int B = 0;                 // clouds
   int tiles = 0;             // 64-row tiles per cloud (a cloud's last rows repeat a valid row)
-  int C = 0;                 // output channels, a multiple of 512
+  int C = 0;                 // output channels, a multiple of wide_max_columns(math)
   const void* x = nullptr;   // per cloud tiles * 64 rows of 128 inputs, core layout (core_byte, row_bytes 128 * elem)
   const void* w = nullptr;   // (C, 128) weights in core layout (DevLayer::w_core)
   const float* scale = nullptr;  // I8: (C) per-channel weight scales
@@ -26,8 +26,10 @@ struct WideMaxArgs {
 
 // Dynamic shared memory of one block (weights + row tiles + reduction).
 size_t wide_max_smem_bytes(Math math);
-// Blocks of a launch: persistent, one per SM, a multiple of C / 512.
-int wide_max_grid(int B, int C, int sms);
+// Output channels per block: 512 (fp16, bf16, int8), 256 (tf32).
+int wide_max_columns(Math math);
+// Blocks of a launch: persistent, one per SM, a multiple of C / wide_max_columns(math).
+int wide_max_grid(Math math, int B, int C, int sms);
 // Raises the kernels' shared-memory limit; once per process, before launching.
 void prepare_wide_max_kernels();
 void launch_wide_max(const WideMaxArgs& a, int grid, cudaStream_t stream);
@@ -37,7 +39,7 @@ void launch_wide_max(const WideMaxArgs& a, int grid, cudaStream_t stream);
 // trunk args `a` that starts from the points (C = 3 or 6) with no 64 -> 64
 // layer, conv2 and conv3 carrying core-layout weights (DevLayer::w_core).
 // out (B, 1024): per cloud and channel the epilogue of conv3's max (no
-// bias), as launch_wide_max. grid as wide_max_grid(B, 1024, sms).
+// bias), as launch_wide_max. grid as wide_max_grid(F16, B, 1024, sms).
 void prepare_wide_max_fused_kernels();
 void launch_wide_max_fused(const TrunkArgs& a, float* out, int grid, cudaStream_t stream);
 

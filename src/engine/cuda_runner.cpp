@@ -361,7 +361,7 @@ struct CudaRunner::Impl {
     if (ft || seg) want["h1"] = b * n * 64 * e;
     // conv2's stored output for the split trunk (tiles of <= 256 points); with
     // fused-wide only the feature transform's trunks still store it.
-    if (trunk_is_split(math, capB) && (ft || !trunk_fuses_wide_at_all()))
+    if (trunk_is_split(math, capB) && (ft || !trunk_fuses_wide_at_all(math)))
       want["h2"] = b * ((n + 255) / 256 * 256) * 128 * e;
     if (ft) {
       want["t64"] = b * 64 * 64 * 4;
@@ -493,14 +493,14 @@ struct CudaRunner::Impl {
     w.scale = a.conv3.scale;
     w.x_scale = a.conv3.x_scale;
     w.out = at("partial", sl, 1024);
-    launch_wide_max(w, wide_max_grid(a.B, 1024, sms), sl.stream);
+    launch_wide_max(w, wide_max_grid(math, a.B, 1024, sms), sl.stream);
     return merged(sl, w.out, a.B, conv3_bias, relu);
   }
 
   // The same in one kernel: conv1 and conv2 made inside wide_max's blocks.
   Global fused_wide_trunk(const Slice& sl, const TrunkArgs& a, const float* conv3_bias, bool relu) {
     float* maxima = at("partial", sl, 1024);
-    launch_wide_max_fused(a, maxima, wide_max_grid(a.B, 1024, sms), sl.stream);
+    launch_wide_max_fused(a, maxima, wide_max_grid(math, a.B, 1024, sms), sl.stream);
     return merged(sl, maxima, a.B, conv3_bias, relu);
   }
 
@@ -812,7 +812,7 @@ std::string CudaRunner::trunk_kernel_names() const {
   if (impl_->math == Math::F32X3) return "3xtf32 (mma.sync)";
   // The split trunk runs for batches of kSplitMinClouds and more only.
   if (trunk_is_split(impl_->math, kSplitMinClouds))
-    return trunk_fuses_wide_at_all() ? "fused-wide (feature transform: split) from 64 clouds, mma.sync below"
+    return trunk_fuses_wide_at_all(impl_->math) ? "fused-wide (feature transform: split) from 64 clouds, mma.sync below"
                                      : "split (wide_max) from 64 clouds, mma.sync below";
   const std::string v = trunk_variant_name();
   return v == "split" ? "mma.sync" : v;

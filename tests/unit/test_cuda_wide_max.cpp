@@ -1,6 +1,6 @@
 // The engine's weight-stationary conv3 + max kernel (src/cuda/sm90a/
 // wide_max_wgmma.cu) against the CPU, exactly: inputs are small integers
-// (scaled by powers of two for fp16/bf16), so every product and sum is exact
+// (scaled by powers of two for fp16/bf16/tf32), so every product and sum is exact
 // in fp32 and int32 and the maxima must be equal. Shapes reach 1, 2, 3 and 5
 // row tiles per cloud (the kernel's 4-tile bodies and single-tile tails) and
 // more clouds than blocks. Runs on compute capability 9.0 only.
@@ -53,7 +53,10 @@ std::vector<uint8_t> core_bytes(const std::vector<int>& v, int rows, cuda_engine
   l.out = rows;
   l.in = kK;
   for (int x : v) l.weight.push_back(x * unit);
-  return cuda_core_weights(l, m == cuda_engine::Math::F16 ? EnginePrecision::FP16 : EnginePrecision::BF16).bytes;
+  const EnginePrecision p = m == cuda_engine::Math::F16    ? EnginePrecision::FP16
+                            : m == cuda_engine::Math::BF16 ? EnginePrecision::BF16
+                                                           : EnginePrecision::TF32;
+  return cuda_core_weights(l, p).bytes;
 }
 
 template <typename T>
@@ -100,7 +103,7 @@ void expect_exact_maxima(const WideMaxCase& c) {
     a.x_scale = 0.5f;
   }
   cuda_engine::prepare_wide_max_kernels();
-  cuda_engine::launch_wide_max(a, cuda_engine::wide_max_grid(c.B, kC, sms), nullptr);
+  cuda_engine::launch_wide_max(a, cuda_engine::wide_max_grid(c.math, c.B, kC, sms), nullptr);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<float> out(static_cast<size_t>(c.B) * kC);
   ASSERT_EQ(cudaMemcpy(out.data(), out_d, out.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
@@ -142,10 +145,12 @@ TEST_P(CudaEngineWideMax, MaximaEqualTheCpuForExactInputs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(CudaEngine, CudaEngineWideMax,
-                         ::testing::Values(cuda_engine::Math::F16, cuda_engine::Math::BF16, cuda_engine::Math::I8),
+                         ::testing::Values(cuda_engine::Math::F16, cuda_engine::Math::BF16, cuda_engine::Math::I8,
+                                           cuda_engine::Math::TF32),
                          [](const ::testing::TestParamInfo<cuda_engine::Math>& info) {
                            return std::string(info.param == cuda_engine::Math::F16    ? "fp16"
                                               : info.param == cuda_engine::Math::BF16 ? "bf16"
+                                              : info.param == cuda_engine::Math::TF32 ? "tf32"
                                                                                        : "int8");
                          });
 

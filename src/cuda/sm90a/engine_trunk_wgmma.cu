@@ -67,7 +67,8 @@ namespace {
 // registers, no spills) another 4.5-5.6% of fp16's GPU throughput at B =
 // 1024 (726k / 734k -> 767k / 767k, H100, 2026-12-07; bf16 not yet timed
 // there). POINTNET_ENGINE_SPLIT_TILE=128 (three blocks), 128x4 or 256 picks
-// one for every precision.
+// one for every precision. tf32 (4-byte tiles: 96 KiB at 128 points):
+// two blocks per SM, tiles of 128.
 using F16Split = WgSplit<F16Op>;
 using BF16Split = WgSplit<BF16Op>;
 using I8Split = WgSplit<I8Op>;
@@ -77,10 +78,12 @@ using I8Split3 = WgSplit<I8Op, 3>;
 using F16Split4 = WgSplit<F16Op, 4>;
 using BF16Split4 = WgSplit<BF16Op, 4>;
 using I8Split4 = WgSplit<I8Op, 4>;
+using TF32Split = WgSplit<TF32Op>;
 
 // Blocks per SM of the split trunk's first kernel: 2 (tiles of up to 256
 // points), 3 or 4 (up to 128).
 int split_blocks(Math math) {
+  if (math == Math::TF32) return 2;  // its only variant
   static const std::string choice = [] {
     const char* e = std::getenv("POINTNET_ENGINE_SPLIT_TILE");
     return std::string(e ? e : "");
@@ -116,6 +119,7 @@ TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, i
       case Math::F16: return split_fits<F16Split, F16Split3, F16Split4>(blocks, TP, C, from_points, has_pre);
       case Math::BF16: return split_fits<BF16Split, BF16Split3, BF16Split4>(blocks, TP, C, from_points, has_pre);
       case Math::I8: return split_fits<I8Split, I8Split3, I8Split4>(blocks, TP, C, from_points, has_pre);
+      case Math::TF32: return fits<TF32Split>(TP, C, from_points, has_pre, false);
       default: break;
     }
     return false;
@@ -133,6 +137,7 @@ void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t st
     case Math::F16: return split_launch<F16Split, F16Split3, F16Split4>(blocks, a, s, stream);
     case Math::BF16: return split_launch<BF16Split, BF16Split3, BF16Split4>(blocks, a, s, stream);
     case Math::I8: return split_launch<I8Split, I8Split3, I8Split4>(blocks, a, s, stream);
+    case Math::TF32: return launch<TF32Split>(a, s, stream);
     default: break;
   }
   fail("launch_trunk_split: no split trunk for this precision");
@@ -148,6 +153,7 @@ void prepare_trunk_wgmma_kernels() {
   raise_smem_limit<F16Split4>();
   raise_smem_limit<BF16Split4>();
   raise_smem_limit<I8Split4>();
+  raise_smem_limit<TF32Split>();
   raise_smem_limit<F16>();
   raise_smem_limit<BF16>();
   raise_smem_limit<TF32>();

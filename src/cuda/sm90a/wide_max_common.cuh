@@ -14,7 +14,7 @@
 namespace pointnet::cuda_engine {
 namespace wide {
 
-constexpr int kColsPerBlock = 512;  // output channels per block: 2 warpgroups x 2 halves x 128
+constexpr int kColsPerBlock = 512;  // fused kernel's output channels per block: 2 warpgroups x 2 halves x 128
 constexpr int kTileRows = 64;       // rows per wgmma tile
 
 #define PN_WG128_D "{" \
@@ -58,6 +58,15 @@ struct Mma128<BF16Op> {
   }
 };
 template <>
+struct Mma128<TF32Op> {  // K = 8 per instruction: the same 32 bytes of K; no transposes for tf32
+  __device__ static void run(float (&d)[64], uint64_t a, uint64_t b, bool accumulate) {
+    asm volatile(PN_WG128_SCALE_D "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 " PN_WG128_D
+                 ", %64, %65, p, 1, 1;\n}\n"
+                 : PN_WG128_ACC(PN_F)
+                 : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
+  }
+};
+template <>
 struct Mma128<I8Op> {
   __device__ static void run(int (&d)[64], uint64_t a, uint64_t b, bool accumulate) {
     asm volatile(PN_WG128_SCALE_D "wgmma.mma_async.sync.aligned.m64n128k32.s32.u8.s8 " PN_WG128_D
@@ -81,9 +90,20 @@ __device__ __forceinline__ void issue128(typename Op::Acc (&d)[64], const char* 
   constexpr uint32_t kSbo = kRowBytes * 8;
   wg::fence_acc(d);
   wg::fence();
+  if constexpr (kSteps <= 8) {
 #pragma unroll
-  for (int ks = 0; ks < kSteps; ++ks)
-    Mma128<Op>::run(d, wg::desc(x + ks * 256, kSbo), wg::desc(wb + ks * 256, kSbo), ks > 0);
+    for (int ks = 0; ks < kSteps; ++ks)
+      Mma128<Op>::run(d, wg::desc(x + ks * 256, kSbo), wg::desc(wb + ks * 256, kSbo), ks > 0);
+  } else {
+    // tf32's 16 k-steps: each step's descriptors are the first's plus 256
+    // bytes (16 in the address field), added where used. Hoisted out of the
+    // tile loop, the weights' descriptors would hold 64 registers for good
+    // and spill (ptxas: 608 bytes; this way 64).
+    const uint64_t da = wg::desc(x, kSbo), db = wg::desc(wb, kSbo);
+#pragma unroll
+    for (int ks = 0; ks < kSteps; ++ks)
+      Mma128<Op>::run(d, da + wg::opaque(16 * ks), db + wg::opaque(16 * ks), ks > 0);
+  }
   wg::commit();
   wg::fence_acc(d);
 }

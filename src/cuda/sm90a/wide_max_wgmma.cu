@@ -1,10 +1,12 @@
 // conv3 + max over a cloud's points through Hopper's warpgroup MMA (wgmma,
 // sm_90a), weight-stationary: each block keeps 512 output channels' weights
+// (fp16/bf16/int8; tf32: 256, as its 4-byte weights take the same 128 KiB)
 // in shared memory for the whole launch and streams the clouds' 128-wide
-// input rows through it in tiles of 64 rows (cp.async, two tiles ahead). Its
-// two warpgroups take 256 channels each as two m64n128 halves; one half's
-// wgmmas run while the other half's maxima are folded, so the tensor cores
-// never wait for the fold. Only the per-cloud maxima are written.
+// input rows through it in tiles of 64 rows (cp.async, two tiles ahead; tf32
+// one, as its 32 KiB tiles leave room for three stages only). Each warpgroup
+// takes 256 channels as two m64n128 halves; one half's wgmmas run while the
+// other half's maxima are folded, so the tensor cores never wait for the
+// fold. Only the per-cloud maxima are written.
 //
 // Compared with the fused trunk (engine_tile_wgmma.cuh), which streams
 // 64-channel weight slices past a block's few rows, each weight byte loaded
@@ -22,32 +24,36 @@
 namespace pointnet::cuda_engine {
 namespace {
 
-using wide::kColsPerBlock;
 using wide::kTileRows;
-
-
-constexpr int kThreadsWm = 256;  // two warpgroups
-constexpr int kStages = 4;       // row tiles in shared memory: computing, finishing, two arriving
 
 template <class Op>
 struct WideMaxLayout {
+  // 2-byte and 1-byte types: two warpgroups, 512 channels; tf32: one, 256.
+  static constexpr int kWarpgroups = Op::kBytes == 4 ? 1 : 2;
+  static constexpr int kThreads = 128 * kWarpgroups;
+  static constexpr int kCols = 256 * kWarpgroups;  // output channels per block
+  // Row tiles in shared memory: one computing, one finishing, the rest (kAhead) arriving.
+  static constexpr int kStages = kWarpgroups == 2 ? 4 : 3;
+  static constexpr int kAhead = kStages - 2;
   static constexpr int kRowBytes = 128 * Op::kBytes;  // K = 128
   static constexpr int kTileBytes = kTileRows * kRowBytes;
-  static constexpr int kWeightBytes = kColsPerBlock * kRowBytes;
-  static constexpr int kRedBytes = 2 * 2 * 4 * 128 * 4;  // [warpgroup][half][warp][128 channels]
+  static constexpr int kWeightBytes = kCols * kRowBytes;
+  static constexpr int kRedBytes = kWarpgroups * 4 * 128 * 4;  // [warpgroup][warp][128 channels], one half at a time
   static constexpr size_t kSmem = static_cast<size_t>(kWeightBytes) + kStages * kTileBytes + kRedBytes;
+  static_assert(kSmem <= 227 * 1024, "one block per SM: 227 KiB of shared memory");
 };
 
 template <class Op>
-__global__ void __launch_bounds__(kThreadsWm, 1) wide_max_kernel(const WideMaxArgs a) {
+__global__ void __launch_bounds__(WideMaxLayout<Op>::kThreads, 1) wide_max_kernel(const WideMaxArgs a) {
   using L = WideMaxLayout<Op>;
   using Acc = typename Op::Acc;
+  constexpr int kThreadsWm = L::kThreads, kStages = L::kStages;
   extern __shared__ __align__(128) char smem[];
   char* w_s = smem;
   char* tiles_s = smem + L::kWeightBytes;
   float* red = reinterpret_cast<float*>(tiles_s + kStages * L::kTileBytes);
 
-  const int groups = a.C / kColsPerBlock, group = blockIdx.x % groups;
+  const int groups = a.C / L::kCols, group = blockIdx.x % groups;
   const int first = blockIdx.x / groups, stride = gridDim.x / groups;
   const int clouds = first < a.B ? (a.B - first + stride - 1) / stride : 0;
   const int T = a.tiles, Q = clouds * T;  // this block's row tiles, cloud after cloud
@@ -73,11 +79,17 @@ __global__ void __launch_bounds__(kThreadsWm, 1) wide_max_kernel(const WideMaxAr
     wg::cp_async_commit();
   };
   // Tile q has landed (every thread's copies, made visible to wgmma); the
-  // stage of tile q - 2, whose wgmmas every thread has waited for, is refilled
-  // with tile q + 2.
+  // stage of tile q - 2, whose wgmmas every thread has waited for, is
+  // refilled with tile q + kAhead (q + 2 of four stages, q + 1 of three).
   const auto arrive = [&](int q) {
-    wg::all_but_newest_landed();
-    load(q + 2);
+    if constexpr (L::kAhead == 2) {
+      wg::all_but_newest_landed();
+    } else {
+      wg::cp_async_wait<0>();
+      wg::fence_proxy_async();
+      __syncthreads();
+    }
+    load(q + L::kAhead);
   };
 
   // This warpgroup's two halves of 128 channels.
@@ -98,8 +110,8 @@ __global__ void __launch_bounds__(kThreadsWm, 1) wide_max_kernel(const WideMaxAr
   };
   // A cloud's maxima of one half, into out's row b.
   const auto finish = [&](Acc (&best)[32], int b, int half) {
-    wide::finish128<Op>(best, red + (wgi * 2 + half) * 4 * 128, wgi, group * kColsPerBlock + wgi * 256 + half * 128,
-                        a.x_scale, a.scale, a.out + static_cast<size_t>(b) * a.C);
+    wide::finish128<Op>(best, red + wgi * 4 * 128, wgi, group * L::kCols + wgi * 256 + half * 128, a.x_scale,
+                        a.scale, a.out + static_cast<size_t>(b) * a.C);
   };
 
   if (Q == 0) {
@@ -109,16 +121,17 @@ __global__ void __launch_bounds__(kThreadsWm, 1) wide_max_kernel(const WideMaxAr
   }
 #pragma unroll
   for (int i = 0; i < 32; ++i) best0[i] = best1[i] = acc_lowest<Acc>();
-  load(0);
-  load(1);
+  for (int q = 0; q < L::kAhead; ++q) load(q);
   for (int c = 0; c < clouds; ++c) {
     const int q0 = c * T;
     int u = 0;
     for (; u + 4 <= T; u += 4) tiles(q0 + u, std::integral_constant<int, 4>());
     for (; u < T; ++u) tiles(q0 + u, std::integral_constant<int, 1>());
-    // The reduction's shared memory is next written a cloud later, after
-    // arrive's __syncthreads: no barrier needed after reading it.
+    // The halves share the warpgroup's reduction memory: half 1 writes it
+    // once every thread has read half 0's. It is next written a cloud
+    // later, after arrive's __syncthreads: no barrier needed after that.
     finish(best0, first + c * stride, 0);
+    wg::bar_sync(1 + wgi, 128);
     finish(best1, first + c * stride, 1);
   }
   wg::cp_async_wait<0>();
@@ -132,7 +145,7 @@ void raise_limit() {
 
 template <class Op>
 void launch(const WideMaxArgs& a, int grid, cudaStream_t stream) {
-  wide_max_kernel<Op><<<grid, kThreadsWm, WideMaxLayout<Op>::kSmem, stream>>>(a);
+  wide_max_kernel<Op><<<grid, WideMaxLayout<Op>::kThreads, WideMaxLayout<Op>::kSmem, stream>>>(a);
   CUDA_CHECK(cudaGetLastError());
 }
 
@@ -143,13 +156,18 @@ size_t wide_max_smem_bytes(Math math) {
     case Math::F16: return WideMaxLayout<F16Op>::kSmem;
     case Math::BF16: return WideMaxLayout<BF16Op>::kSmem;
     case Math::I8: return WideMaxLayout<I8Op>::kSmem;
+    case Math::TF32: return WideMaxLayout<TF32Op>::kSmem;
     default: break;
   }
   fail("wide_max: no wgmma kernel for this precision");
 }
 
-int wide_max_grid(int B, int C, int sms) {
-  const int groups = C / kColsPerBlock;
+int wide_max_columns(Math math) {
+  return math == Math::TF32 ? WideMaxLayout<TF32Op>::kCols : WideMaxLayout<F16Op>::kCols;
+}
+
+int wide_max_grid(Math math, int B, int C, int sms) {
+  const int groups = C / wide_max_columns(math);
   const int per_group = std::max(1, std::min(B, sms / groups));
   return per_group * groups;
 }
@@ -158,14 +176,17 @@ void prepare_wide_max_kernels() {
   raise_limit<F16Op>();
   raise_limit<BF16Op>();
   raise_limit<I8Op>();
+  raise_limit<TF32Op>();
 }
 
 void launch_wide_max(const WideMaxArgs& a, int grid, cudaStream_t stream) {
-  PN_CHECK(a.C > 0 && a.C % kColsPerBlock == 0 && a.tiles > 0 && grid % (a.C / kColsPerBlock) == 0);
+  const int cols = wide_max_columns(a.math);
+  PN_CHECK(a.C > 0 && a.C % cols == 0 && a.tiles > 0 && grid % (a.C / cols) == 0);
   switch (a.math) {
     case Math::F16: return launch<F16Op>(a, grid, stream);
     case Math::BF16: return launch<BF16Op>(a, grid, stream);
     case Math::I8: return launch<I8Op>(a, grid, stream);
+    case Math::TF32: return launch<TF32Op>(a, grid, stream);
     default: break;
   }
   fail("wide_max: no wgmma kernel for this precision");
