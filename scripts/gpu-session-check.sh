@@ -132,41 +132,61 @@ fi
 
 # SESSION_ENGINE_TF32=1: the tf32 split trunk (wide_max in tf32): conv3 + max
 # alone beside cuBLAS (every precision, checked exactly first), the engine
-# tests, and tf32 / fp16 engines at B = 1024, split (default) vs the fused
-# mma.sync trunk, into $OUT/engine.jsonl; the tf32 engine's kernel profile.
-if [ "${SESSION_ENGINE_TF32:-0}" = 1 ]; then
-  stamp "== conv3 + max alone (bench_wide_max_gpu), tf32 included"
-  timeout 90 build-gpu/bench_wide_max_gpu --batch 1024 --points 1024 --json > "$OUT/wide_max-1024.txt" 2>&1 || status=1
-  grep -v '^{' "$OUT/wide_max-1024.txt"
-  grep '^{' "$OUT/wide_max-1024.txt" | tee -a "$OUT/wide_max.jsonl" | python3 -c "
+# tests, and tf32 engines at B = 1024: split (default), its first kernel at
+# three and four blocks per SM (tiles of 64), and the fused mma.sync trunk,
+# into $OUT/engine.jsonl; the tf32 engine's kernel profile.
+# SESSION_ENGINE_TF32=tiles: the tile variants' tests and benchmarks only.
+tf32=${SESSION_ENGINE_TF32:-0}
+if [ "$tf32" != 0 ]; then
+  if [ "$tf32" = 1 ]; then
+    stamp "== conv3 + max alone (bench_wide_max_gpu), tf32 included"
+    timeout 90 build-gpu/bench_wide_max_gpu --batch 1024 --points 1024 --json > "$OUT/wide_max-1024.txt" 2>&1 || status=1
+    grep -v '^{' "$OUT/wide_max-1024.txt"
+    grep '^{' "$OUT/wide_max-1024.txt" | tee -a "$OUT/wide_max.jsonl" | python3 -c "
 import json, sys
 for l in sys.stdin:
     r = json.loads(l)
     print('%-5s %-34s B=%-5d %9.2f us %7.1f TFLOP/s' % (r['precision'], r['program'], r['batch'], r['us'], r['tflops']))"
-  stamp "== engine tests (tf32 now split from 64 clouds)"
-  timeout 200 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
-    --gtest_color=no > "$OUT/tests-engine.log" 2>&1 || status=1
-  grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
-  for prec in tf32 fp16; do
-    for v in default mma; do
-      env_v=""; [ $v = mma ] && env_v=POINTNET_ENGINE_TRUNK=mma
-      env $env_v timeout 40 $P bench --device cuda --task cls --precision $prec --batch 1024 --points 1024 \
-        --seconds 1.5 --json 2>/dev/null | tail -n 1 | python3 -c "
+    stamp "== engine tests (tf32 now split from 64 clouds)"
+    timeout 200 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
+      --gtest_color=no > "$OUT/tests-engine.log" 2>&1 || status=1
+    grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
+  fi
+  for tile in 64x3 64x4; do
+    POINTNET_ENGINE_SPLIT_TILE=$tile timeout 150 build-gpu/pointnet_tests \
+      --gtest_filter='CudaArchitectures*.EveryFloat*/cls_3ch:CudaArchitectures*.EveryFloat*/cls_6ch' \
+      --gtest_color=no > "$OUT/tests-tf32-$tile.log" 2>&1 || status=1
+    grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-tf32-$tile.log" | sed "s/^/SPLIT_TILE=$tile: /" | head -n 8
+  done
+  for v in default 64x3 64x4 mma default; do
+    case $v in
+      default) env_v="" ;;
+      mma) env_v=POINTNET_ENGINE_TRUNK=mma ;;
+      *) env_v=POINTNET_ENGINE_SPLIT_TILE=$v ;;
+    esac
+    env $env_v timeout 40 $P bench --device cuda --task cls --precision tf32 --batch 1024 --points 1024 \
+      --seconds 1.5 --json 2>/dev/null | tail -n 1 | python3 -c "
 import json, sys
 r = json.loads(sys.stdin.read()); r['variant'] = '$v'
-print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench $prec $v: FAILED"; status=1; continue; }
-      tail -n 1 "$OUT/engine.jsonl" | python3 -c "
+print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench tf32 $v: FAILED"; status=1; continue; }
+    tail -n 1 "$OUT/engine.jsonl" | python3 -c "
 import json, sys
 r = json.loads(sys.stdin.read())
 print('engine %s %-5s B=%-5d %-8s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.2e  %s' % (r['task'], r['precision'],
       r['batch'], r['variant'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r['latency_ms']['median'],
       r.get('check_rel_error', -1), r.get('trunk_kernels')))"
-    done
   done
-  KERNEL_PROFILE_OUT=$OUT/engine-profile-tf32.txt KERNEL_PROFILE_TOP=10 \
-    CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
-    --precision tf32 --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
-  head -n 12 "$OUT/engine-profile-tf32.txt" 2>/dev/null | cut -c1-140
+  for v in "" 64x3; do
+    KERNEL_PROFILE_OUT=$OUT/engine-profile-tf32$v.txt KERNEL_PROFILE_TOP=6 POINTNET_ENGINE_SPLIT_TILE=$v \
+      CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
+      --precision tf32 --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
+    echo "tf32 profile, split tile ${v:-default}:"; head -n 6 "$OUT/engine-profile-tf32$v.txt" 2>/dev/null | cut -c1-140
+  done
+  if [ "$tf32" = tiles ]; then
+    stamp "done"
+    [ $status = 0 ] && echo "gpu-session-check: OK" || echo "gpu-session-check: FAILED"
+    exit $status
+  fi
 fi
 
 # SESSION_CHECK_ENGINES=0: no engine tests or benchmarks (the training ones only).

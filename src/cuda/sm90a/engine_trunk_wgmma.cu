@@ -79,18 +79,21 @@ using F16Split4 = WgSplit<F16Op, 4>;
 using BF16Split4 = WgSplit<BF16Op, 4>;
 using I8Split4 = WgSplit<I8Op, 4>;
 using TF32Split = WgSplit<TF32Op>;
+using TF32Split3 = WgSplit<TF32Op, 3>;
+using TF32Split4 = WgSplit<TF32Op, 4>;
 
 // Blocks per SM of the split trunk's first kernel: 2 (tiles of up to 256
 // points), 3 or 4 (up to 128).
 int split_blocks(Math math) {
-  if (math == Math::TF32) return 2;  // its only variant
   static const std::string choice = [] {
     const char* e = std::getenv("POINTNET_ENGINE_SPLIT_TILE");
     return std::string(e ? e : "");
   }();
-  if (choice == "128") return 3;
-  if (choice == "128x4") return 4;
+  // tf32's tiles (4 bytes an element) shrink to 64 points at three or four blocks.
+  if (choice == "128" || choice == "64x3") return 3;
+  if (choice == "128x4" || choice == "64x4") return 4;
   if (choice == "256") return 2;
+  if (math == Math::TF32) return 2;
   return math == Math::I8 ? 2 : math == Math::F16 ? 4 : 3;
 }
 
@@ -119,7 +122,7 @@ TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, i
       case Math::F16: return split_fits<F16Split, F16Split3, F16Split4>(blocks, TP, C, from_points, has_pre);
       case Math::BF16: return split_fits<BF16Split, BF16Split3, BF16Split4>(blocks, TP, C, from_points, has_pre);
       case Math::I8: return split_fits<I8Split, I8Split3, I8Split4>(blocks, TP, C, from_points, has_pre);
-      case Math::TF32: return fits<TF32Split>(TP, C, from_points, has_pre, false);
+      case Math::TF32: return split_fits<TF32Split, TF32Split3, TF32Split4>(blocks, TP, C, from_points, has_pre);
       default: break;
     }
     return false;
@@ -137,7 +140,7 @@ void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t st
     case Math::F16: return split_launch<F16Split, F16Split3, F16Split4>(blocks, a, s, stream);
     case Math::BF16: return split_launch<BF16Split, BF16Split3, BF16Split4>(blocks, a, s, stream);
     case Math::I8: return split_launch<I8Split, I8Split3, I8Split4>(blocks, a, s, stream);
-    case Math::TF32: return launch<TF32Split>(a, s, stream);
+    case Math::TF32: return split_launch<TF32Split, TF32Split3, TF32Split4>(blocks, a, s, stream);
     default: break;
   }
   fail("launch_trunk_split: no split trunk for this precision");
@@ -154,6 +157,8 @@ void prepare_trunk_wgmma_kernels() {
   raise_smem_limit<BF16Split4>();
   raise_smem_limit<I8Split4>();
   raise_smem_limit<TF32Split>();
+  raise_smem_limit<TF32Split3>();
+  raise_smem_limit<TF32Split4>();
   raise_smem_limit<F16>();
   raise_smem_limit<BF16>();
   raise_smem_limit<TF32>();
