@@ -182,6 +182,14 @@ print('engine %s %-5s B=%-5d %-8s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err
       --precision tf32 --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
     echo "tf32 profile, split tile ${v:-default}:"; head -n 6 "$OUT/engine-profile-tf32$v.txt" 2>/dev/null | cut -c1-140
   done
+  ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+  if [ -x "$ncu" ]; then
+    timeout 90 "$ncu" --kernel-name "regex:trunk_kernel" --launch-count 1 --set full --import-source no \
+      $P bench --device cuda --task cls --precision tf32 --batch 1024 --points 1024 --iters 1 --warmup 1 \
+      > "$OUT/ncu-split-trunk-tf32.txt" 2>&1 || echo "ncu FAILED (not counted)"
+    grep -E 'Duration|Registers Per|Achieved Occupancy|Issue Slots Busy|No Eligible|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput' \
+      "$OUT/ncu-split-trunk-tf32.txt" | head -n 12
+  fi
   if [ "$tf32" = tiles ]; then
     stamp "done"
     [ $status = 0 ] && echo "gpu-session-check: OK" || echo "gpu-session-check: FAILED"
