@@ -135,7 +135,7 @@ fi
 # tests, and tf32 engines at B = 1024: split (default), its first kernel at
 # three and four blocks per SM (tiles of 64), and the fused mma.sync trunk,
 # into $OUT/engine.jsonl; the tf32 engine's kernel profile.
-# SESSION_ENGINE_TF32=tiles: the tile variants' tests and benchmarks only.
+# SESSION_ENGINE_TF32=tiles: the tile variants' tests and benchmarks, and Nsight Compute on the first kernel.
 tf32=${SESSION_ENGINE_TF32:-0}
 if [ "$tf32" != 0 ]; then
   if [ "$tf32" = 1 ]; then
@@ -190,10 +190,22 @@ print('engine %s %-5s B=%-5d %-8s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err
     grep -E 'Duration|Registers Per|Achieved Occupancy|Issue Slots Busy|No Eligible|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput' \
       "$OUT/ncu-split-trunk-tf32.txt" | head -n 12
   fi
-  if [ "$tf32" = tiles ]; then
-    stamp "done"
-    [ $status = 0 ] && echo "gpu-session-check: OK" || echo "gpu-session-check: FAILED"
-    exit $status
+fi
+
+# SESSION_RACECHECK="gtest filter": those tests under compute-sanitizer's
+# racecheck (shared-memory hazards), into $OUT/racecheck.txt; a hazard fails the check.
+if [ -n "${SESSION_RACECHECK:-}" ]; then
+  stamp "== racecheck: $SESSION_RACECHECK"
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  if [ -x "$sanitizer" ]; then
+    timeout 240 "$sanitizer" --tool racecheck --racecheck-report hazard --error-exitcode 3 build-gpu/pointnet_tests \
+      --gtest_filter="$SESSION_RACECHECK" --gtest_color=no > "$OUT/racecheck.txt" 2>&1
+    rc=$?
+    [ $rc = 0 ] || status=1
+    grep -E 'RACECHECK SUMMARY|hazard|^\[  (PASSED|FAILED) |^\[==========\]' "$OUT/racecheck.txt" | head -n 12
+    echo "racecheck exit $rc"
+  else
+    echo "no compute-sanitizer on this machine"
   fi
 fi
 
