@@ -812,8 +812,9 @@ std::string CudaRunner::trunk_kernel_names() const {
   if (impl_->math == Math::F32X3) return "3xtf32 (mma.sync)";
   // The split trunk runs for batches of kSplitMinClouds and more only.
   if (trunk_is_split(impl_->math, kSplitMinClouds))
-    return trunk_fuses_wide_at_all(impl_->math) ? "fused-wide (feature transform: split) from 64 clouds, mma.sync below"
-                                     : "split (wide_max) from 64 clouds, mma.sync below";
+    return trunk_fuses_wide_at_all(impl_->math)
+               ? "fused-wide (feature transform: split) from 64 clouds, mma.sync below"
+               : "split (wide_max) from 64 clouds, mma.sync below";
   const std::string v = trunk_variant_name();
   return v == "split" ? "mma.sync" : v;
 }

@@ -137,8 +137,10 @@ TEST_P(CudaEngineWideMax, MaximaEqualTheCpuForExactInputs) {
   std::string why;
   if (!hopper(&why)) GTEST_SKIP() << why;
   // 1, 2, 3 and 5 row tiles per cloud; 70 clouds: more than a launch's blocks
-  // per channel group (one per two SMs), so some blocks take two clouds.
-  for (const auto& [B, tiles] : std::vector<std::pair<int, int>>{{3, 1}, {2, 2}, {5, 3}, {1, 5}, {70, 1}}) {
+  // per channel group (one per two SMs; tf32: four), so some blocks take two
+  // or three clouds, with 5 tiles each: the four-tile body and the one-tile
+  // tail across cloud boundaries.
+  for (const auto& [B, tiles] : std::vector<std::pair<int, int>>{{3, 1}, {2, 2}, {5, 3}, {1, 5}, {70, 1}, {70, 5}}) {
     SCOPED_TRACE("B " + std::to_string(B) + ", " + std::to_string(tiles) + " tiles");
     expect_exact_maxima({GetParam(), B, tiles});
   }

@@ -89,7 +89,10 @@ int split_blocks(Math math) {
     const char* e = std::getenv("POINTNET_ENGINE_SPLIT_TILE");
     return std::string(e ? e : "");
   }();
-  // tf32's tiles (4 bytes an element) shrink to 64 points at three or four blocks.
+  // The choice is blocks per SM; the tile is then the largest that fits that
+  // many: 128 points in 2-byte and 1-byte types, 64 in tf32 (4-byte tiles),
+  // so for tf32 "128" is "64x3" and "128x4" is "64x4" (and for the others
+  // the reverse).
   if (choice == "128" || choice == "64x3") return 3;
   if (choice == "128x4" || choice == "64x4") return 4;
   if (choice == "256") return 2;

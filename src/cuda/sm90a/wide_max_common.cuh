@@ -123,9 +123,10 @@ __device__ __forceinline__ void fold128(Acc (&best)[32], Acc (&d)[64]) {
 
 // A cloud's maxima of 128 channels (c0 ..) held by one warpgroup: across the
 // 8 row groups of each warp, then its 4 warps through `red` (4 x 128 floats,
-// this warpgroup's and half's own); out[c0 + i] = the epilogue of channel
-// c0 + i's max. The running maxima restart. `red` is next written a cloud
-// later, after a block-wide barrier: no barrier after the read.
+// this warpgroup's own); out[c0 + i] = the epilogue of channel c0 + i's max.
+// The running maxima restart. Before `red` is written again (the other half,
+// or the next cloud) every thread of the warpgroup must have read it: the
+// caller's barrier.
 template <class Op>
 __device__ __forceinline__ void finish128(typename Op::Acc (&best)[32], float* red, int wgi, int c0, float x_scale,
                                           const float* scale, float* out) {

@@ -41,6 +41,9 @@ struct WideMaxLayout {
   static constexpr int kRedBytes = kWarpgroups * 4 * 128 * 4;  // [warpgroup][warp][128 channels], one half at a time
   static constexpr size_t kSmem = static_cast<size_t>(kWeightBytes) + kStages * kTileBytes + kRedBytes;
   static_assert(kSmem <= 227 * 1024, "one block per SM: 227 KiB of shared memory");
+  // issue128 adds up to 15 x 256 bytes to a descriptor's 14-bit address field
+  // (16-byte units): no carry out of it for any address in the block.
+  static_assert(kSmem + 1024 + 15 * 256 <= (1 << 18), "descriptor address field");
 };
 
 template <class Op>
@@ -96,7 +99,8 @@ __global__ void __launch_bounds__(WideMaxLayout<Op>::kThreads, 1) wide_max_kerne
   const char* w_half0 = w_s + static_cast<size_t>(wgi * 256) * L::kRowBytes;
   const char* w_half1 = w_half0 + 128 * L::kRowBytes;
   const auto issue = [&](Acc (&d)[64], int q, auto half) {
-    wide::issue128<Op, L::kRowBytes>(d, tiles_s + (q % kStages) * L::kTileBytes, decltype(half)::value ? w_half1 : w_half0);
+    const char* w_half = decltype(half)::value ? w_half1 : w_half0;
+    wide::issue128<Op, L::kRowBytes>(d, tiles_s + (q % kStages) * L::kTileBytes, w_half);
   };
   Acc best0[32], best1[32];
   const auto fold = [&](Acc (&d)[64], int, auto half) {
