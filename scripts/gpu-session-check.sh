@@ -22,6 +22,31 @@ gpu_build || exit 1
 P=build-gpu/pointnet
 status=0
 
+# One engine benchmark into $OUT/engine.jsonl and a console line.
+engine_bench() {  # label env ("" for none) batch precision [task points]
+  env $2 timeout 40 $P bench --device cuda --task ${5:-cls} --precision $4 --batch $3 --points ${6:-1024} --seconds 1.5 \
+    --json 2>/dev/null | tail -n 1 | python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read()); r['variant'] = '$1'
+print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench $*: FAILED"; status=1; return; }
+  tail -n 1 "$OUT/engine.jsonl" | python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read())
+print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.2e  %s' % (r['task'], r['precision'], r['batch'],
+    r['variant'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r['latency_ms']['median'], r.get('check_rel_error', -1),
+    r.get('trunk_kernels')))"
+}
+# conv3 + max alone at B = 1024 x 1024 (bench_wide_max_gpu: every precision,
+# checked exactly against the CPU first, beside cuBLAS's GEMM) into $OUT/wide_max.jsonl.
+wide_max_bench() {
+  timeout 90 build-gpu/bench_wide_max_gpu --batch 1024 --points 1024 --json > "$OUT/wide_max-1024.txt" 2>&1 || status=1
+  grep -v '^{' "$OUT/wide_max-1024.txt"
+  grep '^{' "$OUT/wide_max-1024.txt" | tee -a "$OUT/wide_max.jsonl" | python3 -c "
+import json, sys
+for l in sys.stdin:
+    r = json.loads(l)
+    print('%-5s %-34s B=%-5d %9.2f us %7.1f TFLOP/s' % (r['precision'], r['program'], r['batch'], r['us'], r['tflops']))"
+}
 # SESSION_WIDE_MAX=1: the engine's conv3 + max alone (wgmma, weight-stationary)
 # beside cuBLAS's GEMM of the same shape (build-gpu/bench_wide_max_gpu), checked
 # against the CPU first, into $OUT/wide_max.jsonl; the engine tests; engines
@@ -34,16 +59,7 @@ status=0
 lean=${SESSION_LEAN:-0}
 if [ "${SESSION_WIDE_MAX:-0}" != 0 ]; then
   stamp "== conv3 + max alone: wgmma wide_max vs cuBLAS GEMM (bench_wide_max_gpu)"
-  [ "$lean" = 1 ] || for b in 1024; do
-    timeout 60 build-gpu/bench_wide_max_gpu --batch $b --points 1024 --json > "$OUT/wide_max-$b.txt" 2>&1 || status=1
-    grep -v '^{' "$OUT/wide_max-$b.txt"
-    grep '^{' "$OUT/wide_max-$b.txt" >> "$OUT/wide_max.jsonl"
-    grep '^{' "$OUT/wide_max-$b.txt" | python3 -c "
-import json, sys
-for l in sys.stdin:
-    r = json.loads(l)
-    print('%-5s %-34s B=%-5d %9.2f us %7.1f TFLOP/s' % (r['precision'], r['program'], r['batch'], r['us'], r['tflops']))"
-  done
+  [ "$lean" = 1 ] || wide_max_bench
   [ "$lean" = 1 ] || { stamp "== engine tests (the split trunk is the default on sm_90)"
   timeout 150 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
     --gtest_color=no > "$OUT/tests-split.log" 2>&1 || status=1
@@ -69,19 +85,6 @@ for l in sys.stdin:
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-seg-head.log" | sed 's/^/seg head: /' | head -n 12
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-fused-wide.log" | sed 's/^/fused-wide: /' | head -n 12
   stamp "== engines: default (split trunk, TF32 wide FCs) vs POINTNET_ENGINE_TRUNK=mma vs POINTNET_ENGINE_FC=fp32"
-  engine_bench() {  # label env ("" for none) batch precision [task points]
-    env $2 timeout 40 $P bench --device cuda --task ${5:-cls} --precision $4 --batch $3 --points ${6:-1024} --seconds 1.5 \
-      --json 2>/dev/null | tail -n 1 | python3 -c "
-import json, sys
-r = json.loads(sys.stdin.read()); r['variant'] = '$1'
-print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench $*: FAILED"; status=1; return; }
-    tail -n 1 "$OUT/engine.jsonl" | python3 -c "
-import json, sys
-r = json.loads(sys.stdin.read())
-print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.2e  %s' % (r['task'], r['precision'], r['batch'],
-      r['variant'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r['latency_ms']['median'], r.get('check_rel_error', -1),
-      r.get('trunk_kernels')))"
-  }
   for prec in fp16 int8 bf16 tf32; do
     engine_bench default "" 1024 $prec
     if [ "$lean" = 1 ]; then
@@ -140,13 +143,7 @@ tf32=${SESSION_ENGINE_TF32:-0}
 if [ "$tf32" != 0 ]; then
   if [ "$tf32" = 1 ]; then
     stamp "== conv3 + max alone (bench_wide_max_gpu), tf32 included"
-    timeout 90 build-gpu/bench_wide_max_gpu --batch 1024 --points 1024 --json > "$OUT/wide_max-1024.txt" 2>&1 || status=1
-    grep -v '^{' "$OUT/wide_max-1024.txt"
-    grep '^{' "$OUT/wide_max-1024.txt" | tee -a "$OUT/wide_max.jsonl" | python3 -c "
-import json, sys
-for l in sys.stdin:
-    r = json.loads(l)
-    print('%-5s %-34s B=%-5d %9.2f us %7.1f TFLOP/s' % (r['precision'], r['program'], r['batch'], r['us'], r['tflops']))"
+    wide_max_bench
     stamp "== engine tests (tf32 now split from 64 clouds)"
     timeout 200 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
       --gtest_color=no > "$OUT/tests-engine.log" 2>&1 || status=1
@@ -160,21 +157,10 @@ for l in sys.stdin:
   done
   for v in default 64x3 64x4 mma default; do
     case $v in
-      default) env_v="" ;;
-      mma) env_v=POINTNET_ENGINE_TRUNK=mma ;;
-      *) env_v=POINTNET_ENGINE_SPLIT_TILE=$v ;;
+      default) engine_bench $v "" 1024 tf32 ;;
+      mma) engine_bench $v POINTNET_ENGINE_TRUNK=mma 1024 tf32 ;;
+      *) engine_bench $v POINTNET_ENGINE_SPLIT_TILE=$v 1024 tf32 ;;
     esac
-    env $env_v timeout 40 $P bench --device cuda --task cls --precision tf32 --batch 1024 --points 1024 \
-      --seconds 1.5 --json 2>/dev/null | tail -n 1 | python3 -c "
-import json, sys
-r = json.loads(sys.stdin.read()); r['variant'] = '$v'
-print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench tf32 $v: FAILED"; status=1; continue; }
-    tail -n 1 "$OUT/engine.jsonl" | python3 -c "
-import json, sys
-r = json.loads(sys.stdin.read())
-print('engine %s %-5s B=%-5d %-8s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.2e  %s' % (r['task'], r['precision'],
-      r['batch'], r['variant'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r['latency_ms']['median'],
-      r.get('check_rel_error', -1), r.get('trunk_kernels')))"
   done
   for v in "" 64x3; do
     KERNEL_PROFILE_OUT=$OUT/engine-profile-tf32$v.txt KERNEL_PROFILE_TOP=6 POINTNET_ENGINE_SPLIT_TILE=$v \
