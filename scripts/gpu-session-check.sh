@@ -138,7 +138,8 @@ fi
 # tests, and tf32 engines at B = 1024: split (default), its first kernel at
 # three and four blocks per SM (tiles of 64), and the fused mma.sync trunk,
 # into $OUT/engine.jsonl; the tf32 engine's kernel profile.
-# SESSION_ENGINE_TF32=tiles: the tile variants' tests and benchmarks, and Nsight Compute on the first kernel.
+# SESSION_ENGINE_TF32=tiles: the tile variants' tests and benchmarks only,
+# then SESSION_RACECHECK if set, and nothing else (a short lease).
 tf32=${SESSION_ENGINE_TF32:-0}
 if [ "$tf32" != 0 ]; then
   if [ "$tf32" = 1 ]; then
@@ -155,21 +156,23 @@ if [ "$tf32" != 0 ]; then
       --gtest_color=no > "$OUT/tests-tf32-$tile.log" 2>&1 || status=1
     grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-tf32-$tile.log" | sed "s/^/SPLIT_TILE=$tile: /" | head -n 8
   done
-  for v in default 64x3 64x4 mma default; do
+  variants="default 64x3 64x4 mma default"
+  [ "$tf32" = 1 ] || variants="default 64x3 64x4 default"
+  for v in $variants; do
     case $v in
       default) engine_bench $v "" 1024 tf32 ;;
       mma) engine_bench $v POINTNET_ENGINE_TRUNK=mma 1024 tf32 ;;
       *) engine_bench $v POINTNET_ENGINE_SPLIT_TILE=$v 1024 tf32 ;;
     esac
   done
-  for v in "" 64x3; do
+  [ "$tf32" = 1 ] && for v in "" 64x3; do
     KERNEL_PROFILE_OUT=$OUT/engine-profile-tf32$v.txt KERNEL_PROFILE_TOP=6 POINTNET_ENGINE_SPLIT_TILE=$v \
       CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
       --precision tf32 --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
     echo "tf32 profile, split tile ${v:-default}:"; head -n 6 "$OUT/engine-profile-tf32$v.txt" 2>/dev/null | cut -c1-140
   done
   ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
-  if [ -x "$ncu" ]; then
+  if [ "$tf32" = 1 ] && [ -x "$ncu" ]; then
     timeout 90 "$ncu" --kernel-name "regex:trunk_kernel" --launch-count 1 --set full --import-source no \
       $P bench --device cuda --task cls --precision tf32 --batch 1024 --points 1024 --iters 1 --warmup 1 \
       > "$OUT/ncu-split-trunk-tf32.txt" 2>&1 || echo "ncu FAILED (not counted)"
@@ -184,7 +187,7 @@ if [ -n "${SESSION_RACECHECK:-}" ]; then
   stamp "== racecheck: $SESSION_RACECHECK"
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   if [ -x "$sanitizer" ]; then
-    timeout 240 "$sanitizer" --tool racecheck --racecheck-report hazard --error-exitcode 3 build-gpu/pointnet_tests \
+    timeout ${RACECHECK_SECONDS:-240} "$sanitizer" --tool racecheck --racecheck-report hazard --error-exitcode 3 build-gpu/pointnet_tests \
       --gtest_filter="$SESSION_RACECHECK" --gtest_color=no > "$OUT/racecheck.txt" 2>&1
     rc=$?
     [ $rc = 0 ] || status=1
@@ -193,6 +196,12 @@ if [ -n "${SESSION_RACECHECK:-}" ]; then
   else
     echo "no compute-sanitizer on this machine"
   fi
+fi
+# SESSION_ENGINE_TF32=tiles: nothing more (a short lease).
+if [ "${SESSION_ENGINE_TF32:-0}" = tiles ]; then
+  stamp "done"
+  [ $status = 0 ] && echo "gpu-session-check: OK" || echo "gpu-session-check: FAILED"
+  exit $status
 fi
 
 # SESSION_CHECK_ENGINES=0: no engine tests or benchmarks (the training ones only).
