@@ -21,7 +21,9 @@ struct WideMaxArgs {
   const void* w = nullptr;   // (C, 128) weights in core layout (DevLayer::w_core)
   const float* scale = nullptr;  // I8: (C) per-channel weight scales
   float x_scale = 1.f;           // I8: the input's scale
-  float* out = nullptr;      // (B, C): epilogue_value(max over rows, bias 0), as the trunk's partial maxima
+  float* out = nullptr;      // (B, C): epilogue_value(max over rows, bias 0) [+ bias] [ReLU]
+  const float* bias = nullptr;  // (C), added to each max (the layer's bias), or none
+  bool relu = false;             // then max(., 0): out holds the trunk's global features
 };
 
 // Dynamic shared memory of one block (weights + row tiles + reduction).

@@ -70,6 +70,7 @@ T* to_device(const std::vector<T>& v) {
 struct WideMaxCase {
   cuda_engine::Math math;
   int B, tiles;
+  bool bias_relu = false;  // the layer's bias added to each max, then a ReLU (the engine's split trunk)
 };
 
 void expect_exact_maxima(const WideMaxCase& c) {
@@ -80,12 +81,17 @@ void expect_exact_maxima(const WideMaxCase& c) {
   std::vector<int> x(static_cast<size_t>(rows) * kK), w(static_cast<size_t>(kC) * kK);
   for (int& v : x) v = static_cast<int>(rng.below(int8 ? 256 : 32));
   for (int& v : w) v = int8 ? static_cast<int>(rng.below(255)) - 127 : static_cast<int>(rng.below(65)) - 32;
-  std::vector<float> scales(kC);
+  std::vector<float> scales(kC), bias(kC);
   for (int ch = 0; ch < kC; ++ch) scales[ch] = std::ldexp(1.f, ch % 5 - 2);
+  // Whole numbers (exact in every sum here); the float types' maxima are
+  // about 5-10, so every third channel's -8 sends some of them below zero,
+  // where the ReLU must clamp them, and leaves others above.
+  for (int ch = 0; ch < kC; ++ch) bias[ch] = ch % 3 == 0 ? -8.f : 4.f;
 
   uint8_t* x_d = to_device(core_bytes(x, rows, c.math, xu));
   uint8_t* w_d = to_device(core_bytes(w, kC, c.math, wu));
   float* scale_d = to_device(scales);
+  float* bias_d = to_device(bias);
   float* out_d = to_device(std::vector<float>(static_cast<size_t>(c.B) * kC, NAN));
   int device = 0, sms = 0;
   cudaGetDevice(&device);
@@ -102,16 +108,20 @@ void expect_exact_maxima(const WideMaxCase& c) {
     a.scale = scale_d;
     a.x_scale = 0.5f;
   }
+  if (c.bias_relu) {
+    a.bias = bias_d;
+    a.relu = true;
+  }
   cuda_engine::prepare_wide_max_kernels();
   cuda_engine::launch_wide_max(a, cuda_engine::wide_max_grid(c.math, c.B, kC, sms), nullptr);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<float> out(static_cast<size_t>(c.B) * kC);
   ASSERT_EQ(cudaMemcpy(out.data(), out_d, out.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
   for (void* p : {static_cast<void*>(x_d), static_cast<void*>(w_d), static_cast<void*>(scale_d),
-                  static_cast<void*>(out_d)})
+                  static_cast<void*>(bias_d), static_cast<void*>(out_d)})
     cudaFree(p);
 
-  int wrong = 0;
+  int wrong = 0, clamped = 0;
   for (int b = 0; b < c.B && wrong < 5; ++b)
     for (int ch = 0; ch < kC && wrong < 5; ++ch) {
       long best = 0;
@@ -123,12 +133,21 @@ void expect_exact_maxima(const WideMaxCase& c) {
         best = r == 0 ? s : std::max(best, s);
       }
       const double epilogue = int8 ? 0.5 * scales[ch] : static_cast<double>(xu) * wu;
-      const float want = static_cast<float>(best * epilogue), got = out[static_cast<size_t>(b) * kC + ch];
+      float want = static_cast<float>(best * epilogue);
+      if (c.bias_relu) {
+        clamped += want + bias[ch] < 0.f;
+        want = std::max(want + bias[ch], 0.f);
+      }
+      const float got = out[static_cast<size_t>(b) * kC + ch];
       if (got != want) {
         ++wrong;
         ADD_FAILURE() << "cloud " << b << " channel " << ch << ": got " << got << ", want " << want;
       }
     }
+  // The float types' maxima straddle the -8 biases (int8's are far larger).
+  if (c.bias_relu && !int8) {
+    EXPECT_GT(clamped, 0) << "no max fell below zero: the ReLU went untested";
+  }
 }
 
 class CudaEngineWideMax : public ::testing::TestWithParam<cuda_engine::Math> {};
@@ -143,6 +162,17 @@ TEST_P(CudaEngineWideMax, MaximaEqualTheCpuForExactInputs) {
   for (const auto& [B, tiles] : std::vector<std::pair<int, int>>{{3, 1}, {2, 2}, {5, 3}, {1, 5}, {70, 1}, {70, 5}}) {
     SCOPED_TRACE("B " + std::to_string(B) + ", " + std::to_string(tiles) + " tiles");
     expect_exact_maxima({GetParam(), B, tiles});
+  }
+}
+
+// With the layer's bias and a ReLU in the kernel's epilogue (how the engine's
+// split trunk runs it): each max plus its bias, clamped at zero.
+TEST_P(CudaEngineWideMax, BiasAndReluFollowTheMax) {
+  std::string why;
+  if (!hopper(&why)) GTEST_SKIP() << why;
+  for (const auto& [B, tiles] : std::vector<std::pair<int, int>>{{5, 3}, {70, 5}}) {
+    SCOPED_TRACE("B " + std::to_string(B) + ", " + std::to_string(tiles) + " tiles");
+    expect_exact_maxima({GetParam(), B, tiles, true});
   }
 }
 

@@ -123,13 +123,15 @@ __device__ __forceinline__ void fold128(Acc (&best)[32], Acc (&d)[64]) {
 
 // A cloud's maxima of 128 channels (c0 ..) held by one warpgroup: across the
 // 8 row groups of each warp, then its 4 warps through `red` (4 x 128 floats,
-// this warpgroup's own); out[c0 + i] = the epilogue of channel c0 + i's max.
+// this warpgroup's own); out[c0 + i] = the epilogue of channel c0 + i's max,
+// plus bias[c0 + i] and through a ReLU if given (as merge_max_kernel would).
 // The running maxima restart. Before `red` is written again (the other half,
 // or the next cloud) every thread of the warpgroup must have read it: the
 // caller's barrier.
 template <class Op>
 __device__ __forceinline__ void finish128(typename Op::Acc (&best)[32], float* red, int wgi, int c0, float x_scale,
-                                          const float* scale, float* out) {
+                                          const float* scale, float* out, const float* bias = nullptr,
+                                          bool relu = false) {
   const int t = threadIdx.x & 127, warp = t >> 5, lane = threadIdx.x & 31;
 #pragma unroll
   for (int i = 0; i < 32; ++i) {
@@ -150,7 +152,8 @@ __device__ __forceinline__ void finish128(typename Op::Acc (&best)[32], float* r
   wg::bar_sync(1 + wgi, 128);
   float v = red[t];
   for (int p = 1; p < 4; ++p) v = fmaxf(v, red[p * 128 + t]);
-  out[c0 + t] = v;
+  if (bias) v += bias[c0 + t];
+  out[c0 + t] = relu ? fmaxf(v, 0.f) : v;
 }
 
 }  // namespace wide

@@ -115,7 +115,7 @@ __global__ void __launch_bounds__(WideMaxLayout<Op>::kThreads, 1) wide_max_kerne
   // A cloud's maxima of one half, into out's row b.
   const auto finish = [&](Acc (&best)[32], int b, int half) {
     wide::finish128<Op>(best, red + wgi * 4 * 128, wgi, group * L::kCols + wgi * 256 + half * 128, a.x_scale,
-                        a.scale, a.out + static_cast<size_t>(b) * a.C);
+                        a.scale, a.out + static_cast<size_t>(b) * a.C, a.bias, a.relu);
   };
 
   if (Q == 0) {
