@@ -313,12 +313,13 @@ fi
 # SESSION_NCU="kernel-name-regex": Nsight Compute on those kernels of one cls
 # bf16 training step (the first launch of each; full sections, source counters
 # included) into $OUT/ncu.txt. Each profiled launch replays the kernel ~40
-# times: keep the regex to a kernel or two.
+# times: keep the regex to a kernel or two. SESSION_NCU_WITH="VAR=value ...":
+# that step's environment (a variant's kernels).
 if [ -n "${SESSION_NCU:-}" ]; then
   stamp "== Nsight Compute: kernels matching '$SESSION_NCU'"
   ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
   if [ -x "$ncu" ]; then
-    timeout 150 "$ncu" --kernel-name "regex:$SESSION_NCU" --launch-count 2 --set full --import-source no \
+    env ${SESSION_NCU_WITH:-} timeout 150 "$ncu" --kernel-name "regex:$SESSION_NCU" --launch-count 2 --set full --import-source no \
       "$P" bench --device cuda --task cls --precision bf16 --batch 32 --points 2500 --classes 40 --train \
       --warmup 1 --iters 1 > "$OUT/ncu.txt" 2>&1 || echo "ncu FAILED (not counted)"
     grep -E '^  [a-z_ ]*[a-z_]+.*\(|Duration|Registers Per|Achieved Occupancy|Issue Slots Busy|No Eligible|Stall' \
