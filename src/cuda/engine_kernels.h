@@ -65,7 +65,7 @@ struct TrunkArgs {
   float h1_scale = 1.f;              // I8: conv1's output is quantised with it (x / scale)
   DevLayer pre;                      // 64 -> 64 with ReLU, if pre.w is set
   DevLayer conv2;                    // 64 -> 128 with ReLU; w == nullptr: stop after conv1
-  DevLayer conv3;                    // 128 -> 1024, no bias (added after the merge)
+  DevLayer conv3;                    // 128 -> 1024, no bias (added by the merge; in the split trunk by wide_max's epilogue)
   float* partial = nullptr;          // (B, tiles, 1024): each tile's max (I8: dequantised)
   // The split trunk (POINTNET_ENGINE_TRUNK=split): conv2's output is stored
   // here instead, h2_rows rows per cloud (tiles x tile points; the last

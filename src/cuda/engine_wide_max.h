@@ -22,8 +22,8 @@ struct WideMaxArgs {
   const float* scale = nullptr;  // I8: (C) per-channel weight scales
   float x_scale = 1.f;           // I8: the input's scale
   float* out = nullptr;      // (B, C): epilogue_value(max over rows, bias 0) [+ bias] [ReLU]
-  const float* bias = nullptr;  // (C), added to each max (the layer's bias), or none
-  bool relu = false;             // then max(., 0): out holds the trunk's global features
+  const float* bias = nullptr;  // (C): the layer's bias added to each max (out: the trunk's global features), or none
+  bool relu = false;             // then max(., 0)
 };
 
 // Dynamic shared memory of one block (weights + row tiles + reduction).
@@ -41,7 +41,8 @@ void launch_wide_max(const WideMaxArgs& a, int grid, cudaStream_t stream);
 // trunk args `a` that starts from the points (C = 3 or 6) with no 64 -> 64
 // layer, conv2 and conv3 carrying core-layout weights (DevLayer::w_core).
 // out (B, 1024): per cloud and channel the epilogue of conv3's max (no
-// bias), as launch_wide_max. grid as wide_max_grid(F16, B, 1024, sms).
+// bias: a merge adds it), as launch_wide_max with bias = nullptr, relu =
+// false. grid as wide_max_grid(F16, B, 1024, sms).
 void prepare_wide_max_fused_kernels();
 void launch_wide_max_fused(const TrunkArgs& a, float* out, int grid, cudaStream_t stream);
 

@@ -454,7 +454,8 @@ struct CudaRunner::Impl {
     SmallMerge merge;
   };
 
-  // A trunk over the slice, then the merge of its tiles' maxima.
+  // A trunk over the slice, then the merge of its tiles' maxima (the split
+  // trunk: none, its wide_max kernel adds conv3's bias and ReLU itself).
   Global trunk(const Slice& sl, TrunkArgs a, const float* conv3_bias, bool relu) {
     if (trunk_fuses_wide(a)) return fused_wide_trunk(sl, a, conv3_bias, relu);
     if (a.conv2.w && trunk_is_split(math, a.B)) return split_trunk(sl, a, conv3_bias, relu);
@@ -477,7 +478,8 @@ struct CudaRunner::Impl {
   }
 
   // The same, split: conv2's output to memory, then conv3 + max by the
-  // weight-stationary wgmma kernel, one maximum per cloud and channel.
+  // weight-stationary wgmma kernel, one maximum per cloud and channel, with
+  // conv3's bias and ReLU, straight into "global".
   Global split_trunk(const Slice& sl, TrunkArgs a, const float* conv3_bias, bool relu) {
     const TrunkShape s = trunk_shape_split(math, a.points != nullptr, a.pre.w != nullptr, a.B, a.N, C);
     a.h2_rows = s.tiles * s.tile_points;

@@ -70,7 +70,8 @@ T* to_device(const std::vector<T>& v) {
 struct WideMaxCase {
   cuda_engine::Math math;
   int B, tiles;
-  bool bias_relu = false;  // the layer's bias added to each max, then a ReLU (the engine's split trunk)
+  bool bias = false;  // the layer's bias added to each max (the engine's split trunk)
+  bool relu = false;  // then a ReLU (the T-Nets' trunks; the main trunk has none)
 };
 
 void expect_exact_maxima(const WideMaxCase& c) {
@@ -83,10 +84,12 @@ void expect_exact_maxima(const WideMaxCase& c) {
   for (int& v : w) v = int8 ? static_cast<int>(rng.below(255)) - 127 : static_cast<int>(rng.below(65)) - 32;
   std::vector<float> scales(kC), bias(kC);
   for (int ch = 0; ch < kC; ++ch) scales[ch] = std::ldexp(1.f, ch % 5 - 2);
-  // Whole numbers (exact in every sum here); the float types' maxima are
-  // about 5-10, so every third channel's -8 sends some of them below zero,
-  // where the ReLU must clamp them, and leaves others above.
-  for (int ch = 0; ch < kC; ++ch) bias[ch] = ch % 3 == 0 ? -8.f : 4.f;
+  // Not multiples of a power of two: the bias add rounds, as it must once,
+  // after the max's own rounding (no fused multiply-add with int8's scale).
+  // The float types' maxima here lie between about -8 and 19, so every third
+  // channel's -8.3 sends a fifth or so of them below zero (int8's: a few
+  // percent, being negative already), where the ReLU must clamp them.
+  for (int ch = 0; ch < kC; ++ch) bias[ch] = ch % 3 == 0 ? -8.3f : 4.1f;
 
   uint8_t* x_d = to_device(core_bytes(x, rows, c.math, xu));
   uint8_t* w_d = to_device(core_bytes(w, kC, c.math, wu));
@@ -108,10 +111,8 @@ void expect_exact_maxima(const WideMaxCase& c) {
     a.scale = scale_d;
     a.x_scale = 0.5f;
   }
-  if (c.bias_relu) {
-    a.bias = bias_d;
-    a.relu = true;
-  }
+  if (c.bias) a.bias = bias_d;
+  a.relu = c.relu;
   cuda_engine::prepare_wide_max_kernels();
   cuda_engine::launch_wide_max(a, cuda_engine::wide_max_grid(c.math, c.B, kC, sms), nullptr);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -133,10 +134,12 @@ void expect_exact_maxima(const WideMaxCase& c) {
         best = r == 0 ? s : std::max(best, s);
       }
       const double epilogue = int8 ? 0.5 * scales[ch] : static_cast<double>(xu) * wu;
+      // The product is exact in double: one rounding to float, as the kernel's.
       float want = static_cast<float>(best * epilogue);
-      if (c.bias_relu) {
-        clamped += want + bias[ch] < 0.f;
-        want = std::max(want + bias[ch], 0.f);
+      if (c.bias) want += bias[ch];
+      if (c.relu) {
+        clamped += want < 0.f;
+        want = std::max(want, 0.f);
       }
       const float got = out[static_cast<size_t>(b) * kC + ch];
       if (got != want) {
@@ -144,8 +147,7 @@ void expect_exact_maxima(const WideMaxCase& c) {
         ADD_FAILURE() << "cloud " << b << " channel " << ch << ": got " << got << ", want " << want;
       }
     }
-  // The float types' maxima straddle the -8 biases (int8's are far larger).
-  if (c.bias_relu && !int8) {
+  if (c.relu) {
     EXPECT_GT(clamped, 0) << "no max fell below zero: the ReLU went untested";
   }
 }
@@ -165,15 +167,18 @@ TEST_P(CudaEngineWideMax, MaximaEqualTheCpuForExactInputs) {
   }
 }
 
-// With the layer's bias and a ReLU in the kernel's epilogue (how the engine's
-// split trunk runs it): each max plus its bias, clamped at zero.
+// With the layer's bias (and a ReLU) in the kernel's epilogue, as the
+// engine's split trunk runs it: each max plus its bias, clamped at zero
+// where asked; each of the two on its own too.
 TEST_P(CudaEngineWideMax, BiasAndReluFollowTheMax) {
   std::string why;
   if (!hopper(&why)) GTEST_SKIP() << why;
-  for (const auto& [B, tiles] : std::vector<std::pair<int, int>>{{5, 3}, {70, 5}}) {
-    SCOPED_TRACE("B " + std::to_string(B) + ", " + std::to_string(tiles) + " tiles");
-    expect_exact_maxima({GetParam(), B, tiles, true});
-  }
+  for (const auto& [B, tiles] : std::vector<std::pair<int, int>>{{5, 3}, {70, 5}})
+    for (const auto& [bias, relu] : std::vector<std::pair<bool, bool>>{{true, true}, {true, false}, {false, true}}) {
+      SCOPED_TRACE("B " + std::to_string(B) + ", " + std::to_string(tiles) + " tiles" + (bias ? ", bias" : "") +
+                   (relu ? ", relu" : ""));
+      expect_exact_maxima({GetParam(), B, tiles, bias, relu});
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(CudaEngine, CudaEngineWideMax,
