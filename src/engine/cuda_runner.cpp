@@ -669,7 +669,14 @@ struct CudaRunner::Impl {
     }
     // Slices start at multiples of 16 clouds: every per-cloud row (9 or K
     // floats too) then starts 16-byte aligned, as cuBLASLt's kernels expect.
-    const auto first = [&](int i) { return i == S ? B : static_cast<int>(static_cast<long long>(B) * i / S) & ~15; };
+    // The first slice's upload is the one no kernel hides, so where every
+    // slice keeps kSplitMinClouds or more (the split trunk) the first is half
+    // the size of the others.
+    const double units = B >= 2 * kSplitMinClouds * (S - 0.5) + 16 ? S - 0.5 : S;
+    const auto first = [&](int i) {
+      if (i == 0 || i == S) return i == 0 ? 0 : B;
+      return static_cast<int>(B * (i - (S - units)) / units) & ~15;
+    };
     for (int i = 0; i < S; ++i) {
       Slice sl;
       sl.b0 = first(i);

@@ -302,7 +302,7 @@ EnginePlan cuda_plan(const FoldedModel& model, EnginePrecision p, const std::vec
   BuildOptions options;
   options.device = "cuda";
   options.precision = p;
-  options.max_batch = 256;
+  options.max_batch = 512;
   options.max_points = 4096;
   options.calibration = CalibrationMethod::MinMax;  // nothing clips on clouds like the calibration's
   return build_plan(model, options, calib, calib_count, calib_points);
@@ -310,13 +310,14 @@ EnginePlan cuda_plan(const FoldedModel& model, EnginePrecision p, const std::vec
 
 // (3, 300): ragged last tile; (1, 1): one point; (1, 1024): channel groups
 // over one cloud; (13, 129): the cuBLASLt per-cloud path, ragged; (2, 700);
-// (130, 64): two slices on two streams (64 and 66 clouds). On sm_90 these
+// (130, 64): two slices on two streams (64 and 66 clouds); (500, 40): four,
+// the first half the size of the others (64, 144, 144, 148). On sm_90 these
 // and the next run the split trunk (64 clouds and more), whose wide_max
 // kernel sees T row tiles of 64 per cloud: (130, 64) T = 1, (64, 100) T = 2,
 // (150, 200) two clouds per block, ragged, and (70, 300) T = 8, or with
 // POINTNET_ENGINE_SPLIT_TILE=128 T = 6: a 4-tile body and two single tiles.
 const std::vector<std::pair<int, int>> kShapes = {{3, 300},  {1, 1},    {1, 1024},  {13, 129}, {2, 700},
-                                                  {130, 64}, {64, 100}, {150, 200}, {70, 300}};
+                                                  {130, 64}, {500, 40}, {64, 100}, {150, 200}, {70, 300}};
 
 class CudaRunnerTest : public ::testing::TestWithParam<ModelConfig> {};
 
