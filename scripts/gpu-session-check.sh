@@ -197,8 +197,8 @@ if [ -n "${SESSION_RACECHECK:-}" ]; then
     echo "no compute-sanitizer on this machine"
   fi
 fi
-# SESSION_ENGINE_TF32=tiles: nothing more (a short lease).
-if [ "${SESSION_ENGINE_TF32:-0}" = tiles ]; then
+# SESSION_ENGINE_TF32=tiles or SESSION_STOP_AFTER_ENGINE=1: nothing more (a short lease).
+if [ "${SESSION_ENGINE_TF32:-0}" = tiles ] || [ "${SESSION_STOP_AFTER_ENGINE:-0}" = 1 ]; then
   stamp "done"
   [ $status = 0 ] && echo "gpu-session-check: OK" || echo "gpu-session-check: FAILED"
   exit $status
