@@ -130,6 +130,11 @@ struct CudaRunner::Impl {
   // 2026-12-06). The layers that make a transform or the logits stay fp32.
   // POINTNET_ENGINE_FC=fp32 keeps them all fp32 (to compare).
   bool tf32_wide_fc = false;
+  // POINTNET_ENGINE_FIRST_SLICE=half: a large batch's first slice half the
+  // size of the others (its upload is the one no kernel hides), against the
+  // wide_max kernel's rounds of clouds, which even slices fill better. Not
+  // yet timed, so opt-in.
+  bool half_first_slice = false;
   // POINTNET_ENGINE_PROFILE=1: no graphs; events between the stages of each
   // run, printed to stderr (where the time goes, for tuning).
   bool profile = false;
@@ -189,6 +194,7 @@ struct CudaRunner::Impl {
     if (const char* p = std::getenv("POINTNET_ENGINE_PROFILE")) profile = std::string(p) == "1";
     if (profile) use_graphs = false;
     if (const char* f = std::getenv("POINTNET_ENGINE_SMALL")) small_fusions = std::string(f) != "0";
+    if (const char* f = std::getenv("POINTNET_ENGINE_FIRST_SLICE")) half_first_slice = std::string(f) == "half";
     tf32_wide_fc = math != Math::F32 && math != Math::F32X3;
     if (const char* f = std::getenv("POINTNET_ENGINE_FC")) tf32_wide_fc = tf32_wide_fc && std::string(f) != "fp32";
     prepare_engine_kernels();
@@ -669,10 +675,9 @@ struct CudaRunner::Impl {
     }
     // Slices start at multiples of 16 clouds: every per-cloud row (9 or K
     // floats too) then starts 16-byte aligned, as cuBLASLt's kernels expect.
-    // The first slice's upload is the one no kernel hides, so where every
-    // slice keeps kSplitMinClouds or more (the split trunk) the first is half
-    // the size of the others.
-    const double units = B >= 2 * kSplitMinClouds * (S - 0.5) + 16 ? S - 0.5 : S;
+    // half_first_slice: the first half the size of the others, where every
+    // slice keeps kSplitMinClouds or more (the split trunk).
+    const double units = half_first_slice && B >= 2 * kSplitMinClouds * (S - 0.5) + 16 ? S - 0.5 : S;
     const auto first = [&](int i) {
       if (i == 0 || i == S) return i == 0 ? 0 : B;
       return static_cast<int>(B * (i - (S - units)) / units) & ~15;

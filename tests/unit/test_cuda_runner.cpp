@@ -310,8 +310,9 @@ EnginePlan cuda_plan(const FoldedModel& model, EnginePrecision p, const std::vec
 
 // (3, 300): ragged last tile; (1, 1): one point; (1, 1024): channel groups
 // over one cloud; (13, 129): the cuBLASLt per-cloud path, ragged; (2, 700);
-// (130, 64): two slices on two streams (64 and 66 clouds); (500, 40): four,
-// the first half the size of the others (64, 144, 144, 148). On sm_90 these
+// (130, 64): two slices on two streams (64 and 66 clouds); (500, 40): four
+// (112, 128, 128, 132; with POINTNET_ENGINE_FIRST_SLICE=half 64, 144, 144,
+// 148). On sm_90 these
 // and the next run the split trunk (64 clouds and more), whose wide_max
 // kernel sees T row tiles of 64 per cloud: (130, 64) T = 1, (64, 100) T = 2,
 // (150, 200) two clouds per block, ragged, and (70, 300) T = 8, or with
