@@ -136,7 +136,8 @@ fi
 # SESSION_ENGINE_TF32=1: the tf32 split trunk (wide_max in tf32): conv3 + max
 # alone beside cuBLAS (every precision, checked exactly first), the engine
 # tests, and tf32 engines at B = 1024: split (default), its first kernel at
-# three and four blocks per SM (tiles of 64), and the fused mma.sync trunk,
+# three and four blocks per SM (tiles of 64), and the fused mma.sync trunk;
+# tf32 and fp16 with the half-size first slice against even ones (twice);
 # into $OUT/engine.jsonl; the tf32 engine's kernel profile.
 # SESSION_ENGINE_TF32=tiles: the tile variants' tests and benchmarks only,
 # then SESSION_RACECHECK if set, and nothing else (a short lease).
@@ -164,6 +165,11 @@ if [ "$tf32" != 0 ]; then
       mma) engine_bench $v POINTNET_ENGINE_TRUNK=mma 1024 tf32 ;;
       *) engine_bench $v POINTNET_ENGINE_SPLIT_TILE=$v 1024 tf32 ;;
     esac
+  done
+  # The half-size first slice (opt-in) against even slices, tf32 and fp16.
+  [ "$tf32" = 1 ] && for prec in tf32 fp16 tf32 fp16; do
+    engine_bench default "" 1024 $prec
+    engine_bench half-first POINTNET_ENGINE_FIRST_SLICE=half 1024 $prec
   done
   [ "$tf32" = 1 ] && for v in "" 64x3; do
     KERNEL_PROFILE_OUT=$OUT/engine-profile-tf32$v.txt KERNEL_PROFILE_TOP=6 POINTNET_ENGINE_SPLIT_TILE=$v \
