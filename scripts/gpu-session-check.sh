@@ -137,7 +137,8 @@ fi
 # alone beside cuBLAS (every precision, checked exactly first), the engine
 # tests, and tf32 engines at B = 1024: split (default), its first kernel at
 # three and four blocks per SM (tiles of 64), and the fused mma.sync trunk;
-# tf32 and fp16 with the half-size first slice against even ones (twice);
+# tf32 and fp16 with the half-size first slice against even ones (twice),
+# fp16 with POINTNET_ENGINE_SPLIT_CONV2=paired (and its tests);
 # into $OUT/engine.jsonl; the tf32 engine's kernel profile.
 # SESSION_ENGINE_TF32=tiles: the tile variants' tests and benchmarks only,
 # then SESSION_RACECHECK if set, and nothing else (a short lease).
@@ -166,11 +167,17 @@ if [ "$tf32" != 0 ]; then
       *) engine_bench $v POINTNET_ENGINE_SPLIT_TILE=$v 1024 tf32 ;;
     esac
   done
-  # The half-size first slice (opt-in) against even slices, tf32 and fp16.
+  # The half-size first slice (opt-in) against even slices, tf32 and fp16;
+  # fp16's first kernel with conv2's A fragments shared by two n8 tiles.
   [ "$tf32" = 1 ] && for prec in tf32 fp16 tf32 fp16; do
     engine_bench default "" 1024 $prec
     engine_bench half-first POINTNET_ENGINE_FIRST_SLICE=half 1024 $prec
+    [ $prec = fp16 ] && engine_bench conv2-paired POINTNET_ENGINE_SPLIT_CONV2=paired 1024 $prec
   done
+  [ "$tf32" = 1 ] && POINTNET_ENGINE_SPLIT_CONV2=paired timeout 150 build-gpu/pointnet_tests \
+    --gtest_filter='CudaRunner*:CudaArchitectures*.EveryFloat*/cls_3ch' --gtest_color=no \
+    > "$OUT/tests-conv2-paired.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-conv2-paired.log" 2>/dev/null | sed 's/^/conv2 paired: /' | head -n 8
   [ "$tf32" = 1 ] && for v in "" 64x3; do
     KERNEL_PROFILE_OUT=$OUT/engine-profile-tf32$v.txt KERNEL_PROFILE_TOP=6 POINTNET_ENGINE_SPLIT_TILE=$v \
       CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
