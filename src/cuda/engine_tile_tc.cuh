@@ -67,6 +67,7 @@ struct TcMath {
   // 16 accumulators); Nout / 8 must then be a multiple of kPair.
   template <int K, int kPair = 1, class Epi>
   __device__ static void gemm(const char* x, const char* w, int Nout, int TP, const Epi& epi) {
+    static_assert(kPair == 1 || kPair == 2 || kPair == 4, "kMt = 4 / kPair row blocks per pass");
     constexpr int kSteps = K * kBytes / 32;
     constexpr int kMt = 4 / kPair;  // 16-row blocks per pass: each B fragment feeds kMt mma
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;

@@ -321,8 +321,9 @@ struct WgSplit : WgMath<OpT, kMinBlocksT, 1> {
 
   template <int K>
   __device__ static void linear_h128(const char* x, char* y, int TP, const DevLayer& l, int b) {
+    static_assert((128 / 8) % kPairT == 0, "conv2's 16 n8 tiles in whole pairs");
     Tc::template linear<K, true, kPairT>(x, y, 128, TP, l, b, true);
-    wg::fence_proxy_async();  // as WgMath's (the tile is copied out by plain loads here)
+    wg::fence_proxy_async();  // kept as in WgMath's; not needed here: no async-proxy reader
   }
 };
 

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/env_choice.h"
 #include "cuda/engine_tile_wgmma.cuh"
 #include "cuda/engine_trunk.cuh"
 
@@ -112,13 +113,12 @@ bool split_fits(int blocks, int TP, int C, bool from_points, bool has_pre) {
 // POINTNET_ENGINE_SPLIT_CONV2=paired: conv2 in the first kernel shares each
 // A fragment between two n8 tiles (half its ldmatrix traffic; the kernel's
 // conv2 reads 256 KiB of shared memory per 128-point tile otherwise, about
-// twice its tensor time at mma.sync's rate). fp16 at four blocks only, until timed.
-bool paired_conv2() {
-  static const bool on = [] {
-    const char* e = std::getenv("POINTNET_ENGINE_SPLIT_CONV2");
-    return e && std::string(e) == "paired";
-  }();
-  return on;
+// twice its tensor time at mma.sync's rate). Until timed, only fp16 at four
+// blocks per SM (its default) has the variant; other precisions and tile
+// choices keep their kernels under it.
+bool paired_conv2(Math math, int blocks) {
+  static const bool on = env_choice("POINTNET_ENGINE_SPLIT_CONV2", {"off", "paired"}) == "paired";
+  return on && math == Math::F16 && blocks == 4;
 }
 
 template <class Split2, class Split3, class Split4>
@@ -155,7 +155,7 @@ void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t st
   const int blocks = split_blocks(a.math);
   switch (a.math) {
     case Math::F16:
-      if (blocks == 4 && paired_conv2()) return launch<F16Split4Paired>(a, s, stream);
+      if (paired_conv2(a.math, blocks)) return launch<F16Split4Paired>(a, s, stream);
       return split_launch<F16Split, F16Split3, F16Split4>(blocks, a, s, stream);
     case Math::BF16: return split_launch<BF16Split, BF16Split3, BF16Split4>(blocks, a, s, stream);
     case Math::I8: return split_launch<I8Split, I8Split3, I8Split4>(blocks, a, s, stream);
