@@ -55,11 +55,13 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
-// Every cp.async group but the newest has landed, each thread's copies made
-// visible to the whole block's wgmmas (a pipeline two groups deep: the group
-// just waited for is the tile about to be computed).
+// Every cp.async group but the kNewest newest has landed, each thread's
+// copies made visible to the whole block's wgmmas (a pipeline kNewest + 1
+// groups deep: the oldest group just waited for is the tile about to be
+// computed; kNewest = 0: every group).
+template <int kNewest = 1>
 __device__ __forceinline__ void all_but_newest_landed() {
-  cp_async_wait<1>();
+  cp_async_wait<kNewest>();
   fence_proxy_async();
   __syncthreads();
 }

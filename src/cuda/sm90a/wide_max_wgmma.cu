@@ -85,13 +85,7 @@ __global__ void __launch_bounds__(WideMaxLayout<Op>::kThreads, 1) wide_max_kerne
   // stage of tile q - 2, whose wgmmas every thread has waited for, is
   // refilled with tile q + kAhead (q + 2 of four stages, q + 1 of three).
   const auto arrive = [&](int q) {
-    if constexpr (L::kAhead == 2) {
-      wg::all_but_newest_landed();
-    } else {
-      wg::cp_async_wait<0>();
-      wg::fence_proxy_async();
-      __syncthreads();
-    }
+    wg::all_but_newest_landed<L::kAhead - 1>();  // tiles q + 1 .. q + kAhead - 1 may still be arriving
     load(q + L::kAhead);
   };
 
