@@ -28,10 +28,12 @@ constexpr int kLanes = 8;   // row lanes per block
 // of the block shape (kTile, kLanes) takes part (it synchronises). V: the
 // channels per thread (c0, c0 + 1, ...; a block then spans kTile V channels),
 // each summed exactly as with one: the same bits.
+// Lane ty's running sums s1, s2 added over the block's kLanes row lanes by a
+// fixed tree, left in sh1[0] and sh2[0]. Every thread of the block calls it
+// (it synchronises). V: the channels per thread (a block spans kTile V).
 template <int V>
-__device__ __forceinline__ void store_chunk_sums(double (&sh1)[kLanes][kTile * V], double (&sh2)[kLanes][kTile * V],
-                                                 const double (&s1)[V], const double (&s2)[V], double* partials,
-                                                 int chunk, int c0, int C) {
+__device__ __forceinline__ void add_lanes(double (&sh1)[kLanes][kTile * V], double (&sh2)[kLanes][kTile * V],
+                                          const double (&s1)[V], const double (&s2)[V]) {
   const int tx = threadIdx.x, ty = threadIdx.y;
 #pragma unroll
   for (int v = 0; v < V; ++v) {
@@ -49,6 +51,18 @@ __device__ __forceinline__ void store_chunk_sums(double (&sh1)[kLanes][kTile * V
     }
     __syncthreads();
   }
+}
+
+// A chunk's two sums per channel (add_lanes) stored as partials[chunk][0 or
+// 1][c]. Every block of the block shape (kTile, kLanes) takes part (it
+// synchronises). Each of a thread's V channels (c0, c0 + 1, ...) is summed
+// exactly as with one: the same bits.
+template <int V>
+__device__ __forceinline__ void store_chunk_sums(double (&sh1)[kLanes][kTile * V], double (&sh2)[kLanes][kTile * V],
+                                                 const double (&s1)[V], const double (&s2)[V], double* partials,
+                                                 int chunk, int c0, int C) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  add_lanes<V>(sh1, sh2, s1, s2);
   if (ty == 0) {
 #pragma unroll
     for (int v = 0; v < V; ++v) {
@@ -78,6 +92,38 @@ __device__ __forceinline__ void walk_rows(int begin, int end, Load&& load, Add&&
     load(m, 0);
     add(0);
   }
+}
+
+// The forward statistics' terms of one value: sum(x - shift) and
+// sum((x - shift)^2), shift = the channel's first value.
+__device__ __forceinline__ void add_shifted_moments(double& s1, double& s2, float x, double shift) {
+  const double d = static_cast<double>(x) - shift;
+  s1 += d;
+  s2 += d * d;
+}
+
+// The backward's sums, sum(dy) and sum(dy xhat), dy masked by the fused ReLU
+// (recomputed from x and the forward's statistics) where `relu`.
+struct GradSumsChannel {
+  bool relu;
+  double mu, is;
+  float centre, scale, shift;
+};
+__device__ __forceinline__ GradSumsChannel grad_sums_channel(bool relu, const float* mean, const float* invstd,
+                                                             const float* gamma, const float* beta, int c) {
+  return {relu, mean[c], invstd[c], mean[c], relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f,
+          relu ? beta[c] : 0.0f};
+}
+template <typename Dy, typename X>
+__device__ __forceinline__ void add_grad_sums(double& s1, double& s2, const Dy* dy, const X* x, size_t i,
+                                              const GradSumsChannel& k) {
+  // dy is read only where the ReLU passed. Reading it always (no branch per
+  // row) moved more bytes and was slower: 9.7 -> 10.2 us per call (CUPTI,
+  // H100, 2026-12-06, session 11).
+  const float xv = widen(x[i]);
+  const double g = k.relu && !(batchnorm_apply(xv, k.centre, k.scale, k.shift) > 0.0f) ? 0.0 : widen(dy[i]);
+  s1 += g;
+  s2 += g * ((static_cast<double>(xv) - k.mu) * k.is);
 }
 
 // A and B: float, or a 2-byte type where the summed tensor is kept so
@@ -110,26 +156,11 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
         }
       } else if (term == ReduceTerm::kShiftedMoments) {
         const double shift = widen(a[c]);
-        for (int m = begin + ty; m < end; m += kLanes) {
-          const double d = static_cast<double>(widen(a[size_t(m) * C + c])) - shift;
-          s1 += d;
-          s2 += d * d;
-        }
+        for (int m = begin + ty; m < end; m += kLanes) add_shifted_moments(s1, s2, widen(a[size_t(m) * C + c]), shift);
       } else {  // kBatchNormGrad, kBatchNormReluGrad: a = dy, b = x
-        const double mu = mean[c], is = invstd[c];
-        const bool relu = term == ReduceTerm::kBatchNormReluGrad;
-        const float centre = mean[c], scale = relu ? batchnorm_scale(gamma[c], invstd[c]) : 0.0f,
-                    shift = relu ? beta[c] : 0.0f;
-        for (int m = begin + ty; m < end; m += kLanes) {
-          const size_t i = size_t(m) * C + c;
-          // dy is read only where the ReLU passed. Reading it always (no
-          // branch per row) moved more bytes and was slower: 9.7 -> 10.2 us
-          // per call (CUPTI, H100, 2026-12-06, session 11).
-          const float x = widen(b[i]);
-          const double g = relu && !(batchnorm_apply(x, centre, scale, shift) > 0.0f) ? 0.0 : widen(a[i]);
-          s1 += g;
-          s2 += g * ((static_cast<double>(x) - mu) * is);
-        }
+        const GradSumsChannel k =
+            grad_sums_channel(term == ReduceTerm::kBatchNormReluGrad, mean, invstd, gamma, beta, c);
+        for (int m = begin + ty; m < end; m += kLanes) add_grad_sums(s1, s2, a, b, size_t(m) * C + c, k);
       }
     }
     const double sums1[1] = {s1}, sums2[1] = {s2};
@@ -271,10 +302,13 @@ using State = CudaBackend::State;
 // a channel's mean is large next to its spread (the segmenter's 1088->512 layer).
 // With `relu`, then max(y, 0) as relu_forward (NaN -> 0): the same bits as the
 // two passes, one pass over the activations fewer.
+__device__ __forceinline__ float normalized(float x, float centre, float scale, float shift, bool relu) {
+  const float v = batchnorm_apply(x, centre, scale, shift);
+  return relu ? (v > 0.0f ? v : 0.0f) : v;
+}
 __device__ __forceinline__ float normalized(float x, const float* centre, const float* scale, const float* shift,
                                             int c, bool relu) {
-  const float v = batchnorm_apply(x, centre[c], scale[c], shift[c]);
-  return relu ? (v > 0.0f ? v : 0.0f) : v;
+  return normalized(x, centre[c], scale[c], shift[c], relu);
 }
 // Narrow: the 2-byte type y's copy is written in (Backend::narrow_activations),
 // or NoNarrow for none.
@@ -326,6 +360,22 @@ void normalize(State& s, float* y, void* y_narrow, const In* x, const float* cen
   CUDA_CHECK_LAUNCH();
 }
 
+// Channel c's mean and invstd (saved for the backward) and running statistics
+// from its shifted moments s1 = sum(x - x0), s2 = sum((x - x0)^2), x0 its
+// first value. Returns the normalisation's (centre, scale = gamma invstd).
+__device__ __forceinline__ float2 store_train_statistics(float* mean, float* invstd, float* running_mean,
+                                                         float* running_var, int c, double s1, double s2, float x0,
+                                                         const float* gamma, int M, double eps, double momentum) {
+  const double mu = static_cast<double>(x0) + s1 / M;
+  const double squares = fmax(s2 - s1 * s1 / M, 0.0);  // sum (x - mu)^2
+  const double is = 1.0 / sqrt(squares / M + eps);
+  mean[c] = static_cast<float>(mu);
+  invstd[c] = static_cast<float>(is);
+  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
+  running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * (squares / (M - 1)));
+  return make_float2(static_cast<float>(mu), batchnorm_scale(gamma[c], static_cast<float>(is)));
+}
+
 // mean, invstd (saved for the backward), scale = gamma invstd, running stats,
 // from the shifted moments' per-chunk partials ((chunks, 2, C); one chunk:
 // the sums themselves): a warp per channel adds them as column_sums would.
@@ -339,14 +389,9 @@ __global__ void finish_train_kernel(float* mean, float* invstd, float* running_m
   const double s1 = cuda::chunk_total(partials, 2, 0, c, C, chunks, lane);
   const double s2 = cuda::chunk_total(partials, 2, 1, c, C, chunks, lane);
   if (lane != 0) return;
-  const double mu = static_cast<double>(cuda::widen(x[c])) + s1 / M;
-  const double squares = fmax(s2 - s1 * s1 / M, 0.0);  // sum (x - mu)^2
-  const double is = 1.0 / sqrt(squares / M + eps);
-  mean[c] = static_cast<float>(mu);
-  invstd[c] = static_cast<float>(is);
-  scale[c] = batchnorm_scale(gamma[c], invstd[c]);
-  running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
-  running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * (squares / (M - 1)));
+  scale[c] = store_train_statistics(mean, invstd, running_mean, running_var, c, s1, s2, cuda::widen(x[c]), gamma, M,
+                                    eps, momentum)
+                 .y;
 }
 
 // SyncBN's finish: sums = (x's sums, rows) and squares = (sum (x - mu)^2,
@@ -373,6 +418,19 @@ __global__ void finish_eval_kernel(float* scale, const float* gamma, const float
   scale[c] = static_cast<float>(gamma[c] / sqrt(static_cast<double>(running_var[c]) + eps));
 }
 
+// Channel c's dgamma and dbeta (where given) and the dx pass's coefficients
+// gamma invstd, mean(dy), mean(dy xhat), from sum(dy) and sum(dy xhat) over `rows`.
+struct BackwardCoeffs {
+  double coeff, mean_dy, mean_dy_xhat;
+};
+__device__ __forceinline__ BackwardCoeffs backward_coeffs(float* dgamma, float* dbeta, int c, double sum_dy,
+                                                          double sum_dy_xhat, const float* gamma,
+                                                          const float* invstd, double rows) {
+  if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
+  if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
+  return {gamma[c] * static_cast<double>(invstd[c]), sum_dy / rows, sum_dy_xhat / rows};
+}
+
 // coeffs (3, C): gamma * invstd, mean(dy), mean(dy xhat), from the sums'
 // per-chunk partials ((chunks, 2, C); one chunk: the sums themselves), a
 // warp per channel adding them as column_sums would.
@@ -386,12 +444,11 @@ __global__ void finish_backward_kernel(float* dgamma, float* dbeta, double* coef
   const double sum_dy = cuda::chunk_total(partials, 2, 0, c, C, chunks, lane);
   const double sum_dy_xhat = cuda::chunk_total(partials, 2, 1, c, C, chunks, lane);
   if (lane != 0) return;
-  if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
-  if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
-  const double rows = cuda::row_count(global_rows, M);
-  coeffs[c] = gamma[c] * static_cast<double>(invstd[c]);
-  coeffs[C + c] = sum_dy / rows;
-  coeffs[2 * C + c] = sum_dy_xhat / rows;
+  const BackwardCoeffs k = backward_coeffs(dgamma, dbeta, c, sum_dy, sum_dy_xhat, gamma, invstd,
+                                           cuda::row_count(global_rows, M));
+  coeffs[c] = k.coeff;
+  coeffs[C + c] = k.mean_dy;
+  coeffs[2 * C + c] = k.mean_dy_xhat;
 }
 
 // dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), in double. dx == dy allowed.
@@ -411,17 +468,21 @@ struct DxChannel {
   float mean, invstd, scale, shift;
   double coeff, mean_dy, mean_dy_xhat;
 };
-__device__ __forceinline__ DxChannel dx_channel(const DxTerms& t, int c) {
+// (t.coeffs unread: the coefficients are b.)
+__device__ __forceinline__ DxChannel dx_channel(const DxTerms& t, int c, const BackwardCoeffs& b) {
   DxChannel k;
   k.relu = t.gamma != nullptr;
   k.mean = t.mean[c];
   k.invstd = t.invstd[c];
   k.scale = k.relu ? batchnorm_scale(t.gamma[c], t.invstd[c]) : 0.0f;
   k.shift = k.relu ? t.beta[c] : 0.0f;
-  k.coeff = t.coeffs[c];
-  k.mean_dy = t.coeffs[t.C + c];
-  k.mean_dy_xhat = t.coeffs[2 * t.C + c];
+  k.coeff = b.coeff;
+  k.mean_dy = b.mean_dy;
+  k.mean_dy_xhat = b.mean_dy_xhat;
   return k;
+}
+__device__ __forceinline__ DxChannel dx_channel(const DxTerms& t, int c) {
+  return dx_channel(t, c, BackwardCoeffs{t.coeffs[c], t.coeffs[t.C + c], t.coeffs[2 * t.C + c]});
 }
 __device__ __forceinline__ float batchnorm_dx(float dy, float x, const DxChannel& k) {
   const bool cut = k.relu && !(batchnorm_apply(x, k.mean, k.scale, k.shift) > 0.0f);
@@ -508,6 +569,86 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
   }
 }
 
+// The per-cloud layers' few rows (M <= kReduceChunkRows: one chunk; not
+// SyncBN) in one launch each way, where the chunked path takes three (sums,
+// finish, element pass), each a few microseconds of mostly latency at B = 32.
+// A block of kTile channels x kLanes row lanes sums its channels as
+// column_partials_kernel sums its one chunk, finishes them as the finish
+// kernels do and then makes the element pass itself: the same operations in
+// the same order, so the same bits as the chunked path (POINTNET_BATCHNORM_ROWS
+// =chunked keeps that path, to compare). y == x and dx == dy allowed: a
+// thread's element pass reads an element before writing it, after every
+// read of the sums' pass (a block barrier), and a block owns its channels.
+template <typename Narrow, typename In>
+__global__ void batchnorm_train_rows_kernel(float* y, Narrow* y_narrow, float* mean, float* invstd,
+                                            float* running_mean, float* running_var, const In* x,
+                                            const float* gamma, const float* beta, int M, int C, double eps,
+                                            double momentum, bool relu) {
+  const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.x * cuda::kTile + tx;
+  __shared__ double sh1[cuda::kLanes][cuda::kTile];
+  __shared__ double sh2[cuda::kLanes][cuda::kTile];
+  __shared__ float2 centre_scale[cuda::kTile];
+  double s1[1] = {0.0}, s2[1] = {0.0};
+  if (c < C) {
+    const double shift = cuda::widen(x[c]);
+    for (int m = ty; m < M; m += cuda::kLanes)
+      cuda::add_shifted_moments(s1[0], s2[0], cuda::widen(x[size_t(m) * C + c]), shift);
+  }
+  cuda::add_lanes<1>(sh1, sh2, s1, s2);
+  if (ty == 0 && c < C)
+    centre_scale[tx] = store_train_statistics(mean, invstd, running_mean, running_var, c, sh1[0][tx], sh2[0][tx],
+                                              cuda::widen(x[c]), gamma, M, eps, momentum);
+  __syncthreads();
+  if (c >= C) return;
+  const float2 k = centre_scale[tx];
+  const float shift = beta[c];
+  for (int m = ty; m < M; m += cuda::kLanes) {
+    const size_t i = size_t(m) * C + c;
+    const float v = normalized(cuda::widen(x[i]), k.x, k.y, shift, relu);
+    if (y) y[i] = v;
+    cuda::store_narrow(y_narrow, i, v);
+  }
+}
+
+// The backward's counterpart: the sums, dgamma and dbeta, then (write_dx) dx
+// and its copy, and (dx_sum) dx's column sums as batchnorm_dx_sums_kernel
+// adds them.
+template <typename Narrow, typename In, typename Dy>
+__global__ void batchnorm_grad_rows_kernel(float* dx, Narrow* dx_narrow, float* dx_sum, bool write_dx,
+                                           float* dgamma, float* dbeta, const Dy* dy, const In* x,
+                                           const float* gamma, const float* beta, const float* mean,
+                                           const float* invstd, int M, int C, bool relu) {
+  const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.x * cuda::kTile + tx;
+  __shared__ double sh1[cuda::kLanes][cuda::kTile];
+  __shared__ double sh2[cuda::kLanes][cuda::kTile];
+  __shared__ BackwardCoeffs coeffs[cuda::kTile];
+  double s1[1] = {0.0}, s2[1] = {0.0};
+  if (c < C) {
+    const cuda::GradSumsChannel k = cuda::grad_sums_channel(relu, mean, invstd, gamma, beta, c);
+    for (int m = ty; m < M; m += cuda::kLanes) cuda::add_grad_sums(s1[0], s2[0], dy, x, size_t(m) * C + c, k);
+  }
+  cuda::add_lanes<1>(sh1, sh2, s1, s2);
+  if (ty == 0 && c < C) coeffs[tx] = backward_coeffs(dgamma, dbeta, c, sh1[0][tx], sh2[0][tx], gamma, invstd, M);
+  __syncthreads();
+  if (!write_dx) return;
+  double sums[1] = {0.0};
+  const double unused[1] = {0.0};
+  if (c < C) {
+    const DxTerms t{mean, invstd, relu ? gamma : nullptr, relu ? beta : nullptr, nullptr, C};
+    const DxChannel k = dx_channel(t, c, coeffs[tx]);
+    for (int m = ty; m < M; m += cuda::kLanes) {
+      const size_t i = size_t(m) * C + c;
+      const float v = batchnorm_dx(cuda::widen(dy[i]), cuda::widen(x[i]), k);
+      if (dx) dx[i] = v;
+      cuda::store_narrow(dx_narrow, i, v);
+      sums[0] += static_cast<double>(v);
+    }
+  }
+  if (!dx_sum) return;
+  cuda::add_lanes<1>(sh1, sh2, sums, unused);
+  if (ty == 0 && c < C) dx_sum[c] = static_cast<float>(sh1[0][tx]);
+}
+
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
 
 // The forward passes, with or without the ReLU fused into the apply; x in
@@ -523,6 +664,15 @@ void batchnorm_train(State& s, float* y, void* y_narrow, float* mean, float* inv
     fail("batch normalisation in training needs at least 2 values per channel, got ", M,
          " (use a batch size of 2 or more)");
   if (C <= 0) return;
+  if (!group && s.batchnorm_rows && M <= cuda::kReduceChunkRows) {
+    cuda::with_narrow_type(s, y_narrow, [&](auto* narrow) {
+      batchnorm_train_rows_kernel<<<(C + cuda::kTile - 1) / cuda::kTile, dim3(cuda::kTile, cuda::kLanes), 0,
+                                    s.stream>>>(y, narrow, mean, invstd, running_mean, running_var, x, gamma, beta, M,
+                                                C, eps, momentum, relu);
+    });
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   float* scale = static_cast<float*>(s.scratch(State::kCoeffs, size_t(C) * sizeof(float)));
   if (!group) {
     // The chunks added up inside the finish (one launch fewer than column_sums).
@@ -606,6 +756,16 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
   if (C <= 0) return;
   const cuda::ReduceTerm term = relu ? cuda::ReduceTerm::kBatchNormReluGrad : cuda::ReduceTerm::kBatchNormGrad;
   const bool group = cuda::synchronised(s);
+  PN_CHECK(dx || dx_sum || !dx_narrow);  // a copy alone comes with its sums
+  if (!group && s.batchnorm_rows && M >= 1 && M <= cuda::kReduceChunkRows) {
+    cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
+      batchnorm_grad_rows_kernel<<<(C + cuda::kTile - 1) / cuda::kTile, dim3(cuda::kTile, cuda::kLanes), 0,
+                                   s.stream>>>(dx, narrow, dx_sum, dx || dx_narrow || dx_sum, dgamma, dbeta, dy, x,
+                                               gamma, beta, mean, invstd, M, C, relu);
+    });
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
   // Alone, the finish adds the chunks itself; SyncBN all-reduces the sums first.
   const cuda::ColumnPartials p = cuda::column_partials_of(s, term, dy, x, mean, invstd, M, C, gamma, beta);
   const double* sums = group ? cuda::finish_column_sums(s, p, 2) : p.partials;
@@ -641,7 +801,6 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
     return;
   }
   if (M <= 0) return;
-  PN_CHECK(dx);  // a copy alone comes with its sums (above)
   cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
     using Narrow = std::remove_pointer_t<decltype(narrow)>;
     if (by_four(C, dx, dy, x) && by_four(C, narrow)) {

@@ -157,6 +157,10 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   // (default; docs/benchmarks.md, session 17: seg bf16 -106 us a step), "off"
   // one channel per thread (the same bits; to compare).
   s_->dx_pairs = env_choice("POINTNET_BATCHNORM_DX_PAIRS", {"on", "off"}) == "on";
+  // BatchNorm over the per-cloud layers' few rows (<= kReduceChunkRows, not
+  // SyncBN) in one launch each way: "fused" (default), "chunked" for the
+  // general path's three (the same bits; to compare).
+  s_->batchnorm_rows = env_choice("POINTNET_BATCHNORM_ROWS", {"fused", "chunked"}) == "fused";
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));

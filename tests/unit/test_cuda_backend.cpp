@@ -2099,73 +2099,114 @@ TEST_F(CudaWideMax, NearConstantInputsKeepTheVariance) {
   }
 }
 
+// Every output of a BatchNorm+ReLU forward and backward over (M, C), as raw
+// bits, with `setting` (an environment variable and its value) set, three
+// ways: fp32 (float loads, fp32 dx and its sums), bf16 with fp32 z and dy
+// (float loads, fp32 dx and its bf16 copy), bf16 with z and dy in 2 bytes
+// (only the copy). in_place: y over z and dx over dy (fp32 inputs only).
+enum BatchNormVariant { kFp32Throughout, kBf16FloatInputs, kBf16NarrowInputs };
+std::vector<std::vector<float>> batchnorm_relu_bits(BatchNormVariant variant, int M, int C, bool in_place,
+                                                    const char* name, const char* value) {
+  Rng rng(31);
+  const Precision p = variant == kFp32Throughout ? Precision::FP32 : Precision::BF16;
+  std::vector<float> z(size_t(M) * C), dy(z.size()), gamma(C), beta(C);
+  for (float& v : z) v = 3.0f + rng.normal();
+  for (float& v : dy) v = rng.normal();
+  for (float& v : gamma) v = 1.0f + 0.3f * rng.normal();
+  for (float& v : beta) v = 0.3f * rng.normal();
+  testing::ScopedEnv env;
+  env.set(name, value);
+  env.set("POINTNET_NARROW_ACTIVATIONS", "on");
+  env.set("POINTNET_NARROW_Z", "on");
+  env.set("POINTNET_NARROW_GRADIENTS", "on");
+  CudaBackend gpu(p);
+  const bool two = variant == kBf16NarrowInputs;
+  Dev gz(gpu, z), gdy(gpu, dy), gg(gpu, gamma), gb(gpu, beta), mean(gpu, C), invstd(gpu, C), rm(gpu, C),
+      rv(gpu, C), y_out(gpu, z.size()), dx_out(gpu, z.size()), dg(gpu, C), db(gpu, C), sum(gpu, C),
+      copy(gpu, Backend<float>::narrow_count(z.size()));
+  float* y = in_place ? gz.get() : y_out.get();
+  float* dx = in_place ? gdy.get() : dx_out.get();
+  const std::unique_ptr<Dev> z2 = two ? narrow_copy(gpu, gz, M, C) : nullptr;
+  const std::unique_ptr<Dev> dy2 = two ? narrow_copy(gpu, gdy, M, C) : nullptr;
+  std::vector<std::vector<float>> out;
+  const auto bits = [&](const float* p, size_t n) {
+    out.emplace_back(n);
+    gpu.download(out.back().data(), p, n);
+  };
+  if (in_place) {
+    // The ReLU's mask needs z (x): the in-place forward overwrites it, so the
+    // backward gets a saved copy, as the model keeps z where y replaces it.
+    EXPECT_EQ(variant, kFp32Throughout);
+    gpu.batchnorm_forward_train(y, mean, invstd, rm, rv, gz, gg, gb, M, C, 1e-5, 0.1);
+    bits(y, z.size());
+    Dev x(gpu, z);
+    gpu.batchnorm_backward(dx, dg, db, gdy, x, gg, mean, invstd, M, C);
+    bits(dx, z.size());
+  } else {
+    gpu.batchnorm_relu_forward_train(y, mean, invstd, rm, rv, two ? nullptr : gz.get(), gg, gb, M, C, 1e-5, 0.1,
+                                     two ? copy.get() : nullptr, two ? z2->get() : nullptr);
+    bits(y, z.size());
+    if (two) {
+      bits(copy, Backend<float>::narrow_count(z.size()));
+      gpu.batchnorm_relu_backward(nullptr, dg, db, nullptr, nullptr, nullptr, gg, gb, mean, invstd, M, C, copy, sum,
+                                  z2->get(), dy2->get());
+      bits(copy, Backend<float>::narrow_count(z.size()));
+      bits(sum, C);
+    } else {
+      const bool copied = variant == kBf16FloatInputs;
+      gpu.batchnorm_relu_backward(dx, dg, db, gdy, gz, nullptr, gg, gb, mean, invstd, M, C,
+                                  copied ? copy.get() : nullptr, sum);
+      bits(dx, z.size());
+      bits(sum, C);
+      if (copied) bits(copy, Backend<float>::narrow_count(z.size()));
+    }
+  }
+  for (const Dev* d : {&mean, &invstd, &rm, &rv, &dg, &db}) bits(*d, C);
+  return out;
+}
+
+void expect_same_bits(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].size(), b[i].size());
+    EXPECT_EQ(std::memcmp(a[i].data(), b[i].data(), a[i].size() * sizeof(float)), 0) << "output " << i << " differs";
+  }
+}
+
 // BatchNorm's dx pass two channels per thread (POINTNET_BATCHNORM_DX_PAIRS,
 // on by default where C is even): each channel's values and sums are the same
 // operations in the same order, so every output keeps its bits against one
-// channel per thread. The pass that also sums dx (batchnorm_dx_sums_kernel),
-// three ways: fp32 (float loads, fp32 dx and its sums), bf16 with fp32 z and dy
-// (float loads, fp32 dx and its bf16 copy), bf16 with z and dy in 2 bytes (only
-// the copy). C = 70 leaves a half-filled block, C = 33 is odd (one channel per
-// thread either way).
+// channel per thread, including the pass that also sums dx
+// (batchnorm_dx_sums_kernel). C = 70 leaves a half-filled block, C = 33 is
+// odd (one channel per thread either way).
 TEST(CudaPrecisionModes, BatchNormDxPairsGiveTheSameBits) {
   PN_REQUIRE_CUDA();
-  Rng rng(31);
-  enum Variant { kFp32, kBf16FloatInputs, kBf16NarrowInputs };
-  for (Variant variant : {kFp32, kBf16FloatInputs, kBf16NarrowInputs})
-  for (int C : {128, 70, 33}) {
-    const Precision p = variant == kFp32 ? Precision::FP32 : Precision::BF16;
-    SCOPED_TRACE(std::string(precision_name(p)) + (variant == kBf16NarrowInputs ? " 2-byte z, dy" : "") +
-                 " C=" + std::to_string(C));
-    const int M = 3001;
-    std::vector<float> z(size_t(M) * C), dy(z.size()), gamma(C), beta(C), eye(size_t(C) * C, 0.0f);
-    for (float& v : z) v = 3.0f + rng.normal();
-    for (float& v : dy) v = rng.normal();
-    for (float& v : gamma) v = 1.0f + 0.3f * rng.normal();
-    for (float& v : beta) v = 0.3f * rng.normal();
-    for (int c = 0; c < C; ++c) eye[size_t(c) * C + c] = 1.0f;
-    // Every output of a forward and a backward, as raw bits.
-    const auto run = [&](const char* pairs) {
-      testing::ScopedEnv env;
-      env.set("POINTNET_BATCHNORM_DX_PAIRS", pairs);
-      env.set("POINTNET_NARROW_ACTIVATIONS", "on");
-      env.set("POINTNET_NARROW_Z", "on");
-      env.set("POINTNET_NARROW_GRADIENTS", "on");
-      CudaBackend gpu(p);
-      const bool two = variant == kBf16NarrowInputs;
-      Dev gz(gpu, z), gdy(gpu, dy), gg(gpu, gamma), gb(gpu, beta), mean(gpu, C), invstd(gpu, C), rm(gpu, C),
-          rv(gpu, C), y(gpu, z.size()), dx(gpu, z.size()), dg(gpu, C), db(gpu, C), sum(gpu, C),
-          copy(gpu, Backend<float>::narrow_count(z.size()));
-      const std::unique_ptr<Dev> z2 = two ? narrow_copy(gpu, gz, M, C) : nullptr;
-      const std::unique_ptr<Dev> dy2 = two ? narrow_copy(gpu, gdy, M, C) : nullptr;
-      gpu.batchnorm_relu_forward_train(y, mean, invstd, rm, rv, two ? nullptr : gz.get(), gg, gb, M, C, 1e-5, 0.1,
-                                       two ? copy.get() : nullptr, two ? z2->get() : nullptr);
-      std::vector<std::vector<float>> out = {mean.host(), invstd.host(), rm.host(), rv.host(), y.host()};
-      if (two) {
-        out.push_back(copy.host());
-        gpu.batchnorm_relu_backward(nullptr, dg, db, nullptr, nullptr, nullptr, gg, gb, mean, invstd, M, C, copy,
-                                    sum, z2->get(), dy2->get());
-        out.push_back(copy.host());
-        out.push_back(sum.host());
-      } else {
-        const bool copied = variant == kBf16FloatInputs;
-        gpu.batchnorm_relu_backward(dx, dg, db, gdy, gz, nullptr, gg, gb, mean, invstd, M, C,
-                                    copied ? copy.get() : nullptr, sum);
-        out.push_back(dx.host());
-        out.push_back(sum.host());
-        if (copied) out.push_back(copy.host());
-      }
-      out.push_back(dg.host());
-      out.push_back(db.host());
-      return out;
-    };
-    const auto paired = run("on"), single = run("off");
-    ASSERT_EQ(paired.size(), single.size());
-    for (size_t i = 0; i < paired.size(); ++i) {
-      ASSERT_EQ(paired[i].size(), single[i].size());
-      EXPECT_EQ(std::memcmp(paired[i].data(), single[i].data(), paired[i].size() * sizeof(float)), 0)
-          << "output " << i << " differs";
+  for (BatchNormVariant variant : {kFp32Throughout, kBf16FloatInputs, kBf16NarrowInputs})
+    for (int C : {128, 70, 33}) {
+      SCOPED_TRACE(std::to_string(variant) + " C=" + std::to_string(C));
+      const int M = 3001;
+      expect_same_bits(batchnorm_relu_bits(variant, M, C, false, "POINTNET_BATCHNORM_DX_PAIRS", "on"),
+                       batchnorm_relu_bits(variant, M, C, false, "POINTNET_BATCHNORM_DX_PAIRS", "off"));
     }
-  }
+}
+
+// BatchNorm over the per-cloud layers' few rows in one launch each way
+// (POINTNET_BATCHNORM_ROWS=fused, the default up to 256 rows): the same
+// operations in the same order as the chunked path's three launches, so the
+// same bits, in place too. M = 256 is the largest one-chunk batch, 2 the
+// smallest training allows, 257 takes the chunked path either way.
+TEST(CudaPrecisionModes, BatchNormFewRowsGiveTheSameBits) {
+  PN_REQUIRE_CUDA();
+  for (BatchNormVariant variant : {kFp32Throughout, kBf16FloatInputs, kBf16NarrowInputs})
+    for (int M : {32, 2, 256, 257})
+      for (int C : {512, 70, 33})
+        for (bool in_place : {false, true}) {
+          if (in_place && variant != kFp32Throughout) continue;
+          SCOPED_TRACE(std::to_string(variant) + " M=" + std::to_string(M) + " C=" + std::to_string(C) +
+                       (in_place ? " in place" : ""));
+          expect_same_bits(batchnorm_relu_bits(variant, M, C, in_place, "POINTNET_BATCHNORM_ROWS", "fused"),
+                           batchnorm_relu_bits(variant, M, C, in_place, "POINTNET_BATCHNORM_ROWS", "chunked"));
+        }
 }
 
 // The conv layers' input gradients in 2 bytes (Backend::narrow_gradients,
