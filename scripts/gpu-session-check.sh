@@ -142,17 +142,22 @@ fi
 # into $OUT/engine.jsonl; the tf32 engine's kernel profile.
 # SESSION_ENGINE_TF32=tiles: the tile variants' tests and benchmarks only,
 # then SESSION_RACECHECK if set, and nothing else (a short lease).
+# SESSION_ENGINE_TF32=lean: the engine tests, the tf32 tile benchmarks, one
+# round of the half first slice and paired conv2 (their benchmarks' own checks
+# against the CPU, not their tests); then the training part as without it
+# (room for both in one call).
 tf32=${SESSION_ENGINE_TF32:-0}
 if [ "$tf32" != 0 ]; then
-  if [ "$tf32" = 1 ]; then
-    stamp "== conv3 + max alone (bench_wide_max_gpu), tf32 included"
-    wide_max_bench
+  if [ "$tf32" = 1 ] || [ "$tf32" = lean ]; then
+    [ "$tf32" = 1 ] && { stamp "== conv3 + max alone (bench_wide_max_gpu), tf32 included"; wide_max_bench; }
     stamp "== engine tests (tf32 now split from 64 clouds)"
     timeout 200 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
       --gtest_color=no > "$OUT/tests-engine.log" 2>&1 || status=1
     grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
   fi
-  for tile in 64x3 64x4; do
+  tiles="64x3 64x4"
+  [ "$tf32" = lean ] && tiles=
+  for tile in $tiles; do
     POINTNET_ENGINE_SPLIT_TILE=$tile timeout 150 build-gpu/pointnet_tests \
       --gtest_filter='CudaArchitectures*.EveryFloat*/cls_3ch:CudaArchitectures*.EveryFloat*/cls_6ch' \
       --gtest_color=no > "$OUT/tests-tf32-$tile.log" 2>&1 || status=1
@@ -169,14 +174,18 @@ if [ "$tf32" != 0 ]; then
   done
   # The half-size first slice (opt-in) against even slices, tf32 and fp16;
   # fp16's first kernel with conv2's A fragments shared by two n8 tiles.
-  [ "$tf32" = 1 ] && for prec in tf32 fp16 tf32 fp16; do
+  rounds="tf32 fp16 tf32 fp16"
+  [ "$tf32" = lean ] && rounds="tf32 fp16"
+  [ "$tf32" != tiles ] && for prec in $rounds; do
     engine_bench default "" 1024 $prec
     engine_bench half-first POINTNET_ENGINE_FIRST_SLICE=half 1024 $prec
     [ $prec = fp16 ] && engine_bench conv2-paired POINTNET_ENGINE_SPLIT_CONV2=paired 1024 $prec
   done
-  [ "$tf32" = 1 ] && POINTNET_ENGINE_SPLIT_CONV2=paired timeout 150 build-gpu/pointnet_tests \
-    --gtest_filter='CudaArchitectures*.EveryFloat*' --gtest_color=no \
-    > "$OUT/tests-conv2-paired.log" 2>&1 || status=1
+  if [ "$tf32" = 1 ]; then
+    POINTNET_ENGINE_SPLIT_CONV2=paired timeout 150 build-gpu/pointnet_tests \
+      --gtest_filter='CudaArchitectures*.EveryFloat*' --gtest_color=no \
+      > "$OUT/tests-conv2-paired.log" 2>&1 || status=1
+  fi
   grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-conv2-paired.log" 2>/dev/null | sed 's/^/conv2 paired: /' | head -n 8
   [ "$tf32" = 1 ] && for v in "" 64x3; do
     KERNEL_PROFILE_OUT=$OUT/engine-profile-tf32$v.txt KERNEL_PROFILE_TOP=6 POINTNET_ENGINE_SPLIT_TILE=$v \
