@@ -174,13 +174,23 @@ if [ "$tf32" != 0 ]; then
   done
   # The half-size first slice (opt-in) against even slices, tf32 and fp16;
   # fp16's first kernel with conv2's A fragments shared by two n8 tiles.
+  # The streamed first kernel (POINTNET_ENGINE_SPLIT_FIRST=stream) against the tile kernel, every precision.
   rounds="tf32 fp16 tf32 fp16"
-  [ "$tf32" = lean ] && rounds="tf32 fp16"
+  [ "$tf32" = lean ] && rounds="tf32 fp16 bf16 int8"
   [ "$tf32" != tiles ] && for prec in $rounds; do
     engine_bench default "" 1024 $prec
-    engine_bench half-first POINTNET_ENGINE_FIRST_SLICE=half 1024 $prec
+    engine_bench stream-first POINTNET_ENGINE_SPLIT_FIRST=stream 1024 $prec
+    case $prec in tf32|fp16) engine_bench half-first POINTNET_ENGINE_FIRST_SLICE=half 1024 $prec ;; esac
     [ $prec = fp16 ] && engine_bench conv2-paired POINTNET_ENGINE_SPLIT_CONV2=paired 1024 $prec
   done
+  if [ "$tf32" = lean ]; then
+    for prec in fp16 tf32; do
+      KERNEL_PROFILE_OUT=$OUT/engine-profile-$prec-stream.txt KERNEL_PROFILE_TOP=6 POINTNET_ENGINE_SPLIT_FIRST=stream \
+        CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
+        --precision $prec --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
+      echo "$prec profile, streamed first kernel:"; head -n 6 "$OUT/engine-profile-$prec-stream.txt" 2>/dev/null | cut -c1-140
+    done
+  fi
   if [ "$tf32" = 1 ]; then
     POINTNET_ENGINE_SPLIT_CONV2=paired timeout 150 build-gpu/pointnet_tests \
       --gtest_filter='CudaArchitectures*.EveryFloat*' --gtest_color=no \

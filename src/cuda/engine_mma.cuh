@@ -44,6 +44,11 @@ struct F16Op {
   __device__ static void store2(char* p, float v0, float v1, float) {
     *reinterpret_cast<__half2*>(p) = __floats2half2_rn(v0, v1);
   }
+  // The 32-bit word store1 writes for 4 / kBytes consecutive elements (an A fragment register).
+  __device__ static uint32_t word(const float (&v)[2], float) {
+    const __half2 h = __floats2half2_rn(v[0], v[1]);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
 };
 
 struct BF16Op {
@@ -59,6 +64,10 @@ struct BF16Op {
   }
   __device__ static void store2(char* p, float v0, float v1, float) {
     *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(v0, v1);
+  }
+  __device__ static uint32_t word(const float (&v)[2], float) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(v[0], v[1]);
+    return *reinterpret_cast<const uint32_t*>(&h);
   }
 };
 
@@ -80,6 +89,7 @@ struct TF32Op {
   __device__ static void store2(char* p, float v0, float v1, float) {
     *reinterpret_cast<float2*>(p) = make_float2(to_tf32(v0), to_tf32(v1));
   }
+  __device__ static uint32_t word(const float (&v)[1], float) { return __float_as_uint(to_tf32(v[0])); }
 };
 
 // fp32 on the TF32 tensor cores by the 3xTF32 split (CUTLASS's "fast
@@ -137,6 +147,12 @@ struct I8Op {
   __device__ static void store2(char* p, float v0, float v1, float inv_scale) {
     *reinterpret_cast<uint16_t*>(p) =
         static_cast<uint16_t>(to_u8(__fmul_rn(v0, inv_scale)) | (to_u8(__fmul_rn(v1, inv_scale)) << 8));
+  }
+  __device__ static uint32_t word(const float (&v)[4], float scale) {
+    uint32_t w = 0;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) w |= to_u8(__fdiv_rn(v[e], scale)) << (8 * e);
+    return w;
   }
 };
 

@@ -163,6 +163,11 @@ TrunkShape trunk_shape_split(Math, bool, bool, int, int, int) { fail("this build
 void launch_trunk_split(const TrunkArgs&, const TrunkShape&, cudaStream_t) {
   fail("this build has no sm_90a (wgmma) kernels");
 }
+bool first_layers_streamed(Math) { return false; }
+bool first_layers_stream(const TrunkArgs&) { return false; }
+void launch_first_layers(const TrunkArgs&, const TrunkShape&, cudaStream_t) {
+  fail("this build has no sm_90a (wgmma) kernels");
+}
 size_t wide_max_smem_bytes(Math) { fail("this build has no sm_90a (wgmma) kernels"); }
 int wide_max_columns(Math) { fail("this build has no sm_90a (wgmma) kernels"); }
 int wide_max_grid(Math, int, int, int) { fail("this build has no sm_90a (wgmma) kernels"); }

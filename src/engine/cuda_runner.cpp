@@ -833,7 +833,9 @@ std::string CudaRunner::trunk_kernel_names() const {
   if (trunk_is_split(impl_->math, kSplitMinClouds))
     return trunk_fuses_wide_at_all(impl_->math)
                ? "fused-wide (feature transform: split) from 64 clouds, mma.sync below"
-               : "split (wide_max) from 64 clouds, mma.sync below";
+               : first_layers_streamed(impl_->math)
+                   ? "split (streamed first kernel, wide_max) from 64 clouds, mma.sync below"
+                   : "split (wide_max) from 64 clouds, mma.sync below";
   const std::string v = trunk_variant_name();
   return v == "split" ? "mma.sync" : v;
 }

@@ -436,6 +436,49 @@ TEST(CudaRunnerEntries, GrowingBuffersRecaptureTheGraphs) {
   EXPECT_EQ(run_poisoned(runner, config, small, 2, 100), first);
 }
 
+// The split trunk's streamed first kernel (POINTNET_ENGINE_SPLIT_FIRST=stream)
+// makes the tile kernel's operations in the same order: the same bits for
+// every tensor-core precision, from 3 and 6 channels, at shapes that run split
+// (64 clouds and more; ragged last tiles, clouds shorter than a tile). The
+// variable is read when a shape's graph is captured, so each runner runs
+// under its own setting.
+TEST(CudaRunnerEntries, StreamedFirstKernelGivesTheSameBits) {
+  PN_REQUIRE_CUDA();
+  testing::TempDir dir;
+  const std::vector<std::pair<int, int>> shapes = {{130, 64}, {500, 40}, {64, 100}, {150, 200}, {70, 300}};
+  for (int channels : {3, 6}) {
+    const ModelConfig config = engine_config(ModelTask::Classification, 5, false, channels);
+    const FoldedModel model = fold_model(testing::make_random_checkpoint(config, 9, dir));
+    const int count = 24, calib_points = 200;
+    const std::vector<float> calib = testing::random_clouds(count, calib_points, channels, 78);
+    for (EnginePrecision p :
+         {EnginePrecision::TF32, EnginePrecision::FP16, EnginePrecision::BF16, EnginePrecision::INT8}) {
+      CudaRunner tiles(cuda_plan(model, p, calib, count, calib_points));
+      CudaRunner streamed(cuda_plan(model, p, calib, count, calib_points));
+      for (auto [B, N] : shapes) {
+        const std::string what = std::string(precision_name(p)) + " " + std::to_string(channels) + "ch " +
+                                 std::to_string(B) + " x " + std::to_string(N);
+        const std::vector<float> points = testing::random_clouds(B, N, channels, 60 + N);
+        std::vector<float> want, got;
+        {
+          testing::ScopedEnv env;
+          env.set("POINTNET_ENGINE_SPLIT_FIRST", "tiles");
+          want = run_poisoned(tiles, config, points, B, N);
+        }
+        {
+          testing::ScopedEnv env;
+          env.set("POINTNET_ENGINE_SPLIT_FIRST", "stream");
+          got = run_poisoned(streamed, config, points, B, N);
+          EXPECT_NE(streamed.trunk_kernels().find("streamed first kernel"), std::string::npos)
+              << streamed.trunk_kernels();
+        }
+        EXPECT_EQ(count_nonfinite(want), 0u) << what;
+        EXPECT_EQ(got, want) << what;
+      }
+    }
+  }
+}
+
 // The segmenter's head as cuBLASLt GEMMs (the default, POINTNET_ENGINE_SEG_HEAD=gemm;
 // fp16 / bf16 / tf32, no feature transform) in chunks of
 // POINTNET_ENGINE_SEG_ROWS points: 256 splits clouds

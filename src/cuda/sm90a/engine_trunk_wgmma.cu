@@ -152,6 +152,7 @@ TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, i
 
 void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream) {
   PN_CHECK(a.h2_out != nullptr && a.h2_rows == s.tiles * s.tile_points && s.groups == 1);
+  if (first_layers_stream(a)) return launch_first_layers(a, s, stream);
   const int blocks = split_blocks(a.math);
   switch (a.math) {
     case Math::F16:
