@@ -8,18 +8,19 @@ if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 gpu_build() {
   # GPU_PREBUILT=1: the binaries built on the CI machine from this same tree
-  # (Release, CUDA on; carried as build/pointnet, build/pointnet_tests,
-  # build/bench_wide_max_gpu, build/libkernel_profile.so) instead of a build
-  # here: ~105 s of a short device lease saved. Their libraries (CUDA 13,
-  # OpenBLAS, HDF5, libpng) resolve on the GPU machine too.
+  # (Release, CUDA on), carried in $GPU_PREBUILT_DIR (default build/; strip
+  # -o copies fit the 64 MiB a call carries better), instead of a build here:
+  # ~105 s of a short device lease saved. Their libraries (CUDA 13, OpenBLAS,
+  # HDF5, libpng) resolve on the GPU machine too. bench_wide_max_gpu is optional.
   if [ "${GPU_PREBUILT:-0}" = 1 ]; then
-    local f
+    local f dir=${GPU_PREBUILT_DIR:-build}
     mkdir -p build-gpu
-    for f in pointnet pointnet_tests bench_wide_max_gpu libkernel_profile.so; do
-      [ -f "build/$f" ] || { echo "gpu-build: GPU_PREBUILT=1 but build/$f was not carried" >&2; return 1; }
-      cp "build/$f" "build-gpu/$f"
+    for f in pointnet pointnet_tests libkernel_profile.so bench_wide_max_gpu; do
+      if [ -f "$dir/$f" ]; then cp "$dir/$f" "build-gpu/$f"
+      elif [ "$f" != bench_wide_max_gpu ]; then echo "gpu-build: GPU_PREBUILT=1 but $dir/$f was not carried" >&2; return 1
+      fi
     done
-    echo "== prebuilt binaries (built from this tree on the CI machine)"
+    echo "== prebuilt binaries from $dir (built from this tree on the CI machine)"
     export OPENBLAS_NUM_THREADS=1
     return 0
   fi
