@@ -59,7 +59,7 @@ struct CudaBackend::State {
   bool wide_narrow_dx = true;                  // the wide layer's dx in bf16 too (POINTNET_WIDE_NARROW_DX, on unless "off")
   bool thin_gemms = false;                     // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS, on unless "off")
   bool dx_pairs = true;                        // BatchNorm's dx pass two channels a thread where it can (POINTNET_BATCHNORM_DX_PAIRS)
-  bool batchnorm_rows = true;                  // BatchNorm over <= kReduceChunkRows rows in one launch each way (POINTNET_BATCHNORM_ROWS)
+  bool batchnorm_rows = false;                 // BatchNorm over <= kReduceChunkRows rows in one launch each way (POINTNET_BATCHNORM_ROWS=fused)
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
   size_t weight_count = 0;

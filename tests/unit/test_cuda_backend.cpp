@@ -2191,7 +2191,7 @@ TEST(CudaPrecisionModes, BatchNormDxPairsGiveTheSameBits) {
 }
 
 // BatchNorm over the per-cloud layers' few rows in one launch each way
-// (POINTNET_BATCHNORM_ROWS=fused, the default up to 256 rows): the same
+// (POINTNET_BATCHNORM_ROWS=fused, up to 256 rows; opt-in for now): the same
 // operations in the same order as the chunked path's three launches, so the
 // same bits, in place too. M = 256 is the largest one-chunk batch, 2 the
 // smallest training allows, 257 takes the chunked path either way.
