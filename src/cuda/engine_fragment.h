@@ -34,6 +34,19 @@ PN_HOST_DEVICE inline size_t fragment_bytes(int out, int in, int elem_bytes) {
   return static_cast<size_t>(out) * in * elem_bytes;
 }
 
+// mma.sync's A operand (16 rows x one 32-byte k-step): lane = 4 g + t holds
+// its register j (0-3) as the 32-bit word of row g + 8 (j & 1) at byte
+// 16 (j >> 1) + 4 t of the step, as ldmatrix.x4 hands it over from a
+// row-major block; in elements, the PTX ISA's tables for m16n8k16 (f16/bf16),
+// m16n8k8 (tf32) and m16n8k32 (u8/s8). The streamed first kernel computes
+// its values there (sm90a/engine_first_layers.cu).
+struct AFragmentWord {
+  int row, byte;
+};
+PN_HOST_DEVICE inline AFragmentWord a_fragment_word(int lane, int j) {
+  return {lane / 4 + 8 * (j & 1), 16 * (j >> 1) + 4 * (lane % 4)};
+}
+
 // wgmma's operands in shared memory without swizzling are "core matrices" of
 // 8 rows x 16 contiguous bytes (128 bytes). Both of the engine's (conv2's
 // output tile, conv3's weights) are K-major rows of row_bytes; core matrix

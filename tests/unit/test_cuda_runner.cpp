@@ -113,6 +113,39 @@ TEST(CudaEngineLayout, FragmentsFollowThePtxOperandTables) {
   }
 }
 
+// The A fragment's words (a_fragment_word, where the streamed first kernel
+// puts conv1's values) against the PTX ISA's tables of each element a_i a
+// lane holds (groupID g = lane / 4, threadID_in_group t = lane % 4), written
+// out per shape: register j holds elements a_{j n}.. a_{j n + n - 1}, n = 4 /
+// element bytes.
+TEST(CudaEngineLayout, AFragmentWordsFollowThePtxOperandTables) {
+  for (int eb : {2, 4, 1}) {
+    SCOPED_TRACE("element bytes " + std::to_string(eb));
+    const int n = 4 / eb;
+    for (int lane = 0; lane < 32; ++lane) {
+      const int g = lane / 4, t = lane % 4;
+      for (int j = 0; j < 4; ++j)
+        for (int e = 0; e < n; ++e) {
+          const int i = j * n + e;
+          int row = 0, col = 0;
+          if (eb == 2) {  // m16n8k16 .f16/.bf16: a0..a7
+            row = g + ((i >> 1) % 2 ? 8 : 0);
+            col = t * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+          } else if (eb == 4) {  // m16n8k8 .tf32: a0..a3
+            row = g + (i % 2 ? 8 : 0);
+            col = t + (i >= 2 ? 4 : 0);
+          } else {  // m16n8k32 .u8/.s8: a0..a15
+            row = g + ((i >> 2) % 2 ? 8 : 0);
+            col = t * 4 + (i & 3) + (i >= 8 ? 16 : 0);
+          }
+          const cuda_engine::AFragmentWord w = cuda_engine::a_fragment_word(lane, j);
+          EXPECT_EQ(w.row, row) << "lane " << lane << " a" << i;
+          EXPECT_EQ(w.byte / eb + e, col) << "lane " << lane << " a" << i;
+        }
+    }
+  }
+}
+
 // wgmma's operands without swizzling: every 128-byte block is a core matrix
 // of 8 consecutive channels x 16 consecutive bytes of K; a group of 8
 // channels (and so any slice of 64) is one contiguous range of the layer.

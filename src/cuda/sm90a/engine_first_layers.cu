@@ -72,13 +72,14 @@ __global__ void __launch_bounds__(kThreads, 3) first_layers_kernel(const TrunkAr
 #pragma unroll
       for (int c = 0; c < kC; ++c) p[h][c] = cloud[static_cast<size_t>(r) * kC + c];
     }
-    // A register j of k-step ks: row g + 8 (j & 1), bytes 16 (j >> 1) + 4t of the step.
+    // A register j of k-step ks: conv1's channels at its word (a_fragment_word;
+    // its row is g, or g + 8 for odd j).
     uint32_t af[kSteps][4];
 #pragma unroll
     for (int ks = 0; ks < kSteps; ++ks)
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const int o0 = (ks * 32 + 16 * (j >> 1) + 4 * t) / kBytes;
+        const int o0 = (ks * 32 + a_fragment_word(lane, j).byte) / kBytes;
         float v[kPerWord];
 #pragma unroll
         for (int e = 0; e < kPerWord; ++e) v[e] = conv1_value<kC>(p[j & 1], w1, b1, o0 + e);
