@@ -757,6 +757,7 @@ void batchnorm_grad(State& s, float* dx, void* dx_narrow, float* dx_sum, float* 
   const cuda::ReduceTerm term = relu ? cuda::ReduceTerm::kBatchNormReluGrad : cuda::ReduceTerm::kBatchNormGrad;
   const bool group = cuda::synchronised(s);
   PN_CHECK(dx || dx_sum || !dx_narrow);  // a copy alone comes with its sums
+  PN_CHECK(!relu || (gamma && beta));    // the ReLU's mask is recomputed from them
   if (!group && s.batchnorm_rows && M >= 1 && M <= cuda::kReduceChunkRows) {
     cuda::with_narrow_type(s, dx_narrow, [&](auto* narrow) {
       batchnorm_grad_rows_kernel<<<(C + cuda::kTile - 1) / cuda::kTile, dim3(cuda::kTile, cuda::kLanes), 0,

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/env_choice.h"
 #include "cuda/engine_trunk.cuh"
 #include "cuda/engine_wide_max.h"
 #include "cuda/engine_tile_simt.cuh"
@@ -46,8 +47,9 @@ enum class Variant { Default, Alt, Wgmma, Wgmma1, Split, FusedWide };
 
 Variant variant() {
   static const Variant v = [] {
-    const char* e = std::getenv("POINTNET_ENGINE_TRUNK");
-    const std::string s = e ? e : "";
+    // "mma" (mma.sync, fused) is also what the others fall back to off sm_90a.
+    const std::string s =
+        env_choice("POINTNET_ENGINE_TRUNK", {"split", "mma", "alt", "wgmma", "wgmma1", "fused-wide"});
     if (s == "alt") return Variant::Alt;
 #ifdef POINTNET_NO_SM90A
     const bool hopper = false;  // built without the sm_90a kernels (CUDA < 12)
@@ -56,7 +58,7 @@ Variant variant() {
 #endif
     if (s == "wgmma" && hopper) return Variant::Wgmma;
     if (s == "wgmma1" && hopper) return Variant::Wgmma1;
-    if ((s.empty() || s == "split") && hopper) return Variant::Split;
+    if (s == "split" && hopper) return Variant::Split;
     if (s == "fused-wide" && hopper) return Variant::FusedWide;
     return Variant::Default;
   }();

@@ -138,6 +138,8 @@ struct CudaRunner::Impl {
   // POINTNET_ENGINE_PROFILE=1: no graphs; events between the stages of each
   // run, printed to stderr (where the time goes, for tuning).
   bool profile = false;
+  // A split trunk has run its streamed first kernel (POINTNET_ENGINE_SPLIT_FIRST=stream): trunk_kernels says so.
+  bool streamed_first = false;
   std::vector<std::pair<const char*, cudaEvent_t>> marks;
   size_t mark_count = 0;
 
@@ -190,13 +192,13 @@ struct CudaRunner::Impl {
     CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     sms = prop.multiProcessorCount;
     name = std::string(prop.name) + " (sm_" + std::to_string(prop.major * 10 + prop.minor) + ")";
-    if (const char* g = std::getenv("POINTNET_ENGINE_GRAPHS")) use_graphs = std::string(g) != "0";
-    if (const char* p = std::getenv("POINTNET_ENGINE_PROFILE")) profile = std::string(p) == "1";
+    // The comparison switches, each refused with the accepted values when misspelt.
+    use_graphs = env_choice("POINTNET_ENGINE_GRAPHS", {"1", "0"}) == "1";
+    profile = env_choice("POINTNET_ENGINE_PROFILE", {"0", "1"}) == "1";
     if (profile) use_graphs = false;
-    if (const char* f = std::getenv("POINTNET_ENGINE_SMALL")) small_fusions = std::string(f) != "0";
-    if (const char* f = std::getenv("POINTNET_ENGINE_FIRST_SLICE")) half_first_slice = std::string(f) == "half";
-    tf32_wide_fc = math != Math::F32 && math != Math::F32X3;
-    if (const char* f = std::getenv("POINTNET_ENGINE_FC")) tf32_wide_fc = tf32_wide_fc && std::string(f) != "fp32";
+    small_fusions = env_choice("POINTNET_ENGINE_SMALL", {"1", "0"}) == "1";
+    half_first_slice = env_choice("POINTNET_ENGINE_FIRST_SLICE", {"even", "half"}) == "half";
+    tf32_wide_fc = math != Math::F32 && math != Math::F32X3 && env_choice("POINTNET_ENGINE_FC", {"tf32", "fp32"}) == "tf32";
     prepare_engine_kernels();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     for (int i = 1; i < kMaxSlices; ++i) CUDA_CHECK(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
@@ -490,6 +492,7 @@ struct CudaRunner::Impl {
     const TrunkShape s = trunk_shape_split(math, a.points != nullptr, a.pre.w != nullptr, a.B, a.N, C);
     a.h2_rows = s.tiles * s.tile_points;
     a.h2_out = at<char>("h2", sl, static_cast<size_t>(a.h2_rows) * 128 * elem_bytes(math));
+    streamed_first = streamed_first || first_layers_stream(a);
     launch_trunk_split(a, s, sl.stream);
     WideMaxArgs w;
     w.math = math;
@@ -833,9 +836,8 @@ std::string CudaRunner::trunk_kernel_names() const {
   if (trunk_is_split(impl_->math, kSplitMinClouds))
     return trunk_fuses_wide_at_all(impl_->math)
                ? "fused-wide (feature transform: split) from 64 clouds, mma.sync below"
-               : first_layers_streamed(impl_->math)
-                   ? "split (streamed first kernel, wide_max) from 64 clouds, mma.sync below"
-                   : "split (wide_max) from 64 clouds, mma.sync below";
+               : impl_->streamed_first ? "split (streamed first kernel, wide_max) from 64 clouds, mma.sync below"
+                                       : "split (wide_max) from 64 clouds, mma.sync below";
   const std::string v = trunk_variant_name();
   return v == "split" ? "mma.sync" : v;
 }

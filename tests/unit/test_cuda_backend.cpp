@@ -2121,9 +2121,12 @@ std::vector<std::vector<float>> batchnorm_relu_bits(BatchNormVariant variant, in
   env.set("POINTNET_NARROW_GRADIENTS", "on");
   CudaBackend gpu(p);
   const bool two = variant == kBf16NarrowInputs;
-  Dev gz(gpu, z), gdy(gpu, dy), gg(gpu, gamma), gb(gpu, beta), mean(gpu, C), invstd(gpu, C), rm(gpu, C),
-      rv(gpu, C), y_out(gpu, z.size()), dx_out(gpu, z.size()), dg(gpu, C), db(gpu, C), sum(gpu, C),
-      copy(gpu, Backend<float>::narrow_count(z.size()));
+  // The running statistics are updated in place: known values first. The
+  // copy's padding (M C odd) is never written: poisoned alike in both runs.
+  Dev gz(gpu, z), gdy(gpu, dy), gg(gpu, gamma), gb(gpu, beta), mean(gpu, C), invstd(gpu, C),
+      rm(gpu, std::vector<float>(C, 0.5f)), rv(gpu, std::vector<float>(C, 2.0f)), y_out(gpu, z.size()),
+      dx_out(gpu, z.size()), dg(gpu, C), db(gpu, C), sum(gpu, C), copy(gpu, Backend<float>::narrow_count(z.size()));
+  copy.poison();
   float* y = in_place ? gz.get() : y_out.get();
   float* dx = in_place ? gdy.get() : dx_out.get();
   const std::unique_ptr<Dev> z2 = two ? narrow_copy(gpu, gz, M, C) : nullptr;

@@ -470,11 +470,13 @@ TEST(CudaRunnerEntries, GrowingBuffersRecaptureTheGraphs) {
 }
 
 // The split trunk's streamed first kernel (POINTNET_ENGINE_SPLIT_FIRST=stream)
-// makes the tile kernel's operations in the same order: the same bits for
-// every tensor-core precision, from 3 and 6 channels, at shapes that run split
-// (64 clouds and more; ragged last tiles, clouds shorter than a tile). The
-// variable is read when a shape's graph is captured, so each runner runs
-// under its own setting.
+// makes the tile kernel's operations in the same order: the same output bits
+// for every tensor-core precision, from 3 and 6 channels, at shapes that run
+// split (64 clouds and more; ragged last tiles, clouds shorter than a tile).
+// The variable is read when a shape's graph is captured, so each runner runs
+// under its own setting; the runner reports the streamed kernel only once a
+// trunk has launched it. (CudaEngineFirstLayers compares the kernel's whole
+// output, which the classes' scores only sample through the max.)
 TEST(CudaRunnerEntries, StreamedFirstKernelGivesTheSameBits) {
   PN_REQUIRE_CUDA();
   testing::TempDir dir;
@@ -498,6 +500,7 @@ TEST(CudaRunnerEntries, StreamedFirstKernelGivesTheSameBits) {
           env.set("POINTNET_ENGINE_SPLIT_FIRST", "tiles");
           want = run_poisoned(tiles, config, points, B, N);
         }
+        if (tiles.trunk_kernels().find("split") != 0) GTEST_SKIP() << "no split trunk here: " << tiles.trunk_kernels();
         {
           testing::ScopedEnv env;
           env.set("POINTNET_ENGINE_SPLIT_FIRST", "stream");
@@ -505,8 +508,10 @@ TEST(CudaRunnerEntries, StreamedFirstKernelGivesTheSameBits) {
           EXPECT_NE(streamed.trunk_kernels().find("streamed first kernel"), std::string::npos)
               << streamed.trunk_kernels();
         }
+        EXPECT_EQ(tiles.trunk_kernels().find("streamed"), std::string::npos) << tiles.trunk_kernels();
         EXPECT_EQ(count_nonfinite(want), 0u) << what;
-        EXPECT_EQ(got, want) << what;
+        ASSERT_EQ(got.size(), want.size()) << what;
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << what;
       }
     }
   }

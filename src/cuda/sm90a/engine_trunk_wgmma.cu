@@ -88,10 +88,8 @@ using TF32Split4 = WgSplit<TF32Op, 4>;
 // Blocks per SM of the split trunk's first kernel: 2 (tiles of up to 256
 // points), 3 or 4 (up to 128).
 int split_blocks(Math math) {
-  static const std::string choice = [] {
-    const char* e = std::getenv("POINTNET_ENGINE_SPLIT_TILE");
-    return std::string(e ? e : "");
-  }();
+  static const std::string choice =
+      env_choice("POINTNET_ENGINE_SPLIT_TILE", {"auto", "128", "64x3", "128x4", "64x4", "256"});
   // The choice is blocks per SM; the tile is then the largest that fits that
   // many: 128 points in 2-byte and 1-byte types, 64 in tf32 (4-byte tiles),
   // so for tf32 "128" is "64x3" and "128x4" is "64x4" (and for the others
