@@ -169,6 +169,14 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   // no conversion (10 mantissa bits instead of bf16's 7). Opt-in until timed
   // on a GPU. --fp32-fc (set_fp32_per_cloud) takes precedence.
   s_->tf32_per_cloud = env_choice("POINTNET_PER_CLOUD_GEMMS", {"mode", "tf32"}) == "tf32";
+  // The bias gradient of a linear layer followed by BatchNorm+ReLU (no
+  // dropout) as dx's column sums inside the BatchNorm backward
+  // (Backend::batchnorm_sums_dx), where the 2-byte gradient copies do not
+  // already take it (fp32 / tf32 modes, the per-cloud layers): "linear"
+  // (default) sums dy again in linear_backward (two launches, one more pass
+  // over dy); "batchnorm" does not. The same bits either way (the dx pass
+  // sums in column_sums' order). Opt-in until timed on a GPU.
+  s_->bias_from_batchnorm = env_choice("POINTNET_BIAS_SUMS", {"linear", "batchnorm"}) == "batchnorm";
   CUDA_CHECK(cudaSetDevice(device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
@@ -221,6 +229,7 @@ void CudaBackend::narrow_weights(const float* values, size_t count) {
 void CudaBackend::set_fp32_per_cloud(bool on) { s_->fp32_per_cloud = on; }
 bool CudaBackend::narrow_activations() const { return cuda::narrow_copies_on(*s_); }
 bool CudaBackend::narrow_linear_outputs() const { return cuda::narrow_copies_on(*s_) && s_->narrow_z; }
+bool CudaBackend::batchnorm_sums_dx() const { return s_->bias_from_batchnorm; }
 bool CudaBackend::narrow_gradients() const { return cuda::narrow_copies_on(*s_) && s_->narrow_gradients; }
 void CudaBackend::per_cloud_gemms(bool per_cloud) {
   const Precision mode = s_->mode_precision;

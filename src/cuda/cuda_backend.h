@@ -106,6 +106,8 @@ class CudaBackend final : public Backend<float> {
   // True where narrow_activations() is, unless POINTNET_NARROW_GRADIENTS=off
   // (read at construction).
   bool narrow_gradients() const override;
+  // POINTNET_BIAS_SUMS=batchnorm (opt-in, read at construction).
+  bool batchnorm_sums_dx() const override;
   void narrow_weights(const float* values, size_t count) override;
   // Waits for everything queued on the backend's stream (cudaStreamSynchronize:
   // every op, copy and cuBLAS call goes to that one stream); throws

@@ -52,6 +52,7 @@ struct CudaBackend::State {
   Precision precision = Precision::FP32;       // of the GEMMs queued now
   Precision mode_precision = Precision::FP32;  // the backend's mode (set_precision)
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
+  bool bias_from_batchnorm = false;            // linear bias gradients from the BatchNorm backward's dx sums (POINTNET_BIAS_SUMS)
   bool tf32_per_cloud = false;                 // per-cloud GEMMs in TF32 in fp16/bf16 modes (POINTNET_PER_CLOUD_GEMMS=tf32)
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
   bool weight_copies = true;                   // the weights' 2-byte copy in fp16/bf16 (POINTNET_NARROW_WEIGHTS)

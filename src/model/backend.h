@@ -109,6 +109,10 @@ class Backend {
   // the producer's BatchNorm+ReLU backward reads it (dy_narrow). The gradient
   // is then rounded once, and its three passes move half the bytes.
   virtual bool narrow_gradients() const { return false; }
+  // Where true, batchnorm_relu_backward honours dx_sum with an fp32 dx too
+  // (dx's column sums, the preceding linear layer's bias gradient, taken in
+  // the same pass: linear_backward's own column sums of dy are skipped).
+  virtual bool batchnorm_sums_dx() const { return false; }
 
   // 1x1 convolution / fully connected layer: y(M, Cout) = x(M, Cin) w(Cout, Cin)^T + b(Cout).
   // x_narrow: x's 2-byte copy, or null. y_narrow (narrow_linear_outputs()

@@ -105,8 +105,12 @@ namespace {
 // dense_deactivate. Leaves the gradient in fp32 (dy, in place) and returns
 // null, or, where `copy` asks and the forward kept y's 2-byte copy, returns
 // that gradient's copy (in layer.narrow) with the bias gradient already taken.
+// bias_taken (dense_backward's): set where the bias gradient was taken here,
+// with the copy or, where the backend sums dx in its BatchNorm pass
+// (Backend::batchnorm_sums_dx), beside the fp32 gradient.
 template <typename T>
-const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy, bool copy) {
+const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dy, bool copy,
+                       bool* bias_taken = nullptr) {
   const DenseSpec& s = layer.spec;
   PN_CHECK(layer.trained);  // backward needs batch statistics from a training forward
   const int M = layer.rows;
@@ -126,16 +130,20 @@ const void* deactivate(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& sto
   layer.narrow_holds_dy = false;
   layer.dy_narrow_at = nullptr;
   const T* y = layer.y_written ? layer.y.data() : nullptr;  // the CUDA backend never reads it here
+  if (bias_taken) *bias_taken = false;
   if (s.relu && !s.bn_name.empty()) {
     // In place (the kernels read dy[i] and z[i] before writing dx[i]), or,
     // with the copy, only the copy and its column sums (the bias gradient).
+    // Dropout's mask comes after this pass: its layers sum in linear_backward.
     const T* z = layer.z.data();
+    const bool sums = narrow || (bias_taken && !s.dropout && be.batchnorm_sums_dx());
     be.batchnorm_relu_backward(narrow ? nullptr : dy, store.grad(layer.bn_weight), store.grad(layer.bn_bias),
                                dy_in_narrow ? nullptr : dy, layer.z_narrow ? nullptr : z, y,
                                store.value(layer.bn_weight), store.value(layer.bn_bias), layer.mean.data(),
                                layer.invstd.data(), M, s.out, narrow ? layer.narrow.data() : nullptr,
-                               narrow ? store.grad(layer.bias) : nullptr, layer.z_narrow ? z : nullptr,
+                               sums ? store.grad(layer.bias) : nullptr, layer.z_narrow ? z : nullptr,
                                dy_in_narrow ? dy_narrow : nullptr);
+    if (bias_taken) *bias_taken = sums;
     if (narrow) return layer.narrow.data();
   } else if (s.relu) {
     be.relu_backward(dy, dy, y, count);
@@ -166,14 +174,16 @@ void* dense_dx_narrow(const Dense<T>& layer, const Backend<T>& be) {
 
 template <typename T>
 void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dy, bool accumulate_dx) {
-  const void* dy_narrow = deactivate(layer, be, store, dy, true);
+  bool bias_taken = false;
+  const void* dy_narrow = deactivate(layer, be, store, dy, true, &bias_taken);
   const DenseSpec& s = layer.spec;
   Dense<T>* producer = layer.input_layer;
   void* dx_narrow = dx && !accumulate_dx ? dense_dx_narrow(layer, be) : nullptr;
   be.per_cloud_gemms(!s.conv);
   // With the copy, the fp32 dy was never written (null, so nothing can read
-  // it) and the bias gradient is already taken.
-  be.linear_backward(dx_narrow ? nullptr : dx, store.grad(layer.weight), dy_narrow ? nullptr : store.grad(layer.bias),
+  // it) and the bias gradient is already taken (bias_taken, also without it
+  // where the backend sums dx in the BatchNorm pass).
+  be.linear_backward(dx_narrow ? nullptr : dx, store.grad(layer.weight), bias_taken ? nullptr : store.grad(layer.bias),
                      dy_narrow ? nullptr : dy, layer.input, store.value(layer.weight), layer.rows, s.in, s.out,
                      dy_narrow, layer.input_narrow, dx_narrow, accumulate_dx);
   be.per_cloud_gemms(false);

@@ -382,6 +382,32 @@ TEST_P(CudaStepGraph, WeightCopyGivesTheSameStepsAsConverting) {
       << with_copy << " conversion launches with the weights' copy, " << without << " without";
 }
 
+// BatchNorm over the per-cloud layers' few rows in one launch each way
+// (POINTNET_BATCHNORM_ROWS=fused) trains with the same bits as the chunked
+// path's three launches, every mode and model.
+TEST_P(CudaStepGraph, BatchNormFewRowsGiveTheSameSteps) {
+  PN_REQUIRE_CUDA();
+  const GraphCase& c = GetParam();
+  const std::unique_ptr<Trainee> fused = eager_trainee_with(c, "POINTNET_BATCHNORM_ROWS", "fused");
+  Trainee chunked(c, false);
+  expect_same_steps(*fused, chunked, c);
+}
+
+// The linear layers' bias gradients taken as dx's column sums in the
+// BatchNorm backward (POINTNET_BIAS_SUMS=batchnorm; fp32 gradients: every
+// layer in fp32, the per-cloud layers in fp16 / bf16) give the same bits as
+// linear_backward's own sums of dy, every mode and model (the dropout layer
+// keeps its own: the mask comes after that pass).
+TEST_P(CudaStepGraph, BiasSumsInTheBatchNormPassGiveTheSameSteps) {
+  PN_REQUIRE_CUDA();
+  const GraphCase& c = GetParam();
+  const std::unique_ptr<Trainee> fused = eager_trainee_with(c, "POINTNET_BIAS_SUMS", "batchnorm");
+  Trainee separate(c, false);
+  ASSERT_TRUE(fused->gpu.batchnorm_sums_dx());
+  ASSERT_FALSE(separate.gpu.batchnorm_sums_dx());
+  expect_same_steps(*fused, separate, c);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Cuda, CudaStepGraph,
     ::testing::Values(GraphCase{ModelTask::Classification, false, Precision::FP32, "cls_fp32"},
@@ -410,6 +436,10 @@ TEST(CudaStepGraph, NarrowGradientsTrainAsTheFp32Ones) {
   GTEST_SKIP() << "no CUDA device: built without CUDA";
 }
 TEST(CudaStepGraph, NarrowGradientStepsReplayBitForBit) {
+  GTEST_SKIP() << "no CUDA device: built without CUDA";
+}
+TEST(CudaStepGraph, BatchNormFewRowsGiveTheSameSteps) { GTEST_SKIP() << "no CUDA device: built without CUDA"; }
+TEST(CudaStepGraph, BiasSumsInTheBatchNormPassGiveTheSameSteps) {
   GTEST_SKIP() << "no CUDA device: built without CUDA";
 }
 
