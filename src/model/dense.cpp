@@ -4,6 +4,22 @@
 
 namespace pointnet {
 
+namespace {
+// Backend::per_cloud_gemms for a scope: undone however the scope ends (a
+// failed GEMM must not leave the backend's later GEMMs in the per-cloud type).
+template <typename T>
+class PerCloudGemms {
+ public:
+  PerCloudGemms(Backend<T>& be, bool per_cloud) : be_(be) { be_.per_cloud_gemms(per_cloud); }
+  PerCloudGemms(const PerCloudGemms&) = delete;
+  PerCloudGemms& operator=(const PerCloudGemms&) = delete;
+  ~PerCloudGemms() { be_.per_cloud_gemms(false); }
+
+ private:
+  Backend<T>& be_;
+};
+}  // namespace
+
 template <typename T>
 void dense_declare(Dense<T>& layer, const DenseSpec& spec, ParamStore<T>& store) {
   layer.spec = spec;
@@ -41,10 +57,11 @@ void dense_forward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store, 
   layer.z_in_y = !training && !s.bn_name.empty();
   T* z = layer.z_in_y ? layer.y.reserve(count)
                       : layer.z.reserve(layer.z_narrow ? Backend<T>::narrow_count(count) : count);
-  be.per_cloud_gemms(!s.conv);
-  be.linear_forward(layer.z_narrow ? nullptr : z, x, store.value(layer.weight), store.value(layer.bias), M, s.in,
-                    s.out, layer.input_narrow, layer.z_narrow ? z : nullptr);
-  be.per_cloud_gemms(false);
+  {
+    const PerCloudGemms<T> scope(be, !s.conv);
+    be.linear_forward(layer.z_narrow ? nullptr : z, x, store.value(layer.weight), store.value(layer.bias), M, s.in,
+                      s.out, layer.input_narrow, layer.z_narrow ? z : nullptr);
+  }
   dense_activate(layer, be, store, M, training, bn_momentum);
 }
 
@@ -179,14 +196,16 @@ void dense_backward(Dense<T>& layer, Backend<T>& be, const ParamStore<T>& store,
   const DenseSpec& s = layer.spec;
   Dense<T>* producer = layer.input_layer;
   void* dx_narrow = dx && !accumulate_dx ? dense_dx_narrow(layer, be) : nullptr;
-  be.per_cloud_gemms(!s.conv);
-  // With the copy, the fp32 dy was never written (null, so nothing can read
-  // it) and the bias gradient is already taken (bias_taken, also without it
-  // where the backend sums dx in the BatchNorm pass).
-  be.linear_backward(dx_narrow ? nullptr : dx, store.grad(layer.weight), bias_taken ? nullptr : store.grad(layer.bias),
-                     dy_narrow ? nullptr : dy, layer.input, store.value(layer.weight), layer.rows, s.in, s.out,
-                     dy_narrow, layer.input_narrow, dx_narrow, accumulate_dx);
-  be.per_cloud_gemms(false);
+  {
+    const PerCloudGemms<T> scope(be, !s.conv);
+    // With the copy, the fp32 dy was never written (null, so nothing can read
+    // it) and the bias gradient is already taken (bias_taken, also without it
+    // where the backend sums dx in the BatchNorm pass).
+    be.linear_backward(dx_narrow ? nullptr : dx, store.grad(layer.weight),
+                       bias_taken ? nullptr : store.grad(layer.bias), dy_narrow ? nullptr : dy, layer.input,
+                       store.value(layer.weight), layer.rows, s.in, s.out, dy_narrow, layer.input_narrow, dx_narrow,
+                       accumulate_dx);
+  }
   if (dx_narrow) {
     producer->narrow_holds_y = false;
     producer->narrow_holds_dy = true;

@@ -388,9 +388,10 @@ TEST_P(CudaStepGraph, WeightCopyGivesTheSameStepsAsConverting) {
 TEST_P(CudaStepGraph, BatchNormFewRowsGiveTheSameSteps) {
   PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
+  // Both switches set: the process's environment may hold either value.
   const std::unique_ptr<Trainee> fused = eager_trainee_with(c, "POINTNET_BATCHNORM_ROWS", "fused");
-  Trainee chunked(c, false);
-  expect_same_steps(*fused, chunked, c);
+  const std::unique_ptr<Trainee> chunked = eager_trainee_with(c, "POINTNET_BATCHNORM_ROWS", "chunked");
+  expect_same_steps(*fused, *chunked, c);
 }
 
 // The linear layers' bias gradients taken as dx's column sums in the
@@ -402,10 +403,10 @@ TEST_P(CudaStepGraph, BiasSumsInTheBatchNormPassGiveTheSameSteps) {
   PN_REQUIRE_CUDA();
   const GraphCase& c = GetParam();
   const std::unique_ptr<Trainee> fused = eager_trainee_with(c, "POINTNET_BIAS_SUMS", "batchnorm");
-  Trainee separate(c, false);
+  const std::unique_ptr<Trainee> separate = eager_trainee_with(c, "POINTNET_BIAS_SUMS", "linear");
   ASSERT_TRUE(fused->gpu.batchnorm_sums_dx());
-  ASSERT_FALSE(separate.gpu.batchnorm_sums_dx());
-  expect_same_steps(*fused, separate, c);
+  ASSERT_FALSE(separate->gpu.batchnorm_sums_dx());
+  expect_same_steps(*fused, *separate, c);
 }
 
 INSTANTIATE_TEST_SUITE_P(
