@@ -17,8 +17,21 @@
   } while (0)
 
 #ifdef POINTNET_HAS_CUDA
+#include <cuda_runtime.h>
+
 namespace pointnet {
 namespace testing {
+
+// Is the device one the sm_90a (wgmma) kernels run on? If not, why (for the skip).
+inline bool hopper_available(std::string* why) {
+  if (!cuda_device_available(why)) return false;
+  int device = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  *why = "compute capability " + std::to_string(major) + "." + std::to_string(minor) + ", the kernel needs 9.0";
+  return major == 9 && minor == 0;
+}
 
 // A float array in the CUDA backend's memory.
 class Dev {

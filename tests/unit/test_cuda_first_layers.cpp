@@ -17,6 +17,7 @@
 
 #include "../scoped_env.h"
 #include "core/rng.h"
+#include "../cuda_test_support.h"
 #include "cuda/cuda_backend.h"  // cuda_device_available
 
 #if defined(POINTNET_HAS_CUDA)
@@ -30,16 +31,6 @@ namespace pointnet {
 namespace {
 
 #if defined(POINTNET_HAS_CUDA)
-
-bool hopper(std::string* why) {
-  if (!cuda_device_available(why)) return false;
-  int device = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) return false;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-  *why = "compute capability " + std::to_string(major) + "." + std::to_string(minor) + ", the kernel needs 9.0";
-  return major == 9 && minor == 0;
-}
 
 // A device copy of v, freed with the object.
 class DeviceBytes {
@@ -173,7 +164,7 @@ void expect_same_h2(const FirstLayersCase& c) {
 
 TEST(CudaEngineFirstLayers, StreamedKernelWritesTheTileKernelsBytes) {
   std::string why;
-  if (!hopper(&why)) GTEST_SKIP() << why;
+  if (!testing::hopper_available(&why)) GTEST_SKIP() << why;
   using cuda_engine::Math;
   for (Math m : {Math::F16, Math::BF16, Math::TF32, Math::I8})
     for (const auto& [B, N, C, transform] : std::vector<std::tuple<int, int, int, bool>>{

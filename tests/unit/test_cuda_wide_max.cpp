@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "../cuda_test_support.h"
 #include "cuda/cuda_backend.h"  // cuda_device_available
 
 #if defined(POINTNET_HAS_CUDA)
@@ -28,16 +29,6 @@ namespace {
 #if defined(POINTNET_HAS_CUDA)
 
 constexpr int kK = 128, kC = 1024;
-
-bool hopper(std::string* why) {
-  if (!cuda_device_available(why)) return false;
-  int device = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) return false;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-  *why = "compute capability " + std::to_string(major) + "." + std::to_string(minor) + ", the kernel needs 9.0";
-  return major == 9 && minor == 0;
-}
 
 // (rows, 128) values in the kernel's core layout, through the engine's own packers.
 std::vector<uint8_t> core_bytes(const std::vector<int>& v, int rows, cuda_engine::Math m, float unit) {
@@ -156,7 +147,7 @@ class CudaEngineWideMax : public ::testing::TestWithParam<cuda_engine::Math> {};
 
 TEST_P(CudaEngineWideMax, MaximaEqualTheCpuForExactInputs) {
   std::string why;
-  if (!hopper(&why)) GTEST_SKIP() << why;
+  if (!testing::hopper_available(&why)) GTEST_SKIP() << why;
   // 1, 2, 3 and 5 row tiles per cloud; 70 clouds: more than a launch's blocks
   // per channel group (one per two SMs; tf32: four), so some blocks take two
   // or three clouds, with 5 tiles each: the four-tile body and the one-tile
@@ -172,7 +163,7 @@ TEST_P(CudaEngineWideMax, MaximaEqualTheCpuForExactInputs) {
 // where asked; each of the two on its own too.
 TEST_P(CudaEngineWideMax, BiasAndReluFollowTheMax) {
   std::string why;
-  if (!hopper(&why)) GTEST_SKIP() << why;
+  if (!testing::hopper_available(&why)) GTEST_SKIP() << why;
   for (const auto& [B, tiles] : std::vector<std::pair<int, int>>{{5, 3}, {70, 5}})
     for (const auto& [bias, relu] : std::vector<std::pair<bool, bool>>{{true, true}, {true, false}, {false, true}}) {
       SCOPED_TRACE("B " + std::to_string(B) + ", " + std::to_string(tiles) + " tiles" + (bias ? ", bias" : "") +
