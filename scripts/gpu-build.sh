@@ -14,6 +14,11 @@ gpu_build() {
   # HDF5, libpng) resolve on the GPU machine too. bench_wide_max_gpu is optional.
   if [ "${GPU_PREBUILT:-0}" = 1 ]; then
     local f dir=${GPU_PREBUILT_DIR:-build}
+    source scripts/source-digest.sh
+    if [ ! -f "$dir/source-digest" ] || [ "$(cat "$dir/source-digest")" != "$(source_digest)" ]; then
+      echo "gpu-build: $dir was not built from this tree (source-digest differs): run scripts/prebuilt-for-gpu.sh" >&2
+      return 1
+    fi
     mkdir -p build-gpu
     for f in pointnet pointnet_tests libkernel_profile.so bench_wide_max_gpu; do
       if [ -f "$dir/$f" ]; then cp "$dir/$f" "build-gpu/$f"

@@ -14,6 +14,9 @@ mkdir -p build/carry
 files=(pointnet pointnet_tests libkernel_profile.so)
 [ "${WITH_WIDE_MAX:-0}" = 1 ] && files+=(bench_wide_max_gpu)
 for f in "${files[@]}"; do strip -o "build/carry/$f" "build/$f"; done
+# What they were built from: scripts/gpu-build.sh refuses them for another tree.
+source scripts/source-digest.sh
+source_digest > build/carry/source-digest
 tracked=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -n 1 | cut -f1)
 carried=$(du -cb build/carry/* | tail -n 1 | cut -f1)
 echo "build/carry: $(( carried / 1048576 )) MiB, tracked tree $(( tracked / 1048576 )) MiB (limit 64 MiB together)"
