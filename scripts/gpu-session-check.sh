@@ -151,7 +151,7 @@ if [ "$tf32" != 0 ]; then
   if [ "$tf32" = 1 ] || [ "$tf32" = lean ]; then
     [ "$tf32" = 1 ] && { stamp "== conv3 + max alone (bench_wide_max_gpu), tf32 included"; wide_max_bench; }
     stamp "== engine tests (tf32 now split from 64 clouds)"
-    timeout 200 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
+    timeout 300 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
       --gtest_color=no > "$OUT/tests-engine.log" 2>&1 || status=1
     grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
   fi
