@@ -23,11 +23,6 @@ namespace {
 constexpr int kTile = 32;   // channels per block (one warp wide: coalesced rows)
 constexpr int kLanes = 8;   // row lanes per block
 
-// A chunk's two sums per channel: lane ty's running sums s1, s2 added over the
-// 8 lanes by a fixed tree, stored as partials[chunk][0 or 1][c]. Every block
-// of the block shape (kTile, kLanes) takes part (it synchronises). V: the
-// channels per thread (c0, c0 + 1, ...; a block then spans kTile V channels),
-// each summed exactly as with one: the same bits.
 // Lane ty's running sums s1, s2 added over the block's kLanes row lanes by a
 // fixed tree, left in sh1[0] and sh2[0]. Every thread of the block calls it
 // (it synchronises). V: the channels per thread (a block spans kTile V).
@@ -576,9 +571,10 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
 // column_partials_kernel sums its one chunk, finishes them as the finish
 // kernels do and then makes the element pass itself: the same operations in
 // the same order, so the same bits as the chunked path (opt-in,
-// POINTNET_BATCHNORM_ROWS=fused, until timed on a GPU). y == x and dx == dy allowed: a
-// thread's element pass reads an element before writing it, after every
-// read of the sums' pass (a block barrier), and a block owns its channels.
+// POINTNET_BATCHNORM_ROWS=fused, until timed on a GPU). y == x and dx == dy
+// allowed: a thread's element pass reads an element before writing it, after
+// every read of the sums' pass (a block barrier), and a block owns its
+// channels.
 template <typename Narrow, typename In>
 __global__ void batchnorm_train_rows_kernel(float* y, Narrow* y_narrow, float* mean, float* invstd,
                                             float* running_mean, float* running_var, const In* x,
