@@ -167,6 +167,21 @@ __device__ __forceinline__ float epilogue_value(typename Op::Acc acc, float bias
     return acc + bias;
 }
 
+// The epilogue values of one mma accumulator fragment (rows g and g + 8,
+// columns col and col + 1): epilogue_value with bias[c] and w_scale[c] (1
+// where w_scale is null), then max(., 0) where relu. The tile layers and the
+// streamed first kernel share it, so their outputs keep the same bits.
+template <class Op>
+__device__ __forceinline__ void fragment_epilogue(const typename Op::Acc (&acc)[4], int col, const float* bias,
+                                                  const float* w_scale, float x_scale, bool relu, float (&v)[4]) {
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int c = col + (j & 1);
+    v[j] = epilogue_value<Op>(acc[j], bias[c], x_scale, w_scale ? w_scale[c] : 1.f);
+    if (relu) v[j] = v[j] > 0.f ? v[j] : 0.f;
+  }
+}
+
 // Running maxima of accumulators: the start value and the max, per type.
 template <class Acc>
 __device__ __forceinline__ Acc acc_lowest() {

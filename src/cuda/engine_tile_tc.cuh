@@ -107,12 +107,7 @@ struct TcMath {
     const int ys = stride(Nout);
     gemm<K, kPair>(x, w, Nout, TP, [&](const Acc (&acc)[4], int row, int col) {
       float v[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int c = col + (j & 1);
-        v[j] = epilogue_value<Op>(acc[j], bias[c], l.x_scale, ws ? ws[c] : 1.f);
-        if (relu) v[j] = v[j] > 0.f ? v[j] : 0.f;
-      }
+      fragment_epilogue<Op>(acc, col, bias, ws, l.x_scale, relu, v);
       char* at0 = kCore ? y + core_byte(row, col * kBytes, Nout * kBytes) : y + row * ys + col * kBytes;
       char* at8 = kCore ? y + core_byte(row + 8, col * kBytes, Nout * kBytes) : y + (row + 8) * ys + col * kBytes;
       Op::store2(at0, v[0], v[1], l.inv_y_scale);
@@ -125,12 +120,7 @@ struct TcMath {
   __device__ static void linear_f32(const char* x, float* y, int TP, const DevLayer& l, bool relu) {
     gemm<K>(x, static_cast<const char*>(l.w), 128, TP, [&](const Acc (&acc)[4], int row, int col) {
       float v[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int c = col + (j & 1);
-        v[j] = epilogue_value<Op>(acc[j], l.bias[c], l.x_scale, l.scale ? l.scale[c] : 1.f);
-        if (relu) v[j] = v[j] > 0.f ? v[j] : 0.f;
-      }
+      fragment_epilogue<Op>(acc, col, l.bias, l.scale, l.x_scale, relu, v);
       *reinterpret_cast<float2*>(y + row * 132 + col) = make_float2(v[0], v[1]);
       *reinterpret_cast<float2*>(y + (row + 8) * 132 + col) = make_float2(v[2], v[3]);
     });
