@@ -133,84 +133,62 @@ if [ "${SESSION_WIDE_MAX:-0}" != 0 ]; then
   fi
 fi
 
-# SESSION_ENGINE_TF32=1: the tf32 split trunk (wide_max in tf32): conv3 + max
-# alone beside cuBLAS (every precision, checked exactly first), the engine
-# tests, and tf32 engines at B = 1024: split (default), its first kernel at
-# three and four blocks per SM (tiles of 64), and the fused mma.sync trunk;
-# tf32 and fp16 with the half-size first slice against even ones (twice),
-# fp16 with POINTNET_ENGINE_SPLIT_CONV2=paired (and its tests);
-# into $OUT/engine.jsonl; the tf32 engine's kernel profile.
-# SESSION_ENGINE_TF32=tiles: the tile variants' tests and benchmarks only,
-# then SESSION_RACECHECK if set, and nothing else (a short lease).
-# SESSION_ENGINE_TF32=lean: the engine tests, the tf32 tile benchmarks, one
-# round of the half first slice and paired conv2 (their benchmarks' own checks
-# against the CPU, not their tests); then the training part as without it
-# (room for both in one call).
-tf32=${SESSION_ENGINE_TF32:-0}
-if [ "$tf32" != 0 ]; then
-  if [ "$tf32" = 1 ] || [ "$tf32" = lean ]; then
-    [ "$tf32" = 1 ] && { stamp "== conv3 + max alone (bench_wide_max_gpu), tf32 included"; wide_max_bench; }
-    stamp "== engine tests (tf32 now split from 64 clouds)"
-    timeout 300 build-gpu/pointnet_tests --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*' \
-      --gtest_color=no > "$OUT/tests-engine.log" 2>&1 || status=1
-    grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
-  fi
-  tiles="64x3 64x4"
-  [ "$tf32" = lean ] && tiles=
-  for tile in $tiles; do
-    POINTNET_ENGINE_SPLIT_TILE=$tile timeout 150 build-gpu/pointnet_tests \
-      --gtest_filter='CudaArchitectures*.EveryFloat*/cls_3ch:CudaArchitectures*.EveryFloat*/cls_6ch' \
-      --gtest_color=no > "$OUT/tests-tf32-$tile.log" 2>&1 || status=1
-    grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-tf32-$tile.log" | sed "s/^/SPLIT_TILE=$tile: /" | head -n 8
-  done
-  variants="default 64x3 64x4 mma default"
-  [ "$tf32" = 1 ] || variants="default 64x3 64x4 default"
-  for v in $variants; do
-    case $v in
-      default) engine_bench $v "" 1024 tf32 ;;
-      mma) engine_bench $v POINTNET_ENGINE_TRUNK=mma 1024 tf32 ;;
-      *) engine_bench $v POINTNET_ENGINE_SPLIT_TILE=$v 1024 tf32 ;;
-    esac
-  done
-  # The half-size first slice (opt-in) against even slices, tf32 and fp16;
-  # fp16's first kernel with conv2's A fragments shared by two n8 tiles.
-  # The streamed first kernel (POINTNET_ENGINE_SPLIT_FIRST=stream) against the tile kernel, every precision.
-  rounds="tf32 fp16 tf32 fp16"
-  [ "$tf32" = lean ] && rounds="tf32 fp16 bf16 int8"
-  [ "$tf32" != tiles ] && for prec in $rounds; do
+# SESSION_ENGINE=sweep: the engine tests (not the segmenters' and the feature
+# transform's EveryFloat ones: minutes of CPU reference, and no kernel of
+# theirs changed), then classifier engines at B = 1024 in every tensor-core
+# precision by default and with each other first-kernel tile
+# (POINTNET_ENGINE_SPLIT_TILE: tiles of 64, 128 or 256 points by precision),
+# fp16 with the tile first kernel once (POINTNET_ENGINE_SPLIT_FIRST=tiles),
+# fp16 / int8 / tf32 in 8 slices and fp16 in 2 (POINTNET_ENGINE_SLICES),
+# the fp16 and tf32 kernel profiles, and PyTorch eager and torch.compile
+# (max-autotune, fp16, B = 1024; in the time left before
+# SESSION_ENGINE_BUDGET seconds, default 330) into $OUT/engine.jsonl and
+# $OUT/engine-peer.jsonl.
+if [ "${SESSION_ENGINE:-}" = sweep ]; then
+  stamp "== engine tests (the classifiers', the runner's entries, the kernels')"
+  timeout 200 build-gpu/pointnet_tests --gtest_color=no \
+    --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*-*EveryFloat*/seg_*:*EveryFloat*/cls_ft_*:CudaRunnerEntries.SegmenterHead*' \
+    > "$OUT/tests-engine.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
+  stamp "== engines, B = 1024: default vs the other first-kernel tiles"
+  for prec in fp16 bf16 int8 tf32; do
     engine_bench default "" 1024 $prec
-    engine_bench stream-first POINTNET_ENGINE_SPLIT_FIRST=stream 1024 $prec
-    case $prec in tf32|fp16) engine_bench half-first POINTNET_ENGINE_FIRST_SLICE=half 1024 $prec ;; esac
-    [ $prec = fp16 ] && engine_bench conv2-paired POINTNET_ENGINE_SPLIT_CONV2=paired 1024 $prec
+    case $prec in
+      tf32) tiles="64x4" ;;   # tiles of 64 (default 128; 256 does not fit tf32's tile kernel)
+      int8) tiles="128" ;;    # default 256
+      *) tiles="256" ;;       # default 128
+    esac
+    for tile in $tiles; do engine_bench "tile-$tile" POINTNET_ENGINE_SPLIT_TILE=$tile 1024 $prec; done
   done
-  if [ "$tf32" = lean ]; then
-    for prec in fp16 tf32; do
-      KERNEL_PROFILE_OUT=$OUT/engine-profile-$prec-stream.txt KERNEL_PROFILE_TOP=6 POINTNET_ENGINE_SPLIT_FIRST=stream \
-        CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
-        --precision $prec --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
-      echo "$prec profile, streamed first kernel:"; head -n 6 "$OUT/engine-profile-$prec-stream.txt" 2>/dev/null | cut -c1-140
-    done
-  fi
-  if [ "$tf32" = 1 ]; then
-    POINTNET_ENGINE_SPLIT_CONV2=paired timeout 150 build-gpu/pointnet_tests \
-      --gtest_filter='CudaArchitectures*.EveryFloat*' --gtest_color=no \
-      > "$OUT/tests-conv2-paired.log" 2>&1 || status=1
-  fi
-  grep -E '^\[  (PASSED|FAILED) |Failure|Which is' "$OUT/tests-conv2-paired.log" 2>/dev/null | sed 's/^/conv2 paired: /' | head -n 8
-  [ "$tf32" = 1 ] && for v in "" 64x3; do
-    KERNEL_PROFILE_OUT=$OUT/engine-profile-tf32$v.txt KERNEL_PROFILE_TOP=6 POINTNET_ENGINE_SPLIT_TILE=$v \
+  engine_bench tiles-first POINTNET_ENGINE_SPLIT_FIRST=tiles 1024 fp16
+  for prec in fp16 int8 tf32; do engine_bench slices-8 POINTNET_ENGINE_SLICES=8 1024 $prec; done
+  engine_bench slices-2 POINTNET_ENGINE_SLICES=2 1024 fp16
+  engine_bench default "" 1024 fp16
+  engine_bench default "" 1 fp16
+  for prec in fp16 tf32; do
+    KERNEL_PROFILE_OUT=$OUT/engine-profile-$prec.txt KERNEL_PROFILE_TOP=6 \
       CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
-      --precision tf32 --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
-    echo "tf32 profile, split tile ${v:-default}:"; head -n 6 "$OUT/engine-profile-tf32$v.txt" 2>/dev/null | cut -c1-140
+      --precision $prec --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
+    echo "$prec profile:"; head -n 6 "$OUT/engine-profile-$prec.txt" 2>/dev/null | cut -c1-140
   done
-  ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
-  if [ "$tf32" = 1 ] && [ -x "$ncu" ]; then
-    timeout 90 "$ncu" --kernel-name "regex:trunk_kernel" --launch-count 1 --set full --import-source no \
-      $P bench --device cuda --task cls --precision tf32 --batch 1024 --points 1024 --iters 1 --warmup 1 \
-      > "$OUT/ncu-split-trunk-tf32.txt" 2>&1 || echo "ncu FAILED (not counted)"
-    grep -E 'Duration|Registers Per|Achieved Occupancy|Issue Slots Busy|No Eligible|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput' \
-      "$OUT/ncu-split-trunk-tf32.txt" | head -n 12
+  stamp "== PyTorch eager and torch.compile, same GPU and shapes (bench/peers/torch_train_step.py --infer)"
+  epeer() { timeout "$1" python3 bench/peers/torch_train_step.py --infer "${@:2}" >> "$OUT/engine-peer.jsonl" \
+    2>> "$OUT/engine-peer.log" || { echo "peer ${*:2} FAILED"; status=1; }; }
+  epeer 90 --task cls --batch 1024 --points 1024 --classes 40 --precisions fp16,bf16,tf32 --steps 20 --warmup 5
+  left=$(( ${SESSION_ENGINE_BUDGET:-330} - ($(date +%s) - start) ))
+  if [ "$left" -gt 60 ]; then
+    stamp "== torch.compile(mode=max-autotune), fp16, B = 1024 ($left s left for it)"
+    epeer $(( left - 10 )) --compile max-autotune --task cls --batch 1024 --points 1024 --classes 40 \
+      --precisions fp16 --steps 20 --warmup 3
+  else
+    echo "(torch.compile skipped: $left s left)"
   fi
+  python3 -c "
+import json
+for line in open('$OUT/engine-peer.jsonl'):
+    r = json.loads(line)
+    print('peer %-3s %-5s B=%-5d %-26s median %.3f ms  %9.0f clouds/s' % (r['task'], r['precision'], r['batch'],
+          r['peer'], r['latency_ms']['median'], r.get('clouds_per_s') or 0))" 2>/dev/null
 fi
 
 # SESSION_RACECHECK="gtest filter": those tests under compute-sanitizer's
@@ -229,8 +207,8 @@ if [ -n "${SESSION_RACECHECK:-}" ]; then
     echo "no compute-sanitizer on this machine"
   fi
 fi
-# SESSION_ENGINE_TF32=tiles or SESSION_STOP_AFTER_ENGINE=1: nothing more (a short lease).
-if [ "${SESSION_ENGINE_TF32:-0}" = tiles ] || [ "${SESSION_STOP_AFTER_ENGINE:-0}" = 1 ]; then
+# SESSION_STOP_AFTER_ENGINE=1: nothing more (a short lease).
+if [ "${SESSION_STOP_AFTER_ENGINE:-0}" = 1 ]; then
   stamp "done"
   [ $status = 0 ] && echo "gpu-session-check: OK" || echo "gpu-session-check: FAILED"
   exit $status

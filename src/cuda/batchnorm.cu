@@ -570,8 +570,8 @@ __global__ void batchnorm_dx_sums_kernel(float* dx, Narrow* dx_narrow, double* p
 // A block of kTile channels x kLanes row lanes sums its channels as
 // column_partials_kernel sums its one chunk, finishes them as the finish
 // kernels do and then makes the element pass itself: the same operations in
-// the same order, so the same bits as the chunked path (opt-in,
-// POINTNET_BATCHNORM_ROWS=fused, until timed on a GPU). y == x and dx == dy
+// the same order, so the same bits as the chunked path (default;
+// POINTNET_BATCHNORM_ROWS=chunked to compare). y == x and dx == dy
 // allowed: a thread's element pass reads an element before writing it, after
 // every read of the sums' pass (a block barrier), and a block owns its
 // channels.

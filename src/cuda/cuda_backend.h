@@ -93,9 +93,7 @@ class CudaBackend final : public Backend<float> {
   // GEMMs queued after this call use the new mode.
   void set_precision(Precision precision);
   // Per-cloud GEMMs (Backend::per_cloud_gemms) in fp32 whatever the mode: the
-  // fully connected layers over B rows cost ~1% of a step's FLOPs. (In fp16 /
-  // bf16, POINTNET_PER_CLOUD_GEMMS=tf32 runs them in TF32 instead, read at
-  // construction; this takes precedence.)
+  // fully connected layers over B rows cost ~1% of a step's FLOPs.
   void set_fp32_per_cloud(bool on);
   void per_cloud_gemms(bool per_cloud) override;
   // True in fp16 / bf16 unless POINTNET_NARROW_ACTIVATIONS=off (read at construction).

@@ -53,7 +53,6 @@ struct CudaBackend::State {
   Precision mode_precision = Precision::FP32;  // the backend's mode (set_precision)
   bool fp32_per_cloud = false;                 // per-cloud GEMMs in fp32 (set_fp32_per_cloud)
   bool bias_from_batchnorm = false;            // linear bias gradients from the BatchNorm backward's dx sums (POINTNET_BIAS_SUMS)
-  bool tf32_per_cloud = false;                 // per-cloud GEMMs in TF32 in fp16/bf16 modes (POINTNET_PER_CLOUD_GEMMS=tf32)
   bool narrow_copies = true;                   // 2-byte activation copies in fp16/bf16 (POINTNET_NARROW_ACTIVATIONS)
   bool weight_copies = true;                   // the weights' 2-byte copy in fp16/bf16 (POINTNET_NARROW_WEIGHTS)
   bool narrow_z = false;                       // 2-byte linear outputs (POINTNET_NARROW_Z: on by default)
@@ -61,7 +60,7 @@ struct CudaBackend::State {
   bool wide_narrow_dx = true;                  // the wide layer's dx in bf16 too (POINTNET_WIDE_NARROW_DX, on unless "off")
   bool thin_gemms = false;                     // GEMMs with a side <= 4 by thin_gemm in fp16/bf16 (POINTNET_THIN_GEMMS, on unless "off")
   bool dx_pairs = true;                        // BatchNorm's dx pass two channels a thread where it can (POINTNET_BATCHNORM_DX_PAIRS)
-  bool batchnorm_rows = false;                 // BatchNorm over <= kReduceChunkRows rows in one launch each way (POINTNET_BATCHNORM_ROWS=fused)
+  bool batchnorm_rows = true;                  // BatchNorm over <= kReduceChunkRows rows in one launch each way (POINTNET_BATCHNORM_ROWS, fused unless "chunked")
   // narrow_weights' copy: of weights(weight_count) (null: none held), in slot kWeights.
   const float* weights = nullptr;
   size_t weight_count = 0;

@@ -100,8 +100,8 @@ void launch_trunk_wgmma(bool single_buffer, const TrunkArgs& a, const TrunkShape
 // The split trunk's first half (conv1, [64 -> 64], conv2 into a.h2_out), sm_90a.
 TrunkShape trunk_shape_split(Math math, bool from_points, bool has_pre, int B, int N, int C);
 void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t stream);
-// launch_trunk_split's streamed first kernel (sm90a/engine_first_layers.cu,
-// POINTNET_ENGINE_SPLIT_FIRST=stream): is it chosen for math, and does it
+// launch_trunk_split's streamed first kernel (sm90a/engine_first_layers.cu;
+// the default, POINTNET_ENGINE_SPLIT_FIRST=tiles to compare): is it chosen for math, and does it
 // take this trunk (from 3 or 6 channels of points, no 64 -> 64 layer, no
 // stored conv1 output)? Otherwise the tile kernel runs.
 bool first_layers_streamed(Math math);

@@ -61,51 +61,45 @@ struct TcMath {
 
   // For each (16-row block, n8 tile) of the TP x Nout output, accumulates over
   // K and hands the fragment to epi(acc, row, col): acc[0], acc[1] are (row,
-  // col), (row, col + 1); acc[2], acc[3] the same 8 rows below. kPair n8
-  // tiles side by side share each A fragment a warp loads (kPair = 2: half
-  // the ldmatrix reads of shared memory per mma, twice the B loads, the same
-  // 16 accumulators); Nout / 8 must then be a multiple of kPair.
-  template <int K, int kPair = 1, class Epi>
+  // col), (row, col + 1); acc[2], acc[3] the same 8 rows below. Each B
+  // fragment a warp loads feeds four 16-row blocks. (Two n8 tiles sharing
+  // each A fragment instead, for conv2 in the split trunk's first kernel, was
+  // no faster: fp16 777k vs 771k GPU clouds/s, H100, 2026-12-07.)
+  template <int K, class Epi>
   __device__ static void gemm(const char* x, const char* w, int Nout, int TP, const Epi& epi) {
-    static_assert(kPair == 1 || kPair == 2 || kPair == 4, "kMt = 4 / kPair row blocks per pass");
     constexpr int kSteps = K * kBytes / 32;
-    constexpr int kMt = 4 / kPair;  // 16-row blocks per pass: each B fragment feeds kMt mma
+    constexpr int kMt = 4;  // 16-row blocks per pass
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const uint2* wf = reinterpret_cast<const uint2*>(w);
-    for (int nt0 = warp * kPair; nt0 < Nout / 8; nt0 += kWarps * kPair) {
+    for (int nt = warp; nt < Nout / 8; nt += kWarps) {
       for (int mt0 = 0; mt0 < TP / 16; mt0 += kMt) {
-        Acc acc[kMt][kPair][4] = {};
+        Acc acc[kMt][4] = {};
 #pragma unroll
         for (int ks = 0; ks < kSteps; ++ks) {
-          uint2 b[kPair];
-#pragma unroll
-          for (int j = 0; j < kPair; ++j) b[j] = __ldg(&wf[(static_cast<size_t>(nt0 + j) * kSteps + ks) * 32 + lane]);
+          const uint2 b = __ldg(&wf[(static_cast<size_t>(nt) * kSteps + ks) * 32 + lane]);
 #pragma unroll
           for (int i = 0; i < kMt; ++i) {
             uint32_t a[4];
             ldmatrix_x4(a, x + (mt0 + i) * 16 * stride(K) + ks * 32, stride(K));
-#pragma unroll
-            for (int j = 0; j < kPair; ++j) Op::mma(acc[i][j], a, b[j]);
+            Op::mma(acc[i], a, b);
           }
         }
         const int row = (lane >> 2);
 #pragma unroll
-        for (int i = 0; i < kMt; ++i)
-#pragma unroll
-          for (int j = 0; j < kPair; ++j) epi(acc[i][j], (mt0 + i) * 16 + row, (nt0 + j) * 8 + (lane & 3) * 2);
+        for (int i = 0; i < kMt; ++i) epi(acc[i], (mt0 + i) * 16 + row, nt * 8 + (lane & 3) * 2);
       }
     }
   }
 
   // y(TP, Nout) = act(x(TP, K) w^T + bias) as Op elements (I8: requantised),
   // in the padded row-major tile, or with kCore in wgmma's core-matrix layout.
-  template <int K, bool kCore = false, int kPair = 1>
+  template <int K, bool kCore = false>
   __device__ static void linear(const char* x, char* y, int Nout, int TP, const DevLayer& l, int b, bool relu) {
     const char* w = static_cast<const char*>(l.w) + b * l.w_cloud_bytes;
     const float* bias = l.bias + b * l.bias_cloud_stride;
     const float* ws = l.scale ? l.scale + b * l.scale_cloud_stride : nullptr;
     const int ys = stride(Nout);
-    gemm<K, kPair>(x, w, Nout, TP, [&](const Acc (&acc)[4], int row, int col) {
+    gemm<K>(x, w, Nout, TP, [&](const Acc (&acc)[4], int row, int col) {
       float v[4];
       fragment_epilogue<Op>(acc, col, bias, ws, l.x_scale, relu, v);
       char* at0 = kCore ? y + core_byte(row, col * kBytes, Nout * kBytes) : y + row * ys + col * kBytes;

@@ -315,16 +315,14 @@ struct WgMath : TcMath<OpT, kMinBlocksT, 4> {
 // The split trunk's policy: WgMath's layers up to conv2, whose tile (already
 // in core layout) goes to memory for the wide_max kernel; no conv3 here, so
 // no weight slices in shared memory and kMinBlocksT blocks per SM.
-// kPairT: n8 tiles of conv2 sharing each A fragment (TcMath::gemm's kPair).
-template <class OpT, int kMinBlocksT = 2, int kPairT = 1>
+template <class OpT, int kMinBlocksT = 2>
 struct WgSplit : WgMath<OpT, kMinBlocksT, 1> {
   using Tc = TcMath<OpT, kMinBlocksT, 4>;
   static constexpr bool kStoresConv2 = true;
 
   template <int K>
   __device__ static void linear_h128(const char* x, char* y, int TP, const DevLayer& l, int b) {
-    static_assert((128 / 8) % kPairT == 0, "conv2's 16 n8 tiles in whole pairs");
-    Tc::template linear<K, true, kPairT>(x, y, 128, TP, l, b, true);
+    Tc::template linear<K, true>(x, y, 128, TP, l, b, true);
     wg::fence_proxy_async();  // kept as in WgMath's; not needed here: no async-proxy reader
   }
 };

@@ -37,8 +37,8 @@ bool tensor_core_extremes(cudaStream_t stream, Precision precision, const Extrem
 // K = 128, 16-byte aligned operands, on compute capability 9.0 (the sm_90a
 // image runs there only); false (nothing queued) otherwise, and on builds
 // without sm_90a kernels. gamma: the BatchNorm's (C) scales, on the device.
-// registers_a: the variant with the weights as the register A operand (not
-// yet run on a GPU; POINTNET_WIDE_EXTREMES=wgmma-ra).
+// registers_a: the variant with the weights as the register A operand (the
+// default; POINTNET_WIDE_EXTREMES=wgmma takes the other).
 bool warpgroup_extremes(cudaStream_t stream, Precision precision, const Extreme& seg, const void* x,
                         const void* w, const float* gamma, int B, int N, int K, int C, bool registers_a = false);
 // Whether warpgroup_extremes can run on the current device (for tests).

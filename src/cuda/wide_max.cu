@@ -125,16 +125,19 @@ int chunk_rows() {
   return rows;
 }
 
-// Where the fp16/bf16 modes take z's extremes: "wgmma" (default), z in
-// registers through Hopper's warpgroup MMA (sm90a/wide_extremes_wgmma.cu),
+// Where the fp16/bf16 modes take z's extremes: "wgmma-ra" (default), z in
+// registers through Hopper's warpgroup MMA with the weights as its register
+// A operand, or "wgmma", both operands in shared memory
+// (sm90a/wide_extremes_wgmma.cu),
 // and where that does not apply (not sm_90, K != 128) "mma", through mma.sync
 // (wide_extremes_mma.cu); or "gemm", the chunked GEMM and extremes pass that
 // fp32 and tf32 always take (POINTNET_WIDE_EXTREMES, to compare them; read at
 // every call so that tests can switch it). wgmma vs mma: 60 vs 119 us per
 // call, cls bf16 step 1.486 vs 1.620 ms (CUPTI / bench, H100, 2026-12-07).
-// "wgmma-ra": the warpgroup kernel with the weights in registers (not yet run).
+// wgmma-ra vs wgmma: 52.5 vs ~60 us per call; steps cls bf16 1.124 vs 1.136
+// ms, seg 2.165 vs 2.183, cls ft 2.087 vs 2.117 (H100, 2026-12-07).
 std::string wide_extremes_path() {
-  return env_choice("POINTNET_WIDE_EXTREMES", {"wgmma", "mma", "gemm", "wgmma-ra"});
+  return env_choice("POINTNET_WIDE_EXTREMES", {"wgmma-ra", "wgmma", "mma", "gemm"});
 }
 
 // x's covariance in the fp16 / bf16 modes: X^T X over x's 2-byte operand (the

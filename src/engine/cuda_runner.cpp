@@ -109,7 +109,9 @@ struct CudaRunner::Impl {
   // The device, stream and libraries.
   int sms = 0;
   std::string name;
-  static constexpr int kMaxSlices = 4;
+  // Streams for a batch's slices: up to max_slices used (POINTNET_ENGINE_SLICES).
+  static constexpr int kMaxSlices = 8;
+  int max_slices = 4;
   cudaStream_t stream = nullptr;             // the main stream (slice 0's)
   cudaStream_t streams[kMaxSlices] = {};     // slices 1.. (streams[0] unused)
   cudaEvent_t fork = nullptr, joins[kMaxSlices] = {};
@@ -130,11 +132,6 @@ struct CudaRunner::Impl {
   // 2026-12-06). The layers that make a transform or the logits stay fp32.
   // POINTNET_ENGINE_FC=fp32 keeps them all fp32 (to compare).
   bool tf32_wide_fc = false;
-  // POINTNET_ENGINE_FIRST_SLICE=half: a large batch's first slice half the
-  // size of the others (its upload is the one no kernel hides), against the
-  // wide_max kernel's rounds of clouds, which even slices fill better. Not
-  // yet timed, so opt-in.
-  bool half_first_slice = false;
   // POINTNET_ENGINE_PROFILE=1: no graphs; events between the stages of each
   // run, printed to stderr (where the time goes, for tuning).
   bool profile = false;
@@ -197,7 +194,7 @@ struct CudaRunner::Impl {
     profile = env_choice("POINTNET_ENGINE_PROFILE", {"0", "1"}) == "1";
     if (profile) use_graphs = false;
     small_fusions = env_choice("POINTNET_ENGINE_SMALL", {"1", "0"}) == "1";
-    half_first_slice = env_choice("POINTNET_ENGINE_FIRST_SLICE", {"even", "half"}) == "half";
+    max_slices = std::stoi(env_choice("POINTNET_ENGINE_SLICES", {"4", "2", "8"}));
     tf32_wide_fc = math != Math::F32 && math != Math::F32X3 && env_choice("POINTNET_ENGINE_FC", {"tf32", "fp32"}) == "tf32";
     prepare_engine_kernels();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -665,7 +662,10 @@ struct CudaRunner::Impl {
   // How many slices a batch runs in: large batches overlap one slice's upload
   // with another's kernels, and the per-cloud layers' small launches with the
   // next slice's trunk. At least 64 clouds per slice; one under profiling.
-  int slices_for(int B) const { return profile ? 1 : std::max(1, std::min(kMaxSlices, B / 64)); }
+  // POINTNET_ENGINE_SLICES (4 by default; 2 or 8 to compare): more slices
+  // leave less of the first slice's upload unhidden, fewer fill each kernel
+  // better.
+  int slices_for(int B) const { return profile ? 1 : std::max(1, std::min(max_slices, B / 64)); }
 
   // Queues work(slice) for every slice: each on its own stream, forked from
   // and joined back into the main stream (so a capture of the main stream
@@ -678,12 +678,12 @@ struct CudaRunner::Impl {
     }
     // Slices start at multiples of 16 clouds: every per-cloud row (9 or K
     // floats too) then starts 16-byte aligned, as cuBLASLt's kernels expect.
-    // half_first_slice: the first half the size of the others, where every
-    // slice keeps kSplitMinClouds or more (the split trunk).
-    const double units = half_first_slice && B >= 2 * kSplitMinClouds * (S - 0.5) + 16 ? S - 0.5 : S;
+    // (A first slice half the size of the others, whose upload no kernel
+    // hides, was no faster: tf32 392k vs 391k, fp16 732k vs 722k clouds/s;
+    // H100, 2026-12-07.)
     const auto first = [&](int i) {
       if (i == 0 || i == S) return i == 0 ? 0 : B;
-      return static_cast<int>(B * (i - (S - units)) / units) & ~15;
+      return static_cast<int>(static_cast<long long>(B) * i / S) & ~15;
     };
     for (int i = 0; i < S; ++i) {
       Slice sl;

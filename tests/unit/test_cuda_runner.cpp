@@ -344,8 +344,7 @@ EnginePlan cuda_plan(const FoldedModel& model, EnginePrecision p, const std::vec
 // (3, 300): ragged last tile; (1, 1): one point; (1, 1024): channel groups
 // over one cloud; (13, 129): the cuBLASLt per-cloud path, ragged; (2, 700);
 // (130, 64): two slices on two streams (64 and 66 clouds); (500, 40): four
-// (112, 128, 128, 132; with POINTNET_ENGINE_FIRST_SLICE=half 64, 144, 144,
-// 148). On sm_90 these
+// (112, 128, 128, 132). On sm_90 these
 // and the next run the split trunk (64 clouds and more), whose wide_max
 // kernel sees T row tiles of 64 per cloud: (130, 64) T = 1, (64, 100) T = 2,
 // (150, 200) two clouds per block, ragged, and (70, 300) T = 8, or with
@@ -512,6 +511,40 @@ TEST(CudaRunnerEntries, StreamedFirstKernelGivesTheSameBits) {
         EXPECT_EQ(count_nonfinite(want), 0u) << what;
         ASSERT_EQ(got.size(), want.size()) << what;
         EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << what;
+      }
+    }
+  }
+}
+
+// POINTNET_ENGINE_SLICES (read when a runner is made): a batch of 600 clouds
+// runs in 8 slices of about 75 (the last ragged) or 2 of 300, each on its own
+// stream, and every cloud's scores still match the CPU reference and the
+// default 4 slices' within the precision's tolerance; 8 requested for 100
+// clouds gives one slice (64 clouds at least).
+TEST(CudaRunnerEntries, SliceCountsGiveTheSameScores) {
+  PN_REQUIRE_CUDA();
+  testing::TempDir dir;
+  const ModelConfig config = engine_config(ModelTask::Classification, 5, false);
+  const FoldedModel model = fold_model(testing::make_random_checkpoint(config, 11, dir));
+  for (auto [B, N] : std::vector<std::pair<int, int>>{{600, 64}, {100, 96}}) {
+    const std::vector<float> points = testing::random_clouds(B, N, config.input_channels, 31 + B);
+    const std::vector<float> want = folded_forward_reference(model, points.data(), B, N);
+    for (EnginePrecision p : {EnginePrecision::FP32, EnginePrecision::TF32, EnginePrecision::FP16}) {
+      CudaRunner four(cuda_plan(model, p));
+      const std::vector<float> base = run_poisoned(four, config, points, B, N);
+      for (const char* slices : {"8", "2"}) {
+        const std::string what = std::string(precision_name(p)) + " " + std::to_string(B) + " x " +
+                                 std::to_string(N) + ", " + slices + " slices";
+        std::vector<float> got;
+        {
+          testing::ScopedEnv env;
+          env.set("POINTNET_ENGINE_SLICES", slices);
+          CudaRunner runner(cuda_plan(model, p));
+          got = run_poisoned(runner, config, points, B, N);
+        }
+        EXPECT_EQ(count_nonfinite(got), 0u) << what << ": unwritten or non-finite";
+        EXPECT_LT(rel_error(got, want), tolerance(p)) << what;
+        EXPECT_LT(rel_error(got, base), tolerance(p)) << what;
       }
     }
   }

@@ -77,8 +77,6 @@ using F16Split3 = WgSplit<F16Op, 3>;
 using BF16Split3 = WgSplit<BF16Op, 3>;
 using I8Split3 = WgSplit<I8Op, 3>;
 using F16Split4 = WgSplit<F16Op, 4>;
-// conv2 with two n8 tiles per A fragment (POINTNET_ENGINE_SPLIT_CONV2=paired; fp16, four blocks).
-using F16Split4Paired = WgSplit<F16Op, 4, 2>;
 using BF16Split4 = WgSplit<BF16Op, 4>;
 using I8Split4 = WgSplit<I8Op, 4>;
 using TF32Split = WgSplit<TF32Op>;
@@ -106,17 +104,6 @@ bool split_fits(int blocks, int TP, int C, bool from_points, bool has_pre) {
   return blocks == 2   ? fits<Split2>(TP, C, from_points, has_pre, false)
          : blocks == 3 ? fits<Split3>(TP, C, from_points, has_pre, false)
                        : fits<Split4>(TP, C, from_points, has_pre, false);
-}
-
-// POINTNET_ENGINE_SPLIT_CONV2=paired: conv2 in the first kernel shares each
-// A fragment between two n8 tiles (half its ldmatrix traffic; the kernel's
-// conv2 reads 256 KiB of shared memory per 128-point tile otherwise, about
-// twice its tensor time at mma.sync's rate). Until timed, only fp16 at four
-// blocks per SM (its default) has the variant; other precisions and tile
-// choices keep their kernels under it.
-bool paired_conv2(Math math, int blocks) {
-  static const bool on = env_choice("POINTNET_ENGINE_SPLIT_CONV2", {"off", "paired"}) == "paired";
-  return on && math == Math::F16 && blocks == 4;
 }
 
 template <class Split2, class Split3, class Split4>
@@ -153,9 +140,7 @@ void launch_trunk_split(const TrunkArgs& a, const TrunkShape& s, cudaStream_t st
   if (first_layers_stream(a)) return launch_first_layers(a, s, stream);
   const int blocks = split_blocks(a.math);
   switch (a.math) {
-    case Math::F16:
-      if (paired_conv2(a.math, blocks)) return launch<F16Split4Paired>(a, s, stream);
-      return split_launch<F16Split, F16Split3, F16Split4>(blocks, a, s, stream);
+    case Math::F16: return split_launch<F16Split, F16Split3, F16Split4>(blocks, a, s, stream);
     case Math::BF16: return split_launch<BF16Split, BF16Split3, BF16Split4>(blocks, a, s, stream);
     case Math::I8: return split_launch<I8Split, I8Split3, I8Split4>(blocks, a, s, stream);
     case Math::TF32: return split_launch<TF32Split, TF32Split3, TF32Split4>(blocks, a, s, stream);
@@ -172,7 +157,6 @@ void prepare_trunk_wgmma_kernels() {
   raise_smem_limit<BF16Split3>();
   raise_smem_limit<I8Split3>();
   raise_smem_limit<F16Split4>();
-  raise_smem_limit<F16Split4Paired>();
   raise_smem_limit<BF16Split4>();
   raise_smem_limit<I8Split4>();
   raise_smem_limit<TF32Split>();
