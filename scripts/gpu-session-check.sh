@@ -172,8 +172,9 @@ if [ "${SESSION_ENGINE:-}" = sweep ]; then
     echo "$prec profile:"; head -n 6 "$OUT/engine-profile-$prec.txt" 2>/dev/null | cut -c1-140
   done
   stamp "== PyTorch eager and torch.compile, same GPU and shapes (bench/peers/torch_train_step.py --infer)"
+  # (A peer that fails or runs out of time is reported, not counted: it tests nothing of ours.)
   epeer() { timeout "$1" python3 bench/peers/torch_train_step.py --infer "${@:2}" >> "$OUT/engine-peer.jsonl" \
-    2>> "$OUT/engine-peer.log" || { echo "peer ${*:2} FAILED"; status=1; }; }
+    2>> "$OUT/engine-peer.log" || echo "peer ${*:2} FAILED or timed out (not counted)"; }
   epeer 90 --task cls --batch 1024 --points 1024 --classes 40 --precisions fp16,bf16,tf32 --steps 20 --warmup 5
   left=$(( ${SESSION_ENGINE_BUDGET:-330} - ($(date +%s) - start) ))
   if [ "$left" -gt 60 ]; then

@@ -159,7 +159,7 @@ CudaBackend::CudaBackend(Precision precision, int device) : s_(std::make_unique<
   s_->dx_pairs = env_choice("POINTNET_BATCHNORM_DX_PAIRS", {"on", "off"}) == "on";
   // BatchNorm over the per-cloud layers' few rows (<= kReduceChunkRows, not
   // SyncBN) in one launch each way: "fused" (default; the same bits as the
-  // general path's three launches, by construction and by test), 10-20 us a
+  // general path's three launches, by construction and by test), 12-42 us a
   // step faster (cls bf16 1.115 vs 1.136 ms, H100, 2026-12-07); "chunked"
   // the general path, kept to compare.
   s_->batchnorm_rows = env_choice("POINTNET_BATCHNORM_ROWS", {"fused", "chunked"}) == "fused";

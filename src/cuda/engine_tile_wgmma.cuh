@@ -317,14 +317,7 @@ struct WgMath : TcMath<OpT, kMinBlocksT, 4> {
 // no weight slices in shared memory and kMinBlocksT blocks per SM.
 template <class OpT, int kMinBlocksT = 2>
 struct WgSplit : WgMath<OpT, kMinBlocksT, 1> {
-  using Tc = TcMath<OpT, kMinBlocksT, 4>;
   static constexpr bool kStoresConv2 = true;
-
-  template <int K>
-  __device__ static void linear_h128(const char* x, char* y, int TP, const DevLayer& l, int b) {
-    Tc::template linear<K, true>(x, y, 128, TP, l, b, true);
-    wg::fence_proxy_async();  // kept as in WgMath's; not needed here: no async-proxy reader
-  }
 };
 
 }  // namespace pointnet::cuda_engine

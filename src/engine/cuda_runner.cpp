@@ -24,6 +24,7 @@ void CudaRunner::synchronize() {}
 CudaRunTiming CudaRunner::run_timed(int, int) { fail("CudaRunner: no CUDA"); }
 std::string CudaRunner::device_name() const { return ""; }
 std::string CudaRunner::trunk_kernels() const { return ""; }
+int CudaRunner::slices(int) const { return 0; }
 size_t CudaRunner::device_bytes() const { return 0; }
 
 }  // namespace pointnet
@@ -198,11 +199,11 @@ struct CudaRunner::Impl {
     tf32_wide_fc = math != Math::F32 && math != Math::F32X3 && env_choice("POINTNET_ENGINE_FC", {"tf32", "fp32"}) == "tf32";
     prepare_engine_kernels();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    for (int i = 1; i < kMaxSlices; ++i) CUDA_CHECK(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
+    for (int i = 1; i < max_slices; ++i) CUDA_CHECK(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
-    for (int i = 1; i < kMaxSlices; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&joins[i], cudaEventDisableTiming));
+    for (int i = 1; i < max_slices; ++i) CUDA_CHECK(cudaEventCreateWithFlags(&joins[i], cudaEventDisableTiming));
     for (cudaEvent_t& e : events) CUDA_CHECK(cudaEventCreate(&e));
-    for (auto& lt : lts) lt = std::make_unique<LtLinear>();
+    for (int i = 0; i < max_slices; ++i) lts[i] = std::make_unique<LtLinear>();
     if (seg && K > seg_max_parts(math))
       fail("the CUDA segmenter head holds at most ", seg_max_parts(math), " parts (", precision_name(precision),
            "); this engine has ", K);
@@ -822,6 +823,7 @@ CudaRunTiming CudaRunner::run_timed(int B, int N) {
 
 std::string CudaRunner::device_name() const { return impl_->name; }
 
+int CudaRunner::slices(int B) const { return impl_->slices_for(B); }
 std::string CudaRunner::trunk_kernels() const {
   if (!impl_->seg) return trunk_kernel_names();
   if (!impl_->seg_lt) return trunk_kernel_names() + "; seg head: one kernel";

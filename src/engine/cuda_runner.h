@@ -55,6 +55,8 @@ class CudaRunner {
   // The trunk's tensor-core kernels in use: "mma.sync", "wgmma", ...
   // (engine_trunk.cu); for a segmenter, its head's too.
   std::string trunk_kernels() const;
+  // How many slices (streams) a batch of B clouds runs in (POINTNET_ENGINE_SLICES).
+  int slices(int B) const;
   size_t device_bytes() const;  // weights and activation buffers held through cudaMalloc
 
  private:

@@ -2231,7 +2231,7 @@ TEST(CudaPrecisionModes, BatchNormDxSumsAreTheBiasGradient) {
 }
 
 // BatchNorm over the per-cloud layers' few rows in one launch each way
-// (POINTNET_BATCHNORM_ROWS=fused, up to 256 rows; opt-in for now): the same
+// (POINTNET_BATCHNORM_ROWS=fused, up to 256 rows; the default): the same
 // operations in the same order as the chunked path's three launches, so the
 // same bits, in place too. M = 256 is the largest one-chunk batch, 2 the
 // smallest training allows, 257 takes the chunked path either way.
@@ -2494,8 +2494,9 @@ WideForward wide_forward_by(Precision p, const char* path, const WideInputs& in)
   return gpu_wide_forward(be, in, true);
 }
 
-// The warpgroup extremes on the model's shape with real-valued inputs pick the
-// same points as the mma.sync kernel wherever the two z's agree to fp32
+// Both warpgroup extremes kernels (shared-memory operands, and the weights in
+// registers: the default) on the model's shape with real-valued inputs pick
+// the same points as the mma.sync kernel wherever the two z's agree to fp32
 // (their products are exact and both accumulate in fp32; only the order of
 // the sums inside the tensor cores may differ), and y within fp32 of it.
 TEST_F(CudaWideMax, WarpgroupExtremesMatchTheMmaKernel) {
@@ -2503,14 +2504,17 @@ TEST_F(CudaWideMax, WarpgroupExtremesMatchTheMmaKernel) {
   const WideShape s{4, 2500, 128, 1024};
   const WideInputs in = wide_inputs(s, rng);
   for (Precision p : {Precision::BF16, Precision::FP16}) {
-    SCOPED_TRACE(precision_name(p));
-    const WideForward mma = wide_forward_by(p, "mma", in), wg = wide_forward_by(p, "wgmma", in);
-    size_t same = 0;
-    for (size_t i = 0; i < mma.row.size(); ++i) same += mma.row[i] == wg.row[i];
-    EXPECT_GE(same, mma.row.size() * 999 / 1000) << "of " << mma.row.size() << " picks";
-    EXPECT_CLOSE(wg.selected, mma.selected, kFp32);
-    EXPECT_CLOSE(wg.invstd, mma.invstd, kFp32);
-    EXPECT_CLOSE(wg.y, mma.y, kFp32);
+    const WideForward mma = wide_forward_by(p, "mma", in);
+    for (const char* path : {"wgmma", "wgmma-ra"}) {
+      SCOPED_TRACE(std::string(precision_name(p)) + " " + path);
+      const WideForward wg = wide_forward_by(p, path, in);
+      size_t same = 0;
+      for (size_t i = 0; i < mma.row.size(); ++i) same += mma.row[i] == wg.row[i];
+      EXPECT_GE(same, mma.row.size() * 999 / 1000) << "of " << mma.row.size() << " picks";
+      EXPECT_CLOSE(wg.selected, mma.selected, kFp32);
+      EXPECT_CLOSE(wg.invstd, mma.invstd, kFp32);
+      EXPECT_CLOSE(wg.y, mma.y, kFp32);
+    }
   }
 }
 

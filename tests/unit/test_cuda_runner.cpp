@@ -517,37 +517,54 @@ TEST(CudaRunnerEntries, StreamedFirstKernelGivesTheSameBits) {
 }
 
 // POINTNET_ENGINE_SLICES (read when a runner is made): a batch of 600 clouds
-// runs in 8 slices of about 75 (the last ragged) or 2 of 300, each on its own
-// stream, and every cloud's scores still match the CPU reference and the
-// default 4 slices' within the precision's tolerance; 8 requested for 100
-// clouds gives one slice (64 clouds at least).
+// runs in 8 slices (64 to 88 clouds, starting at multiples of 16) or 2, each
+// on its own stream, and every cloud's scores still match the CPU reference
+// and the default 4 slices' within the precision's tolerance; 100 clouds
+// take one slice whatever is asked (64 clouds a slice at least). The
+// segmenter holds per-slice scratch for its GEMM head: it runs too. A value
+// outside 2, 4, 8 is refused.
 TEST(CudaRunnerEntries, SliceCountsGiveTheSameScores) {
   PN_REQUIRE_CUDA();
   testing::TempDir dir;
-  const ModelConfig config = engine_config(ModelTask::Classification, 5, false);
-  const FoldedModel model = fold_model(testing::make_random_checkpoint(config, 11, dir));
-  for (auto [B, N] : std::vector<std::pair<int, int>>{{600, 64}, {100, 96}}) {
-    const std::vector<float> points = testing::random_clouds(B, N, config.input_channels, 31 + B);
-    const std::vector<float> want = folded_forward_reference(model, points.data(), B, N);
-    for (EnginePrecision p : {EnginePrecision::FP32, EnginePrecision::TF32, EnginePrecision::FP16}) {
-      CudaRunner four(cuda_plan(model, p));
-      const std::vector<float> base = run_poisoned(four, config, points, B, N);
-      for (const char* slices : {"8", "2"}) {
-        const std::string what = std::string(precision_name(p)) + " " + std::to_string(B) + " x " +
-                                 std::to_string(N) + ", " + slices + " slices";
-        std::vector<float> got;
-        {
-          testing::ScopedEnv env;
-          env.set("POINTNET_ENGINE_SLICES", slices);
-          CudaRunner runner(cuda_plan(model, p));
-          got = run_poisoned(runner, config, points, B, N);
+  for (ModelTask task : {ModelTask::Classification, ModelTask::Segmentation}) {
+    const ModelConfig config = engine_config(task, 5, false);
+    const FoldedModel model = fold_model(testing::make_random_checkpoint(config, 11, dir));
+    const auto plan = [&](EnginePrecision p) {
+      EnginePlan e = cuda_plan(model, p);
+      e.max_batch = 1024;
+      return e;
+    };
+    for (auto [B, N] : std::vector<std::pair<int, int>>{{600, 64}, {100, 96}}) {
+      const std::vector<float> points = testing::random_clouds(B, N, config.input_channels, 31 + B);
+      const std::vector<float> want = folded_forward_reference(model, points.data(), B, N);
+      for (EnginePrecision p : {EnginePrecision::FP32, EnginePrecision::TF32, EnginePrecision::FP16}) {
+        CudaRunner four(plan(p));
+        ASSERT_EQ(four.slices(B), B >= 256 ? 4 : 1);
+        const std::vector<float> base = run_poisoned(four, config, points, B, N);
+        for (auto [slices, expected] : std::vector<std::pair<const char*, int>>{{"8", B >= 512 ? 8 : 1}, {"2", B >= 128 ? 2 : 1}}) {
+          const std::string what = std::string(task == ModelTask::Segmentation ? "seg " : "cls ") +
+                                   precision_name(p) + " " + std::to_string(B) + " x " + std::to_string(N) + ", " +
+                                   slices + " slices";
+          std::vector<float> got;
+          {
+            testing::ScopedEnv env;
+            env.set("POINTNET_ENGINE_SLICES", slices);
+            CudaRunner runner(plan(p));
+            EXPECT_EQ(runner.slices(B), expected) << what;
+            got = run_poisoned(runner, config, points, B, N);
+          }
+          EXPECT_EQ(count_nonfinite(got), 0u) << what << ": unwritten or non-finite";
+          EXPECT_LT(rel_error(got, want), tolerance(p)) << what;
+          EXPECT_LT(rel_error(got, base), tolerance(p)) << what;
         }
-        EXPECT_EQ(count_nonfinite(got), 0u) << what << ": unwritten or non-finite";
-        EXPECT_LT(rel_error(got, want), tolerance(p)) << what;
-        EXPECT_LT(rel_error(got, base), tolerance(p)) << what;
       }
     }
   }
+  testing::ScopedEnv env;
+  env.set("POINTNET_ENGINE_SLICES", "3");
+  const ModelConfig config = engine_config(ModelTask::Classification, 5, false);
+  const FoldedModel model = fold_model(testing::make_random_checkpoint(config, 11, dir));
+  EXPECT_THROW({ CudaRunner refused(cuda_plan(model, EnginePrecision::FP16)); }, std::exception);
 }
 
 // The segmenter's head as cuBLASLt GEMMs (the default, POINTNET_ENGINE_SEG_HEAD=gemm;
