@@ -10,8 +10,10 @@
 //            weight slices double-buffered in shared memory.
 //   wgmma1   the same, single-buffered, two blocks per SM.
 //   split    F16/BF16/I8/TF32 on sm_90a, batches of kSplitMinClouds and more:
-//            conv1 and conv2 store conv2's output, then conv3 + max runs as
-//            the weight-stationary wgmma kernel (engine_wide_max.h).
+//            conv1 and conv2 store conv2's output (from the points: the
+//            streamed first kernel, sm90a/engine_first_layers.cu), then
+//            conv3 + max runs as the weight-stationary wgmma kernel
+//            (engine_wide_max.h).
 //   fused-wide  split, but the trunks that start from the points without a
 //            64 -> 64 layer run whole in one wgmma kernel (conv1 and conv2
 //            made inside wide_max's blocks; engine_wide_max.h); F16/BF16/I8
