@@ -140,7 +140,7 @@ fi
 # (POINTNET_ENGINE_SPLIT_TILE: tiles of 64, 128 or 256 points by precision),
 # fp16 with the tile first kernel once (POINTNET_ENGINE_SPLIT_FIRST=tiles),
 # fp16 / int8 / tf32 in 8 slices and fp16 in 2 (POINTNET_ENGINE_SLICES),
-# the fp16 and tf32 kernel profiles, and PyTorch eager and torch.compile
+# the fp16 and int8 kernel profiles, and PyTorch eager and torch.compile
 # (max-autotune, fp16, B = 1024; in the time left before
 # SESSION_ENGINE_BUDGET seconds, default 330) into $OUT/engine.jsonl and
 # $OUT/engine-peer.jsonl.
@@ -165,11 +165,11 @@ if [ "${SESSION_ENGINE:-}" = sweep ]; then
   engine_bench slices-2 POINTNET_ENGINE_SLICES=2 1024 fp16
   engine_bench default "" 1024 fp16
   engine_bench default "" 1 fp16
-  for prec in fp16 tf32; do
-    KERNEL_PROFILE_OUT=$OUT/engine-profile-$prec.txt KERNEL_PROFILE_TOP=6 \
+  for prec in fp16 int8; do
+    KERNEL_PROFILE_OUT=$OUT/engine-profile-$prec.txt KERNEL_PROFILE_TOP=8 \
       CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
       --precision $prec --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
-    echo "$prec profile:"; head -n 6 "$OUT/engine-profile-$prec.txt" 2>/dev/null | cut -c1-140
+    echo "$prec profile:"; head -n 10 "$OUT/engine-profile-$prec.txt" 2>/dev/null | cut -c1-140
   done
   stamp "== PyTorch eager and torch.compile, same GPU and shapes (bench/peers/torch_train_step.py --infer)"
   # (A peer that fails or runs out of time is reported, not counted: it tests nothing of ours.)
