@@ -323,13 +323,17 @@ done
 
 stamp "== GPU time per kernel of the recorded training step (build-gpu/libkernel_profile.so, CUPTI)"
 if [ -f build-gpu/libkernel_profile.so ]; then
-  for args in "cls bf16 40" "seg bf16 50"; do
+  # SESSION_PROFILE_FT=1: the classifier with the feature transform too.
+  profiled=("cls bf16 40" "seg bf16 50")
+  [ "${SESSION_PROFILE_FT:-0}" = 1 ] && profiled+=("cls bf16 40 ft")
+  for args in "${profiled[@]}"; do
     set -- $args
+    extra=(); [ "${4:-}" = ft ] && extra=(--feature-transform)
     # SESSION_PROFILE_WITH="VAR=value ...": profile that variant instead of the default.
     ( for kv in ${SESSION_PROFILE_WITH:-}; do export "$kv"; done
-      profile_step "$OUT/profile-$1-$2.txt" 60 50 --task "$1" --precision "$2" --classes "$3" > /dev/null \
-        2>> "$OUT/tests.log" ) || echo "kernel profile of $1 $2 FAILED (not counted)"
-    head -n 25 "$OUT/profile-$1-$2.txt" 2>/dev/null
+      profile_step "$OUT/profile-$1-$2${4:+-$4}.txt" 60 50 --task "$1" --precision "$2" --classes "$3" "${extra[@]}" \
+        > /dev/null 2>> "$OUT/tests.log" ) || echo "kernel profile of $args FAILED (not counted)"
+    head -n 25 "$OUT/profile-$1-$2${4:+-$4}.txt" 2>/dev/null
     grep -a 'kernel_profile:' "$OUT/tests.log" | tail -n 5
   done
 else
