@@ -133,7 +133,27 @@ if [ "${SESSION_WIDE_MAX:-0}" != 0 ]; then
   fi
 fi
 
-# SESSION_ENGINE=sweep: the engine tests (not the segmenters' and the feature
+# The engine tests that a change to the classifier's kernels needs (not the
+# segmenters' and the feature transform's EveryFloat ones: minutes of CPU reference).
+classifier_engine_tests() {
+  stamp "== engine tests (the classifiers', the runner's entries, the kernels')"
+  timeout 200 build-gpu/pointnet_tests --gtest_color=no \
+    --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*-*EveryFloat*/seg_*:*EveryFloat*/cls_ft_*:CudaRunnerEntries.SegmenterHead*' \
+    > "$OUT/tests-engine.log" 2>&1 || status=1
+  grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
+}
+# SESSION_ENGINE=quick (a short lease): classifier_engine_tests, then only the
+# defaults, 8 slices for fp16 and int8, and fp16's 256-point tiles; no
+# profiles, no peers.
+if [ "${SESSION_ENGINE:-}" = quick ]; then
+  classifier_engine_tests
+  stamp "== engines, B = 1024: defaults, 8 slices, fp16's 256-point tiles"
+  for prec in fp16 bf16 int8 tf32; do engine_bench default "" 1024 $prec; done
+  for prec in fp16 int8; do engine_bench slices-8 POINTNET_ENGINE_SLICES=8 1024 $prec; done
+  engine_bench tile-256 POINTNET_ENGINE_SPLIT_TILE=256 1024 fp16
+  engine_bench default "" 1024 fp16
+fi
+# SESSION_ENGINE=sweep: classifier_engine_tests (not the segmenters' and the feature
 # transform's EveryFloat ones: minutes of CPU reference, and no kernel of
 # theirs changed), then classifier engines at B = 1024 in every tensor-core
 # precision by default and with each other first-kernel tile
@@ -144,27 +164,8 @@ fi
 # (max-autotune, fp16, B = 1024; in the time left before
 # SESSION_ENGINE_BUDGET seconds, default 330) into $OUT/engine.jsonl and
 # $OUT/engine-peer.jsonl.
-# SESSION_ENGINE=quick (a short lease): the same tests, then only the
-# defaults, 8 slices for fp16 and int8, and fp16's 256-point tiles; no
-# profiles, no peers.
-if [ "${SESSION_ENGINE:-}" = quick ]; then
-  stamp "== engine tests (the classifiers', the runner's entries, the kernels')"
-  timeout 200 build-gpu/pointnet_tests --gtest_color=no \
-    --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*-*EveryFloat*/seg_*:*EveryFloat*/cls_ft_*:CudaRunnerEntries.SegmenterHead*' \
-    > "$OUT/tests-engine.log" 2>&1 || status=1
-  grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
-  stamp "== engines, B = 1024: defaults, 8 slices, fp16's 256-point tiles"
-  for prec in fp16 bf16 int8 tf32; do engine_bench default "" 1024 $prec; done
-  for prec in fp16 int8; do engine_bench slices-8 POINTNET_ENGINE_SLICES=8 1024 $prec; done
-  engine_bench tile-256 POINTNET_ENGINE_SPLIT_TILE=256 1024 fp16
-  engine_bench default "" 1024 fp16
-fi
 if [ "${SESSION_ENGINE:-}" = sweep ]; then
-  stamp "== engine tests (the classifiers', the runner's entries, the kernels')"
-  timeout 200 build-gpu/pointnet_tests --gtest_color=no \
-    --gtest_filter='CudaRunner*:CudaArchitectures*:CudaEngine*-*EveryFloat*/seg_*:*EveryFloat*/cls_ft_*:CudaRunnerEntries.SegmenterHead*' \
-    > "$OUT/tests-engine.log" 2>&1 || status=1
-  grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
+  classifier_engine_tests
   stamp "== engines, B = 1024: default vs the other first-kernel tiles"
   for prec in fp16 bf16 int8 tf32; do
     engine_bench default "" 1024 $prec
