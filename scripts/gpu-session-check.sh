@@ -143,13 +143,16 @@ classifier_engine_tests() {
   grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|Which is' "$OUT/tests-engine.log" | head -n 20
 }
 # SESSION_ENGINE=quick (a short lease): classifier_engine_tests, then only the
-# defaults, 8 slices for fp16 and int8, and fp16's 256-point tiles; no
+# defaults, 8 and 16 slices for fp16 and int8, and fp16's 256-point tiles; no
 # profiles, no peers.
 if [ "${SESSION_ENGINE:-}" = quick ]; then
   classifier_engine_tests
   stamp "== engines, B = 1024: defaults, 8 slices, fp16's 256-point tiles"
   for prec in fp16 bf16 int8 tf32; do engine_bench default "" 1024 $prec; done
-  for prec in fp16 int8; do engine_bench slices-8 POINTNET_ENGINE_SLICES=8 1024 $prec; done
+  for prec in fp16 int8; do
+    engine_bench slices-8 POINTNET_ENGINE_SLICES=8 1024 $prec
+    engine_bench slices-16 POINTNET_ENGINE_SLICES=16 1024 $prec
+  done
   engine_bench tile-256 POINTNET_ENGINE_SPLIT_TILE=256 1024 fp16
   engine_bench default "" 1024 fp16
 fi
@@ -159,7 +162,7 @@ fi
 # precision by default and with each other first-kernel tile
 # (POINTNET_ENGINE_SPLIT_TILE: tiles of 64, 128 or 256 points by precision),
 # fp16 with the tile first kernel once (POINTNET_ENGINE_SPLIT_FIRST=tiles),
-# fp16 / int8 / tf32 in 8 slices and fp16 in 2 (POINTNET_ENGINE_SLICES),
+# fp16 / int8 / tf32 in 8 and 16 slices and fp16 in 2 (POINTNET_ENGINE_SLICES),
 # the fp16 and int8 kernel profiles, and PyTorch eager and torch.compile
 # (max-autotune, fp16, B = 1024; in the time left before
 # SESSION_ENGINE_BUDGET seconds, default 330) into $OUT/engine.jsonl and
@@ -177,7 +180,10 @@ if [ "${SESSION_ENGINE:-}" = sweep ]; then
     for tile in $tiles; do engine_bench "tile-$tile" POINTNET_ENGINE_SPLIT_TILE=$tile 1024 $prec; done
   done
   engine_bench tiles-first POINTNET_ENGINE_SPLIT_FIRST=tiles 1024 fp16
-  for prec in fp16 int8 tf32; do engine_bench slices-8 POINTNET_ENGINE_SLICES=8 1024 $prec; done
+  for prec in fp16 int8 tf32; do
+    engine_bench slices-8 POINTNET_ENGINE_SLICES=8 1024 $prec
+    engine_bench slices-16 POINTNET_ENGINE_SLICES=16 1024 $prec
+  done
   engine_bench slices-2 POINTNET_ENGINE_SLICES=2 1024 fp16
   engine_bench default "" 1024 fp16
   engine_bench default "" 1 fp16

@@ -111,7 +111,7 @@ struct CudaRunner::Impl {
   int sms = 0;
   std::string name;
   // Streams for a batch's slices: up to max_slices used (POINTNET_ENGINE_SLICES).
-  static constexpr int kMaxSlices = 8;
+  static constexpr int kMaxSlices = 16;
   int max_slices = 4;
   cudaStream_t stream = nullptr;             // the main stream (slice 0's)
   cudaStream_t streams[kMaxSlices] = {};     // slices 1.. (streams[0] unused)
@@ -195,7 +195,7 @@ struct CudaRunner::Impl {
     profile = env_choice("POINTNET_ENGINE_PROFILE", {"0", "1"}) == "1";
     if (profile) use_graphs = false;
     small_fusions = env_choice("POINTNET_ENGINE_SMALL", {"1", "0"}) == "1";
-    max_slices = std::stoi(env_choice("POINTNET_ENGINE_SLICES", {"4", "2", "8"}));
+    max_slices = std::stoi(env_choice("POINTNET_ENGINE_SLICES", {"4", "2", "8", "16"}));
     tf32_wide_fc = math != Math::F32 && math != Math::F32X3 && env_choice("POINTNET_ENGINE_FC", {"tf32", "fp32"}) == "tf32";
     prepare_engine_kernels();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -663,9 +663,10 @@ struct CudaRunner::Impl {
   // How many slices a batch runs in: large batches overlap one slice's upload
   // with another's kernels, and the per-cloud layers' small launches with the
   // next slice's trunk. At least 64 clouds per slice; one under profiling.
-  // POINTNET_ENGINE_SLICES (4 by default; 2 or 8 to compare): more slices
-  // leave less of the first slice's upload unhidden, fewer fill each kernel
-  // better.
+  // POINTNET_ENGINE_SLICES (4 by default; 2, 8 or 16 to compare): more
+  // slices leave less of the first slice's upload unhidden, and at 16 (64
+  // clouds) a slice's conv2 output (8 MiB in fp16) can stay in L2 between
+  // the first kernel and wide_max; fewer fill each kernel better.
   int slices_for(int B) const { return profile ? 1 : std::max(1, std::min(max_slices, B / 64)); }
 
   // Queues work(slice) for every slice: each on its own stream, forked from
