@@ -335,10 +335,10 @@ if [ -f build-gpu/libkernel_profile.so ]; then
   [ "${SESSION_PROFILE_FT:-0}" = 1 ] && profiled+=("cls bf16 40 ft")
   for args in "${profiled[@]}"; do
     set -- $args
-    extra=(); [ "${4:-}" = ft ] && extra=(--feature-transform)
+    ft_args=(); [ "${4:-}" = ft ] && ft_args=(--feature-transform)
     # SESSION_PROFILE_WITH="VAR=value ...": profile that variant instead of the default.
     ( for kv in ${SESSION_PROFILE_WITH:-}; do export "$kv"; done
-      profile_step "$OUT/profile-$1-$2${4:+-$4}.txt" 60 50 --task "$1" --precision "$2" --classes "$3" "${extra[@]}" \
+      profile_step "$OUT/profile-$1-$2${4:+-$4}.txt" 60 50 --task "$1" --precision "$2" --classes "$3" "${ft_args[@]}" \
         > /dev/null 2>> "$OUT/tests.log" ) || echo "kernel profile of $args FAILED (not counted)"
     head -n 25 "$OUT/profile-$1-$2${4:+-$4}.txt" 2>/dev/null
     grep -a 'kernel_profile:' "$OUT/tests.log" | tail -n 5

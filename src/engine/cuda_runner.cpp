@@ -196,6 +196,7 @@ struct CudaRunner::Impl {
     if (profile) use_graphs = false;
     small_fusions = env_choice("POINTNET_ENGINE_SMALL", {"1", "0"}) == "1";
     max_slices = std::stoi(env_choice("POINTNET_ENGINE_SLICES", {"4", "2", "8", "16"}));
+    PN_CHECK(max_slices <= kMaxSlices);
     tf32_wide_fc = math != Math::F32 && math != Math::F32X3 && env_choice("POINTNET_ENGINE_FC", {"tf32", "fp32"}) == "tf32";
     prepare_engine_kernels();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -665,7 +666,7 @@ struct CudaRunner::Impl {
   // next slice's trunk. At least 64 clouds per slice; one under profiling.
   // POINTNET_ENGINE_SLICES (4 by default; 2, 8 or 16 to compare): more
   // slices leave less of the first slice's upload unhidden, and at 16 (64
-  // clouds) a slice's conv2 output (16 MiB in fp16) can stay in L2 between
+  // clouds) a slice's conv2 output (16 MiB in fp16 at 1024 points) can stay in L2 between
   // the first kernel and wide_max; fewer fill each kernel better.
   int slices_for(int B) const { return profile ? 1 : std::max(1, std::min(max_slices, B / 64)); }
 
