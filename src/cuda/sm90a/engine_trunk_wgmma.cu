@@ -69,7 +69,9 @@ namespace {
 // 1024 (726k / 734k -> 767k / 767k, H100, 2026-12-07; bf16 not yet timed
 // there). POINTNET_ENGINE_SPLIT_TILE=128 (three blocks), 128x4 or 256 picks
 // one for every precision. tf32 (4-byte tiles: 96 KiB at 128 points):
-// two blocks per SM, tiles of 128.
+// two blocks per SM, tiles of 128. The streamed first kernel (the default
+// where it applies: sm90a/engine_first_layers.cu) takes the tile of points
+// chosen here, whatever its own occupancy.
 using F16Split = WgSplit<F16Op>;
 using BF16Split = WgSplit<BF16Op>;
 using I8Split = WgSplit<I8Op>;
