@@ -2099,6 +2099,21 @@ TEST_F(CudaWideMax, NearConstantInputsKeepTheVariance) {
   }
 }
 
+// A BatchNorm layer's test inputs over (M, C), drawn from rng in this order:
+// z around z_centre, dy, gamma near 1, beta near 0.
+struct BatchNormInputs {
+  std::vector<float> z, dy, gamma, beta;
+};
+BatchNormInputs batchnorm_inputs(Rng& rng, int M, int C, float z_centre) {
+  BatchNormInputs in{std::vector<float>(size_t(M) * C), std::vector<float>(size_t(M) * C), std::vector<float>(C),
+                     std::vector<float>(C)};
+  for (float& v : in.z) v = z_centre + rng.normal();
+  for (float& v : in.dy) v = rng.normal();
+  for (float& v : in.gamma) v = 1.0f + 0.3f * rng.normal();
+  for (float& v : in.beta) v = 0.3f * rng.normal();
+  return in;
+}
+
 // Every output of a BatchNorm+ReLU forward and backward over (M, C), as raw
 // bits, with `setting` (an environment variable and its value) set, three
 // ways: fp32 (float loads, fp32 dx and its sums), bf16 with fp32 z and dy
@@ -2109,11 +2124,7 @@ std::vector<std::vector<float>> batchnorm_relu_bits(BatchNormVariant variant, in
                                                     const char* name, const char* value) {
   Rng rng(31);
   const Precision p = variant == kFp32Throughout ? Precision::FP32 : Precision::BF16;
-  std::vector<float> z(size_t(M) * C), dy(z.size()), gamma(C), beta(C);
-  for (float& v : z) v = 3.0f + rng.normal();
-  for (float& v : dy) v = rng.normal();
-  for (float& v : gamma) v = 1.0f + 0.3f * rng.normal();
-  for (float& v : beta) v = 0.3f * rng.normal();
+  const auto [z, dy, gamma, beta] = batchnorm_inputs(rng, M, C, 3.0f);
   testing::ScopedEnv env;
   env.set(name, value);
   env.set("POINTNET_NARROW_ACTIVATIONS", "on");
@@ -2208,11 +2219,7 @@ TEST(CudaPrecisionModes, BatchNormDxSumsAreTheBiasGradient) {
             SCOPED_TRACE("M=" + std::to_string(M) + " C=" + std::to_string(C) + " rows " + rows + ", pairs " + pairs +
                          (in_place ? ", in place" : ""));
             Rng rng(M + C);
-            std::vector<float> z(size_t(M) * C), dy(z.size()), gamma(C), beta(C);
-            for (float& v : z) v = 1.0f + rng.normal();
-            for (float& v : dy) v = rng.normal();
-            for (float& v : gamma) v = 1.0f + 0.3f * rng.normal();
-            for (float& v : beta) v = 0.3f * rng.normal();
+            const auto [z, dy, gamma, beta] = batchnorm_inputs(rng, M, C, 1.0f);
             testing::ScopedEnv env;
             env.set("POINTNET_BATCHNORM_ROWS", rows);
             env.set("POINTNET_BATCHNORM_DX_PAIRS", pairs);
