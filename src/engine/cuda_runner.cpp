@@ -666,8 +666,8 @@ struct CudaRunner::Impl {
   // next slice's trunk. At least 64 clouds per slice; one under profiling.
   // POINTNET_ENGINE_SLICES (4 by default; 2, 8 or 16 to compare): more
   // slices leave less of the first slice's upload unhidden, and at 16 (64
-  // clouds) a slice's conv2 output (16 MiB in fp16 at 1024 points) can stay in L2 between
-  // the first kernel and wide_max; fewer fill each kernel better.
+  // clouds) a slice's conv2 output (16 MiB in fp16 at 1024 points) can stay
+  // in L2 between the first kernel and wide_max; fewer fill each kernel better.
   int slices_for(int B) const { return profile ? 1 : std::max(1, std::min(max_slices, B / 64)); }
 
   // Queues work(slice) for every slice: each on its own stream, forked from
