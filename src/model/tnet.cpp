@@ -38,21 +38,21 @@ void tnet_forward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, cons
 
 template <typename T>
 void tnet_backward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dtransform,
-                   T* scratch_a, T* scratch_b) {
+                   T* scratch_a, T* scratch_b, bool accumulate_dx) {
   // The identity is a constant: its gradient passes straight through.
   dense_backward(net.fc3, be, store, scratch_a, dtransform);        // -> (B, 256)
   dense_backward(net.fc2, be, store, scratch_b, scratch_a);         // -> (B, 512)
   dense_backward(net.fc1, be, store, scratch_a, scratch_b);         // -> (B, 1024)
   wide_max_backward(net.conv3, be, store, scratch_b, scratch_a);    // -> (B, N, 128)
   dense_backward(net.conv2, be, store, scratch_a, scratch_b);       // -> (B, N, 64)
-  dense_backward(net.conv1, be, store, dx, scratch_a);              // -> (B, N, K) or skipped
+  dense_backward(net.conv1, be, store, dx, scratch_a, accumulate_dx);  // -> (B, N, K) or skipped
 }
 
 #define PN_TNET(T)                                                                          \
   template void tnet_declare<T>(TNet<T>&, const std::string&, int, int, ParamStore<T>&);         \
   template void tnet_forward<T>(TNet<T>&, Backend<T>&, const ParamStore<T>&, const T*, int, \
                                 int, bool, const void*);                                    \
-  template void tnet_backward<T>(TNet<T>&, Backend<T>&, const ParamStore<T>&, T*, T*, T*, T*);
+  template void tnet_backward<T>(TNet<T>&, Backend<T>&, const ParamStore<T>&, T*, T*, T*, T*, bool);
 PN_TNET(float)
 PN_TNET(double)
 

@@ -34,9 +34,10 @@ void tnet_forward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, cons
                   int N, bool training, const void* x_narrow = nullptr);
 
 // dtransform (B, K*K): clobbered. dx (B, N, in_channels): gradient wrt the input, written
-// (=) when not null. scratch_a/scratch_b: each at least B * N * 1024.
+// (=) when not null, or added onto (+=) with accumulate_dx. scratch_a/scratch_b:
+// each at least B * N * 1024.
 template <typename T>
 void tnet_backward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dtransform,
-                   T* scratch_a, T* scratch_b);
+                   T* scratch_a, T* scratch_b, bool accumulate_dx = false);
 
 }  // namespace pointnet

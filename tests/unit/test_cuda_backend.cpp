@@ -640,8 +640,9 @@ TEST_F(CudaOps, AddIdentity) {
 }
 
 TEST_F(CudaOps, TransformRegularizer) {
-  for (int K : {3, 64}) {
-    for (int B : {1, 4}) {
+  // K = 100: a's 64 x 64 tiles with partial ones, and t's 32-column chunks with a tail.
+  for (int K : {3, 64, 100}) {
+    for (int B : {1, 4, 33}) {
       SCOPED_TRACE("B=" + std::to_string(B) + " K=" + std::to_string(K));
       const size_t nt = size_t(B) * K * K;
       std::vector<float> t = randn(nt, 0.1f);
