@@ -25,11 +25,28 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&a)[4], const char* tile, 
                : "r"(addr));
 }
 
-// Clamp first (NaN -> 0), then round half to even: cpu/int8_gemm_portable.cpp's to_u8.
+// 1.5 * 2^23: a float in [2^23, 2^24) has a spacing of 1, so adding it to a
+// small value rounds that value to an integer (half to even, the add's own
+// rounding) and leaves the integer in the low mantissa bits. Conversions done
+// this way run on the FMA pipe; F2I / I2F go through a unit that takes 16 per
+// clock per SM on sm_90, and the int8 first kernel spent most of its time
+// there (95.5 us a call vs fp16's 41.4, H100, 2026-12-08).
+constexpr float kRoundingMagic = 12582912.f;
+constexpr int kRoundingMagicBits = 0x4B400000;
+
+// Clamp first (NaN -> 0), then round half to even: cpu/int8_gemm_portable.cpp's
+// to_u8. The same result as __float2int_rn for t in [0, 255].
 __device__ __forceinline__ uint32_t to_u8(float t) {
   t = t > 0.f ? t : 0.f;
   t = t < 255.f ? t : 255.f;
-  return static_cast<uint32_t>(__float2int_rn(t));
+  return __float_as_uint(__fadd_rn(t, kRoundingMagic)) & 0xFFu;
+}
+
+// float(acc) exactly, for |acc| < 2^22 (the caller's bound: a u8 x s8 sum of
+// at most 128 terms is under 128 * 255 * 127 < 2^22); the same value as the
+// conversion instruction.
+__device__ __forceinline__ float small_int_to_float(int acc) {
+  return __fsub_rn(__int_as_float(acc + kRoundingMagicBits), kRoundingMagic);
 }
 
 struct F16Op {
@@ -158,26 +175,29 @@ struct I8Op {
 
 // The epilogue value of accumulator `acc` for output channel c: float types
 // add the bias; I8 dequantises with one fused multiply-add, as
-// cpu/int8_gemm.h: fma(float(acc), x_scale * w_scale[c], bias).
-template <class Op>
+// cpu/int8_gemm.h: fma(float(acc), x_scale * w_scale[c], bias). kShortSums:
+// the caller's I8 sums have at most 128 terms (small_int_to_float's bound).
+template <class Op, bool kShortSums = false>
 __device__ __forceinline__ float epilogue_value(typename Op::Acc acc, float bias, float x_scale, float w_scale) {
-  if constexpr (Op::kBytes == 1)
-    return __fmaf_rn(static_cast<float>(acc), __fmul_rn(x_scale, w_scale), bias);
-  else
+  if constexpr (Op::kBytes == 1) {
+    const float a = kShortSums ? small_int_to_float(acc) : static_cast<float>(acc);
+    return __fmaf_rn(a, __fmul_rn(x_scale, w_scale), bias);
+  } else {
     return acc + bias;
+  }
 }
 
 // The epilogue values of one mma accumulator fragment (rows g and g + 8,
 // columns col and col + 1): epilogue_value with bias[c] and w_scale[c] (1
 // where w_scale is null), then max(., 0) where relu. The tile layers and the
 // streamed first kernel share it, so their outputs keep the same bits.
-template <class Op>
+template <class Op, bool kShortSums = false>
 __device__ __forceinline__ void fragment_epilogue(const typename Op::Acc (&acc)[4], int col, const float* bias,
                                                   const float* w_scale, float x_scale, bool relu, float (&v)[4]) {
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     const int c = col + (j & 1);
-    v[j] = epilogue_value<Op>(acc[j], bias[c], x_scale, w_scale ? w_scale[c] : 1.f);
+    v[j] = epilogue_value<Op, kShortSums>(acc[j], bias[c], x_scale, w_scale ? w_scale[c] : 1.f);
     if (relu) v[j] = v[j] > 0.f ? v[j] : 0.f;
   }
 }

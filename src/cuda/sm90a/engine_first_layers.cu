@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(kThreads, 3) first_layers_kernel(const TrunkAr
       for (int j = 0; j < kGroup; ++j) {
         const int col = (nt0 + j) * 8 + 2 * t;
         float v[4];
-        fragment_epilogue<Op>(acc[j], col, bias2, scale2, l.x_scale, true, v);
+        fragment_epilogue<Op, true>(acc[j], col, bias2, scale2, l.x_scale, true, v);  // conv2: 64 terms
         Op::store2(out + core_byte(m0 + g, col * kBytes, kRowBytes), v[0], v[1], l.inv_y_scale);
         Op::store2(out + core_byte(m0 + g + 8, col * kBytes, kRowBytes), v[2], v[3], l.inv_y_scale);
       }
