@@ -156,6 +156,25 @@ if [ "${SESSION_ENGINE:-}" = quick ]; then
   engine_bench tile-256 POINTNET_ENGINE_SPLIT_TILE=256 1024 fp16
   engine_bench default "" 1024 fp16
 fi
+# SESSION_ENGINE=defaults: classifier_engine_tests, the classifier engines at
+# B = 1024 by default in every tensor-core precision and fp16 / bf16 with
+# 256-point tiles, then the fp16 and int8 kernel profiles; no peers.
+engine_profiles() {
+  for prec in fp16 int8; do
+    KERNEL_PROFILE_OUT=$OUT/engine-profile-$prec.txt KERNEL_PROFILE_TOP=8 \
+      CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
+      --precision $prec --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
+    echo "$prec profile:"; head -n 10 "$OUT/engine-profile-$prec.txt" 2>/dev/null | cut -c1-140
+  done
+}
+if [ "${SESSION_ENGINE:-}" = defaults ]; then
+  classifier_engine_tests
+  stamp "== engines, B = 1024: defaults; fp16 / bf16 with 256-point tiles"
+  for prec in fp16 bf16 int8 tf32; do engine_bench default "" 1024 $prec; done
+  for prec in fp16 bf16; do engine_bench tile-256 POINTNET_ENGINE_SPLIT_TILE=256 1024 $prec; done
+  engine_bench default "" 1024 int8
+  engine_profiles
+fi
 # SESSION_ENGINE=sweep: classifier_engine_tests (not the segmenters' and the feature
 # transform's EveryFloat ones: minutes of CPU reference, and no kernel of
 # theirs changed), then classifier engines at B = 1024 in every tensor-core
@@ -187,12 +206,7 @@ if [ "${SESSION_ENGINE:-}" = sweep ]; then
   engine_bench slices-2 POINTNET_ENGINE_SLICES=2 1024 fp16
   engine_bench default "" 1024 fp16
   engine_bench default "" 1 fp16
-  for prec in fp16 int8; do
-    KERNEL_PROFILE_OUT=$OUT/engine-profile-$prec.txt KERNEL_PROFILE_TOP=8 \
-      CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
-      --precision $prec --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
-    echo "$prec profile:"; head -n 10 "$OUT/engine-profile-$prec.txt" 2>/dev/null | cut -c1-140
-  done
+  engine_profiles
   stamp "== PyTorch eager and torch.compile, same GPU and shapes (bench/peers/torch_train_step.py --infer)"
   # (A peer that fails or runs out of time is reported, not counted: it tests nothing of ours.)
   epeer() { timeout "$1" python3 bench/peers/torch_train_step.py --infer "${@:2}" >> "$OUT/engine-peer.jsonl" \
