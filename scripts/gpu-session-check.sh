@@ -32,8 +32,9 @@ print(json.dumps(r))" >> "$OUT/engine.jsonl" || { echo "engine bench $*: FAILED"
   tail -n 1 "$OUT/engine.jsonl" | python3 -c "
 import json, sys
 r = json.loads(sys.stdin.read())
-print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  median %.4f ms  err %.2e  %s' % (r['task'], r['precision'], r['batch'],
-    r['variant'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r['latency_ms']['median'], r.get('check_rel_error', -1),
+print('engine %s %-5s B=%-5d %-9s %9.0f clouds/s  gpu %9.0f  pipelined %9.0f%s  median %.4f ms  err %.2e  %s' % (r['task'], r['precision'], r['batch'],
+    r['variant'], r['clouds_per_s'], r.get('gpu_clouds_per_s', 0), r.get('pipelined_clouds_per_s', 0),
+    '' if r.get('pipelined_same_output', True) else ' (DIFFERENT OUTPUT)', r['latency_ms']['median'], r.get('check_rel_error', -1),
     r.get('trunk_kernels')))"
 }
 # conv3 + max alone at B = 1024 x 1024 (bench_wide_max_gpu: every precision,

@@ -21,6 +21,7 @@ float* CudaRunner::input_buffer(int, int) { fail("CudaRunner: no CUDA"); }
 float* CudaRunner::output_buffer(int, int) { fail("CudaRunner: no CUDA"); }
 void CudaRunner::run_device(const float*, int, int, float*) { fail("CudaRunner: no CUDA"); }
 void CudaRunner::synchronize() {}
+void CudaRunner::submit(int, int) { fail("CudaRunner: no CUDA"); }
 CudaRunTiming CudaRunner::run_timed(int, int) { fail("CudaRunner: no CUDA"); }
 std::string CudaRunner::device_name() const { return ""; }
 std::string CudaRunner::trunk_kernels() const { return ""; }
@@ -804,6 +805,11 @@ void CudaRunner::run_device(const float* device_points, int B, int N, float* dev
 }
 
 void CudaRunner::synchronize() { CUDA_CHECK(cudaStreamSynchronize(impl_->stream)); }
+
+void CudaRunner::submit(int B, int N) {
+  impl_->reserve(B, N);
+  impl_->full(B, N);
+}
 
 CudaRunTiming CudaRunner::run_timed(int B, int N) {
   Impl& m = *impl_;

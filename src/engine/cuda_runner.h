@@ -47,6 +47,13 @@ class CudaRunner {
   void run_device(const float* device_points, int B, int N, float* device_log_probs);
   void synchronize();
 
+  // Queues one run from the pinned buffers (input_buffer, output_buffer:
+  // fill the input first) and returns without waiting; the output holds the
+  // results after synchronize(). Two runners, each with a batch in flight,
+  // overlap one's upload with the other's kernels (pointnet bench's
+  // pipelined throughput).
+  void submit(int B, int N);
+
   // One run from the pinned buffers (input_buffer, output_buffer) with CUDA
   // events between upload, compute (the run_device graph) and download.
   CudaRunTiming run_timed(int B, int N);
