@@ -173,7 +173,7 @@ if [ "${SESSION_ENGINE:-}" = defaults ]; then
   stamp "== engines, B = 1024: defaults; fp16 / bf16 with 256-point tiles"
   for prec in fp16 bf16 int8 tf32; do engine_bench default "" 1024 $prec; done
   for prec in fp16 bf16; do engine_bench tile-256 POINTNET_ENGINE_SPLIT_TILE=256 1024 $prec; done
-  engine_bench default "" 1024 int8
+  engine_bench default "" 1024 int8  # again: the spread between two runs of one engine
   engine_profiles
 fi
 # SESSION_ENGINE=sweep: classifier_engine_tests (not the segmenters' and the feature

@@ -48,8 +48,10 @@ class CudaRunner {
   void synchronize();
 
   // Queues one run from the pinned buffers (input_buffer, output_buffer:
-  // fill the input first) and returns without waiting; the output holds the
-  // results after synchronize(). Two runners, each with a batch in flight,
+  // take them for this shape or a larger one, and fill the input first) and
+  // returns without waiting; the output holds the results after
+  // synchronize(). Until then, do not write the input, read the output or
+  // call run on this runner. Two runners, each with a batch in flight,
   // overlap one's upload with the other's kernels (pointnet bench's
   // pipelined throughput).
   void submit(int B, int N);

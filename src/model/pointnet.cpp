@@ -48,7 +48,7 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
   store_.allocate(&be_);
   for (Buffer<T>* b : {&transformed_points_, &transformed_features_, &log_probs_,
                        &dropout_mask_, &scratch_a_, &scratch_b_, &dglobal_, &dpointfeat_, &dconv1_,
-                       &dtmp_, &dtransform3_, &dtransform64_})
+                       &dtransform3_, &dtransform64_})
     b->bind(&be_);
 }
 
@@ -273,16 +273,15 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
 
   // Feature extractor: max, conv3, conv2.
   // conv2's dx: added onto the segmenter's dpointfeat by its GEMM, else
-  // into sa, free by then (the feature transform's T-Net takes sa and sb as
-  // scratch, so its dx needs a buffer of its own).
+  // into sa, free by then (with the feature transform, transform_backward
+  // reads it before the T-Net takes sa and sb as scratch).
   wide_max_backward(conv3_, be_, store_, sb, dglobal);   // -> (M, 128)
   PN_CHECK(!wide_dx_narrow || conv2_.dy_narrow_at == sb);  // sa and sb were sized for its 2-byte dx
   if (dpointfeat) {
     dense_backward(conv2_, be_, store_, dpointfeat, sb, true);  // += (M, 64)
   } else {
-    T* dtmp = config_.feature_transform ? dtmp_.reserve(static_cast<size_t>(M) * kPointFeat) : sa;
-    dense_backward(conv2_, be_, store_, dtmp, sb);              // -> (M, 64)
-    dpointfeat = dtmp;
+    dense_backward(conv2_, be_, store_, sa, sb);                // -> (M, 64)
+    dpointfeat = sa;
   }
 
   // Feature transform: pointfeat = conv1 . T64, and T64 = fstn(conv1).

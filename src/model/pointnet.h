@@ -113,7 +113,7 @@ class PointNet {
   bool dropout_drawn_ = false;     // draw_dropout() ran for the next forward
 
   // Backward scratch: two ping-pong buffers (see backward()) and dedicated gradients.
-  Buffer<T> scratch_a_, scratch_b_, dglobal_, dpointfeat_, dconv1_, dtmp_, dtransform3_, dtransform64_;
+  Buffer<T> scratch_a_, scratch_b_, dglobal_, dpointfeat_, dconv1_, dtransform3_, dtransform64_;
   const T* input_points_ = nullptr;  // (B, N, C) the last forward's input
   int batch_ = 0, points_ = 0;
   bool trained_ = false;
