@@ -157,17 +157,25 @@ if [ "${SESSION_ENGINE:-}" = quick ]; then
   engine_bench tile-256 POINTNET_ENGINE_SPLIT_TILE=256 1024 fp16
   engine_bench default "" 1024 fp16
 fi
-# SESSION_ENGINE=defaults: classifier_engine_tests, the classifier engines at
-# B = 1024 by default in every tensor-core precision and fp16 / bf16 with
-# 256-point tiles, then the fp16 and int8 kernel profiles; no peers.
-engine_profiles() {
-  for prec in fp16 int8; do
+engine_profiles() {  # [precisions] (default: fp16 int8)
+  for prec in ${1:-fp16 int8}; do
     KERNEL_PROFILE_OUT=$OUT/engine-profile-$prec.txt KERNEL_PROFILE_TOP=8 \
       CUDA_INJECTION64_PATH=$PWD/build-gpu/libkernel_profile.so timeout 60 $P bench --device cuda --task cls \
       --precision $prec --batch 1024 --points 1024 --iters 20 > /dev/null 2>&1
     echo "$prec profile:"; head -n 10 "$OUT/engine-profile-$prec.txt" 2>/dev/null | cut -c1-140
   done
 }
+# SESSION_ENGINE=defaults: classifier_engine_tests, the classifier engines at
+# B = 1024 by default in every tensor-core precision and fp16 / bf16 with
+# 256-point tiles, then the fp16 and int8 kernel profiles; no peers.
+# SESSION_ENGINE=short (about 2 minutes): the tests, fp16 and int8 by
+# default, int8's profile.
+if [ "${SESSION_ENGINE:-}" = short ]; then
+  classifier_engine_tests
+  stamp "== engines, B = 1024: fp16 and int8 by default"
+  for prec in fp16 int8; do engine_bench default "" 1024 $prec; done
+  engine_profiles int8
+fi
 if [ "${SESSION_ENGINE:-}" = defaults ]; then
   classifier_engine_tests
   stamp "== engines, B = 1024: defaults; fp16 / bf16 with 256-point tiles"
