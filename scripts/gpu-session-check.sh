@@ -169,12 +169,12 @@ engine_profiles() {  # [precisions] (default: fp16 int8)
 # B = 1024 by default in every tensor-core precision and fp16 / bf16 with
 # 256-point tiles, then the fp16 and int8 kernel profiles; no peers.
 # SESSION_ENGINE=short (about 2 minutes): the tests, fp16 and int8 by
-# default, int8's profile.
+# default, their kernel profiles.
 if [ "${SESSION_ENGINE:-}" = short ]; then
   classifier_engine_tests
   stamp "== engines, B = 1024: fp16 and int8 by default"
   for prec in fp16 int8; do engine_bench default "" 1024 $prec; done
-  engine_profiles int8
+  engine_profiles
 fi
 if [ "${SESSION_ENGINE:-}" = defaults ]; then
   classifier_engine_tests
