@@ -64,10 +64,11 @@ class CpuBackend : public Backend<T> {
   void max_over_points_backward(T* dx, const T* dy, const int32_t* argmax, int B, int N, int C) override {
     cpu::max_over_points_backward(dx, dy, argmax, B, N, C);
   }
-  void transform_forward(T* y, const T* x, const T* t, int B, int N, int K) override {
+  void transform_forward(T* y, const T* x, const T* t, int B, int N, int K, const void* = nullptr) override {
     cpu::transform_forward(y, x, t, B, N, K);
   }
-  void transform_backward(T* dx, T* dt, const T* dy, const T* x, const T* t, int B, int N, int K) override {
+  void transform_backward(T* dx, T* dt, const T* dy, const T* x, const T* t, int B, int N, int K,
+                          const void* = nullptr) override {
     cpu::transform_backward(dx, dt, dy, x, t, B, N, K);
   }
   void add_identity(T* t, int B, int K) override { cpu::add_identity(t, B, K); }

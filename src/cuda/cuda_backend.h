@@ -198,9 +198,10 @@ class CudaBackend final : public Backend<float> {
   void max_over_points_backward(float* dx, const float* dy, const int32_t* argmax, int B, int N,
                                 int C) override;
 
-  void transform_forward(float* y, const float* x, const float* t, int B, int N, int K) override;
+  void transform_forward(float* y, const float* x, const float* t, int B, int N, int K,
+                         const void* x_narrow = nullptr) override;
   void transform_backward(float* dx, float* dt, const float* dy, const float* x, const float* t,
-                          int B, int N, int K) override;
+                          int B, int N, int K, const void* x_narrow = nullptr) override;
   void add_identity(float* t, int B, int K) override;
 
   void concat_global_forward(float* y, const float* global, const float* pointfeat, int B, int N,

@@ -195,7 +195,8 @@ __global__ void regularizer_backward_kernel(float* dt, const double* a, const do
 }
 }  // namespace
 
-void CudaBackend::transform_forward(float* y, const float* x, const float* t, int B, int N, int K) {
+void CudaBackend::transform_forward(float* y, const float* x, const float* t, int B, int N, int K,
+                                    const void* x_narrow) {
   if (B <= 0 || N <= 0 || K <= 0) return;
   PN_CHECK(y && x && t);
   if (small_transform(*s_, K)) {
@@ -207,14 +208,14 @@ void CudaBackend::transform_forward(float* y, const float* x, const float* t, in
     return;
   }
   const long long nk = static_cast<long long>(N) * K, kk = static_cast<long long>(K) * K;
-  const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(B) * nk);
+  const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(B) * nk, x_narrow);
   const void* to = cuda::gemm_operand(*s_, State::kGemmB, t, size_t(B) * kk);
   // y[b](N, K) = x[b](N, K) t[b](K, K)
   cuda::gemm(*s_, false, false, N, K, K, xo, K, nk, to, K, kk, 0.0f, y, K, nk, B);
 }
 
 void CudaBackend::transform_backward(float* dx, float* dt, const float* dy, const float* x,
-                                     const float* t, int B, int N, int K) {
+                                     const float* t, int B, int N, int K, const void* x_narrow) {
   if (B <= 0 || K <= 0 || (!dx && !dt)) return;
   PN_CHECK((dy || N == 0) && (!dx || t) && (!dt || x || N == 0));
   if (small_transform(*s_, K)) {
@@ -237,7 +238,7 @@ void CudaBackend::transform_backward(float* dx, float* dt, const float* dy, cons
   }
   if (dt) {
     // dt[b](K, K) = x[b]^T dy[b]; slot B is free again (stream order).
-    const void* xo = cuda::gemm_operand(*s_, State::kGemmB, x, size_t(B) * nk);
+    const void* xo = cuda::gemm_operand(*s_, State::kGemmB, x, size_t(B) * nk, x_narrow);
     cuda::gemm(*s_, true, false, K, K, N, xo, K, nk, dyo, K, nk, 0.0f, dt, K, kk, B);
   }
 }

@@ -197,9 +197,12 @@ class Backend {
                                         int C) = 0;
 
   // Per-cloud transform: y[b](N, K) = x[b](N, K) t[b](K, K) (pointnet.pytorch's bmm).
-  virtual void transform_forward(T* y, const T* x, const T* t, int B, int N, int K) = 0;
-  virtual void transform_backward(T* dx, T* dt, const T* dy, const T* x, const T* t, int B, int N,
-                                  int K) = 0;
+  // x_narrow: x's 2-byte copy (narrow_activations), or null: GEMMs that take
+  // 2-byte operands read it instead of converting x (the same values).
+  virtual void transform_forward(T* y, const T* x, const T* t, int B, int N, int K,
+                                 const void* x_narrow = nullptr) = 0;
+  virtual void transform_backward(T* dx, T* dt, const T* dy, const T* x, const T* t, int B, int N, int K,
+                                  const void* x_narrow = nullptr) = 0;
   // t(B, K*K) += identity (the T-Net's "+ iden").
   virtual void add_identity(T* t, int B, int K) = 0;
 

@@ -142,7 +142,7 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
   if (config_.feature_transform) {
     tnet_forward(fstn_, be_, store_, conv1_.output(), B, N, training, conv1_.output_narrow());
     T* tf = transformed_features_.reserve(static_cast<size_t>(M) * kPointFeat);
-    be_.transform_forward(tf, conv1_.output(), fstn_.transform(), B, N, kPointFeat);
+    be_.transform_forward(tf, conv1_.output(), fstn_.transform(), B, N, kPointFeat, conv1_.output_narrow());
     pointfeat_ = tf;
   }
   conv2_.output_read_in_fp32 = !be_.wide_max_reads_narrow_input();  // by conv3 alone
@@ -289,7 +289,8 @@ void PointNet<T>::backward(const int32_t* targets, double loss_scale) {
   if (config_.feature_transform) {
     dconv1 = dconv1_.reserve(static_cast<size_t>(M) * kPointFeat);
     T* dt64 = dtransform64_.reserve(static_cast<size_t>(B) * kPointFeat * kPointFeat);
-    be_.transform_backward(dconv1, dt64, dpointfeat, conv1_.output(), fstn_.transform(), B, N, kPointFeat);
+    be_.transform_backward(dconv1, dt64, dpointfeat, conv1_.output(), fstn_.transform(), B, N, kPointFeat,
+                           conv1_.output_narrow());
     be_.transform_regularizer_backward_accumulate(dt64, fstn_.transform(), B, kPointFeat,
                                                   static_cast<T>(kFeatureTransformWeight * loss_scale));
     // The T-Net's conv1 adds its dx onto the transform's by its GEMM (beta 1):

@@ -2683,12 +2683,13 @@ class Forwarding : public Backend<float> {
   void max_over_points_backward(float* dx, const float* dy, const int32_t* arg, int B, int N, int C) override {
     in_.max_over_points_backward(dx, dy, arg, B, N, C);
   }
-  void transform_forward(float* y, const float* x, const float* t, int B, int N, int K) override {
-    in_.transform_forward(y, x, t, B, N, K);
+  void transform_forward(float* y, const float* x, const float* t, int B, int N, int K,
+                         const void* x_narrow = nullptr) override {
+    in_.transform_forward(y, x, t, B, N, K, x_narrow);
   }
-  void transform_backward(float* dx, float* dt, const float* dy, const float* x, const float* t, int B, int N,
-                          int K) override {
-    in_.transform_backward(dx, dt, dy, x, t, B, N, K);
+  void transform_backward(float* dx, float* dt, const float* dy, const float* x, const float* t, int B, int N, int K,
+                          const void* x_narrow = nullptr) override {
+    in_.transform_backward(dx, dt, dy, x, t, B, N, K, x_narrow);
   }
   void add_identity(float* t, int B, int K) override { in_.add_identity(t, B, K); }
   void concat_global_forward(float* y, const float* g, const float* p, int B, int N, int G, int P) override {
