@@ -24,7 +24,8 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
   if (config.feature_transform) tnet_declare(fstn_, "feat.fstn", 64, 64, store_);
   // Without the feature transform conv1's output is read by conv2 (and the
   // segmenter's concat) alone, both able to take its copy; with it, the
-  // transform reads it in fp32.
+  // transform's GEMMs take the copy too, but its checks and fp32/tf32 modes
+  // read the fp32 output.
   conv1_.output_read_in_fp32 = config.feature_transform;
   // conv2 alone reads conv1's output in the classifier without the feature
   // transform (the segmenter's concat reads it too): its gradient may come in 2 bytes.
