@@ -28,7 +28,6 @@ class CpuBackend : public Backend<T> {
   void download_index(int32_t* host, const int32_t* device, size_t count) override { std::memcpy(host, device, count * sizeof(int32_t)); }
   void fill(T* x, T value, size_t count) override { for (size_t i = 0; i < count; ++i) x[i] = value; }
   void copy(T* y, const T* x, size_t count) override { std::memcpy(y, x, count * sizeof(T)); }
-  void add_accumulate(T* y, const T* x, size_t count) override { cpu::add_accumulate(y, x, count); }
   void multiply(T* y, const T* x, const T* mask, size_t count) override { cpu::multiply(y, x, mask, count); }
 
   // No 2-byte copies here (narrow_activations() is false): the *_narrow arguments are ignored.

@@ -32,7 +32,6 @@ template <typename T> void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const 
 template <typename T> void relu_forward(T* y, const T* x, size_t count);
 template <typename T> void relu_backward(T* dx, const T* dy, const T* y, size_t count);
 template <typename T> void multiply(T* y, const T* x, const T* mask, size_t count);
-template <typename T> void add_accumulate(T* y, const T* x, size_t count);
 template <typename T> bool all_finite(const T* x, size_t count);
 
 // pooling.cpp

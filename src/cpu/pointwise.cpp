@@ -24,12 +24,6 @@ void multiply(T* y, const T* x, const T* mask, size_t count) {
   for (size_t i = 0; i < count; ++i) y[i] = x[i] * mask[i];
 }
 
-template <typename T>
-void add_accumulate(T* y, const T* x, size_t count) {
-#pragma omp parallel for simd schedule(static)
-  for (size_t i = 0; i < count; ++i) y[i] += x[i];
-}
-
 // An OR over "not finite" with no early exit: one read of the array (a third
 // of what Adam reads), and the same answer for any thread count.
 template <typename T>
@@ -44,7 +38,6 @@ bool all_finite(const T* x, size_t count) {
   template void relu_forward<T>(T*, const T*, size_t);                  \
   template void relu_backward<T>(T*, const T*, const T*, size_t);       \
   template void multiply<T>(T*, const T*, const T*, size_t);            \
-  template void add_accumulate<T>(T*, const T*, size_t);                \
   template bool all_finite<T>(const T*, size_t);
 PN_INSTANTIATE_FLOAT_AND_DOUBLE(PN_POINTWISE)
 

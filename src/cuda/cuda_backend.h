@@ -158,7 +158,6 @@ class CudaBackend final : public Backend<float> {
   void download_index(int32_t* host, const int32_t* device, size_t count) override;
   void fill(float* x, float value, size_t count) override;
   void copy(float* y, const float* x, size_t count) override;
-  void add_accumulate(float* y, const float* x, size_t count) override;
   void multiply(float* y, const float* x, const float* mask, size_t count) override;
 
   void linear_forward(float* y, const float* x, const float* w, const float* b, int M, int Cin, int Cout,

@@ -14,9 +14,6 @@ namespace {
 __global__ void fill_kernel(float* x, float value, size_t n) {
   PN_GRID_STRIDE(i, n) x[i] = value;
 }
-__global__ void add_kernel(float* y, const float* x, size_t n) {
-  PN_GRID_STRIDE(i, n) y[i] += x[i];
-}
 __global__ void multiply_kernel(float* y, const float* x, const float* mask, size_t n) {
   PN_GRID_STRIDE(i, n) y[i] = x[i] * mask[i];
 }
@@ -58,12 +55,6 @@ void CudaBackend::fill(float* x, float value, size_t count) {
   if (count == 0) return;
   s_->forget_weights_written(x, count * sizeof(float));
   fill_kernel<<<grid_for(count), kBlock, 0, s_->stream>>>(x, value, count);
-  CUDA_CHECK_LAUNCH();
-}
-
-void CudaBackend::add_accumulate(float* y, const float* x, size_t count) {
-  if (count == 0) return;
-  add_kernel<<<grid_for(count), kBlock, 0, s_->stream>>>(y, x, count);
   CUDA_CHECK_LAUNCH();
 }
 

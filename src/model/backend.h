@@ -71,8 +71,6 @@ class Backend {
   virtual void download_index(int32_t* host, const int32_t* device, size_t count) = 0;
   virtual void fill(T* x, T value, size_t count) = 0;
   virtual void copy(T* y, const T* x, size_t count) = 0;
-  // y += x
-  virtual void add_accumulate(T* y, const T* x, size_t count) = 0;
   // y = x * mask (dropout forward and backward; mask holds 0 or 1/(1-p))
   virtual void multiply(T* y, const T* x, const T* mask, size_t count) = 0;
 

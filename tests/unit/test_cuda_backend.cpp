@@ -199,11 +199,6 @@ TEST_F(CudaOps, FillCopyAddMultiply) {
     EXPECT_CLOSE(dy.host(), x, kExact);
 
     std::vector<float> ref = y0;
-    cpu.add_accumulate(ref.data(), x.data(), n);
-    gpu->upload(dy, y0.data(), n);
-    gpu->add_accumulate(dy, dx, n);  // +=
-    EXPECT_CLOSE(dy.host(), ref, kExact);
-
     cpu.multiply(ref.data(), x.data(), mask.data(), n);
     dy.poison();
     gpu->multiply(dy, dx, dm, n);
@@ -2652,7 +2647,6 @@ class Forwarding : public Backend<float> {
   void download_index(int32_t* h, const int32_t* d, size_t n) override { in_.download_index(h, d, n); }
   void fill(float* x, float v, size_t n) override { in_.fill(x, v, n); }
   void copy(float* y, const float* x, size_t n) override { in_.copy(y, x, n); }
-  void add_accumulate(float* y, const float* x, size_t n) override { in_.add_accumulate(y, x, n); }
   void multiply(float* y, const float* x, const float* m, size_t n) override { in_.multiply(y, x, m, n); }
   void linear_forward(float* y, const float* x, const float* w, const float* b, int M, int Ci, int Co,
                       const void* xn = nullptr, void* yn = nullptr) override {

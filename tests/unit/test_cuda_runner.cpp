@@ -535,33 +535,31 @@ TEST(CudaRunnerEntries, SliceCountsGiveTheSameScores) {
       e.max_batch = 1024;
       return e;
     };
-    {
-      const int B = 600, N = 64;
-      const std::vector<float> points = testing::random_clouds(B, N, config.input_channels, 31 + B);
-      const std::vector<float> want = folded_forward_reference(model, points.data(), B, N);
-      for (EnginePrecision p : {EnginePrecision::FP32, EnginePrecision::TF32, EnginePrecision::FP16}) {
-        CudaRunner four(plan(p));
-        ASSERT_EQ(four.slices(B), 4);
-        EXPECT_EQ(four.slices(100), 1);
-        const std::vector<float> base = run_poisoned(four, config, points, B, N);
-        const std::vector<std::pair<const char*, int>> counts = {{"8", 8}, {"16", 9}, {"2", 2}};
-        for (auto [slices, expected] : counts) {
-          const std::string what = std::string(task == ModelTask::Segmentation ? "seg " : "cls ") +
-                                   precision_name(p) + " " + std::to_string(B) + " x " + std::to_string(N) + ", " +
-                                   slices + " slices";
-          std::vector<float> got;
-          {
-            testing::ScopedEnv env;
-            env.set("POINTNET_ENGINE_SLICES", slices);
-            CudaRunner runner(plan(p));
-            EXPECT_EQ(runner.slices(B), expected) << what;
-            EXPECT_EQ(runner.slices(100), 1) << what;
-            got = run_poisoned(runner, config, points, B, N);
-          }
-          EXPECT_EQ(count_nonfinite(got), 0u) << what << ": unwritten or non-finite";
-          EXPECT_LT(rel_error(got, want), tolerance(p)) << what;
-          EXPECT_LT(rel_error(got, base), tolerance(p)) << what;
+    const int B = 600, N = 64;
+    const std::vector<float> points = testing::random_clouds(B, N, config.input_channels, 31 + B);
+    const std::vector<float> want = folded_forward_reference(model, points.data(), B, N);
+    for (EnginePrecision p : {EnginePrecision::FP32, EnginePrecision::TF32, EnginePrecision::FP16}) {
+      CudaRunner four(plan(p));
+      ASSERT_EQ(four.slices(B), 4);
+      EXPECT_EQ(four.slices(100), 1);
+      const std::vector<float> base = run_poisoned(four, config, points, B, N);
+      const std::vector<std::pair<const char*, int>> counts = {{"8", 8}, {"16", 9}, {"2", 2}};
+      for (auto [slices, expected] : counts) {
+        const std::string what = std::string(task == ModelTask::Segmentation ? "seg " : "cls ") +
+                                 precision_name(p) + " " + std::to_string(B) + " x " + std::to_string(N) + ", " +
+                                 slices + " slices";
+        std::vector<float> got;
+        {
+          testing::ScopedEnv env;
+          env.set("POINTNET_ENGINE_SLICES", slices);
+          CudaRunner runner(plan(p));
+          EXPECT_EQ(runner.slices(B), expected) << what;
+          EXPECT_EQ(runner.slices(100), 1) << what;
+          got = run_poisoned(runner, config, points, B, N);
         }
+        EXPECT_EQ(count_nonfinite(got), 0u) << what << ": unwritten or non-finite";
+        EXPECT_LT(rel_error(got, want), tolerance(p)) << what;
+        EXPECT_LT(rel_error(got, base), tolerance(p)) << what;
       }
     }
   }

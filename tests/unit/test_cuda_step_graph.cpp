@@ -414,6 +414,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(GraphCase{ModelTask::Classification, false, Precision::FP32, "cls_fp32"},
                       GraphCase{ModelTask::Classification, true, Precision::FP16, "cls_feature_transform_fp16"},
                       GraphCase{ModelTask::Classification, false, Precision::BF16, "cls_bf16"},
+                      GraphCase{ModelTask::Classification, true, Precision::BF16, "cls_feature_transform_bf16"},
                       GraphCase{ModelTask::Segmentation, false, Precision::BF16, "seg_bf16"},
                       GraphCase{ModelTask::Segmentation, true, Precision::FP16, "seg_feature_transform_fp16"}),
     [](const ::testing::TestParamInfo<GraphCase>& info) { return info.param.name; });

@@ -85,7 +85,8 @@ nlohmann::json bench_cuda_engine(const EnginePlan& plan, int B, int N, uint64_t 
   const LatencyStats piped = summarize_latencies(handoffs);
   // Both outputs now come from overlapped runs: the same bytes, or the two
   // runners disturbed each other.
-  const bool same_output = std::memcmp(out, out2, sizeof(float) * static_cast<size_t>(B) * (seg ? N : 1) * K) == 0;
+  const size_t outputs = static_cast<size_t>(B) * (seg ? N : 1) * K;
+  const bool same_output = std::memcmp(out, out2, sizeof(float) * outputs) == 0;
 
   const LatencyStats s = summarize_latencies(e2e);
   const LatencyStats gpu = summarize_latencies(compute);
@@ -110,7 +111,7 @@ nlohmann::json bench_cuda_engine(const EnginePlan& plan, int B, int N, uint64_t 
           {"peak_device_mb", static_cast<double>(runner.device_bytes()) / (1 << 20)},
           {"device_name", runner.device_name()},
           {"trunk_kernels", runner.trunk_kernels()},
-          {"outputs", static_cast<long long>(B) * (seg ? N : 1) * K}};
+          {"outputs", outputs}};
 }
 
 void print_cuda_engine_report(const nlohmann::json& r) {
