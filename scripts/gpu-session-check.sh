@@ -166,8 +166,9 @@ engine_profiles() {  # [precisions] (default: fp16 int8)
   done
 }
 # SESSION_ENGINE=defaults: classifier_engine_tests, the classifier engines at
-# B = 1024 by default in every tensor-core precision and fp16 / bf16 with
-# 256-point tiles, then the fp16 and int8 kernel profiles; no peers.
+# B = 1024 by default in every tensor-core precision, fp16 / bf16 with
+# 256-point tiles, fp16 / int8 / fp32 with the narrow layers by the few-row
+# kernels, then the fp16 and int8 kernel profiles; no peers.
 # SESSION_ENGINE=short (about 2 minutes): the tests, fp16 and int8 by
 # default, their kernel profiles.
 if [ "${SESSION_ENGINE:-}" = short ]; then
@@ -181,6 +182,8 @@ if [ "${SESSION_ENGINE:-}" = defaults ]; then
   stamp "== engines, B = 1024: defaults; fp16 / bf16 with 256-point tiles"
   for prec in fp16 bf16 int8 tf32; do engine_bench default "" 1024 $prec; done
   for prec in fp16 bf16; do engine_bench tile-256 POINTNET_ENGINE_SPLIT_TILE=256 1024 $prec; done
+  for prec in fp16 int8 fp32; do engine_bench narrow-fc POINTNET_ENGINE_NARROW_FC=kernel 1024 $prec; done
+  engine_bench default "" 1024 fp32
   engine_bench default "" 1024 int8  # again: the spread between two runs of one engine
   engine_profiles
 fi

@@ -129,12 +129,17 @@ void launch_seg_head(const SegArgs& a, cudaStream_t stream);
 void launch_merge_max(const float* partial, int B, int tiles, const float* bias, bool relu, float* out,
                       cudaStream_t stream);
 
-// A per-cloud fp32 layer for few rows (rows <= kSmallRows): y(rows, out) =
-// x(rows, in) w^T + bias, ReLU if relu; w (out, in). One warp per output.
-// With merge.partial set, x is instead the merge of a trunk's tile maxima
-// (as launch_merge_max; in = 1024), computed by every block: for tiny
-// batches, one launch fewer.
+// A per-cloud fp32 layer for few rows (kSmallRows a block; up to
+// kMaxRowsLinear): y(rows, out) = x(rows, in) w^T + bias, ReLU if relu; w (out,
+// in). One warp per output; each row's sums are the same at any row count.
+// With merge.partial set (rows <= kSmallRows), x is instead the merge of a
+// trunk's tile maxima (as launch_merge_max; in = 1024), computed by every
+// block: for tiny batches, one launch fewer.
 constexpr int kSmallRows = 8;
+constexpr int kMaxRowsLinear = 65535 * kSmallRows;  // the grid's y limit
+// Layers this narrow (a T-Net's 9 outputs, the logits) may take it at any
+// batch (the runner's POINTNET_ENGINE_NARROW_FC).
+constexpr int kNarrowOutputs = 64;
 struct SmallMerge {
   const float* partial = nullptr;  // (rows, tiles, 1024)
   int tiles = 0;
@@ -143,9 +148,11 @@ struct SmallMerge {
 };
 void launch_small_linear(const float* x, int rows, int in, const float* w, const float* bias, int out, bool relu,
                          float* y, cudaStream_t stream, const SmallMerge& merge = {});
-// The logits layer of few rows and its log-softmax in one launch, when
-// small_logits_fit (x and the logits fit in 48 KiB of shared memory).
+// The logits layer and its log-softmax in one launch, kSmallRows rows a block,
+// when logits_by_rows_fit (a block's x and logits in 48 KiB of shared
+// memory); small_logits_fit: that, and rows <= kSmallRows (one block).
 bool small_logits_fit(int rows, int in, int out);
+bool logits_by_rows_fit(int in, int out);
 void launch_small_logits(const float* x, int rows, int in, const float* w, const float* bias, int out, float* y,
                          cudaStream_t stream);
 

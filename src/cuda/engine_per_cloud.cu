@@ -1,6 +1,7 @@
 // The engine's per-cloud kernels (engine_kernels.h): merging the tiles'
 // maxima, fp32 layers over a few clouds, log-softmax, and folding the feature
 // transform into the next layer's weights (quantised again for I8).
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <mutex>
@@ -74,10 +75,14 @@ __device__ void dot_rows(float (&s)[kSmallRows], const float* xs, int rows, int 
 }
 
 // One warp per output channel: its weight row is read once (from L2) for all
-// rows of x (in shared memory).
+// rows of x (in shared memory). Block row blockIdx.y: rows 8 y to 8 y + 7.
 __global__ void small_linear_kernel(const float* x, int rows, int in, const float* w, const float* bias, int out,
                                     bool relu, float* y, SmallMerge merge) {
   extern __shared__ __align__(16) float xs[];  // (rows, in)
+  const int r0 = blockIdx.y * kSmallRows;  // 0 with merge (one block row)
+  rows = min(kSmallRows, rows - r0);
+  if (x) x += static_cast<size_t>(r0) * in;
+  y += static_cast<size_t>(r0) * out;
   load_rows(xs, x, rows, in, merge);
   __syncthreads();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -93,10 +98,14 @@ __global__ void small_linear_kernel(const float* x, int rows, int in, const floa
     }
 }
 
-// The logits layer and the log-softmax in one block (few rows, few classes).
+// The logits layer and the log-softmax, rows 8 b to 8 b + 7 in block b (few classes).
 __global__ void small_logits_kernel(const float* x, int rows, int in, const float* w, const float* bias, int out,
                                     float* y) {
   extern __shared__ __align__(16) float xs[];  // (rows, in), then logits (rows, out)
+  const int r0 = blockIdx.x * kSmallRows;
+  rows = min(kSmallRows, rows - r0);
+  x += static_cast<size_t>(r0) * in;
+  y += static_cast<size_t>(r0) * out;
   float* logits = xs + rows * in;
   load_rows(xs, x, rows, in, SmallMerge{});
   __syncthreads();
@@ -179,22 +188,29 @@ void launch_merge_max(const float* partial, int B, int tiles, const float* bias,
 
 void launch_small_linear(const float* x, int rows, int in, const float* w, const float* bias, int out, bool relu,
                          float* y, cudaStream_t stream, const SmallMerge& merge) {
-  if (rows < 1 || rows > kSmallRows) fail("launch_small_linear: ", rows, " rows, expected 1..", kSmallRows);
+  const int most = merge.partial ? kSmallRows : kMaxRowsLinear;
+  if (rows < 1 || rows > most) fail("launch_small_linear: ", rows, " rows, expected 1..", most);
   if (merge.partial && in != 1024) fail("launch_small_linear: a merged input has 1024 channels, not ", in);
-  const size_t smem = static_cast<size_t>(rows) * in * sizeof(float);
-  small_linear_kernel<<<(out + 7) / 8, 256, smem, stream>>>(x, rows, in, w, bias, out, relu, y, merge);
+  const size_t smem = static_cast<size_t>(std::min(rows, kSmallRows)) * in * sizeof(float);
+  const dim3 grid((out + 7) / 8, (rows + kSmallRows - 1) / kSmallRows);
+  small_linear_kernel<<<grid, 256, smem, stream>>>(x, rows, in, w, bias, out, relu, y, merge);
   CUDA_CHECK_LAUNCH();
 }
 
 bool small_logits_fit(int rows, int in, int out) {
-  return rows >= 1 && rows <= kSmallRows && static_cast<size_t>(rows) * (in + out) * sizeof(float) <= 48 * 1024;
+  return rows >= 1 && rows <= kSmallRows && logits_by_rows_fit(in, out);
+}
+
+bool logits_by_rows_fit(int in, int out) {
+  return static_cast<size_t>(kSmallRows) * (in + out) * sizeof(float) <= 48 * 1024;
 }
 
 void launch_small_logits(const float* x, int rows, int in, const float* w, const float* bias, int out, float* y,
                          cudaStream_t stream) {
-  if (!small_logits_fit(rows, in, out)) fail("launch_small_logits: ", rows, " x ", in, " -> ", out, " is too large");
-  const size_t smem = static_cast<size_t>(rows) * (in + out) * sizeof(float);
-  small_logits_kernel<<<1, 256, smem, stream>>>(x, rows, in, w, bias, out, y);
+  if (rows < 1 || !logits_by_rows_fit(in, out))
+    fail("launch_small_logits: ", rows, " x ", in, " -> ", out, " is too large");
+  const size_t smem = static_cast<size_t>(std::min(rows, kSmallRows)) * (in + out) * sizeof(float);
+  small_logits_kernel<<<(rows + kSmallRows - 1) / kSmallRows, 256, smem, stream>>>(x, rows, in, w, bias, out, y);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -134,6 +134,11 @@ struct CudaRunner::Impl {
   // 2026-12-06). The layers that make a transform or the logits stay fp32.
   // POINTNET_ENGINE_FC=fp32 keeps them all fp32 (to compare).
   bool tf32_wide_fc = false;
+  // POINTNET_ENGINE_NARROW_FC=kernel: the per-cloud layers of few outputs (a
+  // T-Net's last, the logits with their log-softmax) by the few-row kernels,
+  // kSmallRows clouds a block, at any batch; cuBLAS's fp32 GEMMs of those
+  // shapes took 17 and 9 us per 256-cloud slice (CUPTI, fp16, 2026-12-08).
+  bool narrow_fc_kernel = false;
   // POINTNET_ENGINE_PROFILE=1: no graphs; events between the stages of each
   // run, printed to stderr (where the time goes, for tuning).
   bool profile = false;
@@ -199,6 +204,7 @@ struct CudaRunner::Impl {
     max_slices = std::stoi(env_choice("POINTNET_ENGINE_SLICES", {"4", "2", "8", "16"}));
     PN_CHECK(max_slices <= kMaxSlices);
     tf32_wide_fc = math != Math::F32 && math != Math::F32X3 && env_choice("POINTNET_ENGINE_FC", {"tf32", "fp32"}) == "tf32";
+    narrow_fc_kernel = env_choice("POINTNET_ENGINE_NARROW_FC", {"cublas", "kernel"}) == "kernel";
     prepare_engine_kernels();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     for (int i = 1; i < max_slices; ++i) CUDA_CHECK(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
@@ -444,7 +450,7 @@ struct CudaRunner::Impl {
 
   // wide: one of the layers tf32_wide_fc moves to the TF32 tensor cores.
   void per_cloud(const Slice& sl, const float* x, const Fc& l, bool relu, float* y, bool wide = false) {
-    if (sl.B <= kSmallRows) {
+    if (sl.B <= kSmallRows || (narrow_fc_kernel && l.out <= kNarrowOutputs && sl.B <= kMaxRowsLinear)) {
       launch_small_linear(x, sl.B, l.in, l.w, l.b, l.out, relu, y, sl.stream);
     } else {
       LtLinear::Math tf32;
@@ -611,7 +617,8 @@ struct CudaRunner::Impl {
     if (!seg) {
       per_cloud_global(sl, g, cls[0], true, at("fc_a", sl, 512));
       per_cloud(sl, at("fc_a", sl, 512), cls[1], true, at("fc_b", sl, 256), true);
-      if (small_fusions && small_logits_fit(B, cls[2].in, cls[2].out)) {
+      const bool by_rows = narrow_fc_kernel && logits_by_rows_fit(cls[2].in, cls[2].out);
+      if ((small_fusions && small_logits_fit(B, cls[2].in, cls[2].out)) || by_rows) {
         launch_small_logits(at("fc_b", sl, 256), B, cls[2].in, cls[2].w, cls[2].b, cls[2].out, out, sl.stream);
       } else {
         per_cloud(sl, at("fc_b", sl, 256), cls[2], false, out);
