@@ -179,7 +179,7 @@ if [ "${SESSION_ENGINE:-}" = short ]; then
 fi
 if [ "${SESSION_ENGINE:-}" = defaults ]; then
   classifier_engine_tests
-  stamp "== engines, B = 1024: defaults; fp16 / bf16 with 256-point tiles"
+  stamp "== engines, B = 1024: defaults; fp16 / bf16 with 256-point tiles; narrow layers by the few-row kernels"
   for prec in fp16 bf16 int8 tf32; do engine_bench default "" 1024 $prec; done
   for prec in fp16 bf16; do engine_bench tile-256 POINTNET_ENGINE_SPLIT_TILE=256 1024 $prec; done
   for prec in fp16 int8 fp32; do engine_bench narrow-fc POINTNET_ENGINE_NARROW_FC=kernel 1024 $prec; done

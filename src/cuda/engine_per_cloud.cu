@@ -197,17 +197,21 @@ void launch_small_linear(const float* x, int rows, int in, const float* w, const
   CUDA_CHECK_LAUNCH();
 }
 
-bool small_logits_fit(int rows, int in, int out) {
-  return rows >= 1 && rows <= kSmallRows && logits_by_rows_fit(in, out);
+// A block's rows of x and their logits in 48 KiB of shared memory.
+static bool logits_block_fits(int block_rows, int in, int out) {
+  return static_cast<size_t>(block_rows) * (in + out) * sizeof(float) <= 48 * 1024;
 }
 
-bool logits_by_rows_fit(int in, int out) {
-  return static_cast<size_t>(kSmallRows) * (in + out) * sizeof(float) <= 48 * 1024;
+bool small_logits_fit(int rows, int in, int out) {
+  return rows >= 1 && rows <= kSmallRows && logits_block_fits(rows, in, out);
 }
+
+bool logits_by_rows_fit(int in, int out) { return logits_block_fits(kSmallRows, in, out); }
 
 void launch_small_logits(const float* x, int rows, int in, const float* w, const float* bias, int out, float* y,
                          cudaStream_t stream) {
-  if (rows < 1 || !logits_by_rows_fit(in, out))
+  if (rows < 1) fail("launch_small_logits: ", rows, " rows, expected at least 1");
+  if (!logits_block_fits(std::min(rows, kSmallRows), in, out))
     fail("launch_small_logits: ", rows, " x ", in, " -> ", out, " is too large");
   const size_t smem = static_cast<size_t>(std::min(rows, kSmallRows)) * (in + out) * sizeof(float);
   small_logits_kernel<<<(rows + kSmallRows - 1) / kSmallRows, 256, smem, stream>>>(x, rows, in, w, bias, out, y);

@@ -617,7 +617,8 @@ struct CudaRunner::Impl {
     if (!seg) {
       per_cloud_global(sl, g, cls[0], true, at("fc_a", sl, 512));
       per_cloud(sl, at("fc_a", sl, 512), cls[1], true, at("fc_b", sl, 256), true);
-      const bool by_rows = narrow_fc_kernel && logits_by_rows_fit(cls[2].in, cls[2].out);
+      const bool by_rows = narrow_fc_kernel && B > kSmallRows && cls[2].out <= kNarrowOutputs &&
+                           logits_by_rows_fit(cls[2].in, cls[2].out);
       if ((small_fusions && small_logits_fit(B, cls[2].in, cls[2].out)) || by_rows) {
         launch_small_logits(at("fc_b", sl, 256), B, cls[2].in, cls[2].w, cls[2].b, cls[2].out, out, sl.stream);
       } else {
