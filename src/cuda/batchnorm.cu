@@ -163,15 +163,53 @@ __global__ void column_partials_kernel(double* partials, ReduceTerm term, const 
   }
 }
 
-// The sum over k < chunks of partials[(k * rows_per_chunk + j) * C + c], in a
-// fixed order: lane l adds chunks l, l + 32, ... in order, then a fixed
-// shuffle tree; the total is lane 0's. Every lane of the warp calls it.
+// For each j < J, the sum over k < chunks of partials[(k * rows_per_chunk +
+// j0 + j) * C + c], in a fixed order: lane l adds chunks l, l + 32, ... in
+// order, then a fixed shuffle tree; the totals are lane 0's. Every lane of
+// the warp calls it. The loads go out kLoadsAhead chunks (times J) at a time
+// before their adds: at 80,000 rows a lane has ~10 chunks, which one load at
+// a time (and the J sums one after the other) made a chain of L2 round trips
+// (the BatchNorm finishes took 5-6 us a call, CUPTI, session 21). The adds
+// keep their order: the same bits.
+constexpr int kLoadsAhead = 8;
+template <int J>
+__device__ __forceinline__ void chunk_totals(double (&s)[J], const double* partials, int rows_per_chunk, int j0,
+                                             int c, int C, int chunks, int lane) {
+  const auto at = [&](int k, int j) { return partials[(size_t(k) * rows_per_chunk + j0 + j) * C + c]; };
+#pragma unroll
+  for (int j = 0; j < J; ++j) s[j] = 0.0;
+  int k = lane;
+  for (; k + (kLoadsAhead - 1) * 32 < chunks; k += kLoadsAhead * 32) {
+    double v[kLoadsAhead][J];
+#pragma unroll
+    for (int u = 0; u < kLoadsAhead; ++u)
+#pragma unroll
+      for (int j = 0; j < J; ++j) v[u][j] = at(k + u * 32, j);
+#pragma unroll
+    for (int u = 0; u < kLoadsAhead; ++u)
+#pragma unroll
+      for (int j = 0; j < J; ++j) s[j] += v[u][j];
+  }
+  // The rest (fewer than kLoadsAhead), loaded together as well.
+  double v[kLoadsAhead][J];
+#pragma unroll
+  for (int u = 0; u < kLoadsAhead; ++u)
+#pragma unroll
+    for (int j = 0; j < J; ++j) v[u][j] = k + u * 32 < chunks ? at(k + u * 32, j) : 0.0;
+#pragma unroll
+  for (int u = 0; u < kLoadsAhead; ++u)
+    if (k + u * 32 < chunks)
+#pragma unroll
+      for (int j = 0; j < J; ++j) s[j] += v[u][j];
+#pragma unroll
+  for (int j = 0; j < J; ++j)
+    for (int offset = 16; offset > 0; offset /= 2) s[j] += __shfl_down_sync(0xffffffffu, s[j], offset);
+}
 __device__ __forceinline__ double chunk_total(const double* partials, int rows_per_chunk, int j, int c, int C,
                                               int chunks, int lane) {
-  double s = 0.0;
-  for (int k = lane; k < chunks; k += 32) s += partials[(size_t(k) * rows_per_chunk + j) * C + c];
-  for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
-  return s;
+  double s[1];
+  chunk_totals<1>(s, partials, rows_per_chunk, j, c, C, chunks, lane);
+  return s[0];
 }
 
 // sums[j * C + c] = sum over chunks of partials[chunk][j][c] (partials laid
@@ -381,8 +419,9 @@ __global__ void finish_train_kernel(float* mean, float* invstd, float* running_m
                                     double momentum) {
   const int c = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
   if (c >= C) return;  // the whole warp
-  const double s1 = cuda::chunk_total(partials, 2, 0, c, C, chunks, lane);
-  const double s2 = cuda::chunk_total(partials, 2, 1, c, C, chunks, lane);
+  double s[2];
+  cuda::chunk_totals<2>(s, partials, 2, 0, c, C, chunks, lane);
+  const double s1 = s[0], s2 = s[1];
   if (lane != 0) return;
   scale[c] = store_train_statistics(mean, invstd, running_mean, running_var, c, s1, s2, cuda::widen(x[c]), gamma, M,
                                     eps, momentum)
@@ -436,8 +475,9 @@ __global__ void finish_backward_kernel(float* dgamma, float* dbeta, double* coef
                                        const double* global_rows) {
   const int c = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x % 32;
   if (c >= C) return;  // the whole warp
-  const double sum_dy = cuda::chunk_total(partials, 2, 0, c, C, chunks, lane);
-  const double sum_dy_xhat = cuda::chunk_total(partials, 2, 1, c, C, chunks, lane);
+  double s[2];
+  cuda::chunk_totals<2>(s, partials, 2, 0, c, C, chunks, lane);
+  const double sum_dy = s[0], sum_dy_xhat = s[1];
   if (lane != 0) return;
   const BackwardCoeffs k = backward_coeffs(dgamma, dbeta, c, sum_dy, sum_dy_xhat, gamma, invstd,
                                            cuda::row_count(global_rows, M));
