@@ -12,8 +12,15 @@ gpu_build() {
   # -o copies fit the 64 MiB a call carries better), instead of a build here:
   # ~105 s of a short device lease saved. Their libraries (CUDA 13, OpenBLAS,
   # HDF5, libpng) resolve on the GPU machine too. bench_wide_max_gpu is optional.
+  # GPU_PREBUILT_DIR=build/carry.tgz: the folder as prebuilt-for-gpu.sh packs
+  # it (gzip, ~15 of ~57 MB: the tree and the plain binaries no longer fit
+  # the 64 MiB a call carries), unpacked here first.
   if [ "${GPU_PREBUILT:-0}" = 1 ]; then
     local f dir=${GPU_PREBUILT_DIR:-build}
+    if [ "${dir%.tgz}" != "$dir" ]; then
+      tar -C "$(dirname "$dir")" -xzf "$dir" || { echo "gpu-build: cannot unpack $dir" >&2; return 1; }
+      dir=${dir%.tgz}
+    fi
     source scripts/source-digest.sh
     if [ ! -f "$dir/source-digest" ] || [ "$(cat "$dir/source-digest")" != "$(source_digest)" ]; then
       echo "gpu-build: $dir was not built from this tree (source-digest differs): run scripts/prebuilt-for-gpu.sh" >&2
@@ -25,9 +32,15 @@ gpu_build() {
       elif [ "$f" != bench_wide_max_gpu ]; then echo "gpu-build: GPU_PREBUILT=1 but $dir/$f was not carried" >&2; return 1
       fi
     done
-    echo "== prebuilt binaries from $dir (built from this tree on the CI machine)"
-    export OPENBLAS_NUM_THREADS=1
-    return 0
+    if ldd build-gpu/pointnet_tests build-gpu/pointnet | grep -q "not found"; then
+      echo "gpu-build: the prebuilt binaries miss libraries here; building instead" >&2
+      ldd build-gpu/pointnet_tests | grep "not found" >&2
+      rm -f build-gpu/pointnet build-gpu/pointnet_tests build-gpu/libkernel_profile.so build-gpu/bench_wide_max_gpu
+    else
+      echo "== prebuilt binaries from $dir (built from this tree on the CI machine)"
+      export OPENBLAS_NUM_THREADS=1
+      return 0
+    fi
   fi
   local jobs
   jobs=$(nproc 2>/dev/null || echo 2)
