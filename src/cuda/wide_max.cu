@@ -324,10 +324,13 @@ __global__ void centre_kernel(float* xc, const float* x, const float* input_mean
 // out(rows, cols)[i, j] = sum_l a[i, l] b[j, l] (a (rows, K), b (cols, K), both
 // row-major), accumulated in double over l in ascending order. Blocks of
 // kSmallTile x kSmallTile threads, one output each; tiles of a and b in shared
-// memory (zero-padded at the edges, and the padding is never added).
+// memory (zero-padded at the edges, and the padding is never added), widened
+// to double as they are staged: widened at each use (two conversions per
+// FMA, which sm_90 runs at 16 a clock per SM) the kernel was conversion-bound,
+// ~13 us a call at 1024 x 128 x 128 (CUPTI, session 21). The same values.
 __global__ void rows_dot_rows_kernel(double* out, const float* a, const float* b, int rows, int cols, int K) {
-  __shared__ float as[kSmallTile][kSmallTile + 1];
-  __shared__ float bs[kSmallTile][kSmallTile + 1];
+  __shared__ double as[kSmallTile][kSmallTile + 1];
+  __shared__ double bs[kSmallTile][kSmallTile + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int i = blockIdx.y * kSmallTile + ty;       // output row; also the row of a this thread stages
   const int j = blockIdx.x * kSmallTile + tx;       // output column
@@ -335,11 +338,11 @@ __global__ void rows_dot_rows_kernel(double* out, const float* a, const float* b
   double acc = 0.0;
   for (int l0 = 0; l0 < K; l0 += kSmallTile) {
     const int l = l0 + tx;
-    as[ty][tx] = (i < rows && l < K) ? a[size_t(i) * K + l] : 0.0f;
-    bs[ty][tx] = (j_stage < cols && l < K) ? b[size_t(j_stage) * K + l] : 0.0f;
+    as[ty][tx] = (i < rows && l < K) ? static_cast<double>(a[size_t(i) * K + l]) : 0.0;
+    bs[ty][tx] = (j_stage < cols && l < K) ? static_cast<double>(b[size_t(j_stage) * K + l]) : 0.0;
     __syncthreads();
     const int n = min(kSmallTile, K - l0);
-    for (int t = 0; t < n; ++t) acc += static_cast<double>(as[ty][t]) * static_cast<double>(bs[tx][t]);
+    for (int t = 0; t < n; ++t) acc += as[ty][t] * bs[tx][t];
     __syncthreads();  // before the next tile overwrites the shared arrays
   }
   if (i < rows && j < cols) out[size_t(i) * cols + j] = acc;
@@ -692,11 +695,14 @@ __global__ void covariance_squares_kernel(double* totals, const float* w, const 
                                           const double* mu, const float* bias, int K, int M, int C,
                                           const double* global_rows) {
   __shared__ double quad[kQuadChannels][kQuadThreads], lin[kQuadChannels][kQuadThreads];
-  __shared__ float wh[kQuadChannels][kQuadThreads];  // the 2-byte weights, exact in float
+  // The 2-byte weights, exact in double: widened once here, not at each of
+  // their K uses (conversions run at 16 a clock per SM: 14 us a call when
+  // kept in float, CUPTI, session 21).
+  __shared__ double wh[kQuadChannels][kQuadThreads];
   const int c0 = blockIdx.x * kQuadChannels, l = threadIdx.x;
 #pragma unroll
   for (int j = 0; j < kQuadChannels; ++j)
-    wh[j][l] = c0 + j < C && l < K ? static_cast<float>(cuda::to_narrow<Half>(w[size_t(c0 + j) * K + l])) : 0.0f;
+    wh[j][l] = c0 + j < C && l < K ? static_cast<double>(cuda::to_narrow<Half>(w[size_t(c0 + j) * K + l])) : 0.0;
   __syncthreads();
   double u[kQuadChannels];
 #pragma unroll
@@ -710,16 +716,17 @@ __global__ void covariance_squares_kernel(double* totals, const float* w, const 
       for (int i = 0; i < 16; ++i) column[i] = k0 + i < K ? cov[size_t(k0 + i) * K + l] : 0.0f;
 #pragma unroll
       for (int i = 0; i < 16; ++i)
-        if (k0 + i < K)
+        if (k0 + i < K) {
+          const double s = column[i];  // widened once for its kQuadChannels uses
 #pragma unroll
-          for (int j = 0; j < kQuadChannels; ++j)
-            u[j] += static_cast<double>(wh[j][k0 + i]) * static_cast<double>(column[i]);
+          for (int j = 0; j < kQuadChannels; ++j) u[j] += wh[j][k0 + i] * s;
+        }
     }
   const double x_l = l < K ? xbar_h[l] : 0.0;
 #pragma unroll
   for (int j = 0; j < kQuadChannels; ++j) {
-    quad[j][l] = u[j] * static_cast<double>(wh[j][l]);
-    lin[j][l] = static_cast<double>(wh[j][l]) * x_l;
+    quad[j][l] = u[j] * wh[j][l];
+    lin[j][l] = wh[j][l] * x_l;
   }
   __syncthreads();
   for (int half = kQuadThreads / 2; half > 0; half /= 2) {
@@ -772,6 +779,12 @@ __global__ void select_kernel(float* y, float* selected, int32_t* selected_row, 
   }
 }
 
+// Clouds whose loads a thread issues before it adds their terms (in b
+// order): the kernels below walked b one load (or two dependent ones) at a
+// time, latency-bound at ~1,000 to 130,000 threads (backward_channels 9.7 us,
+// dw 16.6 us a call, CUPTI, session 21). The same adds in the same order.
+constexpr int kCloudsAhead = 8;
+
 // Per channel (one thread, b ascending, double): dbeta, dgamma, dbias = 0, and
 // the terms the other kernels need.
 __global__ void backward_channels_kernel(float* dgamma, float* dbeta, float* dbias, double* a, double* db,
@@ -781,11 +794,23 @@ __global__ void backward_channels_kernel(float* dgamma, float* dbeta, float* dbi
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
   double sum = 0.0, sum_xhat = 0.0;
-  for (int b = 0; b < B; ++b) {
-    const size_t i = size_t(b) * C + c;
-    const double g = masked_grad(dy[i], y[i], relu);
-    sum += g;
-    sum_xhat += g * (static_cast<double>(selected[i]) - mean[c]) * invstd[c];
+  for (int b0 = 0; b0 < B; b0 += kCloudsAhead) {
+    float dyv[kCloudsAhead], yv[kCloudsAhead], sel[kCloudsAhead];
+#pragma unroll
+    for (int u = 0; u < kCloudsAhead; ++u) {
+      const bool here = b0 + u < B;
+      const size_t i = size_t(b0 + u) * C + c;
+      dyv[u] = here ? dy[i] : 0.0f;
+      yv[u] = here ? y[i] : 0.0f;
+      sel[u] = here ? selected[i] : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < kCloudsAhead; ++u) {
+      if (b0 + u >= B) break;
+      const double g = masked_grad(dyv[u], yv[u], relu);
+      sum += g;
+      sum_xhat += g * (static_cast<double>(sel[u]) - mean[c]) * invstd[c];
+    }
   }
   db[c] = sum;
   dg[c] = sum_xhat;
@@ -806,12 +831,24 @@ __global__ void dw_kernel(float* dw, const X* x, const float* input_mean, const 
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(i / K), k = static_cast<int>(i % K);
     double picked = 0.0;
-    for (int b = 0; b < B; ++b) {
-      const size_t bc = size_t(b) * C + c;
-      const int row = selected_row[bc];
-      if (row < 0 || row >= N) continue;
-      const float xv = cuda::widen(x[(size_t(b) * N + row) * K + k]);
-      picked += masked_grad(dy[bc], y[bc], relu) * (static_cast<double>(xv) - input_mean[k]);
+    for (int b0 = 0; b0 < B; b0 += kCloudsAhead) {
+      int row[kCloudsAhead];
+      float dyv[kCloudsAhead], yv[kCloudsAhead], xv[kCloudsAhead];
+#pragma unroll
+      for (int u = 0; u < kCloudsAhead; ++u) {
+        const bool here = b0 + u < B;
+        const size_t bc = size_t(b0 + u) * C + c;
+        row[u] = here ? selected_row[bc] : -1;
+        dyv[u] = here ? dy[bc] : 0.0f;
+        yv[u] = here ? y[bc] : 0.0f;
+      }
+#pragma unroll
+      for (int u = 0; u < kCloudsAhead; ++u)
+        xv[u] = row[u] >= 0 && row[u] < N ? cuda::widen(x[(size_t(b0 + u) * N + row[u]) * K + k]) : 0.0f;
+#pragma unroll
+      for (int u = 0; u < kCloudsAhead; ++u)
+        if (row[u] >= 0 && row[u] < N)
+          picked += masked_grad(dyv[u], yv[u], relu) * (static_cast<double>(xv[u]) - input_mean[k]);
     }
     dw[i] = static_cast<float>(a[c] * (picked - dg[c] * invstd[c] * sw[i]));
   }
