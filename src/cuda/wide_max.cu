@@ -907,22 +907,70 @@ __global__ void offset_kernel(float* offset, const float* w, const float* P, con
 // term) and rows outside [0, N) (a broken contract) sort last with row -1.
 // Keys are unique (c differs), so the order is the same every run. P: C
 // rounded up to a power of 2 (the bitonic network's size).
+constexpr unsigned long long kSkipped = ~0ull;  // a skipped pick's key, and the padding's
+
+// Cloud b's pick of channel i as its sort key, (row << 32) | i, or kSkipped.
+__device__ __forceinline__ unsigned long long pick_key(int b, int i, const double* a, const float* dy, const float* y,
+                                                       const int32_t* selected_row, int N, int C, bool relu) {
+  if (i >= C) return kSkipped;
+  const size_t bc = size_t(b) * C + i;
+  const int row = selected_row[bc];
+  if (row >= 0 && row < N && a[i] * masked_grad(dy[bc], y[bc], relu) != 0.0)
+    return (static_cast<unsigned long long>(row) << 32) | static_cast<unsigned>(i);
+  return kSkipped;
+}
+
+// Cloud b's sorted pick i (key) into the outputs.
+__device__ __forceinline__ void store_pick(int32_t* pick_row, int32_t* pick_channel, double* pick_term, int b, int i,
+                                           unsigned long long key, const double* a, const float* dy, const float* y,
+                                           int C, bool relu) {
+  const size_t out = size_t(b) * C + i;
+  const int c = static_cast<int>(key & 0xffffffffu);
+  pick_row[out] = key == kSkipped ? -1 : static_cast<int>(key >> 32);
+  pick_channel[out] = key == kSkipped ? 0 : c;
+  pick_term[out] = key == kSkipped ? 0.0 : a[c] * masked_grad(dy[size_t(b) * C + c], y[size_t(b) * C + c], relu);
+}
+
+// The same sort with one key per thread (P <= kSortByThreadKeys threads): the
+// network's stages of stride < 32 by warp shuffles, with no barrier, the
+// others through shared memory. The same network on unique keys: the same
+// order as sort_picks_kernel, whose 55 barrier-separated passes of two keys a
+// thread took 14.2 us a call at C = 1024 (CUPTI, cls bf16, session 21).
+constexpr int kSortByThreadKeys = 1024;
+__global__ void sort_picks_by_thread_kernel(int32_t* pick_row, int32_t* pick_channel, double* pick_term,
+                                            const double* a, const float* dy, const float* y,
+                                            const int32_t* selected_row, int N, int C, int P, bool relu) {
+  extern __shared__ unsigned long long keys[];  // the stages of stride >= 32
+  const int b = blockIdx.x, i = threadIdx.x;
+  const unsigned lanes = P >= 32 ? 0xffffffffu : (1u << P) - 1u;  // P threads in all
+  unsigned long long key = pick_key(b, i, a, dy, y, selected_row, N, C, relu);
+  for (int size = 2; size <= P; size <<= 1) {
+    for (int stride = size >> 1; stride > 0; stride >>= 1) {
+      unsigned long long other;
+      if (stride >= 32) {
+        keys[i] = key;
+        __syncthreads();
+        other = keys[i ^ stride];
+        __syncthreads();  // before the next stage overwrites keys
+      } else {
+        other = __shfl_xor_sync(lanes, key, stride);
+      }
+      // The pair's lower index keeps the smaller key in an ascending run
+      // ((i & size) == 0) and the larger in a descending one.
+      const bool lower = (i & stride) == 0, ascending = (i & size) == 0;
+      const bool keep_smaller = lower == ascending;
+      key = (key < other) == keep_smaller ? key : other;
+    }
+  }
+  if (i < C) store_pick(pick_row, pick_channel, pick_term, b, i, key, a, dy, y, C, relu);
+}
+
 __global__ void sort_picks_kernel(int32_t* pick_row, int32_t* pick_channel, double* pick_term, const double* a,
                                   const float* dy, const float* y, const int32_t* selected_row, int N, int C,
                                   int P, bool relu) {
   extern __shared__ unsigned long long keys[];  // (row << 32) | c
   const int b = blockIdx.x;
-  constexpr unsigned long long kSkipped = ~0ull;
-  for (int i = threadIdx.x; i < P; i += blockDim.x) {
-    unsigned long long key = kSkipped;  // also the padding
-    if (i < C) {
-      const size_t bc = size_t(b) * C + i;
-      const int row = selected_row[bc];
-      if (row >= 0 && row < N && a[i] * masked_grad(dy[bc], y[bc], relu) != 0.0)
-        key = (static_cast<unsigned long long>(row) << 32) | static_cast<unsigned>(i);
-    }
-    keys[i] = key;
-  }
+  for (int i = threadIdx.x; i < P; i += blockDim.x) keys[i] = pick_key(b, i, a, dy, y, selected_row, N, C, relu);
   __syncthreads();
   for (int size = 2; size <= P; size <<= 1) {
     for (int stride = size >> 1; stride > 0; stride >>= 1) {
@@ -938,14 +986,8 @@ __global__ void sort_picks_kernel(int32_t* pick_row, int32_t* pick_channel, doub
       __syncthreads();
     }
   }
-  for (int i = threadIdx.x; i < C; i += blockDim.x) {
-    const size_t out = size_t(b) * C + i;
-    const unsigned long long key = keys[i];
-    const int c = static_cast<int>(key & 0xffffffffu);
-    pick_row[out] = key == kSkipped ? -1 : static_cast<int>(key >> 32);
-    pick_channel[out] = key == kSkipped ? 0 : c;
-    pick_term[out] = key == kSkipped ? 0.0 : a[c] * masked_grad(dy[size_t(b) * C + c], y[size_t(b) * C + c], relu);
-  }
+  for (int i = threadIdx.x; i < C; i += blockDim.x)
+    store_pick(pick_row, pick_channel, pick_term, b, i, keys[i], a, dy, y, C, relu);
 }
 
 unsigned blocks_for(int n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
@@ -1226,8 +1268,12 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   // The sparse part's picks, sorted per cloud (add_picks adds them below).
   int P = 1;
   while (P < C) P *= 2;
-  sort_picks_kernel<<<B, kSortThreads, size_t(P) * sizeof(unsigned long long), s.stream>>>(
-      t.pick_row, t.pick_channel, t.pick_term, t.a, dy, y, saved.selected_row, N, C, P, relu);
+  if (P <= kSortByThreadKeys)
+    sort_picks_by_thread_kernel<<<B, P, size_t(P) * sizeof(unsigned long long), s.stream>>>(
+        t.pick_row, t.pick_channel, t.pick_term, t.a, dy, y, saved.selected_row, N, C, P, relu);
+  else
+    sort_picks_kernel<<<B, kSortThreads, size_t(P) * sizeof(unsigned long long), s.stream>>>(
+        t.pick_row, t.pick_channel, t.pick_term, t.a, dy, y, saved.selected_row, N, C, P, relu);
   CUDA_CHECK_LAUNCH();
   if (dx_narrow) {
     // bf16 (the picks' rows summed in fp32 and rounded again), or, with no
