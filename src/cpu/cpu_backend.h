@@ -63,7 +63,8 @@ class CpuBackend : public Backend<T> {
   void max_over_points_backward(T* dx, const T* dy, const int32_t* argmax, int B, int N, int C) override {
     cpu::max_over_points_backward(dx, dy, argmax, B, N, C);
   }
-  void transform_forward(T* y, const T* x, const T* t, int B, int N, int K, const void* = nullptr) override {
+  void transform_forward(T* y, const T* x, const T* t, int B, int N, int K, const void* = nullptr,
+                         void* = nullptr) override {
     cpu::transform_forward(y, x, t, B, N, K);
   }
   void transform_backward(T* dx, T* dt, const T* dy, const T* x, const T* t, int B, int N, int K,

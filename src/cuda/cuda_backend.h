@@ -198,7 +198,7 @@ class CudaBackend final : public Backend<float> {
                                 int C) override;
 
   void transform_forward(float* y, const float* x, const float* t, int B, int N, int K,
-                         const void* x_narrow = nullptr) override;
+                         const void* x_narrow = nullptr, void* y_narrow = nullptr) override;
   void transform_backward(float* dx, float* dt, const float* dy, const float* x, const float* t,
                           int B, int N, int K, const void* x_narrow = nullptr) override;
   void add_identity(float* t, int B, int K) override;

@@ -196,7 +196,7 @@ __global__ void regularizer_backward_kernel(float* dt, const double* a, const do
 }  // namespace
 
 void CudaBackend::transform_forward(float* y, const float* x, const float* t, int B, int N, int K,
-                                    const void* x_narrow) {
+                                    const void* x_narrow, void* y_narrow) {
   if (B <= 0 || N <= 0 || K <= 0) return;
   PN_CHECK(y && x && t);
   if (small_transform(*s_, K)) {
@@ -205,13 +205,17 @@ void CudaBackend::transform_forward(float* y, const float* x, const float* t, in
       small_transform_rows_kernel<Half><<<grid_for(size_t(B) * N), kBlock, 0, s_->stream>>>(y, x, t, B, N, K, false);
     });
     CUDA_CHECK_LAUNCH();
-    return;
+  } else {
+    const long long nk = static_cast<long long>(N) * K, kk = static_cast<long long>(K) * K;
+    const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(B) * nk, x_narrow);
+    const void* to = cuda::gemm_operand(*s_, State::kGemmB, t, size_t(B) * kk);
+    // y[b](N, K) = x[b](N, K) t[b](K, K)
+    cuda::gemm(*s_, false, false, N, K, K, xo, K, nk, to, K, kk, 0.0f, y, K, nk, B);
   }
-  const long long nk = static_cast<long long>(N) * K, kk = static_cast<long long>(K) * K;
-  const void* xo = cuda::gemm_operand(*s_, State::kGemmA, x, size_t(B) * nk, x_narrow);
-  const void* to = cuda::gemm_operand(*s_, State::kGemmB, t, size_t(B) * kk);
-  // y[b](N, K) = x[b](N, K) t[b](K, K)
-  cuda::gemm(*s_, false, false, N, K, K, xo, K, nk, to, K, kk, 0.0f, y, K, nk, B);
+  // y's copy: one conversion here instead of one per GEMM that reads y (the
+  // next layer's forward and its weight gradient; the segmenter's head.0's
+  // two), the same conversion so the same values.
+  if (y_narrow && cuda::narrow_copies_on(*s_)) cuda::convert_to_mode(*s_, y_narrow, y, size_t(B) * N * K);
 }
 
 void CudaBackend::transform_backward(float* dx, float* dt, const float* dy, const float* x,

@@ -73,8 +73,10 @@
 //   add_picks (wide_picks.cu)   picks: a few rows of a cloud take hundreds of
 //                               channels each, so a kernel walking channels per
 //                               row range serialises on them. One block per
-//                               cloud sorts its (row, c) picks (bitonic, in
-//                               shared memory), writing (row, c, a_c g_bc) in
+//                               cloud sorts its (row, c) picks (bitonic: a
+//                               key per thread, warp shuffles for strides
+//                               under 32, for C <= 1024; else two keys per
+//                               thread in shared memory), writing (row, c, a_c g_bc) in
 //                               that order; add_picks then adds the terms to
 //                               dx's rows in segments of 8 sorted picks, one
 //                               writer per dx element, no atomics, a fixed
@@ -111,7 +113,7 @@ using cuda::kSegment;
 constexpr int kTile = 32;               // channels per extremes block (one warp wide)
 constexpr int kLanes = 8;               // point lanes per extremes block (a power of 2)
 constexpr int kSmallTile = 16;          // tile edge of rows_dot_rows_kernel
-constexpr int kSortThreads = 512;       // threads of the per-cloud pick sort
+constexpr int kSortThreads = 512;       // threads of the per-cloud pick sort above 1024 channels
 constexpr int kMaxSortedPicks = 4096;   // channels a cloud's sort holds (32 KB of shared memory)
 constexpr int kMeanChunkRows = 256;    // rows per partial of the 2-byte operand's column sums
 constexpr int kOffsetThreads = 256;     // threads per column of offset_kernel (a power of 2)
@@ -784,6 +786,7 @@ __global__ void select_kernel(float* y, float* selected, int32_t* selected_row, 
 // time, latency-bound at ~1,000 to 130,000 threads (backward_channels 9.7 us,
 // dw 16.6 us a call, CUPTI, session 21). The same adds in the same order.
 constexpr int kCloudsAhead = 8;
+constexpr int kChannelThreads = 32;  // backward_channels_kernel's block
 
 // Per channel (one thread, b ascending, double): dbeta, dgamma, dbias = 0, and
 // the terms the other kernels need.
@@ -801,7 +804,7 @@ __global__ void backward_channels_kernel(float* dgamma, float* dbeta, float* dbi
       const bool here = b0 + u < B;
       const size_t i = size_t(b0 + u) * C + c;
       dyv[u] = here ? dy[i] : 0.0f;
-      yv[u] = here ? y[i] : 0.0f;
+      yv[u] = here && relu ? y[i] : 0.0f;  // read by masked_grad only with the ReLU
       sel[u] = here ? selected[i] : 0.0f;
     }
 #pragma unroll
@@ -830,6 +833,7 @@ __global__ void dw_kernel(float* dw, const X* x, const float* input_mean, const 
   const size_t total = size_t(C) * K;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(i / K), k = static_cast<int>(i % K);
+    const double mean_k = input_mean[k];
     double picked = 0.0;
     for (int b0 = 0; b0 < B; b0 += kCloudsAhead) {
       int row[kCloudsAhead];
@@ -840,7 +844,7 @@ __global__ void dw_kernel(float* dw, const X* x, const float* input_mean, const 
         const size_t bc = size_t(b0 + u) * C + c;
         row[u] = here ? selected_row[bc] : -1;
         dyv[u] = here ? dy[bc] : 0.0f;
-        yv[u] = here ? y[bc] : 0.0f;
+        yv[u] = here && relu ? y[bc] : 0.0f;
       }
 #pragma unroll
       for (int u = 0; u < kCloudsAhead; ++u)
@@ -848,7 +852,7 @@ __global__ void dw_kernel(float* dw, const X* x, const float* input_mean, const 
 #pragma unroll
       for (int u = 0; u < kCloudsAhead; ++u)
         if (row[u] >= 0 && row[u] < N)
-          picked += masked_grad(dyv[u], yv[u], relu) * (static_cast<double>(xv[u]) - input_mean[k]);
+          picked += masked_grad(dyv[u], yv[u], relu) * (static_cast<double>(xv[u]) - mean_k);
     }
     dw[i] = static_cast<float>(a[c] * (picked - dg[c] * invstd[c] * sw[i]));
   }
@@ -937,7 +941,7 @@ __device__ __forceinline__ void store_pick(int32_t* pick_row, int32_t* pick_chan
 // order as sort_picks_kernel, whose 55 barrier-separated passes of two keys a
 // thread took 14.2 us a call at C = 1024 (CUPTI, cls bf16, session 21).
 constexpr int kSortByThreadKeys = 1024;
-__global__ void sort_picks_by_thread_kernel(int32_t* pick_row, int32_t* pick_channel, double* pick_term,
+__global__ void __launch_bounds__(kSortByThreadKeys) sort_picks_by_thread_kernel(int32_t* pick_row, int32_t* pick_channel, double* pick_term,
                                             const double* a, const float* dy, const float* y,
                                             const int32_t* selected_row, int N, int C, int P, bool relu) {
   extern __shared__ unsigned long long keys[];  // the stages of stride >= 32
@@ -1243,9 +1247,10 @@ void CudaBackend::wide_max_backward(float* dx, float* dw, float* dbias, float* d
   BackwardTerms t;
   carve_terms(s, t, B, K, C);
 
-  backward_channels_kernel<<<blocks_for(C), kBlock, 0, s.stream>>>(dgamma, dbeta, dbias, t.a, t.db, t.dg, dy, y,
-                                                                    gamma, saved.mean, saved.invstd,
-                                                                    saved.selected, B, C, relu);
+  // Small blocks: a channel a thread, spread over more SMs (C = 1024 took 4 of
+  // 132 in blocks of kBlock).
+  backward_channels_kernel<<<(C + kChannelThreads - 1) / kChannelThreads, kChannelThreads, 0, s.stream>>>(
+      dgamma, dbeta, dbias, t.a, t.db, t.dg, dy, y, gamma, saved.mean, saved.invstd, saved.selected, B, C, relu);
   CUDA_CHECK_LAUNCH();
   // x's 2-byte operand (its copy, or converted once here) where the forward
   // read only that; it stays in place through dx's product below.

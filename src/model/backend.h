@@ -197,8 +197,9 @@ class Backend {
   // Per-cloud transform: y[b](N, K) = x[b](N, K) t[b](K, K) (pointnet.pytorch's bmm).
   // x_narrow: x's 2-byte copy (narrow_activations), or null: GEMMs that take
   // 2-byte operands read it instead of converting x (the same values).
+  // y_narrow (narrow_activations only): y's 2-byte copy is written there too.
   virtual void transform_forward(T* y, const T* x, const T* t, int B, int N, int K,
-                                 const void* x_narrow = nullptr) = 0;
+                                 const void* x_narrow = nullptr, void* y_narrow = nullptr) = 0;
   virtual void transform_backward(T* dx, T* dt, const T* dy, const T* x, const T* t, int B, int N, int K,
                                   const void* x_narrow = nullptr) = 0;
   // t(B, K*K) += identity (the T-Net's "+ iden").

@@ -47,7 +47,7 @@ PointNet<T>::PointNet(const ModelConfig& config, Backend<T>& backend) : config_(
     head4_.input_layer = &head3_;
   }
   store_.allocate(&be_);
-  for (Buffer<T>* b : {&transformed_points_, &transformed_features_, &log_probs_,
+  for (Buffer<T>* b : {&transformed_points_, &transformed_features_, &transformed_features_narrow_, &log_probs_,
                        &dropout_mask_, &scratch_a_, &scratch_b_, &dglobal_, &dpointfeat_, &dconv1_,
                        &dtransform3_, &dtransform64_})
     b->bind(&be_);
@@ -143,8 +143,13 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
   if (config_.feature_transform) {
     tnet_forward(fstn_, be_, store_, conv1_.output(), B, N, training, conv1_.output_narrow());
     T* tf = transformed_features_.reserve(static_cast<size_t>(M) * kPointFeat);
-    be_.transform_forward(tf, conv1_.output(), fstn_.transform(), B, N, kPointFeat, conv1_.output_narrow());
+    void* tf_narrow = be_.narrow_activations() ? transformed_features_narrow_.reserve(
+                                                     Backend<T>::narrow_count(static_cast<size_t>(M) * kPointFeat))
+                                               : nullptr;
+    be_.transform_forward(tf, conv1_.output(), fstn_.transform(), B, N, kPointFeat, conv1_.output_narrow(),
+                          tf_narrow);
     pointfeat_ = tf;
+    transformed_narrow_ = tf_narrow;
   }
   conv2_.output_read_in_fp32 = !be_.wide_max_reads_narrow_input();  // by conv3 alone
   dense_forward(conv2_, be_, store_, pointfeat_, M, training, kBatchNormMomentum, pointfeat_narrow());

@@ -95,10 +95,14 @@ class PointNet {
   WideMax<T> conv3_;               // conv3 + bn3 + max over points -> (B, 1024) global feature
   Buffer<T> transformed_points_;   // (B, N, C) points . T3 (per triple)
   Buffer<T> transformed_features_; // (B, N, 64) conv1 . T64 (feature transform only)
+  Buffer<T> transformed_features_narrow_;  // its 2-byte copy (Backend::narrow_activations)
   const T* pointfeat_ = nullptr;   // (B, N, 64) the per-point features kept for segmentation
-  // pointfeat_'s 2-byte copy (Backend::narrow_activations): conv1's, where
-  // pointfeat_ is conv1's output (no feature transform); else null.
-  const void* pointfeat_narrow() const { return config_.feature_transform ? nullptr : conv1_.output_narrow(); }
+  const void* transformed_narrow_ = nullptr;  // transformed_features_narrow_'s data, or null
+  // pointfeat_'s 2-byte copy (Backend::narrow_activations): conv1's, or with
+  // the feature transform the transform's; else null.
+  const void* pointfeat_narrow() const {
+    return config_.feature_transform ? transformed_narrow_ : conv1_.output_narrow();
+  }
 
   // Heads: fc1..fc3 (cls) or conv1..conv4 over [global, pointfeat] (seg).
   Dense<T> head1_, head2_, head3_, head4_;

@@ -1455,13 +1455,15 @@ TEST(CudaPrecisionModes, SmallTransformsWithinDtypeTolerance) {
 // several clouds; N below the extremes kernel's 8 point lanes, N = 1 (every
 // pick on one row) and N a multiple of its 256-point segments; B*N, K and C off
 // every block size there (32-channel tiles, 16-wide tiles, the scatter's 128
-// columns per pass, a sort of 4096 picks); and the model's K = 128, C = 1024
-// at N = 2500 and 1024.
+// columns per pass, a sort of 4096 picks); C of 1, 5, 17 and 32 (the
+// per-thread pick sort within one warp, part of one, and a single key); and
+// the model's K = 128, C = 1024 at N = 2500 and 1024.
 struct WideShape {
   int B, N, K, C;
 };
 const WideShape kWideShapes[] = {{3, 9001, 13, 70}, {2, 3, 8, 40},    {5, 300, 64, 257},  {4, 2500, 128, 1024},
-                                 {3, 512, 200, 2100}, {40, 1, 8, 33}, {2, 1024, 128, 1024}};
+                                 {3, 512, 200, 2100}, {40, 1, 8, 33}, {2, 1024, 128, 1024}, {3, 50, 8, 5},
+                                 {2, 10, 8, 17},      {2, 5, 8, 32},  {2, 5, 8, 1}};
 
 std::string wide_name(const WideShape& s, bool relu) {
   return "B=" + std::to_string(s.B) + " N=" + std::to_string(s.N) + " K=" + std::to_string(s.K) +
@@ -2678,8 +2680,8 @@ class Forwarding : public Backend<float> {
     in_.max_over_points_backward(dx, dy, arg, B, N, C);
   }
   void transform_forward(float* y, const float* x, const float* t, int B, int N, int K,
-                         const void* x_narrow = nullptr) override {
-    in_.transform_forward(y, x, t, B, N, K, x_narrow);
+                         const void* x_narrow = nullptr, void* y_narrow = nullptr) override {
+    in_.transform_forward(y, x, t, B, N, K, x_narrow, y_narrow);
   }
   void transform_backward(float* dx, float* dt, const float* dy, const float* x, const float* t, int B, int N, int K,
                           const void* x_narrow = nullptr) override {
