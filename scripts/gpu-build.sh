@@ -14,7 +14,8 @@ gpu_build() {
   # HDF5, libpng) resolve on the GPU machine too. bench_wide_max_gpu is optional.
   # GPU_PREBUILT_DIR=build/carry.tgz: the folder as prebuilt-for-gpu.sh packs
   # it (gzip, ~15 of ~57 MB: the tree and the plain binaries no longer fit
-  # the 64 MiB a call carries), unpacked here first.
+  # the 64 MiB a call carries), unpacked here first; the archive holds a
+  # folder of its own name less .tgz (carry/).
   if [ "${GPU_PREBUILT:-0}" = 1 ]; then
     local f dir=${GPU_PREBUILT_DIR:-build}
     if [ "${dir%.tgz}" != "$dir" ]; then
@@ -32,9 +33,13 @@ gpu_build() {
       elif [ "$f" != bench_wide_max_gpu ]; then echo "gpu-build: GPU_PREBUILT=1 but $dir/$f was not carried" >&2; return 1
       fi
     done
-    if ldd build-gpu/pointnet_tests build-gpu/pointnet | grep -q "not found"; then
+    # Not `ldd | grep -q`: grep's early exit kills ldd, and under pipefail the
+    # pipeline then reads as no match.
+    local missing
+    missing=$(ldd build-gpu/pointnet_tests build-gpu/pointnet 2>&1 | grep "not found")
+    if [ -n "$missing" ]; then
       echo "gpu-build: the prebuilt binaries miss libraries here; building instead" >&2
-      ldd build-gpu/pointnet_tests | grep "not found" >&2
+      echo "$missing" >&2
       rm -f build-gpu/pointnet build-gpu/pointnet_tests build-gpu/libkernel_profile.so build-gpu/bench_wide_max_gpu
     else
       echo "== prebuilt binaries from $dir (built from this tree on the CI machine)"

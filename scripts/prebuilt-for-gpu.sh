@@ -4,8 +4,7 @@
 # them instead of building there, packed as build/carry.tgz (carry that, and
 # pass GPU_PREBUILT=1 GPU_PREBUILT_DIR=build/carry.tgz;
 # scripts/gpu-build.sh): ~105 s of a short lease saved. bench_wide_max_gpu is
-# left out unless asked for (WITH_WIDE_MAX=1): with it the tree and the
-# binaries come close to the 64 MiB a call may carry.
+# left out unless asked for (WITH_WIDE_MAX=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DPOINTNET_CUDA=ON > /dev/null

@@ -199,6 +199,7 @@ void CudaBackend::transform_forward(float* y, const float* x, const float* t, in
                                     const void* x_narrow, void* y_narrow) {
   if (B <= 0 || N <= 0 || K <= 0) return;
   PN_CHECK(y && x && t);
+  PN_CHECK(!y_narrow || narrow_activations());  // backend.h's contract: a copy asked for is written
   if (small_transform(*s_, K)) {
     cuda::with_half_type(s_->precision, [&](auto* half) {
       using Half = std::remove_pointer_t<decltype(half)>;
@@ -214,8 +215,13 @@ void CudaBackend::transform_forward(float* y, const float* x, const float* t, in
   }
   // y's copy: one conversion here instead of one per GEMM that reads y (the
   // next layer's forward and its weight gradient; the segmenter's head.0's
-  // two), the same conversion so the same values.
-  if (y_narrow && cuda::narrow_copies_on(*s_)) cuda::convert_to_mode(*s_, y_narrow, y, size_t(B) * N * K);
+  // two), the same conversion so the same values; counted as theirs would be.
+  if (y_narrow) {
+    const size_t count = size_t(B) * N * K;
+    s_->gemm_counts.converted_values += count;
+    ++s_->gemm_counts.conversions;
+    cuda::convert_to_mode(*s_, y_narrow, y, count);
+  }
 }
 
 void CudaBackend::transform_backward(float* dx, float* dt, const float* dy, const float* x,

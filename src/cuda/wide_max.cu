@@ -941,9 +941,10 @@ __device__ __forceinline__ void store_pick(int32_t* pick_row, int32_t* pick_chan
 // order as sort_picks_kernel, whose 55 barrier-separated passes of two keys a
 // thread took 14.2 us a call at C = 1024 (CUPTI, cls bf16, session 21).
 constexpr int kSortByThreadKeys = 1024;
-__global__ void __launch_bounds__(kSortByThreadKeys) sort_picks_by_thread_kernel(int32_t* pick_row, int32_t* pick_channel, double* pick_term,
-                                            const double* a, const float* dy, const float* y,
-                                            const int32_t* selected_row, int N, int C, int P, bool relu) {
+__global__ void __launch_bounds__(kSortByThreadKeys)
+    sort_picks_by_thread_kernel(int32_t* pick_row, int32_t* pick_channel, double* pick_term, const double* a,
+                                const float* dy, const float* y, const int32_t* selected_row, int N, int C, int P,
+                                bool relu) {
   extern __shared__ unsigned long long keys[];  // the stages of stride >= 32
   const int b = blockIdx.x, i = threadIdx.x;
   const unsigned lanes = P >= 32 ? 0xffffffffu : (1u << P) - 1u;  // P threads in all

@@ -143,6 +143,7 @@ void PointNet<T>::forward(const T* points, int B, int N, bool training, Rng* dro
   if (config_.feature_transform) {
     tnet_forward(fstn_, be_, store_, conv1_.output(), B, N, training, conv1_.output_narrow());
     T* tf = transformed_features_.reserve(static_cast<size_t>(M) * kPointFeat);
+    // Its 2-byte copy, in eval too: conv2 reads it, and the segmenter's head.0.
     void* tf_narrow = be_.narrow_activations() ? transformed_features_narrow_.reserve(
                                                      Backend<T>::narrow_count(static_cast<size_t>(M) * kPointFeat))
                                                : nullptr;

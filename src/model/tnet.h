@@ -36,7 +36,8 @@ void tnet_forward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, cons
 // dtransform (B, K*K): clobbered. dx (B, N, in_channels): gradient wrt the input, written
 // (=) when not null, or added onto (+=) with accumulate_dx. scratch_a/scratch_b:
 // each at least B * max(N * 128, 1024): conv3's per-point gradient is the
-// widest it writes.
+// widest it writes (half the per-point part where conv3 writes it in 2 bytes,
+// wide_max_dx_narrow).
 template <typename T>
 void tnet_backward(TNet<T>& net, Backend<T>& be, const ParamStore<T>& store, T* dx, T* dtransform,
                    T* scratch_a, T* scratch_b, bool accumulate_dx = false);
