@@ -123,6 +123,8 @@ void print_cuda_engine_report(const nlohmann::json& r) {
               r["clouds_per_s"].get<double>(), r["gpu_clouds_per_s"].get<double>());
   std::printf("  pipelined  %.1f clouds/s end to end, two batches in flight (one's copies under the other's kernels)\n",
               r["pipelined_clouds_per_s"].get<double>());
+  if (!r["pipelined_same_output"].get<bool>())
+    std::printf("  WARNING    the two pipelined runners gave different scores for the same clouds\n");
   char cv[64];
   std::snprintf(cv, sizeof cv, "  cv %.1f%%", 100 * r["cv"].get<double>());
   line("latency", r["latency_ms"], cv);
