@@ -178,29 +178,18 @@ __device__ __forceinline__ void chunk_totals(double (&s)[J], const double* parti
   const auto at = [&](int k, int j) { return partials[(size_t(k) * rows_per_chunk + j0 + j) * C + c]; };
 #pragma unroll
   for (int j = 0; j < J; ++j) s[j] = 0.0;
-  int k = lane;
-  for (; k + (kLoadsAhead - 1) * 32 < chunks; k += kLoadsAhead * 32) {
+  for (int k = lane; k < chunks; k += kLoadsAhead * 32) {
     double v[kLoadsAhead][J];
 #pragma unroll
     for (int u = 0; u < kLoadsAhead; ++u)
 #pragma unroll
-      for (int j = 0; j < J; ++j) v[u][j] = at(k + u * 32, j);
+      for (int j = 0; j < J; ++j) v[u][j] = k + u * 32 < chunks ? at(k + u * 32, j) : 0.0;
 #pragma unroll
     for (int u = 0; u < kLoadsAhead; ++u)
+      if (k + u * 32 < chunks)
 #pragma unroll
-      for (int j = 0; j < J; ++j) s[j] += v[u][j];
+        for (int j = 0; j < J; ++j) s[j] += v[u][j];
   }
-  // The rest (fewer than kLoadsAhead), loaded together as well.
-  double v[kLoadsAhead][J];
-#pragma unroll
-  for (int u = 0; u < kLoadsAhead; ++u)
-#pragma unroll
-    for (int j = 0; j < J; ++j) v[u][j] = k + u * 32 < chunks ? at(k + u * 32, j) : 0.0;
-#pragma unroll
-  for (int u = 0; u < kLoadsAhead; ++u)
-    if (k + u * 32 < chunks)
-#pragma unroll
-      for (int j = 0; j < J; ++j) s[j] += v[u][j];
 #pragma unroll
   for (int j = 0; j < J; ++j)
     for (int offset = 16; offset > 0; offset /= 2) s[j] += __shfl_down_sync(0xffffffffu, s[j], offset);

@@ -216,9 +216,7 @@ void CudaBackend::narrow_weights(const float* values, size_t count) {
   if (!two_bytes || !s.weight_copies || count == 0) return;
   PN_CHECK(values != nullptr);
   void* out = s.scratch(State::kWeights, count * 2);
-  s.gemm_counts.converted_values += count;
-  ++s.gemm_counts.conversions;
-  cuda::convert_to_mode(s, out, values, count);
+  cuda::convert_counted(s, out, values, count);
   s.weights = values;
   s.weight_count = count;
 }
@@ -345,6 +343,12 @@ void convert_to_mode(const State& s, void* y, const float* x, size_t n) {
   else convert(s.stream, static_cast<__nv_bfloat16*>(y), x, n);
 }
 
+void convert_counted(State& s, void* y, const float* x, size_t n) {
+  s.gemm_counts.converted_values += n;
+  ++s.gemm_counts.conversions;
+  convert_to_mode(s, y, x, n);
+}
+
 bool narrow_copies_on(const State& s) {
   return s.narrow_copies && (s.mode_precision == Precision::FP16 || s.mode_precision == Precision::BF16);
 }
@@ -368,9 +372,7 @@ const void* gemm_operand(State& s, State::Slot slot, const float* x, size_t coun
   }
   void* out = s.scratch(slot, count * 2);  // both half types are 2 bytes
   if (count == 0) return out;
-  s.gemm_counts.converted_values += count;
-  ++s.gemm_counts.conversions;
-  convert_to_mode(s, out, x, count);  // two_bytes: s.precision is the mode's (per-cloud fp32 is not)
+  convert_counted(s, out, x, count);  // two_bytes: s.precision is the mode's (per-cloud fp32 is not)
   return out;
 }
 

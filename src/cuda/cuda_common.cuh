@@ -156,6 +156,9 @@ template <typename Half>
 void convert(cudaStream_t stream, Half* y, const float* x, size_t n);
 // convert into the backend mode's 2-byte type (fp16 or bf16 modes only).
 void convert_to_mode(const State& s, void* y, const float* x, size_t n);
+// convert_to_mode, counted in s.gemm_counts (the tests compare how many
+// operand values a step converts).
+void convert_counted(State& s, void* y, const float* x, size_t n);
 
 // fp32 -> the 2-byte types, rounded to nearest even (as the GEMM operand
 // conversion), one value or four (one 8-byte store).

@@ -216,12 +216,7 @@ void CudaBackend::transform_forward(float* y, const float* x, const float* t, in
   // y's copy: one conversion here instead of one per GEMM that reads y (the
   // next layer's forward and its weight gradient; the segmenter's head.0's
   // two), the same conversion so the same values; counted as theirs would be.
-  if (y_narrow) {
-    const size_t count = size_t(B) * N * K;
-    s_->gemm_counts.converted_values += count;
-    ++s_->gemm_counts.conversions;
-    cuda::convert_to_mode(*s_, y_narrow, y, count);
-  }
+  if (y_narrow) cuda::convert_counted(*s_, y_narrow, y, size_t(B) * N * K);
 }
 
 void CudaBackend::transform_backward(float* dx, float* dt, const float* dy, const float* x,
